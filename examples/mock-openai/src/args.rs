@@ -1,0 +1,163 @@
+//! Command-line flags, parsed by hand, and the stream settings they set.
+//!
+//! The per-request headers `x-mock-chunks` and `x-mock-delay-ms` go through
+//! the same parsers, so a value is accepted on the command line exactly when
+//! it is accepted in a header.
+
+use std::time::Duration;
+
+pub const USAGE: &str = "\
+mock-openai: an OpenAI-compatible fake for dev, tests and benchmarks.
+
+Usage: mock-openai [--port PORT] [--chunks N] [--delay-ms MS]
+
+Options:
+  --port PORT      TCP port on 127.0.0.1; 0 picks a free one   [default: 9999]
+  --chunks N       content chunks per streamed answer          [default: 40]
+  --delay-ms MS    pause before each streamed content chunk    [default: 15]
+  -h, --help       print this help
+
+Per request, the headers x-mock-chunks and x-mock-delay-ms override the last two.
+Prints `mock-openai listening on http://127.0.0.1:PORT` once ready.";
+
+pub const DEFAULT_PORT: u16 = 9999;
+pub const DEFAULT_CHUNKS: usize = 40;
+pub const DEFAULT_DELAY: Duration = Duration::from_millis(15);
+
+/// Bounds the frames one request can make the server produce.
+pub const MAX_CHUNKS: usize = 10_000;
+/// A minute per chunk is already far beyond any test's patience.
+pub const MAX_DELAY_MS: u64 = 60_000;
+
+/// How a streamed answer is paced.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StreamSettings {
+    pub chunks: usize,
+    pub delay: Duration,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Config {
+    pub port: u16,
+    pub stream: StreamSettings,
+}
+
+impl Default for Config {
+    fn default() -> Config {
+        Config {
+            port: DEFAULT_PORT,
+            stream: StreamSettings {
+                chunks: DEFAULT_CHUNKS,
+                delay: DEFAULT_DELAY,
+            },
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Command {
+    Serve(Config),
+    Help,
+}
+
+/// Parses the arguments after the program name. Accepts `--flag value` and
+/// `--flag=value`.
+pub fn parse_args(args: impl IntoIterator<Item = String>) -> Result<Command, String> {
+    let mut config = Config::default();
+    let mut args = args.into_iter();
+    while let Some(arg) = args.next() {
+        let (flag, inline_value) = match arg.split_once('=') {
+            Some((flag, value)) => (flag.to_owned(), Some(value.to_owned())),
+            None => (arg, None),
+        };
+        if flag == "-h" || flag == "--help" {
+            return Ok(Command::Help);
+        }
+        if !matches!(flag.as_str(), "--port" | "--chunks" | "--delay-ms") {
+            return Err(format!("unknown argument '{flag}'"));
+        }
+        let value = inline_value
+            .or_else(|| args.next())
+            .ok_or_else(|| format!("{flag} needs a value"))?;
+        match flag.as_str() {
+            "--port" => {
+                config.port = value.parse().map_err(|_| {
+                    format!("--port must be a number from 0 to 65535, got '{value}'")
+                })?;
+            }
+            "--chunks" => config.stream.chunks = parse_chunks(&value)?,
+            _ => config.stream.delay = parse_delay_ms(&value)?,
+        }
+    }
+    Ok(Command::Serve(config))
+}
+
+pub fn parse_chunks(value: &str) -> Result<usize, String> {
+    match value.trim().parse::<usize>() {
+        Ok(chunks) if (1..=MAX_CHUNKS).contains(&chunks) => Ok(chunks),
+        _ => Err(format!(
+            "chunks must be a number from 1 to {MAX_CHUNKS}, got '{value}'"
+        )),
+    }
+}
+
+pub fn parse_delay_ms(value: &str) -> Result<Duration, String> {
+    match value.trim().parse::<u64>() {
+        Ok(millis) if millis <= MAX_DELAY_MS => Ok(Duration::from_millis(millis)),
+        _ => Err(format!(
+            "delay-ms must be a number from 0 to {MAX_DELAY_MS}, got '{value}'"
+        )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[track_caller]
+    fn check(args: &[&str], expected: Result<Command, &str>) {
+        let parsed = parse_args(args.iter().map(|arg| arg.to_string()));
+        assert_eq!(parsed, expected.map_err(str::to_owned), "{args:?}");
+    }
+
+    fn serve(port: u16, chunks: usize, delay_ms: u64) -> Result<Command, &'static str> {
+        Ok(Command::Serve(Config {
+            port,
+            stream: StreamSettings {
+                chunks,
+                delay: Duration::from_millis(delay_ms),
+            },
+        }))
+    }
+
+    #[test]
+    fn defaults_and_flags() {
+        check(&[], serve(9999, 40, 15));
+        check(&["--port", "0"], serve(0, 40, 15));
+        check(
+            &["--port", "8080", "--chunks", "3", "--delay-ms", "0"],
+            serve(8080, 3, 0),
+        );
+        check(&["--chunks=7", "--delay-ms=250"], serve(9999, 7, 250));
+        check(&["--help"], Ok(Command::Help));
+        check(&["--port", "1", "-h"], Ok(Command::Help));
+    }
+
+    #[test]
+    fn bad_flags_are_explained() {
+        check(&["--port"], Err("--port needs a value"));
+        check(
+            &["--port", "70000"],
+            Err("--port must be a number from 0 to 65535, got '70000'"),
+        );
+        check(
+            &["--chunks", "0"],
+            Err("chunks must be a number from 1 to 10000, got '0'"),
+        );
+        check(
+            &["--delay-ms", "-1"],
+            Err("delay-ms must be a number from 0 to 60000, got '-1'"),
+        );
+        check(&["--verbose"], Err("unknown argument '--verbose'"));
+    }
+}

@@ -1,0 +1,568 @@
+//! Chat completion requests: parse the body, then decide the whole answer up
+//! front — texts, tool calls, finish reasons and usage — before any byte is
+//! sent. Streaming and non-streaming responses are two renderings of the
+//! same [`Completion`], which is what keeps their `usage` identical.
+//!
+//! Rules beyond [`crate::answer`] and [`crate::tokens`]:
+//!
+//! * `n` choices (default 1, at most [`MAX_CHOICES`]) each get an answer.
+//! * A non-empty `tools` array with `tool_choice` other than `"none"` turns
+//!   every choice into a call of the first tool's function (or the function
+//!   `tool_choice` names) with arguments `{"query": <last user message>}`.
+//!   Tool calls cost `tokens(name) + tokens(arguments)` and are never
+//!   truncated by `max_tokens`.
+//! * `max_completion_tokens` (else `max_tokens`) below the answer's token
+//!   count truncates the answer to that many tokens, finish reason `length`.
+//! * Message content may be a string, an array of parts (the `text` of the
+//!   text parts joined with `\n`) or null/absent (empty).
+
+use serde::Deserialize;
+use serde_json::Value;
+
+use crate::answer::answer_text;
+use crate::errors::ApiError;
+use crate::tokens::{count_prompt_tokens, count_tokens, truncate_to_tokens};
+use crate::wire::{self, Usage};
+
+/// OpenAI's own ceiling on `n`; it also bounds the work one request can ask for.
+pub const MAX_CHOICES: u64 = 128;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FinishReason {
+    Stop,
+    Length,
+    ToolCalls,
+}
+
+impl FinishReason {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FinishReason::Stop => "stop",
+            FinishReason::Length => "length",
+            FinishReason::ToolCalls => "tool_calls",
+        }
+    }
+}
+
+/// What one choice says.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ChoiceOutput {
+    Text {
+        text: String,
+        finish_reason: FinishReason,
+    },
+    ToolCall {
+        name: String,
+        arguments: String,
+    },
+}
+
+impl ChoiceOutput {
+    pub fn finish_reason(&self) -> FinishReason {
+        match self {
+            ChoiceOutput::Text { finish_reason, .. } => *finish_reason,
+            ChoiceOutput::ToolCall { .. } => FinishReason::ToolCalls,
+        }
+    }
+
+    fn completion_tokens(&self) -> u64 {
+        match self {
+            ChoiceOutput::Text { text, .. } => count_tokens(text),
+            ChoiceOutput::ToolCall { name, arguments } => {
+                count_tokens(name) + count_tokens(arguments)
+            }
+        }
+    }
+}
+
+/// Everything a response will say, decided before sending.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Completion {
+    pub id: String,
+    pub created: u64,
+    pub model: String,
+    pub choices: Vec<ChoiceOutput>,
+    pub usage: Usage,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChatPlan {
+    pub completion: Completion,
+    pub stream: bool,
+    /// `stream_options.include_usage`: add a final usage chunk.
+    pub include_usage: bool,
+}
+
+#[derive(Deserialize)]
+struct ChatRequest {
+    model: Option<String>,
+    messages: Option<Vec<Message>>,
+    stream: Option<bool>,
+    stream_options: Option<StreamOptions>,
+    n: Option<u64>,
+    max_tokens: Option<u64>,
+    max_completion_tokens: Option<u64>,
+    tools: Option<Vec<Value>>,
+    tool_choice: Option<Value>,
+}
+
+#[derive(Deserialize)]
+struct Message {
+    role: String,
+    #[serde(default)]
+    content: Value,
+}
+
+#[derive(Deserialize)]
+struct StreamOptions {
+    include_usage: Option<bool>,
+}
+
+/// Parses a request body and plans the completion. `id` and `created` come
+/// from the caller so tests are deterministic.
+pub fn plan_chat(body: &[u8], id: String, created: u64) -> Result<ChatPlan, ApiError> {
+    let request: ChatRequest =
+        serde_json::from_slice(body).map_err(|error| ApiError::BadJson(error.to_string()))?;
+    let model = request
+        .model
+        .ok_or_else(|| ApiError::invalid("model", "you must provide a model parameter"))?;
+    let messages = request
+        .messages
+        .ok_or_else(|| ApiError::invalid("messages", "Missing required parameter: 'messages'."))?;
+    let choice_count = request.n.unwrap_or(1);
+    if !(1..=MAX_CHOICES).contains(&choice_count) {
+        return Err(ApiError::invalid(
+            "n",
+            format!("n must be between 1 and {MAX_CHOICES}, got {choice_count}."),
+        ));
+    }
+    // Fits: MAX_CHOICES is small.
+    let choice_count = choice_count as usize;
+    let token_limit = request.max_completion_tokens.or(request.max_tokens);
+    if token_limit == Some(0) {
+        let param = if request.max_completion_tokens.is_some() {
+            "max_completion_tokens"
+        } else {
+            "max_tokens"
+        };
+        return Err(ApiError::invalid(
+            param,
+            format!("{param} must be at least 1."),
+        ));
+    }
+
+    let message_texts: Vec<String> = messages.iter().map(|m| content_text(&m.content)).collect();
+    let last_user_message = messages
+        .iter()
+        .zip(&message_texts)
+        .rev()
+        .find(|(message, _)| message.role == "user")
+        .map_or("", |(_, text)| text.as_str());
+    let tool_name = tool_to_call(
+        request.tools.as_deref().unwrap_or_default(),
+        request.tool_choice.as_ref(),
+    );
+
+    let choices: Vec<ChoiceOutput> = (0..choice_count)
+        .map(|index| match &tool_name {
+            Some(name) => ChoiceOutput::ToolCall {
+                name: name.clone(),
+                arguments: serde_json::json!({ "query": last_user_message }).to_string(),
+            },
+            None => {
+                let full = answer_text(last_user_message, index, choice_count);
+                match token_limit.and_then(|limit| truncate_to_tokens(&full, limit)) {
+                    Some(truncated) => ChoiceOutput::Text {
+                        text: truncated.to_owned(),
+                        finish_reason: FinishReason::Length,
+                    },
+                    None => ChoiceOutput::Text {
+                        text: full,
+                        finish_reason: FinishReason::Stop,
+                    },
+                }
+            }
+        })
+        .collect();
+
+    let usage = Usage {
+        prompt_tokens: count_prompt_tokens(message_texts.iter().map(String::as_str)),
+        completion_tokens: choices.iter().map(ChoiceOutput::completion_tokens).sum(),
+    };
+    Ok(ChatPlan {
+        completion: Completion {
+            id,
+            created,
+            model,
+            choices,
+            usage,
+        },
+        stream: request.stream.unwrap_or(false),
+        include_usage: request
+            .stream_options
+            .and_then(|options| options.include_usage)
+            .unwrap_or(false),
+    })
+}
+
+/// The non-streaming `chat.completion` JSON for a planned completion.
+pub fn completion_json(completion: &Completion) -> wire::ChatCompletion<'_> {
+    let choices = completion
+        .choices
+        .iter()
+        .enumerate()
+        .map(|(index, output)| {
+            let message = match output {
+                ChoiceOutput::Text { text, .. } => wire::AssistantMessage {
+                    role: "assistant",
+                    content: Some(text),
+                    refusal: None,
+                    tool_calls: None,
+                },
+                ChoiceOutput::ToolCall { name, arguments } => wire::AssistantMessage {
+                    role: "assistant",
+                    content: None,
+                    refusal: None,
+                    tool_calls: Some([wire::ToolCall {
+                        id: wire::TOOL_CALL_ID,
+                        kind: "function",
+                        function: wire::FunctionCall { name, arguments },
+                    }]),
+                },
+            };
+            wire::CompletionChoice {
+                index,
+                message,
+                logprobs: None,
+                finish_reason: output.finish_reason().as_str(),
+            }
+        })
+        .collect();
+    wire::ChatCompletion {
+        id: &completion.id,
+        object: "chat.completion",
+        created: completion.created,
+        model: &completion.model,
+        choices,
+        usage: completion.usage,
+        system_fingerprint: wire::SYSTEM_FINGERPRINT,
+    }
+}
+
+/// The text of a message's `content`, flattened.
+fn content_text(content: &Value) -> String {
+    match content {
+        Value::String(text) => text.clone(),
+        Value::Array(parts) => parts
+            .iter()
+            .filter(|part| {
+                matches!(
+                    part.get("type").and_then(Value::as_str),
+                    None | Some("text")
+                )
+            })
+            .filter_map(|part| part.get("text").and_then(Value::as_str))
+            .collect::<Vec<_>>()
+            .join("\n"),
+        _ => String::new(),
+    }
+}
+
+/// The function to call, if the request offers tools and allows calling one.
+fn tool_to_call(tools: &[Value], tool_choice: Option<&Value>) -> Option<String> {
+    if tools.is_empty() || tool_choice.and_then(Value::as_str) == Some("none") {
+        return None;
+    }
+    let function_name = |value: &Value| {
+        value
+            .get("function")?
+            .get("name")?
+            .as_str()
+            .map(str::to_owned)
+    };
+    tool_choice
+        .and_then(function_name)
+        .or_else(|| tools.iter().find_map(function_name))
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    #[track_caller]
+    fn plan(request: Value) -> ChatPlan {
+        match plan_chat(request.to_string().as_bytes(), "chatcmpl-mock-1".into(), 42) {
+            Ok(plan) => plan,
+            Err(error) => panic!("unexpected error {error:?}"),
+        }
+    }
+
+    #[track_caller]
+    fn plan_error(body: &str) -> ApiError {
+        match plan_chat(body.as_bytes(), "chatcmpl-mock-1".into(), 42) {
+            Ok(plan) => panic!("expected an error, got {plan:?}"),
+            Err(error) => error,
+        }
+    }
+
+    fn text_of(output: &ChoiceOutput) -> &str {
+        match output {
+            ChoiceOutput::Text { text, .. } => text,
+            ChoiceOutput::ToolCall { arguments, .. } => arguments,
+        }
+    }
+
+    #[test]
+    fn answers_quote_the_last_user_message() {
+        let plan = plan(json!({
+            "model": "gpt-4o-mini",
+            "messages": [
+                {"role": "system", "content": "be brief"},
+                {"role": "user", "content": "first"},
+                {"role": "assistant", "content": "ok"},
+                {"role": "user", "content": "<b>second</b> 你好 😀"},
+            ],
+        }));
+        assert!(!plan.stream);
+        assert!(text_of(&plan.completion.choices[0]).contains("\n\n<b>second</b> 你好 😀\n\n"));
+        assert_eq!(
+            plan.completion.choices[0].finish_reason(),
+            FinishReason::Stop
+        );
+    }
+
+    #[test]
+    fn content_parts_are_joined() {
+        let plan = plan(json!({
+            "model": "m",
+            "messages": [{"role": "user", "content": [
+                {"type": "text", "text": "part one"},
+                {"type": "image_url", "image_url": {"url": "http://x"}},
+                {"type": "text", "text": "part two"},
+            ]}],
+        }));
+        assert!(text_of(&plan.completion.choices[0]).contains("\n\npart one\npart two\n\n"));
+    }
+
+    #[test]
+    fn usage_counts_prompt_and_answer() {
+        let plan = plan(json!({
+            "model": "m",
+            "messages": [{"role": "user", "content": "hello world"}],
+        }));
+        let answer = text_of(&plan.completion.choices[0]);
+        assert_eq!(plan.completion.usage.prompt_tokens, 4 + 4 + 3);
+        assert_eq!(
+            plan.completion.usage.completion_tokens,
+            count_tokens(answer)
+        );
+    }
+
+    #[test]
+    fn max_tokens_truncates_with_finish_reason_length() {
+        let plan = plan(json!({
+            "model": "m",
+            "messages": [{"role": "user", "content": "hi"}],
+            "max_tokens": 5,
+        }));
+        let choice = &plan.completion.choices[0];
+        assert_eq!(choice.finish_reason(), FinishReason::Length);
+        assert_eq!(text_of(choice), "## Mock answer\n\nThis");
+        assert_eq!(plan.completion.usage.completion_tokens, 5);
+    }
+
+    #[test]
+    fn max_completion_tokens_wins_over_max_tokens() {
+        let plan = plan(json!({
+            "model": "m",
+            "messages": [{"role": "user", "content": "hi"}],
+            "max_tokens": 5,
+            "max_completion_tokens": 2,
+        }));
+        assert_eq!(plan.completion.usage.completion_tokens, 2);
+    }
+
+    #[test]
+    fn large_max_tokens_leaves_the_answer_whole() {
+        let plan = plan(json!({
+            "model": "m",
+            "messages": [{"role": "user", "content": "hi"}],
+            "max_tokens": 100000,
+        }));
+        assert_eq!(
+            plan.completion.choices[0].finish_reason(),
+            FinishReason::Stop
+        );
+    }
+
+    #[test]
+    fn n_produces_distinct_choices() {
+        let plan = plan(json!({
+            "model": "m",
+            "messages": [{"role": "user", "content": "hi"}],
+            "n": 3,
+        }));
+        assert_eq!(plan.completion.choices.len(), 3);
+        assert!(text_of(&plan.completion.choices[2]).contains("choice 3 of 3"));
+        let per_choice: u64 = plan
+            .completion
+            .choices
+            .iter()
+            .map(|c| count_tokens(text_of(c)))
+            .sum();
+        assert_eq!(plan.completion.usage.completion_tokens, per_choice);
+    }
+
+    #[test]
+    fn tools_turn_answers_into_calls() {
+        let plan = plan(json!({
+            "model": "m",
+            "messages": [{"role": "user", "content": "weather in \"Paris\"?"}],
+            "tools": [
+                {"type": "function", "function": {"name": "get_weather", "parameters": {}}},
+                {"type": "function", "function": {"name": "other"}},
+            ],
+        }));
+        assert_eq!(
+            plan.completion.choices[0],
+            ChoiceOutput::ToolCall {
+                name: "get_weather".into(),
+                arguments: r#"{"query":"weather in \"Paris\"?"}"#.into(),
+            }
+        );
+        assert_eq!(
+            plan.completion.choices[0].finish_reason(),
+            FinishReason::ToolCalls
+        );
+    }
+
+    #[test]
+    fn tool_choice_none_answers_in_text_and_named_choice_is_honoured() {
+        let tools = json!([
+            {"type": "function", "function": {"name": "first"}},
+            {"type": "function", "function": {"name": "second"}},
+        ]);
+        let none = plan(json!({
+            "model": "m", "messages": [], "tools": tools, "tool_choice": "none",
+        }));
+        assert!(matches!(
+            none.completion.choices[0],
+            ChoiceOutput::Text { .. }
+        ));
+        let named = plan(json!({
+            "model": "m", "messages": [], "tools": tools,
+            "tool_choice": {"type": "function", "function": {"name": "second"}},
+        }));
+        assert!(
+            matches!(&named.completion.choices[0], ChoiceOutput::ToolCall { name, .. } if name == "second")
+        );
+        let empty = plan(json!({"model": "m", "messages": [], "tools": []}));
+        assert!(matches!(
+            empty.completion.choices[0],
+            ChoiceOutput::Text { .. }
+        ));
+    }
+
+    #[test]
+    fn stream_options_are_read() {
+        let plan = plan(json!({
+            "model": "m", "messages": [], "stream": true,
+            "stream_options": {"include_usage": true},
+        }));
+        assert!(plan.stream && plan.include_usage);
+    }
+
+    #[test]
+    fn bad_requests_are_rejected_without_panicking() {
+        assert!(matches!(plan_error("{not json"), ApiError::BadJson(_)));
+        assert!(matches!(plan_error("[]"), ApiError::BadJson(_)));
+        assert!(matches!(
+            plan_error(r#"{"model":"m","messages":"x"}"#),
+            ApiError::BadJson(_)
+        ));
+        assert!(matches!(
+            plan_error(r#"{"model":"m","messages":[{"content":"x"}]}"#),
+            ApiError::BadJson(_)
+        ));
+        assert!(matches!(
+            plan_error(r#"{"messages":[]}"#),
+            ApiError::InvalidParameter { param: "model", .. }
+        ));
+        assert!(matches!(
+            plan_error(r#"{"model":"m"}"#),
+            ApiError::InvalidParameter {
+                param: "messages",
+                ..
+            }
+        ));
+        assert!(matches!(
+            plan_error(r#"{"model":"m","messages":[],"n":0}"#),
+            ApiError::InvalidParameter { param: "n", .. }
+        ));
+        assert!(matches!(
+            plan_error(r#"{"model":"m","messages":[],"n":100000}"#),
+            ApiError::InvalidParameter { param: "n", .. }
+        ));
+        assert!(matches!(
+            plan_error(r#"{"model":"m","messages":[],"n":-1}"#),
+            ApiError::BadJson(_)
+        ));
+        assert!(matches!(
+            plan_error(r#"{"model":"m","messages":[],"max_tokens":0}"#),
+            ApiError::InvalidParameter {
+                param: "max_tokens",
+                ..
+            }
+        ));
+    }
+
+    #[test]
+    fn nulls_are_accepted_where_openai_accepts_them() {
+        let plan = plan(json!({
+            "model": "m",
+            "messages": [{"role": "assistant", "content": null}, {"role": "user", "content": "x"}],
+            "stream": null, "stream_options": null, "n": null, "max_tokens": null, "tools": null,
+        }));
+        assert_eq!(plan.completion.choices.len(), 1);
+    }
+
+    #[test]
+    fn non_streaming_json_has_the_openai_shape() {
+        let plan = plan(json!({"model": "gpt-4o", "messages": [{"role": "user", "content": "x"}]}));
+        let value = serde_json::to_value(completion_json(&plan.completion)).unwrap_or_default();
+        assert_eq!(value["object"], "chat.completion");
+        assert_eq!(value["id"], "chatcmpl-mock-1");
+        assert_eq!(value["created"], 42);
+        assert_eq!(value["model"], "gpt-4o");
+        assert_eq!(value["system_fingerprint"], "fp_mock");
+        let choice = &value["choices"][0];
+        assert_eq!(choice["index"], 0);
+        assert_eq!(choice["message"]["role"], "assistant");
+        assert!(choice["message"]["refusal"].is_null());
+        assert!(choice["message"].get("tool_calls").is_none());
+        assert!(choice["logprobs"].is_null());
+        assert_eq!(choice["finish_reason"], "stop");
+        assert_eq!(value["usage"]["prompt_tokens_details"]["cached_tokens"], 0);
+    }
+
+    #[test]
+    fn non_streaming_tool_call_has_null_content() {
+        let plan = plan(json!({
+            "model": "m", "messages": [{"role": "user", "content": "q"}],
+            "tools": [{"type": "function", "function": {"name": "lookup"}}],
+        }));
+        let value = serde_json::to_value(completion_json(&plan.completion)).unwrap_or_default();
+        let message = &value["choices"][0]["message"];
+        assert!(message["content"].is_null());
+        assert_eq!(message["tool_calls"][0]["id"], "call_mock_1");
+        assert_eq!(message["tool_calls"][0]["type"], "function");
+        assert_eq!(message["tool_calls"][0]["function"]["name"], "lookup");
+        assert_eq!(
+            message["tool_calls"][0]["function"]["arguments"],
+            r#"{"query":"q"}"#
+        );
+        assert_eq!(value["choices"][0]["finish_reason"], "tool_calls");
+    }
+}

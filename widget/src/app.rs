@@ -1,0 +1,745 @@
+//! The mounted widget: owns the chat state, the view and every listener, and wires
+//! user actions and streamed events between them. Exported to the loader as `mount`.
+
+use std::cell::{Cell, RefCell};
+use std::collections::HashMap;
+use std::rc::{Rc, Weak};
+
+use js_sys::{Object, Promise, Reflect};
+use serde_json::json;
+use wasm_bindgen::prelude::*;
+use wasm_bindgen::JsCast;
+use wasm_bindgen_futures::{spawn_local, JsFuture};
+use web_sys::{AbortController, Element, HtmlElement, KeyboardEvent, ShadowRoot};
+
+use crate::core::chat::{Chat, Role};
+use crate::core::failure::Failure;
+use crate::core::i18n::{Locale, Strings};
+use crate::core::markdown::render_markdown;
+use crate::core::settings::{Settings, Theme};
+use crate::core::streaming::StreamingMarkdown;
+use crate::dom::{self, AnimationFrame, Listener, Timeout};
+use crate::net::{self, StreamEvent};
+use crate::view::{AnswerView, View};
+
+const PANEL_CSS: &str = include_str!("panel.css");
+
+/// The handle the loader gets back from `mount`; every public method is part of `OAChat`.
+#[wasm_bindgen]
+pub struct Widget {
+    app: Rc<App>,
+}
+
+struct App {
+    shadow: ShadowRoot,
+    bridge: JsValue,
+    settings: RefCell<Settings>,
+    strings: RefCell<Strings>,
+    chat: RefCell<Chat>,
+    view: View,
+    open: Cell<bool>,
+    streaming: RefCell<Option<StreamingAnswer>>,
+    abort: RefCell<Option<AbortController>>,
+    countdown: RefCell<Option<Timeout>>,
+    listeners: RefCell<Vec<Listener>>,
+}
+
+/// The answer being streamed: its DOM, its incremental renderer, and the DOM update
+/// waiting for the next animation frame (many chunks, one paint).
+struct StreamingAnswer {
+    id: u32,
+    view: AnswerView,
+    markdown: StreamingMarkdown,
+    pending_committed: String,
+    pending_tail: Option<String>,
+    frame: Option<AnimationFrame>,
+}
+
+#[wasm_bindgen]
+pub fn mount(shadow: ShadowRoot, config: JsValue, bridge: JsValue) -> Widget {
+    let settings = settings_from(&config);
+    let strings = strings_for(&settings);
+    dom::adopt_css(&shadow, PANEL_CSS);
+    let view = View::build(&shadow);
+    let app = Rc::new(App {
+        shadow,
+        bridge,
+        settings: RefCell::new(settings),
+        strings: RefCell::new(strings),
+        chat: RefCell::new(Chat::default()),
+        view,
+        open: Cell::new(false),
+        streaming: RefCell::new(None),
+        abort: RefCell::new(None),
+        countdown: RefCell::new(None),
+        listeners: RefCell::new(Vec::new()),
+    });
+    app.apply_settings();
+    app.show_welcome();
+    App::listen(&app);
+    Widget { app }
+}
+
+#[wasm_bindgen]
+impl Widget {
+    pub fn open(&self) {
+        self.app.set_open(true);
+    }
+
+    pub fn close(&self) {
+        self.app.set_open(false);
+    }
+
+    pub fn toggle(&self) {
+        self.app.set_open(!self.app.open.get());
+    }
+
+    #[wasm_bindgen(js_name = isOpen)]
+    pub fn is_open(&self) -> bool {
+        self.app.open.get()
+    }
+
+    pub fn send(&self, text: String) {
+        self.app.set_open(true);
+        App::send(&self.app, &text);
+    }
+
+    pub fn stop(&self) {
+        self.app.stop();
+    }
+
+    pub fn reset(&self) {
+        self.app.stop();
+        self.app.chat.borrow_mut().reset();
+        self.app.view.clear_log();
+        self.app.show_welcome();
+    }
+
+    #[wasm_bindgen(js_name = setConfig)]
+    pub fn set_config(&self, config: JsValue) {
+        *self.app.settings.borrow_mut() = settings_from(&config);
+        *self.app.strings.borrow_mut() = strings_for(&self.app.settings.borrow());
+        self.app.apply_settings();
+    }
+
+    pub fn destroy(&self) {
+        self.app.stop();
+        self.app.listeners.borrow_mut().clear();
+        self.app.countdown.borrow_mut().take();
+        self.app.view.root.remove();
+    }
+}
+
+impl App {
+    fn listen(app: &Rc<App>) {
+        let mut listeners = Vec::new();
+        let weak = Rc::downgrade(app);
+        listeners.push(Listener::new(&app.view.root, "click", {
+            let weak = weak.clone();
+            move |event| {
+                if let Some(app) = weak.upgrade() {
+                    App::on_click(&app, &event);
+                }
+            }
+        }));
+        listeners.push(Listener::new(&app.view.input, "keydown", {
+            let weak = weak.clone();
+            move |event| {
+                let Some(app) = weak.upgrade() else { return };
+                let Some(key) = event.dyn_ref::<KeyboardEvent>() else {
+                    return;
+                };
+                // Enter sends, Shift+Enter breaks the line, and Enter that confirms an IME
+                // composition (Chinese, Japanese input) must never send half a sentence.
+                if key.key() == "Enter"
+                    && !key.shift_key()
+                    && !key.is_composing()
+                    && key.key_code() != 229
+                {
+                    event.prevent_default();
+                    let text = app.view.input.value();
+                    App::send(&app, &text);
+                }
+            }
+        }));
+        listeners.push(Listener::new(&app.view.input, "input", {
+            let weak = weak.clone();
+            move |_| {
+                if let Some(app) = weak.upgrade() {
+                    app.autosize_input();
+                }
+            }
+        }));
+        listeners.push(Listener::new(&app.view.root, "keydown", {
+            let weak = weak.clone();
+            move |event| {
+                let Some(app) = weak.upgrade() else { return };
+                if event
+                    .dyn_ref::<KeyboardEvent>()
+                    .is_some_and(|k| k.key() == "Escape")
+                {
+                    app.set_open(false);
+                }
+            }
+        }));
+        // Phones: keep the panel exactly as tall as the visible viewport, so the on-screen
+        // keyboard never covers the input (100dvh alone does not shrink for the keyboard).
+        if let Some(viewport) = dom::window().visual_viewport() {
+            listeners.push(Listener::new(&viewport, "resize", {
+                let weak = weak.clone();
+                move |_| {
+                    if let Some(app) = weak.upgrade() {
+                        app.fit_visual_viewport();
+                    }
+                }
+            }));
+        }
+        *app.listeners.borrow_mut() = listeners;
+    }
+
+    fn on_click(app: &Rc<App>, event: &web_sys::Event) {
+        let Some(target) = event.target().and_then(|t| t.dyn_into::<Element>().ok()) else {
+            return;
+        };
+        if let Ok(Some(copy)) = target.closest("[data-oc-copy]") {
+            app.copy_code(&copy);
+            return;
+        }
+        let Ok(Some(button)) = target.closest("[data-action]") else {
+            return;
+        };
+        let id = button
+            .get_attribute("data-id")
+            .and_then(|id| id.parse::<u32>().ok());
+        match button.get_attribute("data-action").as_deref() {
+            Some("send") => {
+                let text = app.view.input.value();
+                App::send(app, &text);
+            }
+            Some("stop") => app.stop(),
+            Some("close") => app.set_open(false),
+            Some("new-chat") => {
+                app.stop();
+                app.chat.borrow_mut().reset();
+                app.view.clear_log();
+                app.show_welcome();
+                app.focus_input();
+            }
+            Some("starter") => {
+                let text = button.text_content().unwrap_or_default();
+                App::send(app, &text);
+            }
+            Some("copy-answer") => {
+                if let Some(text) =
+                    id.and_then(|id| app.chat.borrow().message(id).map(|m| m.text.clone()))
+                {
+                    write_clipboard(&text);
+                    flash_label(&button, &app.strings.borrow().get("copied"));
+                }
+            }
+            Some("regenerate") => App::regenerate(app),
+            Some(action @ ("thumbs-up" | "thumbs-down")) => {
+                if let Some(id) = id {
+                    App::feedback(app, id, action == "thumbs-up", &button);
+                }
+            }
+            _ => {}
+        }
+    }
+
+    fn set_open(&self, open: bool) {
+        if self.open.get() == open {
+            return;
+        }
+        self.open.set(open);
+        let launcher = self.shadow.query_selector(".oc-launcher").ok().flatten();
+        if open {
+            let _ = self.view.panel.remove_attribute("hidden");
+            if let Some(launcher) = &launcher {
+                let _ = launcher.set_attribute("aria-expanded", "true");
+            }
+            self.fit_visual_viewport();
+            self.view.scroll_to_bottom();
+            self.focus_input();
+            self.emit("open", &JsValue::from(Object::new()));
+        } else {
+            let _ = self.view.panel.set_attribute("hidden", "");
+            if let Some(launcher) = launcher {
+                let _ = launcher.set_attribute("aria-expanded", "false");
+                // Focus goes back where it came from.
+                if let Some(launcher) = launcher.dyn_ref::<HtmlElement>() {
+                    let _ = launcher.focus();
+                }
+            }
+            self.emit("close", &JsValue::from(Object::new()));
+        }
+    }
+
+    /// On touch devices autofocus would pop the keyboard over the page: only focus with a fine pointer.
+    fn focus_input(&self) {
+        let fine_pointer = dom::window()
+            .match_media("(pointer: fine)")
+            .ok()
+            .flatten()
+            .is_some_and(|query| query.matches());
+        if fine_pointer {
+            let _ = self.view.input.focus();
+        }
+    }
+
+    fn fit_visual_viewport(&self) {
+        let Some(viewport) = dom::window().visual_viewport() else {
+            return;
+        };
+        let style = self.view.root.unchecked_ref::<HtmlElement>().style();
+        let _ = style.set_property("--oc-vvh", &format!("{}px", viewport.height()));
+    }
+
+    fn autosize_input(&self) {
+        let input: &HtmlElement = self.view.input.unchecked_ref();
+        let style = input.style();
+        let _ = style.set_property("height", "auto");
+        let _ = style.set_property("height", &format!("{}px", input.scroll_height().min(140)));
+    }
+
+    fn apply_settings(&self) {
+        let settings = self.settings.borrow();
+        let dark = match settings.theme {
+            Theme::Dark => true,
+            Theme::Light => false,
+            Theme::Auto => dom::window()
+                .match_media("(prefers-color-scheme: dark)")
+                .ok()
+                .flatten()
+                .is_some_and(|query| query.matches()),
+        };
+        let strings = self.strings.borrow();
+        self.view.apply(&settings, &strings, dark);
+        self.view
+            .set_streaming(self.chat.borrow().is_streaming(), &strings);
+    }
+
+    fn show_welcome(&self) {
+        let welcome = self
+            .settings
+            .borrow()
+            .welcome
+            .clone()
+            .unwrap_or_else(|| self.strings.borrow().get("welcome"));
+        let message = crate::core::chat::Message {
+            id: 0,
+            role: Role::Assistant,
+            text: welcome.clone(),
+            done: true,
+            feedback: None,
+            request_id: None,
+        };
+        let row = self.view.append_message(
+            &message,
+            Some(&render_markdown(&welcome)),
+            &self.strings.borrow(),
+        );
+        // The welcome is not an answer: no copy/rate/regenerate buttons on it.
+        if let Ok(Some(actions)) = row.query_selector(".oc-actions") {
+            actions.remove();
+        }
+        self.view.show_starters(true);
+    }
+
+    fn send(app: &Rc<App>, text: &str) {
+        let begun = app.chat.borrow_mut().begin_send(text);
+        let Ok((user_id, answer_id)) = begun else {
+            return;
+        };
+        app.view.input.set_value("");
+        app.autosize_input();
+        app.view.show_starters(false);
+        app.countdown.borrow_mut().take();
+        if let Some(user) = app.chat.borrow().message(user_id) {
+            app.view.append_message(user, None, &app.strings.borrow());
+            app.emit("message", &message_detail("user", &user.text));
+        }
+        app.view.scroll_to_bottom();
+        App::stream_answer(app, answer_id);
+    }
+
+    fn regenerate(app: &Rc<App>) {
+        let last_answer = app
+            .chat
+            .borrow()
+            .messages()
+            .iter()
+            .rev()
+            .find(|m| m.role == Role::Assistant)
+            .map(|m| m.id);
+        let Some(answer_id) = app.chat.borrow_mut().begin_regenerate() else {
+            return;
+        };
+        // Everything after the last question goes: the old answer and any notices.
+        let stale: Vec<u32> = last_answer.into_iter().collect();
+        for id in stale {
+            app.view.remove_message(id);
+        }
+        if let Ok(rows) = app.view.log.query_selector_all("[data-role=\"error\"]") {
+            for index in 0..rows.length() {
+                if let Some(row) = rows.item(index).and_then(|n| n.dyn_into::<Element>().ok()) {
+                    row.remove();
+                }
+            }
+        }
+        App::stream_answer(app, answer_id);
+    }
+
+    fn stream_answer(app: &Rc<App>, answer_id: u32) {
+        let answer_view = match app.chat.borrow().message(answer_id) {
+            Some(message) => app.view.append_streaming_answer(message),
+            None => return,
+        };
+        *app.streaming.borrow_mut() = Some(StreamingAnswer {
+            id: answer_id,
+            view: answer_view,
+            markdown: StreamingMarkdown::new(),
+            pending_committed: String::new(),
+            pending_tail: None,
+            frame: None,
+        });
+        app.view.set_streaming(true, &app.strings.borrow());
+        app.view.announce(&app.strings.borrow().get("thinking"));
+        app.view.scroll_to_bottom();
+        app.emit("stream:start", &JsValue::from(Object::new()));
+
+        let weak = Rc::downgrade(app);
+        spawn_local(async move {
+            let result = App::run_stream(&weak, answer_id).await;
+            if let Some(app) = weak.upgrade() {
+                App::end_stream(&app, answer_id, result);
+            }
+        });
+    }
+
+    async fn run_stream(weak: &Weak<App>, answer_id: u32) -> Result<(), Failure> {
+        let mut refreshed = false;
+        loop {
+            let (url, body, bridge) = {
+                let Some(app) = weak.upgrade() else {
+                    return Ok(());
+                };
+                let settings = app.settings.borrow();
+                let mut body = json!({
+                    "model": settings.model,
+                    "stream": true,
+                    "messages": app.chat.borrow().request_messages(None),
+                });
+                if let Some(scenario) = &settings.scenario {
+                    body["oachat"] = json!({ "scenario": scenario });
+                }
+                (settings.chat_url(), body.to_string(), app.bridge.clone())
+            };
+            let token = get_token(&bridge, refreshed).await;
+            let controller = AbortController::new().map_err(|_| Failure::Network)?;
+            let signal = controller.signal();
+            if let Some(app) = weak.upgrade() {
+                *app.abort.borrow_mut() = Some(controller);
+            }
+            let weak_for_events = weak.clone();
+            let mut on_event = move |event: StreamEvent| {
+                if let Some(app) = weak_for_events.upgrade() {
+                    App::on_stream_event(&app, answer_id, event);
+                }
+            };
+            let result =
+                net::stream_chat(&url, token.as_deref(), &body, &signal, &mut on_event).await;
+            match result {
+                Err(Failure::TokenExpired) if !refreshed => refreshed = true,
+                other => return other,
+            }
+        }
+    }
+
+    fn on_stream_event(app: &Rc<App>, answer_id: u32, event: StreamEvent) {
+        match event {
+            StreamEvent::Started { request_id } => {
+                if let Some(request_id) = request_id {
+                    app.chat.borrow_mut().set_request_id(answer_id, request_id);
+                }
+            }
+            StreamEvent::Delta(text) => {
+                app.chat.borrow_mut().append(answer_id, &text);
+                let mut streaming = app.streaming.borrow_mut();
+                let Some(answer) = streaming.as_mut().filter(|a| a.id == answer_id) else {
+                    return;
+                };
+                let update = answer.markdown.push(&text);
+                answer.pending_committed.push_str(&update.committed_html);
+                answer.pending_tail = Some(update.tail_html);
+                if answer.frame.is_none() {
+                    let weak = Rc::downgrade(app);
+                    answer.frame = Some(AnimationFrame::new(move || {
+                        if let Some(app) = weak.upgrade() {
+                            app.flush();
+                        }
+                    }));
+                }
+            }
+        }
+    }
+
+    /// Writes the batched update to the DOM: new settled blocks are appended, the tail replaced.
+    /// The scroll position follows the answer only if the user was already at the bottom.
+    fn flush(&self) {
+        let follow = self.view.near_bottom();
+        let mut streaming = self.streaming.borrow_mut();
+        let Some(answer) = streaming.as_mut() else {
+            return;
+        };
+        answer.frame = None;
+        if !answer.pending_committed.is_empty() {
+            let _ = answer
+                .view
+                .committed
+                .insert_adjacent_html("beforeend", &answer.pending_committed);
+            answer.pending_committed.clear();
+        }
+        if let Some(tail) = answer.pending_tail.take() {
+            answer.view.tail.set_inner_html(&tail);
+        }
+        drop(streaming);
+        if follow {
+            self.view.scroll_to_bottom();
+        }
+    }
+
+    fn end_stream(app: &Rc<App>, answer_id: u32, result: Result<(), Failure>) {
+        app.abort.borrow_mut().take();
+        if let Some(answer) = app.streaming.borrow_mut().as_mut() {
+            let update = answer.markdown.finish();
+            answer.pending_committed.push_str(&update.committed_html);
+            answer.pending_tail = Some(update.tail_html);
+        }
+        app.flush();
+        let streaming = app.streaming.borrow_mut().take();
+        let strings = app.strings.borrow().clone();
+        match result {
+            Ok(()) => {
+                app.chat.borrow_mut().finish(answer_id);
+                if let (Some(answer), Some(message)) =
+                    (streaming, app.chat.borrow().message(answer_id))
+                {
+                    app.view.finish_answer(&answer.view, message, &strings);
+                    app.emit("message", &message_detail("assistant", &message.text));
+                }
+                app.view.announce(&strings.get("answer_done"));
+                app.emit("stream:end", &JsValue::from(Object::new()));
+            }
+            Err(failure) => {
+                let countdown = failure.countdown_s();
+                let notice_text = strings.failure(&failure, countdown);
+                let partial = app
+                    .chat
+                    .borrow()
+                    .message(answer_id)
+                    .is_some_and(|m| !m.text.is_empty());
+                let notice_id = app.chat.borrow_mut().fail(answer_id, notice_text);
+                match (streaming, app.chat.borrow().message(answer_id)) {
+                    (Some(answer), Some(message)) if partial => {
+                        app.view.finish_answer(&answer.view, message, &strings)
+                    }
+                    (Some(answer), _) => answer.view.row.remove(),
+                    _ => {}
+                }
+                if let Some(notice) = app.chat.borrow().message(notice_id) {
+                    let row = app.view.append_message(notice, None, &strings);
+                    if let Some(seconds) = countdown {
+                        App::count_down(app, row, failure.clone(), seconds);
+                    }
+                }
+                let detail = Object::new();
+                let _ = Reflect::set(&detail, &"code".into(), &failure_code(&failure).into());
+                app.emit("error", &detail);
+                app.emit("stream:end", &JsValue::from(Object::new()));
+            }
+        }
+        app.view.set_streaming(false, &strings);
+        app.view.scroll_to_bottom();
+    }
+
+    /// Updates a rate-limit or budget notice every second until the wait is over.
+    fn count_down(app: &Rc<App>, row: Element, failure: Failure, seconds_left: u64) {
+        let Ok(Some(bubble)) = row.query_selector(".oc-bubble") else {
+            return;
+        };
+        let text = app.strings.borrow().failure(&failure, Some(seconds_left));
+        bubble.set_text_content(Some(&text));
+        if seconds_left == 0 {
+            app.countdown.borrow_mut().take();
+            return;
+        }
+        let weak = Rc::downgrade(app);
+        let timeout = Timeout::new(1000, move || {
+            if let Some(app) = weak.upgrade() {
+                App::count_down(&app, row.clone(), failure.clone(), seconds_left - 1);
+            }
+        });
+        *app.countdown.borrow_mut() = Some(timeout);
+    }
+
+    fn stop(&self) {
+        if let Some(controller) = self.abort.borrow_mut().take() {
+            controller.abort();
+        }
+    }
+
+    fn copy_code(&self, button: &Element) {
+        let code = button
+            .closest(".oc-code")
+            .ok()
+            .flatten()
+            .and_then(|block| block.query_selector("code").ok().flatten())
+            .and_then(|code| code.text_content());
+        if let Some(code) = code {
+            write_clipboard(&code);
+            flash_label(button, &self.strings.borrow().get("copied"));
+        }
+    }
+
+    fn feedback(app: &Rc<App>, id: u32, up: bool, button: &Element) {
+        let (rating, request_id) = {
+            let mut chat = app.chat.borrow_mut();
+            let Some(message) = chat.set_feedback(id, up) else {
+                return;
+            };
+            (message.feedback, message.request_id.clone())
+        };
+        if let Some(bar) = button.parent_element() {
+            for (action, value) in [("thumbs-up", true), ("thumbs-down", false)] {
+                if let Ok(Some(other)) = bar.query_selector(&format!("[data-action=\"{action}\"]"))
+                {
+                    let pressed = rating == Some(value);
+                    let _ =
+                        other.set_attribute("aria-pressed", if pressed { "true" } else { "false" });
+                }
+            }
+        }
+        let Some(request_id) = request_id else { return };
+        let url = format!("{}/v1/oachat/feedback", app.settings.borrow().endpoint);
+        let body = json!({ "request_id": request_id, "rating": rating.map(|up| if up { 1 } else { -1 }).unwrap_or(0) }).to_string();
+        let bridge = app.bridge.clone();
+        spawn_local(async move {
+            let token = get_token(&bridge, false).await;
+            // Feedback is best effort: a failure must not disturb the chat.
+            let _ = net::request_json("POST", &url, token.as_deref(), Some(&body)).await;
+        });
+    }
+
+    fn emit(&self, name: &str, detail: &JsValue) {
+        dom::call_method(
+            &self.bridge,
+            "emit",
+            &[JsValue::from_str(name), detail.clone()],
+        );
+    }
+}
+
+/// Asks the loader for a token (data-token, getToken callback or token URL).
+async fn get_token(bridge: &JsValue, refresh: bool) -> Option<String> {
+    let result = dom::call_method(bridge, "getToken", &[JsValue::from_bool(refresh)])?;
+    let promise = result.dyn_into::<Promise>().ok()?;
+    JsFuture::from(promise).await.ok()?.as_string()
+}
+
+fn settings_from(config: &JsValue) -> Settings {
+    let mut settings = Settings::default();
+    for key in [
+        "title",
+        "avatar",
+        "welcome",
+        "position",
+        "theme",
+        "locale",
+        "endpoint",
+        "model",
+        "placeholder",
+        "scenario",
+    ] {
+        if let Some(value) = dom::prop_string(config, key) {
+            settings.apply(key, &value);
+        }
+    }
+    if let Some(starters) = dom::prop(config, "starters") {
+        if let Some(list) = starters.dyn_ref::<js_sys::Array>() {
+            settings.starters = list.iter().filter_map(|v| v.as_string()).collect();
+        } else if let Some(text) = starters.as_string() {
+            settings.starters = text
+                .split('|')
+                .map(|s| s.trim().to_string())
+                .filter(|s| !s.is_empty())
+                .collect();
+        }
+    }
+    if let Some(strings) = dom::prop(config, "strings") {
+        let mut overrides = HashMap::new();
+        let strings_object: &Object = strings.unchecked_ref();
+        for key in Object::keys(strings_object).iter() {
+            if let (Some(key), Some(value)) = (
+                key.as_string(),
+                Reflect::get(&strings, &key)
+                    .ok()
+                    .and_then(|v| v.as_string()),
+            ) {
+                overrides.insert(key, value);
+            }
+        }
+        settings.strings = overrides;
+    }
+    settings
+}
+
+fn strings_for(settings: &Settings) -> Strings {
+    let navigator_language = dom::window().navigator().language();
+    let locale = Locale::detect(settings.locale.as_deref(), navigator_language.as_deref());
+    Strings::new(locale, settings.strings.clone())
+}
+
+fn message_detail(role: &str, text: &str) -> JsValue {
+    let detail = Object::new();
+    let _ = Reflect::set(&detail, &"role".into(), &role.into());
+    let _ = Reflect::set(&detail, &"text".into(), &text.into());
+    detail.into()
+}
+
+fn failure_code(failure: &Failure) -> &'static str {
+    match failure {
+        Failure::RateLimited { .. } => "rate_limit_exceeded",
+        Failure::MaxRounds => "max_rounds_exceeded",
+        Failure::Budget { .. } => "budget_exceeded",
+        Failure::TokenExpired => "token_expired",
+        Failure::Unauthorized => "unauthorized",
+        Failure::Forbidden => "forbidden",
+        Failure::Network => "network",
+        Failure::UpstreamDown { .. } => "upstream_unavailable",
+        Failure::Other { .. } => "error",
+    }
+}
+
+fn write_clipboard(text: &str) {
+    let clipboard = dom::window().navigator().clipboard();
+    let _ = clipboard.write_text(text);
+}
+
+/// Shows "Copied" on a button for a moment.
+fn flash_label(button: &Element, label: &str) {
+    let _ = button.set_attribute("data-flash", label);
+    let previous = button.get_attribute("aria-label");
+    let _ = button.set_attribute("aria-label", label);
+    if button.class_name().contains("oc-copy") {
+        let before = button.text_content().unwrap_or_default();
+        button.set_text_content(Some(label));
+        let button = button.clone();
+        dom::after(1500, move || button.set_text_content(Some(&before)));
+    } else if let Some(previous) = previous {
+        let button = button.clone();
+        dom::after(1500, move || {
+            let _ = button.set_attribute("aria-label", &previous);
+        });
+    }
+}

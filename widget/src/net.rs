@@ -1,0 +1,154 @@
+//! Streaming chat requests to the worker: `fetch` + a body reader + the shared SSE parser.
+
+use js_sys::{Reflect, Uint8Array};
+use oachat_protocol::SseParser;
+use serde_json::Value;
+use wasm_bindgen::{JsCast, JsValue};
+use wasm_bindgen_futures::JsFuture;
+use web_sys::{AbortSignal, ReadableStreamDefaultReader, RequestInit, Response};
+
+use crate::core::failure::Failure;
+use crate::dom::window;
+
+/// What a stream delivers to the view, one event at a time.
+pub enum StreamEvent {
+    /// The worker accepted the request; its id is used for feedback.
+    Started { request_id: Option<String> },
+    /// More answer text.
+    Delta(String),
+}
+
+/// Posts `body` and calls `on_event` for each piece of the streamed answer.
+/// Returns when the stream ends; an abort via `signal` returns `Ok(())` too.
+pub async fn stream_chat(
+    url: &str,
+    token: Option<&str>,
+    body: &str,
+    signal: &AbortSignal,
+    on_event: &mut dyn FnMut(StreamEvent),
+) -> Result<(), Failure> {
+    let response = post_json(url, token, body, Some(signal)).await?;
+    if !response.ok() {
+        return Err(failure_of(response).await);
+    }
+    let request_id = response.headers().get("x-request-id").ok().flatten();
+    on_event(StreamEvent::Started { request_id });
+
+    let Some(stream) = response.body() else {
+        return Ok(());
+    };
+    let reader: ReadableStreamDefaultReader = stream
+        .get_reader()
+        .dyn_into()
+        .map_err(|_| Failure::Network)?;
+    let mut parser = SseParser::new();
+    loop {
+        let chunk = match JsFuture::from(reader.read()).await {
+            Ok(chunk) => chunk,
+            Err(_) if signal.aborted() => return Ok(()),
+            Err(_) => return Err(Failure::Network),
+        };
+        if Reflect::get(&chunk, &JsValue::from_str("done"))
+            .ok()
+            .and_then(|d| d.as_bool())
+            .unwrap_or(true)
+        {
+            break;
+        }
+        let Ok(value) = Reflect::get(&chunk, &JsValue::from_str("value")) else {
+            continue;
+        };
+        let bytes = Uint8Array::new(&value).to_vec();
+        for event in parser.push(&bytes) {
+            if event.is_done() {
+                return Ok(());
+            }
+            if let Some(text) = delta_text(&event.data) {
+                on_event(StreamEvent::Delta(text));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Sends a small JSON request (feedback, history) and returns the parsed answer.
+pub async fn request_json(
+    method: &str,
+    url: &str,
+    token: Option<&str>,
+    body: Option<&str>,
+) -> Result<Value, Failure> {
+    let init = RequestInit::new();
+    init.set_method(method);
+    let headers = web_sys::Headers::new().map_err(|_| Failure::Network)?;
+    if let Some(token) = token {
+        let _ = headers.set("authorization", &format!("Bearer {token}"));
+    }
+    if let Some(body) = body {
+        let _ = headers.set("content-type", "application/json");
+        init.set_body(&JsValue::from_str(body));
+    }
+    init.set_headers(&headers);
+    let response = fetch(url, &init).await?;
+    if !response.ok() {
+        return Err(failure_of(response).await);
+    }
+    let text = JsFuture::from(response.text().map_err(|_| Failure::Network)?)
+        .await
+        .map_err(|_| Failure::Network)?;
+    Ok(serde_json::from_str(&text.as_string().unwrap_or_default()).unwrap_or(Value::Null))
+}
+
+async fn post_json(
+    url: &str,
+    token: Option<&str>,
+    body: &str,
+    signal: Option<&AbortSignal>,
+) -> Result<Response, Failure> {
+    let init = RequestInit::new();
+    init.set_method("POST");
+    let headers = web_sys::Headers::new().map_err(|_| Failure::Network)?;
+    let _ = headers.set("content-type", "application/json");
+    let _ = headers.set("accept", "text/event-stream");
+    if let Some(token) = token {
+        let _ = headers.set("authorization", &format!("Bearer {token}"));
+    }
+    init.set_headers(&headers);
+    init.set_body(&JsValue::from_str(body));
+    init.set_signal(signal);
+    fetch(url, &init).await
+}
+
+async fn fetch(url: &str, init: &RequestInit) -> Result<Response, Failure> {
+    let promise = window().fetch_with_str_and_init(url, init);
+    let response = JsFuture::from(promise)
+        .await
+        .map_err(|_| Failure::Network)?;
+    response
+        .dyn_into::<Response>()
+        .map_err(|_| Failure::Network)
+}
+
+async fn failure_of(response: Response) -> Failure {
+    let status = response.status();
+    let retry_after = response.headers().get("retry-after").ok().flatten();
+    let body = match response.text() {
+        Ok(promise) => JsFuture::from(promise)
+            .await
+            .ok()
+            .and_then(|t| t.as_string())
+            .unwrap_or_default(),
+        Err(_) => String::new(),
+    };
+    Failure::from_response(status, &body, retry_after.as_deref())
+}
+
+/// The answer text in one `chat.completion.chunk`: `choices[0].delta.content`.
+fn delta_text(data: &str) -> Option<String> {
+    let value: Value = serde_json::from_str(data).ok()?;
+    let content = value.get("choices")?.get(0)?.get("delta")?.get("content")?;
+    content
+        .as_str()
+        .filter(|s| !s.is_empty())
+        .map(str::to_string)
+}

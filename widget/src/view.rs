@@ -1,0 +1,341 @@
+//! The panel's DOM: built once, then updated in place. The only module that knows the markup.
+
+use wasm_bindgen::JsCast;
+use web_sys::{Element, HtmlElement, HtmlTextAreaElement, ShadowRoot};
+
+use crate::core::chat::{Message, Role};
+use crate::core::i18n::Strings;
+use crate::core::settings::{Settings, Side};
+use crate::dom::{attrs, el};
+
+const ICON_CLOSE: &str = r#"<svg viewBox="0 0 24 24" aria-hidden="true"><path d="M18.3 5.7 12 12l6.3 6.3-1.4 1.4L10.6 13.4 4.3 19.7 2.9 18.3 9.2 12 2.9 5.7 4.3 4.3l6.3 6.3 6.3-6.3z"/></svg>"#;
+const ICON_NEW: &str = r#"<svg viewBox="0 0 24 24" aria-hidden="true"><path d="M11 5h2v6h6v2h-6v6h-2v-6H5v-2h6z"/></svg>"#;
+const ICON_COPY: &str = r#"<svg viewBox="0 0 24 24" aria-hidden="true"><path d="M8 3h11a2 2 0 0 1 2 2v11h-2V5H8zM5 7h10a2 2 0 0 1 2 2v10a2 2 0 0 1-2 2H5a2 2 0 0 1-2-2V9a2 2 0 0 1 2-2zm0 2v10h10V9z"/></svg>"#;
+const ICON_REDO: &str = r#"<svg viewBox="0 0 24 24" aria-hidden="true"><path d="M12 5V2l4 4-4 4V7a5 5 0 1 0 5 5h2a7 7 0 1 1-7-7z"/></svg>"#;
+const ICON_UP: &str = r#"<svg viewBox="0 0 24 24" aria-hidden="true"><path d="M2 21h4V9H2zm20-11a2 2 0 0 0-2-2h-6.3l1-4.6v-.3a1.5 1.5 0 0 0-.4-1L13.2 1 6.6 7.6A2 2 0 0 0 6 9v10a2 2 0 0 0 2 2h9a2 2 0 0 0 1.8-1.2l3-7.1a2 2 0 0 0 .2-.7z"/></svg>"#;
+const ICON_DOWN: &str = r#"<svg viewBox="0 0 24 24" aria-hidden="true"><path d="M22 3h-4v12h4zM2 14a2 2 0 0 0 2 2h6.3l-1 4.6v.3a1.5 1.5 0 0 0 .4 1l1.1 1.1 6.6-6.6A2 2 0 0 0 18 15V5a2 2 0 0 0-2-2H7a2 2 0 0 0-1.8 1.2l-3 7.1a2 2 0 0 0-.2.7z"/></svg>"#;
+
+pub struct View {
+    pub root: Element,
+    pub panel: Element,
+    pub title: Element,
+    pub avatar: Element,
+    pub log: Element,
+    pub starters: Element,
+    pub input: HtmlTextAreaElement,
+    pub send: Element,
+    pub new_chat: Element,
+    pub close: Element,
+    /// Screen-reader announcements ("answer complete") that must not repeat the whole log.
+    pub status: Element,
+}
+
+/// The elements of one assistant answer that streaming updates touch.
+pub struct AnswerView {
+    pub row: Element,
+    pub committed: Element,
+    pub tail: Element,
+}
+
+impl View {
+    pub fn build(shadow: &ShadowRoot) -> View {
+        let root = el("div", "oc-root");
+        let panel = el("div", "oc-panel");
+        attrs(
+            &panel,
+            &[
+                ("role", "dialog"),
+                ("aria-modal", "false"),
+                ("part", "panel"),
+                ("hidden", ""),
+            ],
+        );
+
+        let head = el("div", "oc-head");
+        attrs(&head, &[("part", "header")]);
+        let avatar = el("img", "oc-avatar");
+        attrs(
+            &avatar,
+            &[
+                ("alt", ""),
+                ("hidden", ""),
+                ("referrerpolicy", "no-referrer"),
+            ],
+        );
+        let title = el("div", "oc-title");
+        title.set_id("oc-title");
+        let new_chat = icon_button(ICON_NEW, "new-chat");
+        let close = icon_button(ICON_CLOSE, "close");
+        for child in [&avatar, &title, &new_chat, &close] {
+            let _ = head.append_child(child);
+        }
+
+        let log = el("div", "oc-log");
+        attrs(
+            &log,
+            &[
+                ("role", "log"),
+                ("aria-live", "polite"),
+                ("part", "log"),
+                ("tabindex", "0"),
+            ],
+        );
+        let starters = el("div", "oc-starters");
+        let status = el("div", "oc-sr");
+        attrs(&status, &[("role", "status"), ("aria-live", "polite")]);
+
+        let form = el("div", "oc-form");
+        let input: HtmlTextAreaElement = el("textarea", "oc-input").unchecked_into();
+        attrs(
+            &input,
+            &[("rows", "1"), ("part", "input"), ("enterkeyhint", "send")],
+        );
+        let send = el("button", "oc-send");
+        attrs(
+            &send,
+            &[
+                ("type", "button"),
+                ("data-action", "send"),
+                ("part", "send"),
+            ],
+        );
+        let _ = form.append_child(&input);
+        let _ = form.append_child(&send);
+
+        for child in [&head, &log, &starters, &status, &form] {
+            let _ = panel.append_child(child);
+        }
+        let _ = root.append_child(&panel);
+        let _ = shadow.append_child(&root);
+        attrs(&panel, &[("aria-labelledby", "oc-title")]);
+
+        View {
+            root,
+            panel,
+            title,
+            avatar,
+            log,
+            starters,
+            input,
+            send,
+            new_chat,
+            close,
+            status,
+        }
+    }
+
+    /// Applies settings and words: called at mount and on every setConfig/setLocale.
+    pub fn apply(&self, settings: &Settings, strings: &Strings, dark: bool) {
+        let title = settings
+            .title
+            .clone()
+            .unwrap_or_else(|| strings.get("title"));
+        self.title.set_text_content(Some(&title));
+        match &settings.avatar {
+            Some(url) => {
+                attrs(&self.avatar, &[("src", url)]);
+                let _ = self.avatar.remove_attribute("hidden");
+            }
+            None => attrs(&self.avatar, &[("hidden", "")]),
+        }
+        let side = match settings.side {
+            Side::Left => "left",
+            Side::Right => "right",
+        };
+        attrs(&self.panel, &[("data-side", side)]);
+        attrs(
+            &self.root,
+            &[("data-theme", if dark { "dark" } else { "light" })],
+        );
+        attrs(&self.root, &[("lang", strings.locale().tag())]);
+        let placeholder = settings
+            .placeholder
+            .clone()
+            .unwrap_or_else(|| strings.get("placeholder"));
+        self.input.set_placeholder(&placeholder);
+        attrs(&self.input, &[("aria-label", &placeholder)]);
+        attrs(
+            &self.new_chat,
+            &[
+                ("aria-label", &strings.get("new_chat")),
+                ("title", &strings.get("new_chat")),
+            ],
+        );
+        attrs(
+            &self.close,
+            &[
+                ("aria-label", &strings.get("close")),
+                ("title", &strings.get("close")),
+            ],
+        );
+
+        self.starters.set_inner_html("");
+        for starter in &settings.starters {
+            let chip = el("button", "oc-chip");
+            attrs(
+                &chip,
+                &[
+                    ("type", "button"),
+                    ("data-action", "starter"),
+                    ("part", "starter"),
+                ],
+            );
+            chip.set_text_content(Some(starter));
+            let _ = self.starters.append_child(&chip);
+        }
+    }
+
+    pub fn set_streaming(&self, streaming: bool, strings: &Strings) {
+        let label = strings.get(if streaming { "stop" } else { "send" });
+        self.send.set_text_content(Some(&label));
+        attrs(
+            &self.send,
+            &[
+                ("data-action", if streaming { "stop" } else { "send" }),
+                ("aria-label", &label),
+            ],
+        );
+    }
+
+    pub fn show_starters(&self, show: bool) {
+        if show {
+            let _ = self.starters.remove_attribute("hidden");
+        } else {
+            attrs(&self.starters, &[("hidden", "")]);
+        }
+    }
+
+    pub fn announce(&self, text: &str) {
+        self.status.set_text_content(Some(text));
+    }
+
+    pub fn clear_log(&self) {
+        self.log.set_inner_html("");
+    }
+
+    /// Appends a finished message (user text, a stored answer, a notice).
+    pub fn append_message(
+        &self,
+        message: &Message,
+        html: Option<&str>,
+        strings: &Strings,
+    ) -> Element {
+        let row = message_row(message);
+        let bubble = el("div", "oc-bubble");
+        attrs(
+            &bubble,
+            &[("part", &format!("bubble {}", message.role.as_str()))],
+        );
+        match (message.role, html) {
+            (Role::Assistant, Some(html)) => {
+                let markdown = el("div", "oc-md");
+                markdown.set_inner_html(html);
+                let _ = bubble.append_child(&markdown);
+            }
+            _ => bubble.set_text_content(Some(&message.text)),
+        }
+        let _ = row.append_child(&bubble);
+        if message.role == Role::Assistant {
+            let _ = row.append_child(&actions(message, strings));
+        }
+        let _ = self.log.append_child(&row);
+        row
+    }
+
+    /// Appends an empty answer that streaming fills.
+    pub fn append_streaming_answer(&self, message: &Message) -> AnswerView {
+        let row = message_row(message);
+        let bubble = el("div", "oc-bubble");
+        attrs(
+            &bubble,
+            &[("part", "bubble assistant"), ("aria-busy", "true")],
+        );
+        let markdown = el("div", "oc-md");
+        let committed = el("div", "oc-committed");
+        let tail = el("div", "oc-tail oc-typing");
+        let _ = markdown.append_child(&committed);
+        let _ = markdown.append_child(&tail);
+        let _ = bubble.append_child(&markdown);
+        let _ = row.append_child(&bubble);
+        let _ = self.log.append_child(&row);
+        AnswerView {
+            row,
+            committed,
+            tail,
+        }
+    }
+
+    /// Marks a streamed answer finished and adds its action buttons.
+    pub fn finish_answer(&self, answer: &AnswerView, message: &Message, strings: &Strings) {
+        let _ = answer.tail.class_list().remove_1("oc-typing");
+        if let Ok(Some(bubble)) = answer.row.query_selector(".oc-bubble") {
+            let _ = bubble.remove_attribute("aria-busy");
+        }
+        let _ = answer.row.append_child(&actions(message, strings));
+    }
+
+    pub fn remove_message(&self, id: u32) {
+        if let Ok(Some(row)) = self.log.query_selector(&format!("[data-id=\"{id}\"]")) {
+            row.remove();
+        }
+    }
+
+    pub fn near_bottom(&self) -> bool {
+        let log: &HtmlElement = self.log.unchecked_ref();
+        log.scroll_height() - log.scroll_top() - log.client_height() < 48
+    }
+
+    pub fn scroll_to_bottom(&self) {
+        let log: &HtmlElement = self.log.unchecked_ref();
+        log.set_scroll_top(log.scroll_height());
+    }
+}
+
+fn message_row(message: &Message) -> Element {
+    let row = el("div", "oc-msg");
+    attrs(
+        &row,
+        &[
+            ("data-role", message.role.as_str()),
+            ("data-id", &message.id.to_string()),
+        ],
+    );
+    row
+}
+
+fn icon_button(svg: &str, action: &str) -> Element {
+    let button = el("button", "oc-icon-btn");
+    attrs(&button, &[("type", "button"), ("data-action", action)]);
+    button.set_inner_html(svg);
+    button
+}
+
+fn actions(message: &Message, strings: &Strings) -> Element {
+    let bar = el("div", "oc-actions");
+    let id = message.id.to_string();
+    for (svg, action, label) in [
+        (ICON_COPY, "copy-answer", "copy_answer"),
+        (ICON_REDO, "regenerate", "regenerate"),
+        (ICON_UP, "thumbs-up", "thumbs_up"),
+        (ICON_DOWN, "thumbs-down", "thumbs_down"),
+    ] {
+        let button = icon_button(svg, action);
+        let label = strings.get(label);
+        attrs(
+            &button,
+            &[("data-id", &id), ("aria-label", &label), ("title", &label)],
+        );
+        if action.starts_with("thumbs") {
+            let pressed = match message.feedback {
+                Some(up) => (action == "thumbs-up") == up,
+                None => false,
+            };
+            attrs(
+                &button,
+                &[("aria-pressed", if pressed { "true" } else { "false" })],
+            );
+        }
+        let _ = bar.append_child(&button);
+    }
+    bar
+}

@@ -1,0 +1,57 @@
+// Headless Debian Chromium driven by playwright-core, with the flags this machine needs
+// (no sandbox as root, no background networking: the network here is closed).
+// playwright gives every launch a fresh, empty profile directory of its own.
+import { chromium } from 'playwright-core';
+
+export const CHROMIUM = process.env.CHROMIUM_PATH || '/usr/bin/chromium';
+
+export async function launch() {
+  return chromium.launch({
+    executablePath: CHROMIUM,
+    headless: true,
+    args: [
+      '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
+      '--disable-background-networking', '--disable-component-update', '--disable-sync',
+    ],
+  });
+}
+
+/** A new page that records console errors and dialogs (XSS tests assert there are none). */
+export async function openPage(browser, url, options = {}) {
+  const context = await browser.newContext({ viewport: { width: 1280, height: 800 }, ...options });
+  const page = await context.newPage();
+  const consoleErrors = [];
+  const dialogs = [];
+  page.on('console', (message) => {
+    // Chromium asks for /favicon.ico by itself; that 404 is not the widget's.
+    if (message.type() === 'error' && !/favicon/.test(message.location()?.url || '')) {
+      consoleErrors.push(message.text());
+    }
+  });
+  page.on('pageerror', (error) => consoleErrors.push(String(error)));
+  page.on('dialog', (dialog) => {
+    dialogs.push(dialog.message());
+    dialog.dismiss().catch(() => {});
+  });
+  await page.goto(url);
+  return { page, context, consoleErrors, dialogs };
+}
+
+/** Clicks the bubble and waits until the panel's input is usable. */
+export async function openWidget(page) {
+  await page.locator('oachat-widget').locator('.oc-launcher').click();
+  await page.locator('oachat-widget').locator('.oc-panel:not([hidden]) .oc-input').waitFor();
+}
+
+/** Types a message, sends it and waits for the streamed answer to finish. */
+export async function sendAndWait(page, text) {
+  const widget = page.locator('oachat-widget');
+  const answersBefore = await widget.locator('.oc-msg[data-role="assistant"] .oc-actions').count();
+  await widget.locator('.oc-input').fill(text);
+  await widget.locator('.oc-input').press('Enter');
+  await widget
+    .locator('.oc-msg[data-role="assistant"] .oc-actions')
+    .nth(answersBefore)
+    .waitFor({ timeout: 20_000 });
+  return widget.locator('.oc-msg[data-role="assistant"]').last();
+}

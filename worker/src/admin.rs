@@ -1,0 +1,349 @@
+//! The admin API (`Authorization: Bearer <OACHAT_ADMIN_TOKEN>`): virtual keys, per-user tier
+//! overrides, usage reports, key health, the routing explainer and recent ledger rows.
+//! docs/API.md documents every endpoint.
+
+use serde::Deserialize;
+use serde_json::{json, Value};
+use wasm_bindgen::JsValue;
+use worker::{Env, Headers, Method, Request, Response, ResponseBuilder};
+
+use crate::core::error::ProxyError;
+use crate::core::identity::{virtual_key_hash, virtual_key_id, VIRTUAL_KEY_PREFIX};
+use crate::core::jwt::constant_time_eq;
+use crate::core::routing::RouteRequest;
+use crate::core::usage::{row, to_csv, UsageQuery, UsageRow};
+use crate::durable::user_do::VirtualKeyRecord;
+use crate::respond::{json_response, Cors};
+use crate::runtime::Runtime;
+use crate::time::now_ms;
+use crate::{health, ledger_d1, limits, random};
+
+const VKEY_TABLE: &str = "CREATE TABLE IF NOT EXISTS virtual_keys (
+    id TEXT PRIMARY KEY, hash TEXT NOT NULL, name TEXT NOT NULL, tier TEXT,
+    created_ms INTEGER NOT NULL, revoked INTEGER NOT NULL DEFAULT 0)";
+
+pub async fn handle(
+    mut req: Request,
+    env: &Env,
+    runtime: &Runtime,
+    cors: &Cors,
+) -> Result<Response, ProxyError> {
+    authorize(&req, runtime)?;
+    let path = req.path();
+    let segments: Vec<&str> = path.trim_start_matches("/admin/").split('/').collect();
+    let method = req.method();
+    let result = match (method, segments.as_slice()) {
+        (Method::Post, ["keys"]) => create_key(&mut req, env, runtime).await,
+        (Method::Get, ["keys"]) => list_keys(env).await,
+        (Method::Delete, ["keys", id]) => revoke_key(env, id).await,
+        (Method::Get, ["keys", "health"]) => key_health(env).await,
+        (Method::Put, ["users", user, "tier"]) => set_tier(&mut req, env, runtime, user).await,
+        (Method::Get, ["users", user, "usage"]) => {
+            limits::send::<Value>(env, user, Method::Get, "/usage", None)
+                .await
+                .map_err(internal)
+        }
+        (Method::Get, ["usage"]) => return usage(&req, env, cors).await,
+        (Method::Get, ["ledger"]) => recent_ledger(&req, env).await,
+        (Method::Get, ["route"]) => Ok(explain_route(&req, runtime)?),
+        _ => return Err(ProxyError::NotFound),
+    }?;
+    json_response(200, &result, cors).map_err(internal)
+}
+
+fn authorize(req: &Request, runtime: &Runtime) -> Result<(), ProxyError> {
+    let Some(expected) = &runtime.admin_token else {
+        // No admin token configured: the admin API does not exist.
+        return Err(ProxyError::NotFound);
+    };
+    let header = req
+        .headers()
+        .get("authorization")
+        .ok()
+        .flatten()
+        .unwrap_or_default();
+    let given = header.strip_prefix("Bearer ").unwrap_or_default().trim();
+    if given.is_empty() {
+        return Err(ProxyError::MissingCredential);
+    }
+    if !constant_time_eq(given.as_bytes(), expected.as_bytes()) {
+        return Err(ProxyError::InvalidCredential);
+    }
+    Ok(())
+}
+
+fn internal(error: worker::Error) -> ProxyError {
+    worker::console_error!("oachat admin: {error}");
+    ProxyError::Internal
+}
+
+#[derive(Deserialize)]
+struct NewKey {
+    name: String,
+    tier: Option<String>,
+}
+
+async fn create_key(req: &mut Request, env: &Env, runtime: &Runtime) -> Result<Value, ProxyError> {
+    let new: NewKey = req
+        .json()
+        .await
+        .map_err(|_| ProxyError::invalid("name", "Send {\"name\": \"...\", \"tier\": \"...\"}."))?;
+    if new.name.trim().is_empty() || new.name.len() > 100 {
+        return Err(ProxyError::invalid(
+            "name",
+            "`name` must be 1 to 100 characters.",
+        ));
+    }
+    if let Some(tier) = &new.tier {
+        if !runtime.config.tiers.contains_key(tier) {
+            return Err(ProxyError::invalid(
+                "tier",
+                format!("Unknown tier `{tier}`."),
+            ));
+        }
+    }
+    let key = format!("{VIRTUAL_KEY_PREFIX}{}", random::hex(24));
+    let hash = virtual_key_hash(&key);
+    let record = VirtualKeyRecord {
+        id: virtual_key_id(&hash),
+        name: new.name.trim().to_string(),
+        tier: new.tier,
+        created_ms: now_ms(),
+        revoked: false,
+    };
+    let _: VirtualKeyRecord =
+        limits::call_method(env, &format!("vkey:{hash}"), Method::Put, "/vkey", &record)
+            .await
+            .map_err(internal)?;
+    let db = env.d1(ledger_d1::BINDING).map_err(internal)?;
+    db.prepare(VKEY_TABLE).run().await.map_err(internal)?;
+    db.prepare(
+        "INSERT INTO virtual_keys (id, hash, name, tier, created_ms) VALUES (?1, ?2, ?3, ?4, ?5)",
+    )
+    .bind(&[
+        record.id.as_str().into(),
+        hash.as_str().into(),
+        record.name.as_str().into(),
+        record
+            .tier
+            .as_deref()
+            .map_or(JsValue::NULL, JsValue::from_str),
+        JsValue::from_f64(record.created_ms as f64),
+    ])
+    .map_err(internal)?
+    .run()
+    .await
+    .map_err(internal)?;
+    // The only time the key is ever shown.
+    Ok(
+        json!({ "id": record.id, "key": key, "name": record.name, "tier": record.tier, "created_ms": record.created_ms }),
+    )
+}
+
+#[derive(Deserialize)]
+struct KeyRow {
+    id: String,
+    hash: String,
+    name: String,
+    tier: Option<String>,
+    created_ms: f64,
+    revoked: f64,
+}
+
+async fn list_keys(env: &Env) -> Result<Value, ProxyError> {
+    let db = env.d1(ledger_d1::BINDING).map_err(internal)?;
+    db.prepare(VKEY_TABLE).run().await.map_err(internal)?;
+    let rows: Vec<KeyRow> = db
+        .prepare("SELECT id, hash, name, tier, created_ms, revoked FROM virtual_keys ORDER BY created_ms")
+        .all()
+        .await
+        .map_err(internal)?
+        .results()
+        .map_err(internal)?;
+    let keys: Vec<Value> = rows
+        .into_iter()
+        .map(|row| json!({"id": row.id, "name": row.name, "tier": row.tier, "created_ms": row.created_ms as u64, "revoked": row.revoked != 0.0}))
+        .collect();
+    Ok(json!({ "keys": keys }))
+}
+
+async fn revoke_key(env: &Env, id: &str) -> Result<Value, ProxyError> {
+    let db = env.d1(ledger_d1::BINDING).map_err(internal)?;
+    db.prepare(VKEY_TABLE).run().await.map_err(internal)?;
+    let row: Option<KeyRow> = db
+        .prepare("SELECT id, hash, name, tier, created_ms, revoked FROM virtual_keys WHERE id = ?1")
+        .bind(&[id.into()])
+        .map_err(internal)?
+        .first(None)
+        .await
+        .map_err(internal)?;
+    let row = row.ok_or(ProxyError::NotFound)?;
+    let record = VirtualKeyRecord {
+        id: row.id.clone(),
+        name: row.name,
+        tier: row.tier,
+        created_ms: row.created_ms as u64,
+        revoked: true,
+    };
+    // The record in the key's own object is what authentication reads: revoke there first.
+    let _: VirtualKeyRecord = limits::call_method(
+        env,
+        &format!("vkey:{}", row.hash),
+        Method::Put,
+        "/vkey",
+        &record,
+    )
+    .await
+    .map_err(internal)?;
+    db.prepare("UPDATE virtual_keys SET revoked = 1 WHERE id = ?1")
+        .bind(&[id.into()])
+        .map_err(internal)?
+        .run()
+        .await
+        .map_err(internal)?;
+    Ok(json!({ "id": row.id, "revoked": true }))
+}
+
+async fn key_health(env: &Env) -> Result<Value, ProxyError> {
+    let snapshots = health::exchange(env, &[]).await.map_err(internal)?;
+    serde_json::to_value(&snapshots).map_err(|_| ProxyError::Internal)
+}
+
+#[derive(Deserialize)]
+struct TierChange {
+    tier: Option<String>,
+}
+
+async fn set_tier(
+    req: &mut Request,
+    env: &Env,
+    runtime: &Runtime,
+    user: &str,
+) -> Result<Value, ProxyError> {
+    let change: TierChange = req.json().await.map_err(|_| {
+        ProxyError::invalid("tier", "Send {\"tier\": \"name\"} or {\"tier\": null}.")
+    })?;
+    if let Some(tier) = &change.tier {
+        if !runtime.config.tiers.contains_key(tier) {
+            return Err(ProxyError::invalid(
+                "tier",
+                format!("Unknown tier `{tier}`."),
+            ));
+        }
+    }
+    let tier: Option<String> = limits::call_method(env, user, Method::Put, "/tier", &change.tier)
+        .await
+        .map_err(internal)?;
+    Ok(json!({ "user": user, "tier": tier }))
+}
+
+#[derive(Deserialize)]
+struct AggregateRow {
+    key: Option<String>,
+    requests: f64,
+    prompt_tokens: Option<f64>,
+    completion_tokens: Option<f64>,
+    cost_micro_usd: Option<f64>,
+}
+
+async fn usage(req: &Request, env: &Env, cors: &Cors) -> Result<Response, ProxyError> {
+    let url = req.url().map_err(internal)?;
+    let query = UsageQuery::parse(
+        url.query_pairs()
+            .map(|(k, v)| (k.into_owned(), v.into_owned())),
+    )?;
+    ledger_d1::ensure_schema(env).await.map_err(internal)?;
+    let (sql, values) = query.sql();
+    let bound: Vec<JsValue> = values.iter().map(|v| JsValue::from_str(v)).collect();
+    let db = env.d1(ledger_d1::BINDING).map_err(internal)?;
+    let rows: Vec<AggregateRow> = db
+        .prepare(sql)
+        .bind(&bound)
+        .map_err(internal)?
+        .all()
+        .await
+        .map_err(internal)?
+        .results()
+        .map_err(internal)?;
+    let number = |n: Option<f64>| n.unwrap_or(0.0) as u64;
+    let rows: Vec<UsageRow> = rows
+        .into_iter()
+        .map(|r| {
+            row(
+                r.key.unwrap_or_default(),
+                r.requests as u64,
+                number(r.prompt_tokens),
+                number(r.completion_tokens),
+                number(r.cost_micro_usd),
+            )
+        })
+        .collect();
+    if query.csv {
+        let headers = Headers::new();
+        let _ = headers.set("content-type", "text/csv; charset=utf-8");
+        let _ = headers.set(
+            "content-disposition",
+            "attachment; filename=\"oachat-usage.csv\"",
+        );
+        let _ = cors.apply(&headers);
+        return Ok(ResponseBuilder::new()
+            .with_status(200)
+            .with_headers(headers)
+            .fixed(to_csv(query.group, &rows).into_bytes()));
+    }
+    json_response(
+        200,
+        &json!({ "group": query.group.column(), "data": rows }),
+        cors,
+    )
+    .map_err(internal)
+}
+
+async fn recent_ledger(req: &Request, env: &Env) -> Result<Value, ProxyError> {
+    let url = req.url().map_err(internal)?;
+    let limit = url
+        .query_pairs()
+        .find(|(k, _)| k == "limit")
+        .and_then(|(_, v)| v.parse::<u32>().ok())
+        .unwrap_or(50)
+        .min(1000);
+    ledger_d1::ensure_schema(env).await.map_err(internal)?;
+    let db = env.d1(ledger_d1::BINDING).map_err(internal)?;
+    let rows: Vec<Value> = db
+        .prepare("SELECT * FROM ledger ORDER BY ts_ms DESC LIMIT ?1")
+        .bind(&[JsValue::from_f64(f64::from(limit))])
+        .map_err(internal)?
+        .all()
+        .await
+        .map_err(internal)?
+        .results()
+        .map_err(internal)?;
+    Ok(json!({ "rows": rows }))
+}
+
+/// `GET /admin/route?text=...&scenario=...&tier=...`: the decision for a text, no upstream call.
+fn explain_route(req: &Request, runtime: &Runtime) -> Result<Value, ProxyError> {
+    let url = req.url().map_err(internal)?;
+    let param = |name: &str| {
+        url.query_pairs()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.into_owned())
+    };
+    let text = param("text").ok_or_else(|| ProxyError::invalid("text", "`text` is required."))?;
+    let scenario = param("scenario");
+    let tier = param("tier").and_then(|name| runtime.config.tiers.get(&name).cloned());
+    let decision = runtime.router.decide(&RouteRequest {
+        text: &text,
+        scenario: scenario.as_deref(),
+        tier: tier.as_ref(),
+        explain: true,
+    });
+    Ok(json!({
+        "route": decision.route,
+        "model": decision.model,
+        "reason": decision.reason,
+        "reason_label": decision.reason.label(),
+        "scores": decision.scores,
+        "downgraded": decision.downgraded,
+    }))
+}

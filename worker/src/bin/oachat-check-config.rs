@@ -1,0 +1,69 @@
+//! `oachat-check-config [wrangler.toml] [.dev.vars]`: validates `OACHAT_CONFIG` the way the
+//! worker will, so `make dev` (and CI) report a bad field before anything starts.
+//! `.dev.vars` wins over `[vars]`, as in `wrangler dev`.
+
+use std::process::ExitCode;
+
+use oachat_worker::core::config::Config;
+
+fn main() -> ExitCode {
+    let mut args = std::env::args().skip(1);
+    let wrangler_path = args.next().unwrap_or_else(|| "wrangler.toml".into());
+    let dev_vars_path = args.next().unwrap_or_else(|| ".dev.vars".into());
+
+    let mut text = match config_from_wrangler(&wrangler_path) {
+        Ok(text) => text,
+        Err(message) => {
+            eprintln!("oachat: cannot read {wrangler_path}: {message}");
+            return ExitCode::FAILURE;
+        }
+    };
+    if let Some(overridden) = config_from_dev_vars(&dev_vars_path) {
+        text = overridden;
+    }
+    match Config::load(&text) {
+        Ok(config) => {
+            println!(
+                "oachat: OACHAT_CONFIG is valid ({} upstream(s), {} tier(s), {} route(s))",
+                config.upstreams.len(),
+                config.tiers.len(),
+                config.routes.len()
+            );
+            ExitCode::SUCCESS
+        }
+        Err(error) => {
+            eprintln!("oachat: invalid OACHAT_CONFIG: {error}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// `[vars] OACHAT_CONFIG` as text: a string is used as is, a table is re-serialised as JSON.
+fn config_from_wrangler(path: &str) -> Result<String, String> {
+    let source = std::fs::read_to_string(path).map_err(|e| e.to_string())?;
+    let document: toml::Value = toml::from_str(&source).map_err(|e| e.to_string())?;
+    Ok(
+        match document
+            .get("vars")
+            .and_then(|vars| vars.get("OACHAT_CONFIG"))
+        {
+            None => String::new(),
+            Some(toml::Value::String(text)) => text.clone(),
+            Some(table) => serde_json::to_string(table).map_err(|e| e.to_string())?,
+        },
+    )
+}
+
+/// `OACHAT_CONFIG=...` on one line of `.dev.vars`, if present.
+fn config_from_dev_vars(path: &str) -> Option<String> {
+    let source = std::fs::read_to_string(path).ok()?;
+    source.lines().find_map(|line| {
+        let value = line.strip_prefix("OACHAT_CONFIG=")?;
+        Some(
+            value
+                .trim()
+                .trim_matches(|c| c == '\'' || c == '"')
+                .to_string(),
+        )
+    })
+}

@@ -1,0 +1,412 @@
+//! `POST /v1/chat/completions`: authenticate, validate, route, admit (limits and budget
+//! reservation), send upstream over the key pool, relay the answer metered, then settle
+//! and write the ledger row after the response.
+
+use std::rc::Rc;
+
+use serde_json::Value;
+use worker::{Context, Env, Headers, Request, Response, ResponseBuilder};
+
+use crate::auth;
+use crate::core::config::{ModelChoice, Tier};
+use crate::core::error::ProxyError;
+use crate::core::identity::Identity;
+use crate::core::ledger::{utc_day, Ending, LedgerRow};
+use crate::core::metering::{estimate_request_prompt_tokens, usage_from_body, StreamMeter, Usage};
+use crate::core::request::{parse_chat_request, ChatRequest};
+use crate::core::routing::{render_template, RouteRequest, TemplateVars};
+use crate::health;
+use crate::ledger_d1;
+use crate::limits::{self, Admission};
+use crate::relay::{Relay, RelayEnd};
+use crate::respond::Cors;
+use crate::runtime::Runtime;
+use crate::time::now_ms;
+use crate::upstream::{self, Failure};
+
+/// Everything decided before going upstream, carried into the ledger row.
+struct Plan {
+    identity: Identity,
+    request_id: String,
+    model_asked: String,
+    upstream_index: usize,
+    upstream_model: String,
+    route: String,
+    route_reason: String,
+    stream: bool,
+    prompt_estimate: u64,
+    /// The output cap sent upstream (the caller's, clamped).
+    max_tokens: u64,
+    body: String,
+    started_ms: u64,
+}
+
+pub async fn completions(
+    mut req: Request,
+    env: &Env,
+    ctx: &Context,
+    runtime: Rc<Runtime>,
+    cors: &Cors,
+) -> Result<Response, ProxyError> {
+    let started_ms = now_ms();
+    let identity = auth::authenticate(&req, env, &runtime).await?;
+    let bytes = read_body(&mut req, runtime.config.max_body_bytes).await?;
+    let chat = parse_chat_request(&bytes)?;
+    let tier = runtime
+        .config
+        .tiers
+        .get(&identity.tier)
+        .cloned()
+        .ok_or(ProxyError::Internal)?;
+    let plan = plan(&runtime, identity, &chat, &tier, started_ms)?;
+
+    let admission = limits::admit(
+        env,
+        &runtime,
+        &plan.identity,
+        &tier,
+        &chat,
+        &plan.request_id,
+        plan.prompt_estimate,
+        plan.max_tokens,
+        &plan.upstream_model,
+    )
+    .await?;
+
+    let mut reports = Vec::new();
+    let sent = upstream::send(
+        &runtime,
+        plan.upstream_index,
+        "/chat/completions",
+        &plan.body,
+        &mut reports,
+    )
+    .await;
+    health::share_after_response(ctx, env, &runtime, reports);
+
+    let answer = match sent {
+        Ok(answer) => answer,
+        Err(failure) => {
+            let status = match &failure {
+                Failure::Proxy(error) => error.status(),
+                Failure::Upstream(pass) => pass.status,
+            };
+            let row = ledger_row(
+                &runtime,
+                &plan,
+                "",
+                Usage::default(),
+                status,
+                Ending::Failed,
+                0,
+                now_ms(),
+                0,
+            );
+            finish_after_response(ctx, env, runtime.clone(), admission, row);
+            return match failure {
+                Failure::Proxy(error) => Err(error),
+                Failure::Upstream(pass) => {
+                    passthrough_response(pass, cors).map_err(|_| ProxyError::Internal)
+                }
+            };
+        }
+    };
+
+    let headers = Headers::new();
+    let _ = headers.set("x-request-id", &plan.request_id);
+    let _ = headers.set("x-oachat-route", &plan.route);
+    let _ = headers.set("x-oachat-model", &plan.upstream_model);
+    let _ = headers.set("x-oachat-cache", "miss");
+    let _ = cors.apply(&headers);
+    let key_id = answer.key_id.as_str().to_string();
+    let attempts = answer.attempts;
+
+    if plan.stream {
+        let mut upstream_response = answer.response;
+        let body = upstream_response
+            .stream()
+            .map_err(|_| ProxyError::Internal)?;
+        let (relay, ended) = Relay::new(body, StreamMeter::new(chat.client_wants_usage));
+        let _ = headers.set("content-type", "text/event-stream; charset=utf-8");
+        let _ = headers.set("cache-control", "no-cache");
+        let _ = headers.set("x-accel-buffering", "no");
+        let runtime_for_ledger = runtime.clone();
+        let plan_for_ledger = plan;
+        let env_for_ledger = env.clone();
+        ctx.wait_until(async move {
+            let end = ended.await.ok();
+            let (usage, ending, first_ms, ended_ms) = match end {
+                Some(RelayEnd {
+                    ending,
+                    meter,
+                    first_event_ms,
+                    ended_ms,
+                }) => (
+                    meter.outcome(plan_for_ledger.prompt_estimate),
+                    ending,
+                    first_event_ms,
+                    ended_ms,
+                ),
+                None => (Usage::default(), Ending::Failed, None, now_ms()),
+            };
+            let ttfb = first_ms.map_or(0, |at| at.saturating_sub(plan_for_ledger.started_ms));
+            let row = ledger_row(
+                &runtime_for_ledger,
+                &plan_for_ledger,
+                &key_id,
+                usage,
+                200,
+                ending,
+                ttfb,
+                ended_ms,
+                attempts,
+            );
+            settle_and_record(&env_for_ledger, &runtime_for_ledger, admission, row).await;
+        });
+        let _ = answer._controller;
+        return ResponseBuilder::new()
+            .with_status(200)
+            .with_headers(headers)
+            .from_stream(relay)
+            .map_err(|_| ProxyError::Internal);
+    }
+
+    let mut upstream_response = answer.response;
+    let ttfb = now_ms().saturating_sub(plan.started_ms);
+    let text = upstream_response.text().await.unwrap_or_default();
+    let parsed: Option<Value> = serde_json::from_str(&text).ok();
+    let (usage, ending) = match parsed.as_ref().and_then(usage_from_body) {
+        Some(usage) => (usage, Ending::Completed),
+        None => (
+            Usage {
+                prompt_tokens: plan.prompt_estimate,
+                estimated: true,
+                ..Usage::default()
+            },
+            Ending::UpstreamCut,
+        ),
+    };
+    let row = ledger_row(
+        &runtime,
+        &plan,
+        &key_id,
+        usage,
+        200,
+        ending,
+        ttfb,
+        now_ms(),
+        attempts,
+    );
+    finish_after_response(ctx, env, runtime.clone(), admission, row);
+    let _ = headers.set("content-type", "application/json");
+    Ok(ResponseBuilder::new()
+        .with_status(200)
+        .with_headers(headers)
+        .fixed(text.into_bytes()))
+}
+
+fn plan(
+    runtime: &Runtime,
+    identity: Identity,
+    chat: &ChatRequest,
+    tier: &Tier,
+    started_ms: u64,
+) -> Result<Plan, ProxyError> {
+    let config = &runtime.config;
+    if !tier.allows(&chat.model) {
+        return Err(ProxyError::ModelNotAllowed {
+            model: chat.model.clone(),
+        });
+    }
+    let mut route = String::new();
+    let mut route_reason = String::from("asked");
+    let mut system_prompt = None;
+    let mut route_max_tokens = None;
+    let mut temperature = None;
+    let resolved = match config.resolve_model(&chat.model) {
+        Ok(ModelChoice::Served(resolved)) => resolved,
+        Ok(ModelChoice::Auto) => {
+            let text = chat.last_user_text();
+            let decision = runtime.router.decide(&RouteRequest {
+                text: &text,
+                scenario: chat.scenario.as_deref(),
+                tier: Some(tier),
+                explain: false,
+            });
+            route_reason = decision.reason.label();
+            if let Some(chosen) = config.routes.get(&decision.route) {
+                let user_name = identity.name.clone().unwrap_or_default();
+                let date = utc_day(started_ms);
+                let vars = TemplateVars {
+                    user_name: &user_name,
+                    date: &date,
+                    org: &config.org,
+                    input: &text,
+                };
+                let mut prompt = render_template(&chosen.system_prompt, &vars);
+                if config.routing.conciseness {
+                    if !prompt.is_empty() {
+                        prompt.push_str("\n\n");
+                    }
+                    prompt.push_str(&config.routing.concise_prompt);
+                    route_max_tokens = chosen.max_tokens;
+                }
+                system_prompt = Some(prompt).filter(|p| !p.trim().is_empty());
+                temperature = chosen.temperature;
+            }
+            route = decision.route;
+            match config.resolve_model(&decision.model) {
+                Ok(ModelChoice::Served(resolved)) => resolved,
+                _ => {
+                    return Err(ProxyError::ModelNotFound {
+                        model: decision.model,
+                    })
+                }
+            }
+        }
+        Err(_) => {
+            return Err(ProxyError::ModelNotFound {
+                model: chat.model.clone(),
+            })
+        }
+    };
+
+    // The caller's cap, clamped to the tier's cap and (for routed answers) the route's.
+    let mut cap = u64::from(tier.max_tokens);
+    if let Some(route_cap) = route_max_tokens {
+        cap = cap.min(u64::from(route_cap));
+    }
+    let max_tokens = chat.max_tokens.map_or(cap, |asked| asked.min(cap));
+    let mut body = chat.upstream_body(&resolved.upstream_model, Some(max_tokens));
+    if let Some(prompt) = system_prompt {
+        if let Some(Value::Array(messages)) = body.get_mut("messages") {
+            messages.insert(0, serde_json::json!({"role": "system", "content": prompt}));
+        }
+    }
+    if let Some(temperature) = temperature {
+        body.entry("temperature")
+            .or_insert(serde_json::json!(temperature));
+    }
+    let body = Value::Object(body);
+    let prompt_estimate = estimate_request_prompt_tokens(&body);
+    Ok(Plan {
+        request_id: new_request_id(),
+        model_asked: chat.model.clone(),
+        upstream_index: resolved.upstream_index,
+        upstream_model: resolved.upstream_model,
+        route,
+        route_reason,
+        stream: chat.stream,
+        prompt_estimate,
+        max_tokens,
+        body: body.to_string(),
+        started_ms,
+        identity,
+    })
+}
+
+/// Reads the body, refusing early on a declared length over the limit.
+async fn read_body(req: &mut Request, limit: u64) -> Result<Vec<u8>, ProxyError> {
+    let declared = req
+        .headers()
+        .get("content-length")
+        .ok()
+        .flatten()
+        .and_then(|length| length.parse::<u64>().ok());
+    if declared.is_some_and(|length| length > limit) {
+        return Err(ProxyError::BodyTooLarge { limit });
+    }
+    let bytes = req.bytes().await.map_err(|_| ProxyError::InvalidRequest {
+        message: "The request body could not be read.".into(),
+        param: None,
+    })?;
+    if bytes.len() as u64 > limit {
+        return Err(ProxyError::BodyTooLarge { limit });
+    }
+    Ok(bytes)
+}
+
+#[allow(clippy::too_many_arguments)]
+fn ledger_row(
+    runtime: &Runtime,
+    plan: &Plan,
+    key_id: &str,
+    usage: Usage,
+    status: u16,
+    ending: Ending,
+    ttfb_ms: u64,
+    ended_ms: u64,
+    attempts: u32,
+) -> LedgerRow {
+    let cost_micro_usd = runtime
+        .config
+        .price(&plan.upstream_model)
+        .map_or(0, |price| {
+            price.cost_micro_usd(
+                usage.prompt_tokens,
+                usage.completion_tokens,
+                usage.cached_tokens,
+            )
+        });
+    LedgerRow {
+        id: plan.request_id.clone(),
+        ts_ms: plan.started_ms,
+        day: utc_day(plan.started_ms),
+        user: plan.identity.user.clone(),
+        credential: plan.identity.credential.label(),
+        upstream: runtime.upstreams[plan.upstream_index].name.clone(),
+        key_id: key_id.to_string(),
+        model_asked: plan.model_asked.clone(),
+        model_used: plan.upstream_model.clone(),
+        route: plan.route.clone(),
+        route_reason: plan.route_reason.clone(),
+        prompt_tokens: usage.prompt_tokens,
+        completion_tokens: usage.completion_tokens,
+        cached_tokens: usage.cached_tokens,
+        cost_micro_usd,
+        status,
+        ending,
+        ttfb_ms,
+        total_ms: ended_ms.saturating_sub(plan.started_ms),
+        estimated: usage.estimated,
+        attempts,
+        stream: plan.stream,
+    }
+}
+
+fn finish_after_response(
+    ctx: &Context,
+    env: &Env,
+    runtime: Rc<Runtime>,
+    admission: Admission,
+    row: LedgerRow,
+) {
+    let env = env.clone();
+    ctx.wait_until(async move {
+        settle_and_record(&env, &runtime, admission, row).await;
+    });
+}
+
+/// Settles the reservation to what was metered (releasing the rest), then writes the row.
+async fn settle_and_record(env: &Env, runtime: &Runtime, admission: Admission, row: LedgerRow) {
+    let _ = runtime;
+    limits::settle(env, admission, &row).await;
+    if let Err(error) = ledger_d1::insert(env, &row).await {
+        worker::console_error!("oachat: ledger write failed for {}: {error}", row.id);
+    }
+}
+
+fn passthrough_response(pass: upstream::PassThrough, cors: &Cors) -> worker::Result<Response> {
+    let headers = Headers::new();
+    headers.set("content-type", "application/json")?;
+    cors.apply(&headers)?;
+    Ok(ResponseBuilder::new()
+        .with_status(pass.status)
+        .with_headers(headers)
+        .fixed(pass.body.into_bytes()))
+}
+
+/// `req_` + 20 hex digits from the platform's CSPRNG.
+pub fn new_request_id() -> String {
+    format!("req_{}", crate::random::hex(10))
+}

@@ -1,0 +1,418 @@
+//! One user's limits in one place: the rate limiter, conversation rounds and the daily
+//! budget with its deployment lease. This is the state of a user's Durable Object; the DO
+//! handles one request at a time, so each method here is atomic.
+//!
+//! Admission checks in an order that never needs an undo it cannot do:
+//! rounds (a read-only check), then the budget reservation, then the rate slot (on refusal
+//! the reservation is released), then the round is counted. A refused request therefore
+//! leaves no trace: it takes no rate slot, no round and no budget.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use crate::core::budget::{Budget, BudgetKind, BudgetRefusal};
+use crate::core::limiter::{RoundCounter, SlidingWindowLimiter};
+
+/// What the proxy asks the user's object before going upstream.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AdmitRequest {
+    pub request_id: String,
+    pub now_ms: u64,
+    pub rpm: Option<u32>,
+    pub max_rounds: Option<u32>,
+    /// Server-side round counting needs a conversation; `None` counts nothing.
+    pub conversation_id: Option<String>,
+    pub daily_tokens: Option<u64>,
+    pub daily_micro_usd: Option<u64>,
+    /// Worst case of this request: prompt estimate plus the clamped `max_tokens`.
+    pub reserve_tokens: u64,
+    pub reserve_micro_usd: u64,
+    /// Slice size when the deployment budget is capped; `None` when it is unlimited.
+    pub lease_slice_micro_usd: Option<u64>,
+    /// The deployment's daily cap, passed on to the deployment object with lease calls.
+    pub deployment_cap_micro_usd: Option<u64>,
+    pub reservation_ttl_ms: u64,
+    /// Every tier's limits, so an admin's per-user tier override (stored in the user's
+    /// object) applies without a second round trip.
+    #[serde(default)]
+    pub tiers: BTreeMap<String, TierLimits>,
+}
+
+/// The limits of one tier that the user's object enforces.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct TierLimits {
+    pub rpm: Option<u32>,
+    pub max_rounds: Option<u32>,
+    pub daily_tokens: Option<u64>,
+    pub daily_micro_usd: Option<u64>,
+}
+
+impl AdmitRequest {
+    /// Applies an override tier's limits; an unknown tier changes nothing.
+    pub fn override_tier(&mut self, tier: &str) {
+        if let Some(limits) = self.tiers.get(tier).copied() {
+            self.rpm = limits.rpm;
+            self.max_rounds = limits.max_rounds;
+            self.daily_tokens = limits.daily_tokens;
+            self.daily_micro_usd = limits.daily_micro_usd;
+        }
+    }
+}
+
+/// Why a request was refused, with the wait that helps.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "refused", rename_all = "snake_case")]
+pub enum Refusal {
+    Rate {
+        retry_after_ms: u64,
+    },
+    Rounds {
+        max: u32,
+    },
+    Budget {
+        which: BudgetKind,
+        resets_at_ms: u64,
+    },
+}
+
+/// What the proxy tells the user's object after the answer.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SettleRequest {
+    pub request_id: String,
+    pub now_ms: u64,
+    pub tokens: u64,
+    pub micro_usd: u64,
+    pub conversation_id: Option<String>,
+    /// The request failed before any answer reached the user: give the round back.
+    pub refund_round: bool,
+}
+
+/// How many conversations' round counts a user object keeps; older ones are forgotten
+/// (a user returning to a very old conversation starts its count again).
+pub const MAX_TRACKED_CONVERSATIONS: usize = 500;
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Account {
+    limiter: SlidingWindowLimiter,
+    rounds: RoundCounter,
+    /// Conversation ids in the order first seen, to bound `rounds`.
+    conversations: std::collections::VecDeque<String>,
+    budget: Option<Budget>,
+}
+
+impl Default for Account {
+    fn default() -> Account {
+        Account {
+            limiter: SlidingWindowLimiter::per_minute(None),
+            rounds: RoundCounter::new(),
+            conversations: Default::default(),
+            budget: None,
+        }
+    }
+}
+
+/// The outcome of [`Account::prepare`]: proceed, or first top up the deployment lease.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Prepared {
+    Ready,
+    /// Ask the deployment budget for this many micro-USD, pass the grant to
+    /// [`Account::add_lease`], then call [`Account::admit`].
+    NeedsLease {
+        ask_micro_usd: u64,
+    },
+}
+
+impl Account {
+    fn budget(&mut self, request: &AdmitRequest) -> &mut Budget {
+        let budget = self.budget.get_or_insert_with(|| {
+            let budget = Budget::new(
+                request.daily_tokens,
+                request.daily_micro_usd,
+                request.now_ms,
+            )
+            .with_ttl(request.reservation_ttl_ms);
+            match request.lease_slice_micro_usd {
+                Some(slice) => budget.with_lease(slice),
+                None => budget,
+            }
+        });
+        // Tiers can change (admin override, config edit): the latest limits apply.
+        budget.set_limits(request.daily_tokens, request.daily_micro_usd);
+        budget
+    }
+
+    /// Read-only checks, and whether the deployment lease needs topping up first.
+    pub fn prepare(&mut self, request: &AdmitRequest) -> Result<Prepared, Refusal> {
+        self.check_rounds(request)?;
+        let budget = self.budget(request);
+        budget
+            .check(
+                request.reserve_tokens,
+                request.reserve_micro_usd,
+                request.now_ms,
+            )
+            .map_err(refusal)?;
+        Ok(
+            match budget.lease_request(request.reserve_micro_usd, request.now_ms) {
+                Some(ask_micro_usd) => Prepared::NeedsLease { ask_micro_usd },
+                None => Prepared::Ready,
+            },
+        )
+    }
+
+    pub fn add_lease(&mut self, granted_micro_usd: u64, now_ms: u64) {
+        if let Some(budget) = &mut self.budget {
+            budget.add_lease(granted_micro_usd, now_ms);
+        }
+    }
+
+    /// Admits the request or refuses it without a trace. On a deployment refusal, the
+    /// returned surplus is lease to give back so other users can spend it.
+    pub fn admit(&mut self, request: &AdmitRequest) -> (Result<(), Refusal>, u64) {
+        if let Err(refused) = self.check_rounds(request) {
+            return (Err(refused), 0);
+        }
+        let now = request.now_ms;
+        self.limiter.set_limit(request.rpm);
+        let budget = self.budget(request);
+        if let Err(refused) = budget.reserve(
+            &request.request_id,
+            request.reserve_tokens,
+            request.reserve_micro_usd,
+            now,
+        ) {
+            let surplus = if refused.which == BudgetKind::Deployment {
+                budget.take_lease_surplus(0, now)
+            } else {
+                0
+            };
+            return (Err(refusal(refused)), surplus);
+        }
+        if let Err(retry_after) = self.limiter.try_acquire(now) {
+            if let Some(budget) = &mut self.budget {
+                budget.release(&request.request_id, now);
+            }
+            return (
+                Err(Refusal::Rate {
+                    retry_after_ms: retry_after.0,
+                }),
+                0,
+            );
+        }
+        if let Some(conversation) = &request.conversation_id {
+            // Cannot fail: check_rounds passed and nothing ran in between.
+            let _ = self.rounds.try_round(conversation, request.max_rounds);
+            self.remember_conversation(conversation);
+        }
+        (Ok(()), 0)
+    }
+
+    /// Replaces the reservation by the metered usage (or releases it when nothing was used).
+    pub fn settle(&mut self, request: &SettleRequest) {
+        if let Some(budget) = &mut self.budget {
+            if request.tokens == 0 && request.micro_usd == 0 {
+                budget.release(&request.request_id, request.now_ms);
+            } else {
+                budget.settle(
+                    &request.request_id,
+                    request.tokens,
+                    request.micro_usd,
+                    request.now_ms,
+                );
+            }
+        }
+        if request.refund_round {
+            if let Some(conversation) = &request.conversation_id {
+                self.rounds.refund(conversation);
+            }
+        }
+    }
+
+    pub fn rounds_used(&self, conversation_id: &str) -> u32 {
+        self.rounds.rounds(conversation_id)
+    }
+
+    pub fn forget_conversation(&mut self, conversation_id: &str) {
+        self.rounds.forget(conversation_id);
+        self.conversations.retain(|c| c != conversation_id);
+    }
+
+    pub fn usage(&mut self, now_ms: u64) -> Option<crate::core::budget::BudgetUsage> {
+        self.budget.as_mut().map(|budget| budget.usage(now_ms))
+    }
+
+    fn check_rounds(&self, request: &AdmitRequest) -> Result<(), Refusal> {
+        if let (Some(conversation), Some(max)) = (&request.conversation_id, request.max_rounds) {
+            if self.rounds.rounds(conversation) >= max {
+                return Err(Refusal::Rounds { max });
+            }
+        }
+        Ok(())
+    }
+
+    fn remember_conversation(&mut self, conversation: &str) {
+        if self.conversations.iter().any(|c| c == conversation) {
+            return;
+        }
+        self.conversations.push_back(conversation.to_string());
+        while self.conversations.len() > MAX_TRACKED_CONVERSATIONS {
+            if let Some(oldest) = self.conversations.pop_front() {
+                self.rounds.forget(&oldest);
+            }
+        }
+    }
+}
+
+fn refusal(refused: BudgetRefusal) -> Refusal {
+    Refusal::Budget {
+        which: refused.which,
+        resets_at_ms: refused.resets_at_ms,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn request(id: &str, now_ms: u64) -> AdmitRequest {
+        AdmitRequest {
+            request_id: id.into(),
+            now_ms,
+            rpm: Some(10),
+            max_rounds: Some(3),
+            conversation_id: Some("c1".into()),
+            daily_tokens: Some(1_000),
+            daily_micro_usd: None,
+            reserve_tokens: 100,
+            reserve_micro_usd: 10,
+            lease_slice_micro_usd: None,
+            deployment_cap_micro_usd: None,
+            reservation_ttl_ms: 600_000,
+            tiers: BTreeMap::new(),
+        }
+    }
+
+    fn admit(account: &mut Account, request: &AdmitRequest) -> Result<(), Refusal> {
+        assert_eq!(account.prepare(request), Ok(Prepared::Ready));
+        account.admit(request).0
+    }
+
+    #[test]
+    fn fifty_at_once_against_rpm_ten_admit_exactly_ten() {
+        let mut account = Account::default();
+        let mut admitted = 0;
+        for index in 0..50 {
+            let mut asked = request(&format!("r{index}"), 1_000);
+            asked.conversation_id = None;
+            asked.reserve_tokens = 1;
+            if account.prepare(&asked).is_ok() && account.admit(&asked).0.is_ok() {
+                admitted += 1;
+            }
+        }
+        assert_eq!(admitted, 10);
+    }
+
+    #[test]
+    fn rounds_are_exact_and_refused_requests_leave_no_trace() {
+        let mut account = Account::default();
+        for index in 0..3 {
+            admit(&mut account, &request(&format!("r{index}"), 1_000)).unwrap();
+        }
+        assert_eq!(
+            account.prepare(&request("r3", 1_000)),
+            Err(Refusal::Rounds { max: 3 })
+        );
+        assert_eq!(account.rounds_used("c1"), 3);
+    }
+
+    #[test]
+    fn a_rate_refusal_releases_the_reservation() {
+        let mut account = Account::default();
+        let mut first = request("a", 1_000);
+        first.rpm = Some(1);
+        first.conversation_id = None;
+        admit(&mut account, &first).unwrap();
+        let mut second = first.clone();
+        second.request_id = "b".into();
+        assert!(matches!(
+            account.admit(&second).0,
+            Err(Refusal::Rate { .. })
+        ));
+        // Only the first request's 100 tokens are held.
+        assert_eq!(account.usage(1_000).unwrap().reserved_tokens, 100);
+    }
+
+    #[test]
+    fn settle_refunds_a_failed_round_and_frees_the_budget() {
+        let mut account = Account::default();
+        admit(&mut account, &request("a", 1_000)).unwrap();
+        account.settle(&SettleRequest {
+            request_id: "a".into(),
+            now_ms: 2_000,
+            tokens: 0,
+            micro_usd: 0,
+            conversation_id: Some("c1".into()),
+            refund_round: true,
+        });
+        assert_eq!(account.rounds_used("c1"), 0);
+        let usage = account.usage(2_000).unwrap();
+        assert_eq!((usage.reserved_tokens, usage.spent_tokens), (0, 0));
+    }
+
+    #[test]
+    fn budget_refusals_name_the_budget() {
+        let mut account = Account::default();
+        let mut big = request("a", 1_000);
+        big.reserve_tokens = 5_000;
+        assert!(matches!(
+            account.prepare(&big),
+            Err(Refusal::Budget {
+                which: BudgetKind::Tokens,
+                ..
+            })
+        ));
+    }
+
+    #[test]
+    fn an_override_tier_replaces_the_limits() {
+        let mut asked = request("a", 1_000);
+        asked.tiers.insert(
+            "vip".into(),
+            TierLimits {
+                rpm: Some(100),
+                max_rounds: None,
+                daily_tokens: None,
+                daily_micro_usd: None,
+            },
+        );
+        asked.override_tier("nope");
+        assert_eq!(asked.rpm, Some(10));
+        asked.override_tier("vip");
+        assert_eq!(
+            (asked.rpm, asked.max_rounds, asked.daily_tokens),
+            (Some(100), None, None)
+        );
+    }
+
+    #[test]
+    fn a_capped_deployment_asks_for_a_lease_first() {
+        let mut account = Account::default();
+        let mut asked = request("a", 1_000);
+        asked.lease_slice_micro_usd = Some(500_000);
+        match account.prepare(&asked) {
+            Ok(Prepared::NeedsLease { ask_micro_usd }) => assert!(ask_micro_usd >= 10),
+            other => panic!("{other:?}"),
+        }
+        // Without a grant the reservation is refused as a deployment refusal.
+        assert!(matches!(
+            account.admit(&asked).0,
+            Err(Refusal::Budget {
+                which: BudgetKind::Deployment,
+                ..
+            })
+        ));
+        account.add_lease(500_000, 1_000);
+        assert_eq!(account.admit(&asked).0, Ok(()));
+    }
+}

@@ -1,0 +1,824 @@
+//! Budgets that concurrent requests cannot overspend: per-user daily token and USD budgets with
+//! reservations, and a deployment-wide daily USD cap handed out as leases.
+//!
+//! # Reservation
+//! Before a request goes upstream, its worst case is reserved: the prompt estimate plus the
+//! clamped `max_tokens` (see [`estimate_tokens`]), in tokens and in micro-USD. A reservation is
+//! refused when `spent + reserved + this > limit`, so the sum of everything in flight always
+//! fits: twenty simultaneous requests against room for five admit exactly five. When the answer
+//! ends, [`Budget::settle`] replaces the reservation by the metered usage; on a failure or
+//! cancel before any usage, [`Budget::release`] frees it. Both are keyed by a request id and are
+//! no-ops for an unknown id, so a retried settle never counts twice.
+//!
+//! Money is counted in integer micro-USD: float sums drift, and a budget check must compare
+//! exactly (1 USD = 1,000,000 micro-USD, so a price in USD per million tokens is micro-USD per
+//! token).
+//!
+//! **Overrun.** Metered usage is recorded truthfully even when it exceeds its reservation (the
+//! prompt estimate was low). Spend can then pass the limit by at most the sum of such overruns of
+//! requests in flight at that moment; the next reservation is refused. The estimate is chosen to
+//! err high so this does not happen in practice.
+//!
+//! **Day rollover (UTC).** On the first call of a new UTC day, spend resets to zero. Reservations
+//! still in flight carry over and settle into the new day: usage counts on the day it is settled,
+//! which never lets yesterday's leftovers be spent twice. The ledger keeps the exact timestamps.
+//!
+//! **Stale reservations.** A reservation whose settle never comes (the isolate died mid-stream)
+//! would block budget forever, so reservations older than the TTL (default 10 minutes, longer
+//! than any stream with a bounded `max_tokens`) are released. The last [`EXPIRED_MEMORY`]
+//! expired ids are remembered, so a settle that arrives late is still recorded once.
+//!
+//! # Deployment budget: leases
+//! One global object consulted on every request would be both a bottleneck and a single point
+//! of latency. Instead the deployment cap lives in one [`DeploymentBudget`] (a Durable Object)
+//! that hands out *leases*: slices of the day's cap (`budget.lease_slice_usd`, default 0.5 USD)
+//! granted to per-user objects. A user object spends from its lease locally and only calls the
+//! deployment object when the lease runs short ([`Budget::lease_request`]) and to return what it
+//! does not need ([`Budget::take_lease_surplus`], on a deployment refusal or when idle).
+//!
+//! The deployment object never grants more than `cap - granted`, so the sum of all leases never
+//! exceeds the day's cap, and a user object never reserves beyond its lease: the deployment
+//! cannot overspend (up to the overrun bound above). Failures err towards refusing: a grant whose
+//! reply is lost, or a give-back whose call fails, leaves money unused, never double-spent.
+//! Near the cap, grants shrink to what is left; a user refused for the deployment returns its
+//! lease at once so others can use it. A user's ask never exceeds its own remaining daily USD,
+//! so a guest with 0.10 USD left does not strand a whole slice.
+//!
+//! Flow inside the user object, per request:
+//! 1. [`Budget::check`]: user limits (dry run, so no lease is fetched for a request refused
+//!    anyway);
+//! 2. if [`Budget::lease_request`] says so, ask the deployment object for that much and pass
+//!    the grant to [`Budget::add_lease`];
+//! 3. [`Budget::reserve`]: refuses `Deployment` if the lease still does not cover it; then call
+//!    [`Budget::take_lease_surplus`]`(0)` and give the amount back.
+
+use std::collections::{BTreeMap, VecDeque};
+
+use serde::{Deserialize, Serialize};
+
+/// Milliseconds per UTC day.
+pub const DAY_MS: u64 = 86_400_000;
+
+/// Reservations older than this are presumed dead and released.
+pub const DEFAULT_RESERVATION_TTL_MS: u64 = 10 * 60 * 1000;
+
+/// Expired reservation ids remembered for late settles. Bounded so the persisted state of a
+/// user object stays small.
+pub const EXPIRED_MEMORY: usize = 64;
+
+/// The UTC day number of a Unix time in milliseconds.
+pub fn utc_day(now_ms: u64) -> u32 {
+    u32::try_from(now_ms / DAY_MS).unwrap_or(u32::MAX)
+}
+
+/// Start of the UTC day after `day`, in Unix milliseconds: when a daily budget resets.
+pub fn next_day_start_ms(day: u32) -> u64 {
+    (u64::from(day) + 1) * DAY_MS
+}
+
+/// An upper estimate of the tokens in `text`, for reservations. Errs high on purpose (see the
+/// module doc): about 3 bytes of ASCII per token (English averages about 4) and 2 tokens per
+/// non-ASCII character (Chinese averages about 1–1.5), plus 4 tokens of message framing.
+pub fn estimate_tokens(text: &str) -> u64 {
+    let mut ascii = 0u64;
+    let mut other = 0u64;
+    for c in text.chars() {
+        if c.is_ascii() {
+            ascii += 1;
+        } else {
+            other += 1;
+        }
+    }
+    ascii.div_ceil(3) + other * 2 + 4
+}
+
+/// Which limit refused a reservation.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum BudgetKind {
+    /// The user's `daily_tokens`.
+    Tokens,
+    /// The user's `daily_usd`.
+    Usd,
+    /// The deployment's `budget.daily_usd` (the user's lease could not be topped up).
+    Deployment,
+}
+
+/// A refused reservation (429 `budget_exceeded`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct BudgetRefusal {
+    pub which: BudgetKind,
+    /// When the daily budget resets (start of the next UTC day).
+    pub resets_at_ms: u64,
+}
+
+/// One request's hold on the budget.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Reservation {
+    pub tokens: u64,
+    pub micro_usd: u64,
+    pub created_ms: u64,
+}
+
+/// What [`Budget::settle`] did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Settlement {
+    /// Replaced a live reservation.
+    Settled { reserved_micro_usd: u64 },
+    /// The reservation had expired; the usage was recorded anyway, once.
+    Late,
+    /// Unknown or already settled id: nothing changed.
+    Unknown,
+}
+
+/// The part of the deployment cap this user object holds.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+struct Lease {
+    /// Granted by the deployment today (net of give-backs).
+    granted: u64,
+    /// Reserved plus spent against it today; above `granted` only after an overrun.
+    used: u64,
+}
+
+impl Lease {
+    fn available(&self) -> u64 {
+        self.granted.saturating_sub(self.used)
+    }
+}
+
+/// A user's budget for one UTC day. Kept in the user's Durable Object, which handles one
+/// request at a time, so `&mut self` methods are atomic.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Budget {
+    day: u32,
+    limit_tokens: Option<u64>,
+    limit_micro_usd: Option<u64>,
+    spent_tokens: u64,
+    spent_micro_usd: u64,
+    reserved_tokens: u64,
+    reserved_micro_usd: u64,
+    reservations: BTreeMap<String, Reservation>,
+    /// Recently expired ids with their expiry time, oldest first.
+    expired: VecDeque<(String, u64)>,
+    ttl_ms: u64,
+    /// `None` when the deployment is unlimited and no lease is needed.
+    lease: Option<Lease>,
+    lease_slice_micro_usd: u64,
+}
+
+/// A snapshot for `GET /admin/usage` and for the widget's remaining-budget display.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+pub struct BudgetUsage {
+    pub day: u32,
+    pub spent_tokens: u64,
+    pub spent_micro_usd: u64,
+    pub reserved_tokens: u64,
+    pub reserved_micro_usd: u64,
+    pub limit_tokens: Option<u64>,
+    pub limit_micro_usd: Option<u64>,
+    pub resets_at_ms: u64,
+}
+
+impl Budget {
+    /// A budget with the user's limits (`None` is unlimited), not drawing on a deployment lease.
+    pub fn new(limit_tokens: Option<u64>, limit_micro_usd: Option<u64>, now_ms: u64) -> Budget {
+        Budget {
+            day: utc_day(now_ms),
+            limit_tokens,
+            limit_micro_usd,
+            spent_tokens: 0,
+            spent_micro_usd: 0,
+            reserved_tokens: 0,
+            reserved_micro_usd: 0,
+            reservations: BTreeMap::new(),
+            expired: VecDeque::new(),
+            ttl_ms: DEFAULT_RESERVATION_TTL_MS,
+            lease: None,
+            lease_slice_micro_usd: 0,
+        }
+    }
+
+    /// Draw USD on a lease from the deployment budget, asking for `slice_micro_usd` at a time.
+    pub fn with_lease(mut self, slice_micro_usd: u64) -> Budget {
+        self.lease = Some(Lease::default());
+        self.lease_slice_micro_usd = slice_micro_usd;
+        self
+    }
+
+    pub fn with_ttl(mut self, ttl_ms: u64) -> Budget {
+        self.ttl_ms = ttl_ms;
+        self
+    }
+
+    /// New limits (a tier change); reservations already made stand.
+    pub fn set_limits(&mut self, limit_tokens: Option<u64>, limit_micro_usd: Option<u64>) {
+        self.limit_tokens = limit_tokens;
+        self.limit_micro_usd = limit_micro_usd;
+    }
+
+    /// Whether a reservation of this size would fit the user's own limits now, without making
+    /// it. Does not consider the lease.
+    pub fn check(&mut self, tokens: u64, micro_usd: u64, now_ms: u64) -> Result<(), BudgetRefusal> {
+        self.maintain(now_ms);
+        let refuse = |which| BudgetRefusal {
+            which,
+            resets_at_ms: next_day_start_ms(self.day),
+        };
+        let over = |limit: Option<u64>, spent: u64, reserved: u64, more: u64| {
+            limit.is_some_and(|limit| spent.saturating_add(reserved).saturating_add(more) > limit)
+        };
+        if over(
+            self.limit_tokens,
+            self.spent_tokens,
+            self.reserved_tokens,
+            tokens,
+        ) {
+            return Err(refuse(BudgetKind::Tokens));
+        }
+        if over(
+            self.limit_micro_usd,
+            self.spent_micro_usd,
+            self.reserved_micro_usd,
+            micro_usd,
+        ) {
+            return Err(refuse(BudgetKind::Usd));
+        }
+        Ok(())
+    }
+
+    /// Reserve the worst case of request `id`. Reserving an id that is already reserved is
+    /// accepted without counting it twice (a retried call).
+    pub fn reserve(
+        &mut self,
+        id: &str,
+        tokens: u64,
+        micro_usd: u64,
+        now_ms: u64,
+    ) -> Result<(), BudgetRefusal> {
+        self.maintain(now_ms);
+        if self.reservations.contains_key(id) {
+            return Ok(());
+        }
+        self.check(tokens, micro_usd, now_ms)?;
+        if let Some(lease) = &mut self.lease {
+            if lease.available() < micro_usd {
+                return Err(BudgetRefusal {
+                    which: BudgetKind::Deployment,
+                    resets_at_ms: next_day_start_ms(self.day),
+                });
+            }
+            lease.used += micro_usd;
+        }
+        self.reserved_tokens += tokens;
+        self.reserved_micro_usd += micro_usd;
+        self.reservations.insert(
+            id.to_string(),
+            Reservation {
+                tokens,
+                micro_usd,
+                created_ms: now_ms,
+            },
+        );
+        Ok(())
+    }
+
+    /// Replace reservation `id` by the metered usage. May exceed the reservation (recorded
+    /// truthfully; see "Overrun" in the module doc).
+    pub fn settle(
+        &mut self,
+        id: &str,
+        actual_tokens: u64,
+        actual_micro_usd: u64,
+        now_ms: u64,
+    ) -> Settlement {
+        self.maintain(now_ms);
+        if let Some(reservation) = self.take_reservation(id) {
+            self.spend(actual_tokens, actual_micro_usd);
+            return Settlement::Settled {
+                reserved_micro_usd: reservation.micro_usd,
+            };
+        }
+        if let Some(position) = self.expired.iter().position(|(expired, _)| expired == id) {
+            self.expired.remove(position);
+            self.spend(actual_tokens, actual_micro_usd);
+            return Settlement::Late;
+        }
+        Settlement::Unknown
+    }
+
+    /// Free reservation `id` without usage (failure or cancel before any output). Idempotent.
+    pub fn release(&mut self, id: &str, now_ms: u64) {
+        self.maintain(now_ms);
+        if self.take_reservation(id).is_none() {
+            self.expired.retain(|(expired, _)| expired != id);
+        }
+    }
+
+    /// How much to ask the deployment for before reserving `micro_usd`, if the lease is short.
+    /// At least the shortfall, up to a slice, but never more than the user may still spend.
+    pub fn lease_request(&mut self, micro_usd: u64, now_ms: u64) -> Option<u64> {
+        self.maintain(now_ms);
+        let lease = self.lease?;
+        let available = lease.available();
+        if available >= micro_usd {
+            return None;
+        }
+        let shortfall = micro_usd - available + lease.used.saturating_sub(lease.granted);
+        let mut ask = shortfall.max(self.lease_slice_micro_usd);
+        if let Some(limit) = self.limit_micro_usd {
+            let user_room = limit.saturating_sub(self.spent_micro_usd + self.reserved_micro_usd);
+            ask = ask.min(user_room.max(shortfall));
+        }
+        Some(ask)
+    }
+
+    /// Record a grant from the deployment budget.
+    pub fn add_lease(&mut self, granted_micro_usd: u64, now_ms: u64) {
+        self.maintain(now_ms);
+        if let Some(lease) = &mut self.lease {
+            lease.granted = lease.granted.saturating_add(granted_micro_usd);
+        }
+    }
+
+    /// Remove the unused lease above `keep_micro_usd` and return it, to pass to
+    /// [`DeploymentBudget::give_back`].
+    pub fn take_lease_surplus(&mut self, keep_micro_usd: u64, now_ms: u64) -> u64 {
+        self.maintain(now_ms);
+        let Some(lease) = &mut self.lease else {
+            return 0;
+        };
+        let surplus = lease.available().saturating_sub(keep_micro_usd);
+        lease.granted -= surplus;
+        surplus
+    }
+
+    /// Unused lease held now.
+    pub fn lease_available(&self) -> u64 {
+        self.lease.map_or(0, |lease| lease.available())
+    }
+
+    pub fn usage(&mut self, now_ms: u64) -> BudgetUsage {
+        self.maintain(now_ms);
+        BudgetUsage {
+            day: self.day,
+            spent_tokens: self.spent_tokens,
+            spent_micro_usd: self.spent_micro_usd,
+            reserved_tokens: self.reserved_tokens,
+            reserved_micro_usd: self.reserved_micro_usd,
+            limit_tokens: self.limit_tokens,
+            limit_micro_usd: self.limit_micro_usd,
+            resets_at_ms: next_day_start_ms(self.day),
+        }
+    }
+
+    /// Roll the day and expire stale reservations; every public method starts here.
+    fn maintain(&mut self, now_ms: u64) {
+        let today = utc_day(now_ms);
+        if today > self.day {
+            self.day = today;
+            self.spent_tokens = 0;
+            self.spent_micro_usd = 0;
+            // Yesterday's lease is void (the deployment object resets too). In-flight
+            // reservations carry over, so they are owed against today's lease first.
+            if let Some(lease) = &mut self.lease {
+                lease.granted = 0;
+                lease.used = self.reserved_micro_usd;
+            }
+        }
+        let ttl = self.ttl_ms;
+        let stale: Vec<String> = self
+            .reservations
+            .iter()
+            .filter(|(_, reservation)| reservation.created_ms.saturating_add(ttl) <= now_ms)
+            .map(|(id, _)| id.clone())
+            .collect();
+        for id in stale {
+            if self.take_reservation(&id).is_some() {
+                self.expired.push_back((id, now_ms));
+            }
+        }
+        while self.expired.len() > EXPIRED_MEMORY
+            || self
+                .expired
+                .front()
+                .is_some_and(|(_, at)| at.saturating_add(DAY_MS) <= now_ms)
+        {
+            self.expired.pop_front();
+        }
+    }
+
+    fn take_reservation(&mut self, id: &str) -> Option<Reservation> {
+        let reservation = self.reservations.remove(id)?;
+        self.reserved_tokens = self.reserved_tokens.saturating_sub(reservation.tokens);
+        self.reserved_micro_usd = self
+            .reserved_micro_usd
+            .saturating_sub(reservation.micro_usd);
+        if let Some(lease) = &mut self.lease {
+            lease.used = lease.used.saturating_sub(reservation.micro_usd);
+        }
+        Some(reservation)
+    }
+
+    fn spend(&mut self, tokens: u64, micro_usd: u64) {
+        self.spent_tokens = self.spent_tokens.saturating_add(tokens);
+        self.spent_micro_usd = self.spent_micro_usd.saturating_add(micro_usd);
+        if let Some(lease) = &mut self.lease {
+            lease.used = lease.used.saturating_add(micro_usd);
+        }
+    }
+}
+
+/// The deployment-wide daily cap, handed out as leases (see the module doc). Lives in one
+/// Durable Object that user objects call only to top up or give back.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DeploymentBudget {
+    day: u32,
+    /// `None`: unlimited.
+    cap_micro_usd: Option<u64>,
+    /// Net granted today: grants minus give-backs.
+    granted_micro_usd: u64,
+    /// Net granted today per requester, so a give-back can never return more than was granted.
+    holders: BTreeMap<String, u64>,
+}
+
+impl DeploymentBudget {
+    pub fn new(cap_micro_usd: Option<u64>, now_ms: u64) -> DeploymentBudget {
+        DeploymentBudget {
+            day: utc_day(now_ms),
+            cap_micro_usd,
+            granted_micro_usd: 0,
+            holders: BTreeMap::new(),
+        }
+    }
+
+    /// A new cap (config change). Lowering it below what is granted stops new grants; leases
+    /// out already are not recalled.
+    pub fn set_cap(&mut self, cap_micro_usd: Option<u64>) {
+        self.cap_micro_usd = cap_micro_usd;
+    }
+
+    /// Grant up to `want_micro_usd` to `requester_id`; returns the amount granted (0 when the
+    /// day's cap is used up). Never lets the day's net grants exceed the cap.
+    pub fn grant(&mut self, requester_id: &str, want_micro_usd: u64, now_ms: u64) -> u64 {
+        self.maintain(now_ms);
+        let granted = match self.cap_micro_usd {
+            None => want_micro_usd,
+            Some(cap) => want_micro_usd.min(cap.saturating_sub(self.granted_micro_usd)),
+        };
+        if granted > 0 {
+            self.granted_micro_usd = self.granted_micro_usd.saturating_add(granted);
+            let held = self.holders.entry(requester_id.to_string()).or_insert(0);
+            *held = held.saturating_add(granted);
+        }
+        granted
+    }
+
+    /// Take back unused lease; returns the amount accepted (at most what that requester holds
+    /// today, so a confused or replayed call cannot inflate the budget).
+    pub fn give_back(&mut self, requester_id: &str, micro_usd: u64, now_ms: u64) -> u64 {
+        self.maintain(now_ms);
+        let Some(held) = self.holders.get_mut(requester_id) else {
+            return 0;
+        };
+        let accepted = micro_usd.min(*held);
+        *held -= accepted;
+        if *held == 0 {
+            self.holders.remove(requester_id);
+        }
+        self.granted_micro_usd = self.granted_micro_usd.saturating_sub(accepted);
+        accepted
+    }
+
+    /// What can still be granted today; `None` when unlimited.
+    pub fn remaining(&mut self, now_ms: u64) -> Option<u64> {
+        self.maintain(now_ms);
+        self.cap_micro_usd
+            .map(|cap| cap.saturating_sub(self.granted_micro_usd))
+    }
+
+    /// Net granted today.
+    pub fn granted(&mut self, now_ms: u64) -> u64 {
+        self.maintain(now_ms);
+        self.granted_micro_usd
+    }
+
+    fn maintain(&mut self, now_ms: u64) {
+        let today = utc_day(now_ms);
+        if today > self.day {
+            self.day = today;
+            self.granted_micro_usd = 0;
+            self.holders.clear();
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const NOW: u64 = 1_763_596_800_000; // 2025-11-20T00:00:00Z
+
+    #[test]
+    fn twenty_concurrent_reservations_against_room_for_five() {
+        let mut budget = Budget::new(Some(5_000), None, NOW);
+        let admitted = (0..20)
+            .filter(|index| budget.reserve(&format!("r{index}"), 1_000, 0, NOW).is_ok())
+            .count();
+        assert_eq!(admitted, 5);
+        let refusal = budget.reserve("late", 1, 0, NOW);
+        assert_eq!(
+            refusal,
+            Err(BudgetRefusal {
+                which: BudgetKind::Tokens,
+                resets_at_ms: NOW + DAY_MS
+            })
+        );
+    }
+
+    #[test]
+    fn usd_limit_refuses_by_micro_usd() {
+        let mut budget = Budget::new(None, Some(100_000), NOW);
+        assert_eq!(budget.reserve("a", 10, 60_000, NOW), Ok(()));
+        assert_eq!(
+            budget
+                .reserve("b", 10, 40_001, NOW)
+                .map_err(|refusal| refusal.which),
+            Err(BudgetKind::Usd)
+        );
+        assert_eq!(budget.reserve("b", 10, 40_000, NOW), Ok(()));
+    }
+
+    #[test]
+    fn settling_lower_frees_room() {
+        let mut budget = Budget::new(Some(3_000), None, NOW);
+        assert_eq!(budget.reserve("a", 2_000, 0, NOW), Ok(()));
+        assert!(budget.reserve("b", 2_000, 0, NOW).is_err());
+        assert_eq!(
+            budget.settle("a", 500, 0, NOW),
+            Settlement::Settled {
+                reserved_micro_usd: 0
+            }
+        );
+        assert_eq!(budget.reserve("b", 2_000, 0, NOW), Ok(()));
+        assert_eq!(budget.usage(NOW).spent_tokens, 500);
+    }
+
+    #[test]
+    fn settle_and_release_are_idempotent() {
+        let mut budget = Budget::new(Some(10_000), None, NOW);
+        assert_eq!(budget.reserve("a", 1_000, 0, NOW), Ok(()));
+        assert_eq!(
+            budget.reserve("a", 1_000, 0, NOW),
+            Ok(()),
+            "retried reserve"
+        );
+        assert_eq!(budget.usage(NOW).reserved_tokens, 1_000);
+        budget.settle("a", 700, 0, NOW);
+        assert_eq!(budget.settle("a", 700, 0, NOW), Settlement::Unknown);
+        budget.release("a", NOW);
+        assert_eq!(budget.usage(NOW).spent_tokens, 700);
+        assert_eq!(budget.reserve("b", 1_000, 0, NOW), Ok(()));
+        budget.release("b", NOW);
+        budget.release("b", NOW);
+        budget.release("never", NOW);
+        assert_eq!(budget.settle("never", 5, 5, NOW), Settlement::Unknown);
+        let usage = budget.usage(NOW);
+        assert_eq!((usage.spent_tokens, usage.reserved_tokens), (700, 0));
+    }
+
+    #[test]
+    fn overrun_is_recorded_truthfully() {
+        let mut budget = Budget::new(Some(1_000), Some(1_000), NOW);
+        assert_eq!(budget.reserve("a", 800, 800, NOW), Ok(()));
+        budget.settle("a", 1_200, 1_300, NOW);
+        let usage = budget.usage(NOW);
+        assert_eq!((usage.spent_tokens, usage.spent_micro_usd), (1_200, 1_300));
+        assert!(
+            budget.reserve("b", 1, 0, NOW).is_err(),
+            "over the limit: refused"
+        );
+    }
+
+    #[test]
+    fn day_rollover_resets_spend_and_carries_in_flight() {
+        let evening = NOW + DAY_MS - 120_000; // two minutes before midnight
+        let mut budget = Budget::new(Some(1_000), None, evening);
+        assert_eq!(budget.reserve("a", 600, 0, evening), Ok(()));
+        budget.settle("a", 600, 0, evening);
+        assert_eq!(budget.reserve("b", 300, 0, evening + 1), Ok(()));
+        assert!(budget.reserve("c", 300, 0, evening + 2).is_err());
+        // Midnight: 600 spent is forgotten; "b" (300) is still in flight and counts today.
+        let tomorrow = NOW + DAY_MS + 1;
+        assert_eq!(budget.reserve("c", 700, 0, tomorrow), Ok(()));
+        assert!(budget.reserve("d", 1, 0, tomorrow).is_err());
+        budget.settle("b", 250, 0, tomorrow);
+        let usage = budget.usage(tomorrow);
+        assert_eq!(usage.spent_tokens, 250, "settled into the new day");
+        assert_eq!(usage.resets_at_ms, NOW + 2 * DAY_MS);
+    }
+
+    #[test]
+    fn stale_reservations_expire_and_late_settles_count_once() {
+        let mut budget = Budget::new(Some(1_000), None, NOW);
+        assert_eq!(budget.reserve("dead", 1_000, 0, NOW), Ok(()));
+        assert!(budget.reserve("x", 1, 0, NOW + 60_000).is_err());
+        let later = NOW + DEFAULT_RESERVATION_TTL_MS;
+        assert_eq!(
+            budget.reserve("x", 100, 0, later),
+            Ok(()),
+            "the stale one was released"
+        );
+        assert_eq!(budget.settle("dead", 400, 0, later + 1), Settlement::Late);
+        assert_eq!(
+            budget.settle("dead", 400, 0, later + 2),
+            Settlement::Unknown
+        );
+        assert_eq!(budget.usage(later + 3).spent_tokens, 400);
+    }
+
+    #[test]
+    fn expired_memory_is_bounded() {
+        let mut budget = Budget::new(None, None, NOW).with_ttl(1);
+        for index in 0..(EXPIRED_MEMORY + 10) {
+            let _ = budget.reserve(&format!("r{index}"), 1, 1, NOW);
+        }
+        budget.usage(NOW + 5);
+        assert_eq!(budget.expired.len(), EXPIRED_MEMORY);
+        assert_eq!(
+            budget.settle("r0", 1, 1, NOW + 6),
+            Settlement::Unknown,
+            "forgotten"
+        );
+    }
+
+    #[test]
+    fn deployment_never_over_grants() {
+        let mut deployment = DeploymentBudget::new(Some(1_000_000), NOW);
+        let mut state: u64 = 7;
+        let mut held: BTreeMap<String, u64> = BTreeMap::new();
+        for step in 0..10_000u64 {
+            state = state
+                .wrapping_mul(6_364_136_223_846_793_005)
+                .wrapping_add(1_442_695_040_888_963_407);
+            let requester = format!("user{}", (state >> 33) % 50);
+            let amount = (state >> 20) % 200_000;
+            if (state >> 60).is_multiple_of(3) {
+                let holding = held.get(&requester).copied().unwrap_or(0);
+                let returned = deployment.give_back(&requester, amount, NOW + step);
+                assert!(returned <= holding);
+                held.insert(requester, holding - returned);
+            } else {
+                let granted = deployment.grant(&requester, amount, NOW + step);
+                *held.entry(requester).or_insert(0) += granted;
+            }
+            let outstanding: u64 = held.values().sum();
+            assert!(outstanding <= 1_000_000, "granted {outstanding}");
+            assert_eq!(deployment.granted(NOW + step), outstanding);
+        }
+        assert_eq!(deployment.give_back("stranger", 5, NOW), 0);
+    }
+
+    #[test]
+    fn deployment_resets_daily_and_unlimited_grants_all() {
+        let mut deployment = DeploymentBudget::new(Some(100), NOW);
+        assert_eq!(deployment.grant("a", 80, NOW), 80);
+        assert_eq!(deployment.grant("b", 80, NOW), 20);
+        assert_eq!(deployment.grant("b", 80, NOW), 0);
+        assert_eq!(deployment.remaining(NOW + DAY_MS), Some(100));
+        assert_eq!(
+            deployment.give_back("a", 80, NOW + DAY_MS),
+            0,
+            "yesterday's lease is void"
+        );
+        let mut unlimited = DeploymentBudget::new(None, NOW);
+        assert_eq!(unlimited.grant("a", u64::MAX, NOW), u64::MAX);
+        assert_eq!(unlimited.remaining(NOW), None);
+    }
+
+    /// The whole flow from the module doc: many users, one deployment cap, random traffic and
+    /// settles; total spend never passes the cap because no reservation overruns.
+    #[test]
+    fn leased_users_cannot_overspend_the_deployment() {
+        let cap = 2_000_000;
+        let mut deployment = DeploymentBudget::new(Some(cap), NOW);
+        let mut users: Vec<Budget> = (0..8)
+            .map(|_| Budget::new(None, Some(1_000_000), NOW).with_lease(300_000))
+            .collect();
+        let mut in_flight: Vec<(usize, String, u64)> = Vec::new();
+        let mut state: u64 = 99;
+        let mut refused_for_deployment = 0;
+        for step in 0..5_000u64 {
+            state = state
+                .wrapping_mul(6_364_136_223_846_793_005)
+                .wrapping_add(1_442_695_040_888_963_407);
+            let now = NOW + step;
+            let user = ((state >> 33) % 8) as usize;
+            if (state >> 61).is_multiple_of(2) || in_flight.is_empty() {
+                let cost = 1_000 + (state >> 20) % 60_000;
+                let id = format!("req{step}");
+                let budget = &mut users[user];
+                if budget.check(100, cost, now).is_err() {
+                    continue;
+                }
+                if let Some(ask) = budget.lease_request(cost, now) {
+                    let granted = deployment.grant(&format!("u{user}"), ask, now);
+                    budget.add_lease(granted, now);
+                }
+                match budget.reserve(&id, 100, cost, now) {
+                    Ok(()) => in_flight.push((user, id, cost)),
+                    Err(refusal) => {
+                        assert_eq!(refusal.which, BudgetKind::Deployment);
+                        refused_for_deployment += 1;
+                        let surplus = budget.take_lease_surplus(0, now);
+                        assert_eq!(
+                            deployment.give_back(&format!("u{user}"), surplus, now),
+                            surplus
+                        );
+                    }
+                }
+            } else {
+                let index = ((state >> 20) as usize) % in_flight.len();
+                let (user, id, cost) = in_flight.swap_remove(index);
+                let actual = cost * ((state >> 40) % 101) / 100;
+                users[user].settle(&id, 50, actual, now);
+            }
+            let spent: u64 = users
+                .iter_mut()
+                .map(|budget| budget.usage(now).spent_micro_usd)
+                .sum();
+            let reserved: u64 = users
+                .iter_mut()
+                .map(|budget| budget.usage(now).reserved_micro_usd)
+                .sum();
+            assert!(
+                spent + reserved <= cap,
+                "step {step}: {spent} + {reserved} > {cap}"
+            );
+            let held: u64 = users
+                .iter()
+                .map(|budget| budget.lease.map_or(0, |lease| lease.granted))
+                .sum();
+            assert_eq!(held, deployment.granted(now), "leases add up");
+        }
+        assert!(refused_for_deployment > 0, "the test reached the cap");
+    }
+
+    #[test]
+    fn lease_request_asks_a_slice_but_not_beyond_the_user_room() {
+        let mut budget = Budget::new(None, Some(100_000), NOW).with_lease(500_000);
+        assert_eq!(
+            budget.lease_request(10_000, NOW),
+            Some(100_000),
+            "user room caps the ask"
+        );
+        budget.add_lease(100_000, NOW);
+        assert_eq!(budget.lease_request(10_000, NOW), None);
+        assert_eq!(budget.reserve("a", 1, 10_000, NOW), Ok(()));
+        assert_eq!(budget.lease_available(), 90_000);
+        let mut roomy = Budget::new(None, None, NOW).with_lease(500_000);
+        assert_eq!(
+            roomy.lease_request(2_000_000, NOW),
+            Some(2_000_000),
+            "at least the need"
+        );
+        assert_eq!(roomy.lease_request(1, NOW), Some(500_000), "else a slice");
+        let mut plain = Budget::new(None, None, NOW);
+        assert_eq!(
+            plain.lease_request(1, NOW),
+            None,
+            "no lease needed when unlimited"
+        );
+        assert_eq!(plain.take_lease_surplus(0, NOW), 0);
+    }
+
+    #[test]
+    fn lease_rolls_over_with_in_flight_owed() {
+        let evening = NOW + DAY_MS - 60_000;
+        let mut budget = Budget::new(None, None, evening).with_lease(1_000);
+        budget.add_lease(5_000, evening);
+        assert_eq!(budget.reserve("a", 1, 3_000, evening), Ok(()));
+        let tomorrow = NOW + DAY_MS;
+        // Yesterday's grant is void; the 3,000 in flight must be covered by today's lease.
+        assert_eq!(budget.lease_request(1_000, tomorrow), Some(4_000));
+        budget.add_lease(4_000, tomorrow);
+        assert_eq!(budget.reserve("b", 1, 1_000, tomorrow), Ok(()));
+        assert_eq!(budget.lease_available(), 0);
+    }
+
+    #[test]
+    fn estimate_errs_high() {
+        assert_eq!(estimate_tokens(""), 4);
+        assert_eq!(estimate_tokens("hello world!"), 8);
+        assert_eq!(estimate_tokens("你好"), 8);
+    }
+
+    #[test]
+    fn state_round_trips_through_serde() {
+        let mut budget = Budget::new(Some(10), Some(10), NOW).with_lease(5);
+        budget.add_lease(5, NOW);
+        let _ = budget.reserve("a", 1, 1, NOW);
+        let json = serde_json::to_string(&budget).unwrap_or_default();
+        let back: Result<Budget, _> = serde_json::from_str(&json);
+        assert_eq!(back.ok(), Some(budget));
+    }
+}

@@ -1,0 +1,307 @@
+//! The one error type of the proxy and its OpenAI-shaped rendering.
+//!
+//! Every refusal the worker gives goes through [`ProxyError`], and
+//! [`ProxyError::status`] + [`ProxyError::to_json`] are the only place that
+//! decides its HTTP status and body. Messages are written for the caller: they
+//! never carry an upstream key, an upstream's raw error text, a stack trace or
+//! an internal binding name.
+
+use serde_json::json;
+
+/// Why a request was refused or failed.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ProxyError {
+    /// No credential was sent at all.
+    MissingCredential,
+    /// A credential was sent but is forged, malformed or revoked.
+    InvalidCredential,
+    /// A user token that was valid once but has expired: the widget fetches a new one silently.
+    ExpiredCredential,
+    /// The browser origin is not on `allowed_origins`.
+    OriginNotAllowed,
+    /// The body is not what the endpoint takes; `param` names the offending field.
+    InvalidRequest {
+        message: String,
+        param: Option<String>,
+    },
+    /// The requested model is neither served nor aliased.
+    ModelNotFound { model: String },
+    /// The caller's tier may not use this model.
+    ModelNotAllowed { model: String },
+    /// The body is larger than `max_body_bytes`.
+    BodyTooLarge { limit: u64 },
+    /// The path exists but not with this method.
+    MethodNotAllowed { allowed: &'static str },
+    /// No route matches the path.
+    NotFound,
+    /// Per-user requests-per-minute cap hit.
+    RateLimited { retry_after_s: u64 },
+    /// Per-conversation round cap hit.
+    MaxRounds { max: u32 },
+    /// A per-user or deployment budget cannot fit the request.
+    BudgetExceeded {
+        scope: BudgetScope,
+        retry_after_s: u64,
+    },
+    /// Every upstream key is cooling down, disabled or failed for this request.
+    UpstreamExhausted { retry_after_s: Option<u64> },
+    /// The upstream did not answer in time on every attempt.
+    UpstreamTimeout,
+    /// The deployment's configuration is invalid; the message names the field.
+    BadConfig { message: String },
+    /// Something that should not happen; the detail is logged, never shown.
+    Internal,
+}
+
+/// Which budget refused a request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BudgetScope {
+    UserTokens,
+    UserUsd,
+    Deployment,
+}
+
+impl ProxyError {
+    /// Shorthand for a 400 that names the field at fault.
+    pub fn invalid(param: &str, message: impl Into<String>) -> Self {
+        ProxyError::InvalidRequest {
+            message: message.into(),
+            param: Some(param.to_string()),
+        }
+    }
+
+    /// The HTTP status this error is answered with.
+    pub fn status(&self) -> u16 {
+        match self {
+            ProxyError::MissingCredential
+            | ProxyError::InvalidCredential
+            | ProxyError::ExpiredCredential => 401,
+            ProxyError::OriginNotAllowed | ProxyError::ModelNotAllowed { .. } => 403,
+            ProxyError::InvalidRequest { .. } => 400,
+            ProxyError::ModelNotFound { .. } | ProxyError::NotFound => 404,
+            ProxyError::BodyTooLarge { .. } => 413,
+            ProxyError::MethodNotAllowed { .. } => 405,
+            ProxyError::RateLimited { .. }
+            | ProxyError::MaxRounds { .. }
+            | ProxyError::BudgetExceeded { .. } => 429,
+            ProxyError::UpstreamExhausted { .. } => 503,
+            ProxyError::UpstreamTimeout => 504,
+            ProxyError::BadConfig { .. } | ProxyError::Internal => 500,
+        }
+    }
+
+    /// OpenAI's `error.type`.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            ProxyError::MissingCredential
+            | ProxyError::InvalidCredential
+            | ProxyError::ExpiredCredential => "authentication_error",
+            ProxyError::OriginNotAllowed | ProxyError::ModelNotAllowed { .. } => "permission_error",
+            ProxyError::InvalidRequest { .. }
+            | ProxyError::ModelNotFound { .. }
+            | ProxyError::BodyTooLarge { .. }
+            | ProxyError::MethodNotAllowed { .. }
+            | ProxyError::NotFound => "invalid_request_error",
+            ProxyError::RateLimited { .. } | ProxyError::MaxRounds { .. } => "requests",
+            ProxyError::BudgetExceeded { .. } => "insufficient_quota",
+            ProxyError::UpstreamExhausted { .. } | ProxyError::UpstreamTimeout => "upstream_error",
+            ProxyError::BadConfig { .. } | ProxyError::Internal => "server_error",
+        }
+    }
+
+    /// OpenAI's `error.code`: stable, machine-readable, what the widget switches on.
+    pub fn code(&self) -> &'static str {
+        match self {
+            ProxyError::MissingCredential => "missing_credential",
+            ProxyError::InvalidCredential => "invalid_api_key",
+            ProxyError::ExpiredCredential => "token_expired",
+            ProxyError::OriginNotAllowed => "origin_not_allowed",
+            ProxyError::InvalidRequest { .. } => "invalid_request",
+            ProxyError::ModelNotFound { .. } => "model_not_found",
+            ProxyError::ModelNotAllowed { .. } => "model_not_allowed",
+            ProxyError::BodyTooLarge { .. } => "body_too_large",
+            ProxyError::MethodNotAllowed { .. } => "method_not_allowed",
+            ProxyError::NotFound => "not_found",
+            ProxyError::RateLimited { .. } => "rate_limit_exceeded",
+            ProxyError::MaxRounds { .. } => "max_rounds_exceeded",
+            ProxyError::BudgetExceeded { .. } => "budget_exceeded",
+            ProxyError::UpstreamExhausted { .. } => "upstream_unavailable",
+            ProxyError::UpstreamTimeout => "upstream_timeout",
+            ProxyError::BadConfig { .. } => "bad_config",
+            ProxyError::Internal => "internal_error",
+        }
+    }
+
+    /// A sentence for a person. Never includes secrets or upstream text.
+    pub fn message(&self) -> String {
+        match self {
+            ProxyError::MissingCredential => {
+                "No credential: send `Authorization: Bearer <user token or API key>`.".into()
+            }
+            ProxyError::InvalidCredential => "The credential is invalid or has been revoked.".into(),
+            ProxyError::ExpiredCredential => "The user token has expired; fetch a new one.".into(),
+            ProxyError::OriginNotAllowed => {
+                "This page's origin is not on the deployment's allowed_origins list.".into()
+            }
+            ProxyError::InvalidRequest { message, .. } => message.clone(),
+            ProxyError::ModelNotFound { model } => {
+                format!("The model `{}` does not exist or is not served here.", clip(model))
+            }
+            ProxyError::ModelNotAllowed { model } => {
+                format!("Your tier may not use the model `{}`.", clip(model))
+            }
+            ProxyError::BodyTooLarge { limit } => {
+                format!("The request body is larger than the limit of {limit} bytes.")
+            }
+            ProxyError::MethodNotAllowed { allowed } => {
+                format!("Method not allowed here; use {allowed}.")
+            }
+            ProxyError::NotFound => "No such endpoint.".into(),
+            ProxyError::RateLimited { retry_after_s } => format!(
+                "Too many requests: the per-minute limit is reached. Try again in {retry_after_s} s."
+            ),
+            ProxyError::MaxRounds { max } => format!(
+                "This conversation has reached its limit of {max} rounds. Start a new conversation."
+            ),
+            ProxyError::BudgetExceeded { scope, .. } => match scope {
+                BudgetScope::UserTokens => "Your daily token budget is spent.".into(),
+                BudgetScope::UserUsd => "Your daily spending budget is spent.".into(),
+                BudgetScope::Deployment => {
+                    "The assistant's daily budget for everyone is spent. It resets at 00:00 UTC."
+                        .into()
+                }
+            },
+            ProxyError::UpstreamExhausted { .. } => {
+                "All upstream API keys are rate-limited or unavailable right now. Try again shortly."
+                    .into()
+            }
+            ProxyError::UpstreamTimeout => "The model provider did not answer in time.".into(),
+            ProxyError::BadConfig { message } => format!("Invalid OACHAT_CONFIG: {message}"),
+            ProxyError::Internal => "Internal error.".into(),
+        }
+    }
+
+    /// Seconds after which retrying can succeed, sent as `Retry-After`.
+    pub fn retry_after_s(&self) -> Option<u64> {
+        match self {
+            ProxyError::RateLimited { retry_after_s }
+            | ProxyError::BudgetExceeded { retry_after_s, .. } => Some(*retry_after_s),
+            ProxyError::UpstreamExhausted { retry_after_s } => *retry_after_s,
+            _ => None,
+        }
+    }
+
+    /// The OpenAI error body: `{"error":{"message","type","param","code"}}`.
+    pub fn to_json(&self) -> serde_json::Value {
+        let param = match self {
+            ProxyError::InvalidRequest { param, .. } => param.clone(),
+            ProxyError::ModelNotFound { .. } | ProxyError::ModelNotAllowed { .. } => {
+                Some("model".to_string())
+            }
+            _ => None,
+        };
+        let mut error = json!({
+            "message": self.message(),
+            "type": self.kind(),
+            "param": param,
+            "code": self.code(),
+        });
+        if let Some(seconds) = self.retry_after_s() {
+            error["retry_after"] = json!(seconds);
+        }
+        json!({ "error": error })
+    }
+}
+
+impl std::fmt::Display for ProxyError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.message())
+    }
+}
+
+impl std::error::Error for ProxyError {}
+
+/// Caller-supplied names are echoed back, so cap them: a 1 MiB "model" must not become a 1 MiB error.
+fn clip(text: &str) -> String {
+    const MAX_ECHO_CHARS: usize = 64;
+    if text.chars().count() <= MAX_ECHO_CHARS {
+        text.to_string()
+    } else {
+        let head: String = text.chars().take(MAX_ECHO_CHARS).collect();
+        format!("{head}…")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[track_caller]
+    fn check(error: ProxyError, status: u16, code: &str) {
+        assert_eq!(error.status(), status);
+        let body = error.to_json();
+        assert_eq!(body["error"]["code"], code);
+        assert!(body["error"]["message"]
+            .as_str()
+            .is_some_and(|m| !m.is_empty()));
+        assert!(body["error"]["type"].is_string());
+    }
+
+    #[test]
+    fn statuses_follow_openai_conventions() {
+        check(ProxyError::MissingCredential, 401, "missing_credential");
+        check(ProxyError::ExpiredCredential, 401, "token_expired");
+        check(
+            ProxyError::invalid("messages", "`messages` is required."),
+            400,
+            "invalid_request",
+        );
+        check(
+            ProxyError::ModelNotFound { model: "x".into() },
+            404,
+            "model_not_found",
+        );
+        check(
+            ProxyError::BodyTooLarge { limit: 10 },
+            413,
+            "body_too_large",
+        );
+        check(
+            ProxyError::MethodNotAllowed { allowed: "POST" },
+            405,
+            "method_not_allowed",
+        );
+        check(
+            ProxyError::RateLimited { retry_after_s: 3 },
+            429,
+            "rate_limit_exceeded",
+        );
+        check(ProxyError::MaxRounds { max: 3 }, 429, "max_rounds_exceeded");
+        check(
+            ProxyError::UpstreamExhausted {
+                retry_after_s: None,
+            },
+            503,
+            "upstream_unavailable",
+        );
+    }
+
+    #[test]
+    fn invalid_request_names_the_field() {
+        let body = ProxyError::invalid("messages", "`messages` must be an array.").to_json();
+        assert_eq!(body["error"]["param"], "messages");
+    }
+
+    #[test]
+    fn retry_after_is_carried_in_the_body() {
+        let body = ProxyError::RateLimited { retry_after_s: 7 }.to_json();
+        assert_eq!(body["error"]["retry_after"], 7);
+    }
+
+    #[test]
+    fn echoed_model_names_are_clipped() {
+        let huge = "m".repeat(10_000);
+        let message = ProxyError::ModelNotFound { model: huge }.message();
+        assert!(message.len() < 200, "{}", message.len());
+    }
+}

@@ -1,0 +1,129 @@
+//! The usage ledger: one row per request, its schema, and usage-report aggregation.
+//!
+//! Rows are written once, after the response (never delaying the stream), with a
+//! single INSERT, so a row is either whole or absent: never partial.
+
+use serde::Serialize;
+
+/// How a request ended, as recorded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Ending {
+    /// The upstream finished and reported usage.
+    Completed,
+    /// The client disconnected mid-stream; the upstream was cancelled.
+    ClientAborted,
+    /// The upstream connection broke mid-stream.
+    UpstreamCut,
+    /// No upstream answer could be had (all keys failed, timeouts).
+    Failed,
+    /// Served from the exact-match cache.
+    Cached,
+}
+
+impl Ending {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Ending::Completed => "completed",
+            Ending::ClientAborted => "client_aborted",
+            Ending::UpstreamCut => "upstream_cut",
+            Ending::Failed => "failed",
+            Ending::Cached => "cached",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct LedgerRow {
+    pub id: String,
+    pub ts_ms: u64,
+    /// UTC day `YYYY-MM-DD`, the unit of budgets and reports.
+    pub day: String,
+    pub user: String,
+    /// Which credential: `jwt`, `vkey:<id>` or `guest`.
+    pub credential: String,
+    pub upstream: String,
+    /// The key's id (`key_1a2b3c4d`), never the key.
+    pub key_id: String,
+    pub model_asked: String,
+    pub model_used: String,
+    pub route: String,
+    pub route_reason: String,
+    pub prompt_tokens: u64,
+    pub completion_tokens: u64,
+    pub cached_tokens: u64,
+    pub cost_micro_usd: u64,
+    pub status: u16,
+    pub ending: Ending,
+    pub ttfb_ms: u64,
+    pub total_ms: u64,
+    pub estimated: bool,
+    pub attempts: u32,
+    pub stream: bool,
+}
+
+/// Created once per isolate before the first write; idempotent.
+pub const SCHEMA: &[&str] = &[
+    "CREATE TABLE IF NOT EXISTS ledger (
+        id TEXT PRIMARY KEY,
+        ts_ms INTEGER NOT NULL,
+        day TEXT NOT NULL,
+        user TEXT NOT NULL,
+        credential TEXT NOT NULL,
+        upstream TEXT NOT NULL,
+        key_id TEXT NOT NULL,
+        model_asked TEXT NOT NULL,
+        model_used TEXT NOT NULL,
+        route TEXT NOT NULL,
+        route_reason TEXT NOT NULL,
+        prompt_tokens INTEGER NOT NULL,
+        completion_tokens INTEGER NOT NULL,
+        cached_tokens INTEGER NOT NULL,
+        cost_micro_usd INTEGER NOT NULL,
+        status INTEGER NOT NULL,
+        ending TEXT NOT NULL,
+        ttfb_ms INTEGER NOT NULL,
+        total_ms INTEGER NOT NULL,
+        estimated INTEGER NOT NULL,
+        attempts INTEGER NOT NULL,
+        stream INTEGER NOT NULL,
+        feedback INTEGER
+    )",
+    "CREATE INDEX IF NOT EXISTS ledger_day_user ON ledger (day, user)",
+    "CREATE INDEX IF NOT EXISTS ledger_day_model ON ledger (day, model_used)",
+];
+
+pub const INSERT: &str = "INSERT OR IGNORE INTO ledger (id, ts_ms, day, user, credential, upstream, \
+    key_id, model_asked, model_used, route, route_reason, prompt_tokens, completion_tokens, \
+    cached_tokens, cost_micro_usd, status, ending, ttfb_ms, total_ms, estimated, attempts, stream) \
+    VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22)";
+
+/// Converts days since the Unix epoch to a civil date (Howard Hinnant's algorithm),
+/// so the core needs no date library.
+pub fn utc_day(ms: u64) -> String {
+    let days = (ms / 86_400_000) as i64;
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let year = yoe + era * 400;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = if month <= 2 { year + 1 } else { year };
+    format!("{year:04}-{month:02}-{day:02}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn utc_days_are_civil_dates() {
+        assert_eq!(utc_day(0), "1970-01-01");
+        assert_eq!(utc_day(951_782_400_000), "2000-02-29");
+        assert_eq!(utc_day(1_795_651_199_999), "2026-11-25");
+        assert_eq!(utc_day(1_795_651_200_000), "2026-11-26");
+    }
+}

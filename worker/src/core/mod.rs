@@ -1,0 +1,17 @@
+//! The pure core of the worker: no `worker::`, `js_sys` or `web_sys` imports live here,
+//! so everything below is unit-tested natively with `cargo test`.
+
+pub mod account;
+pub mod budget;
+pub mod config;
+pub mod error;
+pub mod identity;
+pub mod jwt;
+pub mod keypool;
+pub mod ledger;
+pub mod limiter;
+pub mod metering;
+pub mod redact;
+pub mod request;
+pub mod routing;
+pub mod usage;

@@ -1,0 +1,242 @@
+//! Usage reports over the ledger: `GET /admin/usage?user=&model=&from=&to=&group=&format=`.
+//! Parsing the query and shaping the answer is pure; the glue runs the SQL on D1.
+
+use serde::{Deserialize, Serialize};
+
+use crate::core::error::ProxyError;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Group {
+    Day,
+    Model,
+    User,
+}
+
+impl Group {
+    /// The ledger column grouped by (fixed names, never caller text: no SQL injection).
+    pub fn column(self) -> &'static str {
+        match self {
+            Group::Day => "day",
+            Group::Model => "model_used",
+            Group::User => "user",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UsageQuery {
+    pub user: Option<String>,
+    pub model: Option<String>,
+    pub from: Option<String>,
+    pub to: Option<String>,
+    pub group: Group,
+    pub csv: bool,
+}
+
+/// One group's totals.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct UsageRow {
+    pub key: String,
+    pub requests: u64,
+    pub prompt_tokens: u64,
+    pub completion_tokens: u64,
+    pub total_tokens: u64,
+    pub cost_usd: f64,
+}
+
+impl UsageQuery {
+    /// Parses `key=value` pairs (already percent-decoded by the URL parser).
+    pub fn parse<'a>(
+        pairs: impl Iterator<Item = (String, String)> + 'a,
+    ) -> Result<UsageQuery, ProxyError> {
+        let mut query = UsageQuery {
+            user: None,
+            model: None,
+            from: None,
+            to: None,
+            group: Group::Day,
+            csv: false,
+        };
+        for (key, value) in pairs {
+            let value = value.trim().to_string();
+            if value.is_empty() {
+                continue;
+            }
+            match key.as_str() {
+                "user" => query.user = Some(value),
+                "model" => query.model = Some(value),
+                "from" => query.from = Some(date(&value, "from")?),
+                "to" => query.to = Some(date(&value, "to")?),
+                "group" => {
+                    query.group = match value.as_str() {
+                        "day" => Group::Day,
+                        "model" => Group::Model,
+                        "user" => Group::User,
+                        _ => {
+                            return Err(ProxyError::invalid(
+                                "group",
+                                "`group` must be day, model or user.",
+                            ))
+                        }
+                    }
+                }
+                "format" => {
+                    query.csv = match value.as_str() {
+                        "csv" => true,
+                        "json" => false,
+                        _ => {
+                            return Err(ProxyError::invalid(
+                                "format",
+                                "`format` must be json or csv.",
+                            ))
+                        }
+                    }
+                }
+                other => {
+                    return Err(ProxyError::invalid(
+                        other,
+                        format!("Unknown parameter `{other}`."),
+                    ))
+                }
+            }
+        }
+        Ok(query)
+    }
+
+    /// The aggregate SQL and its bound values, in order.
+    pub fn sql(&self) -> (String, Vec<String>) {
+        let mut conditions = Vec::new();
+        let mut values = Vec::new();
+        for (column, op, value) in [
+            ("user", "=", &self.user),
+            ("model_used", "=", &self.model),
+            ("day", ">=", &self.from),
+            ("day", "<=", &self.to),
+        ] {
+            if let Some(value) = value {
+                values.push(value.clone());
+                conditions.push(format!("{column} {op} ?{}", values.len()));
+            }
+        }
+        let filter = if conditions.is_empty() {
+            String::new()
+        } else {
+            format!(" WHERE {}", conditions.join(" AND "))
+        };
+        let column = self.group.column();
+        let sql = format!(
+            "SELECT {column} AS key, COUNT(*) AS requests, SUM(prompt_tokens) AS prompt_tokens, \
+             SUM(completion_tokens) AS completion_tokens, SUM(cost_micro_usd) AS cost_micro_usd \
+             FROM ledger{filter} GROUP BY {column} ORDER BY {column}"
+        );
+        (sql, values)
+    }
+}
+
+/// A `YYYY-MM-DD` date, checked so the comparison on the `day` column is meaningful.
+fn date(value: &str, field: &str) -> Result<String, ProxyError> {
+    let bytes = value.as_bytes();
+    let shaped = bytes.len() == 10
+        && bytes[4] == b'-'
+        && bytes[7] == b'-'
+        && bytes
+            .iter()
+            .enumerate()
+            .all(|(i, b)| i == 4 || i == 7 || b.is_ascii_digit());
+    if shaped {
+        Ok(value.to_string())
+    } else {
+        Err(ProxyError::invalid(
+            field,
+            format!("`{field}` must be a date like 2026-11-25."),
+        ))
+    }
+}
+
+/// Builds a report row from the aggregate's integers (cost in micro-USD).
+pub fn row(
+    key: String,
+    requests: u64,
+    prompt_tokens: u64,
+    completion_tokens: u64,
+    cost_micro_usd: u64,
+) -> UsageRow {
+    UsageRow {
+        key,
+        requests,
+        prompt_tokens,
+        completion_tokens,
+        total_tokens: prompt_tokens + completion_tokens,
+        cost_usd: cost_micro_usd as f64 / 1_000_000.0,
+    }
+}
+
+/// RFC 4180 CSV with a header row; keys are quoted when they need it.
+pub fn to_csv(group: Group, rows: &[UsageRow]) -> String {
+    let mut out = format!(
+        "{},requests,prompt_tokens,completion_tokens,total_tokens,cost_usd\r\n",
+        group.column()
+    );
+    for row in rows {
+        let key = if row.key.contains([',', '"', '\n', '\r']) {
+            format!("\"{}\"", row.key.replace('"', "\"\""))
+        } else {
+            row.key.clone()
+        };
+        out.push_str(&format!(
+            "{key},{},{},{},{},{:.6}\r\n",
+            row.requests, row.prompt_tokens, row.completion_tokens, row.total_tokens, row.cost_usd
+        ));
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(pairs: &[(&str, &str)]) -> Result<UsageQuery, ProxyError> {
+        UsageQuery::parse(pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())))
+    }
+
+    #[test]
+    fn filters_become_bound_parameters() {
+        let query = parse(&[
+            ("user", "u:alice"),
+            ("from", "2026-11-01"),
+            ("group", "model"),
+        ])
+        .unwrap();
+        let (sql, values) = query.sql();
+        assert!(sql.contains("WHERE user = ?1 AND day >= ?2"), "{sql}");
+        assert!(sql.contains("GROUP BY model_used"));
+        assert_eq!(values, ["u:alice", "2026-11-01"]);
+    }
+
+    #[test]
+    fn bad_parameters_are_named() {
+        for (pairs, param) in [
+            (vec![("group", "week")], "group"),
+            (vec![("from", "11/01/2026")], "from"),
+            (vec![("format", "xml")], "format"),
+            (vec![("drop", "table")], "drop"),
+        ] {
+            match parse(&pairs) {
+                Err(ProxyError::InvalidRequest {
+                    param: Some(got), ..
+                }) => assert_eq!(got, param),
+                other => panic!("{other:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn csv_quotes_keys_that_need_it() {
+        let rows = vec![row("a,b".into(), 2, 10, 5, 1_500)];
+        let csv = to_csv(Group::User, &rows);
+        assert_eq!(
+            csv,
+            "user,requests,prompt_tokens,completion_tokens,total_tokens,cost_usd\r\n\"a,b\",2,10,5,15,0.001500\r\n"
+        );
+    }
+}

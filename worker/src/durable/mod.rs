@@ -1,0 +1,6 @@
+//! Durable Object shells: each dispatches to the pure core and persists its state.
+
+pub mod budget_do;
+pub mod key_health_do;
+pub mod storage;
+pub mod user_do;

@@ -1,0 +1,155 @@
+//! `UserDo`: one object per user (or virtual key, or guest device). It holds that user's
+//! limits ([`Account`]), tier override and conversations, so the hot path touches only the
+//! caller's own object: there is no global object on every request.
+//!
+//! Objects named `vkey:<hash>` hold one virtual key's record instead.
+
+use std::cell::RefCell;
+
+use serde::{Deserialize, Serialize};
+use worker::{durable_object, DurableObject, Env, Method, Request, RequestInit, Response, State};
+
+use crate::core::account::{Account, AdmitRequest, Prepared, Refusal, SettleRequest};
+use crate::durable::budget_do::{self, LeaseAnswer, LeaseCall};
+use crate::durable::storage;
+
+pub const BINDING: &str = "USERS";
+const ACCOUNT_DOC: &str = "account";
+const TIER_DOC: &str = "tier";
+const VKEY_DOC: &str = "vkey";
+
+/// A virtual key's stored record; the key itself is never stored, only its hash (the object name).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct VirtualKeyRecord {
+    pub id: String,
+    pub name: String,
+    pub tier: Option<String>,
+    pub created_ms: u64,
+    pub revoked: bool,
+}
+
+#[derive(Serialize, Deserialize)]
+pub struct AdmitAnswer {
+    pub refusal: Option<Refusal>,
+}
+
+#[durable_object]
+pub struct UserDo {
+    state: State,
+    env: Env,
+    account: RefCell<Option<Account>>,
+}
+
+impl DurableObject for UserDo {
+    fn new(state: State, env: Env) -> Self {
+        UserDo {
+            state,
+            env,
+            account: RefCell::new(None),
+        }
+    }
+
+    async fn fetch(&self, mut req: Request) -> worker::Result<Response> {
+        let path = req.path();
+        match (req.method(), path.as_str()) {
+            (Method::Post, "/admit") => {
+                let mut admit: AdmitRequest = req.json().await?;
+                if let Some(tier) = storage::load::<String>(&self.state, TIER_DOC)? {
+                    admit.override_tier(&tier);
+                }
+                let refusal = self.admit(&admit).await?.err();
+                Response::from_json(&AdmitAnswer { refusal })
+            }
+            (Method::Post, "/settle") => {
+                let settle: SettleRequest = req.json().await?;
+                self.with_account(|account| account.settle(&settle))?;
+                Response::from_json(&serde_json::json!({"ok": true}))
+            }
+            (Method::Get, "/usage") => {
+                let now = crate::time::now_ms();
+                let usage = self.with_account(|account| account.usage(now))?;
+                Response::from_json(&usage)
+            }
+            (Method::Get, "/tier") => {
+                let tier: Option<String> = storage::load(&self.state, TIER_DOC)?;
+                Response::from_json(&tier)
+            }
+            (Method::Put, "/tier") => {
+                let tier: Option<String> = req.json().await?;
+                match &tier {
+                    Some(tier) => storage::save(&self.state, TIER_DOC, tier)?,
+                    None => storage::delete(&self.state, TIER_DOC)?,
+                }
+                Response::from_json(&tier)
+            }
+            (Method::Get, "/vkey") => {
+                let record: Option<VirtualKeyRecord> = storage::load(&self.state, VKEY_DOC)?;
+                Response::from_json(&record)
+            }
+            (Method::Put, "/vkey") => {
+                let record: VirtualKeyRecord = req.json().await?;
+                storage::save(&self.state, VKEY_DOC, &record)?;
+                Response::from_json(&record)
+            }
+            _ => Response::error("not found", 404),
+        }
+    }
+}
+
+impl UserDo {
+    fn with_account<T>(&self, change: impl FnOnce(&mut Account) -> T) -> worker::Result<T> {
+        let mut guard = self.account.borrow_mut();
+        if guard.is_none() {
+            *guard = Some(storage::load(&self.state, ACCOUNT_DOC)?.unwrap_or_default());
+        }
+        let account = guard.get_or_insert_with(Account::default);
+        let result = change(account);
+        storage::save(&self.state, ACCOUNT_DOC, account)?;
+        Ok(result)
+    }
+
+    async fn admit(&self, request: &AdmitRequest) -> worker::Result<Result<(), Refusal>> {
+        let prepared = match self.with_account(|account| account.prepare(request))? {
+            Ok(prepared) => prepared,
+            Err(refusal) => return Ok(Err(refusal)),
+        };
+        if let Prepared::NeedsLease { ask_micro_usd } = prepared {
+            // Other requests may run while this call is out; `admit` below re-checks everything.
+            let granted = self
+                .lease_call("/grant", ask_micro_usd, request)
+                .await
+                .unwrap_or(0);
+            self.with_account(|account| account.add_lease(granted, request.now_ms))?;
+        }
+        let (result, surplus) = self.with_account(|account| account.admit(request))?;
+        if surplus > 0 {
+            let _ = self.lease_call("/give-back", surplus, request).await;
+        }
+        Ok(result)
+    }
+
+    async fn lease_call(
+        &self,
+        path: &str,
+        micro_usd: u64,
+        request: &AdmitRequest,
+    ) -> worker::Result<u64> {
+        let call = LeaseCall {
+            requester: self.state.id().to_string(),
+            micro_usd,
+            now_ms: request.now_ms,
+            cap_micro_usd: request.deployment_cap_micro_usd,
+        };
+        let stub = self
+            .env
+            .durable_object(budget_do::BINDING)?
+            .get_by_name(budget_do::OBJECT_NAME)?;
+        let mut init = RequestInit::new();
+        init.with_method(Method::Post)
+            .with_body(Some(serde_json::to_string(&call)?.into()));
+        let request = Request::new_with_init(&format!("https://budget{path}"), &init)?;
+        let mut response = stub.fetch_with_request(request).await?;
+        let answer: LeaseAnswer = response.json().await?;
+        Ok(answer.micro_usd)
+    }
+}

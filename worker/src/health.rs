@@ -1,0 +1,85 @@
+//! Sharing key health between isolates through the `KeyHealthDo`, off the hot path.
+//!
+//! A request that saw a key fail reports it after the response (`wait_until`); the DO applies
+//! the reports to the authoritative pool and answers with its snapshot, which this isolate
+//! merges. Isolates that saw no failure still pull the snapshot every
+//! [`HEALTH_SYNC_INTERVAL_MS`], so a key one isolate found rate-limited cools down everywhere.
+
+use std::rc::Rc;
+
+use serde::{Deserialize, Serialize};
+use worker::{Context, Env, Method, Request, RequestInit};
+
+use crate::core::keypool::{HealthSnapshot, KeyId, Outcome};
+use crate::runtime::{Runtime, HEALTH_SYNC_INTERVAL_MS};
+use crate::time::now_ms;
+use crate::upstream::HealthReport;
+
+pub const BINDING: &str = "KEY_HEALTH";
+/// One object holds every upstream's key health: failures are rare events, not per-request traffic.
+pub const OBJECT_NAME: &str = "global";
+
+#[derive(Serialize, Deserialize)]
+pub struct WireReport {
+    pub upstream: String,
+    pub key_id: KeyId,
+    pub outcome: Outcome,
+    pub at_ms: u64,
+}
+
+#[derive(Serialize, Deserialize, Default)]
+pub struct WireSnapshots {
+    /// Upstream name to its snapshot.
+    pub upstreams: Vec<(String, HealthSnapshot)>,
+}
+
+/// Reports failures (if any) and refreshes this isolate's view, after the response.
+pub fn share_after_response(
+    ctx: &Context,
+    env: &Env,
+    runtime: &Rc<Runtime>,
+    reports: Vec<HealthReport>,
+) {
+    let now = now_ms();
+    let due = now.saturating_sub(runtime.health_synced_ms.get()) >= HEALTH_SYNC_INTERVAL_MS;
+    if reports.is_empty() && !due {
+        return;
+    }
+    runtime.health_synced_ms.set(now);
+    let wire: Vec<WireReport> = reports
+        .into_iter()
+        .map(|report| WireReport {
+            upstream: runtime.upstreams[report.upstream_index].name.clone(),
+            key_id: report.key_id,
+            outcome: report.outcome,
+            at_ms: report.at_ms,
+        })
+        .collect();
+    let env = env.clone();
+    let runtime = runtime.clone();
+    ctx.wait_until(async move {
+        match exchange(&env, &wire).await {
+            Ok(snapshots) => apply(&runtime, &snapshots),
+            Err(error) => worker::console_warn!("oachat: key health sync failed: {error}"),
+        }
+    });
+}
+
+/// Sends reports (possibly none) and returns the shared snapshots.
+pub async fn exchange(env: &Env, reports: &[WireReport]) -> worker::Result<WireSnapshots> {
+    let stub = env.durable_object(BINDING)?.get_by_name(OBJECT_NAME)?;
+    let mut init = RequestInit::new();
+    init.with_method(Method::Post)
+        .with_body(Some(serde_json::to_string(reports)?.into()));
+    let request = Request::new_with_init("https://key-health/report", &init)?;
+    let mut response = stub.fetch_with_request(request).await?;
+    response.json().await
+}
+
+fn apply(runtime: &Runtime, snapshots: &WireSnapshots) {
+    for (name, snapshot) in &snapshots.upstreams {
+        if let Some(upstream) = runtime.upstreams.iter().find(|u| &u.name == name) {
+            upstream.pool.borrow_mut().merge(snapshot);
+        }
+    }
+}

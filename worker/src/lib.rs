@@ -1,0 +1,50 @@
+//! oachat's edge proxy: an OpenAI-compatible chat-completions proxy for Cloudflare Workers.
+//!
+//! `core/` is the pure logic (no platform imports, tested natively). Everything else is a
+//! thin shell over `worker::`: the entry point below hands each request to [`routes`].
+
+pub mod core;
+
+#[cfg(target_arch = "wasm32")]
+mod admin;
+#[cfg(target_arch = "wasm32")]
+mod auth;
+#[cfg(target_arch = "wasm32")]
+mod chat;
+#[cfg(target_arch = "wasm32")]
+mod demo;
+#[cfg(target_arch = "wasm32")]
+mod durable;
+#[cfg(target_arch = "wasm32")]
+mod health;
+#[cfg(target_arch = "wasm32")]
+mod ledger_d1;
+#[cfg(target_arch = "wasm32")]
+mod limits;
+#[cfg(target_arch = "wasm32")]
+mod random;
+#[cfg(target_arch = "wasm32")]
+mod relay;
+#[cfg(target_arch = "wasm32")]
+mod respond;
+#[cfg(target_arch = "wasm32")]
+mod routes;
+#[cfg(target_arch = "wasm32")]
+mod runtime;
+#[cfg(target_arch = "wasm32")]
+mod time;
+#[cfg(target_arch = "wasm32")]
+mod upstream;
+
+#[cfg(target_arch = "wasm32")]
+pub use durable::{budget_do::DeploymentBudgetDo, key_health_do::KeyHealthDo, user_do::UserDo};
+
+#[cfg(target_arch = "wasm32")]
+#[worker::event(fetch)]
+async fn fetch(
+    req: worker::Request,
+    env: worker::Env,
+    ctx: worker::Context,
+) -> worker::Result<worker::Response> {
+    routes::handle(req, env, ctx).await
+}

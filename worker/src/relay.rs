@@ -1,0 +1,140 @@
+//! The streaming relay: upstream SSE bytes in, client SSE bytes out, metered on the way.
+//!
+//! Each complete event is forwarded as soon as it is parsed (never buffering the answer).
+//! When the stream ends, breaks, or is dropped because the client went away, the relay
+//! reports how it ended and what was metered through a oneshot channel; the request's
+//! `wait_until` task awaits that to settle budgets and write the ledger row. Dropping the
+//! relay drops the upstream body, which cancels the upstream fetch: tokens stop being
+//! generated when nobody is reading.
+
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+use futures_channel::oneshot;
+use futures_util::Stream;
+use oachat_protocol::{encode_event_into, SseEvent, SseParser};
+use worker::ByteStream;
+
+use crate::core::ledger::Ending;
+use crate::core::metering::{Forward, StreamMeter};
+use crate::time::now_ms;
+
+/// How a relayed stream ended, with its meter.
+pub struct RelayEnd {
+    pub ending: Ending,
+    pub meter: StreamMeter,
+    /// When the first event reached the client (ms since epoch), if any did.
+    pub first_event_ms: Option<u64>,
+    pub ended_ms: u64,
+}
+
+pub struct Relay {
+    upstream: ByteStream,
+    parser: SseParser,
+    events: Vec<SseEvent>,
+    meter: Option<StreamMeter>,
+    report: Option<oneshot::Sender<RelayEnd>>,
+    first_event_ms: Option<u64>,
+}
+
+impl Relay {
+    pub fn new(upstream: ByteStream, meter: StreamMeter) -> (Relay, oneshot::Receiver<RelayEnd>) {
+        let (sender, receiver) = oneshot::channel();
+        let relay = Relay {
+            upstream,
+            parser: SseParser::new(),
+            events: Vec::new(),
+            meter: Some(meter),
+            report: Some(sender),
+            first_event_ms: None,
+        };
+        (relay, receiver)
+    }
+
+    fn end(&mut self, ending: Ending) {
+        if let (Some(sender), Some(meter)) = (self.report.take(), self.meter.take()) {
+            let _ = sender.send(RelayEnd {
+                ending,
+                meter,
+                first_event_ms: self.first_event_ms,
+                ended_ms: now_ms(),
+            });
+        }
+    }
+
+    /// Encodes the parsed events the client should see.
+    fn encode(&mut self) -> String {
+        let mut out = String::new();
+        let Some(meter) = self.meter.as_mut() else {
+            return out;
+        };
+        for event in self.events.drain(..) {
+            if event.is_done() {
+                out.push_str("data: [DONE]\n\n");
+                continue;
+            }
+            match meter.observe(&event.data) {
+                Forward::AsIs => encode_event_into(&mut out, &event.data),
+                Forward::Rewritten(data) => encode_event_into(&mut out, &data),
+                Forward::Drop => {}
+            }
+        }
+        out
+    }
+}
+
+impl Stream for Relay {
+    type Item = worker::Result<Vec<u8>>;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        let this = self.as_mut().get_mut();
+        loop {
+            if this.report.is_none() {
+                return Poll::Ready(None);
+            }
+            match Pin::new(&mut this.upstream).poll_next(cx) {
+                Poll::Pending => return Poll::Pending,
+                Poll::Ready(Some(Ok(bytes))) => {
+                    this.parser.push_into(&bytes, &mut this.events);
+                    let out = this.encode();
+                    if out.is_empty() {
+                        continue;
+                    }
+                    if this.first_event_ms.is_none() {
+                        this.first_event_ms = Some(now_ms());
+                    }
+                    return Poll::Ready(Some(Ok(out.into_bytes())));
+                }
+                Poll::Ready(Some(Err(_))) => {
+                    // The upstream connection broke: end the client's stream cleanly
+                    // after what arrived; the ledger records the cut.
+                    this.end(Ending::UpstreamCut);
+                    return Poll::Ready(None);
+                }
+                Poll::Ready(None) => {
+                    if let Some(event) = this.parser.finish() {
+                        this.events.push(event);
+                    }
+                    let out = this.encode();
+                    let finished = this.meter.as_ref().is_some_and(|m| m.saw_done());
+                    this.end(if finished {
+                        Ending::Completed
+                    } else {
+                        Ending::UpstreamCut
+                    });
+                    if out.is_empty() {
+                        return Poll::Ready(None);
+                    }
+                    return Poll::Ready(Some(Ok(out.into_bytes())));
+                }
+            }
+        }
+    }
+}
+
+impl Drop for Relay {
+    /// Dropped before the end: the client disconnected (or the runtime cancelled us).
+    fn drop(&mut self) {
+        self.end(Ending::ClientAborted);
+    }
+}

@@ -1,0 +1,105 @@
+//! The router: one `match` from method and path to a handler, CORS and the error mapping
+//! around it. Handlers return `Result<Response, ProxyError>`; only here do errors become
+//! responses.
+
+use worker::{Context, Env, Headers, Method, Request, Response, ResponseBuilder};
+
+use crate::core::error::ProxyError;
+use crate::respond::{error_response, json_response, Cors};
+use crate::runtime::{runtime, Runtime};
+use crate::{admin, chat, demo};
+
+pub async fn handle(req: Request, env: Env, ctx: Context) -> worker::Result<Response> {
+    let origin = req.headers().get("origin").ok().flatten();
+    let runtime = match runtime(&env) {
+        Ok(runtime) => runtime,
+        Err(error) => return error_response(&error, &Cors::default()),
+    };
+    // Browsers send Origin; server-side SDK callers do not and are not subject to it.
+    let cors = match origin {
+        Some(origin) if runtime.config.origin_allowed(&origin) => Cors {
+            allowed_origin: Some(origin),
+        },
+        Some(_) => {
+            return error_response(&ProxyError::OriginNotAllowed, &Cors::default());
+        }
+        None => Cors::default(),
+    };
+    if req.method() == Method::Options {
+        return preflight(&cors);
+    }
+    match route(req, &env, &ctx, runtime, &cors).await {
+        Ok(response) => Ok(response),
+        Err(error) => {
+            if error.status() >= 500 {
+                worker::console_warn!("oachat: {} {}", error.status(), error.code());
+            }
+            error_response(&error, &cors)
+        }
+    }
+}
+
+async fn route(
+    req: Request,
+    env: &Env,
+    ctx: &Context,
+    runtime: std::rc::Rc<Runtime>,
+    cors: &Cors,
+) -> Result<Response, ProxyError> {
+    let path = req.path();
+    let method = req.method();
+    match (path.as_str(), method) {
+        ("/v1/chat/completions", Method::Post) => {
+            chat::completions(req, env, ctx, runtime, cors).await
+        }
+        ("/v1/chat/completions", _) => Err(ProxyError::MethodNotAllowed { allowed: "POST" }),
+        ("/v1/models", Method::Get) => models(&runtime, cors),
+        ("/v1/models", _) => Err(ProxyError::MethodNotAllowed { allowed: "GET" }),
+        (admin_path, _) if admin_path.starts_with("/admin/") => {
+            admin::handle(req, env, &runtime, cors).await
+        }
+        ("/healthz", Method::Get) => json_response(200, &serde_json::json!({"ok": true}), cors)
+            .map_err(|_| ProxyError::Internal),
+        ("/demo/token", Method::Get) if runtime.demo => demo::token(&runtime),
+        (page, Method::Get) if runtime.demo && (page == "/demo" || page.starts_with("/demo/")) => {
+            demo::page(page)
+        }
+        _ => Err(ProxyError::NotFound),
+    }
+}
+
+/// `GET /v1/models`: what callers may ask for (`auto`, aliases and served models).
+fn models(runtime: &Runtime, cors: &Cors) -> Result<Response, ProxyError> {
+    let data: Vec<serde_json::Value> = runtime
+        .config
+        .public_models()
+        .into_iter()
+        .map(|id| serde_json::json!({"id": id, "object": "model", "created": 0, "owned_by": "oachat"}))
+        .collect();
+    json_response(
+        200,
+        &serde_json::json!({"object": "list", "data": data}),
+        cors,
+    )
+    .map_err(|_| ProxyError::Internal)
+}
+
+fn preflight(cors: &Cors) -> worker::Result<Response> {
+    let headers = Headers::new();
+    cors.apply(&headers)?;
+    if cors.allowed_origin.is_some() {
+        headers.set(
+            "access-control-allow-methods",
+            "GET, POST, PUT, DELETE, OPTIONS",
+        )?;
+        headers.set(
+            "access-control-allow-headers",
+            "authorization, content-type, x-oachat-device",
+        )?;
+        headers.set("access-control-max-age", "86400")?;
+    }
+    Ok(ResponseBuilder::new()
+        .with_status(204)
+        .with_headers(headers)
+        .empty())
+}
