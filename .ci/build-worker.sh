@@ -7,9 +7,5 @@ cargo_bin="${CARGO_HOME:-$HOME/.cargo}/bin"
 export WASM_BINDGEN_BIN="$cargo_bin/wasm-bindgen"
 export WASM_OPT_BIN="$root/node_modules/.bin/wasm-opt"
 export ESBUILD_BIN="$root/node_modules/.bin/esbuild"
-# Test and dev runners build once up front; wrangler's own build step then reuses it.
-if [ "${OACHAT_PREBUILT:-0}" = 1 ] && [ -f "$root/worker/build/index.js" ]; then
-  exit 0
-fi
 cd "$root/worker"
 exec "$cargo_bin/worker-build" --release
