@@ -3,6 +3,7 @@
 
 pub mod account;
 pub mod budget;
+pub mod cache;
 pub mod config;
 pub mod error;
 pub mod identity;
