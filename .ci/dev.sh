@@ -21,6 +21,9 @@ fi
 
 cargo run --quiet --release -p oachat-worker --bin oachat-check-config -- wrangler.toml .dev.vars
 bash .ci/build-widget.sh
+bash .ci/build-worker.sh >/dev/null
+# wrangler runs the build again on start; skip that one (just done), keep rebuilds on edit.
+touch .wrangler-skip-build
 
 pids=()
 cleanup() { for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done; wait 2>/dev/null || true; }
@@ -34,9 +37,10 @@ if [ -z "$keys" ] || [[ "$keys" == sk-mock-* ]]; then
 fi
 
 npx wrangler dev --ip 127.0.0.1 --port 8787 --var OACHAT_DEMO:1 &
-pids+=($!)
-for _ in $(seq 1 120); do
-  curl -fsS -o /dev/null http://127.0.0.1:8787/healthz 2>/dev/null && break
+wrangler_pid=$!
+pids+=($wrangler_pid)
+until curl -fsS -o /dev/null http://127.0.0.1:8787/healthz 2>/dev/null; do
+  kill -0 "$wrangler_pid" 2>/dev/null || { echo "dev: wrangler dev exited" >&2; exit 1; }
   sleep 0.5
 done
 printf '\n\033[1;32moachat is running.\033[0m Demo OA page: http://127.0.0.1:8787/demo\n'
