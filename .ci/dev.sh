@@ -26,17 +26,22 @@ bash .ci/build-worker.sh >/dev/null
 touch .wrangler-skip-build
 
 pids=()
-cleanup() { for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done; wait 2>/dev/null || true; }
+# Each service runs in its own process group (setsid), so stopping it stops its children too
+# (npx → wrangler → workerd).
+cleanup() {
+  for pid in "${pids[@]}"; do kill -TERM -- "-$pid" 2>/dev/null || kill "$pid" 2>/dev/null || true; done
+  wait 2>/dev/null || true
+}
 trap cleanup EXIT INT TERM
 
 keys=$(grep -E '^OPENAI_API_KEYS=' .dev.vars | cut -d= -f2- || true)
 if [ -z "$keys" ] || [[ "$keys" == sk-mock-* ]]; then
   cargo build --quiet --release -p mock-openai
-  target/release/mock-openai --port 9999 --chunks 40 --delay-ms 15 &
+  setsid target/release/mock-openai --port 9999 --chunks 40 --delay-ms 15 &
   pids+=($!)
 fi
 
-npx wrangler dev --ip 127.0.0.1 --port 8787 --var OACHAT_DEMO:1 &
+setsid npx wrangler dev --ip 127.0.0.1 --port 8787 --var OACHAT_DEMO:1 &
 wrangler_pid=$!
 pids+=($wrangler_pid)
 until curl -fsS -o /dev/null http://127.0.0.1:8787/healthz 2>/dev/null; do
