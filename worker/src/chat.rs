@@ -8,6 +8,7 @@ use serde_json::Value;
 use worker::{Context, Env, Headers, Request, Response, ResponseBuilder};
 
 use crate::auth;
+use crate::conversations::{self, Keep};
 use crate::core::config::{ModelChoice, Tier};
 use crate::core::error::ProxyError;
 use crate::core::identity::Identity;
@@ -52,6 +53,22 @@ pub async fn completions(
     let identity = auth::authenticate(&req, env, &runtime).await?;
     let bytes = read_body(&mut req, runtime.config.max_body_bytes).await?;
     let chat = parse_chat_request(&bytes)?;
+    serve(env, ctx, runtime, cors, identity, chat, started_ms, None).await
+}
+
+/// The path shared by `/v1/chat/completions` and the widget's `/v1/oachat/chat`. With a
+/// [`Keep`], the streamed answer is captured and stored in the conversation afterwards.
+#[allow(clippy::too_many_arguments)]
+pub async fn serve(
+    env: &Env,
+    ctx: &Context,
+    runtime: Rc<Runtime>,
+    cors: &Cors,
+    identity: Identity,
+    chat: ChatRequest,
+    started_ms: u64,
+    keep: Option<Keep>,
+) -> Result<Response, ProxyError> {
     let tier = runtime
         .config
         .tiers
@@ -126,7 +143,13 @@ pub async fn completions(
         let body = upstream_response
             .stream()
             .map_err(|_| ProxyError::Internal)?;
-        let (relay, ended) = Relay::new(body, StreamMeter::new(chat.client_wants_usage));
+        let meter = StreamMeter::new(chat.client_wants_usage);
+        let meter = if keep.is_some() {
+            meter.capturing()
+        } else {
+            meter
+        };
+        let (relay, ended) = Relay::new(body, meter);
         let _ = headers.set("content-type", "text/event-stream; charset=utf-8");
         let _ = headers.set("cache-control", "no-cache");
         let _ = headers.set("x-accel-buffering", "no");
@@ -135,6 +158,9 @@ pub async fn completions(
         let env_for_ledger = env.clone();
         ctx.wait_until(async move {
             let end = ended.await.ok();
+            if let (Some(keep), Some(end)) = (keep, &end) {
+                conversations::keep_turn(&env_for_ledger, keep, end.meter.captured_text()).await;
+            }
             let (usage, ending, first_ms, ended_ms) = match end {
                 Some(RelayEnd {
                     ending,
@@ -306,7 +332,7 @@ fn plan(
 }
 
 /// Reads the body, refusing early on a declared length over the limit.
-async fn read_body(req: &mut Request, limit: u64) -> Result<Vec<u8>, ProxyError> {
+pub async fn read_body(req: &mut Request, limit: u64) -> Result<Vec<u8>, ProxyError> {
     let declared = req
         .headers()
         .get("content-length")

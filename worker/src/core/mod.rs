@@ -4,6 +4,7 @@
 pub mod account;
 pub mod budget;
 pub mod config;
+pub mod conversation;
 pub mod error;
 pub mod identity;
 pub mod jwt;

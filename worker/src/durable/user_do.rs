@@ -11,6 +11,7 @@ use worker::{durable_object, DurableObject, Env, Method, Request, RequestInit, R
 
 use crate::core::account::{Account, AdmitRequest, Prepared, Refusal, SettleRequest};
 use crate::durable::budget_do::{self, LeaseAnswer, LeaseCall};
+use crate::durable::conversation_store::{self as conversations, AppendCall, OpenCall};
 use crate::durable::storage;
 
 pub const BINDING: &str = "USERS";
@@ -91,12 +92,55 @@ impl DurableObject for UserDo {
                 storage::save(&self.state, VKEY_DOC, &record)?;
                 Response::from_json(&record)
             }
+            (method, conversation) if conversation.starts_with("/conversations") => {
+                self.conversation(method, conversation, req).await
+            }
             _ => Response::error("not found", 404),
         }
     }
 }
 
 impl UserDo {
+    /// The conversation API; the worker validated ids and titles. `null` means not found.
+    async fn conversation(
+        &self,
+        method: Method,
+        path: &str,
+        mut req: Request,
+    ) -> worker::Result<Response> {
+        let segments: Vec<&str> = path.trim_start_matches('/').split('/').collect();
+        match (method, segments.as_slice()) {
+            (Method::Get, ["conversations"]) => {
+                Response::from_json(&conversations::list(&self.state)?)
+            }
+            (Method::Post, ["conversations"]) => {
+                let call: OpenCall = req.json().await?;
+                Response::from_json(&conversations::open(&self.state, &call)?)
+            }
+            (Method::Get, ["conversations", id]) => {
+                Response::from_json(&conversations::get(&self.state, id)?)
+            }
+            (Method::Patch, ["conversations", id]) => {
+                let title: String = req.json().await?;
+                Response::from_json(&conversations::rename(&self.state, id, &title)?)
+            }
+            (Method::Delete, ["conversations", id]) => {
+                let deleted = conversations::delete(&self.state, id)?;
+                if deleted {
+                    // A new conversation must not inherit the deleted one's round count.
+                    self.with_account(|account| account.forget_conversation(id))?;
+                }
+                Response::from_json(&deleted.then_some(true))
+            }
+            (Method::Post, ["conversations", id, "messages"]) => {
+                let call: AppendCall = req.json().await?;
+                let appended = conversations::append(&self.state, id, &call)?;
+                Response::from_json(&appended.then_some(true))
+            }
+            _ => Response::error("not found", 404),
+        }
+    }
+
     fn with_account<T>(&self, change: impl FnOnce(&mut Account) -> T) -> worker::Result<T> {
         let mut guard = self.account.borrow_mut();
         if guard.is_none() {
