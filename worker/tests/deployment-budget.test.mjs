@@ -9,12 +9,19 @@ import { admin, chat, mintToken, startStack } from './harness.mjs';
 // $0.60/M plus the prompt) and settles to far less, so a few requests fit, then none.
 const CAP_MICRO_USD = 1500;
 
+// A second deployment whose cap is exactly five lease slices, for the lease stampede test.
+const SLICED = { daily_usd: 0.01, lease_slice_usd: 0.002 };
+
 let stack;
+let sliced;
 before(async () => {
-  stack = await startStack({ name: 'deployment-budget', config: { budget: { daily_usd: CAP_MICRO_USD / 1e6 } } });
+  [stack, sliced] = await Promise.all([
+    startStack({ name: 'deployment-budget', config: { budget: { daily_usd: CAP_MICRO_USD / 1e6 } } }),
+    startStack({ name: 'deployment-lease', config: { budget: SLICED } }),
+  ]);
 });
 after(async () => {
-  await stack?.stop();
+  await Promise.all([stack?.stop(), sliced?.stop()]);
 });
 
 const ask = (text) => ({ model: 'gpt-4o-mini', messages: [{ role: 'user', content: text }] });
@@ -59,4 +66,24 @@ test('the deployment budget stops everyone once spent, and says so', async () =>
     assert.equal(body.error.code, 'budget_exceeded');
     assert.match(body.error.message, /daily budget for everyone is spent/);
   }
+});
+
+test('concurrent first requests of one user take one lease slice at a time, not one each', async () => {
+  // Regression: five concurrent requests of a user with no lease each asked the deployment
+  // for a slice, so one user held the whole cap (5 x 0.002 USD) while using a fraction of it,
+  // and everyone else was told the deployment's budget was spent.
+  const alice = mintToken({ sub: 'lease-alice' });
+  const burst = await Promise.all(
+    Array.from({ length: 5 }, (_, i) => chat(sliced.url, alice, ask(`burst ${i}`))),
+  );
+  assert.deepEqual(burst.map((r) => r.status), [200, 200, 200, 200, 200]);
+  await Promise.all(burst.map((r) => r.json()));
+  for (let i = 0; i < 100; i++) {
+    const usage = await (await admin(sliced.url, '/admin/users/u:lease-alice/usage')).json();
+    if (usage.reserved_micro_usd === 0) break;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  const bob = await chat(sliced.url, mintToken({ sub: 'lease-bob' }), ask('is there budget left?'));
+  assert.equal(bob.status, 200, JSON.stringify(await bob.clone().json()));
+  await bob.json();
 });

@@ -4,7 +4,9 @@
 //!
 //! Objects named `vkey:<hash>` hold one virtual key's record instead.
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
+
+use futures_channel::oneshot;
 
 use serde::{Deserialize, Serialize};
 use worker::{durable_object, DurableObject, Env, Method, Request, RequestInit, Response, State};
@@ -39,6 +41,13 @@ pub struct UserDo {
     state: State,
     env: Env,
     account: RefCell<Option<Account>>,
+    /// Whether a lease call to the deployment budget is out. Requests interleave while it
+    /// is (the object is not blocked during a fetch), so without this every concurrent
+    /// request found the lease short and asked for a slice of its own: one user could hold
+    /// the whole deployment cap while using a fraction of it.
+    lease_in_flight: Cell<bool>,
+    /// Requests waiting for the lease call in flight; woken when it returns.
+    lease_waiters: RefCell<Vec<oneshot::Sender<()>>>,
 }
 
 impl DurableObject for UserDo {
@@ -47,6 +56,8 @@ impl DurableObject for UserDo {
             state,
             env,
             account: RefCell::new(None),
+            lease_in_flight: Cell::new(false),
+            lease_waiters: RefCell::new(Vec::new()),
         }
     }
 
@@ -153,17 +164,32 @@ impl UserDo {
     }
 
     async fn admit(&self, request: &AdmitRequest) -> worker::Result<Result<(), Refusal>> {
-        let prepared = match self.with_account(|account| account.prepare(request))? {
-            Ok(prepared) => prepared,
-            Err(refusal) => return Ok(Err(refusal)),
-        };
-        if let Prepared::NeedsLease { ask_micro_usd } = prepared {
+        // One lease call at a time per user: a request that finds one out waits for its grant
+        // and checks again, so concurrent requests share a slice instead of each taking one.
+        // Every wait ends with a completed call, so this loop ends.
+        loop {
+            let prepared = match self.with_account(|account| account.prepare(request))? {
+                Ok(prepared) => prepared,
+                Err(refusal) => return Ok(Err(refusal)),
+            };
+            let Prepared::NeedsLease { ask_micro_usd } = prepared else {
+                break;
+            };
+            if self.lease_in_flight.get() {
+                let (wake, woken) = oneshot::channel();
+                self.lease_waiters.borrow_mut().push(wake);
+                let _ = woken.await;
+                continue;
+            }
+            let call = LeaseInFlight::start(self);
             // Other requests may run while this call is out; `admit` below re-checks everything.
             let granted = self
                 .lease_call("/grant", ask_micro_usd, request)
                 .await
                 .unwrap_or(0);
             self.with_account(|account| account.add_lease(granted, request.now_ms))?;
+            drop(call);
+            break;
         }
         let (result, surplus) = self.with_account(|account| account.admit(request))?;
         if surplus > 0 {
@@ -195,5 +221,27 @@ impl UserDo {
         let mut response = stub.fetch_with_request(request).await?;
         let answer: LeaseAnswer = response.json().await?;
         Ok(answer.micro_usd)
+    }
+}
+
+/// Marks a lease call as out; on drop (also if the request is cancelled mid-call) clears the
+/// mark and wakes the requests waiting for it.
+struct LeaseInFlight<'a> {
+    object: &'a UserDo,
+}
+
+impl<'a> LeaseInFlight<'a> {
+    fn start(object: &'a UserDo) -> LeaseInFlight<'a> {
+        object.lease_in_flight.set(true);
+        LeaseInFlight { object }
+    }
+}
+
+impl Drop for LeaseInFlight<'_> {
+    fn drop(&mut self) {
+        self.object.lease_in_flight.set(false);
+        for waiter in self.object.lease_waiters.borrow_mut().drain(..) {
+            let _ = waiter.send(());
+        }
     }
 }
