@@ -19,6 +19,7 @@ use crate::core::conversation::{
     completion_body, new_id, parse_turn, title_from_message, valid_id, validate_title,
 };
 use crate::core::error::ProxyError;
+use crate::core::identity::{Credential, Identity};
 use crate::core::request::parse_chat_request;
 use crate::durable::conversation_store::{AppendCall, OpenCall, Opened, Summary, Transcript};
 use crate::respond::{json_response, Cors};
@@ -36,6 +37,20 @@ pub struct Keep {
     pub user_message: String,
 }
 
+/// The caller, who must be signed: a guest's device id is chosen by the browser and only
+/// trusted as a rate-limit bucket, so it must not unlock stored conversations.
+async fn signed_caller(
+    req: &Request,
+    env: &Env,
+    runtime: &Runtime,
+) -> Result<Identity, ProxyError> {
+    let identity = auth::authenticate(req, env, runtime).await?;
+    if identity.credential == Credential::Guest {
+        return Err(ProxyError::MissingCredential);
+    }
+    Ok(identity)
+}
+
 fn internal(error: worker::Error) -> ProxyError {
     worker::console_error!("oachat conversations: {error}");
     ProxyError::Internal
@@ -50,7 +65,7 @@ pub async fn chat(
     cors: &Cors,
 ) -> Result<Response, ProxyError> {
     let started_ms = now_ms();
-    let identity = auth::authenticate(&req, env, &runtime).await?;
+    let identity = signed_caller(&req, env, &runtime).await?;
     let bytes = chat::read_body(&mut req, runtime.config.max_body_bytes).await?;
     let turn = parse_turn(&bytes)?;
     let open = OpenCall {
@@ -120,7 +135,7 @@ pub async fn handle(
     runtime: &Runtime,
     cors: &Cors,
 ) -> Result<Response, ProxyError> {
-    let identity = auth::authenticate(&req, env, runtime).await?;
+    let identity = signed_caller(&req, env, runtime).await?;
     let user = identity.user.as_str();
     let path = req.path();
     let rest = path

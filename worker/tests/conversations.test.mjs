@@ -13,7 +13,7 @@ let stack;
 before(async () => {
   stack = await startStack({
     name: 'conversations',
-    config: { history_window_tokens: WINDOW, tiers: { short: { max_rounds: 2 } } },
+    config: { history_window_tokens: WINDOW, tiers: { short: { max_rounds: 2 } }, guest_mode: true },
   });
 });
 after(async () => {
@@ -248,4 +248,23 @@ test('feedback is stored on the caller\'s own ledger row only', async () => {
   const bad = await rate(token, { request_id: requestId, rating: 5 });
   assert.equal(bad.status, 400);
   assert.equal((await bad.json()).error.param, 'rating');
+});
+
+test('guests (unsigned device ids) get no stored conversations, but can still chat', async () => {
+  // A guest's device id is chosen by the browser: anyone who learns it could read the
+  // conversations it unlocked, so stored conversations need a signed identity.
+  const device = { 'x-oachat-device': 'guest-device-0123456789', 'content-type': 'application/json' };
+  const list = await fetch(`${stack.url}/v1/oachat/conversations`, { headers: device });
+  assert.equal(list.status, 401);
+  assert.equal((await list.json()).error.code, 'missing_credential');
+  const turnResponse = await fetch(`${stack.url}/v1/oachat/chat`, {
+    method: 'POST', headers: device, body: JSON.stringify({ message: 'hi' }),
+  });
+  assert.equal(turnResponse.status, 401);
+  const plain = await fetch(`${stack.url}/v1/chat/completions`, {
+    method: 'POST', headers: device,
+    body: JSON.stringify({ model: 'gpt-4o-mini', messages: [{ role: 'user', content: 'hi' }] }),
+  });
+  assert.equal(plain.status, 200);
+  await plain.json();
 });
