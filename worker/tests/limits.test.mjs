@@ -211,3 +211,15 @@ test('an admin tier override changes the user\'s rpm', async () => {
   assert.deepEqual(await cleared.json(), { user: 'u:bob', tier: null });
   assert.equal((await chat(stack.url, token, ask('back to rpm10'))).status, 429);
 });
+
+test('a tier override can be set for a user who never chatted', async () => {
+  // Regression: the user's object had no docs table before its first request, so the
+  // override failed with 500 (no such table).
+  const put = await admin(stack.url, '/admin/users/u:newcomer/tier', { method: 'PUT', body: JSON.stringify({ tier: 'rpm10' }) });
+  assert.equal(put.status, 200);
+  assert.deepEqual(await put.json(), { user: 'u:newcomer', tier: 'rpm10' });
+  const token = mintToken({ sub: 'newcomer' });
+  const responses = await Promise.all(Array.from({ length: 12 }, (_, i) => chat(stack.url, token, ask(`new ${i}`))));
+  await Promise.all(responses.map((r) => r.arrayBuffer()));
+  assert.equal(responses.filter((r) => r.status === 200).length, 10, 'the override applies from the first request');
+});
