@@ -14,6 +14,7 @@ const CONFIG = {
     small: { rpm: 'unlimited', daily_tokens: 3000, max_tokens: 500 },
     rounds3: { rpm: 'unlimited', max_rounds: 3 },
     vip: { rpm: 40 },
+    narrow: { models: ['auto', 'gpt-4o-mini'], max_tokens: 50 },
   },
   upstreams: [
     { name: 'openai', models: ['gpt-4o-mini', 'gpt-4o', 'gpt-4.1', 'gpt-4.1-mini', 'o4-mini'] },
@@ -222,4 +223,19 @@ test('a tier override can be set for a user who never chatted', async () => {
   const responses = await Promise.all(Array.from({ length: 12 }, (_, i) => chat(stack.url, token, ask(`new ${i}`))));
   await Promise.all(responses.map((r) => r.arrayBuffer()));
   assert.equal(responses.filter((r) => r.status === 200).length, 10, 'the override applies from the first request');
+});
+
+test('max_tokens is clamped to the tier\'s cap and models outside the tier are refused', async () => {
+  const token = mintToken({ sub: 'narrow-user', tier: 'narrow' });
+  const outside = await chat(stack.url, token, ask('hi', { model: 'gpt-4o' }));
+  assert.equal(outside.status, 403);
+  const body = await outside.json();
+  assert.equal(body.error.code, 'model_not_allowed');
+  assert.equal(body.error.param, 'model');
+
+  const clamped = await chat(stack.url, token, ask('a long answer please', { max_tokens: 5000 }));
+  assert.equal(clamped.status, 200);
+  const answer = await clamped.json();
+  assert.ok(answer.usage.completion_tokens <= 50, `${answer.usage.completion_tokens} tokens`);
+  assert.equal(answer.choices[0].finish_reason, 'length');
 });
