@@ -82,12 +82,13 @@ pub async fn chat(
     let opened = opened.ok_or(ProxyError::ConversationNotFound)?;
     let body = completion_body(&turn, &opened.id, &opened.history);
     let request = parse_chat_request(body.to_string().as_bytes())?;
+    let user = identity.user.clone();
     let keep = Keep {
-        user: identity.user.clone(),
+        user: user.clone(),
         conversation_id: opened.id.clone(),
         user_message: turn.message,
     };
-    let mut response = chat::serve(
+    let served = chat::serve(
         env,
         ctx,
         runtime,
@@ -97,7 +98,20 @@ pub async fn chat(
         started_ms,
         Some(keep),
     )
-    .await?;
+    .await;
+    let mut response = match served {
+        Ok(response) => response,
+        Err(error) => {
+            // A refused first turn (rate, budget, rounds...) must not leave an empty
+            // conversation behind: refusals cost nothing, so they must store nothing either.
+            if turn.conversation_id.is_none() {
+                let path = format!("/conversations/{}", opened.id);
+                let _: worker::Result<Option<bool>> =
+                    limits::send(env, &user, Method::Delete, &path, None).await;
+            }
+            return Err(error);
+        }
+    };
     let _ = response.headers_mut().set(CONVERSATION_HEADER, &opened.id);
     Ok(response)
 }

@@ -5,7 +5,7 @@ use serde::de::DeserializeOwned;
 use serde::Serialize;
 use worker::{Env, Method, Request, RequestInit};
 
-use crate::core::account::{AdmitRequest, Refusal, SettleRequest, TierLimits};
+use crate::core::account::{lease_to_keep, AdmitRequest, Refusal, SettleRequest, TierLimits};
 use crate::core::budget::BudgetKind;
 use crate::core::config::Tier;
 use crate::core::error::{BudgetScope, ProxyError};
@@ -21,6 +21,9 @@ pub struct Admission {
     pub user: String,
     pub request_id: String,
     pub conversation_id: Option<String>,
+    /// Deployment lease the user keeps when idle after this request.
+    pub keep_lease_micro_usd: u64,
+    pub deployment_cap_micro_usd: Option<u64>,
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -80,6 +83,10 @@ pub async fn admit(
             user: identity.user.clone(),
             request_id: request_id.to_string(),
             conversation_id: chat.conversation_id.clone(),
+            keep_lease_micro_usd: request
+                .lease_slice_micro_usd
+                .map_or(0, |slice| lease_to_keep(request.reserve_micro_usd, slice)),
+            deployment_cap_micro_usd: request.deployment_cap_micro_usd,
         }),
         Some(refusal) => Err(refused(refusal, request.now_ms)),
     }
@@ -99,6 +106,8 @@ pub async fn settle(env: &Env, admission: Admission, row: &LedgerRow) {
         micro_usd: row.cost_micro_usd,
         conversation_id: admission.conversation_id,
         refund_round: nothing_delivered,
+        keep_lease_micro_usd: admission.keep_lease_micro_usd,
+        deployment_cap_micro_usd: admission.deployment_cap_micro_usd,
     };
     let settled: worker::Result<serde_json::Value> =
         call(env, &admission.user, "/settle", &settle).await;

@@ -9,8 +9,9 @@ import { admin, chat, mintToken, startStack } from './harness.mjs';
 // $0.60/M plus the prompt) and settles to far less, so a few requests fit, then none.
 const CAP_MICRO_USD = 1500;
 
-// A second deployment whose cap is exactly five lease slices, for the lease stampede test.
-const SLICED = { daily_usd: 0.01, lease_slice_usd: 0.002 };
+// A second deployment whose cap is exactly five lease slices, for the lease tests. One
+// request reserves about 0.00123 USD, so an idle user keeps about 0.005 USD of lease.
+const SLICED = { daily_usd: 0.05, lease_slice_usd: 0.01 };
 
 let stack;
 let sliced;
@@ -70,20 +71,34 @@ test('the deployment budget stops everyone once spent, and says so', async () =>
 
 test('concurrent first requests of one user take one lease slice at a time, not one each', async () => {
   // Regression: five concurrent requests of a user with no lease each asked the deployment
-  // for a slice, so one user held the whole cap (5 x 0.002 USD) while using a fraction of it,
-  // and everyone else was told the deployment's budget was spent.
+  // for a slice, so while they ran one user held the whole cap (5 slices) using a fraction
+  // of it, and everyone else was told the deployment's budget was spent.
   const alice = mintToken({ sub: 'lease-alice' });
+  const slow = { 'x-mock-chunks': '10', 'x-mock-delay-ms': '150' };
   const burst = await Promise.all(
-    Array.from({ length: 5 }, (_, i) => chat(sliced.url, alice, ask(`burst ${i}`))),
+    Array.from({ length: 5 }, (_, i) => chat(sliced.url, alice, { ...ask(`burst ${i}`), stream: true }, slow)),
   );
   assert.deepEqual(burst.map((r) => r.status), [200, 200, 200, 200, 200]);
-  await Promise.all(burst.map((r) => r.json()));
-  for (let i = 0; i < 100; i++) {
-    const usage = await (await admin(sliced.url, '/admin/users/u:lease-alice/usage')).json();
-    if (usage.reserved_micro_usd === 0) break;
-    await new Promise((r) => setTimeout(r, 100));
-  }
+  // Alice's streams are still running.
   const bob = await chat(sliced.url, mintToken({ sub: 'lease-bob' }), ask('is there budget left?'));
   assert.equal(bob.status, 200, JSON.stringify(await bob.clone().json()));
   await bob.json();
+  await Promise.all(burst.map((r) => r.text()));
+});
+
+test('leases held by idle users do not lock others out of an unspent deployment budget', async () => {
+  // Regression: each user kept a whole lease slice (0.01 USD here) after their request
+  // settled, so once five users had chatted the cap (0.05 USD) was all handed out and the
+  // sixth was told the deployment's budget was spent, with over 90% of it unused.
+  for (let user = 1; user <= 6; user++) {
+    const sub = `idle-${user}`;
+    const response = await chat(sliced.url, mintToken({ sub }), ask(`hello from user ${user}`));
+    assert.equal(response.status, 200, `user ${user}: ${await response.clone().text()}`);
+    await response.json();
+    for (let i = 0; i < 100; i++) {
+      const usage = await (await admin(sliced.url, `/admin/users/u:${sub}/usage`)).json();
+      if (usage.reserved_micro_usd === 0) break;
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  }
 });

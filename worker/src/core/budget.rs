@@ -352,6 +352,17 @@ impl Budget {
         surplus
     }
 
+    /// Lease above `keep_micro_usd` to give back once nothing is in flight (called after a
+    /// settle). Without it every user who ever chatted kept a whole slice for the rest of the
+    /// day, so `cap / slice` users locked everyone else out of a mostly unspent budget.
+    pub fn idle_lease_surplus(&mut self, keep_micro_usd: u64, now_ms: u64) -> u64 {
+        self.maintain(now_ms);
+        if !self.reservations.is_empty() {
+            return 0;
+        }
+        self.take_lease_surplus(keep_micro_usd, now_ms)
+    }
+
     /// Unused lease held now.
     pub fn lease_available(&self) -> u64 {
         self.lease.map_or(0, |lease| lease.available())

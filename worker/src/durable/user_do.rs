@@ -74,7 +74,19 @@ impl DurableObject for UserDo {
             }
             (Method::Post, "/settle") => {
                 let settle: SettleRequest = req.json().await?;
-                self.with_account(|account| account.settle(&settle))?;
+                let surplus = self.with_account(|account| account.settle(&settle))?;
+                if surplus > 0 {
+                    // Idle now: hand the lease above a few requests' worth back so others
+                    // can spend it (a lost call only leaves money unused, never overspent).
+                    let _ = self
+                        .lease_call(
+                            "/give-back",
+                            surplus,
+                            settle.now_ms,
+                            settle.deployment_cap_micro_usd,
+                        )
+                        .await;
+                }
                 Response::from_json(&serde_json::json!({"ok": true}))
             }
             (Method::Get, "/usage") => {
@@ -184,7 +196,12 @@ impl UserDo {
             let call = LeaseInFlight::start(self);
             // Other requests may run while this call is out; `admit` below re-checks everything.
             let granted = self
-                .lease_call("/grant", ask_micro_usd, request)
+                .lease_call(
+                    "/grant",
+                    ask_micro_usd,
+                    request.now_ms,
+                    request.deployment_cap_micro_usd,
+                )
                 .await
                 .unwrap_or(0);
             self.with_account(|account| account.add_lease(granted, request.now_ms))?;
@@ -193,7 +210,14 @@ impl UserDo {
         }
         let (result, surplus) = self.with_account(|account| account.admit(request))?;
         if surplus > 0 {
-            let _ = self.lease_call("/give-back", surplus, request).await;
+            let _ = self
+                .lease_call(
+                    "/give-back",
+                    surplus,
+                    request.now_ms,
+                    request.deployment_cap_micro_usd,
+                )
+                .await;
         }
         Ok(result)
     }
@@ -202,13 +226,14 @@ impl UserDo {
         &self,
         path: &str,
         micro_usd: u64,
-        request: &AdmitRequest,
+        now_ms: u64,
+        cap_micro_usd: Option<u64>,
     ) -> worker::Result<u64> {
         let call = LeaseCall {
             requester: self.state.id().to_string(),
             micro_usd,
-            now_ms: request.now_ms,
-            cap_micro_usd: request.deployment_cap_micro_usd,
+            now_ms,
+            cap_micro_usd,
         };
         let stub = self
             .env
