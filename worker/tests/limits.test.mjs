@@ -131,7 +131,12 @@ test('max_rounds is exact per conversation, and a failed request gives its round
   const failed = await chat(stack.url, token, inConversation('conv-c', 'fails', { model: 'gpt-4.1-nano' }));
   assert.ok(failed.status >= 500, `status ${failed.status}`);
   await failed.arrayBuffer();
-  await new Promise((r) => setTimeout(r, 500));
+  // The ledger row is written right after the settle that refunds the round: wait for it.
+  for (let i = 0; i < 100; i++) {
+    const { rows } = await (await admin(stack.url, '/admin/ledger?limit=1000')).json();
+    if (rows.some((row) => row.user === 'u:rounds' && row.status >= 500)) break;
+    await new Promise((r) => setTimeout(r, 100));
+  }
   for (let round = 1; round <= 3; round++) {
     const response = await chat(stack.url, token, inConversation('conv-c', `after failure ${round}`));
     assert.equal(response.status, 200, `round ${round} after the failure`);
