@@ -18,7 +18,7 @@ use crate::core::request::{parse_chat_request, ChatRequest};
 use crate::core::routing::{render_template, RouteRequest, TemplateVars};
 use crate::health;
 use crate::ledger_d1;
-use crate::limits::{self, Admission};
+use crate::limits::{self, Admission, Admitted};
 use crate::relay::{Relay, RelayEnd};
 use crate::respond::Cors;
 use crate::runtime::Runtime;
@@ -69,26 +69,7 @@ pub async fn serve(
     started_ms: u64,
     keep: Option<Keep>,
 ) -> Result<Response, ProxyError> {
-    let tier = runtime
-        .config
-        .tiers
-        .get(&identity.tier)
-        .cloned()
-        .ok_or(ProxyError::Internal)?;
-    let plan = plan(&runtime, identity, &chat, &tier, started_ms)?;
-
-    let admission = limits::admit(
-        env,
-        &runtime,
-        &plan.identity,
-        &tier,
-        &chat,
-        &plan.request_id,
-        plan.prompt_estimate,
-        plan.max_tokens,
-        &plan.upstream_model,
-    )
-    .await?;
+    let (plan, admission) = plan_and_admit(env, &runtime, identity, &chat, started_ms).await?;
 
     let mut reports = Vec::new();
     let sent = upstream::send(
@@ -229,6 +210,64 @@ pub async fn serve(
         .with_status(200)
         .with_headers(headers)
         .fixed(text.into_bytes()))
+}
+
+/// Plans the request under the caller's tier and admits it. An admin's tier override lives
+/// in the user's object, so it is learnt there: admission answers "plan again" (taking
+/// nothing) and the request is planned once more under the override, which then governs
+/// models, `max_tokens` and routing as well as the limits. Only overridden users pay the
+/// second call; a model refused by the token's tier asks for the override first.
+async fn plan_and_admit(
+    env: &Env,
+    runtime: &Runtime,
+    mut identity: Identity,
+    chat: &ChatRequest,
+    started_ms: u64,
+) -> Result<(Plan, Admission), ProxyError> {
+    let mut replanned = false;
+    loop {
+        let tier = runtime
+            .config
+            .tiers
+            .get(&identity.tier)
+            .cloned()
+            .ok_or(ProxyError::Internal)?;
+        let planned = match plan(runtime, identity.clone(), chat, &tier, started_ms) {
+            Ok(planned) => planned,
+            Err(ProxyError::ModelNotAllowed { model }) if !replanned => {
+                match limits::tier_override(env, runtime, &identity.user).await {
+                    Some(overridden) if overridden != identity.tier => {
+                        replanned = true;
+                        identity.tier = overridden;
+                        continue;
+                    }
+                    _ => return Err(ProxyError::ModelNotAllowed { model }),
+                }
+            }
+            Err(error) => return Err(error),
+        };
+        let admitted = limits::admit(
+            env,
+            runtime,
+            &planned.identity,
+            &tier,
+            chat,
+            &planned.request_id,
+            planned.prompt_estimate,
+            planned.max_tokens,
+            &planned.upstream_model,
+        )
+        .await?;
+        match admitted {
+            Admitted::Granted(admission) => return Ok((planned, admission)),
+            Admitted::Replan { tier } if !replanned => {
+                replanned = true;
+                identity.tier = tier;
+            }
+            // The override changed between the two calls: give up rather than loop.
+            Admitted::Replan { .. } => return Err(ProxyError::Internal),
+        }
+    }
 }
 
 fn plan(

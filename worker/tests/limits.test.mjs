@@ -244,3 +244,26 @@ test('max_tokens is clamped to the tier\'s cap and models outside the tier are r
   assert.ok(answer.usage.completion_tokens <= 50, `${answer.usage.completion_tokens} tokens`);
   assert.equal(answer.choices[0].finish_reason, 'length');
 });
+
+test('an admin tier override also governs models and max_tokens, both ways', async () => {
+  const carol = mintToken({ sub: 'carol', tier: 'narrow' });
+  assert.equal((await chat(stack.url, carol, ask('hi', { model: 'gpt-4o' }))).status, 403);
+  const up = await admin(stack.url, '/admin/users/u:carol/tier', { method: 'PUT', body: JSON.stringify({ tier: 'vip' }) });
+  assert.equal(up.status, 200);
+  const allowed = await chat(stack.url, carol, ask('hi', { model: 'gpt-4o' }));
+  assert.equal(allowed.status, 200);
+  assert.equal(allowed.headers.get('x-oachat-model'), 'gpt-4o');
+  await allowed.json();
+  const long = await (await chat(stack.url, carol, ask('a long answer please', { max_tokens: 5000 }))).json();
+  assert.ok(long.usage.completion_tokens > 50, `vip's cap applies: ${long.usage.completion_tokens}`);
+  assert.equal(long.choices[0].finish_reason, 'stop');
+
+  // And down: a staff token under a `narrow` override is held to narrow's models and cap.
+  const dave = mintToken({ sub: 'dave' });
+  await admin(stack.url, '/admin/users/u:dave/tier', { method: 'PUT', body: JSON.stringify({ tier: 'narrow' }) });
+  const refused = await chat(stack.url, dave, ask('hi', { model: 'gpt-4o' }));
+  assert.equal(refused.status, 403);
+  assert.equal((await refused.json()).error.code, 'model_not_allowed');
+  const short = await (await chat(stack.url, dave, ask('a long answer please', { max_tokens: 5000 }))).json();
+  assert.ok(short.usage.completion_tokens <= 50, `narrow's cap applies: ${short.usage.completion_tokens}`);
+});

@@ -18,6 +18,10 @@ use crate::core::limiter::{RoundCounter, SlidingWindowLimiter};
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct AdmitRequest {
     pub request_id: String,
+    /// The tier the request was planned under (models, `max_tokens`, routing). When the
+    /// user's object holds a different override, it answers "plan again under it" instead.
+    #[serde(default)]
+    pub tier: String,
     pub now_ms: u64,
     pub rpm: Option<u32>,
     pub max_rounds: Option<u32>,
@@ -49,6 +53,12 @@ pub struct TierLimits {
 }
 
 impl AdmitRequest {
+    /// The tier to plan again under, when an admin's override differs from the tier this
+    /// request was planned for (and names a tier this deployment knows).
+    pub fn replan_tier<'a>(&self, override_tier: Option<&'a str>) -> Option<&'a str> {
+        override_tier.filter(|tier| *tier != self.tier && self.tiers.contains_key(*tier))
+    }
+
     /// Applies an override tier's limits; an unknown tier changes nothing.
     pub fn override_tier(&mut self, tier: &str) {
         if let Some(limits) = self.tiers.get(tier).copied() {
@@ -302,6 +312,7 @@ mod tests {
     fn request(id: &str, now_ms: u64) -> AdmitRequest {
         AdmitRequest {
             request_id: id.into(),
+            tier: "staff".into(),
             now_ms,
             rpm: Some(10),
             max_rounds: Some(3),
@@ -414,6 +425,11 @@ mod tests {
         );
         asked.override_tier("nope");
         assert_eq!(asked.rpm, Some(10));
+        // A known override other than the planned tier asks for a new plan.
+        assert_eq!(asked.replan_tier(Some("vip")), Some("vip"));
+        assert_eq!(asked.replan_tier(Some("staff")), None);
+        assert_eq!(asked.replan_tier(Some("nope")), None);
+        assert_eq!(asked.replan_tier(None), None);
         asked.override_tier("vip");
         assert_eq!(
             (asked.rpm, asked.max_rounds, asked.daily_tokens),

@@ -34,6 +34,9 @@ pub struct VirtualKeyRecord {
 #[derive(Serialize, Deserialize)]
 pub struct AdmitAnswer {
     pub refusal: Option<Refusal>,
+    /// Nothing was taken: plan the request again under this tier (the admin's override).
+    #[serde(default)]
+    pub replan_tier: Option<String>,
 }
 
 #[durable_object]
@@ -66,11 +69,21 @@ impl DurableObject for UserDo {
         match (req.method(), path.as_str()) {
             (Method::Post, "/admit") => {
                 let mut admit: AdmitRequest = req.json().await?;
-                if let Some(tier) = storage::load::<String>(&self.state, TIER_DOC)? {
-                    admit.override_tier(&tier);
+                let override_tier = storage::load::<String>(&self.state, TIER_DOC)?;
+                if let Some(tier) = admit.replan_tier(override_tier.as_deref()) {
+                    return Response::from_json(&AdmitAnswer {
+                        refusal: None,
+                        replan_tier: Some(tier.to_string()),
+                    });
+                }
+                if let Some(tier) = &override_tier {
+                    admit.override_tier(tier);
                 }
                 let refusal = self.admit(&admit).await?.err();
-                Response::from_json(&AdmitAnswer { refusal })
+                Response::from_json(&AdmitAnswer {
+                    refusal,
+                    replan_tier: None,
+                })
             }
             (Method::Post, "/settle") => {
                 let settle: SettleRequest = req.json().await?;
