@@ -4,7 +4,7 @@
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$root"
-OACHAT_SETUP_PYTHON=0 OACHAT_SETUP_BROWSER=0 bash .ci/setup.sh
+OACHAT_SETUP_PYTHON=0 OACHAT_SETUP_BROWSER=0 OACHAT_SETUP_PHP=0 bash .ci/setup.sh
 export WRANGLER_SEND_METRICS=false CLOUDFLARE_CF_FETCH_ENABLED=false
 
 if [ ! -f .dev.vars ]; then

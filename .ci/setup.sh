@@ -9,6 +9,7 @@ WORKER_BUILD_VERSION=0.8.7
 WASM_BINDGEN_VERSION=0.2.130   # must equal the `wasm-bindgen` crate pin in Cargo.toml
 want_browser=${OACHAT_SETUP_BROWSER:-1}
 want_python=${OACHAT_SETUP_PYTHON:-1}
+want_php=${OACHAT_SETUP_PHP:-1}
 
 say() { printf '\033[1;34msetup:\033[0m %s\n' "$*"; }
 
@@ -48,6 +49,13 @@ if [ "$want_browser" = 1 ] && [ ! -d /usr/share/fonts/truetype/wqy ]; then
   # A CJK font, so screenshots of Chinese answers show text instead of boxes.
   export DEBIAN_FRONTEND=noninteractive
   apt-get install -y -qq fonts-wqy-microhei >/dev/null 2>&1 || { apt-get update -qq && apt-get install -y -qq fonts-wqy-microhei >/dev/null; }
+fi
+
+if [ "$want_php" = 1 ] && ! command -v php >/dev/null 2>&1; then
+  # Runs examples/tokens/mint.php in the token-minting test (the first OA backend was PHP).
+  say "installing Debian php-cli (for examples/tokens/mint.php)"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get install -y -qq php-cli >/dev/null 2>&1 || { apt-get update -qq && apt-get install -y -qq php-cli >/dev/null; }
 fi
 
 if [ "$want_python" = 1 ]; then

@@ -8,6 +8,7 @@ use serde_json::Value;
 use worker::{Context, Env, Headers, Request, Response, ResponseBuilder};
 
 use crate::auth;
+use crate::conversations::{self, Keep};
 use crate::core::config::{ModelChoice, Tier};
 use crate::core::error::ProxyError;
 use crate::core::identity::Identity;
@@ -17,7 +18,7 @@ use crate::core::request::{parse_chat_request, ChatRequest};
 use crate::core::routing::{render_template, RouteRequest, TemplateVars};
 use crate::health;
 use crate::ledger_d1;
-use crate::limits::{self, Admission};
+use crate::limits::{self, Admission, Admitted};
 use crate::relay::{Relay, RelayEnd};
 use crate::respond::Cors;
 use crate::runtime::Runtime;
@@ -52,26 +53,23 @@ pub async fn completions(
     let identity = auth::authenticate(&req, env, &runtime).await?;
     let bytes = read_body(&mut req, runtime.config.max_body_bytes).await?;
     let chat = parse_chat_request(&bytes)?;
-    let tier = runtime
-        .config
-        .tiers
-        .get(&identity.tier)
-        .cloned()
-        .ok_or(ProxyError::Internal)?;
-    let plan = plan(&runtime, identity, &chat, &tier, started_ms)?;
+    serve(env, ctx, runtime, cors, identity, chat, started_ms, None).await
+}
 
-    let admission = limits::admit(
-        env,
-        &runtime,
-        &plan.identity,
-        &tier,
-        &chat,
-        &plan.request_id,
-        plan.prompt_estimate,
-        plan.max_tokens,
-        &plan.upstream_model,
-    )
-    .await?;
+/// The path shared by `/v1/chat/completions` and the widget's `/v1/oachat/chat`. With a
+/// [`Keep`], the streamed answer is captured and stored in the conversation afterwards.
+#[allow(clippy::too_many_arguments)]
+pub async fn serve(
+    env: &Env,
+    ctx: &Context,
+    runtime: Rc<Runtime>,
+    cors: &Cors,
+    identity: Identity,
+    chat: ChatRequest,
+    started_ms: u64,
+    keep: Option<Keep>,
+) -> Result<Response, ProxyError> {
+    let (plan, admission) = plan_and_admit(env, &runtime, identity, &chat, started_ms).await?;
 
     let mut reports = Vec::new();
     let sent = upstream::send(
@@ -126,7 +124,13 @@ pub async fn completions(
         let body = upstream_response
             .stream()
             .map_err(|_| ProxyError::Internal)?;
-        let (relay, ended) = Relay::new(body, StreamMeter::new(chat.client_wants_usage));
+        let meter = StreamMeter::new(chat.client_wants_usage);
+        let meter = if keep.is_some() {
+            meter.capturing()
+        } else {
+            meter
+        };
+        let (relay, ended) = Relay::new(body, meter);
         let _ = headers.set("content-type", "text/event-stream; charset=utf-8");
         let _ = headers.set("cache-control", "no-cache");
         let _ = headers.set("x-accel-buffering", "no");
@@ -135,6 +139,9 @@ pub async fn completions(
         let env_for_ledger = env.clone();
         ctx.wait_until(async move {
             let end = ended.await.ok();
+            if let (Some(keep), Some(end)) = (keep, &end) {
+                conversations::keep_turn(&env_for_ledger, keep, end.meter.captured_text()).await;
+            }
             let (usage, ending, first_ms, ended_ms) = match end {
                 Some(RelayEnd {
                     ending,
@@ -203,6 +210,64 @@ pub async fn completions(
         .with_status(200)
         .with_headers(headers)
         .fixed(text.into_bytes()))
+}
+
+/// Plans the request under the caller's tier and admits it. An admin's tier override lives
+/// in the user's object, so it is learnt there: admission answers "plan again" (taking
+/// nothing) and the request is planned once more under the override, which then governs
+/// models, `max_tokens` and routing as well as the limits. Only overridden users pay the
+/// second call; a model refused by the token's tier asks for the override first.
+async fn plan_and_admit(
+    env: &Env,
+    runtime: &Runtime,
+    mut identity: Identity,
+    chat: &ChatRequest,
+    started_ms: u64,
+) -> Result<(Plan, Admission), ProxyError> {
+    let mut replanned = false;
+    loop {
+        let tier = runtime
+            .config
+            .tiers
+            .get(&identity.tier)
+            .cloned()
+            .ok_or(ProxyError::Internal)?;
+        let planned = match plan(runtime, identity.clone(), chat, &tier, started_ms) {
+            Ok(planned) => planned,
+            Err(ProxyError::ModelNotAllowed { model }) if !replanned => {
+                match limits::tier_override(env, runtime, &identity.user).await {
+                    Some(overridden) if overridden != identity.tier => {
+                        replanned = true;
+                        identity.tier = overridden;
+                        continue;
+                    }
+                    _ => return Err(ProxyError::ModelNotAllowed { model }),
+                }
+            }
+            Err(error) => return Err(error),
+        };
+        let admitted = limits::admit(
+            env,
+            runtime,
+            &planned.identity,
+            &tier,
+            chat,
+            &planned.request_id,
+            planned.prompt_estimate,
+            planned.max_tokens,
+            &planned.upstream_model,
+        )
+        .await?;
+        match admitted {
+            Admitted::Granted(admission) => return Ok((planned, admission)),
+            Admitted::Replan { tier } if !replanned => {
+                replanned = true;
+                identity.tier = tier;
+            }
+            // The override changed between the two calls: give up rather than loop.
+            Admitted::Replan { .. } => return Err(ProxyError::Internal),
+        }
+    }
 }
 
 fn plan(
@@ -306,7 +371,7 @@ fn plan(
 }
 
 /// Reads the body, refusing early on a declared length over the limit.
-async fn read_body(req: &mut Request, limit: u64) -> Result<Vec<u8>, ProxyError> {
+pub async fn read_body(req: &mut Request, limit: u64) -> Result<Vec<u8>, ProxyError> {
     let declared = req
         .headers()
         .get("content-length")

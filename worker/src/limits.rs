@@ -5,7 +5,7 @@ use serde::de::DeserializeOwned;
 use serde::Serialize;
 use worker::{Env, Method, Request, RequestInit};
 
-use crate::core::account::{AdmitRequest, Refusal, SettleRequest, TierLimits};
+use crate::core::account::{lease_to_keep, AdmitRequest, Refusal, SettleRequest, TierLimits};
 use crate::core::budget::BudgetKind;
 use crate::core::config::Tier;
 use crate::core::error::{BudgetScope, ProxyError};
@@ -16,11 +16,23 @@ use crate::durable::user_do::{AdmitAnswer, BINDING};
 use crate::runtime::Runtime;
 use crate::time::now_ms;
 
+/// What the user's object said.
+pub enum Admitted {
+    Granted(Admission),
+    /// The user has an admin's tier override: plan again under this tier. Nothing was taken.
+    Replan {
+        tier: String,
+    },
+}
+
 /// A granted admission, carried to the settle after the answer.
 pub struct Admission {
     pub user: String,
     pub request_id: String,
     pub conversation_id: Option<String>,
+    /// Deployment lease the user keeps when idle after this request.
+    pub keep_lease_micro_usd: u64,
+    pub deployment_cap_micro_usd: Option<u64>,
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -34,7 +46,7 @@ pub async fn admit(
     prompt_estimate: u64,
     max_tokens: u64,
     upstream_model: &str,
-) -> Result<Admission, ProxyError> {
+) -> Result<Admitted, ProxyError> {
     let config = &runtime.config;
     let reserve_tokens = prompt_estimate.saturating_add(max_tokens);
     let reserve_micro_usd = config.price(upstream_model).map_or(0, |price| {
@@ -43,6 +55,7 @@ pub async fn admit(
     let deployment_cap = config.deployment_daily_micro_usd();
     let request = AdmitRequest {
         request_id: request_id.to_string(),
+        tier: identity.tier.clone(),
         now_ms: now_ms(),
         rpm: tier.rpm,
         max_rounds: tier.max_rounds,
@@ -75,14 +88,28 @@ pub async fn admit(
             worker::console_error!("oachat: admission failed: {error}");
             ProxyError::Internal
         })?;
+    if let Some(tier) = answer.replan_tier {
+        return Ok(Admitted::Replan { tier });
+    }
     match answer.refusal {
-        None => Ok(Admission {
+        None => Ok(Admitted::Granted(Admission {
             user: identity.user.clone(),
             request_id: request_id.to_string(),
             conversation_id: chat.conversation_id.clone(),
-        }),
+            keep_lease_micro_usd: request
+                .lease_slice_micro_usd
+                .map_or(0, |slice| lease_to_keep(request.reserve_micro_usd, slice)),
+            deployment_cap_micro_usd: request.deployment_cap_micro_usd,
+        })),
         Some(refusal) => Err(refused(refusal, request.now_ms)),
     }
+}
+
+/// The admin's tier override of `user`, if any and known to this deployment. Only asked
+/// when the token's tier refuses the model, so the normal path makes no extra call.
+pub async fn tier_override(env: &Env, runtime: &Runtime, user: &str) -> Option<String> {
+    let tier: Option<String> = send(env, user, Method::Get, "/tier", None).await.ok()?;
+    tier.filter(|tier| runtime.config.tiers.contains_key(tier))
 }
 
 /// Settles to the metered usage. A request that failed before any output gives its round back.
@@ -99,6 +126,8 @@ pub async fn settle(env: &Env, admission: Admission, row: &LedgerRow) {
         micro_usd: row.cost_micro_usd,
         conversation_id: admission.conversation_id,
         refund_round: nothing_delivered,
+        keep_lease_micro_usd: admission.keep_lease_micro_usd,
+        deployment_cap_micro_usd: admission.deployment_cap_micro_usd,
     };
     let settled: worker::Result<serde_json::Value> =
         call(env, &admission.user, "/settle", &settle).await;

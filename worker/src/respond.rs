@@ -52,7 +52,7 @@ impl Cors {
             // The widget reads these to show where the answer came from and when to retry.
             headers.set(
                 "access-control-expose-headers",
-                "x-oachat-route, x-oachat-model, x-oachat-cache, x-request-id, retry-after",
+                "x-oachat-route, x-oachat-model, x-oachat-cache, x-oachat-conversation, x-request-id, retry-after",
             )?;
         }
         Ok(())

@@ -7,7 +7,7 @@ use worker::{Context, Env, Headers, Method, Request, Response, ResponseBuilder};
 use crate::core::error::ProxyError;
 use crate::respond::{error_response, json_response, Cors};
 use crate::runtime::{runtime, Runtime};
-use crate::{admin, chat, demo};
+use crate::{admin, chat, conversations, demo};
 
 pub async fn handle(req: Request, env: Env, ctx: Context) -> worker::Result<Response> {
     let origin = req.headers().get("origin").ok().flatten();
@@ -53,6 +53,20 @@ async fn route(
             chat::completions(req, env, ctx, runtime, cors).await
         }
         ("/v1/chat/completions", _) => Err(ProxyError::MethodNotAllowed { allowed: "POST" }),
+        ("/v1/oachat/chat", Method::Post) => {
+            conversations::chat(req, env, ctx, runtime, cors).await
+        }
+        ("/v1/oachat/chat", _) => Err(ProxyError::MethodNotAllowed { allowed: "POST" }),
+        ("/v1/oachat/feedback", Method::Post) => {
+            conversations::feedback(req, env, &runtime, cors).await
+        }
+        ("/v1/oachat/feedback", _) => Err(ProxyError::MethodNotAllowed { allowed: "POST" }),
+        (conversation, _)
+            if conversation == "/v1/oachat/conversations"
+                || conversation.starts_with("/v1/oachat/conversations/") =>
+        {
+            conversations::handle(req, env, &runtime, cors).await
+        }
         ("/v1/models", Method::Get) => models(&runtime, cors),
         ("/v1/models", _) => Err(ProxyError::MethodNotAllowed { allowed: "GET" }),
         (admin_path, _) if admin_path.starts_with("/admin/") => {
@@ -90,7 +104,7 @@ fn preflight(cors: &Cors) -> worker::Result<Response> {
     if cors.allowed_origin.is_some() {
         headers.set(
             "access-control-allow-methods",
-            "GET, POST, PUT, DELETE, OPTIONS",
+            "GET, POST, PUT, PATCH, DELETE, OPTIONS",
         )?;
         headers.set(
             "access-control-allow-headers",

@@ -18,6 +18,10 @@ use crate::core::limiter::{RoundCounter, SlidingWindowLimiter};
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct AdmitRequest {
     pub request_id: String,
+    /// The tier the request was planned under (models, `max_tokens`, routing). When the
+    /// user's object holds a different override, it answers "plan again under it" instead.
+    #[serde(default)]
+    pub tier: String,
     pub now_ms: u64,
     pub rpm: Option<u32>,
     pub max_rounds: Option<u32>,
@@ -49,6 +53,12 @@ pub struct TierLimits {
 }
 
 impl AdmitRequest {
+    /// The tier to plan again under, when an admin's override differs from the tier this
+    /// request was planned for (and names a tier this deployment knows).
+    pub fn replan_tier<'a>(&self, override_tier: Option<&'a str>) -> Option<&'a str> {
+        override_tier.filter(|tier| *tier != self.tier && self.tiers.contains_key(*tier))
+    }
+
     /// Applies an override tier's limits; an unknown tier changes nothing.
     pub fn override_tier(&mut self, tier: &str) {
         if let Some(limits) = self.tiers.get(tier).copied() {
@@ -86,6 +96,25 @@ pub struct SettleRequest {
     pub conversation_id: Option<String>,
     /// The request failed before any answer reached the user: give the round back.
     pub refund_round: bool,
+    /// Deployment lease to keep when nothing is in flight; the rest is given back (see
+    /// [`Budget::idle_lease_surplus`]). [`lease_to_keep`] computes it.
+    #[serde(default)]
+    pub keep_lease_micro_usd: u64,
+    /// The deployment's cap, passed on with the give-back call.
+    #[serde(default)]
+    pub deployment_cap_micro_usd: Option<u64>,
+}
+
+/// How many worst-case reservations of lease an idle user keeps, so their next requests
+/// need no call to the deployment budget while leases do not strand the cap.
+pub const LEASE_KEEP_RESERVATIONS: u64 = 4;
+
+/// The lease an idle user keeps after a request that reserved `reserve_micro_usd`: a few
+/// such requests' worth, never more than a slice.
+pub fn lease_to_keep(reserve_micro_usd: u64, slice_micro_usd: u64) -> u64 {
+    reserve_micro_usd
+        .saturating_mul(LEASE_KEEP_RESERVATIONS)
+        .min(slice_micro_usd)
 }
 
 /// How many conversations' round counts a user object keeps; older ones are forgotten
@@ -209,7 +238,10 @@ impl Account {
     }
 
     /// Replaces the reservation by the metered usage (or releases it when nothing was used).
-    pub fn settle(&mut self, request: &SettleRequest) {
+    /// Returns lease to give back to the deployment budget (nonzero only when this user has
+    /// nothing else in flight and holds more than `keep_lease_micro_usd`).
+    pub fn settle(&mut self, request: &SettleRequest) -> u64 {
+        let mut surplus = 0;
         if let Some(budget) = &mut self.budget {
             if request.tokens == 0 && request.micro_usd == 0 {
                 budget.release(&request.request_id, request.now_ms);
@@ -221,12 +253,14 @@ impl Account {
                     request.now_ms,
                 );
             }
+            surplus = budget.idle_lease_surplus(request.keep_lease_micro_usd, request.now_ms);
         }
         if request.refund_round {
             if let Some(conversation) = &request.conversation_id {
                 self.rounds.refund(conversation);
             }
         }
+        surplus
     }
 
     pub fn rounds_used(&self, conversation_id: &str) -> u32 {
@@ -278,6 +312,7 @@ mod tests {
     fn request(id: &str, now_ms: u64) -> AdmitRequest {
         AdmitRequest {
             request_id: id.into(),
+            tier: "staff".into(),
             now_ms,
             rpm: Some(10),
             max_rounds: Some(3),
@@ -354,6 +389,8 @@ mod tests {
             micro_usd: 0,
             conversation_id: Some("c1".into()),
             refund_round: true,
+            keep_lease_micro_usd: 0,
+            deployment_cap_micro_usd: None,
         });
         assert_eq!(account.rounds_used("c1"), 0);
         let usage = account.usage(2_000).unwrap();
@@ -388,11 +425,59 @@ mod tests {
         );
         asked.override_tier("nope");
         assert_eq!(asked.rpm, Some(10));
+        // A known override other than the planned tier asks for a new plan.
+        assert_eq!(asked.replan_tier(Some("vip")), Some("vip"));
+        assert_eq!(asked.replan_tier(Some("staff")), None);
+        assert_eq!(asked.replan_tier(Some("nope")), None);
+        assert_eq!(asked.replan_tier(None), None);
         asked.override_tier("vip");
         assert_eq!(
             (asked.rpm, asked.max_rounds, asked.daily_tokens),
             (Some(100), None, None)
         );
+    }
+
+    fn settle_request(id: &str, now_ms: u64, keep: u64) -> SettleRequest {
+        SettleRequest {
+            request_id: id.into(),
+            now_ms,
+            tokens: 50,
+            micro_usd: 5,
+            conversation_id: None,
+            refund_round: false,
+            keep_lease_micro_usd: keep,
+            deployment_cap_micro_usd: Some(1_000_000),
+        }
+    }
+
+    #[test]
+    fn an_idle_user_gives_back_the_lease_above_a_few_requests_worth() {
+        // Regression: a settled user kept a whole slice, stranding the deployment cap.
+        let mut account = Account::default();
+        let mut first = request("a", 1_000);
+        first.lease_slice_micro_usd = Some(500_000);
+        let mut second = first.clone();
+        second.request_id = "b".into();
+        assert!(matches!(
+            account.prepare(&first),
+            Ok(Prepared::NeedsLease { .. })
+        ));
+        account.add_lease(500_000, 1_000);
+        assert_eq!(account.admit(&first).0, Ok(()));
+        assert_eq!(account.admit(&second).0, Ok(()));
+        let keep = lease_to_keep(first.reserve_micro_usd, 500_000);
+        assert_eq!(keep, 40);
+        // One request still in flight: nothing goes back yet.
+        assert_eq!(account.settle(&settle_request("a", 2_000, keep)), 0);
+        // Idle: everything above `keep` goes back (500000 granted, 10 spent).
+        assert_eq!(
+            account.settle(&settle_request("b", 3_000, keep)),
+            500_000 - 10 - keep
+        );
+        // The kept part serves the next request without a lease call.
+        let mut third = first.clone();
+        third.request_id = "c".into();
+        assert_eq!(account.prepare(&third), Ok(Prepared::Ready));
     }
 
     #[test]

@@ -35,6 +35,11 @@
 //! granted to per-user objects. A user object spends from its lease locally and only calls the
 //! deployment object when the lease runs short ([`Budget::lease_request`]) and to return what it
 //! does not need ([`Budget::take_lease_surplus`], on a deployment refusal or when idle).
+//! "Idle" is checked after every settle ([`Budget::idle_lease_surplus`]): with nothing in
+//! flight, a user keeps a few worst-case reservations' worth (`account::LEASE_KEEP_RESERVATIONS`)
+//! and returns the rest, so leases of users who stopped chatting cannot strand the cap.
+//! One user object makes one lease call at a time (`durable/user_do.rs`): its concurrent
+//! requests wait for that grant instead of each taking a slice.
 //!
 //! The deployment object never grants more than `cap - granted`, so the sum of all leases never
 //! exceeds the day's cap, and a user object never reserves beyond its lease: the deployment
@@ -350,6 +355,17 @@ impl Budget {
         let surplus = lease.available().saturating_sub(keep_micro_usd);
         lease.granted -= surplus;
         surplus
+    }
+
+    /// Lease above `keep_micro_usd` to give back once nothing is in flight (called after a
+    /// settle). Without it every user who ever chatted kept a whole slice for the rest of the
+    /// day, so `cap / slice` users locked everyone else out of a mostly unspent budget.
+    pub fn idle_lease_surplus(&mut self, keep_micro_usd: u64, now_ms: u64) -> u64 {
+        self.maintain(now_ms);
+        if !self.reservations.is_empty() {
+            return 0;
+        }
+        self.take_lease_surplus(keep_micro_usd, now_ms)
     }
 
     /// Unused lease held now.

@@ -34,6 +34,10 @@ pub enum ProxyError {
     MethodNotAllowed { allowed: &'static str },
     /// No route matches the path.
     NotFound,
+    /// No conversation with this id among the caller's own conversations.
+    ConversationNotFound,
+    /// No ledger row with this request id among the caller's own requests.
+    RequestNotFound,
     /// Per-user requests-per-minute cap hit.
     RateLimited { retry_after_s: u64 },
     /// Per-conversation round cap hit.
@@ -78,7 +82,10 @@ impl ProxyError {
             | ProxyError::ExpiredCredential => 401,
             ProxyError::OriginNotAllowed | ProxyError::ModelNotAllowed { .. } => 403,
             ProxyError::InvalidRequest { .. } => 400,
-            ProxyError::ModelNotFound { .. } | ProxyError::NotFound => 404,
+            ProxyError::ModelNotFound { .. }
+            | ProxyError::NotFound
+            | ProxyError::ConversationNotFound
+            | ProxyError::RequestNotFound => 404,
             ProxyError::BodyTooLarge { .. } => 413,
             ProxyError::MethodNotAllowed { .. } => 405,
             ProxyError::RateLimited { .. }
@@ -101,7 +108,9 @@ impl ProxyError {
             | ProxyError::ModelNotFound { .. }
             | ProxyError::BodyTooLarge { .. }
             | ProxyError::MethodNotAllowed { .. }
-            | ProxyError::NotFound => "invalid_request_error",
+            | ProxyError::NotFound
+            | ProxyError::ConversationNotFound
+            | ProxyError::RequestNotFound => "invalid_request_error",
             ProxyError::RateLimited { .. } | ProxyError::MaxRounds { .. } => "requests",
             ProxyError::BudgetExceeded { .. } => "insufficient_quota",
             ProxyError::UpstreamExhausted { .. } | ProxyError::UpstreamTimeout => "upstream_error",
@@ -122,6 +131,8 @@ impl ProxyError {
             ProxyError::BodyTooLarge { .. } => "body_too_large",
             ProxyError::MethodNotAllowed { .. } => "method_not_allowed",
             ProxyError::NotFound => "not_found",
+            ProxyError::ConversationNotFound => "conversation_not_found",
+            ProxyError::RequestNotFound => "request_not_found",
             ProxyError::RateLimited { .. } => "rate_limit_exceeded",
             ProxyError::MaxRounds { .. } => "max_rounds_exceeded",
             ProxyError::BudgetExceeded { .. } => "budget_exceeded",
@@ -157,6 +168,13 @@ impl ProxyError {
                 format!("Method not allowed here; use {allowed}.")
             }
             ProxyError::NotFound => "No such endpoint.".into(),
+            ProxyError::ConversationNotFound => {
+                "No such conversation: it was deleted or never existed.".into()
+            }
+            ProxyError::RequestNotFound => {
+                "No such request among yours (its record is written just after the answer ends)."
+                    .into()
+            }
             ProxyError::RateLimited { retry_after_s } => format!(
                 "Too many requests: the per-minute limit is reached. Try again in {retry_after_s} s."
             ),
@@ -277,6 +295,12 @@ mod tests {
             "rate_limit_exceeded",
         );
         check(ProxyError::MaxRounds { max: 3 }, 429, "max_rounds_exceeded");
+        check(
+            ProxyError::ConversationNotFound,
+            404,
+            "conversation_not_found",
+        );
+        check(ProxyError::RequestNotFound, 404, "request_not_found");
         check(
             ProxyError::UpstreamExhausted {
                 retry_after_s: None,

@@ -10,6 +10,8 @@ use std::borrow::Cow;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+use crate::core::conversation::push_bounded;
+
 /// Per-message framing that chat models add around each message (role markers and separators), as
 /// in OpenAI's published counting recipe.
 pub const TOKENS_PER_MESSAGE: u64 = 4;
@@ -61,6 +63,9 @@ pub struct StreamMeter {
     reported: Option<Usage>,
     completion_text: TokenEstimator,
     saw_done: bool,
+    /// The delivered `content` text, kept only when asked for (server-side conversations
+    /// store the answer), bounded by [`crate::core::conversation::MAX_STORED_ANSWER_BYTES`].
+    captured: Option<String>,
 }
 
 impl StreamMeter {
@@ -72,7 +77,19 @@ impl StreamMeter {
             reported: None,
             completion_text: TokenEstimator::default(),
             saw_done: false,
+            captured: None,
         }
+    }
+
+    /// Also keep the answer's `content` text, for [`StreamMeter::captured_text`].
+    pub fn capturing(mut self) -> StreamMeter {
+        self.captured = Some(String::new());
+        self
+    }
+
+    /// The content text delivered so far (empty unless [`StreamMeter::capturing`]).
+    pub fn captured_text(&self) -> &str {
+        self.captured.as_deref().unwrap_or_default()
     }
 
     /// Records one event and says how to forward it. Data that is not a JSON chunk (an error object,
@@ -93,6 +110,9 @@ impl StreamMeter {
         for choice in &choices {
             if let Some(delta) = &choice.delta {
                 delta.feed(&mut self.completion_text);
+                if let (Some(answer), Some(content)) = (&mut self.captured, &delta.content) {
+                    push_bounded(answer, content);
+                }
             }
         }
         let Some(usage_value) = chunk.usage.filter(|usage| !usage.is_null()) else {
@@ -494,6 +514,18 @@ mod tests {
             assert_eq!(&meter.observe(data), forward, "event {index}: {data}");
         }
         assert_eq!(meter.outcome(prompt_estimate), expected);
+    }
+
+    #[test]
+    fn captured_content_is_the_delivered_text_only_when_asked() {
+        let mut meter = StreamMeter::new(false).capturing();
+        for data in [chunk("Hello, "), chunk("世界"), usage_only(5, 3, 0)] {
+            meter.observe(&data);
+        }
+        assert_eq!(meter.captured_text(), "Hello, 世界");
+        let mut plain = StreamMeter::new(false);
+        plain.observe(&chunk("not kept"));
+        assert_eq!(plain.captured_text(), "");
     }
 
     #[test]

@@ -5,6 +5,7 @@ pub mod account;
 pub mod budget;
 pub mod cache;
 pub mod config;
+pub mod conversation;
 pub mod error;
 pub mod identity;
 pub mod jwt;

@@ -4,13 +4,16 @@
 //!
 //! Objects named `vkey:<hash>` hold one virtual key's record instead.
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
+
+use futures_channel::oneshot;
 
 use serde::{Deserialize, Serialize};
 use worker::{durable_object, DurableObject, Env, Method, Request, RequestInit, Response, State};
 
 use crate::core::account::{Account, AdmitRequest, Prepared, Refusal, SettleRequest};
 use crate::durable::budget_do::{self, LeaseAnswer, LeaseCall};
+use crate::durable::conversation_store::{self as conversations, AppendCall, OpenCall};
 use crate::durable::storage;
 
 pub const BINDING: &str = "USERS";
@@ -31,6 +34,9 @@ pub struct VirtualKeyRecord {
 #[derive(Serialize, Deserialize)]
 pub struct AdmitAnswer {
     pub refusal: Option<Refusal>,
+    /// Nothing was taken: plan the request again under this tier (the admin's override).
+    #[serde(default)]
+    pub replan_tier: Option<String>,
 }
 
 #[durable_object]
@@ -38,6 +44,13 @@ pub struct UserDo {
     state: State,
     env: Env,
     account: RefCell<Option<Account>>,
+    /// Whether a lease call to the deployment budget is out. Requests interleave while it
+    /// is (the object is not blocked during a fetch), so without this every concurrent
+    /// request found the lease short and asked for a slice of its own: one user could hold
+    /// the whole deployment cap while using a fraction of it.
+    lease_in_flight: Cell<bool>,
+    /// Requests waiting for the lease call in flight; woken when it returns.
+    lease_waiters: RefCell<Vec<oneshot::Sender<()>>>,
 }
 
 impl DurableObject for UserDo {
@@ -46,6 +59,8 @@ impl DurableObject for UserDo {
             state,
             env,
             account: RefCell::new(None),
+            lease_in_flight: Cell::new(false),
+            lease_waiters: RefCell::new(Vec::new()),
         }
     }
 
@@ -54,15 +69,37 @@ impl DurableObject for UserDo {
         match (req.method(), path.as_str()) {
             (Method::Post, "/admit") => {
                 let mut admit: AdmitRequest = req.json().await?;
-                if let Some(tier) = storage::load::<String>(&self.state, TIER_DOC)? {
-                    admit.override_tier(&tier);
+                let override_tier = storage::load::<String>(&self.state, TIER_DOC)?;
+                if let Some(tier) = admit.replan_tier(override_tier.as_deref()) {
+                    return Response::from_json(&AdmitAnswer {
+                        refusal: None,
+                        replan_tier: Some(tier.to_string()),
+                    });
+                }
+                if let Some(tier) = &override_tier {
+                    admit.override_tier(tier);
                 }
                 let refusal = self.admit(&admit).await?.err();
-                Response::from_json(&AdmitAnswer { refusal })
+                Response::from_json(&AdmitAnswer {
+                    refusal,
+                    replan_tier: None,
+                })
             }
             (Method::Post, "/settle") => {
                 let settle: SettleRequest = req.json().await?;
-                self.with_account(|account| account.settle(&settle))?;
+                let surplus = self.with_account(|account| account.settle(&settle))?;
+                if surplus > 0 {
+                    // Idle now: hand the lease above a few requests' worth back so others
+                    // can spend it (a lost call only leaves money unused, never overspent).
+                    let _ = self
+                        .lease_call(
+                            "/give-back",
+                            surplus,
+                            settle.now_ms,
+                            settle.deployment_cap_micro_usd,
+                        )
+                        .await;
+                }
                 Response::from_json(&serde_json::json!({"ok": true}))
             }
             (Method::Get, "/usage") => {
@@ -91,12 +128,55 @@ impl DurableObject for UserDo {
                 storage::save(&self.state, VKEY_DOC, &record)?;
                 Response::from_json(&record)
             }
+            (method, conversation) if conversation.starts_with("/conversations") => {
+                self.conversation(method, conversation, req).await
+            }
             _ => Response::error("not found", 404),
         }
     }
 }
 
 impl UserDo {
+    /// The conversation API; the worker validated ids and titles. `null` means not found.
+    async fn conversation(
+        &self,
+        method: Method,
+        path: &str,
+        mut req: Request,
+    ) -> worker::Result<Response> {
+        let segments: Vec<&str> = path.trim_start_matches('/').split('/').collect();
+        match (method, segments.as_slice()) {
+            (Method::Get, ["conversations"]) => {
+                Response::from_json(&conversations::list(&self.state)?)
+            }
+            (Method::Post, ["conversations"]) => {
+                let call: OpenCall = req.json().await?;
+                Response::from_json(&conversations::open(&self.state, &call)?)
+            }
+            (Method::Get, ["conversations", id]) => {
+                Response::from_json(&conversations::get(&self.state, id)?)
+            }
+            (Method::Patch, ["conversations", id]) => {
+                let title: String = req.json().await?;
+                Response::from_json(&conversations::rename(&self.state, id, &title)?)
+            }
+            (Method::Delete, ["conversations", id]) => {
+                let deleted = conversations::delete(&self.state, id)?;
+                if deleted {
+                    // A new conversation must not inherit the deleted one's round count.
+                    self.with_account(|account| account.forget_conversation(id))?;
+                }
+                Response::from_json(&deleted.then_some(true))
+            }
+            (Method::Post, ["conversations", id, "messages"]) => {
+                let call: AppendCall = req.json().await?;
+                let appended = conversations::append(&self.state, id, &call)?;
+                Response::from_json(&appended.then_some(true))
+            }
+            _ => Response::error("not found", 404),
+        }
+    }
+
     fn with_account<T>(&self, change: impl FnOnce(&mut Account) -> T) -> worker::Result<T> {
         let mut guard = self.account.borrow_mut();
         if guard.is_none() {
@@ -109,21 +189,48 @@ impl UserDo {
     }
 
     async fn admit(&self, request: &AdmitRequest) -> worker::Result<Result<(), Refusal>> {
-        let prepared = match self.with_account(|account| account.prepare(request))? {
-            Ok(prepared) => prepared,
-            Err(refusal) => return Ok(Err(refusal)),
-        };
-        if let Prepared::NeedsLease { ask_micro_usd } = prepared {
+        // One lease call at a time per user: a request that finds one out waits for its grant
+        // and checks again, so concurrent requests share a slice instead of each taking one.
+        // Every wait ends with a completed call, so this loop ends.
+        loop {
+            let prepared = match self.with_account(|account| account.prepare(request))? {
+                Ok(prepared) => prepared,
+                Err(refusal) => return Ok(Err(refusal)),
+            };
+            let Prepared::NeedsLease { ask_micro_usd } = prepared else {
+                break;
+            };
+            if self.lease_in_flight.get() {
+                let (wake, woken) = oneshot::channel();
+                self.lease_waiters.borrow_mut().push(wake);
+                let _ = woken.await;
+                continue;
+            }
+            let call = LeaseInFlight::start(self);
             // Other requests may run while this call is out; `admit` below re-checks everything.
             let granted = self
-                .lease_call("/grant", ask_micro_usd, request)
+                .lease_call(
+                    "/grant",
+                    ask_micro_usd,
+                    request.now_ms,
+                    request.deployment_cap_micro_usd,
+                )
                 .await
                 .unwrap_or(0);
             self.with_account(|account| account.add_lease(granted, request.now_ms))?;
+            drop(call);
+            break;
         }
         let (result, surplus) = self.with_account(|account| account.admit(request))?;
         if surplus > 0 {
-            let _ = self.lease_call("/give-back", surplus, request).await;
+            let _ = self
+                .lease_call(
+                    "/give-back",
+                    surplus,
+                    request.now_ms,
+                    request.deployment_cap_micro_usd,
+                )
+                .await;
         }
         Ok(result)
     }
@@ -132,13 +239,14 @@ impl UserDo {
         &self,
         path: &str,
         micro_usd: u64,
-        request: &AdmitRequest,
+        now_ms: u64,
+        cap_micro_usd: Option<u64>,
     ) -> worker::Result<u64> {
         let call = LeaseCall {
             requester: self.state.id().to_string(),
             micro_usd,
-            now_ms: request.now_ms,
-            cap_micro_usd: request.deployment_cap_micro_usd,
+            now_ms,
+            cap_micro_usd,
         };
         let stub = self
             .env
@@ -151,5 +259,27 @@ impl UserDo {
         let mut response = stub.fetch_with_request(request).await?;
         let answer: LeaseAnswer = response.json().await?;
         Ok(answer.micro_usd)
+    }
+}
+
+/// Marks a lease call as out; on drop (also if the request is cancelled mid-call) clears the
+/// mark and wakes the requests waiting for it.
+struct LeaseInFlight<'a> {
+    object: &'a UserDo,
+}
+
+impl<'a> LeaseInFlight<'a> {
+    fn start(object: &'a UserDo) -> LeaseInFlight<'a> {
+        object.lease_in_flight.set(true);
+        LeaseInFlight { object }
+    }
+}
+
+impl Drop for LeaseInFlight<'_> {
+    fn drop(&mut self) {
+        self.object.lease_in_flight.set(false);
+        for waiter in self.object.lease_waiters.borrow_mut().drain(..) {
+            let _ = waiter.send(());
+        }
     }
 }

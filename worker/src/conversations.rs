@@ -1,0 +1,281 @@
+//! The widget's API (`/v1/oachat/...`): server-side conversations and answer feedback.
+//!
+//! Conversations live in the caller's own `UserDo` (named by the verified identity), so every
+//! lookup is scoped to the caller: another user's conversation id is simply not there (404).
+//! `POST /v1/oachat/chat` takes one new message, assembles the history from the object, and
+//! runs the same path as `/v1/chat/completions` (limits, budget, routing, metering); the
+//! answer is stored after the stream, off the response's critical path.
+
+use std::rc::Rc;
+
+use serde::Deserialize;
+use serde_json::{json, Value};
+use wasm_bindgen::JsValue;
+use worker::{Context, Env, Method, Request, Response};
+
+use crate::auth;
+use crate::chat;
+use crate::core::conversation::{
+    completion_body, new_id, parse_turn, title_from_message, valid_id, validate_title,
+};
+use crate::core::error::ProxyError;
+use crate::core::identity::{Credential, Identity};
+use crate::core::request::parse_chat_request;
+use crate::durable::conversation_store::{AppendCall, OpenCall, Opened, Summary, Transcript};
+use crate::respond::{json_response, Cors};
+use crate::runtime::Runtime;
+use crate::time::now_ms;
+use crate::{ledger_d1, limits, random};
+
+/// The response header naming the conversation a `POST /v1/oachat/chat` answer belongs to.
+pub const CONVERSATION_HEADER: &str = "x-oachat-conversation";
+
+/// What to store after a streamed answer: the turn's user message, in this conversation.
+pub struct Keep {
+    pub user: String,
+    pub conversation_id: String,
+    pub user_message: String,
+}
+
+/// The caller, who must be signed: a guest's device id is chosen by the browser and only
+/// trusted as a rate-limit bucket, so it must not unlock stored conversations.
+async fn signed_caller(
+    req: &Request,
+    env: &Env,
+    runtime: &Runtime,
+) -> Result<Identity, ProxyError> {
+    let identity = auth::authenticate(req, env, runtime).await?;
+    if identity.credential == Credential::Guest {
+        return Err(ProxyError::MissingCredential);
+    }
+    Ok(identity)
+}
+
+fn internal(error: worker::Error) -> ProxyError {
+    worker::console_error!("oachat conversations: {error}");
+    ProxyError::Internal
+}
+
+/// `POST /v1/oachat/chat`: one turn of a server-side conversation, answered as SSE.
+pub async fn chat(
+    mut req: Request,
+    env: &Env,
+    ctx: &Context,
+    runtime: Rc<Runtime>,
+    cors: &Cors,
+) -> Result<Response, ProxyError> {
+    let started_ms = now_ms();
+    let identity = signed_caller(&req, env, &runtime).await?;
+    let bytes = chat::read_body(&mut req, runtime.config.max_body_bytes).await?;
+    let turn = parse_turn(&bytes)?;
+    let open = OpenCall {
+        conversation_id: turn.conversation_id.clone(),
+        new_id: new_id(&random::hex(12)),
+        title: title_from_message(&turn.message),
+        new_message: turn.message.clone(),
+        window_tokens: u64::from(runtime.config.history_window_tokens),
+        now_ms: started_ms,
+    };
+    let opened: Option<Opened> = limits::call(env, &identity.user, "/conversations", &open)
+        .await
+        .map_err(internal)?;
+    let opened = opened.ok_or(ProxyError::ConversationNotFound)?;
+    let body = completion_body(&turn, &opened.id, &opened.history);
+    let request = parse_chat_request(body.to_string().as_bytes())?;
+    let user = identity.user.clone();
+    let keep = Keep {
+        user: user.clone(),
+        conversation_id: opened.id.clone(),
+        user_message: turn.message,
+    };
+    let served = chat::serve(
+        env,
+        ctx,
+        runtime,
+        cors,
+        identity,
+        request,
+        started_ms,
+        Some(keep),
+    )
+    .await;
+    let mut response = match served {
+        Ok(response) => response,
+        Err(error) => {
+            // A refused first turn (rate, budget, rounds...) must not leave an empty
+            // conversation behind: refusals cost nothing, so they must store nothing either.
+            if turn.conversation_id.is_none() {
+                let path = format!("/conversations/{}", opened.id);
+                let _: worker::Result<Option<bool>> =
+                    limits::send(env, &user, Method::Delete, &path, None).await;
+            }
+            return Err(error);
+        }
+    };
+    let _ = response.headers_mut().set(CONVERSATION_HEADER, &opened.id);
+    Ok(response)
+}
+
+/// Stores a finished turn (called after the stream, in `wait_until`). An answer with no
+/// delivered text (the upstream failed before any) leaves the conversation unchanged.
+pub async fn keep_turn(env: &Env, keep: Keep, answer: &str) {
+    if answer.is_empty() {
+        return;
+    }
+    let call = AppendCall {
+        user_message: keep.user_message,
+        answer: answer.to_string(),
+        now_ms: now_ms(),
+    };
+    let path = format!("/conversations/{}/messages", keep.conversation_id);
+    let stored: worker::Result<Option<bool>> = limits::call(env, &keep.user, &path, &call).await;
+    if let Err(error) = stored {
+        worker::console_error!(
+            "oachat: storing a turn of {} failed: {error}",
+            keep.conversation_id
+        );
+    }
+}
+
+#[derive(Deserialize)]
+struct Rename {
+    title: String,
+}
+
+/// `/v1/oachat/conversations[/<id>]`: list, load, rename, delete.
+pub async fn handle(
+    mut req: Request,
+    env: &Env,
+    runtime: &Runtime,
+    cors: &Cors,
+) -> Result<Response, ProxyError> {
+    let identity = signed_caller(&req, env, runtime).await?;
+    let user = identity.user.as_str();
+    let path = req.path();
+    let rest = path
+        .trim_start_matches("/v1/oachat/conversations")
+        .trim_start_matches('/');
+    let method = req.method();
+    if rest.is_empty() {
+        return match method {
+            Method::Get => {
+                let list: Vec<Summary> =
+                    limits::send(env, user, Method::Get, "/conversations", None)
+                        .await
+                        .map_err(internal)?;
+                respond(&json!({"object": "list", "data": list}), cors)
+            }
+            _ => Err(ProxyError::MethodNotAllowed { allowed: "GET" }),
+        };
+    }
+    // An id that could never have been issued cannot exist: 404, like any unknown id.
+    if !valid_id(rest) {
+        return Err(ProxyError::ConversationNotFound);
+    }
+    let object_path = format!("/conversations/{rest}");
+    match method {
+        Method::Get => {
+            let transcript: Option<Transcript> =
+                limits::send(env, user, Method::Get, &object_path, None)
+                    .await
+                    .map_err(internal)?;
+            let transcript = transcript.ok_or(ProxyError::ConversationNotFound)?;
+            respond(
+                &serde_json::to_value(&transcript).map_err(|_| ProxyError::Internal)?,
+                cors,
+            )
+        }
+        Method::Patch => {
+            let rename: Rename = req
+                .json()
+                .await
+                .map_err(|_| ProxyError::invalid("title", "Send {\"title\": \"...\"}."))?;
+            let title = validate_title(&rename.title)?;
+            let renamed: Option<Summary> =
+                limits::call_method(env, user, Method::Patch, &object_path, &title)
+                    .await
+                    .map_err(internal)?;
+            let renamed = renamed.ok_or(ProxyError::ConversationNotFound)?;
+            respond(
+                &serde_json::to_value(&renamed).map_err(|_| ProxyError::Internal)?,
+                cors,
+            )
+        }
+        Method::Delete => {
+            let deleted: Option<bool> = limits::send(env, user, Method::Delete, &object_path, None)
+                .await
+                .map_err(internal)?;
+            deleted.ok_or(ProxyError::ConversationNotFound)?;
+            respond(&json!({"id": rest, "deleted": true}), cors)
+        }
+        _ => Err(ProxyError::MethodNotAllowed {
+            allowed: "GET, PATCH, DELETE",
+        }),
+    }
+}
+
+#[derive(Deserialize)]
+struct Feedback {
+    request_id: String,
+    rating: i8,
+}
+
+/// `POST /v1/oachat/feedback`: a rating of one of the caller's own answers, stored on its
+/// ledger row. `0` clears an earlier rating.
+pub async fn feedback(
+    mut req: Request,
+    env: &Env,
+    runtime: &Runtime,
+    cors: &Cors,
+) -> Result<Response, ProxyError> {
+    let identity = auth::authenticate(&req, env, runtime).await?;
+    let feedback: Feedback = req.json().await.map_err(|_| {
+        ProxyError::invalid(
+            "rating",
+            "Send {\"request_id\": \"req_...\", \"rating\": 1, -1 or 0}.",
+        )
+    })?;
+    if !matches!(feedback.rating, -1..=1) {
+        return Err(ProxyError::invalid(
+            "rating",
+            "`rating` must be 1, -1 or 0.",
+        ));
+    }
+    if feedback.request_id.is_empty() || feedback.request_id.len() > 64 {
+        return Err(ProxyError::RequestNotFound);
+    }
+    ledger_d1::ensure_schema(env).await.map_err(internal)?;
+    let db = env.d1(ledger_d1::BINDING).map_err(internal)?;
+    let rating = match feedback.rating {
+        0 => JsValue::NULL,
+        rating => JsValue::from_f64(f64::from(rating)),
+    };
+    // `AND user = ?` is what keeps a user to their own rows.
+    let result = db
+        .prepare("UPDATE ledger SET feedback = ?1 WHERE id = ?2 AND user = ?3")
+        .bind(&[
+            rating,
+            feedback.request_id.as_str().into(),
+            identity.user.as_str().into(),
+        ])
+        .map_err(internal)?
+        .run()
+        .await
+        .map_err(internal)?;
+    let changed = result
+        .meta()
+        .map_err(internal)?
+        .and_then(|meta| meta.changes)
+        .unwrap_or(0);
+    if changed == 0 {
+        return Err(ProxyError::RequestNotFound);
+    }
+    respond(
+        &json!({"request_id": feedback.request_id, "rating": feedback.rating}),
+        cors,
+    )
+}
+
+fn respond(value: &Value, cors: &Cors) -> Result<Response, ProxyError> {
+    json_response(200, value, cors).map_err(internal)
+}

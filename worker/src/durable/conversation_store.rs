@@ -1,0 +1,273 @@
+//! A user's conversations in their `UserDo`'s SQLite: two tables and the few statements the
+//! widget's API needs. SQL calls are synchronous, so each function is atomic within the object.
+//! The rules (ids, titles, history trimming) are in `core/conversation.rs`.
+
+use serde::{Deserialize, Serialize};
+use worker::State;
+
+use crate::core::conversation::{trim_history, StoredMessage};
+
+const SCHEMA: [&str; 2] = [
+    "CREATE TABLE IF NOT EXISTS conversations (
+        id TEXT PRIMARY KEY, title TEXT NOT NULL,
+        created_ms INTEGER NOT NULL, updated_ms INTEGER NOT NULL)",
+    "CREATE TABLE IF NOT EXISTS messages (
+        conversation_id TEXT NOT NULL, seq INTEGER NOT NULL, role TEXT NOT NULL,
+        content TEXT NOT NULL, ts INTEGER NOT NULL,
+        PRIMARY KEY (conversation_id, seq))",
+];
+
+/// Conversations listed at most, newest first: a widget's sidebar, not an archive export.
+pub const LIST_LIMIT: u32 = 200;
+
+/// A conversation as listed.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Summary {
+    pub id: String,
+    pub title: String,
+    pub created_ms: u64,
+    pub updated_ms: u64,
+}
+
+/// A conversation with its messages.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Transcript {
+    #[serde(flatten)]
+    pub summary: Summary,
+    pub messages: Vec<MessageRow>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct MessageRow {
+    pub seq: u64,
+    pub role: String,
+    pub content: String,
+    pub ts: u64,
+}
+
+/// What the proxy asks before a new turn: open (or create) the conversation and get its
+/// history trimmed to the window.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct OpenCall {
+    /// An existing conversation, or `None` to create `new_id`.
+    pub conversation_id: Option<String>,
+    pub new_id: String,
+    pub title: String,
+    pub new_message: String,
+    pub window_tokens: u64,
+    pub now_ms: u64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Opened {
+    pub id: String,
+    pub history: Vec<StoredMessage>,
+}
+
+/// After the stream: the user's message and the delivered answer.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct AppendCall {
+    pub user_message: String,
+    pub answer: String,
+    pub now_ms: u64,
+}
+
+// SQLite integers reach Rust as JS numbers; read them as f64 and convert.
+#[derive(Deserialize)]
+struct SummaryRow {
+    id: String,
+    title: String,
+    created_ms: f64,
+    updated_ms: f64,
+}
+
+impl From<SummaryRow> for Summary {
+    fn from(row: SummaryRow) -> Summary {
+        Summary {
+            id: row.id,
+            title: row.title,
+            created_ms: row.created_ms as u64,
+            updated_ms: row.updated_ms as u64,
+        }
+    }
+}
+
+#[derive(Deserialize)]
+struct WireMessageRow {
+    seq: f64,
+    role: String,
+    content: String,
+    ts: f64,
+}
+
+fn ensure(state: &State) -> worker::Result<()> {
+    let sql = state.storage().sql();
+    for statement in SCHEMA {
+        sql.exec(statement, None)?;
+    }
+    Ok(())
+}
+
+fn time(ms: u64) -> worker::SqlStorageValue {
+    (ms as f64).into()
+}
+
+/// Conversations with at least one message, most recently used first. A conversation opened
+/// by a turn that was then refused (rate, budget) has no messages and stays out of the list.
+pub fn list(state: &State) -> worker::Result<Vec<Summary>> {
+    ensure(state)?;
+    let rows: Vec<SummaryRow> = state
+        .storage()
+        .sql()
+        .exec(
+            "SELECT id, title, created_ms, updated_ms FROM conversations c
+             WHERE EXISTS (SELECT 1 FROM messages m WHERE m.conversation_id = c.id)
+             ORDER BY updated_ms DESC LIMIT ?",
+            vec![f64::from(LIST_LIMIT).into()],
+        )?
+        .to_array()?;
+    Ok(rows.into_iter().map(Summary::from).collect())
+}
+
+fn summary(state: &State, id: &str) -> worker::Result<Option<Summary>> {
+    ensure(state)?;
+    let rows: Vec<SummaryRow> = state
+        .storage()
+        .sql()
+        .exec(
+            "SELECT id, title, created_ms, updated_ms FROM conversations WHERE id = ?",
+            vec![id.into()],
+        )?
+        .to_array()?;
+    Ok(rows.into_iter().next().map(Summary::from))
+}
+
+fn messages(state: &State, id: &str) -> worker::Result<Vec<MessageRow>> {
+    let rows: Vec<WireMessageRow> = state
+        .storage()
+        .sql()
+        .exec(
+            "SELECT seq, role, content, ts FROM messages WHERE conversation_id = ? ORDER BY seq",
+            vec![id.into()],
+        )?
+        .to_array()?;
+    Ok(rows
+        .into_iter()
+        .map(|row| MessageRow {
+            seq: row.seq as u64,
+            role: row.role,
+            content: row.content,
+            ts: row.ts as u64,
+        })
+        .collect())
+}
+
+pub fn get(state: &State, id: &str) -> worker::Result<Option<Transcript>> {
+    let Some(summary) = summary(state, id)? else {
+        return Ok(None);
+    };
+    let messages = messages(state, id)?;
+    Ok(Some(Transcript { summary, messages }))
+}
+
+pub fn open(state: &State, call: &OpenCall) -> worker::Result<Option<Opened>> {
+    ensure(state)?;
+    match &call.conversation_id {
+        Some(id) => {
+            if summary(state, id)?.is_none() {
+                return Ok(None);
+            }
+            let history: Vec<StoredMessage> = messages(state, id)?
+                .into_iter()
+                .map(|row| StoredMessage {
+                    role: row.role,
+                    content: row.content,
+                })
+                .collect();
+            Ok(Some(Opened {
+                id: id.clone(),
+                history: trim_history(&history, &call.new_message, call.window_tokens),
+            }))
+        }
+        None => {
+            state.storage().sql().exec(
+                "INSERT OR IGNORE INTO conversations (id, title, created_ms, updated_ms)
+                 VALUES (?, ?, ?, ?)",
+                vec![
+                    call.new_id.as_str().into(),
+                    call.title.as_str().into(),
+                    time(call.now_ms),
+                    time(call.now_ms),
+                ],
+            )?;
+            Ok(Some(Opened {
+                id: call.new_id.clone(),
+                history: Vec::new(),
+            }))
+        }
+    }
+}
+
+/// Appends the turn's two messages; `false` when the conversation was deleted meanwhile.
+pub fn append(state: &State, id: &str, call: &AppendCall) -> worker::Result<bool> {
+    if summary(state, id)?.is_none() {
+        return Ok(false);
+    }
+    let sql = state.storage().sql();
+    #[derive(Deserialize)]
+    struct Next {
+        next: f64,
+    }
+    let next: Next = sql
+        .exec(
+            "SELECT COALESCE(MAX(seq), 0) + 1 AS next FROM messages WHERE conversation_id = ?",
+            vec![id.into()],
+        )?
+        .one()?;
+    let seq = next.next;
+    for (offset, role, content) in [
+        (0.0, "user", call.user_message.as_str()),
+        (1.0, "assistant", call.answer.as_str()),
+    ] {
+        sql.exec(
+            "INSERT INTO messages (conversation_id, seq, role, content, ts) VALUES (?, ?, ?, ?, ?)",
+            vec![
+                id.into(),
+                (seq + offset).into(),
+                role.into(),
+                content.into(),
+                time(call.now_ms),
+            ],
+        )?;
+    }
+    sql.exec(
+        "UPDATE conversations SET updated_ms = ? WHERE id = ?",
+        vec![time(call.now_ms), id.into()],
+    )?;
+    Ok(true)
+}
+
+pub fn rename(state: &State, id: &str, title: &str) -> worker::Result<Option<Summary>> {
+    if summary(state, id)?.is_none() {
+        return Ok(None);
+    }
+    state.storage().sql().exec(
+        "UPDATE conversations SET title = ? WHERE id = ?",
+        vec![title.into(), id.into()],
+    )?;
+    summary(state, id)
+}
+
+/// Deletes the conversation and its messages; `false` when there was none.
+pub fn delete(state: &State, id: &str) -> worker::Result<bool> {
+    if summary(state, id)?.is_none() {
+        return Ok(false);
+    }
+    let sql = state.storage().sql();
+    sql.exec(
+        "DELETE FROM messages WHERE conversation_id = ?",
+        vec![id.into()],
+    )?;
+    sql.exec("DELETE FROM conversations WHERE id = ?", vec![id.into()])?;
+    Ok(true)
+}
