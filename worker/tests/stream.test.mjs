@@ -18,15 +18,16 @@ test('a streamed answer arrives chunk by chunk, spread over time, not all at onc
     model: 'gpt-4o-mini',
     stream: true,
     messages: [{ role: 'user', content: 'stream please' }],
-  }, { 'x-mock-chunks': '20', 'x-mock-delay-ms': '40' });
+  }, { 'x-mock-chunks': '20', 'x-mock-delay-ms': '80' });
   assert.equal(response.status, 200);
   assert.match(response.headers.get('content-type'), /text\/event-stream/);
   const { events, arrivals } = await readSse(response);
   assert.equal(events.at(-1), '[DONE]');
-  // 20 chunks 40 ms apart: the client must see many separate arrivals over ~800 ms.
-  assert.ok(arrivals.length >= 10, `only ${arrivals.length} network chunks`);
+  // 20 chunks 80 ms apart (~1.6 s): a buffering proxy delivers them in one burst. The
+  // bounds are loose on purpose (half the pacing), so a loaded CI machine does not flake.
+  assert.ok(arrivals.length >= 8, `only ${arrivals.length} network chunks`);
   const spread = arrivals.at(-1) - arrivals[0];
-  assert.ok(spread >= 500, `chunks arrived within ${spread.toFixed(0)} ms: buffered?`);
+  assert.ok(spread >= 800, `chunks arrived within ${spread.toFixed(0)} ms: buffered?`);
   assert.match(streamedText(events), /stream please/);
 });
 
