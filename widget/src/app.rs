@@ -12,6 +12,7 @@ use wasm_bindgen::JsCast;
 use wasm_bindgen_futures::{spawn_local, JsFuture};
 use web_sys::{AbortController, Element, HtmlElement, KeyboardEvent, ShadowRoot};
 
+use crate::core::cards;
 use crate::core::chat::{Chat, Role};
 use crate::core::failure::Failure;
 use crate::core::i18n::{Locale, Strings};
@@ -120,6 +121,27 @@ impl Widget {
         *self.app.settings.borrow_mut() = settings_from(&config);
         *self.app.strings.borrow_mut() = strings_for(&self.app.settings.borrow());
         self.app.apply_settings();
+        // Switch the words already on screen too: the welcome (while nothing was said yet)
+        // and the labels of every answer's buttons.
+        if self.app.chat.borrow().messages().is_empty() {
+            self.app.view.clear_log();
+            self.app.show_welcome();
+        }
+        self.app.view.relabel_actions(&self.app.strings.borrow());
+    }
+
+    /// Shows a card in the log, as if the assistant had sent it (host pages and tests).
+    #[wasm_bindgen(js_name = addCard)]
+    pub fn add_card(&self, name: String, data: JsValue) {
+        self.app.set_open(true);
+        self.app.view.show_starters(false);
+        let card = self.app.render_card(&name, &data);
+        let row = dom::el("div", "oc-msg");
+        dom::attrs(&row, &[("data-role", "card")]);
+        let _ = row.append_child(&card);
+        let _ = self.app.view.log.append_child(&row);
+        self.app.view.scroll_to_bottom();
+        self.app.emit("message", &card_detail(&name, &data));
     }
 
     pub fn destroy(&self) {
@@ -205,6 +227,12 @@ impl App {
             app.copy_code(&copy);
             return;
         }
+        // Host card templates mark their buttons with `data-oc-send="text"`.
+        if let Ok(Some(sender)) = target.closest("[data-oc-send]") {
+            let text = sender.get_attribute("data-oc-send").unwrap_or_default();
+            App::send(app, &text);
+            return;
+        }
         let Ok(Some(button)) = target.closest("[data-action]") else {
             return;
         };
@@ -237,7 +265,11 @@ impl App {
                     flash_label(&button, &app.strings.borrow().get("copied"));
                 }
             }
-            Some("regenerate") => App::regenerate(app),
+            Some("regenerate" | "retry") => App::regenerate(app),
+            Some("card-send") => {
+                let text = button.get_attribute("data-text").unwrap_or_default();
+                App::send(app, &text);
+            }
             Some(action @ ("thumbs-up" | "thumbs-down")) => {
                 if let Some(id) = id {
                     App::feedback(app, id, action == "thumbs-up", &button);
@@ -463,6 +495,16 @@ impl App {
                     app.chat.borrow_mut().set_request_id(answer_id, request_id);
                 }
             }
+            StreamEvent::Card(json) => {
+                let data = js_sys::JSON::parse(&json).unwrap_or(JsValue::NULL);
+                let name = dom::prop_string(&data, "card").unwrap_or_else(|| "card".into());
+                let card_data = dom::prop(&data, "data").unwrap_or(JsValue::NULL);
+                let card = app.render_card(&name, &card_data);
+                if let Some(answer) = app.streaming.borrow().as_ref().filter(|a| a.id == answer_id) {
+                    let _ = answer.view.row.append_child(&card);
+                }
+                app.emit("message", &card_detail(&name, &card_data));
+            }
             StreamEvent::Delta(text) => {
                 app.chat.borrow_mut().append(answer_id, &text);
                 let mut streaming = app.streaming.borrow_mut();
@@ -549,12 +591,18 @@ impl App {
                 }
                 if let Some(notice) = app.chat.borrow().message(notice_id) {
                     let row = app.view.append_message(notice, None, &strings);
+                    // Waiting helps a rate limit: the countdown says how long. A dropped network
+                    // or a provider outage may pass any moment: offer to try again.
+                    if matches!(failure, Failure::Network | Failure::UpstreamDown { .. }) {
+                        app.view.add_retry(&row, &strings);
+                    }
                     if let Some(seconds) = countdown {
                         App::count_down(app, row, failure.clone(), seconds);
                     }
                 }
                 let detail = Object::new();
                 let _ = Reflect::set(&detail, &"code".into(), &failure_code(&failure).into());
+                let _ = Reflect::set(&detail, &"message".into(), &notice_text_of(app, notice_id));
                 app.emit("error", &detail);
                 app.emit("stream:end", &JsValue::from(Object::new()));
             }
@@ -631,6 +679,38 @@ impl App {
         });
     }
 
+    /// A card element: a host render callback, a host template (slots escaped), or a built-in.
+    /// Unknown names fall back to the generic `card` (title, body, actions).
+    fn render_card(&self, name: &str, data: &JsValue) -> Element {
+        let registered = dom::prop(&self.bridge, "cards").and_then(|cards| dom::prop(&cards, name));
+        if let Some(definition) = &registered {
+            if let Some(render) =
+                dom::prop(definition, "render").and_then(|f| f.dyn_into::<js_sys::Function>().ok())
+            {
+                let card = dom::el("div", "oc-card");
+                dom::attrs(&card, &[("part", "card"), ("data-card", name)]);
+                // The host page's own code draws into its element; its errors stay its own.
+                let _ = render.call2(definition, data, &card);
+                return card;
+            }
+        }
+        let value = json_value_of(data);
+        let html = match registered
+            .as_ref()
+            .and_then(|definition| dom::prop_string(definition, "template"))
+        {
+            Some(template) => cards::template_card_html(name, &template, &value),
+            None => cards::built_in_card_html(name, &value)
+                .or_else(|| cards::built_in_card_html("card", &value))
+                .unwrap_or_default(),
+        };
+        let holder = dom::el("div", "");
+        holder.set_inner_html(&html);
+        holder
+            .first_element_child()
+            .unwrap_or_else(|| dom::el("div", "oc-card"))
+    }
+
     fn emit(&self, name: &str, detail: &JsValue) {
         dom::call_method(
             &self.bridge,
@@ -698,6 +778,31 @@ fn strings_for(settings: &Settings) -> Strings {
     let navigator_language = dom::window().navigator().language();
     let locale = Locale::detect(settings.locale.as_deref(), navigator_language.as_deref());
     Strings::new(locale, settings.strings.clone())
+}
+
+/// Card data from the host page or the stream, as JSON for the pure card module.
+fn json_value_of(data: &JsValue) -> serde_json::Value {
+    js_sys::JSON::stringify(data)
+        .ok()
+        .and_then(|text| text.as_string())
+        .and_then(|text| serde_json::from_str(&text).ok())
+        .unwrap_or(serde_json::Value::Null)
+}
+
+fn card_detail(name: &str, data: &JsValue) -> JsValue {
+    let detail = Object::new();
+    let _ = Reflect::set(&detail, &"role".into(), &"card".into());
+    let _ = Reflect::set(&detail, &"card".into(), &name.into());
+    let _ = Reflect::set(&detail, &"data".into(), data);
+    detail.into()
+}
+
+fn notice_text_of(app: &App, notice_id: u32) -> JsValue {
+    app.chat
+        .borrow()
+        .message(notice_id)
+        .map(|m| JsValue::from_str(&m.text))
+        .unwrap_or(JsValue::UNDEFINED)
 }
 
 fn message_detail(role: &str, text: &str) -> JsValue {

@@ -10,12 +10,17 @@ use web_sys::{AbortSignal, ReadableStreamDefaultReader, RequestInit, Response};
 use crate::core::failure::Failure;
 use crate::dom::window;
 
+/// The SSE event name of a card in a chat stream (`event: oachat.card`).
+pub const CARD_EVENT: &str = "oachat.card";
+
 /// What a stream delivers to the view, one event at a time.
 pub enum StreamEvent {
     /// The worker accepted the request; its id is used for feedback.
     Started { request_id: Option<String> },
     /// More answer text.
     Delta(String),
+    /// A card, from an `event: oachat.card` SSE event: `{"card": name, "data": {...}}` as JSON.
+    Card(String),
 }
 
 /// Posts `body` and calls `on_event` for each piece of the streamed answer.
@@ -62,6 +67,10 @@ pub async fn stream_chat(
         for event in parser.push(&bytes) {
             if event.is_done() {
                 return Ok(());
+            }
+            if event.event.as_deref() == Some(CARD_EVENT) {
+                on_event(StreamEvent::Card(event.data));
+                continue;
             }
             if let Some(text) = delta_text(&event.data) {
                 on_event(StreamEvent::Delta(text));

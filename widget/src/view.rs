@@ -274,6 +274,39 @@ impl View {
         let _ = answer.row.append_child(&actions(message, strings));
     }
 
+    /// A "retry" button under a failure notice.
+    pub fn add_retry(&self, row: &Element, strings: &Strings) {
+        let button = el("button", "oc-retry");
+        attrs(&button, &[("type", "button"), ("data-action", "retry"), ("part", "retry")]);
+        button.set_text_content(Some(&strings.get("retry")));
+        let _ = row.append_child(&button);
+    }
+
+    /// Puts the current language's labels on every answer's buttons (after `setLocale`).
+    pub fn relabel_actions(&self, strings: &Strings) {
+        for (action, key) in [
+            ("copy-answer", "copy_answer"),
+            ("regenerate", "regenerate"),
+            ("thumbs-up", "thumbs_up"),
+            ("thumbs-down", "thumbs_down"),
+            ("retry", "retry"),
+        ] {
+            let label = strings.get(key);
+            let Ok(buttons) = self.log.query_selector_all(&format!("[data-action=\"{action}\"]")) else {
+                continue;
+            };
+            for index in 0..buttons.length() {
+                if let Some(button) = buttons.item(index).and_then(|n| n.dyn_into::<Element>().ok()) {
+                    if action == "retry" {
+                        button.set_text_content(Some(&label));
+                    } else {
+                        attrs(&button, &[("aria-label", &label), ("title", &label)]);
+                    }
+                }
+            }
+        }
+    }
+
     pub fn remove_message(&self, id: u32) {
         if let Ok(Some(row)) = self.log.query_selector(&format!("[data-id=\"{id}\"]")) {
             row.remove();
