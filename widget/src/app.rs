@@ -37,6 +37,8 @@ struct App {
     settings: RefCell<Settings>,
     strings: RefCell<Strings>,
     chat: RefCell<Chat>,
+    /// Sent as `oachat.conversation_id`, so the worker counts rounds per conversation.
+    conversation: RefCell<String>,
     view: View,
     open: Cell<bool>,
     streaming: RefCell<Option<StreamingAnswer>>,
@@ -68,6 +70,7 @@ pub fn mount(shadow: ShadowRoot, config: JsValue, bridge: JsValue) -> Widget {
         settings: RefCell::new(settings),
         strings: RefCell::new(strings),
         chat: RefCell::new(Chat::default()),
+        conversation: RefCell::new(new_conversation_id()),
         view,
         open: Cell::new(false),
         streaming: RefCell::new(None),
@@ -112,6 +115,7 @@ impl Widget {
     pub fn reset(&self) {
         self.app.stop();
         self.app.chat.borrow_mut().reset();
+        self.app.conversation.replace(new_conversation_id());
         self.app.view.clear_log();
         self.app.show_welcome();
     }
@@ -249,6 +253,7 @@ impl App {
             Some("new-chat") => {
                 app.stop();
                 app.chat.borrow_mut().reset();
+                app.conversation.replace(new_conversation_id());
                 app.view.clear_log();
                 app.show_welcome();
                 app.focus_input();
@@ -462,8 +467,9 @@ impl App {
                     "stream": true,
                     "messages": app.chat.borrow().request_messages(None),
                 });
+                body["oachat"] = json!({ "conversation_id": *app.conversation.borrow() });
                 if let Some(scenario) = &settings.scenario {
-                    body["oachat"] = json!({ "scenario": scenario });
+                    body["oachat"]["scenario"] = json!(scenario);
                 }
                 (settings.chat_url(), body.to_string(), app.bridge.clone())
             };
@@ -778,6 +784,14 @@ fn strings_for(settings: &Settings) -> Strings {
     let navigator_language = dom::window().navigator().language();
     let locale = Locale::detect(settings.locale.as_deref(), navigator_language.as_deref());
     Strings::new(locale, settings.strings.clone())
+}
+
+/// A random id for a new conversation (not a secret: it only groups rounds). `crypto.randomUUID`
+/// needs a secure context, which intranet pages on plain http are not, so `Math.random` it is.
+fn new_conversation_id() -> String {
+    let high = (js_sys::Math::random() * 4_294_967_296.0) as u64;
+    let low = (js_sys::Math::random() * 4_294_967_296.0) as u64;
+    format!("oc-{:016x}", (high << 32) | low)
 }
 
 /// Card data from the host page or the stream, as JSON for the pure card module.
