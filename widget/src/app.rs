@@ -506,7 +506,12 @@ impl App {
                 let name = dom::prop_string(&data, "card").unwrap_or_else(|| "card".into());
                 let card_data = dom::prop(&data, "data").unwrap_or(JsValue::NULL);
                 let card = app.render_card(&name, &card_data);
-                if let Some(answer) = app.streaming.borrow().as_ref().filter(|a| a.id == answer_id) {
+                if let Some(answer) = app
+                    .streaming
+                    .borrow()
+                    .as_ref()
+                    .filter(|a| a.id == answer_id)
+                {
                     let _ = answer.view.row.append_child(&card);
                 }
                 app.emit("message", &card_detail(&name, &card_data));

@@ -277,7 +277,14 @@ impl View {
     /// A "retry" button under a failure notice.
     pub fn add_retry(&self, row: &Element, strings: &Strings) {
         let button = el("button", "oc-retry");
-        attrs(&button, &[("type", "button"), ("data-action", "retry"), ("part", "retry")]);
+        attrs(
+            &button,
+            &[
+                ("type", "button"),
+                ("data-action", "retry"),
+                ("part", "retry"),
+            ],
+        );
         button.set_text_content(Some(&strings.get("retry")));
         let _ = row.append_child(&button);
     }
@@ -292,11 +299,17 @@ impl View {
             ("retry", "retry"),
         ] {
             let label = strings.get(key);
-            let Ok(buttons) = self.log.query_selector_all(&format!("[data-action=\"{action}\"]")) else {
+            let Ok(buttons) = self
+                .log
+                .query_selector_all(&format!("[data-action=\"{action}\"]"))
+            else {
                 continue;
             };
             for index in 0..buttons.length() {
-                if let Some(button) = buttons.item(index).and_then(|n| n.dyn_into::<Element>().ok()) {
+                if let Some(button) = buttons
+                    .item(index)
+                    .and_then(|n| n.dyn_into::<Element>().ok())
+                {
                     if action == "retry" {
                         button.set_text_content(Some(&label));
                     } else {

@@ -256,7 +256,11 @@ mod tests {
             json!({"t": "\" onclick=\"x"}),
             "<a title=\"&quot; onclick=&quot;x\">",
         );
-        check_template("{{a.b}}/{{list.1}}", json!({"a": {"b": 7}, "list": [1, true]}), "7/true");
+        check_template(
+            "{{a.b}}/{{list.1}}",
+            json!({"a": {"b": 7}, "list": [1, true]}),
+            "7/true",
+        );
         check_template("[{{missing}}]", json!({}), "[]");
         check_template("open {{ never closed", json!({}), "open {{ never closed");
         check_template("你好 {{x}} 😀", json!({"x": "世界"}), "你好 世界 😀");
@@ -345,8 +349,8 @@ mod tests {
     #[test]
     fn a_runaway_card_is_capped() {
         let replies: Vec<String> = (0..500).map(|i| i.to_string()).collect();
-        let html = built_in_card_html("quick-replies", &json!({ "replies": replies }))
-            .expect("built in");
+        let html =
+            built_in_card_html("quick-replies", &json!({ "replies": replies })).expect("built in");
         assert_eq!(html.matches("<button").count(), MAX_CARD_ITEMS);
     }
 }
