@@ -329,7 +329,9 @@ impl App {
             return;
         };
         let style = self.view.root.unchecked_ref::<HtmlElement>().style();
-        let _ = style.set_property("--oc-vvh", &format!("{}px", viewport.height()));
+        // Whole pixels: formatting an f64 would pull Rust's float printer (~6 KiB gzip) into the wasm.
+        let height = viewport.height().round() as i64;
+        let _ = style.set_property("--oc-vvh", &format!("{height}px"));
     }
 
     fn autosize_input(&self) {
