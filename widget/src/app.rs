@@ -6,7 +6,6 @@ use std::collections::HashMap;
 use std::rc::{Rc, Weak};
 
 use js_sys::{Object, Promise, Reflect};
-use serde_json::json;
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
 use wasm_bindgen_futures::{spawn_local, JsFuture};
@@ -16,6 +15,7 @@ use crate::core::cards;
 use crate::core::chat::{Chat, Role};
 use crate::core::failure::Failure;
 use crate::core::i18n::{Locale, Strings};
+use crate::core::json::Json;
 use crate::core::markdown::render_markdown;
 use crate::core::settings::{Settings, Theme};
 use crate::core::streaming::StreamingMarkdown;
@@ -464,15 +464,17 @@ impl App {
                     return Ok(());
                 };
                 let settings = app.settings.borrow();
-                let mut body = json!({
-                    "model": settings.model,
-                    "stream": true,
-                    "messages": app.chat.borrow().request_messages(None),
-                });
-                body["oachat"] = json!({ "conversation_id": *app.conversation.borrow() });
+                let mut extension =
+                    Json::object([("conversation_id", app.conversation.borrow().as_str().into())]);
                 if let Some(scenario) = &settings.scenario {
-                    body["oachat"]["scenario"] = json!(scenario);
+                    extension.set("scenario", scenario.as_str().into());
                 }
+                let body = Json::object([
+                    ("model", settings.model.as_str().into()),
+                    ("stream", Json::Bool(true)),
+                    ("messages", app.chat.borrow().request_messages(None)),
+                    ("oachat", extension),
+                ]);
                 (settings.chat_url(), body.to_string(), app.bridge.clone())
             };
             let token = get_token(&bridge, refreshed).await;
@@ -683,7 +685,12 @@ impl App {
         }
         let Some(request_id) = request_id else { return };
         let url = format!("{}/v1/oachat/feedback", app.settings.borrow().endpoint);
-        let body = json!({ "request_id": request_id, "rating": rating.map(|up| if up { 1 } else { -1 }).unwrap_or(0) }).to_string();
+        let rating = rating.map(|up| if up { 1 } else { -1 }).unwrap_or(0);
+        let body = Json::object([
+            ("request_id", request_id.into()),
+            ("rating", Json::from(rating)),
+        ])
+        .to_string();
         let bridge = app.bridge.clone();
         spawn_local(async move {
             let token = get_token(&bridge, false).await;
@@ -802,12 +809,12 @@ fn new_conversation_id() -> String {
 }
 
 /// Card data from the host page or the stream, as JSON for the pure card module.
-fn json_value_of(data: &JsValue) -> serde_json::Value {
+fn json_value_of(data: &JsValue) -> Json {
     js_sys::JSON::stringify(data)
         .ok()
         .and_then(|text| text.as_string())
-        .and_then(|text| serde_json::from_str(&text).ok())
-        .unwrap_or(serde_json::Value::Null)
+        .and_then(|text| Json::parse(&text))
+        .unwrap_or(Json::Null)
 }
 
 fn card_detail(name: &str, data: &JsValue) -> JsValue {

@@ -2,12 +2,12 @@
 
 use js_sys::{Reflect, Uint8Array};
 use oachat_protocol::SseParser;
-use serde_json::Value;
 use wasm_bindgen::{JsCast, JsValue};
 use wasm_bindgen_futures::JsFuture;
 use web_sys::{AbortSignal, ReadableStreamDefaultReader, RequestInit, Response};
 
 use crate::core::failure::Failure;
+use crate::core::json::Json;
 use crate::dom::window;
 
 /// The SSE event name of a card in a chat stream (`event: oachat.card`).
@@ -86,7 +86,7 @@ pub async fn request_json(
     url: &str,
     token: Option<&str>,
     body: Option<&str>,
-) -> Result<Value, Failure> {
+) -> Result<Json, Failure> {
     let init = RequestInit::new();
     init.set_method(method);
     let headers = web_sys::Headers::new().map_err(|_| Failure::Network)?;
@@ -105,7 +105,7 @@ pub async fn request_json(
     let text = JsFuture::from(response.text().map_err(|_| Failure::Network)?)
         .await
         .map_err(|_| Failure::Network)?;
-    Ok(serde_json::from_str(&text.as_string().unwrap_or_default()).unwrap_or(Value::Null))
+    Ok(Json::parse(&text.as_string().unwrap_or_default()).unwrap_or(Json::Null))
 }
 
 async fn post_json(
@@ -154,8 +154,12 @@ async fn failure_of(response: Response) -> Failure {
 
 /// The answer text in one `chat.completion.chunk`: `choices[0].delta.content`.
 fn delta_text(data: &str) -> Option<String> {
-    let value: Value = serde_json::from_str(data).ok()?;
-    let content = value.get("choices")?.get(0)?.get("delta")?.get("content")?;
+    let value = Json::parse(data)?;
+    let content = value
+        .get("choices")?
+        .get("0")?
+        .get("delta")?
+        .get("content")?;
     content
         .as_str()
         .filter(|s| !s.is_empty())

@@ -15,7 +15,7 @@
 //! Card data is untrusted (it may come from the model's side of the stream): every value is
 //! escaped. Only a host-registered template is trusted markup, because the host page wrote it.
 
-use serde_json::Value;
+use super::json::Json;
 
 use super::highlight::push_escaped;
 use super::markdown::{anchor_open_tag, link_url_is_safe, render_markdown};
@@ -28,7 +28,7 @@ const MAX_CARD_ITEMS: usize = 50;
 pub const BUILT_IN_CARDS: [&str; 4] = ["card", "link", "kv", "quick-replies"];
 
 /// The HTML of a built-in card, wrapped in `.oc-card`; `None` for an unknown name.
-pub fn built_in_card_html(name: &str, data: &Value) -> Option<String> {
+pub fn built_in_card_html(name: &str, data: &Json) -> Option<String> {
     let mut inner = String::new();
     match name {
         "card" => {
@@ -83,7 +83,7 @@ pub fn built_in_card_html(name: &str, data: &Value) -> Option<String> {
 
 /// Fills `{{field}}` (or `{{ a.b }}`) slots of a host template with escaped values from `data`.
 /// A missing field is empty; numbers and booleans print as JSON does. An unclosed `{{` is text.
-pub fn fill_template(template: &str, data: &Value) -> String {
+pub fn fill_template(template: &str, data: &Json) -> String {
     let mut out = String::with_capacity(template.len());
     let mut rest = template;
     while let Some(start) = rest.find("{{") {
@@ -102,7 +102,7 @@ pub fn fill_template(template: &str, data: &Value) -> String {
 }
 
 /// A host template card: the filled template inside the same wrapper as built-in cards.
-pub fn template_card_html(name: &str, template: &str, data: &Value) -> String {
+pub fn template_card_html(name: &str, template: &str, data: &Json) -> String {
     wrap(name, &fill_template(template, data))
 }
 
@@ -116,7 +116,7 @@ fn wrap(name: &str, inner: &str) -> String {
     html
 }
 
-fn push_title(out: &mut String, data: &Value) {
+fn push_title(out: &mut String, data: &Json) {
     if let Some(title) = text_field(data, "title") {
         out.push_str("<div class=\"oc-card-title\">");
         push_escaped(out, &title);
@@ -125,15 +125,15 @@ fn push_title(out: &mut String, data: &Value) {
 }
 
 /// Action buttons. An action is a string (send it), or `{label, send}` / `{label, url}`.
-fn push_actions(out: &mut String, actions: Option<&Value>) {
-    let Some(Value::Array(actions)) = actions else {
+fn push_actions(out: &mut String, actions: Option<&Json>) {
+    let Some(Json::Array(actions)) = actions else {
         return;
     };
     out.push_str("<div class=\"oc-card-actions\">");
     for action in actions.iter().take(MAX_CARD_ITEMS) {
         let (label, send, url) = match action {
-            Value::String(text) => (text.clone(), Some(text.clone()), None),
-            Value::Object(_) => {
+            Json::String(text) => (text.clone(), Some(text.clone()), None),
+            Json::Object(_) => {
                 let label = text_field(action, "label")
                     .or_else(|| text_field(action, "name"))
                     .or_else(|| text_field(action, "text"))
@@ -172,23 +172,23 @@ fn push_actions(out: &mut String, actions: Option<&Value>) {
 }
 
 /// Key-value rows from `[{key, value}]`, `[[key, value]]` or `{key: value}`.
-fn key_values(items: Option<&Value>) -> Vec<(String, String)> {
+fn key_values(items: Option<&Json>) -> Vec<(String, String)> {
     match items {
-        Some(Value::Array(rows)) => rows
+        Some(Json::Array(rows)) => rows
             .iter()
             .take(MAX_CARD_ITEMS)
             .filter_map(|row| match row {
-                Value::Array(pair) if pair.len() == 2 => {
+                Json::Array(pair) if pair.len() == 2 => {
                     Some((display(&pair[0]), display(&pair[1])))
                 }
-                Value::Object(_) => Some((
+                Json::Object(_) => Some((
                     row.get("key").or_else(|| row.get("label")).map(display)?,
                     row.get("value").map(display).unwrap_or_default(),
                 )),
                 _ => None,
             })
             .collect(),
-        Some(Value::Object(map)) => map
+        Some(Json::Object(map)) => map
             .iter()
             .take(MAX_CARD_ITEMS)
             .map(|(key, value)| (key.clone(), display(value)))
@@ -197,38 +197,41 @@ fn key_values(items: Option<&Value>) -> Vec<(String, String)> {
     }
 }
 
-fn text_field(data: &Value, key: &str) -> Option<String> {
+fn text_field(data: &Json, key: &str) -> Option<String> {
     data.get(key).map(display).filter(|s| !s.is_empty())
 }
 
-fn lookup<'a>(data: &'a Value, path: &str) -> Option<&'a Value> {
-    path.split('.').try_fold(data, |value, key| match value {
-        Value::Array(items) => items.get(key.parse::<usize>().ok()?),
-        _ => value.get(key),
-    })
+/// `a.b.0`: object keys and array indexes, as `Json::get` reads them.
+fn lookup<'a>(data: &'a Json, path: &str) -> Option<&'a Json> {
+    path.split('.').try_fold(data, |value, key| value.get(key))
 }
 
-fn display(value: &Value) -> String {
+fn display(value: &Json) -> String {
     match value {
-        Value::Null => String::new(),
-        Value::String(text) => text.clone(),
+        Json::Null => String::new(),
+        Json::String(text) => text.clone(),
         other => other.to_string(),
     }
 }
 
 #[cfg(test)]
 mod tests {
-    use serde_json::json;
-
     use super::*;
 
+    /// Test data written with serde_json's macro (a dev-dependency only), as the widget's `Json`.
+    macro_rules! json {
+        ($($data:tt)+) => {
+            Json::parse(&serde_json::json!($($data)+).to_string()).expect("valid test JSON")
+        };
+    }
+
     #[track_caller]
-    fn check_template(template: &str, data: Value, expected: &str) {
+    fn check_template(template: &str, data: Json, expected: &str) {
         assert_eq!(fill_template(template, &data), expected);
     }
 
     #[track_caller]
-    fn check_contains(name: &str, data: Value, needles: &[&str]) {
+    fn check_contains(name: &str, data: Json, needles: &[&str]) {
         let html = built_in_card_html(name, &data).expect("a built-in card name");
         for needle in needles {
             assert!(html.contains(needle), "{needle:?} not in {html}");
@@ -236,7 +239,7 @@ mod tests {
     }
 
     #[track_caller]
-    fn check_absent(name: &str, data: Value, needles: &[&str]) {
+    fn check_absent(name: &str, data: Json, needles: &[&str]) {
         let html = built_in_card_html(name, &data).expect("a built-in card name");
         for needle in needles {
             assert!(!html.contains(needle), "{needle:?} in {html}");

@@ -9,6 +9,7 @@ pub mod chat;
 pub mod failure;
 pub mod highlight;
 pub mod i18n;
+pub mod json;
 pub mod markdown;
 pub mod settings;
 pub mod streaming;
