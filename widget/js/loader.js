@@ -16,7 +16,8 @@
   var CORE_WASM = '__OACHAT_CORE_WASM__';
 
   var DATA_KEYS = ['title', 'avatar', 'welcome', 'position', 'offsetX', 'offsetY', 'primaryColor',
-    'theme', 'locale', 'token', 'tokenUrl', 'zIndex', 'model', 'placeholder', 'starters', 'endpoint'];
+    'theme', 'locale', 'token', 'tokenUrl', 'zIndex', 'model', 'placeholder', 'starters', 'endpoint',
+    'history'];
 
   function readDataset() {
     var out = {};

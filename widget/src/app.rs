@@ -39,6 +39,10 @@ struct App {
     chat: RefCell<Chat>,
     /// Sent as `oachat.conversation_id`, so the worker counts rounds per conversation.
     conversation: RefCell<String>,
+    /// Whether the worker keeps conversations (`GET /v1/oachat/conversations` answered).
+    server_history: Cell<bool>,
+    /// The worker's id for the current conversation (`x-oachat-conversation`), once known.
+    server_conversation: RefCell<Option<String>>,
     view: View,
     open: Cell<bool>,
     streaming: RefCell<Option<StreamingAnswer>>,
@@ -71,6 +75,8 @@ pub fn mount(shadow: ShadowRoot, config: JsValue, bridge: JsValue) -> Widget {
         strings: RefCell::new(strings),
         chat: RefCell::new(Chat::default()),
         conversation: RefCell::new(new_conversation_id()),
+        server_history: Cell::new(false),
+        server_conversation: RefCell::new(None),
         view,
         open: Cell::new(false),
         streaming: RefCell::new(None),
@@ -81,6 +87,15 @@ pub fn mount(shadow: ShadowRoot, config: JsValue, bridge: JsValue) -> Widget {
     app.apply_settings();
     app.show_welcome();
     App::listen(&app);
+    // Server-side history is opt-in (`data-history="auto"`) until every worker serves
+    // `/v1/oachat/conversations`: probing an older worker logs a 404 in the host page's console,
+    // and a strict page must stay free of console errors.
+    if matches!(
+        dom::prop_string(&config, "history").as_deref(),
+        Some("auto" | "on")
+    ) {
+        App::detect_history(&app);
+    }
     Widget { app }
 }
 
@@ -116,6 +131,7 @@ impl Widget {
         self.app.stop();
         self.app.chat.borrow_mut().reset();
         self.app.conversation.replace(new_conversation_id());
+        self.app.server_conversation.replace(None);
         self.app.view.clear_log();
         self.app.show_welcome();
     }
@@ -254,6 +270,8 @@ impl App {
                 app.stop();
                 app.chat.borrow_mut().reset();
                 app.conversation.replace(new_conversation_id());
+                app.server_conversation.replace(None);
+                app.view.show_history(None, &app.strings.borrow());
                 app.view.clear_log();
                 app.show_welcome();
                 app.focus_input();
@@ -271,6 +289,17 @@ impl App {
                 }
             }
             Some("regenerate" | "retry") => App::regenerate(app),
+            Some("history") => App::toggle_history(app),
+            Some("history-open") => {
+                if let Some(id) = button.get_attribute("data-conversation") {
+                    App::open_conversation(app, id);
+                }
+            }
+            Some("history-delete") => {
+                if let Some(id) = button.get_attribute("data-conversation") {
+                    App::delete_conversation(app, id, &button);
+                }
+            }
             Some("card-send") => {
                 let text = button.get_attribute("data-text").unwrap_or_default();
                 App::send(app, &text);
@@ -464,18 +493,34 @@ impl App {
                     return Ok(());
                 };
                 let settings = app.settings.borrow();
-                let mut extension =
-                    Json::object([("conversation_id", app.conversation.borrow().as_str().into())]);
-                if let Some(scenario) = &settings.scenario {
-                    extension.set("scenario", scenario.as_str().into());
+                if app.server_history.get() {
+                    // The worker keeps the conversation: send only the new message.
+                    let message = app.chat.borrow().last_user_text().unwrap_or("").to_string();
+                    let mut body = Json::object([("message", message.into())]);
+                    if let Some(id) = app.server_conversation.borrow().as_deref() {
+                        body.set("conversation_id", id.into());
+                    }
+                    (
+                        settings.conversation_chat_url(),
+                        body.to_string(),
+                        app.bridge.clone(),
+                    )
+                } else {
+                    let mut extension = Json::object([(
+                        "conversation_id",
+                        app.conversation.borrow().as_str().into(),
+                    )]);
+                    if let Some(scenario) = &settings.scenario {
+                        extension.set("scenario", scenario.as_str().into());
+                    }
+                    let body = Json::object([
+                        ("model", settings.model.as_str().into()),
+                        ("stream", Json::Bool(true)),
+                        ("messages", app.chat.borrow().request_messages(None)),
+                        ("oachat", extension),
+                    ]);
+                    (settings.chat_url(), body.to_string(), app.bridge.clone())
                 }
-                let body = Json::object([
-                    ("model", settings.model.as_str().into()),
-                    ("stream", Json::Bool(true)),
-                    ("messages", app.chat.borrow().request_messages(None)),
-                    ("oachat", extension),
-                ]);
-                (settings.chat_url(), body.to_string(), app.bridge.clone())
             };
             let token = get_token(&bridge, refreshed).await;
             let controller = AbortController::new().map_err(|_| Failure::Network)?;
@@ -500,7 +545,13 @@ impl App {
 
     fn on_stream_event(app: &Rc<App>, answer_id: u32, event: StreamEvent) {
         match event {
-            StreamEvent::Started { request_id } => {
+            StreamEvent::Started {
+                request_id,
+                conversation,
+            } => {
+                if conversation.is_some() {
+                    app.server_conversation.replace(conversation);
+                }
                 if let Some(request_id) = request_id {
                     app.chat.borrow_mut().set_request_id(answer_id, request_id);
                 }
@@ -699,6 +750,111 @@ impl App {
         });
     }
 
+    /// Asks the worker once whether it keeps conversations; only then the history button shows.
+    /// A worker without the endpoint (404) leaves the widget exactly as it was.
+    fn detect_history(app: &Rc<App>) {
+        let weak = Rc::downgrade(app);
+        let url = app.settings.borrow().conversations_url();
+        let bridge = app.bridge.clone();
+        spawn_local(async move {
+            let token = get_token(&bridge, false).await;
+            let answer = net::request_json("GET", &url, token.as_deref(), None).await;
+            let (Some(app), Ok(list)) = (weak.upgrade(), answer) else {
+                return;
+            };
+            if conversation_items(&list, &app.strings.borrow()).is_some() {
+                app.server_history.set(true);
+                let _ = app.view.history_button.remove_attribute("hidden");
+            }
+        });
+    }
+
+    fn toggle_history(app: &Rc<App>) {
+        if app.view.history.has_attribute("hidden") {
+            let weak = Rc::downgrade(app);
+            let url = app.settings.borrow().conversations_url();
+            let bridge = app.bridge.clone();
+            spawn_local(async move {
+                let token = get_token(&bridge, false).await;
+                let answer = net::request_json("GET", &url, token.as_deref(), None).await;
+                let Some(app) = weak.upgrade() else { return };
+                let strings = app.strings.borrow();
+                let items = answer
+                    .ok()
+                    .and_then(|list| conversation_items(&list, &strings))
+                    .unwrap_or_default();
+                app.view.show_history(Some(&items), &strings);
+            });
+        } else {
+            app.view.show_history(None, &app.strings.borrow());
+        }
+    }
+
+    fn open_conversation(app: &Rc<App>, id: String) {
+        if app.chat.borrow().is_streaming() {
+            return;
+        }
+        let weak = Rc::downgrade(app);
+        let url = format!(
+            "{}/{}",
+            app.settings.borrow().conversations_url(),
+            encode_path(&id)
+        );
+        let bridge = app.bridge.clone();
+        spawn_local(async move {
+            let token = get_token(&bridge, false).await;
+            let answer = net::request_json("GET", &url, token.as_deref(), None).await;
+            let (Some(app), Ok(detail)) = (weak.upgrade(), answer) else {
+                return;
+            };
+            let history = conversation_messages(&detail);
+            app.chat.borrow_mut().load(history);
+            app.server_conversation.replace(Some(id));
+            app.conversation.replace(new_conversation_id());
+            let strings = app.strings.borrow().clone();
+            app.view.show_history(None, &strings);
+            app.view.clear_log();
+            app.view.show_starters(false);
+            for message in app.chat.borrow().messages() {
+                let html =
+                    (message.role == Role::Assistant).then(|| render_markdown(&message.text));
+                app.view.append_message(message, html.as_deref(), &strings);
+            }
+            app.view.scroll_to_bottom();
+        });
+    }
+
+    fn delete_conversation(app: &Rc<App>, id: String, button: &Element) {
+        let weak = Rc::downgrade(app);
+        let url = format!(
+            "{}/{}",
+            app.settings.borrow().conversations_url(),
+            encode_path(&id)
+        );
+        let bridge = app.bridge.clone();
+        let item = button.closest(".oc-history-item").ok().flatten();
+        spawn_local(async move {
+            let token = get_token(&bridge, false).await;
+            if net::request_json("DELETE", &url, token.as_deref(), None)
+                .await
+                .is_err()
+            {
+                return;
+            }
+            if let Some(item) = item {
+                item.remove();
+            }
+            let Some(app) = weak.upgrade() else { return };
+            // Deleting the conversation on screen starts a new one.
+            if app.server_conversation.borrow().as_deref() == Some(id.as_str()) {
+                app.server_conversation.replace(None);
+                app.chat.borrow_mut().reset();
+                app.view.clear_log();
+                app.show_welcome();
+            }
+        });
+    }
+
     /// A card element: a host render callback, a host template (slots escaped), or a built-in.
     /// Unknown names fall back to the generic `card` (title, body, actions).
     fn render_card(&self, name: &str, data: &JsValue) -> Element {
@@ -798,6 +954,70 @@ fn strings_for(settings: &Settings) -> Strings {
     let navigator_language = dom::window().navigator().language();
     let locale = Locale::detect(settings.locale.as_deref(), navigator_language.as_deref());
     Strings::new(locale, settings.strings.clone())
+}
+
+/// The (id, title) pairs of a conversation list: a bare array, or one under `conversations`,
+/// `items` or `data`. `None` when the answer is not a list at all.
+fn conversation_items(
+    list: &Json,
+    strings: &crate::core::i18n::Strings,
+) -> Option<Vec<(String, String)>> {
+    let items = match list {
+        Json::Array(_) => list,
+        _ => list
+            .get("conversations")
+            .or_else(|| list.get("items"))
+            .or_else(|| list.get("data"))?,
+    };
+    let Json::Array(items) = items else {
+        return None;
+    };
+    Some(
+        items
+            .iter()
+            .filter_map(|item| {
+                let id = match item.get("id")? {
+                    Json::String(id) => id.clone(),
+                    other => other.to_string(),
+                };
+                let title = item
+                    .get("title")
+                    .and_then(Json::as_str)
+                    .filter(|t| !t.trim().is_empty())
+                    .map(str::to_string)
+                    .unwrap_or_else(|| strings.get("untitled"));
+                Some((id, title))
+            })
+            .collect(),
+    )
+}
+
+/// The user and assistant turns of a stored conversation (`messages` at the top or under
+/// `conversation`), in order.
+fn conversation_messages(detail: &Json) -> Vec<(Role, String)> {
+    let messages = detail
+        .get("messages")
+        .or_else(|| detail.get("conversation").and_then(|c| c.get("messages")));
+    let Some(Json::Array(messages)) = messages else {
+        return Vec::new();
+    };
+    messages
+        .iter()
+        .filter_map(|message| {
+            let role = match message.get("role").and_then(Json::as_str)? {
+                "user" => Role::User,
+                "assistant" => Role::Assistant,
+                _ => return None,
+            };
+            let text = message.get("content").and_then(Json::as_str)?;
+            Some((role, text.to_string()))
+        })
+        .collect()
+}
+
+/// A conversation id as one URL path segment.
+fn encode_path(id: &str) -> String {
+    js_sys::encode_uri_component(id).into()
 }
 
 /// A random id for a new conversation (not a secret: it only groups rounds). `crypto.randomUUID`

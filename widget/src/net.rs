@@ -15,8 +15,12 @@ pub const CARD_EVENT: &str = "oachat.card";
 
 /// What a stream delivers to the view, one event at a time.
 pub enum StreamEvent {
-    /// The worker accepted the request; its id is used for feedback.
-    Started { request_id: Option<String> },
+    /// The worker accepted the request; its id is used for feedback. `conversation` is the
+    /// server-side conversation (`x-oachat-conversation`) when the worker keeps one.
+    Started {
+        request_id: Option<String>,
+        conversation: Option<String>,
+    },
     /// More answer text.
     Delta(String),
     /// A card, from an `event: oachat.card` SSE event: `{"card": name, "data": {...}}` as JSON.
@@ -37,7 +41,15 @@ pub async fn stream_chat(
         return Err(failure_of(response).await);
     }
     let request_id = response.headers().get("x-request-id").ok().flatten();
-    on_event(StreamEvent::Started { request_id });
+    let conversation = response
+        .headers()
+        .get("x-oachat-conversation")
+        .ok()
+        .flatten();
+    on_event(StreamEvent::Started {
+        request_id,
+        conversation,
+    });
 
     let Some(stream) = response.body() else {
         return Ok(());

@@ -152,6 +152,15 @@ impl Chat {
         self.streaming = None;
     }
 
+    /// The newest user message: what `/v1/oachat/chat` takes (the worker keeps the rest).
+    pub fn last_user_text(&self) -> Option<&str> {
+        self.messages
+            .iter()
+            .rev()
+            .find(|m| m.role == Role::User)
+            .map(|m| m.text.as_str())
+    }
+
     /// Replaces the log with a stored conversation (history from the worker).
     pub fn load(&mut self, history: Vec<(Role, String)>) {
         self.reset();
