@@ -16,7 +16,8 @@
   var CORE_WASM = '__OACHAT_CORE_WASM__';
 
   var DATA_KEYS = ['title', 'avatar', 'welcome', 'position', 'offsetX', 'offsetY', 'primaryColor',
-    'theme', 'locale', 'token', 'tokenUrl', 'zIndex', 'model', 'placeholder', 'starters', 'endpoint'];
+    'theme', 'locale', 'token', 'tokenUrl', 'zIndex', 'model', 'placeholder', 'starters', 'endpoint',
+    'history'];
 
   function readDataset() {
     var out = {};
@@ -33,12 +34,15 @@
 
   var config = Object.assign({ endpoint: apiBase }, readDataset(), window.OAChatConfig || {});
   var listeners = {};
+  // Host card templates by name: { template: '<div>{{field}}</div>' } or { render(data, el) }.
+  var cards = {};
   var queue = [];
   var core = null;        // the mounted wasm widget, once loaded
   var loading = null;     // the import promise, so it runs once
   var host = null;
   var shadow = null;
   var bubble = null;
+  var inlineRoot = null;  // ChatSDK `root`: the panel renders inside it instead of floating
 
   function emit(name, detail) {
     (listeners[name] || []).slice().forEach(function (fn) {
@@ -120,7 +124,8 @@
     host = document.createElement('oachat-widget');
     host.setAttribute('data-oachat', '');
     // Zero-size and out of the flow: the host element never covers the page's clicks.
-    host.style.cssText = 'position:static;display:contents';
+    host.style.cssText = inlineRoot ? 'display:block;position:relative' : 'position:static;display:contents';
+    if (inlineRoot) host.setAttribute('data-inline', '');
     shadow = host.attachShadow({ mode: 'open' });
     adoptCss(shadow, BUBBLE_CSS);
     bubble = document.createElement('button');
@@ -134,7 +139,7 @@
     bubble.addEventListener('pointerenter', preload, { once: true });
     bubble.addEventListener('focus', preload, { once: true });
     shadow.appendChild(bubble);
-    document.body.appendChild(host);
+    (inlineRoot || document.body).appendChild(host);
     applyTheme();
   }
 
@@ -147,7 +152,8 @@
       .then(function (module) {
         return module.default({ module_or_path: new URL(CORE_WASM, apiBase + '/').href })
           .then(function () {
-            core = module.mount(shadow, config, { emit: emit, getToken: getToken });
+            if (!shadow) throw new Error('oachat was destroyed while loading');
+            core = module.mount(shadow, config, { emit: emit, getToken: getToken, cards: cards });
             if (bubble) bubble.removeAttribute('aria-busy');
             var pending = queue;
             queue = [];
@@ -170,6 +176,7 @@
     return function () {
       var args = arguments;
       if (core) return core[name].apply(core, args);
+      if (!host && needsLoad) mountHost();
       queue.push(function () { core[name].apply(core, args); });
       if (needsLoad) preload();
     };
@@ -188,21 +195,33 @@
     close: whenReady('close', false),
     toggle: whenReady('toggle', true),
     isOpen: function () { return core ? core.isOpen() : false; },
+    // A promise for the mounted core: host pages (and tests) can wait for it.
+    loaded: function () { if (!host) mountHost(); return load().then(function () {}); },
     send: whenReady('send', true),
     stop: whenReady('stop', false),
     reset: whenReady('reset', false),
-    setToken: function (token) { config.token = token; cachedToken = token || null; },
+    setToken: function (token) { config.token = token; cachedToken = token || null; return api; },
     setConfig: function (partial) { return api.init(partial); },
     setLocale: function (locale) { return api.init({ locale: locale }); },
+    registerCard: function (name, definition) {
+      if (name && definition && (typeof definition.template === 'string' || typeof definition.render === 'function')) {
+        cards[String(name)] = definition;
+      }
+      return api;
+    },
+    addCard: whenReady('addCard', true),
     on: function (name, fn) { (listeners[name] = listeners[name] || []).push(fn); return api; },
     off: function (name, fn) {
       listeners[name] = (listeners[name] || []).filter(function (f) { return f !== fn; });
       return api;
     },
+    // Removes every trace from the page: the panel, the bubble, listeners and timers, and the
+    // host's event handlers. `OAChat` stays, so a later `open()` can mount a fresh widget.
     destroy: function () {
       if (core) core.destroy();
       if (host && host.parentNode) host.parentNode.removeChild(host);
       core = null; loading = null; host = null; shadow = null; bubble = null; queue = [];
+      listeners = {}; cachedToken = null;
     },
   };
 
@@ -230,7 +249,18 @@
       api.on('open', function () { handlers.onToggle(true); });
       api.on('close', function () { handlers.onToggle(false); });
     }
-    if (this.options.root) api.open();
+    var root = this.options.root;
+    if (root && root.appendChild) {
+      // Inline: the panel fills the root element, no bubble, no floating layer.
+      inlineRoot = root;
+      config.inline = true;
+      if (host) {
+        host.setAttribute('data-inline', '');
+        host.style.cssText = 'display:block;position:relative';
+        root.appendChild(host);
+      }
+      api.open();
+    }
     return this;
   };
   ChatSDK.prototype.getCtx = function () {

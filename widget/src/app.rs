@@ -6,15 +6,16 @@ use std::collections::HashMap;
 use std::rc::{Rc, Weak};
 
 use js_sys::{Object, Promise, Reflect};
-use serde_json::json;
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
 use wasm_bindgen_futures::{spawn_local, JsFuture};
 use web_sys::{AbortController, Element, HtmlElement, KeyboardEvent, ShadowRoot};
 
+use crate::core::cards;
 use crate::core::chat::{Chat, Role};
 use crate::core::failure::Failure;
 use crate::core::i18n::{Locale, Strings};
+use crate::core::json::Json;
 use crate::core::markdown::render_markdown;
 use crate::core::settings::{Settings, Theme};
 use crate::core::streaming::StreamingMarkdown;
@@ -36,6 +37,12 @@ struct App {
     settings: RefCell<Settings>,
     strings: RefCell<Strings>,
     chat: RefCell<Chat>,
+    /// Sent as `oachat.conversation_id`, so the worker counts rounds per conversation.
+    conversation: RefCell<String>,
+    /// Whether the worker keeps conversations (`GET /v1/oachat/conversations` answered).
+    server_history: Cell<bool>,
+    /// The worker's id for the current conversation (`x-oachat-conversation`), once known.
+    server_conversation: RefCell<Option<String>>,
     view: View,
     open: Cell<bool>,
     streaming: RefCell<Option<StreamingAnswer>>,
@@ -67,6 +74,9 @@ pub fn mount(shadow: ShadowRoot, config: JsValue, bridge: JsValue) -> Widget {
         settings: RefCell::new(settings),
         strings: RefCell::new(strings),
         chat: RefCell::new(Chat::default()),
+        conversation: RefCell::new(new_conversation_id()),
+        server_history: Cell::new(false),
+        server_conversation: RefCell::new(None),
         view,
         open: Cell::new(false),
         streaming: RefCell::new(None),
@@ -77,6 +87,15 @@ pub fn mount(shadow: ShadowRoot, config: JsValue, bridge: JsValue) -> Widget {
     app.apply_settings();
     app.show_welcome();
     App::listen(&app);
+    // Server-side history is opt-in (`data-history="auto"`) until every worker serves
+    // `/v1/oachat/conversations`: probing an older worker logs a 404 in the host page's console,
+    // and a strict page must stay free of console errors.
+    if matches!(
+        dom::prop_string(&config, "history").as_deref(),
+        Some("auto" | "on")
+    ) {
+        App::detect_history(&app);
+    }
     Widget { app }
 }
 
@@ -111,6 +130,8 @@ impl Widget {
     pub fn reset(&self) {
         self.app.stop();
         self.app.chat.borrow_mut().reset();
+        self.app.conversation.replace(new_conversation_id());
+        self.app.server_conversation.replace(None);
         self.app.view.clear_log();
         self.app.show_welcome();
     }
@@ -120,6 +141,27 @@ impl Widget {
         *self.app.settings.borrow_mut() = settings_from(&config);
         *self.app.strings.borrow_mut() = strings_for(&self.app.settings.borrow());
         self.app.apply_settings();
+        // Switch the words already on screen too: the welcome (while nothing was said yet)
+        // and the labels of every answer's buttons.
+        if self.app.chat.borrow().messages().is_empty() {
+            self.app.view.clear_log();
+            self.app.show_welcome();
+        }
+        self.app.view.relabel_actions(&self.app.strings.borrow());
+    }
+
+    /// Shows a card in the log, as if the assistant had sent it (host pages and tests).
+    #[wasm_bindgen(js_name = addCard)]
+    pub fn add_card(&self, name: String, data: JsValue) {
+        self.app.set_open(true);
+        self.app.view.show_starters(false);
+        let card = self.app.render_card(&name, &data);
+        let row = dom::el("div", "oc-msg");
+        dom::attrs(&row, &[("data-role", "card")]);
+        let _ = row.append_child(&card);
+        let _ = self.app.view.log.append_child(&row);
+        self.app.view.scroll_to_bottom();
+        self.app.emit("message", &card_detail(&name, &data));
     }
 
     pub fn destroy(&self) {
@@ -205,6 +247,12 @@ impl App {
             app.copy_code(&copy);
             return;
         }
+        // Host card templates mark their buttons with `data-oc-send="text"`.
+        if let Ok(Some(sender)) = target.closest("[data-oc-send]") {
+            let text = sender.get_attribute("data-oc-send").unwrap_or_default();
+            App::send(app, &text);
+            return;
+        }
         let Ok(Some(button)) = target.closest("[data-action]") else {
             return;
         };
@@ -221,6 +269,9 @@ impl App {
             Some("new-chat") => {
                 app.stop();
                 app.chat.borrow_mut().reset();
+                app.conversation.replace(new_conversation_id());
+                app.server_conversation.replace(None);
+                app.view.show_history(None, &app.strings.borrow());
                 app.view.clear_log();
                 app.show_welcome();
                 app.focus_input();
@@ -237,7 +288,22 @@ impl App {
                     flash_label(&button, &app.strings.borrow().get("copied"));
                 }
             }
-            Some("regenerate") => App::regenerate(app),
+            Some("regenerate" | "retry") => App::regenerate(app),
+            Some("history") => App::toggle_history(app),
+            Some("history-open") => {
+                if let Some(id) = button.get_attribute("data-conversation") {
+                    App::open_conversation(app, id);
+                }
+            }
+            Some("history-delete") => {
+                if let Some(id) = button.get_attribute("data-conversation") {
+                    App::delete_conversation(app, id, &button);
+                }
+            }
+            Some("card-send") => {
+                let text = button.get_attribute("data-text").unwrap_or_default();
+                App::send(app, &text);
+            }
             Some(action @ ("thumbs-up" | "thumbs-down")) => {
                 if let Some(id) = id {
                     App::feedback(app, id, action == "thumbs-up", &button);
@@ -292,7 +358,9 @@ impl App {
             return;
         };
         let style = self.view.root.unchecked_ref::<HtmlElement>().style();
-        let _ = style.set_property("--oc-vvh", &format!("{}px", viewport.height()));
+        // Whole pixels: formatting an f64 would pull Rust's float printer (~6 KiB gzip) into the wasm.
+        let height = viewport.height().round() as i64;
+        let _ = style.set_property("--oc-vvh", &format!("{height}px"));
     }
 
     fn autosize_input(&self) {
@@ -425,15 +493,34 @@ impl App {
                     return Ok(());
                 };
                 let settings = app.settings.borrow();
-                let mut body = json!({
-                    "model": settings.model,
-                    "stream": true,
-                    "messages": app.chat.borrow().request_messages(None),
-                });
-                if let Some(scenario) = &settings.scenario {
-                    body["oachat"] = json!({ "scenario": scenario });
+                if app.server_history.get() {
+                    // The worker keeps the conversation: send only the new message.
+                    let message = app.chat.borrow().last_user_text().unwrap_or("").to_string();
+                    let mut body = Json::object([("message", message.into())]);
+                    if let Some(id) = app.server_conversation.borrow().as_deref() {
+                        body.set("conversation_id", id.into());
+                    }
+                    (
+                        settings.conversation_chat_url(),
+                        body.to_string(),
+                        app.bridge.clone(),
+                    )
+                } else {
+                    let mut extension = Json::object([(
+                        "conversation_id",
+                        app.conversation.borrow().as_str().into(),
+                    )]);
+                    if let Some(scenario) = &settings.scenario {
+                        extension.set("scenario", scenario.as_str().into());
+                    }
+                    let body = Json::object([
+                        ("model", settings.model.as_str().into()),
+                        ("stream", Json::Bool(true)),
+                        ("messages", app.chat.borrow().request_messages(None)),
+                        ("oachat", extension),
+                    ]);
+                    (settings.chat_url(), body.to_string(), app.bridge.clone())
                 }
-                (settings.chat_url(), body.to_string(), app.bridge.clone())
             };
             let token = get_token(&bridge, refreshed).await;
             let controller = AbortController::new().map_err(|_| Failure::Network)?;
@@ -458,10 +545,31 @@ impl App {
 
     fn on_stream_event(app: &Rc<App>, answer_id: u32, event: StreamEvent) {
         match event {
-            StreamEvent::Started { request_id } => {
+            StreamEvent::Started {
+                request_id,
+                conversation,
+            } => {
+                if conversation.is_some() {
+                    app.server_conversation.replace(conversation);
+                }
                 if let Some(request_id) = request_id {
                     app.chat.borrow_mut().set_request_id(answer_id, request_id);
                 }
+            }
+            StreamEvent::Card(json) => {
+                let data = js_sys::JSON::parse(&json).unwrap_or(JsValue::NULL);
+                let name = dom::prop_string(&data, "card").unwrap_or_else(|| "card".into());
+                let card_data = dom::prop(&data, "data").unwrap_or(JsValue::NULL);
+                let card = app.render_card(&name, &card_data);
+                if let Some(answer) = app
+                    .streaming
+                    .borrow()
+                    .as_ref()
+                    .filter(|a| a.id == answer_id)
+                {
+                    let _ = answer.view.row.append_child(&card);
+                }
+                app.emit("message", &card_detail(&name, &card_data));
             }
             StreamEvent::Delta(text) => {
                 app.chat.borrow_mut().append(answer_id, &text);
@@ -549,12 +657,18 @@ impl App {
                 }
                 if let Some(notice) = app.chat.borrow().message(notice_id) {
                     let row = app.view.append_message(notice, None, &strings);
+                    // Waiting helps a rate limit: the countdown says how long. A dropped network
+                    // or a provider outage may pass any moment: offer to try again.
+                    if matches!(failure, Failure::Network | Failure::UpstreamDown { .. }) {
+                        app.view.add_retry(&row, &strings);
+                    }
                     if let Some(seconds) = countdown {
                         App::count_down(app, row, failure.clone(), seconds);
                     }
                 }
                 let detail = Object::new();
                 let _ = Reflect::set(&detail, &"code".into(), &failure_code(&failure).into());
+                let _ = Reflect::set(&detail, &"message".into(), &notice_text_of(app, notice_id));
                 app.emit("error", &detail);
                 app.emit("stream:end", &JsValue::from(Object::new()));
             }
@@ -622,13 +736,155 @@ impl App {
         }
         let Some(request_id) = request_id else { return };
         let url = format!("{}/v1/oachat/feedback", app.settings.borrow().endpoint);
-        let body = json!({ "request_id": request_id, "rating": rating.map(|up| if up { 1 } else { -1 }).unwrap_or(0) }).to_string();
+        let rating = rating.map(|up| if up { 1 } else { -1 }).unwrap_or(0);
+        let body = Json::object([
+            ("request_id", request_id.into()),
+            ("rating", Json::from(rating)),
+        ])
+        .to_string();
         let bridge = app.bridge.clone();
         spawn_local(async move {
             let token = get_token(&bridge, false).await;
             // Feedback is best effort: a failure must not disturb the chat.
             let _ = net::request_json("POST", &url, token.as_deref(), Some(&body)).await;
         });
+    }
+
+    /// Asks the worker once whether it keeps conversations; only then the history button shows.
+    /// A worker without the endpoint (404) leaves the widget exactly as it was.
+    fn detect_history(app: &Rc<App>) {
+        let weak = Rc::downgrade(app);
+        let url = app.settings.borrow().conversations_url();
+        let bridge = app.bridge.clone();
+        spawn_local(async move {
+            let token = get_token(&bridge, false).await;
+            let answer = net::request_json("GET", &url, token.as_deref(), None).await;
+            let (Some(app), Ok(list)) = (weak.upgrade(), answer) else {
+                return;
+            };
+            if conversation_items(&list, &app.strings.borrow()).is_some() {
+                app.server_history.set(true);
+                let _ = app.view.history_button.remove_attribute("hidden");
+            }
+        });
+    }
+
+    fn toggle_history(app: &Rc<App>) {
+        if app.view.history.has_attribute("hidden") {
+            let weak = Rc::downgrade(app);
+            let url = app.settings.borrow().conversations_url();
+            let bridge = app.bridge.clone();
+            spawn_local(async move {
+                let token = get_token(&bridge, false).await;
+                let answer = net::request_json("GET", &url, token.as_deref(), None).await;
+                let Some(app) = weak.upgrade() else { return };
+                let strings = app.strings.borrow();
+                let items = answer
+                    .ok()
+                    .and_then(|list| conversation_items(&list, &strings))
+                    .unwrap_or_default();
+                app.view.show_history(Some(&items), &strings);
+            });
+        } else {
+            app.view.show_history(None, &app.strings.borrow());
+        }
+    }
+
+    fn open_conversation(app: &Rc<App>, id: String) {
+        if app.chat.borrow().is_streaming() {
+            return;
+        }
+        let weak = Rc::downgrade(app);
+        let url = format!(
+            "{}/{}",
+            app.settings.borrow().conversations_url(),
+            encode_path(&id)
+        );
+        let bridge = app.bridge.clone();
+        spawn_local(async move {
+            let token = get_token(&bridge, false).await;
+            let answer = net::request_json("GET", &url, token.as_deref(), None).await;
+            let (Some(app), Ok(detail)) = (weak.upgrade(), answer) else {
+                return;
+            };
+            let history = conversation_messages(&detail);
+            app.chat.borrow_mut().load(history);
+            app.server_conversation.replace(Some(id));
+            app.conversation.replace(new_conversation_id());
+            let strings = app.strings.borrow().clone();
+            app.view.show_history(None, &strings);
+            app.view.clear_log();
+            app.view.show_starters(false);
+            for message in app.chat.borrow().messages() {
+                let html =
+                    (message.role == Role::Assistant).then(|| render_markdown(&message.text));
+                app.view.append_message(message, html.as_deref(), &strings);
+            }
+            app.view.scroll_to_bottom();
+        });
+    }
+
+    fn delete_conversation(app: &Rc<App>, id: String, button: &Element) {
+        let weak = Rc::downgrade(app);
+        let url = format!(
+            "{}/{}",
+            app.settings.borrow().conversations_url(),
+            encode_path(&id)
+        );
+        let bridge = app.bridge.clone();
+        let item = button.closest(".oc-history-item").ok().flatten();
+        spawn_local(async move {
+            let token = get_token(&bridge, false).await;
+            if net::request_json("DELETE", &url, token.as_deref(), None)
+                .await
+                .is_err()
+            {
+                return;
+            }
+            if let Some(item) = item {
+                item.remove();
+            }
+            let Some(app) = weak.upgrade() else { return };
+            // Deleting the conversation on screen starts a new one.
+            if app.server_conversation.borrow().as_deref() == Some(id.as_str()) {
+                app.server_conversation.replace(None);
+                app.chat.borrow_mut().reset();
+                app.view.clear_log();
+                app.show_welcome();
+            }
+        });
+    }
+
+    /// A card element: a host render callback, a host template (slots escaped), or a built-in.
+    /// Unknown names fall back to the generic `card` (title, body, actions).
+    fn render_card(&self, name: &str, data: &JsValue) -> Element {
+        let registered = dom::prop(&self.bridge, "cards").and_then(|cards| dom::prop(&cards, name));
+        if let Some(definition) = &registered {
+            if let Some(render) =
+                dom::prop(definition, "render").and_then(|f| f.dyn_into::<js_sys::Function>().ok())
+            {
+                let card = dom::el("div", "oc-card");
+                dom::attrs(&card, &[("part", "card"), ("data-card", name)]);
+                // The host page's own code draws into its element; its errors stay its own.
+                let _ = render.call2(definition, data, &card);
+                return card;
+            }
+        }
+        let value = json_value_of(data);
+        let html = match registered
+            .as_ref()
+            .and_then(|definition| dom::prop_string(definition, "template"))
+        {
+            Some(template) => cards::template_card_html(name, &template, &value),
+            None => cards::built_in_card_html(name, &value)
+                .or_else(|| cards::built_in_card_html("card", &value))
+                .unwrap_or_default(),
+        };
+        let holder = dom::el("div", "");
+        holder.set_inner_html(&html);
+        holder
+            .first_element_child()
+            .unwrap_or_else(|| dom::el("div", "oc-card"))
     }
 
     fn emit(&self, name: &str, detail: &JsValue) {
@@ -698,6 +954,103 @@ fn strings_for(settings: &Settings) -> Strings {
     let navigator_language = dom::window().navigator().language();
     let locale = Locale::detect(settings.locale.as_deref(), navigator_language.as_deref());
     Strings::new(locale, settings.strings.clone())
+}
+
+/// The (id, title) pairs of a conversation list: a bare array, or one under `conversations`,
+/// `items` or `data`. `None` when the answer is not a list at all.
+fn conversation_items(
+    list: &Json,
+    strings: &crate::core::i18n::Strings,
+) -> Option<Vec<(String, String)>> {
+    let items = match list {
+        Json::Array(_) => list,
+        _ => list
+            .get("conversations")
+            .or_else(|| list.get("items"))
+            .or_else(|| list.get("data"))?,
+    };
+    let Json::Array(items) = items else {
+        return None;
+    };
+    Some(
+        items
+            .iter()
+            .filter_map(|item| {
+                let id = match item.get("id")? {
+                    Json::String(id) => id.clone(),
+                    other => other.to_string(),
+                };
+                let title = item
+                    .get("title")
+                    .and_then(Json::as_str)
+                    .filter(|t| !t.trim().is_empty())
+                    .map(str::to_string)
+                    .unwrap_or_else(|| strings.get("untitled"));
+                Some((id, title))
+            })
+            .collect(),
+    )
+}
+
+/// The user and assistant turns of a stored conversation (`messages` at the top or under
+/// `conversation`), in order.
+fn conversation_messages(detail: &Json) -> Vec<(Role, String)> {
+    let messages = detail
+        .get("messages")
+        .or_else(|| detail.get("conversation").and_then(|c| c.get("messages")));
+    let Some(Json::Array(messages)) = messages else {
+        return Vec::new();
+    };
+    messages
+        .iter()
+        .filter_map(|message| {
+            let role = match message.get("role").and_then(Json::as_str)? {
+                "user" => Role::User,
+                "assistant" => Role::Assistant,
+                _ => return None,
+            };
+            let text = message.get("content").and_then(Json::as_str)?;
+            Some((role, text.to_string()))
+        })
+        .collect()
+}
+
+/// A conversation id as one URL path segment.
+fn encode_path(id: &str) -> String {
+    js_sys::encode_uri_component(id).into()
+}
+
+/// A random id for a new conversation (not a secret: it only groups rounds). `crypto.randomUUID`
+/// needs a secure context, which intranet pages on plain http are not, so `Math.random` it is.
+fn new_conversation_id() -> String {
+    let high = (js_sys::Math::random() * 4_294_967_296.0) as u64;
+    let low = (js_sys::Math::random() * 4_294_967_296.0) as u64;
+    format!("oc-{:016x}", (high << 32) | low)
+}
+
+/// Card data from the host page or the stream, as JSON for the pure card module.
+fn json_value_of(data: &JsValue) -> Json {
+    js_sys::JSON::stringify(data)
+        .ok()
+        .and_then(|text| text.as_string())
+        .and_then(|text| Json::parse(&text))
+        .unwrap_or(Json::Null)
+}
+
+fn card_detail(name: &str, data: &JsValue) -> JsValue {
+    let detail = Object::new();
+    let _ = Reflect::set(&detail, &"role".into(), &"card".into());
+    let _ = Reflect::set(&detail, &"card".into(), &name.into());
+    let _ = Reflect::set(&detail, &"data".into(), data);
+    detail.into()
+}
+
+fn notice_text_of(app: &App, notice_id: u32) -> JsValue {
+    app.chat
+        .borrow()
+        .message(notice_id)
+        .map(|m| JsValue::from_str(&m.text))
+        .unwrap_or(JsValue::UNDEFINED)
 }
 
 fn message_detail(role: &str, text: &str) -> JsValue {

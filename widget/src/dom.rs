@@ -147,7 +147,13 @@ pub fn prop_string(object: &JsValue, key: &str) -> Option<String> {
         .and_then(|value| {
             value
                 .as_string()
-                .or_else(|| value.as_f64().map(|n| n.to_string()))
+                // Numbers (`zIndex: 77`) print through JS: Rust's float printer is big in wasm.
+                .or_else(|| {
+                    value
+                        .as_f64()
+                        .and_then(|n| js_sys::Number::from(n).to_string_with_radix(10).ok())
+                        .map(String::from)
+                })
         })
         .filter(|s| !s.is_empty())
 }

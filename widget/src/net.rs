@@ -2,20 +2,29 @@
 
 use js_sys::{Reflect, Uint8Array};
 use oachat_protocol::SseParser;
-use serde_json::Value;
 use wasm_bindgen::{JsCast, JsValue};
 use wasm_bindgen_futures::JsFuture;
 use web_sys::{AbortSignal, ReadableStreamDefaultReader, RequestInit, Response};
 
 use crate::core::failure::Failure;
+use crate::core::json::Json;
 use crate::dom::window;
+
+/// The SSE event name of a card in a chat stream (`event: oachat.card`).
+pub const CARD_EVENT: &str = "oachat.card";
 
 /// What a stream delivers to the view, one event at a time.
 pub enum StreamEvent {
-    /// The worker accepted the request; its id is used for feedback.
-    Started { request_id: Option<String> },
+    /// The worker accepted the request; its id is used for feedback. `conversation` is the
+    /// server-side conversation (`x-oachat-conversation`) when the worker keeps one.
+    Started {
+        request_id: Option<String>,
+        conversation: Option<String>,
+    },
     /// More answer text.
     Delta(String),
+    /// A card, from an `event: oachat.card` SSE event: `{"card": name, "data": {...}}` as JSON.
+    Card(String),
 }
 
 /// Posts `body` and calls `on_event` for each piece of the streamed answer.
@@ -32,7 +41,15 @@ pub async fn stream_chat(
         return Err(failure_of(response).await);
     }
     let request_id = response.headers().get("x-request-id").ok().flatten();
-    on_event(StreamEvent::Started { request_id });
+    let conversation = response
+        .headers()
+        .get("x-oachat-conversation")
+        .ok()
+        .flatten();
+    on_event(StreamEvent::Started {
+        request_id,
+        conversation,
+    });
 
     let Some(stream) = response.body() else {
         return Ok(());
@@ -63,6 +80,10 @@ pub async fn stream_chat(
             if event.is_done() {
                 return Ok(());
             }
+            if event.event.as_deref() == Some(CARD_EVENT) {
+                on_event(StreamEvent::Card(event.data));
+                continue;
+            }
             if let Some(text) = delta_text(&event.data) {
                 on_event(StreamEvent::Delta(text));
             }
@@ -77,7 +98,7 @@ pub async fn request_json(
     url: &str,
     token: Option<&str>,
     body: Option<&str>,
-) -> Result<Value, Failure> {
+) -> Result<Json, Failure> {
     let init = RequestInit::new();
     init.set_method(method);
     let headers = web_sys::Headers::new().map_err(|_| Failure::Network)?;
@@ -96,7 +117,7 @@ pub async fn request_json(
     let text = JsFuture::from(response.text().map_err(|_| Failure::Network)?)
         .await
         .map_err(|_| Failure::Network)?;
-    Ok(serde_json::from_str(&text.as_string().unwrap_or_default()).unwrap_or(Value::Null))
+    Ok(Json::parse(&text.as_string().unwrap_or_default()).unwrap_or(Json::Null))
 }
 
 async fn post_json(
@@ -145,8 +166,12 @@ async fn failure_of(response: Response) -> Failure {
 
 /// The answer text in one `chat.completion.chunk`: `choices[0].delta.content`.
 fn delta_text(data: &str) -> Option<String> {
-    let value: Value = serde_json::from_str(data).ok()?;
-    let content = value.get("choices")?.get(0)?.get("delta")?.get("content")?;
+    let value = Json::parse(data)?;
+    let content = value
+        .get("choices")?
+        .get("0")?
+        .get("delta")?
+        .get("content")?;
     content
         .as_str()
         .filter(|s| !s.is_empty())

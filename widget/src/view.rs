@@ -9,6 +9,7 @@ use crate::core::settings::{Settings, Side};
 use crate::dom::{attrs, el};
 
 const ICON_CLOSE: &str = r#"<svg viewBox="0 0 24 24" aria-hidden="true"><path d="M18.3 5.7 12 12l6.3 6.3-1.4 1.4L10.6 13.4 4.3 19.7 2.9 18.3 9.2 12 2.9 5.7 4.3 4.3l6.3 6.3 6.3-6.3z"/></svg>"#;
+const ICON_HISTORY: &str = r#"<svg viewBox="0 0 24 24" aria-hidden="true"><path d="M13 3a9 9 0 0 0-9 9H1l4 4 4-4H6a7 7 0 1 1 2.1 5l-1.4 1.4A9 9 0 1 0 13 3zm-1 5v5l4.3 2.5.7-1.2-3.5-2.1V8z"/></svg>"#;
 const ICON_NEW: &str = r#"<svg viewBox="0 0 24 24" aria-hidden="true"><path d="M11 5h2v6h6v2h-6v6h-2v-6H5v-2h6z"/></svg>"#;
 const ICON_COPY: &str = r#"<svg viewBox="0 0 24 24" aria-hidden="true"><path d="M8 3h11a2 2 0 0 1 2 2v11h-2V5H8zM5 7h10a2 2 0 0 1 2 2v10a2 2 0 0 1-2 2H5a2 2 0 0 1-2-2V9a2 2 0 0 1 2-2zm0 2v10h10V9z"/></svg>"#;
 const ICON_REDO: &str = r#"<svg viewBox="0 0 24 24" aria-hidden="true"><path d="M12 5V2l4 4-4 4V7a5 5 0 1 0 5 5h2a7 7 0 1 1-7-7z"/></svg>"#;
@@ -26,6 +27,9 @@ pub struct View {
     pub send: Element,
     pub new_chat: Element,
     pub close: Element,
+    /// Shown only when the worker offers server-side conversations.
+    pub history_button: Element,
+    pub history: Element,
     /// Screen-reader announcements ("answer complete") that must not repeat the whole log.
     pub status: Element,
 }
@@ -64,9 +68,14 @@ impl View {
         );
         let title = el("div", "oc-title");
         title.set_id("oc-title");
+        let history_button = icon_button(ICON_HISTORY, "history");
+        attrs(
+            &history_button,
+            &[("hidden", ""), ("aria-expanded", "false")],
+        );
         let new_chat = icon_button(ICON_NEW, "new-chat");
         let close = icon_button(ICON_CLOSE, "close");
-        for child in [&avatar, &title, &new_chat, &close] {
+        for child in [&avatar, &title, &history_button, &new_chat, &close] {
             let _ = head.append_child(child);
         }
 
@@ -79,6 +88,11 @@ impl View {
                 ("part", "log"),
                 ("tabindex", "0"),
             ],
+        );
+        let history = el("div", "oc-history");
+        attrs(
+            &history,
+            &[("hidden", ""), ("part", "history"), ("role", "list")],
         );
         let starters = el("div", "oc-starters");
         let status = el("div", "oc-sr");
@@ -102,7 +116,7 @@ impl View {
         let _ = form.append_child(&input);
         let _ = form.append_child(&send);
 
-        for child in [&head, &log, &starters, &status, &form] {
+        for child in [&head, &history, &log, &starters, &status, &form] {
             let _ = panel.append_child(child);
         }
         let _ = root.append_child(&panel);
@@ -120,6 +134,8 @@ impl View {
             send,
             new_chat,
             close,
+            history_button,
+            history,
             status,
         }
     }
@@ -166,6 +182,13 @@ impl View {
             &[
                 ("aria-label", &strings.get("close")),
                 ("title", &strings.get("close")),
+            ],
+        );
+        attrs(
+            &self.history_button,
+            &[
+                ("aria-label", &strings.get("history")),
+                ("title", &strings.get("history")),
             ],
         );
 
@@ -272,6 +295,99 @@ impl View {
             let _ = bubble.remove_attribute("aria-busy");
         }
         let _ = answer.row.append_child(&actions(message, strings));
+    }
+
+    /// Shows or hides the history list; `items` are (id, title), newest first.
+    pub fn show_history(&self, items: Option<&[(String, String)]>, strings: &Strings) {
+        let Some(items) = items else {
+            attrs(&self.history, &[("hidden", "")]);
+            attrs(&self.history_button, &[("aria-expanded", "false")]);
+            return;
+        };
+        self.history.set_inner_html("");
+        if items.is_empty() {
+            let empty = el("div", "oc-history-empty");
+            empty.set_text_content(Some(&strings.get("history_empty")));
+            let _ = self.history.append_child(&empty);
+        }
+        for (id, title) in items {
+            let item = el("div", "oc-history-item");
+            attrs(&item, &[("role", "listitem"), ("data-conversation", id)]);
+            let open = el("button", "oc-history-open");
+            attrs(
+                &open,
+                &[
+                    ("type", "button"),
+                    ("data-action", "history-open"),
+                    ("data-conversation", id),
+                ],
+            );
+            open.set_text_content(Some(title));
+            let delete = el("button", "oc-history-delete");
+            let label = strings.get("delete");
+            attrs(
+                &delete,
+                &[
+                    ("type", "button"),
+                    ("data-action", "history-delete"),
+                    ("data-conversation", id),
+                    ("aria-label", &label),
+                    ("title", &label),
+                ],
+            );
+            delete.set_text_content(Some("×"));
+            let _ = item.append_child(&open);
+            let _ = item.append_child(&delete);
+            let _ = self.history.append_child(&item);
+        }
+        let _ = self.history.remove_attribute("hidden");
+        attrs(&self.history_button, &[("aria-expanded", "true")]);
+    }
+
+    /// A "retry" button under a failure notice.
+    pub fn add_retry(&self, row: &Element, strings: &Strings) {
+        let button = el("button", "oc-retry");
+        attrs(
+            &button,
+            &[
+                ("type", "button"),
+                ("data-action", "retry"),
+                ("part", "retry"),
+            ],
+        );
+        button.set_text_content(Some(&strings.get("retry")));
+        let _ = row.append_child(&button);
+    }
+
+    /// Puts the current language's labels on every answer's buttons (after `setLocale`).
+    pub fn relabel_actions(&self, strings: &Strings) {
+        for (action, key) in [
+            ("copy-answer", "copy_answer"),
+            ("regenerate", "regenerate"),
+            ("thumbs-up", "thumbs_up"),
+            ("thumbs-down", "thumbs_down"),
+            ("retry", "retry"),
+        ] {
+            let label = strings.get(key);
+            let Ok(buttons) = self
+                .log
+                .query_selector_all(&format!("[data-action=\"{action}\"]"))
+            else {
+                continue;
+            };
+            for index in 0..buttons.length() {
+                if let Some(button) = buttons
+                    .item(index)
+                    .and_then(|n| n.dyn_into::<Element>().ok())
+                {
+                    if action == "retry" {
+                        button.set_text_content(Some(&label));
+                    } else {
+                        attrs(&button, &[("aria-label", &label), ("title", &label)]);
+                    }
+                }
+            }
+        }
     }
 
     pub fn remove_message(&self, id: u32) {

@@ -55,3 +55,41 @@ export async function sendAndWait(page, text) {
     .waitFor({ timeout: 20_000 });
   return widget.locator('.oc-msg[data-role="assistant"]').last();
 }
+
+/**
+ * Serves `html` at `url` (on the worker's origin) from the test itself, so a test can build the
+ * host page it needs while the widget's script and API still come from the real worker.
+ */
+export async function hostPage(browser, url, html, options = {}) {
+  const context = await browser.newContext({ viewport: { width: 1280, height: 800 }, ...options });
+  await context.route(url, (route) => route.fulfill({ status: 200, contentType: 'text/html; charset=utf-8', body: html }));
+  const page = await context.newPage();
+  const consoleErrors = [];
+  const dialogs = [];
+  page.on('console', (message) => {
+    if (message.type() === 'error' && !/favicon/.test(message.location()?.url || '')) {
+      consoleErrors.push(message.text());
+    }
+  });
+  page.on('pageerror', (error) => consoleErrors.push(String(error)));
+  page.on('dialog', (dialog) => {
+    dialogs.push(dialog.message());
+    dialog.dismiss().catch(() => {});
+  });
+  await page.goto(url);
+  return { page, context, consoleErrors, dialogs };
+}
+
+/** Resolves once the wasm core is mounted (`OAChat.loaded()` starts loading it). */
+export async function coreReady(page) {
+  await page.evaluate(() => window.OAChat.loaded().then(() => true));
+}
+
+/** Sends through the JS API and waits for the answer's stream to end. */
+export async function apiSendAndWait(page, text) {
+  return page.evaluate((message) => new Promise((resolve) => {
+    const done = (event) => { window.removeEventListener('oachat:stream:end', done); resolve(event.detail); };
+    window.addEventListener('oachat:stream:end', done);
+    window.OAChat.send(message);
+  }), text);
+}

@@ -2,7 +2,7 @@
 //!
 //! Pure state, no DOM: the view layer asks it what changed and draws that.
 
-use serde_json::{json, Value};
+use super::json::Json;
 
 /// Who wrote a message. `Notice` is the widget speaking (errors, limits), never sent upstream.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -152,6 +152,15 @@ impl Chat {
         self.streaming = None;
     }
 
+    /// The newest user message: what `/v1/oachat/chat` takes (the worker keeps the rest).
+    pub fn last_user_text(&self) -> Option<&str> {
+        self.messages
+            .iter()
+            .rev()
+            .find(|m| m.role == Role::User)
+            .map(|m| m.text.as_str())
+    }
+
     /// Replaces the log with a stored conversation (history from the worker).
     pub fn load(&mut self, history: Vec<(Role, String)>) {
         self.reset();
@@ -162,10 +171,13 @@ impl Chat {
 
     /// The OpenAI `messages` array for the next request: every finished user and
     /// assistant turn, notices left out, the answer being streamed left out.
-    pub fn request_messages(&self, system: Option<&str>) -> Value {
+    pub fn request_messages(&self, system: Option<&str>) -> Json {
         let mut out = Vec::with_capacity(self.messages.len() + 1);
         if let Some(system) = system.filter(|s| !s.is_empty()) {
-            out.push(json!({"role": "system", "content": system}));
+            out.push(Json::object([
+                ("role", "system".into()),
+                ("content", system.into()),
+            ]));
         }
         for message in &self.messages {
             let keep = match message.role {
@@ -174,10 +186,13 @@ impl Chat {
                 Role::Notice => false,
             };
             if keep && Some(message.id) != self.streaming {
-                out.push(json!({"role": message.role.as_str(), "content": message.text}));
+                out.push(Json::object([
+                    ("role", message.role.as_str().into()),
+                    ("content", message.text.as_str().into()),
+                ]));
             }
         }
-        Value::Array(out)
+        Json::Array(out)
     }
 
     fn push(&mut self, role: Role, text: String, done: bool) -> u32 {
@@ -230,11 +245,12 @@ mod tests {
         chat.fail(second, "rate limited".into());
         let (_, _third) = chat.begin_send("q3").unwrap();
         let messages = chat.request_messages(Some("be brief"));
+        let Json::Array(messages) = messages else {
+            panic!("messages are an array: {messages}");
+        };
         let roles: Vec<&str> = messages
-            .as_array()
-            .unwrap()
             .iter()
-            .map(|m| m["role"].as_str().unwrap())
+            .filter_map(|m| m.get("role").and_then(Json::as_str))
             .collect();
         assert_eq!(roles, ["system", "user", "assistant", "user", "user"]);
     }
@@ -261,7 +277,13 @@ mod tests {
         let again = chat.begin_regenerate().unwrap();
         assert!(chat.message(answer).is_none());
         assert_eq!(chat.streaming_id(), Some(again));
-        assert_eq!(chat.request_messages(None).as_array().unwrap().len(), 1);
+        assert_eq!(
+            chat.request_messages(None),
+            Json::Array(vec![Json::object([
+                ("role", "user".into()),
+                ("content", "q".into())
+            ])])
+        );
     }
 
     #[test]

@@ -4,7 +4,7 @@
 //! this module turns status + code into a [`Failure`] the view can explain
 //! (with a countdown where waiting helps) in the user's language.
 
-use serde_json::Value;
+use super::json::Json;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Failure {
@@ -31,15 +31,15 @@ pub enum Failure {
 impl Failure {
     /// Classifies an HTTP error answer from the worker.
     pub fn from_response(status: u16, body: &str, retry_after_header: Option<&str>) -> Failure {
-        let parsed: Option<Value> = serde_json::from_str(body).ok();
+        let parsed = Json::parse(body);
         let error = parsed.as_ref().and_then(|v| v.get("error"));
         let code = error
             .and_then(|e| e.get("code"))
-            .and_then(Value::as_str)
+            .and_then(Json::as_str)
             .unwrap_or("");
         let message = error
             .and_then(|e| e.get("message"))
-            .and_then(Value::as_str)
+            .and_then(Json::as_str)
             .unwrap_or("")
             .to_string();
         let retry_after_s = retry_after_header
@@ -47,7 +47,7 @@ impl Failure {
             .or_else(|| {
                 error
                     .and_then(|e| e.get("retry_after"))
-                    .and_then(Value::as_u64)
+                    .and_then(Json::as_u64)
             });
         match (status, code) {
             (_, "token_expired") => Failure::TokenExpired,

@@ -212,7 +212,7 @@ const IMAGE_SCHEMES: [&str; 2] = ["http", "https"];
 
 /// Whether `url` (as parsed: entities and backslash escapes already decoded) may be an `href`.
 /// No scheme at all (relative paths, `#anchor`, `//host/path`) is allowed.
-fn link_url_is_safe(url: &str) -> bool {
+pub(crate) fn link_url_is_safe(url: &str) -> bool {
     if url.trim().is_empty() || url.chars().any(char::is_control) {
         return false;
     }
@@ -244,7 +244,7 @@ fn url_scheme(url: &str) -> Option<&str> {
     url[end..].starts_with(':').then(|| &url[..end])
 }
 
-fn anchor_open_tag(url: &str, title: &str, class: Option<&str>) -> String {
+pub(crate) fn anchor_open_tag(url: &str, title: &str, class: Option<&str>) -> String {
     let mut tag = String::with_capacity(url.len() + title.len() + 64);
     tag.push_str("<a");
     if let Some(class) = class {

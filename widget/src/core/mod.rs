@@ -1,13 +1,15 @@
-//! The pure core of the widget: markdown rendering, streaming and highlighting, plus the chat
+//! The pure core of the widget: markdown rendering, streaming, highlighting and cards, plus the chat
 //! state, failures, words and settings.
 //!
 //! Nothing under `core/` imports `web_sys`, `js_sys` or `wasm_bindgen`: it is plain Rust,
 //! tested natively with `cargo test`.
 
+pub mod cards;
 pub mod chat;
 pub mod failure;
 pub mod highlight;
 pub mod i18n;
+pub mod json;
 pub mod markdown;
 pub mod settings;
 pub mod streaming;

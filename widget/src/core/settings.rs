@@ -91,6 +91,16 @@ impl Settings {
     pub fn chat_url(&self) -> String {
         format!("{}/v1/chat/completions", self.endpoint)
     }
+
+    /// Server-side conversations (list, load, delete), when the worker offers them.
+    pub fn conversations_url(&self) -> String {
+        format!("{}/v1/oachat/conversations", self.endpoint)
+    }
+
+    /// Chat within a server-side conversation: `{conversation_id?, message}` in, SSE out.
+    pub fn conversation_chat_url(&self) -> String {
+        format!("{}/v1/oachat/chat", self.endpoint)
+    }
 }
 
 /// Avatars are host-configured, but still only http(s) or same-page relative URLs:

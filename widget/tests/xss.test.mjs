@@ -1,0 +1,150 @@
+// XSS: a corpus of hostile messages goes through the whole system. mock-openai quotes each
+// message verbatim inside its markdown answer, so every payload reaches the widget's renderer
+// as model output. Nothing may run, open a dialog, or leave a script URL or handler behind.
+import assert from 'node:assert/strict';
+import { after, before, test } from 'node:test';
+
+import { startStack } from '../../worker/tests/harness.mjs';
+import { apiSendAndWait, coreReady, launch, openPage } from './browser.mjs';
+
+// Each payload that could run script sets window.__xss (or calls alert, caught as a dialog).
+const X = 'window.__xss=1';
+export const PAYLOADS = [
+  `<script>${X}</script>`,
+  `<img src=x onerror="${X}">`,
+  `<img src="x" onerror=alert(1)>`,
+  `<svg onload="${X}">`,
+  `<svg><script>${X}</script></svg>`,
+  `<iframe src="javascript:${X}"></iframe>`,
+  `<iframe srcdoc="<script>parent.__xss=1</script>"></iframe>`,
+  `<body onload="${X}">`,
+  `<details open ontoggle="${X}">`,
+  `<video><source onerror="${X}"></video>`,
+  `<audio src=x onerror="${X}">`,
+  `<input autofocus onfocus="${X}">`,
+  `<marquee onstart="${X}">x</marquee>`,
+  `<object data="javascript:${X}"></object>`,
+  `<embed src="javascript:${X}">`,
+  `<a href="javascript:${X}">click</a>`,
+  `<math><mtext><table><mglyph><style><img src=x onerror="${X}">`,
+  `<form action="javascript:${X}"><button>go</button></form>`,
+  `<button formaction="javascript:${X}">go</button>`,
+  `<meta http-equiv="refresh" content="0;url=javascript:${X}">`,
+  `<link rel=import href="data:text/html,<script>${X}</script>">`,
+  `<style>@import 'javascript:${X}';</style>`,
+  `<div style="background:url(javascript:${X})">x</div>`,
+  `<base href="javascript:${X}//">`,
+  `"><script>${X}</script>`,
+  `'><img src=x onerror=${X}>`,
+  `</textarea><script>${X}</script>`,
+  `<scr<script>ipt>${X}</scr</script>ipt>`,
+  `<IMG SRC=JaVaScRiPt:${X}>`,
+  `<img src=x:alert(1) onerror=eval(src)>`,
+  `[click](javascript:${X})`,
+  `[click](JAVASCRIPT:${X})`,
+  `[click]( javascript:${X})`,
+  `[click](java\tscript:${X})`,
+  `[click](&#106;avascript:${X})`,
+  `[click](&#x6A;avascript:alert(1))`,
+  `[click](vbscript:msgbox(1))`,
+  `[click](data:text/html;base64,PHNjcmlwdD5hbGVydCgxKTwvc2NyaXB0Pg==)`,
+  `[click](file:///etc/passwd)`,
+  `![img](javascript:${X})`,
+  `![img](data:image/svg+xml;base64,PHN2ZyBvbmxvYWQ9YWxlcnQoMSk+)`,
+  `![x](x" onerror="${X})`,
+  `[ref][r]\n\n[r]: javascript:${X}`,
+  `<javascript:${X}>`,
+  `<vbscript:msgbox(1)>`,
+  `[a](javascript&colon;${X})`,
+  `[a](<javascript:${X}>)`,
+  `[a](\\javascript:${X})`,
+  `\`<script>${X}</script>\``,
+  `\`\`\`html\n<script>${X}</script>\n<img src=x onerror="${X}">\n\`\`\``,
+  `| a | b |\n|---|---|\n| <img src=x onerror="${X}"> | [x](javascript:${X}) |`,
+  `- [ ] <svg onload="${X}">`,
+  `> <iframe src="javascript:${X}">`,
+  `**<img src=x onerror="${X}">**`,
+  `<a href="https://ok.example" onclick="${X}">ok</a>`,
+  `<noscript><p title="</noscript><img src=x onerror=${X}>">`,
+  `<template><script>${X}</script></template>`,
+  `<!--><img src=x onerror="${X}">-->`,
+  `<select><option><img src=x onerror="${X}"></option></select>`,
+  `%3Cscript%3E${X}%3C/script%3E`,
+];
+
+let stack;
+let browser;
+before(async () => {
+  // One long conversation of hostile messages: lift the staff tier's per-minute and per-chat
+  // limits so only the renderer is under test.
+  stack = await startStack({
+    name: 'widget-xss',
+    config: { tiers: { staff: { rpm: 10000, max_rounds: 10000 } } },
+  });
+  browser = await launch();
+});
+after(async () => {
+  await browser?.close();
+  await stack?.stop();
+});
+
+/** Everything in the shadow root and the page that could run script. */
+function scan() {
+  const found = [];
+  const bad = /^\s*(javascript|data|vbscript):/i;
+  const roots = [document, document.querySelector('oachat-widget').shadowRoot];
+  for (const root of roots) {
+    for (const element of root.querySelectorAll('*')) {
+      if (element.closest && element.closest('script[src]') === element) continue;
+      for (const attribute of element.attributes) {
+        const name = attribute.name.toLowerCase();
+        if (name.startsWith('on') && root !== document) found.push(`${element.tagName} ${name}`);
+        if (['href', 'src', 'action', 'formaction', 'xlink:href', 'data', 'srcdoc'].includes(name) && bad.test(attribute.value)) {
+          found.push(`${element.tagName} ${name}=${attribute.value}`);
+        }
+        if (name === 'srcdoc') found.push(`${element.tagName} srcdoc`);
+      }
+    }
+    const dangerous = root.querySelectorAll('iframe, object, embed, base, meta[http-equiv], form, link[rel=import]');
+    if (root !== document && dangerous.length) found.push(`${dangerous.length} dangerous elements`);
+    if (root !== document && root.querySelectorAll('script').length) found.push('script element in the shadow root');
+  }
+  return { found, xss: window.__xss ?? null, location: location.href };
+}
+
+test(`${PAYLOADS.length} XSS payloads sent as messages run nothing and leave no script URL or handler`, async () => {
+  assert.ok(PAYLOADS.length >= 50);
+  const { page, dialogs, consoleErrors } = await openPage(browser, `${stack.url}/demo`);
+  const url = page.url();
+  await coreReady(page);
+  let answers = 0;
+  for (let index = 0; index < PAYLOADS.length; index++) {
+    const detail = await apiSendAndWait(page, PAYLOADS[index]);
+    assert.equal(detail?.code, undefined, `payload ${index} failed: ${JSON.stringify(detail)}`);
+    answers++;
+    // Check often, and start a fresh chat now and then so requests stay small.
+    if (index % 10 === 9 || index === PAYLOADS.length - 1) {
+      // Give delayed handlers (onerror of a failed image, a meta refresh) time to fire.
+      await page.waitForTimeout(300);
+      const result = await page.evaluate(scan);
+      assert.deepEqual(result.found, [], `after payload ${index}`);
+      assert.equal(result.xss, null, `a script ran (by payload ${index} or before)`);
+      assert.equal(result.location, url, 'the page navigated');
+      await page.evaluate(() => OAChat.reset());
+    }
+  }
+  assert.equal(answers, PAYLOADS.length);
+  assert.deepEqual(dialogs, []);
+  // A blocked image (src=x) logs nothing; CSP-free page, so any error is the widget's.
+  assert.deepEqual(consoleErrors.filter((e) => !/ERR_|404|Failed to load resource/.test(e)), []);
+});
+
+test('the streamed answer shows the payload as text, not markup', async () => {
+  const { page } = await openPage(browser, `${stack.url}/demo`);
+  await coreReady(page);
+  await apiSendAndWait(page, `<img src=x onerror="${X}"> and <b>bold?</b>`);
+  const widget = page.locator('oachat-widget');
+  const answer = widget.locator('.oc-msg[data-role="assistant"]').last();
+  assert.match(await answer.innerText(), /<img src=x onerror="window.__xss=1"> and <b>bold\?<\/b>/);
+  assert.equal(await answer.locator('img, b').count(), 0);
+});
