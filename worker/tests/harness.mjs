@@ -210,9 +210,10 @@ export function mintToken({ sub = 'alice', name = 'Alice', tier, exp, secret = S
 }
 
 /** POSTs a chat completion and returns the raw Response. */
-export function chat(url, token, body, extraHeaders = {}) {
+export function chat(url, token, body, extraHeaders = {}, signal = undefined) {
   return fetch(`${url}/v1/chat/completions`, {
     method: 'POST',
+    signal,
     headers: { 'content-type': 'application/json', ...(token ? { authorization: `Bearer ${token}` } : {}), ...extraHeaders },
     body: typeof body === 'string' ? body : JSON.stringify(body),
   });
