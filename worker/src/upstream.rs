@@ -87,6 +87,9 @@ pub async fn send(
         let request = build_request(&url, pick.secret(), body)
             .map_err(|_| Failure::Proxy(ProxyError::Internal))?;
         let fetch = Fetch::Request(request);
+        // One deadline for connect and response head: a Worker's `fetch` exposes no connect
+        // phase to time separately, so `connect_timeout_ms` is not enforced on its own (a
+        // connect that fails fast still fails over at once, as a 502).
         let timeout_ms = runtime.config.first_byte_timeout_ms;
         let signal = controller.signal();
         let raced = select(

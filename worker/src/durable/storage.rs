@@ -31,6 +31,9 @@ pub fn load<T: DeserializeOwned>(state: &State, name: &str) -> worker::Result<Op
 }
 
 pub fn save<T: Serialize>(state: &State, name: &str, value: &T) -> worker::Result<()> {
+    // A fresh object may be written before it is ever read (a new virtual key, a tier set
+    // for a user who never chatted): the table must exist for that too.
+    ensure(state)?;
     let body = serde_json::to_string(value)?;
     state.storage().sql().exec(
         "INSERT OR REPLACE INTO docs (name, body) VALUES (?, ?)",
