@@ -73,6 +73,7 @@ pub async fn completions(
     )
     .await?;
 
+    health::sync_before_first_use(env, &runtime).await;
     let mut reports = Vec::new();
     let sent = upstream::send(
         &runtime,

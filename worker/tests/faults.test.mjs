@@ -19,29 +19,30 @@ const KEYS = {
 const upstream = (name, keysSecret, ...models) => ({ name, keys_secret: keysSecret, models });
 const FREE = { input_per_mtok: 0, output_per_mtok: 0 };
 
+const STACK = {
+  keys: 'sk-mock-unused',
+  vars: KEYS,
+  config: {
+    ...GENEROUS_TIERS,
+    key_strategy: 'round_robin',
+    max_attempts: 5,
+    // sk-mock-slow holds its response head for 3 s.
+    first_byte_timeout_ms: 800,
+    upstreams: [
+      upstream('pool', 'POOL_KEYS', 'gpt-4o-mini', 'gpt-4.1', 'gpt-4.1-mini'),
+      upstream('flaky', 'FLAKY_KEYS', 'flaky-model'),
+      upstream('slow', 'SLOW_KEYS', 'slow-model'),
+      upstream('slow-alone', 'SLOW_ALONE_KEYS', 'slow-alone-model'),
+      upstream('cut', 'CUT_KEYS', 'cut-model'),
+      upstream('dead', 'DEAD_KEYS', 'dead-model'),
+    ],
+    prices: Object.fromEntries(['flaky-model', 'slow-model', 'slow-alone-model', 'cut-model', 'dead-model'].map((m) => [m, FREE])),
+  },
+};
+
 let stack;
 before(async () => {
-  stack = await startStack({
-    name: 'faults',
-    keys: 'sk-mock-unused',
-    vars: KEYS,
-    config: {
-      ...GENEROUS_TIERS,
-      key_strategy: 'round_robin',
-      max_attempts: 5,
-      // sk-mock-slow holds its response head for 3 s.
-      first_byte_timeout_ms: 800,
-      upstreams: [
-        upstream('pool', 'POOL_KEYS', 'gpt-4o-mini', 'gpt-4.1', 'gpt-4.1-mini'),
-        upstream('flaky', 'FLAKY_KEYS', 'flaky-model'),
-        upstream('slow', 'SLOW_KEYS', 'slow-model'),
-        upstream('slow-alone', 'SLOW_ALONE_KEYS', 'slow-alone-model'),
-        upstream('cut', 'CUT_KEYS', 'cut-model'),
-        upstream('dead', 'DEAD_KEYS', 'dead-model'),
-      ],
-      prices: Object.fromEntries(['flaky-model', 'slow-model', 'slow-alone-model', 'cut-model', 'dead-model'].map((m) => [m, FREE])),
-    },
-  });
+  stack = await startStack({ name: 'faults', ...STACK });
 });
 after(async () => {
   await stack?.stop();
@@ -179,7 +180,7 @@ test('a connection dropped before any byte is retried on another key', async () 
 test('a stream cut mid-way ends early, is never retried, and is metered as estimated', async () => {
   const secrets = ['sk-mock-cut', 'sk-mock-ok-cut'];
   const { result, requests } = await delta(secrets, async () => {
-    const response = await ask('cut-model', { stream: true }, { 'x-mock-chunks': '40' });
+    const response = await ask('cut-model', { stream: true });
     return { status: response.status, id: response.headers.get('x-request-id'), sse: await readSse(response) };
   });
   assert.equal(result.status, 200);
@@ -194,6 +195,28 @@ test('a stream cut mid-way ends early, is never retried, and is metered as estim
   assert.ok(row.completion_tokens > 0, `completion_tokens ${row.completion_tokens}`);
   assert.ok(row.prompt_tokens > 0);
   assert.equal(row.key_id, keyId('sk-mock-cut'));
+});
+
+// Last: it restarts the worker. Key health lives in the KeyHealthDo, not in an isolate's
+// memory, so a fresh isolate (here: a fresh process on the same storage) skips the keys that
+// were disabled before, from its very first request.
+test('disabled keys stay benched across a restart: a fresh isolate reads the shared health first', async () => {
+  const persist = stack.persist;
+  await stack.stop();
+  stack = undefined;
+  stack = await startStack({ name: 'faults-restart', persistTo: persist, ...STACK });
+  const [unauthorized, quota] = ['sk-mock-401', 'sk-mock-quota'].map(keyId);
+  const health = (await waitForHealth(stack.url, () => true)).pool;
+  assert.equal(health[unauthorized].health.state, 'disabled');
+  assert.equal(health[quota].health.state, 'disabled');
+
+  const response = await ask('gpt-4o-mini');
+  assert.equal(response.status, 200);
+  await response.json();
+  const stats = await stack.mock.stats();
+  assert.equal(stats.keys['sk-mock-401'], undefined, 'the disabled 401 key was tried again');
+  assert.equal(stats.keys['sk-mock-quota'], undefined, 'the disabled quota key was tried again');
+  assert.equal(stats.keys['sk-mock-ok-pool'].requests, 1);
 });
 
 /** The newest ledger row of a failed request for a model (failed requests carry no id header). */

@@ -73,11 +73,14 @@ export async function startMock(args = []) {
  * comma-separated OPENAI_API_KEYS; `vars` any extra vars (a var named `*_KEYS` holds more
  * upstream keys). `stop()` fails the suite if any upstream key appears in the wrangler log.
  */
-export async function startStack({ config = {}, keys = 'sk-mock-ok', vars = {}, name = 'stack' } = {}) {
-  const mock = await startMock();
+export async function startStack({ config = {}, keys = 'sk-mock-ok', vars = {}, name = 'stack', persistTo, mockArgs = [] } = {}) {
+  // The worker does not forward a client's x-mock-* headers upstream: stream shape comes
+  // from the mock's own flags (`mockArgs`, e.g. ['--chunks', '60', '--delay-ms', '40']).
+  const mock = await startMock(mockArgs);
   const port = await freePort();
   const inspector = await freePort();
-  const persist = mkdtempSync(join(tmpdir(), 'oachat-test-'));
+  // Pass a previous stack's `persist` to restart on its Durable Objects and D1.
+  const persist = persistTo ?? mkdtempSync(join(tmpdir(), 'oachat-test-'));
   mkdirSync(RESULTS, { recursive: true });
   const logPath = join(RESULTS, `${name}.wrangler.log`);
   const log = createWriteStream(logPath);
@@ -120,6 +123,7 @@ export async function startStack({ config = {}, keys = 'sk-mock-ok', vars = {}, 
     url,
     mock,
     logPath,
+    persist,
     log: () => readFileSync(logPath, 'utf8'),
     token: (claims = {}) => mintToken(claims),
     /** Every upstream key this stack was given (OPENAI_API_KEYS and any `*_KEYS` var). */

@@ -74,7 +74,7 @@ test('every path answers as expected (the responses are kept for the search)', a
     ['cut mid-stream', ask('cut-model', { stream: true }), 200],
     ['cut before a byte', ask('cut-model'), 503],
     ['upstream 400 passed through', ask('gpt-4o-mini', { n: 0 }), 400],
-    ['bad mock header', ask('gpt-4o-mini', {}, { 'x-mock-chunks': 'lots' }), 400],
+    ['upstream 400 for n out of range', ask('gpt-4o-mini', { n: 500 }), 400],
     ['no credential', chat(stack.url, null, { messages: [{ role: 'user', content: 'x' }] }), 401],
     ['forged token', chat(stack.url, 'a.b.c', { messages: [{ role: 'user', content: 'x' }] }), 401],
     ['upstream key as credential', chat(stack.url, 'sk-mock-ok-LEAKCHECK7f3a9', { messages: [{ role: 'user', content: 'x' }] }), 401],

@@ -10,7 +10,8 @@ import {
 const OK_KEY = 'sk-mock-ok-metering';
 let stack;
 before(async () => {
-  stack = await startStack({ name: 'metering', keys: OK_KEY, config: GENEROUS_TIERS });
+  // Streams of 60 chunks 40 ms apart (2.4 s): long enough for a client to walk away mid-way.
+  stack = await startStack({ name: 'metering', keys: OK_KEY, config: GENEROUS_TIERS, mockArgs: ['--chunks', '60', '--delay-ms', '40'] });
 });
 after(async () => {
   await stack?.stop();
@@ -29,17 +30,18 @@ test('ledger totals equal the upstream usage exactly for completed streams and n
     { messages: [{ role: 'user', content: 'not streamed' }] },
     { n: 3, messages: [{ role: 'user', content: 'three, not streamed' }] },
   ];
-  for (const body of bodies) {
-    const response = await chat(stack.url, token, { model: 'gpt-4o-mini', ...body }, { 'x-mock-chunks': '13', 'x-mock-delay-ms': '1' });
+  // All at once: metering must not mix up concurrent streams.
+  await Promise.all(bodies.map(async (body, index) => {
+    const response = await chat(stack.url, token, { model: 'gpt-4o-mini', ...body });
     assert.equal(response.status, 200);
-    ids.push(response.headers.get('x-request-id'));
+    ids[index] = response.headers.get('x-request-id');
     if (body.stream) {
       const { events } = await readSse(response);
       assert.equal(events.at(-1), '[DONE]');
     } else {
       await response.json();
     }
-  }
+  }));
   const rows = await Promise.all(ids.map((id) => ledgerRow(stack.url, id)));
   for (const row of rows) {
     assert.equal(row.ending, 'completed', JSON.stringify(row));
@@ -70,7 +72,7 @@ test('a client disconnect aborts the upstream stream and bills what was delivere
     model: 'gpt-4o-mini',
     stream: true,
     messages: [{ role: 'user', content: 'a long answer please' }],
-  }, { 'x-mock-chunks': '200', 'x-mock-delay-ms': '20' }, controller.signal);
+  }, {}, controller.signal);
   assert.equal(response.status, 200);
   const id = response.headers.get('x-request-id');
   const reader = response.body.getReader();
@@ -83,7 +85,7 @@ test('a client disconnect aborts the upstream stream and bills what was delivere
   controller.abort();
   await reader.cancel().catch(() => {});
 
-  // 200 chunks 20 ms apart would take 4 s; the abort must reach mock-openai long before.
+  // The whole stream would take 2.4 s; the abort must reach mock-openai before its end.
   let now = before;
   for (let i = 0; i < 40 && now.streams_aborted === before.streams_aborted; i++) {
     await new Promise((r) => setTimeout(r, 100));
@@ -106,7 +108,7 @@ test('the final usage chunk reaches clients that asked for it, with usage:null b
     stream: true,
     stream_options: { include_usage: true },
     messages: [{ role: 'user', content: 'usage please' }],
-  }, { 'x-mock-chunks': '5' });
+  });
   const id = response.headers.get('x-request-id');
   const { events } = await readSse(response);
   assert.equal(events.at(-1), '[DONE]');
@@ -127,7 +129,7 @@ test('clients that did not ask for usage get no usage fields at all', async () =
     model: 'gpt-4o-mini',
     stream: true,
     messages: [{ role: 'user', content: 'no usage please' }],
-  }, { 'x-mock-chunks': '5' });
+  });
   const id = response.headers.get('x-request-id');
   const { events } = await readSse(response);
   assert.equal(events.at(-1), '[DONE]');
