@@ -19,7 +19,7 @@ use crate::health;
 use crate::ledger_d1;
 use crate::limits::{self, Admission};
 use crate::relay::{Relay, RelayEnd};
-use crate::respond::Cors;
+use crate::respond::{error_response, Cors};
 use crate::runtime::Runtime;
 use crate::time::now_ms;
 use crate::upstream::{self, Failure};
@@ -87,7 +87,7 @@ pub async fn completions(
 
     let answer = match sent {
         Ok(answer) => answer,
-        Err(failure) => {
+        Err(upstream::Failed { failure, attempts }) => {
             let status = match &failure {
                 Failure::Proxy(error) => error.status(),
                 Failure::Upstream(pass) => pass.status,
@@ -101,15 +101,20 @@ pub async fn completions(
                 Ending::Failed,
                 0,
                 now_ms(),
-                0,
+                attempts,
             );
             finish_after_response(ctx, env, runtime.clone(), admission, row);
-            return match failure {
-                Failure::Proxy(error) => Err(error),
-                Failure::Upstream(pass) => {
-                    passthrough_response(pass, cors).map_err(|_| ProxyError::Internal)
+            let response = match failure {
+                Failure::Proxy(error) => {
+                    worker::console_warn!("oachat: {} {}", error.status(), error.code());
+                    error_response(&error, cors)
                 }
+                Failure::Upstream(pass) => passthrough_response(pass, cors),
             };
+            // The id names the failed request's ledger row, for whoever has to look into it.
+            let mut response = response.map_err(|_| ProxyError::Internal)?;
+            let _ = response.headers_mut().set("x-request-id", &plan.request_id);
+            return Ok(response);
         }
     };
 

@@ -43,6 +43,12 @@ pub enum Failure {
     Upstream(PassThrough),
 }
 
+/// A request no key could answer, with how many attempts it made (for the ledger row).
+pub struct Failed {
+    pub failure: Failure,
+    pub attempts: u32,
+}
+
 /// Tries keys until one answers, or the attempts run out.
 pub async fn send(
     runtime: &Runtime,
@@ -50,6 +56,19 @@ pub async fn send(
     path: &str,
     body: &str,
     reports: &mut Vec<HealthReport>,
+) -> Result<Answer, Failed> {
+    let mut attempts = 0;
+    let sent = try_keys(runtime, upstream_index, path, body, reports, &mut attempts).await;
+    sent.map_err(|failure| Failed { failure, attempts })
+}
+
+async fn try_keys(
+    runtime: &Runtime,
+    upstream_index: usize,
+    path: &str,
+    body: &str,
+    reports: &mut Vec<HealthReport>,
+    attempts: &mut u32,
 ) -> Result<Answer, Failure> {
     let upstream = &runtime.upstreams[upstream_index];
     let policy = RetryPolicy {
@@ -58,7 +77,6 @@ pub async fn send(
     };
     let url = format!("{}{}", upstream.base_url, path);
     let mut tried: Vec<KeyId> = Vec::new();
-    let mut attempts = 0u32;
     let mut last_timeout = false;
     loop {
         let now = now_ms();
@@ -79,7 +97,7 @@ pub async fn send(
                 retry_after_s,
             }));
         };
-        attempts += 1;
+        *attempts += 1;
         let key_id = pick.id.clone();
         tried.push(key_id.clone());
 
@@ -114,7 +132,7 @@ pub async fn send(
                 return Ok(Answer {
                     response,
                     key_id,
-                    attempts,
+                    attempts: *attempts,
                     _controller: controller,
                 });
             }
@@ -154,7 +172,7 @@ pub async fn send(
             outcome,
             at_ms: at,
         });
-        match policy.next_delay_ms(attempts, &outcome) {
+        match policy.next_delay_ms(*attempts, &outcome) {
             Some(0) => {}
             Some(delay) => Delay::from(std::time::Duration::from_millis(delay)).await,
             None => {

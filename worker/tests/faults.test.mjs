@@ -41,6 +41,8 @@ const STACK = {
 };
 
 let stack;
+/** The first request's id: its ledger row must survive the restart at the end. */
+let firstRequestId;
 before(async () => {
   stack = await startStack({ name: 'faults', ...STACK });
 });
@@ -68,6 +70,7 @@ test('429 fails over and cools the key down; 401 and insufficient_quota disable 
     return { status: response.status, id: response.headers.get('x-request-id'), body: await response.json() };
   });
   assert.equal(first.result.status, 200, JSON.stringify(first.result.body));
+  firstRequestId = first.result.id;
   assert.equal(first.result.body.object, 'chat.completion');
   assert.deepEqual(first.requests, { 'sk-mock-429': 1, 'sk-mock-401': 1, 'sk-mock-quota': 1, 'sk-mock-ok-pool': 1 });
 
@@ -139,18 +142,22 @@ test('a lone slow key ends in 504 upstream_timeout', async () => {
   const body = await response.json();
   assert.equal(body.error.code, 'upstream_timeout');
   assert.match(body.error.message, /did not answer in time/);
-  const row = await ledgerRow(stack.url, await latestFailedId('slow-alone-model'));
+  // Failures carry their request id too: it names the ledger row.
+  const row = await ledgerRow(stack.url, response.headers.get('x-request-id'));
   assert.equal(row.status, 504);
   assert.equal(row.ending, 'failed');
+  assert.equal(row.attempts, 1);
 });
 
 test('all keys failing gives 503 upstream_unavailable that says so, with Retry-After', async () => {
   const secrets = ['sk-mock-429', 'sk-mock-401'];
   const { result, requests } = await delta(secrets, async () => {
     const response = await ask('dead-model');
-    return { status: response.status, retryAfter: response.headers.get('retry-after'), body: await response.json() };
+    return { status: response.status, id: response.headers.get('x-request-id'), retryAfter: response.headers.get('retry-after'), body: await response.json() };
   });
   assert.equal(result.status, 503);
+  const row = await ledgerRow(stack.url, result.id);
+  assert.deepEqual([row.status, row.ending, row.attempts, row.key_id], [503, 'failed', 2, '']);
   assert.equal(result.body.error.code, 'upstream_unavailable');
   assert.equal(result.body.error.type, 'upstream_error');
   assert.match(result.body.error.message, /All upstream API keys are rate-limited or unavailable/);
@@ -217,16 +224,6 @@ test('disabled keys stay benched across a restart: a fresh isolate reads the sha
   assert.equal(stats.keys['sk-mock-401'], undefined, 'the disabled 401 key was tried again');
   assert.equal(stats.keys['sk-mock-quota'], undefined, 'the disabled quota key was tried again');
   assert.equal(stats.keys['sk-mock-ok-pool'].requests, 1);
+  // The ledger (D1) survived the restart too.
+  assert.equal((await ledgerRow(stack.url, firstRequestId)).key_id, keyId('sk-mock-ok-pool'));
 });
-
-/** The newest ledger row of a failed request for a model (failed requests carry no id header). */
-async function latestFailedId(model) {
-  const { admin } = await import('./harness.mjs');
-  for (let i = 0; i < 50; i++) {
-    const { rows } = await (await admin(stack.url, '/admin/ledger?limit=50')).json();
-    const row = rows.find((r) => r.model_used === model && r.ending === 'failed');
-    if (row) return row.id;
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  throw new Error(`no failed ledger row for ${model}`);
-}
