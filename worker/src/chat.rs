@@ -179,7 +179,32 @@ pub async fn completions(
 
     let mut upstream_response = answer.response;
     let ttfb = now_ms().saturating_sub(plan.started_ms);
-    let text = upstream_response.text().await.unwrap_or_default();
+    let Ok(text) = upstream_response.text().await else {
+        // The body broke off after a 200 head. Nothing reached the client yet, but the upstream
+        // may have billed the prompt: record it as cut, and answer with an error, not an empty 200.
+        let usage = Usage {
+            prompt_tokens: plan.prompt_estimate,
+            estimated: true,
+            ..Usage::default()
+        };
+        let error = ProxyError::UpstreamBroken;
+        let row = ledger_row(
+            &runtime,
+            &plan,
+            &key_id,
+            usage,
+            error.status(),
+            Ending::UpstreamCut,
+            ttfb,
+            now_ms(),
+            attempts,
+        );
+        finish_after_response(ctx, env, runtime.clone(), admission, row);
+        worker::console_warn!("oachat: {} {}", error.status(), error.code());
+        let mut response = error_response(&error, cors).map_err(|_| ProxyError::Internal)?;
+        let _ = response.headers_mut().set("x-request-id", &plan.request_id);
+        return Ok(response);
+    };
     let parsed: Option<Value> = serde_json::from_str(&text).ok();
     let (usage, ending) = match parsed.as_ref().and_then(usage_from_body) {
         Some(usage) => (usage, Ending::Completed),
