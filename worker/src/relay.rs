@@ -86,10 +86,15 @@ impl Stream for Relay {
                     return Poll::Ready(Some(Ok(out.into_bytes())));
                 }
                 Poll::Ready(Some(Err(_))) => {
-                    // The upstream connection broke: end the client's stream cleanly
-                    // after what arrived; the ledger records the cut.
+                    // The upstream connection broke. After the usage chunk that is only a lost
+                    // `[DONE]`; before it, the client's stream ends with an error event after
+                    // what arrived, and the ledger records the cut.
+                    if this.core.as_ref().is_some_and(RelayCore::completed) {
+                        this.end(Ending::Completed);
+                        return Poll::Ready(None);
+                    }
                     this.end(Ending::UpstreamCut);
-                    return Poll::Ready(None);
+                    return Poll::Ready(Some(Ok(RelayCore::broken().into_bytes())));
                 }
                 Poll::Ready(None) => {
                     let out = this

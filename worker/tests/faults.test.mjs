@@ -191,8 +191,12 @@ test('a stream cut mid-way ends early, is never retried, and is metered as estim
     return { status: response.status, id: response.headers.get('x-request-id'), sse: await readSse(response) };
   });
   assert.equal(result.status, 200);
-  assert.notEqual(result.sse.events.at(-1), '[DONE]');
-  const text = streamedText(result.sse.events);
+  // It ends with OpenAI's mid-stream error shape (SDKs raise on it), never with [DONE].
+  assert.ok(!result.sse.events.includes('[DONE]'));
+  const last = JSON.parse(result.sse.events.at(-1));
+  assert.equal(last.error.code, 'upstream_broken');
+  assert.equal(last.error.type, 'upstream_error');
+  const text = streamedText(result.sse.events.slice(0, -1));
   assert.ok(text.length > 0, 'some content arrived before the cut');
   // Bytes had reached the client: the good key must not have been tried.
   assert.deepEqual(requests, { 'sk-mock-cut': 1, 'sk-mock-ok-cut': 0 });

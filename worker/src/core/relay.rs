@@ -4,6 +4,7 @@
 
 use oachat_protocol::{encode_event_into, SseEvent, SseParser};
 
+use crate::core::error::ProxyError;
 use crate::core::metering::{Forward, StreamMeter};
 
 /// Parses, meters and re-encodes one streamed completion.
@@ -30,17 +31,34 @@ impl RelayCore {
         self.encode()
     }
 
-    /// The upstream body ended: flushes an event left without its blank line.
+    /// The upstream body ended: flushes an event left without its blank line, and ends a stream
+    /// that never said `[DONE]` with [`RelayCore::broken`]'s error event.
     pub fn finish(&mut self) -> String {
         if let Some(event) = self.parser.finish() {
             self.events.push(event);
         }
-        self.encode()
+        let mut out = self.encode();
+        if !self.completed() {
+            out.push_str(&Self::broken());
+        }
+        out
     }
 
-    /// Whether the upstream finished (`[DONE]` arrived) rather than broke off.
+    /// The last event of a stream the upstream broke off: OpenAI's mid-stream error shape, so an
+    /// SDK raises instead of passing a truncated answer off as complete. (The widget ignores
+    /// events without a delta; it shows the answer as it stands.) Nothing may be retried here:
+    /// part of the answer already reached the client.
+    pub fn broken() -> String {
+        let mut out = String::new();
+        encode_event_into(&mut out, &ProxyError::UpstreamBroken.to_json().to_string());
+        out
+    }
+
+    /// Whether the upstream finished rather than broke off: `[DONE]` arrived, or the usage
+    /// chunk did, which the proxy always asks for and which comes last (some OpenAI-compatible
+    /// servers end their streams without `[DONE]`).
     pub fn completed(&self) -> bool {
-        self.meter.saw_done()
+        self.meter.saw_done() || self.meter.reported_usage().is_some()
     }
 
     pub fn into_meter(self) -> StreamMeter {
@@ -125,6 +143,13 @@ mod tests {
     }
 
     #[test]
+    fn a_stream_that_ends_after_its_usage_chunk_without_done_is_completed() {
+        let without_done = STREAM.trim_end_matches("data: [DONE]\n\n");
+        let expected = FOR_CLIENT_WITHOUT_USAGE.trim_end_matches("data: [DONE]\n\n");
+        check(false, without_done, &[], expected, true, 5);
+    }
+
+    #[test]
     fn a_stream_without_done_is_not_completed_and_its_text_is_estimated() {
         let cut = &STREAM[..STREAM
             .find("data: {\"id\":\"c\",\"choices\":[{\"index\":0,\"delta\":{},")
@@ -132,7 +157,10 @@ mod tests {
         let expected = &FOR_CLIENT_WITHOUT_USAGE[..FOR_CLIENT_WITHOUT_USAGE
             .find("data: {\"id\":\"c\",\"choices\":[{\"index\":0,\"delta\":{},")
             .unwrap_or(0)];
+        let expected = format!("{expected}{}", RelayCore::broken());
         // "你好 👋 world": two ideographs, then " 👋 world" as one 11-byte run.
-        check(false, cut, &[40], expected, false, 5);
+        check(false, cut, &[40], &expected, false, 5);
+        assert!(RelayCore::broken().starts_with("data: {\"error\":{"));
+        assert!(RelayCore::broken().contains("\"code\":\"upstream_broken\""));
     }
 }
