@@ -21,7 +21,19 @@ const TOOLS = [
 
 let stack;
 before(async () => {
-  stack = await startStack({ name: 'sdk', keys: UPSTREAM_KEY, config: GENEROUS_TIERS });
+  stack = await startStack({
+    name: 'sdk',
+    keys: UPSTREAM_KEY,
+    vars: { CUT_KEYS: 'sk-mock-cut' },
+    config: {
+      ...GENEROUS_TIERS,
+      upstreams: [
+        { name: 'openai', models: ['gpt-4o-mini', 'gpt-4.1', 'gpt-4.1-mini'] },
+        { name: 'cut', keys_secret: 'CUT_KEYS', models: ['cut-model'] },
+      ],
+      prices: { 'cut-model': { input_per_mtok: 0, output_per_mtok: 0 } },
+    },
+  });
 });
 after(async () => {
   await stack?.stop();
@@ -65,6 +77,10 @@ function checkPythonRun(results) {
   assert.equal(results.two_choices.completion_tokens, 10);
 
   assert.ok(results.models.includes('gpt-4o-mini') && results.models.includes('auto'), JSON.stringify(results.models));
+
+  // A stream broken off upstream raises in the SDK instead of passing for a whole answer.
+  assert.equal(results.cut_stream.error?.class, 'APIError', JSON.stringify(results.cut_stream));
+  assert.match(results.cut_stream.error.message, /broke off/);
 }
 
 test('Python SDK with a user token: plain, streamed, tools, n=2 and unknown fields', async () => {
@@ -106,6 +122,13 @@ test('npm SDK with a user token: plain, streamed with usage, tool-call deltas, n
 
   const models = await openai.models.list();
   assert.ok(models.data.some((m) => m.id === 'gpt-4o-mini'));
+
+  const cut = await openai.chat.completions.create({ model: 'cut-model', messages, stream: true });
+  let partial = '';
+  await assert.rejects(async () => {
+    for await (const chunk of cut) partial += chunk.choices[0]?.delta?.content ?? '';
+  }, (error) => error instanceof OpenAI.APIError && /broke off/.test(error.message));
+  assert.ok(partial.length > 0, 'the part before the cut was delivered');
 });
 
 test('npm SDK raises typed errors: unknown model, bad token', async () => {

@@ -140,6 +140,12 @@ def main():
             "completion_tokens": completion.usage.completion_tokens,
         }
 
+    def cut_stream():
+        # mock-openai's sk-mock-cut breaks the stream off: the SDK must raise, not return a
+        # truncated answer as if it were whole.
+        stream = client.chat.completions.create(model="cut-model", messages=[user], stream=True)
+        return {"content": "".join(c.delta.content or "" for chunk in stream for c in chunk.choices)}
+
     def models():
         return sorted(model.id for model in client.models.list())
 
@@ -149,6 +155,7 @@ def main():
     run("tools", tools, results)
     run("tools_streamed", tools_streamed, results)
     run("two_choices", two_choices, results)
+    run("cut_stream", cut_stream, results)
     run("models", models, results)
     print(json.dumps(results))
 
