@@ -117,11 +117,16 @@ async fn try_keys(
         .await;
         let outcome = match raced {
             Either::Left((Ok(response), _)) if (200..300).contains(&response.status_code()) => {
+                let share = pick.probe
+                    || upstream
+                        .pool
+                        .borrow()
+                        .worth_sharing(&key_id, &Outcome::Success);
                 upstream
                     .pool
                     .borrow_mut()
                     .report(&key_id, Outcome::Success, now_ms());
-                if pick.probe {
+                if share {
                     reports.push(HealthReport {
                         upstream_index,
                         key_id: key_id.clone(),

@@ -182,6 +182,11 @@ test('a connection dropped before any byte is retried on another key', async () 
   assert.equal(result.status, 200, JSON.stringify(result.body));
   assert.match(result.body.choices[0].message.content, /hello cut-model/);
   assert.deepEqual(requests, { 'sk-mock-cut': 1, 'sk-mock-ok-cut': 1 });
+  // The dropped connection counts as a 502 against the key, in the shared view too.
+  const cut = keyId('sk-mock-cut');
+  const health = await waitForHealth(stack.url, (h) => h.cut?.[cut]?.transient_streak === 1);
+  assert.equal(health.cut[cut].transient_streak, 1);
+  assert.equal(health.cut[cut].last_error, '502 server_error');
 });
 
 test('a stream cut mid-way ends early, is never retried, and is metered as estimated', async () => {
@@ -206,6 +211,13 @@ test('a stream cut mid-way ends early, is never retried, and is metered as estim
   assert.ok(row.completion_tokens > 0, `completion_tokens ${row.completion_tokens}`);
   assert.ok(row.prompt_tokens > 0);
   assert.equal(row.key_id, keyId('sk-mock-cut'));
+
+  // The 200 head ended the key's run of failures (the 502 of the test before): that success is
+  // shared too, or the shared view would keep counting it towards a cooldown.
+  const cut = keyId('sk-mock-cut');
+  const health = await waitForHealth(stack.url, (h) => h.cut?.[cut]?.transient_streak === 0);
+  assert.equal(health.cut[cut].transient_streak, 0);
+  assert.equal(health.cut[cut].last_error, '502 server_error');
 });
 
 // Last: it restarts the worker. Key health lives in the KeyHealthDo, not in an isolate's
