@@ -104,17 +104,15 @@ pub async fn completions(
                 attempts,
             );
             finish_after_response(ctx, env, runtime.clone(), admission, row);
-            let response = match failure {
-                Failure::Proxy(error) => {
-                    worker::console_warn!("oachat: {} {}", error.status(), error.code());
-                    error_response(&error, cors)
+            return match failure {
+                Failure::Proxy(error) => failure_response(&error, cors, &plan.request_id),
+                Failure::Upstream(pass) => {
+                    let mut response =
+                        passthrough_response(pass, cors).map_err(|_| ProxyError::Internal)?;
+                    let _ = response.headers_mut().set("x-request-id", &plan.request_id);
+                    Ok(response)
                 }
-                Failure::Upstream(pass) => passthrough_response(pass, cors),
             };
-            // The id names the failed request's ledger row, for whoever has to look into it.
-            let mut response = response.map_err(|_| ProxyError::Internal)?;
-            let _ = response.headers_mut().set("x-request-id", &plan.request_id);
-            return Ok(response);
         }
     };
 
@@ -200,10 +198,7 @@ pub async fn completions(
             attempts,
         );
         finish_after_response(ctx, env, runtime.clone(), admission, row);
-        worker::console_warn!("oachat: {} {}", error.status(), error.code());
-        let mut response = error_response(&error, cors).map_err(|_| ProxyError::Internal)?;
-        let _ = response.headers_mut().set("x-request-id", &plan.request_id);
-        return Ok(response);
+        return failure_response(&error, cors, &plan.request_id);
     };
     let parsed: Option<Value> = serde_json::from_str(&text).ok();
     let (usage, ending) = match parsed.as_ref().and_then(usage_from_body) {
@@ -425,6 +420,19 @@ async fn settle_and_record(env: &Env, runtime: &Runtime, admission: Admission, r
     if let Err(error) = ledger_d1::insert(env, &row).await {
         worker::console_error!("oachat: ledger write failed for {}: {error}", row.id);
     }
+}
+
+/// An upstream failure as the client sees it: the error response, plus the request id that
+/// names its ledger row, for whoever has to look into it.
+fn failure_response(
+    error: &ProxyError,
+    cors: &Cors,
+    request_id: &str,
+) -> Result<Response, ProxyError> {
+    worker::console_warn!("oachat: {} {}", error.status(), error.code());
+    let mut response = error_response(error, cors).map_err(|_| ProxyError::Internal)?;
+    let _ = response.headers_mut().set("x-request-id", request_id);
+    Ok(response)
 }
 
 fn passthrough_response(pass: upstream::PassThrough, cors: &Cors) -> worker::Result<Response> {
