@@ -20,7 +20,7 @@ use crate::health;
 use crate::ledger_d1;
 use crate::limits::{self, Admission, Admitted};
 use crate::relay::{Relay, RelayEnd};
-use crate::respond::Cors;
+use crate::respond::{error_response, Cors};
 use crate::runtime::Runtime;
 use crate::time::now_ms;
 use crate::upstream::{self, Failure};
@@ -71,6 +71,7 @@ pub async fn serve(
 ) -> Result<Response, ProxyError> {
     let (plan, admission) = plan_and_admit(env, &runtime, identity, &chat, started_ms).await?;
 
+    health::sync_before_first_use(env, &runtime).await;
     let mut reports = Vec::new();
     let sent = upstream::send(
         &runtime,
@@ -84,7 +85,7 @@ pub async fn serve(
 
     let answer = match sent {
         Ok(answer) => answer,
-        Err(failure) => {
+        Err(upstream::Failed { failure, attempts }) => {
             let status = match &failure {
                 Failure::Proxy(error) => error.status(),
                 Failure::Upstream(pass) => pass.status,
@@ -98,13 +99,16 @@ pub async fn serve(
                 Ending::Failed,
                 0,
                 now_ms(),
-                0,
+                attempts,
             );
             finish_after_response(ctx, env, runtime.clone(), admission, row);
             return match failure {
-                Failure::Proxy(error) => Err(error),
+                Failure::Proxy(error) => failure_response(&error, cors, &plan.request_id),
                 Failure::Upstream(pass) => {
-                    passthrough_response(pass, cors).map_err(|_| ProxyError::Internal)
+                    let mut response =
+                        passthrough_response(pass, cors).map_err(|_| ProxyError::Internal)?;
+                    let _ = response.headers_mut().set("x-request-id", &plan.request_id);
+                    Ok(response)
                 }
             };
         }
@@ -180,7 +184,29 @@ pub async fn serve(
 
     let mut upstream_response = answer.response;
     let ttfb = now_ms().saturating_sub(plan.started_ms);
-    let text = upstream_response.text().await.unwrap_or_default();
+    let Ok(text) = upstream_response.text().await else {
+        // The body broke off after a 200 head. Nothing reached the client yet, but the upstream
+        // may have billed the prompt: record it as cut, and answer with an error, not an empty 200.
+        let usage = Usage {
+            prompt_tokens: plan.prompt_estimate,
+            estimated: true,
+            ..Usage::default()
+        };
+        let error = ProxyError::UpstreamBroken;
+        let row = ledger_row(
+            &runtime,
+            &plan,
+            &key_id,
+            usage,
+            error.status(),
+            Ending::UpstreamCut,
+            ttfb,
+            now_ms(),
+            attempts,
+        );
+        finish_after_response(ctx, env, runtime.clone(), admission, row);
+        return failure_response(&error, cors, &plan.request_id);
+    };
     let parsed: Option<Value> = serde_json::from_str(&text).ok();
     let (usage, ending) = match parsed.as_ref().and_then(usage_from_body) {
         Some(usage) => (usage, Ending::Completed),
@@ -459,6 +485,19 @@ async fn settle_and_record(env: &Env, runtime: &Runtime, admission: Admission, r
     if let Err(error) = ledger_d1::insert(env, &row).await {
         worker::console_error!("oachat: ledger write failed for {}: {error}", row.id);
     }
+}
+
+/// An upstream failure as the client sees it: the error response, plus the request id that
+/// names its ledger row, for whoever has to look into it.
+fn failure_response(
+    error: &ProxyError,
+    cors: &Cors,
+    request_id: &str,
+) -> Result<Response, ProxyError> {
+    worker::console_warn!("oachat: {} {}", error.status(), error.code());
+    let mut response = error_response(error, cors).map_err(|_| ProxyError::Internal)?;
+    let _ = response.headers_mut().set("x-request-id", request_id);
+    Ok(response)
 }
 
 fn passthrough_response(pass: upstream::PassThrough, cors: &Cors) -> worker::Result<Response> {

@@ -65,6 +65,21 @@ pub fn share_after_response(
     });
 }
 
+/// A fresh isolate knows nothing of the keys' health: before its first upstream call it asks
+/// the `KeyHealthDo` once, so a key benched by another isolate (or before a restart) is not
+/// tried again. One round trip per isolate; later refreshes happen after responses.
+pub async fn sync_before_first_use(env: &Env, runtime: &Runtime) {
+    if runtime.health_synced_ms.get() != 0 {
+        return;
+    }
+    // Set first: concurrent first requests go ahead rather than queue behind this one.
+    runtime.health_synced_ms.set(now_ms());
+    match exchange(env, &[]).await {
+        Ok(snapshots) => apply(runtime, &snapshots),
+        Err(error) => worker::console_warn!("oachat: key health sync failed: {error}"),
+    }
+}
+
 /// Sends reports (possibly none) and returns the shared snapshots.
 pub async fn exchange(env: &Env, reports: &[WireReport]) -> worker::Result<WireSnapshots> {
     let stub = env.durable_object(BINDING)?.get_by_name(OBJECT_NAME)?;

@@ -12,11 +12,11 @@ use std::task::{Context, Poll};
 
 use futures_channel::oneshot;
 use futures_util::Stream;
-use oachat_protocol::{encode_event_into, SseEvent, SseParser};
 use worker::ByteStream;
 
 use crate::core::ledger::Ending;
-use crate::core::metering::{Forward, StreamMeter};
+use crate::core::metering::StreamMeter;
+use crate::core::relay::RelayCore;
 use crate::time::now_ms;
 
 /// How a relayed stream ended, with its meter.
@@ -30,9 +30,8 @@ pub struct RelayEnd {
 
 pub struct Relay {
     upstream: ByteStream,
-    parser: SseParser,
-    events: Vec<SseEvent>,
-    meter: Option<StreamMeter>,
+    /// `None` once the end was reported.
+    core: Option<RelayCore>,
     report: Option<oneshot::Sender<RelayEnd>>,
     first_event_ms: Option<u64>,
 }
@@ -42,9 +41,7 @@ impl Relay {
         let (sender, receiver) = oneshot::channel();
         let relay = Relay {
             upstream,
-            parser: SseParser::new(),
-            events: Vec::new(),
-            meter: Some(meter),
+            core: Some(RelayCore::new(meter)),
             report: Some(sender),
             first_event_ms: None,
         };
@@ -52,34 +49,14 @@ impl Relay {
     }
 
     fn end(&mut self, ending: Ending) {
-        if let (Some(sender), Some(meter)) = (self.report.take(), self.meter.take()) {
+        if let (Some(sender), Some(core)) = (self.report.take(), self.core.take()) {
             let _ = sender.send(RelayEnd {
                 ending,
-                meter,
+                meter: core.into_meter(),
                 first_event_ms: self.first_event_ms,
                 ended_ms: now_ms(),
             });
         }
-    }
-
-    /// Encodes the parsed events the client should see.
-    fn encode(&mut self) -> String {
-        let mut out = String::new();
-        let Some(meter) = self.meter.as_mut() else {
-            return out;
-        };
-        for event in self.events.drain(..) {
-            if event.is_done() {
-                out.push_str("data: [DONE]\n\n");
-                continue;
-            }
-            match meter.observe(&event.data) {
-                Forward::AsIs => encode_event_into(&mut out, &event.data),
-                Forward::Rewritten(data) => encode_event_into(&mut out, &data),
-                Forward::Drop => {}
-            }
-        }
-        out
     }
 }
 
@@ -95,8 +72,11 @@ impl Stream for Relay {
             match Pin::new(&mut this.upstream).poll_next(cx) {
                 Poll::Pending => return Poll::Pending,
                 Poll::Ready(Some(Ok(bytes))) => {
-                    this.parser.push_into(&bytes, &mut this.events);
-                    let out = this.encode();
+                    let out = this
+                        .core
+                        .as_mut()
+                        .map(|core| core.push(&bytes))
+                        .unwrap_or_default();
                     if out.is_empty() {
                         continue;
                     }
@@ -106,17 +86,23 @@ impl Stream for Relay {
                     return Poll::Ready(Some(Ok(out.into_bytes())));
                 }
                 Poll::Ready(Some(Err(_))) => {
-                    // The upstream connection broke: end the client's stream cleanly
-                    // after what arrived; the ledger records the cut.
+                    // The upstream connection broke. After the usage chunk that is only a lost
+                    // `[DONE]`; before it, the client's stream ends with an error event after
+                    // what arrived, and the ledger records the cut.
+                    if this.core.as_ref().is_some_and(RelayCore::completed) {
+                        this.end(Ending::Completed);
+                        return Poll::Ready(None);
+                    }
                     this.end(Ending::UpstreamCut);
-                    return Poll::Ready(None);
+                    return Poll::Ready(Some(Ok(RelayCore::broken().into_bytes())));
                 }
                 Poll::Ready(None) => {
-                    if let Some(event) = this.parser.finish() {
-                        this.events.push(event);
-                    }
-                    let out = this.encode();
-                    let finished = this.meter.as_ref().is_some_and(|m| m.saw_done());
+                    let out = this
+                        .core
+                        .as_mut()
+                        .map(RelayCore::finish)
+                        .unwrap_or_default();
+                    let finished = this.core.as_ref().is_some_and(RelayCore::completed);
                     this.end(if finished {
                         Ending::Completed
                     } else {

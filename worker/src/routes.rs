@@ -7,7 +7,7 @@ use worker::{Context, Env, Headers, Method, Request, Response, ResponseBuilder};
 use crate::core::error::ProxyError;
 use crate::respond::{error_response, json_response, Cors};
 use crate::runtime::{runtime, Runtime};
-use crate::{admin, chat, conversations, demo};
+use crate::{admin, auth, chat, conversations, demo};
 
 pub async fn handle(req: Request, env: Env, ctx: Context) -> worker::Result<Response> {
     let origin = req.headers().get("origin").ok().flatten();
@@ -67,7 +67,11 @@ async fn route(
         {
             conversations::handle(req, env, &runtime, cors).await
         }
-        ("/v1/models", Method::Get) => models(&runtime, cors),
+        ("/v1/models", Method::Get) => {
+            // Like OpenAI's: an SDK with a revoked key learns so here too, not only on a chat.
+            auth::authenticate(&req, env, &runtime).await?;
+            models(&runtime, cors)
+        }
         ("/v1/models", _) => Err(ProxyError::MethodNotAllowed { allowed: "GET" }),
         (admin_path, _) if admin_path.starts_with("/admin/") => {
             admin::handle(req, env, &runtime, cors).await

@@ -43,6 +43,12 @@ pub enum Failure {
     Upstream(PassThrough),
 }
 
+/// A request no key could answer, with how many attempts it made (for the ledger row).
+pub struct Failed {
+    pub failure: Failure,
+    pub attempts: u32,
+}
+
 /// Tries keys until one answers, or the attempts run out.
 pub async fn send(
     runtime: &Runtime,
@@ -50,6 +56,19 @@ pub async fn send(
     path: &str,
     body: &str,
     reports: &mut Vec<HealthReport>,
+) -> Result<Answer, Failed> {
+    let mut attempts = 0;
+    let sent = try_keys(runtime, upstream_index, path, body, reports, &mut attempts).await;
+    sent.map_err(|failure| Failed { failure, attempts })
+}
+
+async fn try_keys(
+    runtime: &Runtime,
+    upstream_index: usize,
+    path: &str,
+    body: &str,
+    reports: &mut Vec<HealthReport>,
+    attempts: &mut u32,
 ) -> Result<Answer, Failure> {
     let upstream = &runtime.upstreams[upstream_index];
     let policy = RetryPolicy {
@@ -58,7 +77,6 @@ pub async fn send(
     };
     let url = format!("{}{}", upstream.base_url, path);
     let mut tried: Vec<KeyId> = Vec::new();
-    let mut attempts = 0u32;
     let mut last_timeout = false;
     loop {
         let now = now_ms();
@@ -79,7 +97,7 @@ pub async fn send(
                 retry_after_s,
             }));
         };
-        attempts += 1;
+        *attempts += 1;
         let key_id = pick.id.clone();
         tried.push(key_id.clone());
 
@@ -87,6 +105,9 @@ pub async fn send(
         let request = build_request(&url, pick.secret(), body)
             .map_err(|_| Failure::Proxy(ProxyError::Internal))?;
         let fetch = Fetch::Request(request);
+        // One deadline for connect and response head: a Worker's `fetch` exposes no connect
+        // phase to time separately, so `connect_timeout_ms` is not enforced on its own (a
+        // connect that fails fast still fails over at once, as a 502).
         let timeout_ms = runtime.config.first_byte_timeout_ms;
         let signal = controller.signal();
         let raced = select(
@@ -96,11 +117,16 @@ pub async fn send(
         .await;
         let outcome = match raced {
             Either::Left((Ok(response), _)) if (200..300).contains(&response.status_code()) => {
+                let share = pick.probe
+                    || upstream
+                        .pool
+                        .borrow()
+                        .worth_sharing(&key_id, &Outcome::Success);
                 upstream
                     .pool
                     .borrow_mut()
                     .report(&key_id, Outcome::Success, now_ms());
-                if pick.probe {
+                if share {
                     reports.push(HealthReport {
                         upstream_index,
                         key_id: key_id.clone(),
@@ -111,7 +137,7 @@ pub async fn send(
                 return Ok(Answer {
                     response,
                     key_id,
-                    attempts,
+                    attempts: *attempts,
                     _controller: controller,
                 });
             }
@@ -151,7 +177,7 @@ pub async fn send(
             outcome,
             at_ms: at,
         });
-        match policy.next_delay_ms(attempts, &outcome) {
+        match policy.next_delay_ms(*attempts, &outcome) {
             Some(0) => {}
             Some(delay) => Delay::from(std::time::Duration::from_millis(delay)).await,
             None => {

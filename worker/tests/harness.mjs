@@ -2,7 +2,7 @@
 // `wrangler dev` (workerd, local Durable Objects and D1 in a fresh folder), on free ports.
 // Everything a test sees went over real HTTP through the real worker.
 import { spawn } from 'node:child_process';
-import { createHmac } from 'node:crypto';
+import { createHash, createHmac } from 'node:crypto';
 import { createWriteStream, mkdirSync, mkdtempSync, readFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -70,13 +70,17 @@ export async function startMock(args = []) {
 
 /**
  * Starts mock-openai and the worker. `config` becomes OACHAT_CONFIG (JSON); `keys` the
- * comma-separated OPENAI_API_KEYS; `vars` any extra vars.
+ * comma-separated OPENAI_API_KEYS; `vars` any extra vars (a var named `*_KEYS` holds more
+ * upstream keys). `stop()` fails the suite if any upstream key appears in the wrangler log.
  */
-export async function startStack({ config = {}, keys = 'sk-mock-ok', vars = {}, name = 'stack' } = {}) {
-  const mock = await startMock();
+export async function startStack({ config = {}, keys = 'sk-mock-ok', vars = {}, name = 'stack', persistTo, mockArgs = [] } = {}) {
+  // The worker does not forward a client's x-mock-* headers upstream: stream shape comes
+  // from the mock's own flags (`mockArgs`, e.g. ['--chunks', '60', '--delay-ms', '40']).
+  const mock = await startMock(mockArgs);
   const port = await freePort();
   const inspector = await freePort();
-  const persist = mkdtempSync(join(tmpdir(), 'oachat-test-'));
+  // Pass a previous stack's `persist` to restart on its Durable Objects and D1.
+  const persist = persistTo ?? mkdtempSync(join(tmpdir(), 'oachat-test-'));
   mkdirSync(RESULTS, { recursive: true });
   const logPath = join(RESULTS, `${name}.wrangler.log`);
   const log = createWriteStream(logPath);
@@ -119,15 +123,83 @@ export async function startStack({ config = {}, keys = 'sk-mock-ok', vars = {}, 
     url,
     mock,
     logPath,
+    persist,
     log: () => readFileSync(logPath, 'utf8'),
     token: (claims = {}) => mintToken(claims),
+    /** Every upstream key this stack was given (OPENAI_API_KEYS and any `*_KEYS` var). */
+    secrets: upstreamSecrets(allVars),
     async stop() {
       try { process.kill(-child.pid, 'SIGTERM'); } catch {}
       await new Promise((r) => setTimeout(r, 300));
       mock.stop();
+      // No upstream key may ever reach the log, whatever the suite did.
+      const leaked = findSecrets(readFileSync(logPath, 'utf8'), upstreamSecrets(allVars));
+      if (leaked.length) throw new Error(`upstream keys in ${logPath}: ${leaked.length} occurrence(s)`);
     },
   };
 }
+
+function upstreamSecrets(vars) {
+  return Object.entries(vars)
+    .filter(([name]) => name.endsWith('_KEYS'))
+    .flatMap(([, value]) => String(value).split(/[,\n]/))
+    .map((key) => key.trim())
+    .filter(Boolean);
+}
+
+/** Which of `secrets` occur in `text` (without echoing them: callers print only counts). */
+export function findSecrets(text, secrets) {
+  return secrets.filter((secret) => text.includes(secret));
+}
+
+/** The id oachat shows for an upstream key: `key_` + the first 8 hex digits of its SHA-256. */
+export function keyId(secret) {
+  return `key_${createHash('sha256').update(secret).digest('hex').slice(0, 8)}`;
+}
+
+/** The shared key health (`GET /admin/keys/health`) as { upstream: { keyId: state } }. */
+export async function keyHealth(url) {
+  const response = await admin(url, '/admin/keys/health');
+  if (response.status !== 200) throw new Error(`key health: ${response.status}`);
+  const body = await response.json();
+  return Object.fromEntries(body.upstreams.map(([name, snapshot]) => [name, snapshot.keys]));
+}
+
+/** Polls `check(await keyHealth(url))` until it returns truthy (health is shared after responses). */
+export async function waitForHealth(url, check, timeoutMs = 5_000) {
+  const deadline = Date.now() + timeoutMs;
+  let health;
+  for (;;) {
+    health = await keyHealth(url);
+    if (check(health)) return health;
+    if (Date.now() > deadline) return health;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+/** The ledger row of a request id; rows are written after the response, so this polls. */
+export async function ledgerRow(url, requestId, timeoutMs = 5_000) {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const { rows } = await (await admin(url, '/admin/ledger?limit=1000')).json();
+    const row = rows.find((r) => r.id === requestId);
+    if (row) return row;
+    if (Date.now() > deadline) throw new Error(`no ledger row for ${requestId} after ${timeoutMs} ms`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+/** Mock-openai's counters for one key (zeros when it never saw the key). */
+export async function mockCounters(stack, secret) {
+  const stats = await stack.mock.stats();
+  return { requests: 0, streams_finished: 0, streams_aborted: 0, prompt_tokens: 0, completion_tokens: 0, ...stats.keys[secret] };
+}
+
+/** Limits that never get in a test's way: each suite sends far more than 20 requests a minute. */
+export const GENEROUS_TIERS = {
+  tiers: { staff: { rpm: 100000, max_rounds: 100000, daily_tokens: 1000000000, daily_usd: 'unlimited' } },
+  budget: { daily_usd: 'unlimited' },
+};
 
 const b64url = (buffer) => Buffer.from(buffer).toString('base64url');
 
@@ -142,9 +214,10 @@ export function mintToken({ sub = 'alice', name = 'Alice', tier, exp, secret = S
 }
 
 /** POSTs a chat completion and returns the raw Response. */
-export function chat(url, token, body, extraHeaders = {}) {
+export function chat(url, token, body, extraHeaders = {}, signal = undefined) {
   return fetch(`${url}/v1/chat/completions`, {
     method: 'POST',
+    signal,
     headers: { 'content-type': 'application/json', ...(token ? { authorization: `Bearer ${token}` } : {}), ...extraHeaders },
     body: typeof body === 'string' ? body : JSON.stringify(body),
   });

@@ -7,7 +7,9 @@ import { chat, readSse, startStack, streamedText } from './harness.mjs';
 
 let stack;
 before(async () => {
-  stack = await startStack({ name: 'stream' });
+  // 20 chunks 80 ms apart. (x-mock-* request headers never reach the mock: the worker does
+  // not forward client headers upstream, so the stream's shape is set here.)
+  stack = await startStack({ name: 'stream', mockArgs: ['--chunks', '20', '--delay-ms', '80'] });
 });
 after(async () => {
   await stack?.stop();
@@ -18,7 +20,7 @@ test('a streamed answer arrives chunk by chunk, spread over time, not all at onc
     model: 'gpt-4o-mini',
     stream: true,
     messages: [{ role: 'user', content: 'stream please' }],
-  }, { 'x-mock-chunks': '20', 'x-mock-delay-ms': '80' });
+  });
   assert.equal(response.status, 200);
   assert.match(response.headers.get('content-type'), /text\/event-stream/);
   const { events, arrivals } = await readSse(response);
@@ -37,7 +39,7 @@ test('Chinese text and emoji survive the stream intact', async () => {
     model: 'gpt-4o-mini',
     stream: true,
     messages: [{ role: 'user', content: message }],
-  }, { 'x-mock-chunks': '97' });
+  });
   const { events } = await readSse(response);
   assert.ok(streamedText(events).includes(message));
 });

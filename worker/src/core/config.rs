@@ -28,7 +28,7 @@
 //! | `default_model` | `"gpt-4o-mini"` | what `auto` means when routing is off |
 //! | `key_strategy` | `"weighted"` | `weighted` random or `round_robin` key choice |
 //! | `max_body_bytes` | `1048576` | larger request bodies get 413 |
-//! | `connect_timeout_ms` | `10000` | upstream connect timeout |
+//! | `connect_timeout_ms` | `10000` | validated but not enforced on its own: a Worker's `fetch` does not expose the connect phase, so `first_byte_timeout_ms` bounds connect + response head |
 //! | `first_byte_timeout_ms` | `30000` | upstream time to first byte |
 //! | `max_attempts` | `3` | attempts per request over the key pool (1..=10) |
 //! | `allowed_origins` | `["http://127.0.0.1:8787", "http://localhost:8787"]` | widget origins, `scheme://host[:port]` or `*` |

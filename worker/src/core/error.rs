@@ -51,6 +51,8 @@ pub enum ProxyError {
     UpstreamExhausted { retry_after_s: Option<u64> },
     /// The upstream did not answer in time on every attempt.
     UpstreamTimeout,
+    /// The upstream's (non-streamed) answer broke off after its head: nothing usable arrived.
+    UpstreamBroken,
     /// The deployment's configuration is invalid; the message names the field.
     BadConfig { message: String },
     /// Something that should not happen; the detail is logged, never shown.
@@ -92,6 +94,7 @@ impl ProxyError {
             | ProxyError::MaxRounds { .. }
             | ProxyError::BudgetExceeded { .. } => 429,
             ProxyError::UpstreamExhausted { .. } => 503,
+            ProxyError::UpstreamBroken => 502,
             ProxyError::UpstreamTimeout => 504,
             ProxyError::BadConfig { .. } | ProxyError::Internal => 500,
         }
@@ -113,7 +116,9 @@ impl ProxyError {
             | ProxyError::RequestNotFound => "invalid_request_error",
             ProxyError::RateLimited { .. } | ProxyError::MaxRounds { .. } => "requests",
             ProxyError::BudgetExceeded { .. } => "insufficient_quota",
-            ProxyError::UpstreamExhausted { .. } | ProxyError::UpstreamTimeout => "upstream_error",
+            ProxyError::UpstreamExhausted { .. }
+            | ProxyError::UpstreamTimeout
+            | ProxyError::UpstreamBroken => "upstream_error",
             ProxyError::BadConfig { .. } | ProxyError::Internal => "server_error",
         }
     }
@@ -138,6 +143,7 @@ impl ProxyError {
             ProxyError::BudgetExceeded { .. } => "budget_exceeded",
             ProxyError::UpstreamExhausted { .. } => "upstream_unavailable",
             ProxyError::UpstreamTimeout => "upstream_timeout",
+            ProxyError::UpstreamBroken => "upstream_broken",
             ProxyError::BadConfig { .. } => "bad_config",
             ProxyError::Internal => "internal_error",
         }
@@ -194,6 +200,9 @@ impl ProxyError {
                     .into()
             }
             ProxyError::UpstreamTimeout => "The model provider did not answer in time.".into(),
+            ProxyError::UpstreamBroken => {
+                "The model provider's answer broke off before it was complete. Try again.".into()
+            }
             ProxyError::BadConfig { message } => format!("Invalid OACHAT_CONFIG: {message}"),
             ProxyError::Internal => "Internal error.".into(),
         }
@@ -308,6 +317,8 @@ mod tests {
             503,
             "upstream_unavailable",
         );
+        check(ProxyError::UpstreamTimeout, 504, "upstream_timeout");
+        check(ProxyError::UpstreamBroken, 502, "upstream_broken");
     }
 
     #[test]

@@ -547,6 +547,26 @@ impl KeyPool {
         }
     }
 
+    /// Whether an outcome with `key` is news for the shared health (call it before [`report`]):
+    /// every key failure is, and so is a success that ends something other isolates believe (a
+    /// cooldown, a streak of failures, a disabled state). Otherwise the shared view would count
+    /// a 429 weeks later as "consecutive" and double its cooldown. Plain successes of a healthy
+    /// key, nearly every request, are not sent; nor are the request's own errors.
+    ///
+    /// [`report`]: KeyPool::report
+    pub fn worth_sharing(&self, key: &KeyId, outcome: &Outcome) -> bool {
+        match outcome {
+            Outcome::Success => self.state(key).is_some_and(|state| {
+                state.health != Health::Healthy
+                    || state.rate_limit_streak > 0
+                    || state.transient_streak > 0
+                    || state.probing_since_ms.is_some()
+            }),
+            Outcome::ClientError { .. } => false,
+            _ => true,
+        }
+    }
+
     /// The earliest time a key can be tried again (now if one can), for a 503's Retry-After; `None`
     /// for an empty pool. For a disabled key that is its next probe, which may still fail.
     pub fn next_available_ms(&self, now_ms: u64) -> Option<u64> {
@@ -1133,6 +1153,41 @@ mod tests {
             .is_some_and(|pick| pick.probe));
         isolate.merge(&authority.snapshot());
         assert!(isolate.pick(30_001, 0.0, &[]).is_none());
+    }
+
+    #[track_caller]
+    fn check_worth_sharing(pool: &KeyPool, outcome: Outcome, expected: bool) {
+        assert_eq!(
+            pool.worth_sharing(&id(SECRET_A), &outcome),
+            expected,
+            "{outcome:?}"
+        );
+    }
+
+    #[test]
+    fn successes_are_shared_only_when_they_end_a_cooldown_streak_or_disable() {
+        let mut pool = pool(Strategy::RoundRobin, &[1, 1]);
+        check_worth_sharing(&pool, Outcome::Success, false);
+        check_worth_sharing(&pool, Outcome::ClientError { status: 400 }, false);
+        check_worth_sharing(&pool, Outcome::Timeout, true);
+        check_worth_sharing(&pool, Outcome::QuotaExhausted, true);
+
+        pool.report(&id(SECRET_A), Outcome::ServerError { status: 502 }, 0);
+        check_worth_sharing(&pool, Outcome::Success, true);
+        pool.report(&id(SECRET_A), Outcome::Success, 1);
+        check_worth_sharing(&pool, Outcome::Success, false);
+
+        let rate_limited = Outcome::RateLimited {
+            retry_after_ms: Some(1_000),
+        };
+        pool.report(&id(SECRET_A), rate_limited, 2);
+        check_worth_sharing(&pool, Outcome::Success, true);
+        pool.report(&id(SECRET_A), Outcome::Success, 2_000);
+
+        pool.report(&id(SECRET_A), Outcome::Unauthorized, 3_000);
+        check_worth_sharing(&pool, Outcome::Success, true);
+        // Unknown keys (the pool was rebuilt) have nothing to share.
+        assert!(!pool.worth_sharing(&id(SECRET_C), &Outcome::Success));
     }
 
     #[track_caller]

@@ -95,9 +95,9 @@ impl StreamMeter {
     /// Records one event and says how to forward it. Data that is not a JSON chunk (an error object,
     /// a keep-alive, garbage) is forwarded unchanged and metered as nothing.
     ///
-    /// Chunks carrying `"usage": null` (every chunk once `include_usage` is on) are forwarded
-    /// unchanged even to a client that did not ask: the field is harmless and rewriting every chunk
-    /// would cost a JSON round trip per token.
+    /// Once the proxy turns `include_usage` on, the upstream puts `"usage": null` in every chunk.
+    /// A client that did not ask gets those chunks without the member, as OpenAI would have sent
+    /// them: [`strip_null_usage`] cuts it out of the text without a JSON round trip.
     pub fn observe(&mut self, data: &str) -> Forward {
         if data.trim() == "[DONE]" {
             self.saw_done = true;
@@ -115,8 +115,16 @@ impl StreamMeter {
                 }
             }
         }
-        let Some(usage_value) = chunk.usage.filter(|usage| !usage.is_null()) else {
-            return Forward::AsIs;
+        let usage_value = match chunk.usage {
+            None => return Forward::AsIs,
+            Some(Value::Null) if self.client_wants_usage => return Forward::AsIs,
+            Some(Value::Null) => {
+                return match strip_null_usage(data).or_else(|| strip_usage(data)) {
+                    Some(rewritten) => Forward::Rewritten(rewritten),
+                    None => Forward::AsIs,
+                }
+            }
+            Some(usage_value) => usage_value,
         };
         // Cumulative usage chunks each restate the totals so far, so the last report wins; summing
         // them overbills (one-api #415). An all-zero report carries no information (some upstreams
@@ -190,6 +198,46 @@ pub fn strip_usage(data: &str) -> Option<String> {
     Some(chunk.to_string())
 }
 
+/// Removes a top-level `"usage": null` member from a chunk's JSON text, with its separating
+/// comma, leaving every other byte as it was. `None` unless the text holds exactly one member
+/// named `usage` and its value is `null` (the caller checked that the top-level one is): with a
+/// second one, nested somewhere, the text alone cannot tell which is which.
+///
+/// The search is sound on raw JSON text because a `"` inside a string is always escaped: the
+/// seven bytes `"usage"` followed by `:` can only be an object key.
+pub fn strip_null_usage(data: &str) -> Option<String> {
+    const KEY: &str = "\"usage\"";
+    let mut member = None;
+    let mut from = 0;
+    while let Some(offset) = data[from..].find(KEY) {
+        let start = from + offset;
+        from = start + KEY.len();
+        let Some(value) = data[from..].trim_start().strip_prefix(':') else {
+            continue;
+        };
+        if member.is_some() {
+            return None;
+        }
+        let after_null = value.trim_start().strip_prefix("null")?;
+        member = Some((start, data.len() - after_null.len()));
+    }
+    let (start, end) = member?;
+    let before = data[..start].trim_end();
+    let after = data[end..].trim_start();
+    let mut out = String::with_capacity(data.len());
+    if let Some(before) = before.strip_suffix(',') {
+        out.push_str(before.trim_end());
+        out.push_str(&data[end..]);
+    } else if let Some(after) = after.strip_prefix(',') {
+        out.push_str(&data[..start]);
+        out.push_str(after.trim_start());
+    } else {
+        out.push_str(&data[..start]);
+        out.push_str(&data[end..]);
+    }
+    Some(out)
+}
+
 /// The usage of a non-streamed completion body, if it reports one.
 pub fn usage_from_body(body: &Value) -> Option<Usage> {
     usage_from_value(body.get("usage")?)
@@ -234,8 +282,13 @@ fn count_field(value: Option<&Value>) -> Option<u64> {
 struct WireChunk<'a> {
     #[serde(default, borrow)]
     choices: Option<Vec<WireChoice<'a>>>,
-    #[serde(default)]
+    /// `Some(Value::Null)` for `"usage": null`, `None` when the member is absent.
+    #[serde(default, deserialize_with = "present")]
     usage: Option<Value>,
+}
+
+fn present<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<Option<Value>, D::Error> {
+    Value::deserialize(deserializer).map(Some)
 }
 
 #[derive(Deserialize)]
@@ -477,6 +530,13 @@ mod tests {
         .to_string()
     }
 
+    /// How [`chunk`] reaches a client that did not ask for usage: without its `"usage": null`.
+    fn without_null_usage(content: &str) -> Forward {
+        let mut bare: Value = serde_json::from_str(&chunk(content)).unwrap_or_default();
+        bare.as_object_mut().map(|chunk| chunk.remove("usage"));
+        Forward::Rewritten(bare.to_string())
+    }
+
     fn usage_only(prompt: u64, completion: u64, cached: u64) -> String {
         json!({
             "id": "chatcmpl-1",
@@ -533,8 +593,8 @@ mod tests {
         check(
             false,
             &[
-                (&chunk("Hello"), Forward::AsIs),
-                (&chunk(" world"), Forward::AsIs),
+                (&chunk("Hello"), without_null_usage("Hello")),
+                (&chunk(" world"), without_null_usage(" world")),
                 (&usage_only(30, 2, 16), Forward::Drop),
                 ("[DONE]", Forward::AsIs),
             ],
@@ -609,13 +669,61 @@ mod tests {
         assert_eq!(strip_usage("not json"), None);
     }
 
+    #[track_caller]
+    fn check_strip_null_usage(data: &str, expected: Option<&str>) {
+        assert_eq!(strip_null_usage(data).as_deref(), expected, "{data}");
+    }
+
+    #[test]
+    fn null_usage_is_cut_from_the_text_with_its_comma() {
+        check_strip_null_usage(r#"{"a":1,"usage":null}"#, Some(r#"{"a":1}"#));
+        check_strip_null_usage(r#"{"usage":null,"a":1}"#, Some(r#"{"a":1}"#));
+        check_strip_null_usage(r#"{"a":1,"usage":null,"b":2}"#, Some(r#"{"a":1,"b":2}"#));
+        check_strip_null_usage(r#"{ "a": 1 , "usage" : null }"#, Some(r#"{ "a": 1 }"#));
+        check_strip_null_usage(r#"{"usage":null}"#, Some("{}"));
+        // Text that merely mentions usage, even quoted, is left alone.
+        check_strip_null_usage(
+            r#"{"c":"\"usage\":null","usage":null}"#,
+            Some(r#"{"c":"\"usage\":null"}"#),
+        );
+        check_strip_null_usage(r#"{"c":"usage","usage":null}"#, Some(r#"{"c":"usage"}"#));
+        // Not null, absent, or ambiguous: the caller falls back to a JSON rewrite.
+        check_strip_null_usage(r#"{"a":1,"usage":{"prompt_tokens":1}}"#, None);
+        check_strip_null_usage(r#"{"a":1}"#, None);
+        check_strip_null_usage(r#"{"x":{"usage":null},"usage":null}"#, None);
+    }
+
+    #[test]
+    fn null_usage_is_kept_for_clients_that_asked_and_the_usage_chunk_follows() {
+        check(
+            true,
+            &[
+                (&chunk("Hello"), Forward::AsIs),
+                (&usage_only(9, 1, 0), Forward::AsIs),
+                ("[DONE]", Forward::AsIs),
+            ],
+            0,
+            reported(9, 1, 0),
+        );
+        // A nested `usage` makes the text ambiguous; the JSON rewrite still removes the top one.
+        let nested = r#"{"choices":[{"delta":{"content":"x"},"usage":null}],"usage":null}"#;
+        let Forward::Rewritten(rewritten) = StreamMeter::new(false).observe(nested) else {
+            panic!("the top-level null usage must go");
+        };
+        let rewritten: Value = serde_json::from_str(&rewritten).unwrap_or_default();
+        assert_eq!(
+            rewritten,
+            json!({"choices":[{"delta":{"content":"x"},"usage":null}]})
+        );
+    }
+
     #[test]
     fn stream_without_usage_is_estimated_from_delivered_text() {
         check(
             false,
             &[
-                (&chunk("你好"), Forward::AsIs),
-                (&chunk("abcd"), Forward::AsIs),
+                (&chunk("你好"), without_null_usage("你好")),
+                (&chunk("abcd"), without_null_usage("abcd")),
                 ("[DONE]", Forward::AsIs),
             ],
             12,
@@ -645,7 +753,7 @@ mod tests {
         check(
             false,
             &[
-                (&chunk("abcdefgh"), Forward::AsIs),
+                (&chunk("abcdefgh"), without_null_usage("abcdefgh")),
                 (&usage_only(7, 0, 0), Forward::Drop),
             ],
             0,
@@ -684,7 +792,10 @@ mod tests {
             &[
                 ("not json", Forward::AsIs),
                 (r#"{"error":{"message":"overloaded"}}"#, Forward::AsIs),
-                (r#"{"choices":[],"usage":null}"#, Forward::AsIs),
+                (
+                    r#"{"choices":[],"usage":null}"#,
+                    Forward::Rewritten(r#"{"choices":[]}"#.to_owned()),
+                ),
             ],
             4,
             Usage {

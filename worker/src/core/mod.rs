@@ -14,6 +14,7 @@ pub mod ledger;
 pub mod limiter;
 pub mod metering;
 pub mod redact;
+pub mod relay;
 pub mod request;
 pub mod routing;
 pub mod usage;

@@ -29,6 +29,9 @@ impl DurableObject for KeyHealthDo {
 
     async fn fetch(&self, mut req: Request) -> worker::Result<Response> {
         let reports: Vec<WireReport> = req.json().await.unwrap_or_default();
+        // A pull without reports (every isolate's periodic refresh, the admin view) changes
+        // nothing: answer it without a storage write.
+        let changed = !reports.is_empty();
         self.load()?;
         let sql = self.state.storage().sql();
         let mut guard = self.pools.borrow_mut();
@@ -41,13 +44,15 @@ impl DurableObject for KeyHealthDo {
         let mut snapshots = WireSnapshots::default();
         for (name, pool) in pools.iter() {
             let snapshot = pool.snapshot();
-            sql.exec(
-                "INSERT OR REPLACE INTO health (upstream, snapshot) VALUES (?, ?)",
-                vec![
-                    name.as_str().into(),
-                    serde_json::to_string(&snapshot)?.into(),
-                ],
-            )?;
+            if changed {
+                sql.exec(
+                    "INSERT OR REPLACE INTO health (upstream, snapshot) VALUES (?, ?)",
+                    vec![
+                        name.as_str().into(),
+                        serde_json::to_string(&snapshot)?.into(),
+                    ],
+                )?;
+            }
             snapshots.upstreams.push((name.clone(), snapshot));
         }
         Response::from_json(&snapshots)

@@ -1,0 +1,166 @@
+//! The pure half of the streaming relay: upstream SSE bytes in, the client's SSE bytes out,
+//! every event metered on the way. The platform shell (`crate::relay`) only moves bytes and
+//! reports how the stream ended.
+
+use oachat_protocol::{encode_event_into, SseEvent, SseParser};
+
+use crate::core::error::ProxyError;
+use crate::core::metering::{Forward, StreamMeter};
+
+/// Parses, meters and re-encodes one streamed completion.
+#[derive(Debug)]
+pub struct RelayCore {
+    parser: SseParser,
+    events: Vec<SseEvent>,
+    meter: StreamMeter,
+}
+
+impl RelayCore {
+    pub fn new(meter: StreamMeter) -> RelayCore {
+        RelayCore {
+            parser: SseParser::new(),
+            events: Vec::new(),
+            meter,
+        }
+    }
+
+    /// Feeds one network chunk; returns what the client should get now (often nothing, when the
+    /// chunk ended mid-event).
+    pub fn push(&mut self, bytes: &[u8]) -> String {
+        self.parser.push_into(bytes, &mut self.events);
+        self.encode()
+    }
+
+    /// The upstream body ended: flushes an event left without its blank line, and ends a stream
+    /// that never said `[DONE]` with [`RelayCore::broken`]'s error event.
+    pub fn finish(&mut self) -> String {
+        if let Some(event) = self.parser.finish() {
+            self.events.push(event);
+        }
+        let mut out = self.encode();
+        if !self.completed() {
+            out.push_str(&Self::broken());
+        }
+        out
+    }
+
+    /// The last event of a stream the upstream broke off: OpenAI's mid-stream error shape, so an
+    /// SDK raises instead of passing a truncated answer off as complete. (The widget ignores
+    /// events without a delta; it shows the answer as it stands.) Nothing may be retried here:
+    /// part of the answer already reached the client.
+    pub fn broken() -> String {
+        let mut out = String::new();
+        encode_event_into(&mut out, &ProxyError::UpstreamBroken.to_json().to_string());
+        out
+    }
+
+    /// Whether the upstream finished rather than broke off: `[DONE]` arrived, or the usage
+    /// chunk did, which the proxy always asks for and which comes last (some OpenAI-compatible
+    /// servers end their streams without `[DONE]`).
+    pub fn completed(&self) -> bool {
+        self.meter.saw_done() || self.meter.reported_usage().is_some()
+    }
+
+    pub fn into_meter(self) -> StreamMeter {
+        self.meter
+    }
+
+    fn encode(&mut self) -> String {
+        let mut out = String::new();
+        for event in self.events.drain(..) {
+            // `[DONE]` goes through the meter too: it is what tells a finished stream from a cut one.
+            match self.meter.observe(&event.data) {
+                Forward::AsIs if event.is_done() => out.push_str("data: [DONE]\n\n"),
+                Forward::AsIs => encode_event_into(&mut out, &event.data),
+                Forward::Rewritten(data) => encode_event_into(&mut out, &data),
+                Forward::Drop => {}
+            }
+        }
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A stream as mock-openai sends it with `include_usage` on (the proxy always turns it on).
+    const STREAM: &str = concat!(
+        "data: {\"id\":\"c\",\"choices\":[{\"index\":0,\"delta\":{\"role\":\"assistant\",\"content\":\"\"}}],\"usage\":null}\n\n",
+        "data: {\"id\":\"c\",\"choices\":[{\"index\":0,\"delta\":{\"content\":\"你好 👋 world\"}}],\"usage\":null}\n\n",
+        "data: {\"id\":\"c\",\"choices\":[{\"index\":0,\"delta\":{},\"finish_reason\":\"stop\"}],\"usage\":null}\n\n",
+        "data: {\"id\":\"c\",\"choices\":[],\"usage\":{\"prompt_tokens\":11,\"completion_tokens\":5,\"total_tokens\":16}}\n\n",
+        "data: [DONE]\n\n",
+    );
+
+    const FOR_CLIENT_WITHOUT_USAGE: &str = concat!(
+        "data: {\"id\":\"c\",\"choices\":[{\"index\":0,\"delta\":{\"role\":\"assistant\",\"content\":\"\"}}]}\n\n",
+        "data: {\"id\":\"c\",\"choices\":[{\"index\":0,\"delta\":{\"content\":\"你好 👋 world\"}}]}\n\n",
+        "data: {\"id\":\"c\",\"choices\":[{\"index\":0,\"delta\":{},\"finish_reason\":\"stop\"}]}\n\n",
+        "data: [DONE]\n\n",
+    );
+
+    /// Relays `input` cut into network chunks at `splits`, and checks the client's bytes, whether
+    /// the stream counts as completed, and the billed completion tokens.
+    #[track_caller]
+    fn check(
+        client_wants_usage: bool,
+        input: &str,
+        splits: &[usize],
+        expected: &str,
+        completed: bool,
+        completion_tokens: u64,
+    ) {
+        let mut relay = RelayCore::new(StreamMeter::new(client_wants_usage));
+        let mut out = String::new();
+        let mut start = 0;
+        for &split in splits.iter().chain([input.len()].iter()) {
+            out.push_str(&relay.push(&input.as_bytes()[start..split]));
+            start = split;
+        }
+        out.push_str(&relay.finish());
+        assert_eq!(out, expected, "splits {splits:?}");
+        assert_eq!(relay.completed(), completed, "splits {splits:?}");
+        assert_eq!(
+            relay.into_meter().outcome(3).completion_tokens,
+            completion_tokens
+        );
+    }
+
+    #[test]
+    fn done_marks_the_stream_completed_regression_every_stream_was_recorded_as_cut() {
+        check(true, STREAM, &[], STREAM, true, 5);
+        check(false, STREAM, &[], FOR_CLIENT_WITHOUT_USAGE, true, 5);
+    }
+
+    #[test]
+    fn every_split_point_gives_the_same_bytes_and_verdict() {
+        // Bytes, not characters, arrive from the network: splits inside a character count too.
+        for split in 1..STREAM.len() {
+            check(false, STREAM, &[split], FOR_CLIENT_WITHOUT_USAGE, true, 5);
+            check(true, STREAM, &[split], STREAM, true, 5);
+        }
+    }
+
+    #[test]
+    fn a_stream_that_ends_after_its_usage_chunk_without_done_is_completed() {
+        let without_done = STREAM.trim_end_matches("data: [DONE]\n\n");
+        let expected = FOR_CLIENT_WITHOUT_USAGE.trim_end_matches("data: [DONE]\n\n");
+        check(false, without_done, &[], expected, true, 5);
+    }
+
+    #[test]
+    fn a_stream_without_done_is_not_completed_and_its_text_is_estimated() {
+        let cut = &STREAM[..STREAM
+            .find("data: {\"id\":\"c\",\"choices\":[{\"index\":0,\"delta\":{},")
+            .unwrap_or(0)];
+        let expected = &FOR_CLIENT_WITHOUT_USAGE[..FOR_CLIENT_WITHOUT_USAGE
+            .find("data: {\"id\":\"c\",\"choices\":[{\"index\":0,\"delta\":{},")
+            .unwrap_or(0)];
+        let expected = format!("{expected}{}", RelayCore::broken());
+        // "你好 👋 world": two ideographs, then " 👋 world" as one 11-byte run.
+        check(false, cut, &[40], &expected, false, 5);
+        assert!(RelayCore::broken().starts_with("data: {\"error\":{"));
+        assert!(RelayCore::broken().contains("\"code\":\"upstream_broken\""));
+    }
+}
