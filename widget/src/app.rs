@@ -41,6 +41,9 @@ struct App {
     conversation: RefCell<String>,
     /// Whether the worker keeps conversations (`GET /v1/oachat/conversations` answered).
     server_history: Cell<bool>,
+    /// True while the first `GET /v1/oachat/conversations` is in flight: a message sent in
+    /// that moment waits for it, so it goes to the right endpoint and conversation.
+    history_probing: Cell<bool>,
     /// The worker's id for the current conversation (`x-oachat-conversation`), once known.
     server_conversation: RefCell<Option<String>>,
     view: View,
@@ -76,6 +79,7 @@ pub fn mount(shadow: ShadowRoot, config: JsValue, bridge: JsValue) -> Widget {
         chat: RefCell::new(Chat::default()),
         conversation: RefCell::new(new_conversation_id()),
         server_history: Cell::new(false),
+        history_probing: Cell::new(false),
         server_conversation: RefCell::new(None),
         view,
         open: Cell::new(false),
@@ -87,13 +91,10 @@ pub fn mount(shadow: ShadowRoot, config: JsValue, bridge: JsValue) -> Widget {
     app.apply_settings();
     app.show_welcome();
     App::listen(&app);
-    // Server-side history is opt-in (`data-history="auto"`) until every worker serves
-    // `/v1/oachat/conversations`: probing an older worker logs a 404 in the host page's console,
-    // and a strict page must stay free of console errors.
-    if matches!(
-        dom::prop_string(&config, "history").as_deref(),
-        Some("auto" | "on")
-    ) {
+    // The widget is served by the worker it talks to, so the worker keeps conversations:
+    // history is on unless the host page says `data-history="off"` (then the widget sends
+    // the whole local history on each request instead).
+    if !matches!(dom::prop_string(&config, "history").as_deref(), Some("off")) {
         App::detect_history(&app);
     }
     Widget { app }
@@ -486,6 +487,15 @@ impl App {
     }
 
     async fn run_stream(weak: &Weak<App>, answer_id: u32) -> Result<(), Failure> {
+        // Wait (briefly) for the history probe, so the first message already goes to the
+        // server-side conversation rather than racing it.
+        for _ in 0..100 {
+            match weak.upgrade() {
+                Some(app) if app.history_probing.get() => {}
+                _ => break,
+            }
+            dom::sleep(30).await;
+        }
         let mut refreshed = false;
         loop {
             let (url, body, bridge) = {
@@ -756,10 +766,15 @@ impl App {
         let weak = Rc::downgrade(app);
         let url = app.settings.borrow().conversations_url();
         let bridge = app.bridge.clone();
+        app.history_probing.set(true);
         spawn_local(async move {
             let token = get_token(&bridge, false).await;
             let answer = net::request_json("GET", &url, token.as_deref(), None).await;
-            let (Some(app), Ok(list)) = (weak.upgrade(), answer) else {
+            let Some(app) = weak.upgrade() else {
+                return;
+            };
+            app.history_probing.set(false);
+            let Ok(list) = answer else {
                 return;
             };
             if conversation_items(&list, &app.strings.borrow()).is_some() {

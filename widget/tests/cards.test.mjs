@@ -106,7 +106,7 @@ test('a card in the stream (event: oachat.card) renders inside the answer', asyn
   // The worker side of cards is another branch's work: the stream is served here in the
   // wire format the widget reads (split mid-event, to exercise the SSE buffering).
   const body = chunk('这是审批摘要：') + `event: oachat.card\ndata: ${JSON.stringify(card)}\n\n` + chunk('\n\n请确认。') + 'data: [DONE]\n\n';
-  await context.route('**/v1/chat/completions', (route) => route.fulfill({
+  await context.route(/\/v1\/(chat\/completions|oachat\/chat)$/, (route) => route.fulfill({
     status: 200, headers: { 'content-type': 'text/event-stream', 'x-request-id': 'req-card' }, body,
   }));
   await apiSendAndWait(page, '出差摘要');

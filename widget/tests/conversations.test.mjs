@@ -1,7 +1,7 @@
-// Server-side conversations behind feature detection. The worker endpoints are another
-// branch's work, so this test serves them from the page's network layer in the shape agreed in
-// issue 5: GET /v1/oachat/conversations, GET/DELETE /v1/oachat/conversations/:id, and
-// POST /v1/oachat/chat {conversation_id?, message} answering SSE with x-oachat-conversation.
+// Server-side conversations: GET /v1/oachat/conversations, GET/DELETE
+// /v1/oachat/conversations/:id, and POST /v1/oachat/chat {conversation_id?, message} answering
+// SSE with x-oachat-conversation. The first test serves them from the page's network layer to
+// script every case; the others use the real worker.
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 
@@ -80,20 +80,35 @@ test('with data-history="auto" and a worker that keeps conversations: list, cont
   assert.deepEqual(consoleErrors, []);
 });
 
-test('by default (or when the worker lacks the endpoints) nothing changes: no probe, no button', async () => {
-  const { page, context } = await hostPage(browser, `${stack.url}/test/no-history`, page_(''));
+test('by default the real worker keeps the conversation: the first and next messages share it, and it is listed', async () => {
+  const { page, context, consoleErrors } = await hostPage(browser, `${stack.url}/test/real-history`, page_(''));
+  const chats = [];
+  page.on('request', (request) => { if (/\/v1\/oachat\/chat$/.test(request.url())) chats.push(JSON.parse(request.postData())); });
+  await page.evaluate(() => OAChat.open());
+  // Sent at once: the message waits for the history probe instead of racing it.
+  await page.evaluate(() => new Promise((resolve) => { OAChat.on('stream:end', resolve); OAChat.send('first turn'); }));
+  await page.evaluate(() => new Promise((resolve) => { OAChat.on('stream:end', resolve); OAChat.send('second turn'); }));
+  assert.equal(chats.length, 2, 'both messages went to /v1/oachat/chat');
+  assert.equal(chats[0].message, 'first turn');
+  assert.equal(chats[0].conversation_id, undefined);
+  assert.match(chats[1].conversation_id, /\S+/, 'the second message continues the conversation');
+  const widget = page.locator('oachat-widget');
+  assert.equal(await widget.locator('[data-action="history"]').isHidden(), false);
+  await widget.locator('[data-action="history"]').click();
+  await widget.locator('.oc-history-item').first().waitFor();
+  assert.match(await widget.locator('.oc-history-item').first().innerText(), /first turn/);
+  assert.deepEqual(consoleErrors, []);
+  await context.close();
+});
+
+test('data-history="off" keeps everything in the page: no probe, no button, the classic endpoint', async () => {
+  const { page, context } = await hostPage(browser, `${stack.url}/test/no-history`, page_('data-history="off"'));
   const probes = [];
   page.on('request', (request) => { if (/\/v1\/oachat\//.test(request.url())) probes.push(request.url()); });
   await page.evaluate(() => OAChat.open());
   await page.evaluate(() => new Promise((resolve) => { OAChat.on('stream:end', resolve); OAChat.send('classic path'); }));
   assert.deepEqual(probes, []);
   assert.equal(await page.locator('oachat-widget').locator('[data-action="history"]').isHidden(), true);
+  assert.match(await page.locator('oachat-widget').locator('.oc-msg[data-role="assistant"]').last().innerText(), /classic path/);
   await context.close();
-
-  // Opted in, against this worker (no endpoints yet): the probe 404s and the button stays hidden.
-  const optedIn = await hostPage(browser, `${stack.url}/test/history-404`, page_('data-history="auto"'));
-  await optedIn.page.evaluate(() => OAChat.open());
-  await optedIn.page.evaluate(() => new Promise((resolve) => { OAChat.on('stream:end', resolve); OAChat.send('still classic'); }));
-  assert.equal(await optedIn.page.locator('oachat-widget').locator('[data-action="history"]').isHidden(), true);
-  assert.match(await optedIn.page.locator('oachat-widget').locator('.oc-msg[data-role="assistant"]').last().innerText(), /still classic/);
 });

@@ -102,14 +102,16 @@ test('a dropped network offers a retry button that works', async () => {
   const { page, context } = await hostPage(browser, `${stack.url}/test/network`,
     tokenPage([mintToken({ sub: 'dave' })], 'zh-CN'));
   await coreReady(page);
-  await context.route('**/v1/chat/completions', (route) => route.abort('internetdisconnected'));
+  // Whichever endpoint the widget chats through (server-side history or not).
+  const chatEndpoint = /\/v1\/(chat\/completions|oachat\/chat)$/;
+  await context.route(chatEndpoint, (route) => route.abort('internetdisconnected'));
   await apiSendAndWait(page, '断网了');
   assert.deepEqual(await page.evaluate(() => window.errors), ['network']);
   assert.match(await notice(page).innerText(), /网络/);
   const widget = page.locator('oachat-widget');
   const retry = widget.locator('.oc-retry');
   assert.equal(await retry.innerText(), '重试');
-  await context.unroute('**/v1/chat/completions');
+  await context.unroute(chatEndpoint);
   await retry.click();
   await widget.locator('.oc-msg[data-role="assistant"] .oc-actions').last().waitFor({ timeout: 20_000 });
   assert.match(await widget.locator('.oc-msg[data-role="assistant"]').last().innerText(), /断网了/);

@@ -17,7 +17,9 @@ pub async fn lookup(key: &str) -> Option<CachedAnswer> {
 }
 
 pub async fn store(key: &str, answer: &CachedAnswer, ttl_s: u32) {
-    let Ok(body) = serde_json::to_vec(answer) else { return };
+    let Ok(body) = serde_json::to_vec(answer) else {
+        return;
+    };
     let headers = Headers::new();
     let _ = headers.set("content-type", "application/json");
     let _ = headers.set("cache-control", &format!("public, max-age={ttl_s}"));

@@ -4,11 +4,13 @@
 
 use std::rc::Rc;
 
+use oachat_protocol::encode_event_into;
 use serde_json::Value;
 use worker::{Context, Env, Headers, Request, Response, ResponseBuilder};
 
 use crate::auth;
 use crate::conversations::{self, Keep};
+use crate::core::cache::{cache_key, CachedAnswer};
 use crate::core::config::{ModelChoice, Tier};
 use crate::core::error::ProxyError;
 use crate::core::identity::Identity;
@@ -40,6 +42,14 @@ struct Plan {
     max_tokens: u64,
     body: String,
     started_ms: u64,
+    /// Set when the route allows cached answers and the request can be answered from one.
+    cache: Option<CachePlan>,
+}
+
+/// Where a cacheable request's answer lives in the exact-match cache.
+struct CachePlan {
+    key: String,
+    ttl_s: u32,
 }
 
 pub async fn completions(
@@ -70,6 +80,12 @@ pub async fn serve(
     keep: Option<Keep>,
 ) -> Result<Response, ProxyError> {
     let (plan, admission) = plan_and_admit(env, &runtime, identity, &chat, started_ms).await?;
+
+    if let Some(cache) = &plan.cache {
+        if let Some(hit) = crate::cache::lookup(&cache.key).await {
+            return serve_cached(ctx, env, runtime, cors, plan, admission, &chat, hit);
+        }
+    }
 
     health::sync_before_first_use(env, &runtime).await;
     let mut reports = Vec::new();
@@ -129,7 +145,7 @@ pub async fn serve(
             .stream()
             .map_err(|_| ProxyError::Internal)?;
         let meter = StreamMeter::new(chat.client_wants_usage);
-        let meter = if keep.is_some() {
+        let meter = if keep.is_some() || plan.cache.is_some() {
             meter.capturing()
         } else {
             meter
@@ -145,6 +161,19 @@ pub async fn serve(
             let end = ended.await.ok();
             if let (Some(keep), Some(end)) = (keep, &end) {
                 conversations::keep_turn(&env_for_ledger, keep, end.meter.captured_text()).await;
+            }
+            if let (Some(cache), Some(end)) = (&plan_for_ledger.cache, &end) {
+                if end.ending == Ending::Completed && !end.meter.captured_text().is_empty() {
+                    let usage = end.meter.outcome(plan_for_ledger.prompt_estimate);
+                    let answer = CachedAnswer {
+                        model: plan_for_ledger.upstream_model.clone(),
+                        content: end.meter.captured_text().to_string(),
+                        finish_reason: "stop".into(),
+                        prompt_tokens: usage.prompt_tokens,
+                        completion_tokens: usage.completion_tokens,
+                    };
+                    crate::cache::store(&cache.key, &answer, cache.ttl_s).await;
+                }
             }
             let (usage, ending, first_ms, ended_ms) = match end {
                 Some(RelayEnd {
@@ -219,6 +248,14 @@ pub async fn serve(
             Ending::UpstreamCut,
         ),
     };
+    if let (Some(cache), Some(answer)) = (
+        &plan.cache,
+        parsed.as_ref().and_then(|body| cached_answer(body, &usage)),
+    ) {
+        let key = cache.key.clone();
+        let ttl_s = cache.ttl_s;
+        ctx.wait_until(async move { crate::cache::store(&key, &answer, ttl_s).await });
+    }
     let row = ledger_row(
         &runtime,
         &plan,
@@ -236,6 +273,85 @@ pub async fn serve(
         .with_status(200)
         .with_headers(headers)
         .fixed(text.into_bytes()))
+}
+
+/// The text answer of a finished non-streamed completion, for the cache.
+fn cached_answer(body: &Value, usage: &Usage) -> Option<CachedAnswer> {
+    let choice = body.get("choices")?.get(0)?;
+    let content = choice.get("message")?.get("content")?.as_str()?;
+    let finish_reason = choice.get("finish_reason")?.as_str()?;
+    (finish_reason == "stop" && !content.is_empty()).then(|| CachedAnswer {
+        model: body
+            .get("model")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_string(),
+        content: content.to_string(),
+        finish_reason: finish_reason.to_string(),
+        prompt_tokens: usage.prompt_tokens,
+        completion_tokens: usage.completion_tokens,
+    })
+}
+
+/// Answers from the exact-match cache, streamed like a live answer when asked. Metered as
+/// cached: the ledger keeps the tokens with every prompt token marked cached, at zero cost,
+/// and the reservation is released.
+#[allow(clippy::too_many_arguments)]
+fn serve_cached(
+    ctx: &Context,
+    env: &Env,
+    runtime: Rc<Runtime>,
+    cors: &Cors,
+    plan: Plan,
+    admission: Admission,
+    chat: &ChatRequest,
+    hit: CachedAnswer,
+) -> Result<Response, ProxyError> {
+    let headers = Headers::new();
+    let _ = headers.set("x-request-id", &plan.request_id);
+    let _ = headers.set("x-oachat-route", &plan.route);
+    let _ = headers.set("x-oachat-model", &plan.upstream_model);
+    let _ = headers.set("x-oachat-cache", "hit");
+    let _ = cors.apply(&headers);
+    let created_s = plan.started_ms / 1000;
+    let id = format!("chatcmpl-{}", plan.request_id);
+    let usage = Usage {
+        prompt_tokens: hit.prompt_tokens,
+        completion_tokens: hit.completion_tokens,
+        cached_tokens: hit.prompt_tokens,
+        estimated: false,
+    };
+    let mut row = ledger_row(
+        &runtime,
+        &plan,
+        "",
+        usage,
+        200,
+        Ending::Cached,
+        0,
+        now_ms(),
+        0,
+    );
+    row.cost_micro_usd = 0;
+    finish_after_response(ctx, env, runtime.clone(), admission, row);
+    if plan.stream {
+        let mut body = String::new();
+        // Pieces of ~24 characters keep the widget's typewriter feel on a cached answer.
+        for event in hit.stream_events(&id, created_s, 24, chat.client_wants_usage) {
+            encode_event_into(&mut body, &event);
+        }
+        let _ = headers.set("content-type", "text/event-stream; charset=utf-8");
+        let _ = headers.set("cache-control", "no-cache");
+        return Ok(ResponseBuilder::new()
+            .with_status(200)
+            .with_headers(headers)
+            .fixed(body.into_bytes()));
+    }
+    let _ = headers.set("content-type", "application/json");
+    Ok(ResponseBuilder::new()
+        .with_status(200)
+        .with_headers(headers)
+        .fixed(hit.completion(&id, created_s).to_string().into_bytes()))
 }
 
 /// Plans the request under the caller's tier and admits it. An admin's tier override lives
@@ -314,6 +430,8 @@ fn plan(
     let mut system_prompt = None;
     let mut route_max_tokens = None;
     let mut temperature = None;
+    // (ttl, personal) when the chosen route may be answered from the cache.
+    let mut cache_policy = None;
     let resolved = match config.resolve_model(&chat.model) {
         Ok(ModelChoice::Served(resolved)) => resolved,
         Ok(ModelChoice::Auto) => {
@@ -344,6 +462,9 @@ fn plan(
                 }
                 system_prompt = Some(prompt).filter(|p| !p.trim().is_empty());
                 temperature = chosen.temperature;
+                if chosen.cache && single_text_answer(chat) {
+                    cache_policy = Some((chosen.cache_ttl_s, chosen.personal));
+                }
             }
             route = decision.route;
             match config.resolve_model(&decision.model) {
@@ -378,6 +499,10 @@ fn plan(
         body.entry("temperature")
             .or_insert(serde_json::json!(temperature));
     }
+    let cache = cache_policy.map(|(ttl_s, personal)| CachePlan {
+        key: cache_key(&body, personal.then_some(identity.user.as_str())),
+        ttl_s,
+    });
     let body = Value::Object(body);
     let prompt_estimate = estimate_request_prompt_tokens(&body);
     Ok(Plan {
@@ -393,7 +518,25 @@ fn plan(
         body: body.to_string(),
         started_ms,
         identity,
+        cache,
     })
+}
+
+/// Only plain single-choice text answers are cached: tool calls, several choices and
+/// log-probabilities are not what [`CachedAnswer`] stores.
+fn single_text_answer(chat: &ChatRequest) -> bool {
+    let one_choice = chat.body.get("n").and_then(Value::as_u64).unwrap_or(1) == 1;
+    let no_tools = chat
+        .body
+        .get("tools")
+        .and_then(Value::as_array)
+        .is_none_or(|tools| tools.is_empty());
+    let no_logprobs = !chat
+        .body
+        .get("logprobs")
+        .and_then(Value::as_bool)
+        .unwrap_or(false);
+    one_choice && no_tools && no_logprobs
 }
 
 /// Reads the body, refusing early on a declared length over the limit.

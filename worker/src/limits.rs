@@ -122,7 +122,12 @@ pub async fn settle(env: &Env, admission: Admission, row: &LedgerRow) {
     let settle = SettleRequest {
         request_id: admission.request_id,
         now_ms: now_ms(),
-        tokens: row.prompt_tokens + row.completion_tokens,
+        // A cached answer cost nothing upstream: its reservation is simply released.
+        tokens: if row.ending == Ending::Cached {
+            0
+        } else {
+            row.prompt_tokens + row.completion_tokens
+        },
         micro_usd: row.cost_micro_usd,
         conversation_id: admission.conversation_id,
         refund_round: nothing_delivered,
