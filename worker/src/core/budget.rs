@@ -3,7 +3,7 @@
 //!
 //! # Reservation
 //! Before a request goes upstream, its worst case is reserved: the prompt estimate plus the
-//! clamped `max_tokens` (see [`estimate_tokens`]), in tokens and in micro-USD. A reservation is
+//! clamped `max_tokens` (see `metering::estimate_request_prompt_tokens`), in tokens and in micro-USD. A reservation is
 //! refused when `spent + reserved + this > limit`, so the sum of everything in flight always
 //! fits: twenty simultaneous requests against room for five admit exactly five. When the answer
 //! ends, [`Budget::settle`] replaces the reservation by the metered usage; on a failure or
@@ -79,22 +79,6 @@ pub fn utc_day(now_ms: u64) -> u32 {
 /// Start of the UTC day after `day`, in Unix milliseconds: when a daily budget resets.
 pub fn next_day_start_ms(day: u32) -> u64 {
     (u64::from(day) + 1) * DAY_MS
-}
-
-/// An upper estimate of the tokens in `text`, for reservations. Errs high on purpose (see the
-/// module doc): about 3 bytes of ASCII per token (English averages about 4) and 2 tokens per
-/// non-ASCII character (Chinese averages about 1–1.5), plus 4 tokens of message framing.
-pub fn estimate_tokens(text: &str) -> u64 {
-    let mut ascii = 0u64;
-    let mut other = 0u64;
-    for c in text.chars() {
-        if c.is_ascii() {
-            ascii += 1;
-        } else {
-            other += 1;
-        }
-    }
-    ascii.div_ceil(3) + other * 2 + 4
 }
 
 /// Which limit refused a reservation.
@@ -819,13 +803,6 @@ mod tests {
         budget.add_lease(4_000, tomorrow);
         assert_eq!(budget.reserve("b", 1, 1_000, tomorrow), Ok(()));
         assert_eq!(budget.lease_available(), 0);
-    }
-
-    #[test]
-    fn estimate_errs_high() {
-        assert_eq!(estimate_tokens(""), 4);
-        assert_eq!(estimate_tokens("hello world!"), 8);
-        assert_eq!(estimate_tokens("你好"), 8);
     }
 
     #[test]

@@ -209,6 +209,10 @@ pub struct Price {
 impl Price {
     /// Cost in micro-USD, rounded up so many small requests never round to free.
     /// `prompt_tokens` includes the cached ones, as in OpenAI's `usage`.
+    ///
+    /// Exact: a price with up to six decimals per million tokens is a whole number of
+    /// picodollars (10⁻¹² USD) per token, so the sum is integer arithmetic and only the final
+    /// conversion rounds (f64 sums of many small requests would drift).
     pub fn cost_micro_usd(
         &self,
         prompt_tokens: u64,
@@ -217,12 +221,17 @@ impl Price {
     ) -> u64 {
         let cached = cached_tokens.min(prompt_tokens);
         let uncached = prompt_tokens - cached;
-        let micro = uncached as f64 * self.input_per_mtok
-            + cached as f64 * self.cached_input_per_mtok
-            + completion_tokens as f64 * self.output_per_mtok;
-        // `as` saturates on overflow and maps NaN to 0; prices are validated finite.
-        micro.max(0.0).ceil() as u64
+        let picodollars = u128::from(uncached) * picodollars_per_token(self.input_per_mtok)
+            + u128::from(cached) * picodollars_per_token(self.cached_input_per_mtok)
+            + u128::from(completion_tokens) * picodollars_per_token(self.output_per_mtok);
+        u64::try_from(picodollars.div_ceil(1_000_000)).unwrap_or(u64::MAX)
     }
+}
+
+/// USD per million tokens is micro-USD per token, so picodollars per token is a scale by 10⁶.
+/// `as` saturates: a negative or NaN price (refused by validation anyway) costs nothing.
+fn picodollars_per_token(usd_per_mtok: f64) -> u128 {
+    (usd_per_mtok * 1e6).round() as u128
 }
 
 /// Who may use what, and how much. `None` limits mean unlimited.
@@ -1570,6 +1579,26 @@ impl<'de> de::MapAccess<'de> for MapWithPath<'de> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn costs_are_exact_and_round_up() {
+        let mini = Price {
+            input_per_mtok: 0.15,
+            output_per_mtok: 0.6,
+            cached_input_per_mtok: 0.075,
+        };
+        // 2 uncached × 0.15 + 1 cached × 0.075 + 7 × 0.6 = 4.575 µ$, rounded up.
+        assert_eq!(mini.cost_micro_usd(3, 7, 1), 5);
+        assert_eq!(mini.cost_micro_usd(0, 0, 0), 0);
+        // A million of each at gpt-4o prices: $2.50 + $10.00.
+        let gpt_4o = Price {
+            input_per_mtok: 2.5,
+            output_per_mtok: 10.0,
+            cached_input_per_mtok: 1.25,
+        };
+        assert_eq!(gpt_4o.cost_micro_usd(1_000_000, 1_000_000, 0), 12_500_000);
+        assert_eq!(gpt_4o.cost_micro_usd(1_000_000, 0, 400_000), 2_000_000);
+    }
 
     #[track_caller]
     fn check_error(text: &str, expected: &str) {

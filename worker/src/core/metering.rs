@@ -470,51 +470,6 @@ pub fn estimate_request_prompt_tokens(request: &Value) -> u64 {
     tokens
 }
 
-/// Prices in US dollars per million tokens.
-#[derive(Debug, Clone, Copy, PartialEq, Default, Serialize, Deserialize)]
-pub struct Price {
-    pub input_per_mtok: f64,
-    pub output_per_mtok: f64,
-    /// The rate for cached prompt tokens; half the input rate when unset, OpenAI's usual discount.
-    #[serde(default)]
-    pub cached_input_per_mtok: Option<f64>,
-}
-
-/// Picodollars (10⁻¹² USD) per token for a price in USD per million tokens: a dollar per million
-/// tokens is exactly one microdollar per token, so the conversion is a scale by 10⁶.
-fn picodollars_per_token(usd_per_mtok: f64) -> u128 {
-    // `as` saturates: a negative or NaN price from a bad config costs nothing rather than panicking.
-    (usd_per_mtok * 1e6).round() as u128
-}
-
-/// The exact cost in picodollars. Every price with up to six decimals per million tokens is an
-/// integer number of picodollars per token, so tokens × rate is exact and only the final conversion
-/// rounds; u128 cannot overflow for any token count a u64 can hold.
-pub fn cost_picodollars(usage: &Usage, price: &Price) -> u128 {
-    let cached = usage.cached_tokens.min(usage.prompt_tokens);
-    let uncached = usage.prompt_tokens - cached;
-    let cached_rate = price
-        .cached_input_per_mtok
-        .unwrap_or(price.input_per_mtok / 2.0);
-    u128::from(uncached) * picodollars_per_token(price.input_per_mtok)
-        + u128::from(cached) * picodollars_per_token(cached_rate)
-        + u128::from(usage.completion_tokens) * picodollars_per_token(price.output_per_mtok)
-}
-
-/// The cost in whole microdollars, rounded up. Budgets should add these integers: sums of many
-/// small `f64` costs drift and make the comparison at the cap unreliable, while integers add
-/// exactly. Rounding up overcharges by less than one microdollar per request, which never lets a
-/// budget be exceeded by rounding.
-pub fn cost_microdollars(usage: &Usage, price: &Price) -> u64 {
-    let microdollars = cost_picodollars(usage, price).div_ceil(1_000_000);
-    u64::try_from(microdollars).unwrap_or(u64::MAX)
-}
-
-/// The cost in US dollars, for display and reports.
-pub fn cost_usd(usage: &Usage, price: &Price) -> f64 {
-    cost_picodollars(usage, price) as f64 / 1e12
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -893,64 +848,5 @@ mod tests {
             estimate_request_prompt_tokens(&request),
             3 + 4 + 1 + estimate_tokens(&tools_json)
         );
-    }
-
-    #[track_caller]
-    fn check_cost(usage: Usage, price: Price, picodollars: u128, microdollars: u64) {
-        assert_eq!(cost_picodollars(&usage, &price), picodollars);
-        assert_eq!(cost_microdollars(&usage, &price), microdollars);
-        assert_eq!(cost_usd(&usage, &price), picodollars as f64 / 1e12);
-    }
-
-    #[test]
-    fn cost_arithmetic() {
-        let gpt_4o = Price {
-            input_per_mtok: 2.5,
-            output_per_mtok: 10.0,
-            cached_input_per_mtok: None,
-        };
-        // A million of each: $2.50 + $10.00, cached tokens at half the input rate by default.
-        check_cost(
-            reported(1_000_000, 1_000_000, 0),
-            gpt_4o,
-            12_500_000_000_000,
-            12_500_000,
-        );
-        check_cost(
-            reported(1_000_000, 0, 400_000),
-            gpt_4o,
-            600_000 * 2_500_000 + 400_000 * 1_250_000,
-            2_000_000,
-        );
-        let explicit_cache_rate = Price {
-            cached_input_per_mtok: Some(0.25),
-            ..gpt_4o
-        };
-        check_cost(
-            reported(1_000, 10, 1_000),
-            explicit_cache_rate,
-            1_000 * 250_000 + 10 * 10_000_000,
-            350,
-        );
-        // Prices with many decimals stay exact where f64 accumulation would not.
-        let mini = Price {
-            input_per_mtok: 0.15,
-            output_per_mtok: 0.6,
-            cached_input_per_mtok: Some(0.075),
-        };
-        // 4.575 µ$ rounds up, so a budget is never undercharged.
-        check_cost(
-            reported(3, 7, 1),
-            mini,
-            2 * 150_000 + 75_000 + 7 * 600_000,
-            5,
-        );
-        check_cost(reported(0, 0, 0), mini, 0, 0);
-        let nonsense = Price {
-            input_per_mtok: -1.0,
-            output_per_mtok: f64::NAN,
-            cached_input_per_mtok: None,
-        };
-        check_cost(reported(10, 10, 0), nonsense, 0, 0);
     }
 }
