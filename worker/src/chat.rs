@@ -16,6 +16,7 @@ use crate::core::error::ProxyError;
 use crate::core::identity::Identity;
 use crate::core::ledger::{utc_day, Ending, LedgerRow};
 use crate::core::metering::{estimate_request_prompt_tokens, usage_from_body, StreamMeter, Usage};
+use crate::core::relay::RelayCore;
 use crate::core::request::{parse_chat_request, ChatRequest};
 use crate::core::routing::{render_template, RouteRequest, TemplateVars};
 use crate::health;
@@ -44,6 +45,8 @@ struct Plan {
     started_ms: u64,
     /// Set when the route allows cached answers and the request can be answered from one.
     cache: Option<CachePlan>,
+    /// The route's suggested next questions (widget endpoint only: a quick-replies card).
+    follow_ups: Vec<String>,
 }
 
 /// Where a cacheable request's answer lives in the exact-match cache.
@@ -150,7 +153,17 @@ pub async fn serve(
         } else {
             meter
         };
-        let (relay, ended) = Relay::new(body, meter);
+        let core = RelayCore::new(meter);
+        // Cards are for the widget's own endpoint; OpenAI clients get a plain OpenAI stream.
+        let core = if keep.is_some() && !plan.follow_ups.is_empty() {
+            core.with_card(
+                "quick-replies",
+                &serde_json::json!({ "replies": plan.follow_ups }),
+            )
+        } else {
+            core
+        };
+        let (relay, ended) = Relay::new(body, core);
         let _ = headers.set("content-type", "text/event-stream; charset=utf-8");
         let _ = headers.set("cache-control", "no-cache");
         let _ = headers.set("x-accel-buffering", "no");
@@ -432,6 +445,7 @@ fn plan(
     let mut temperature = None;
     // (ttl, personal) when the chosen route may be answered from the cache.
     let mut cache_policy = None;
+    let mut follow_ups = Vec::new();
     let resolved = match config.resolve_model(&chat.model) {
         Ok(ModelChoice::Served(resolved)) => resolved,
         Ok(ModelChoice::Auto) => {
@@ -462,6 +476,7 @@ fn plan(
                 }
                 system_prompt = Some(prompt).filter(|p| !p.trim().is_empty());
                 temperature = chosen.temperature;
+                follow_ups = chosen.follow_ups.clone();
                 if chosen.cache && single_text_answer(chat) {
                     cache_policy = Some((chosen.cache_ttl_s, chosen.personal));
                 }
@@ -519,6 +534,7 @@ fn plan(
         started_ms,
         identity,
         cache,
+        follow_ups,
     })
 }
 

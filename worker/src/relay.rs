@@ -37,11 +37,11 @@ pub struct Relay {
 }
 
 impl Relay {
-    pub fn new(upstream: ByteStream, meter: StreamMeter) -> (Relay, oneshot::Receiver<RelayEnd>) {
+    pub fn new(upstream: ByteStream, core: RelayCore) -> (Relay, oneshot::Receiver<RelayEnd>) {
         let (sender, receiver) = oneshot::channel();
         let relay = Relay {
             upstream,
-            core: Some(RelayCore::new(meter)),
+            core: Some(core),
             report: Some(sender),
             first_event_ms: None,
         };

@@ -11,6 +11,7 @@ before(async () => {
     name: 'routing',
     config: {
       scenarios: { weekly_report: { route: 'writing', prompt: '为{{user.name}}写本周周报：{{input}}', title: '周报' } },
+      routes: { general: { follow_ups: ['How many days of leave do I have?', '怎么申请加班？'] } },
     },
   });
 });
@@ -118,4 +119,27 @@ test('routes that are not cacheable always go upstream', async () => {
     assert.equal(response.headers.get('x-oachat-cache'), 'miss');
     await response.json();
   }
+});
+
+test("a route's follow-ups reach the widget as a quick-replies card, and never an OpenAI client", async () => {
+  const question = 'What is a good way to prepare for a performance review?';
+  const widget = await fetch(`${stack.url}/v1/oachat/chat`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', authorization: `Bearer ${stack.token({ sub: 'cards' })}` },
+    body: JSON.stringify({ message: question }),
+  });
+  assert.equal(widget.status, 200);
+  assert.equal(widget.headers.get('x-oachat-route'), 'general');
+  const { text } = await readSse(widget);
+  const card = text.match(/event: oachat\.card\ndata: (.*)\n/);
+  assert.ok(card, 'a card event before [DONE]');
+  assert.deepEqual(JSON.parse(card[1]), {
+    card: 'quick-replies',
+    data: { replies: ['How many days of leave do I have?', '怎么申请加班？'] },
+  });
+  assert.ok(text.indexOf('oachat.card') < text.indexOf('[DONE]'));
+
+  const openai = await chat(stack.url, stack.token(), ask(question, { stream: true }));
+  assert.equal(openai.headers.get('x-oachat-route'), 'general');
+  assert.doesNotMatch((await readSse(openai)).text, /oachat\.card/);
 });

@@ -74,6 +74,7 @@
 //! | `min_chars`, `max_chars` | none | the rule applies only inside these lengths; alone they form a length rule |
 //! | `examples` | `[]` | utterances that train the classifier (replaces the built-in list) |
 //! | `extra_examples` | `[]` | appended to `examples`: the easy way to teach a built-in route |
+//! | `follow_ups` | `[]` | suggested next questions: the widget shows them as quick replies after the answer |
 //!
 //! Tier defaults: `staff` = rpm 20, max_rounds 30, daily_tokens 200000, daily_usd 2.0,
 //! max_tokens 2048, models `["*"]`; `guest` = rpm 5, max_rounds 10, daily_tokens 20000,
@@ -315,6 +316,8 @@ pub struct Route {
     pub max_chars: Option<u32>,
     /// Example utterances that train the classifier.
     pub examples: Vec<String>,
+    /// Suggested next questions, sent to the widget as a quick-replies card after the answer.
+    pub follow_ups: Vec<String>,
 }
 
 impl Route {
@@ -336,6 +339,7 @@ impl Route {
             min_chars: None,
             max_chars: None,
             examples: Vec::new(),
+            follow_ups: Vec::new(),
         }
     }
 }
@@ -1158,6 +1162,7 @@ struct RoutePatch {
     /// Appended to the (default or given) examples: the easy way to teach a built-in route.
     #[serde(default)]
     extra_examples: Vec<String>,
+    follow_ups: Option<Vec<String>>,
 }
 
 #[derive(Deserialize)]
@@ -1378,6 +1383,7 @@ impl RoutePatch {
         set_option!(min_chars);
         set_option!(max_chars);
         set!(examples);
+        set!(follow_ups);
         route.examples.extend(self.extra_examples);
         route
     }

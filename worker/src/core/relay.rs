@@ -13,6 +13,8 @@ pub struct RelayCore {
     parser: SseParser,
     events: Vec<SseEvent>,
     meter: StreamMeter,
+    /// Encoded events (an `oachat.card`) sent just before `[DONE]`, once.
+    trailer: Option<String>,
 }
 
 impl RelayCore {
@@ -21,7 +23,19 @@ impl RelayCore {
             parser: SseParser::new(),
             events: Vec::new(),
             meter,
+            trailer: None,
         }
+    }
+
+    /// Adds a card after the answer: `event: oachat.card` with `{"card", "data"}`, the format
+    /// the widget renders. Only for the widget's own endpoint: plain OpenAI clients do not
+    /// expect named events.
+    pub fn with_card(mut self, card: &str, data: &serde_json::Value) -> RelayCore {
+        let payload = serde_json::json!({ "card": card, "data": data }).to_string();
+        let mut trailer = String::from("event: oachat.card\n");
+        encode_event_into(&mut trailer, &payload);
+        self.trailer = Some(trailer);
+        self
     }
 
     /// Feeds one network chunk; returns what the client should get now (often nothing, when the
@@ -70,7 +84,12 @@ impl RelayCore {
         for event in self.events.drain(..) {
             // `[DONE]` goes through the meter too: it is what tells a finished stream from a cut one.
             match self.meter.observe(&event.data) {
-                Forward::AsIs if event.is_done() => out.push_str("data: [DONE]\n\n"),
+                Forward::AsIs if event.is_done() => {
+                    if let Some(trailer) = self.trailer.take() {
+                        out.push_str(&trailer);
+                    }
+                    out.push_str("data: [DONE]\n\n")
+                }
                 Forward::AsIs => encode_event_into(&mut out, &event.data),
                 Forward::Rewritten(data) => encode_event_into(&mut out, &data),
                 Forward::Drop => {}
@@ -83,6 +102,18 @@ impl RelayCore {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_card_goes_out_once_just_before_done() {
+        let mut relay = RelayCore::new(StreamMeter::new(false))
+            .with_card("quick-replies", &serde_json::json!({"items": ["a", "b"]}));
+        let chunk = r#"data: {"choices":[{"index":0,"delta":{"content":"hi"}}]}"#;
+        let out = relay.push(format!("{chunk}\n\ndata: [DONE]\n\n").as_bytes());
+        let card = out.find("event: oachat.card\ndata: {").expect("card sent");
+        let done = out.find("data: [DONE]").expect("done sent");
+        assert!(out.find("hi").unwrap() < card && card < done, "{out}");
+        assert_eq!(out.matches("oachat.card").count(), 1);
+    }
 
     /// A stream as mock-openai sends it with `include_usage` on (the proxy always turns it on).
     const STREAM: &str = concat!(
