@@ -44,6 +44,8 @@ struct App {
     /// True while the first `GET /v1/oachat/conversations` is in flight: a message sent in
     /// that moment waits for it, so it goes to the right endpoint and conversation.
     history_probing: Cell<bool>,
+    /// The conversation list as last fetched, shown at once when the history opens.
+    history_cache: RefCell<Option<Vec<(String, String)>>>,
     /// The worker's id for the current conversation (`x-oachat-conversation`), once known.
     server_conversation: RefCell<Option<String>>,
     view: View,
@@ -80,6 +82,7 @@ pub fn mount(shadow: ShadowRoot, config: JsValue, bridge: JsValue) -> Widget {
         conversation: RefCell::new(new_conversation_id()),
         server_history: Cell::new(false),
         history_probing: Cell::new(false),
+        history_cache: RefCell::new(None),
         server_conversation: RefCell::new(None),
         view,
         open: Cell::new(false),
@@ -777,7 +780,9 @@ impl App {
             let Ok(list) = answer else {
                 return;
             };
-            if conversation_items(&list, &app.strings.borrow()).is_some() {
+            let items = conversation_items(&list, &app.strings.borrow());
+            if let Some(items) = items {
+                *app.history_cache.borrow_mut() = Some(items);
                 app.server_history.set(true);
                 let _ = app.view.history_button.remove_attribute("hidden");
             }
@@ -786,6 +791,11 @@ impl App {
 
     fn toggle_history(app: &Rc<App>) {
         if app.view.history.has_attribute("hidden") {
+            // Show the list known from the probe or the last opening at once, then refresh it.
+            // Kept in memory only: OA desks are shared, so titles are not left in localStorage.
+            if let Some(cached) = app.history_cache.borrow().as_ref() {
+                app.view.show_history(Some(cached), &app.strings.borrow());
+            }
             let weak = Rc::downgrade(app);
             let url = app.settings.borrow().conversations_url();
             let bridge = app.bridge.clone();
@@ -799,6 +809,7 @@ impl App {
                     .and_then(|list| conversation_items(&list, &strings))
                     .unwrap_or_default();
                 app.view.show_history(Some(&items), &strings);
+                *app.history_cache.borrow_mut() = Some(items);
             });
         } else {
             app.view.show_history(None, &app.strings.borrow());
