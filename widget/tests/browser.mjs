@@ -19,6 +19,10 @@ export async function launch() {
 /** A new page that records console errors and dialogs (XSS tests assert there are none). */
 export async function openPage(browser, url, options = {}) {
   const context = await browser.newContext({ viewport: { width: 1280, height: 800 }, ...options });
+  return watchedPage(context, url);
+}
+
+async function watchedPage(context, url) {
   const page = await context.newPage();
   const consoleErrors = [];
   const dialogs = [];
@@ -63,21 +67,7 @@ export async function sendAndWait(page, text) {
 export async function hostPage(browser, url, html, options = {}) {
   const context = await browser.newContext({ viewport: { width: 1280, height: 800 }, ...options });
   await context.route(url, (route) => route.fulfill({ status: 200, contentType: 'text/html; charset=utf-8', body: html }));
-  const page = await context.newPage();
-  const consoleErrors = [];
-  const dialogs = [];
-  page.on('console', (message) => {
-    if (message.type() === 'error' && !/favicon/.test(message.location()?.url || '')) {
-      consoleErrors.push(message.text());
-    }
-  });
-  page.on('pageerror', (error) => consoleErrors.push(String(error)));
-  page.on('dialog', (dialog) => {
-    dialogs.push(dialog.message());
-    dialog.dismiss().catch(() => {});
-  });
-  await page.goto(url);
-  return { page, context, consoleErrors, dialogs };
+  return watchedPage(context, url);
 }
 
 /** Resolves once the wasm core is mounted (`OAChat.loaded()` starts loading it). */
