@@ -821,11 +821,7 @@ impl App {
             return;
         }
         let weak = Rc::downgrade(app);
-        let url = format!(
-            "{}/{}",
-            app.settings.borrow().conversations_url(),
-            encode_path(&id)
-        );
+        let url = conversation_url(app, &id);
         let bridge = app.bridge.clone();
         spawn_local(async move {
             let token = get_token(&bridge, false).await;
@@ -852,11 +848,7 @@ impl App {
 
     fn delete_conversation(app: &Rc<App>, id: String, button: &Element) {
         let weak = Rc::downgrade(app);
-        let url = format!(
-            "{}/{}",
-            app.settings.borrow().conversations_url(),
-            encode_path(&id)
-        );
+        let url = conversation_url(app, &id);
         let bridge = app.bridge.clone();
         let item = button.closest(".oc-history-item").ok().flatten();
         spawn_local(async move {
@@ -984,6 +976,15 @@ fn strings_for(settings: &Settings) -> Strings {
 
 /// The (id, title) pairs of a conversation list: a bare array, or one under `conversations`,
 /// `items` or `data`. `None` when the answer is not a list at all.
+/// `GET`/`DELETE` address of one stored conversation.
+fn conversation_url(app: &App, id: &str) -> String {
+    format!(
+        "{}/{}",
+        app.settings.borrow().conversations_url(),
+        encode_path(id)
+    )
+}
+
 fn conversation_items(
     list: &Json,
     strings: &crate::core::i18n::Strings,
