@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs the benchmark's tools idempotently, from package registries only (crates.io, npm, PyPI).
 # Everything lands under bench/ (see bench/.gitignore): nothing global, nothing from other hosts.
-#   oha 1.16.0 (load tool)                -> bench/.tools/bin/oha   (cargo install, no TLS: loopback only)
+#   oha 1.16.0 (load tool)                -> bench/.tools/bin/oha   (cargo install; native-tls: Debian libssl-dev, no C toolchain for aws-lc)
 #   Portkey gateway 1.15.2                -> bench/.portkey        (npm, @hono/node-server pinned 1.13.8)
 #   LiteLLM proxy 1.100.5                 -> bench/.venv           (pip, virtualenv)
 #   markdown-it 15.0.3 + peer widgets     -> bench/.node, bench/.peers (npm)
@@ -20,8 +20,13 @@ MARKDOWN_IT_VERSION=15.0.3
 
 if [ "$what" = all ] || [ "$what" = oha ]; then
   if ! "$bench/.tools/bin/oha" --version 2>/dev/null | grep -q "$OHA_VERSION"; then
+    if ! dpkg -s libssl-dev pkg-config >/dev/null 2>&1; then
+      say "apt-get install libssl-dev pkg-config (oha's TLS backend links OpenSSL)"
+      export DEBIAN_FRONTEND=noninteractive
+      apt-get install -y -qq libssl-dev pkg-config >/dev/null 2>&1 || { apt-get update -qq && apt-get install -y -qq libssl-dev pkg-config >/dev/null; }
+    fi
     say "cargo install oha $OHA_VERSION (a few minutes cold)"
-    nice -n 10 cargo install oha --version "=$OHA_VERSION" --locked --no-default-features \
+    nice -n 10 cargo install oha --version "=$OHA_VERSION" --locked --no-default-features --features native-tls \
       --root "$bench/.tools" --quiet
   fi
 fi

@@ -48,10 +48,13 @@ export async function startMocks(holdTotalS = 20) {
   return mocks;
 }
 
+// mock-openai quotes the user's message in its answer and splits the answer into at most
+// `chunks` pieces of at least one character: the burst prompt is long enough for 500 chunks.
+const LONG_PROMPT = 'Please explain, step by step and with examples, how our travel expense policy works: who approves trips, which receipts are needed, how per-diem rates are chosen for domestic and international travel, what happens with currency conversion, how mileage for private cars is reimbursed, and which deadlines apply to claims submitted after the end of a quarter. '.repeat(2);
 const body = (kind, stream) =>
   JSON.stringify({
     model: MOCKS[kind].model,
-    messages: [{ role: 'user', content: 'Hello! Summarise our leave policy in three sentences.' }],
+    messages: [{ role: 'user', content: kind === 'burst' ? LONG_PROMPT : 'Hello! Summarise our leave policy in three sentences.' }],
     ...(stream ? { stream: true } : {}),
   });
 
@@ -65,8 +68,10 @@ function oachatConfig(mocks, origin) {
     // enough not to refuse the load.
     tiers: { bench: { rpm: 100_000_000, max_rounds: 100_000_000, daily_tokens: 1_000_000_000_000, daily_usd: 1_000_000, models: ['*'] } },
     budget: { daily_usd: 1_000_000 },
+    // One upstream per mock; `paced` also serves the other built-in models the default routes use.
     upstreams: Object.entries(mocks).map(([kind, m]) => ({
-      name: kind, base_url: `${m.url}/v1`, keys_secret: 'OPENAI_API_KEYS', models: [m.model],
+      name: kind, base_url: `${m.url}/v1`, keys_secret: 'OPENAI_API_KEYS',
+      models: kind === 'paced' ? ['gpt-4o-mini', 'gpt-4.1', 'gpt-4.1-nano', 'o4-mini'] : [m.model],
     })),
   });
 }
