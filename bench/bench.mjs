@@ -8,7 +8,7 @@ import { cpus, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { BENCH, ROOT, OUT, log, run, sleep, versionOf } from './lib.mjs';
 import { CONTENDERS, MOCKS, bundleWorker, measure, startContender, startMocks, summarize } from './proxy.mjs';
-import { incrementalDomBrowser, markdownItBrowser, markdownItNode, markdownItVersion, nativeRender, ourSizes, peerSizes, widgetTimings } from './widget.mjs';
+import { wasmRenderBrowser, markdownItBrowser, markdownItNode, markdownItVersion, nativeRender, ourSizes, peerSizes, widgetTimings } from './widget.mjs';
 import { writeReport } from './report.mjs';
 
 const argv = process.argv.slice(2);
@@ -18,10 +18,10 @@ const ONLY = new Set((argOf('--only') || 'proxy,widget,render,routing').split(',
 const env = (k, d) => (process.env[k] ? Number(process.env[k]) : d);
 
 const P = SMOKE
-  ? { reps: 1, secs: 1, concs: [1, 10], streamConcs: [1, 10], holds: [100], holdSecs: 2, ramp: 0.5, cpuStreams: 20, warmup: 20, widgetReps: 1, renderReps: 1 }
+  ? { reps: 1, secs: 1, ladderSecs: 1, concs: [1, 10], streamConcs: [1, 10], holds: [100], holdSecs: 2, ramp: 0.5, cpuStreams: 20, warmup: 20, widgetReps: 1, renderReps: 1 }
   : {
-    reps: env('BENCH_REPS', 3), secs: env('BENCH_SECONDS', 4), concs: [1, 50, 500], streamConcs: [1, 50, 500],
-    holds: [500, 1000, 2000], holdSecs: env('BENCH_HOLD_SECONDS', 10), ramp: 3, cpuStreams: env('BENCH_CPU_STREAMS', 200),
+    reps: env('BENCH_REPS', 3), secs: env('BENCH_SECONDS', 4), ladderSecs: 2, concs: [1, 50, 500], streamConcs: [1, 50, 500],
+    holds: [500, 1000, 2000], holdSecs: env('BENCH_HOLD_SECONDS', 10), confirmHoldSecs: 30, ramp: 3, cpuStreams: env('BENCH_CPU_STREAMS', 200),
     warmup: 200, widgetReps: 5, renderReps: 5,
   };
 const contenders = (argOf('--contenders') || (SMOKE ? 'direct,workerd' : CONTENDERS.join(','))).split(',');
@@ -70,7 +70,7 @@ async function main() {
       log('bundling the worker (wrangler deploy --dry-run)');
       workerdDir = bundleWorker();
     }
-    const mocks = await startMocks(P.ramp + P.holdSecs);
+    const mocks = await startMocks(P.ramp + Math.max(P.holdSecs, P.confirmHoldSecs || 0));
     try {
       for (const name of contenders) {
         log(`--- ${name}`);
@@ -115,13 +115,16 @@ async function main() {
     try {
       log('streaming render: native (oachat incremental, comrak full)');
       const native = nativeRender(P.renderReps);
-      const { chunks, updates, ...rest } = native;
-      results.render = { native: rest };
+      const { chunks, ...rest } = native;
+      results.render = { native: { ...rest, chunkCount: chunks.length } };
       log(`native: ${JSON.stringify(rest)}`);
       results.render.markdownItNode = markdownItNode(chunks, P.renderReps);
       if (existsSync(process.env.CHROMIUM_PATH || '/usr/bin/chromium')) {
-        log('streaming render: oachat DOM updates replayed in Chromium');
-        results.render.incrementalDom = await incrementalDomBrowser(updates, SMOKE ? 1 : 3);
+        if (existsSync(join(BENCH, 'target/render-wasm-pkg/oachat_render_wasm_bg.wasm'))) {
+          log('streaming render: the widget\'s wasm renderers in Chromium (incremental, full comrak)');
+          results.render.wasm = await wasmRenderBrowser(SMOKE ? chunks.slice(0, 200) : chunks, { fullReps: 1, incrementalReps: SMOKE ? 1 : 3 });
+          if (SMOKE) results.render.wasm.note = 'smoke: first 200 chunks only';
+        }
         log('streaming render: markdown-it in Chromium');
         results.render.markdownItBrowser = await markdownItBrowser(SMOKE ? chunks.slice(0, 200) : chunks, SMOKE ? 1 : 2);
         if (SMOKE) results.render.markdownItBrowser.note = 'smoke: first 200 chunks only';

@@ -7,6 +7,7 @@
 #   markdown-it 15.0.3 + peer widgets     -> bench/.node, bench/.peers (npm)
 #   bench/loadgen (streaming TTFB tool)   -> bench/target/release/oachat-loadgen
 #   bench/render (native render bench)    -> bench/target/release/oachat-render-bench
+#   bench/render-wasm (in-browser renders) -> bench/target/render-wasm-pkg
 set -euo pipefail
 bench="$(cd "$(dirname "$0")" && pwd)"
 root="$(cd "$bench/.." && pwd)"
@@ -39,6 +40,18 @@ fi
 if [ "$what" = all ] || [ "$what" = render ]; then
   say "building bench/render"
   (cd "$bench/render" && nice -n 10 cargo build --release --quiet --target-dir "$bench/target")
+  say "building bench/render-wasm (the renderers as the widget ships them: wasm, opt-level z, wasm-opt -Oz)"
+  (cd "$bench/render-wasm" && nice -n 10 cargo build --release --quiet --target wasm32-unknown-unknown --target-dir "$bench/target")
+  pkg="$bench/target/render-wasm-pkg"
+  rm -rf "$pkg" && mkdir -p "$pkg"
+  "${CARGO_HOME:-$HOME/.cargo}/bin/wasm-bindgen" --target no-modules --no-typescript --out-dir "$pkg" \
+    "$bench/target/wasm32-unknown-unknown/release/oachat_render_wasm.wasm"
+  # The same wasm-opt flags as .ci/build-widget.sh (binaryen 132 and rustc 1.95, BUILD-NOTES).
+  "$root/node_modules/.bin/wasm-opt" -Oz \
+    --enable-bulk-memory --enable-bulk-memory-opt --enable-nontrapping-float-to-int \
+    --enable-sign-ext --enable-reference-types --enable-multivalue --enable-mutable-globals \
+    --enable-call-indirect-overlong \
+    "$pkg/oachat_render_wasm_bg.wasm" -o "$pkg/oachat_render_wasm_bg.wasm"
 fi
 
 if [ "$what" = all ] || [ "$what" = portkey ]; then

@@ -249,6 +249,19 @@ async function oha(target, bodyText, conc, secs) {
   };
 }
 
+/** oha for the cost ladder: any status counts (a 401 is the point of one step). */
+async function ohaAny(target, bodyText, conc, secs) {
+  const args = ['--no-tui', '--output-format', 'json', '-c', String(conc), '-z', `${secs}s`, '-w', '-t', '15s'];
+  if (bodyText) args.push('-m', 'POST', '-d', bodyText);
+  for (const [k, v] of Object.entries(target.headers)) args.push('-H', `${k}: ${v}`);
+  args.push(target.url);
+  const out = JSON.parse(await runAsync(OHA, args, { cpu: LOAD_CPU, timeoutMs: (secs + 60) * 1000 }));
+  const codes = out.statusCodeDistribution || {};
+  const done = Object.values(codes).reduce((a, b) => a + b, 0);
+  const pct = out.latencyPercentiles || {};
+  return { done, codes, rps: done / (out.summary?.total || secs), p50: (pct.p50 ?? NaN) * 1000, p99: (pct.p99 ?? NaN) * 1000 };
+}
+
 async function loadgen(mode, target, bodyText, extra) {
   const args = [mode, '--url', target.url, '--body', bodyText, ...extra];
   for (const [k, v] of Object.entries(target.headers)) args.push('-H', `${k}: ${v}`);
@@ -271,8 +284,10 @@ export async function measure(c, P) {
   for (const conc of P.concs) {
     const reps = [];
     for (let i = 0; i < P.reps; i++) {
+      const cpu0 = hasProc ? cpuSeconds(pids()) : 0;
       const [res, rss] = await withRssSampling(pids, oha(c.target('paced'), body('paced', false), conc, P.secs));
-      reps.push({ ...res, rss: hasProc ? rss : null });
+      const cpuMs = hasProc && res.ok ? ((cpuSeconds(pids()) - cpu0) * 1000) / res.ok : null;
+      reps.push({ ...res, rss: hasProc ? rss : null, cpuMs });
     }
     r.nonstream[conc] = reps;
     log(`${c.name} non-stream c=${conc}: p50 ${reps.map((x) => x.p50.toFixed(2)).join('/')} ms, ${reps.map((x) => Math.round(x.rps)).join('/')} req/s, errors ${reps.map((x) => x.errors).join('/')}`);
@@ -280,8 +295,10 @@ export async function measure(c, P) {
   for (const conc of P.streamConcs) {
     const reps = [];
     for (let i = 0; i < P.reps; i++) {
+      const cpu0 = hasProc ? cpuSeconds(pids()) : 0;
       const [res, rss] = await withRssSampling(pids, loadgen('run', c.target('paced'), body('paced', true), ['-c', String(conc), '-z', String(P.secs), '--timeout', '15', '--expect-done']));
-      reps.push({ ...res, rss: hasProc ? rss : null });
+      const cpuMs = hasProc && res.ok ? ((cpuSeconds(pids()) - cpu0) * 1000) / res.ok : null;
+      reps.push({ ...res, rss: hasProc ? rss : null, cpuMs });
     }
     r.stream[conc] = reps;
     log(`${c.name} stream c=${conc}: ttfb p50 ${reps.map((x) => x.ttfb_ms?.p50).join('/')} ms, ${reps.map((x) => Math.round(x.rps)).join('/')} streams/s, errors ${reps.map((x) => x.errors).join('/')}`);
@@ -295,16 +312,48 @@ export async function measure(c, P) {
     const wall = (Date.now() - t0) / 1000;
     const after = hasProc ? cpuSeconds(pids()) : 0;
     r.cpu = { streams: res.ok, errors: res.errors, cpuS: after - before, wallS: wall, msPerStream: hasProc && res.ok ? ((after - before) * 1000) / res.ok : null, totalMs: res.total_ms };
-    log(`${c.name} cpu: ${r.cpu.msPerStream?.toFixed(3)} ms per 500-chunk stream (${res.ok} streams, ${res.errors} errors)`);
+    log(`${c.name} cpu: ${r.cpu.msPerStream?.toFixed(3) ?? '(not measured: no proxy process)'} ms per 500-chunk stream (${res.ok} streams, ${res.errors} errors)`);
+  }
+  // What a request costs on plain workerd, step by step (CPU ms per request of the workerd
+  // process, oha at concurrency 1 and 10): the runtime alone, a refused token, the whole chat.
+  if (c.name === 'workerd') {
+    const idle0 = cpuSeconds(pids());
+    await sleep(3000);
+    r.idleCpuMsPerS = ((cpuSeconds(pids()) - idle0) * 1000) / 3;
+    r.ladder = [];
+    const t = c.target('paced');
+    const steps = [
+      ['GET /healthz (runtime + wasm entry, no I/O)', { url: t.url.replace('/v1/chat/completions', '/healthz'), headers: {} }, null],
+      ['POST chat, invalid token → 401 (routing, auth; no Durable Object, no upstream)', { url: t.url, headers: { ...t.headers, authorization: 'Bearer not-a-token' } }, body('paced', false)],
+      ['POST chat, non-streaming (admission in UserDo, upstream, settle, D1 ledger)', t, body('paced', false)],
+    ];
+    for (const [label, target, b] of steps) {
+      for (const conc of [1, 10]) {
+        const cpu0 = cpuSeconds(pids());
+        const res = await ohaAny(target, b, conc, P.ladderSecs);
+        const cpuMs = res.done ? ((cpuSeconds(pids()) - cpu0) * 1000) / res.done : null;
+        r.ladder.push({ label, conc, p50: res.p50, p99: res.p99, rps: res.rps, cpuMs, codes: res.codes });
+        log(`${c.name} ladder ${label} c=${conc}: p50 ${res.p50.toFixed(2)} ms, ${cpuMs?.toFixed(3)} CPU ms/request, codes ${JSON.stringify(res.codes)}`);
+      }
+    }
   }
   // Concurrent open streams held without a single error.
   r.holds = [];
-  for (const n of P.holds) {
+  // The floor only needs to show that the mock and the client hold the highest level.
+  for (const n of c.name === 'direct' ? P.holds.slice(-1) : P.holds) {
     const [res, rss] = await withRssSampling(pids, loadgen('hold', c.target('hold'), body('hold', true), ['-c', String(n), '--hold', String(P.holdSecs), '--ramp', String(P.ramp), '--stall', '5', '--timeout', '10']));
     r.holds.push({ ...res, rss: hasProc ? rss : null });
     log(`${c.name} hold ${n}: held ${res.held}, errors ${res.errors} ${JSON.stringify(res.error_kinds)}`);
     if (res.errors > 0 || res.held < n) break;
     await sleep(1500); // let the dropped streams close
+  }
+  // oachat on plain workerd: the best level again, held for the target's full 30 s.
+  const best = r.holds.filter((h) => h.errors === 0 && h.held === h.streams).map((h) => h.streams).pop();
+  if (c.name === 'workerd' && P.confirmHoldSecs && best) {
+    await sleep(1500);
+    const [res, rss] = await withRssSampling(pids, loadgen('hold', c.target('hold'), body('hold', true), ['-c', String(best), '--hold', String(P.confirmHoldSecs), '--ramp', String(P.ramp), '--stall', '5', '--timeout', '10']));
+    r.confirmHold = { ...res, rss };
+    log(`${c.name} hold ${best} for ${P.confirmHoldSecs} s: held ${res.held}, errors ${res.errors} ${JSON.stringify(res.error_kinds)}`);
   }
   r.rssAfter = hasProc ? rssMiB(pids()) : null;
   return r;
@@ -317,6 +366,7 @@ export function summarize(r) {
     s.nonstream[conc] = {
       p50: spread(reps.map((x) => x.p50)), p99: spread(reps.map((x) => x.p99)), rps: spread(reps.map((x) => x.rps)),
       errors: reps.reduce((a, x) => a + x.errors, 0), ok: reps.reduce((a, x) => a + x.ok, 0), rss: spread(reps.map((x) => x.rss)),
+      cpuMs: spread(reps.map((x) => x.cpuMs)),
     };
   }
   for (const [conc, reps] of Object.entries(r.stream)) {
@@ -324,12 +374,15 @@ export function summarize(r) {
       ttfb50: spread(reps.map((x) => x.ttfb_ms?.p50)), ttfb99: spread(reps.map((x) => x.ttfb_ms?.p99)),
       total50: spread(reps.map((x) => x.total_ms?.p50)), total99: spread(reps.map((x) => x.total_ms?.p99)),
       rps: spread(reps.map((x) => x.rps)), errors: reps.reduce((a, x) => a + x.errors, 0), ok: reps.reduce((a, x) => a + x.ok, 0),
-      rss: spread(reps.map((x) => x.rss)),
+      rss: spread(reps.map((x) => x.rss)), cpuMs: spread(reps.map((x) => x.cpuMs)),
     };
   }
   const good = r.holds.filter((h) => h.errors === 0 && h.held === h.streams);
   s.maxHeld = good.length ? Math.max(...good.map((h) => h.streams)) : 0;
   s.holds = r.holds;
+  s.confirmHold = r.confirmHold;
+  s.ladder = r.ladder;
+  s.idleCpuMsPerS = r.idleCpuMsPerS;
   s.cpu = r.cpu;
   s.rssIdle = r.rssIdle;
   s.rssAfter = r.rssAfter;

@@ -192,44 +192,73 @@ export async function markdownItBrowser(chunks, reps) {
 }
 
 /**
- * oachat's DOM side in Chromium: replays the updates StreamingMarkdown produced for each chunk
- * (bench/render --write-updates) the way the widget's view applies them (append the committed
- * HTML, replace the tail), one chunk per task and without the widget's per-frame batching
- * (a worst case), plus layout. Add the native render time for the whole incremental cost.
+ * The widget's renderers as it ships them (wasm, opt-level z) in Chromium, with DOM updates:
+ * - incremental: StreamingMarkdown.push per chunk, append the committed HTML, replace the tail
+ *   (what the widget's view does, here without its per-frame batching: a worst case);
+ * - full: render_markdown(whole text so far) per chunk, replace the message's innerHTML.
+ * Each chunk is its own task (as network chunks are); every chunk forces style and layout.
+ * Served to the page through playwright's request interception: no server, no network.
  */
-export async function incrementalDomBrowser(updates, reps) {
+export async function wasmRenderBrowser(chunks, { fullReps = 1, incrementalReps = 3 } = {}) {
+  const pkg = join(BENCH, 'target/render-wasm-pkg');
   const browser = await launch();
-  const results = [];
+  const out = { incremental: [], full: [] };
   try {
-    for (let i = 0; i < reps; i++) {
-      const page = await browser.newPage();
-      await page.setContent('<!doctype html><html><body><div id="msg" style="width:360px;font:14px sans-serif"><div id="c"></div><div id="t"></div></div></body></html>');
-      const r = await page.evaluate(async (updates) => {
-        const committed = document.getElementById('c');
-        const tail = document.getElementById('t');
-        const channel = new MessageChannel();
-        const nextTask = () => new Promise((resolve) => { channel.port1.onmessage = () => resolve(); channel.port2.postMessage(0); });
-        let total = 0;
-        let max = 0;
-        for (const [c, t] of updates) {
-          await nextTask();
-          const t0 = performance.now();
+    const page = await browser.newPage();
+    await page.route('http://oachat-bench.invalid/**', (route) => {
+      const name = new URL(route.request().url()).pathname.slice(1);
+      if (name === '') return route.fulfill({ contentType: 'text/html', body: '<!doctype html><html><body><div id="msg" style="width:360px;font:14px sans-serif"><div id="c"></div><div id="t"></div></div></body></html>' });
+      return route.fulfill({ path: join(pkg, name), contentType: name.endsWith('.wasm') ? 'application/wasm' : 'text/javascript' });
+    });
+    await page.goto('http://oachat-bench.invalid/');
+    await page.addScriptTag({ url: 'http://oachat-bench.invalid/oachat_render_wasm.js' });
+    await page.evaluate(() => wasm_bindgen({ module_or_path: '/oachat_render_wasm_bg.wasm' }));
+    const runOnce = (mode) => page.evaluate(async ({ chunks, mode }) => {
+      const box = document.getElementById('msg');
+      const committed = document.getElementById('c');
+      const tail = document.getElementById('t');
+      committed.innerHTML = '';
+      tail.innerHTML = '';
+      const channel = new MessageChannel();
+      const nextTask = () => new Promise((resolve) => { channel.port1.onmessage = () => resolve(); channel.port2.postMessage(0); });
+      let total = 0;
+      let renderTotal = 0;
+      let max = 0;
+      const inc = mode === 'incremental' ? new wasm_bindgen.Incremental() : null;
+      let text = '';
+      const step = (chunk, last) => {
+        const t0 = performance.now();
+        if (inc) {
+          const c = last ? inc.finish() : inc.push(chunk);
+          const t = inc.tail();
+          renderTotal += performance.now() - t0;
           if (c) committed.insertAdjacentHTML('beforeend', c);
           tail.innerHTML = t;
-          void committed.parentElement.offsetHeight;
-          const dt = performance.now() - t0;
-          total += dt;
-          if (dt > max) max = dt;
+        } else {
+          text += chunk;
+          const html = wasm_bindgen.full_render(text);
+          renderTotal += performance.now() - t0;
+          tail.innerHTML = html;
         }
-        return { total, max, htmlBytes: committed.innerHTML.length + tail.innerHTML.length };
-      }, updates);
-      results.push(r);
-      await page.close();
-    }
+        void box.offsetHeight; // style + layout: part of the frame's work
+        const dt = performance.now() - t0;
+        total += dt;
+        if (dt > max) max = dt;
+      };
+      for (const chunk of chunks) { await nextTask(); step(chunk, false); }
+      if (inc) { await nextTask(); step('', true); inc.free(); }
+      return { total, renderTotal, max, htmlBytes: committed.innerHTML.length + tail.innerHTML.length };
+    }, { chunks, mode });
+    for (let i = 0; i < incrementalReps; i++) out.incremental.push(await runOnce('incremental'));
+    for (let i = 0; i < fullReps; i++) out.full.push(await runOnce('full'));
   } finally {
     await browser.close();
   }
-  return { total: spread(results.map((r) => r.total)), max: spread(results.map((r) => r.max)), htmlBytes: results[0]?.htmlBytes };
+  const sum = (list) => ({
+    total: spread(list.map((r) => r.total)), render: spread(list.map((r) => r.renderTotal)),
+    max: spread(list.map((r) => r.max)), htmlBytes: list[0]?.htmlBytes,
+  });
+  return { incremental: sum(out.incremental), full: sum(out.full) };
 }
 
 /** markdown-it parse only (no DOM), in Node: the same work as the native Rust figures. */
@@ -257,10 +286,9 @@ export function markdownItNode(chunks, reps) {
 /** The native Rust render benchmark (bench/render). */
 export function nativeRender(reps) {
   const docPath = join(OUT, 'render-chunks.json');
-  const updatesPath = join(OUT, 'render-updates.json');
-  const out = run(join(BENCH, 'target/release/oachat-render-bench'), ['--runs', String(reps), '--write-doc', docPath, '--write-updates', updatesPath], { cpu: 1, timeoutMs: 300_000 });
+  const out = run(join(BENCH, 'target/release/oachat-render-bench'), ['--runs', String(reps), '--write-doc', docPath], { cpu: 1, timeoutMs: 300_000 });
   const result = JSON.parse(out);
-  return { ...result, chunks: JSON.parse(readFileSync(docPath, 'utf8')), updates: JSON.parse(readFileSync(updatesPath, 'utf8')) };
+  return { ...result, chunks: JSON.parse(readFileSync(docPath, 'utf8')) };
 }
 
 export function markdownItVersion() {
