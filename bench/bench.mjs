@@ -18,11 +18,11 @@ const ONLY = new Set((argOf('--only') || 'proxy,widget,render,routing').split(',
 const env = (k, d) => (process.env[k] ? Number(process.env[k]) : d);
 
 const P = SMOKE
-  ? { reps: 1, secs: 1, ladderSecs: 1, concs: [1, 10], streamConcs: [1, 10], holds: [100], holdSecs: 2, ramp: 0.5, cpuStreams: 20, warmup: 20, widgetReps: 1, renderReps: 1 }
+  ? { reps: 1, secs: 1, ladderSecs: 1, concs: [1, 10], streamConcs: [1, 10], holds: [100], holdSecs: 2, ramp: 0.5, cpuStreams: 20, cpuSecs: 10, warmup: 20, widgetReps: 1, renderReps: 1 }
   : {
-    reps: env('BENCH_REPS', 3), secs: env('BENCH_SECONDS', 4), ladderSecs: 2, concs: [1, 50, 500], streamConcs: [1, 50, 500],
-    holds: [500, 1000, 2000], holdSecs: env('BENCH_HOLD_SECONDS', 10), confirmHoldSecs: 30, ramp: 3, cpuStreams: env('BENCH_CPU_STREAMS', 200),
-    warmup: 200, widgetReps: 5, renderReps: 5,
+    reps: env('BENCH_REPS', 3), secs: env('BENCH_SECONDS', 3), ladderSecs: 2, concs: [1, 50, 500], streamConcs: [1, 50, 500],
+    holds: [500, 1000, 2000], holdSecs: env('BENCH_HOLD_SECONDS', 10), confirmHoldSecs: 30, ramp: 3, cpuStreams: env('BENCH_CPU_STREAMS', 200), cpuSecs: 20,
+    warmup: 200, widgetReps: 5, renderReps: 3,
   };
 const contenders = (argOf('--contenders') || (SMOKE ? 'direct,workerd' : CONTENDERS.join(','))).split(',');
 

@@ -273,6 +273,7 @@ export async function measure(c, P) {
   const r = { name: c.name, nonstream: {}, stream: {}, notes: [] };
   const pids = c.pids;
   const hasProc = pids().length > 0;
+  r.rssStart = hasProc ? rssMiB(pids()) : null;
   // Sanity + warm-up (JIT, isolates, DO storage, connection pools).
   const warm = await loadgen('run', c.target('paced'), body('paced', false), ['-c', '4', '-n', String(P.warmup), '-z', '60', '--timeout', '20']);
   const warmS = await loadgen('run', c.target('paced'), body('paced', true), ['-c', '4', '-n', '20', '-z', '60', '--timeout', '20', '--expect-done']);
@@ -308,7 +309,7 @@ export async function measure(c, P) {
   {
     const before = hasProc ? cpuSeconds(pids()) : 0;
     const t0 = Date.now();
-    const res = await loadgen('run', c.target('burst'), body('burst', true), ['-c', '10', '-n', String(P.cpuStreams), '-z', '90', '--timeout', '30', '--expect-done']);
+    const res = await loadgen('run', c.target('burst'), body('burst', true), ['-c', '10', '-n', String(P.cpuStreams), '-z', String(P.cpuSecs), '--timeout', '30', '--expect-done']);
     const wall = (Date.now() - t0) / 1000;
     const after = hasProc ? cpuSeconds(pids()) : 0;
     r.cpu = { streams: res.ok, errors: res.errors, cpuS: after - before, wallS: wall, msPerStream: hasProc && res.ok ? ((after - before) * 1000) / res.ok : null, totalMs: res.total_ms };
@@ -385,6 +386,7 @@ export function summarize(r) {
   s.idleCpuMsPerS = r.idleCpuMsPerS;
   s.cpu = r.cpu;
   s.rssIdle = r.rssIdle;
+  s.rssStart = r.rssStart;
   s.rssAfter = r.rssAfter;
   s.processes = r.processes;
   s.notes = r.notes;

@@ -53,14 +53,14 @@ export function writeReport(R, path) {
   p('```');
   p('make bench                 # = bash bench/run.sh: installs tools under bench/, builds, runs all, writes this file');
   p('bash bench/run.sh --smoke  # seconds-long check for CI (direct + plain workerd only); writes bench/out/RESULTS-smoke.md');
-  p('BENCH_REPS=3 BENCH_SECONDS=4 BENCH_HOLD_SECONDS=10 BENCH_CPU_STREAMS=200   # the knobs and their defaults');
+  p('BENCH_REPS=3 BENCH_SECONDS=3 BENCH_HOLD_SECONDS=10 BENCH_CPU_STREAMS=200   # the knobs and their defaults');
   p('```');
   p();
   p('- Upstream: `mock-openai` (target/release), one instance per kind of answer so every contender sees the same upstream:');
   for (const [k, mk] of Object.entries(R.mocks)) p(`  - \`${k}\` (model \`${mk.model}\`): ${mk.chunks} chunks, ${mk.delayMs} ms apart when streamed`);
   p(`- Non-streaming: \`oha --no-tui --output-format json -c C -z ${P.secs}s -w -t 15s -m POST\` with the JSON body, per concurrency C and repetition.`);
   p(`- Streaming: \`bench/loadgen run -c C -z ${P.secs} --expect-done\` (keep-alive connections; TTFB = time to the first body byte; total = to the end of \`data: [DONE]\`). oha cannot time the first byte of a body, hence the small Rust client in bench/loadgen.`);
-  p(`- CPU per stream: ${P.cpuStreams} streams of 500 chunks (\`burst\` mock) at concurrency 10; the proxy's process-tree CPU time (user + system, /proc/PID/stat) over the batch, divided by the streams completed. For oachat on plain workerd this is the whole workerd process: the worker, its Durable Objects, the D1 shim and the HTTP stack, i.e. an upper bound of what Cloudflare would bill as the worker's CPU.`);
+  p(`- CPU per stream: up to ${P.cpuStreams} streams of 500 chunks (\`burst\` mock; at most ${P.cpuSecs} s) at concurrency 10; the proxy's process-tree CPU time (user + system, /proc/PID/stat) over the batch, divided by the streams completed. For oachat on plain workerd this is the whole workerd process: the worker, its Durable Objects, the D1 shim and the HTTP stack, i.e. an upper bound of what Cloudflare would bill as the worker's CPU.`);
   p(`- Concurrent streams: \`bench/loadgen hold\` opens N streams over ${P.ramp} s, holds all of them ${P.holdSecs} s, then drops them; any failed start, non-200, early end or a stall over 5 s counts as an error. Levels ${P.holds.join(', ')}; the first level with an error stops the climb.`);
   p('- oachat runs as a user runs it: `OACHAT_CONFIG` with three upstreams (one per mock), two keys per upstream in the pool, a user token minted with the signing secret (HS256, as `worker/tests/harness.mjs` does), tier `bench` with rpm 100,000,000 and large but finite daily token/USD limits and a finite deployment budget: every request is admitted by the user\'s Durable Object (rate window, rounds, reservation), metered, settled, and written to the D1 ledger after the response. All requests come from one user, so they all go through one UserDo.');
   p('- Plain workerd: the bundle `npx wrangler deploy --dry-run --outdir` produces, run by the workerd binary from npm with a generated config (bench/out/workerd/oachat.capnp): the three SQLite Durable Object classes on local disk, and D1 through workerd\'s own D1 client (`cloudflare-internal:d1-api`) backed by bench/workerd/d1-shim.js (a SQLite Durable Object, as wrangler dev does).');
@@ -85,6 +85,14 @@ export function writeReport(R, path) {
   const before = ours?.loader.gzip;
   const total = ours ? ours.loader.gzip + ours.coreJs.gzip + ours.wasm.gzip : null;
   const inc = R.render?.native?.incremental;
+  const peerCtx = (pick, digits, unit = '') => {
+    const parts = ['portkey', 'litellm'].filter((n) => sum(n)).map((n) => `${n === 'portkey' ? 'Portkey' : 'LiteLLM'} ${fmt(pick(sum(n)), digits)}${unit}`);
+    return parts.length ? ` (this run: ${parts.join(', ')})` : '';
+  };
+  const peerTtfb = (conc) => {
+    const parts = ['portkey', 'litellm'].filter((n) => raw(n)?.stream[conc]).map((n) => `${n === 'portkey' ? 'Portkey' : 'LiteLLM'} +${fmt(added(raw(n).stream[conc], (x) => x.ttfb_ms?.p50, d?.stream[conc])?.median)} ms`);
+    return parts.length ? ` (this run: ${parts.join(', ')})` : '';
+  };
   p('## Targets (issue 7): where we stand');
   p();
   p('| figure | target | measured (oachat) | status |');
@@ -93,20 +101,20 @@ export function writeReport(R, path) {
   const a2 = addNs(1, 'p99');
   p(`| added latency, plain workerd, non-streaming, c=1, p50 | ≤ 0.3 ms | ${fmtSpread(a1)} ms | ${status(a1?.median, 0.3, true, ' ms')} |`);
   p(`| same, p99 | ≤ 2 ms | ${fmtSpread(a2)} ms | ${status(a2?.median, 2, true, ' ms')} |`);
-  p(`| requests/s per core, non-streaming (saturation) | ≥ 3,200 | ${fmt(w?.saturationRps, 0)} | ${status(w?.saturationRps, 3200, false)} |`);
+  p(`| requests/s per core, non-streaming (saturation) | ≥ 3,200 | ${fmt(w?.saturationRps, 0)}${peerCtx((x) => x.saturationRps, 0)} | ${status(w?.saturationRps, 3200, false)} |`);
   const t1 = addTtfb('workerd', 1, 'p50');
   const t50 = addTtfb('workerd', 50, 'p50');
-  p(`| added streaming TTFB, c=1 (p50) | ≤ 1 ms | ${fmtSpread(t1)} ms | ${status(t1?.median, 1, true, ' ms')} |`);
-  p(`| added streaming TTFB, c=50 (p50) | ≤ 3 ms | ${fmtSpread(t50)} ms | ${status(t50?.median, 3, true, ' ms')} |`);
-  p(`| worker CPU per 500-chunk stream | ≤ 2 ms | ${fmt(w?.cpu?.msPerStream, 3)} ms (whole workerd process) | ${status(w?.cpu?.msPerStream, 2, true, ' ms')} |`);
+  p(`| added streaming TTFB, c=1 (p50) | ≤ 1 ms | ${fmtSpread(t1)} ms${peerTtfb(1)} | ${status(t1?.median, 1, true, ' ms')} |`);
+  p(`| added streaming TTFB, c=50 (p50) | ≤ 3 ms | ${fmtSpread(t50)} ms${peerTtfb(50)} | ${status(t50?.median, 3, true, ' ms')} |`);
+  p(`| worker CPU per 500-chunk stream | ≤ 2 ms | ${fmt(w?.cpu?.msPerStream, 3)} ms (whole workerd process)${peerCtx((x) => x.cpu?.msPerStream, 2, ' ms')} | ${status(w?.cpu?.msPerStream, 2, true, ' ms')} |`);
   const ch = w?.confirmHold;
   const chOk = ch && ch.errors === 0 && ch.held === ch.streams;
   const heldText = w ? (ch ? `${w.maxHeld} held ${P.holdSecs} s; ${ch.streams} held ${P.confirmHoldSecs} s: ${chOk ? 'zero errors' : `${ch.errors} errors ${JSON.stringify(ch.error_kinds)}`}` : `${w.maxHeld} held ${P.holdSecs} s`) : '—';
   const heldValue = ch ? (chOk ? ch.streams : 0) : w?.maxHeld;
   p(`| concurrent open streams, zero errors | ≥ 2,000 held 30 s | ${heldText} | ${w ? status(heldValue, 2000, false) + (ch ? '' : ` (only ${P.holdSecs} s holds were run)`) : 'not measured'} |`);
-  p(`| workerd RSS at concurrency 50 | ≤ 64 MB | ${fmt(rssW50, 1)} MiB (max sampled) | ${status(rssW50, 64, true, ' MiB')} |`);
-  p(`| widget before first open | ≤ 10 KiB gzip | ${kib(before)} KiB | ${status(before / 1024, 10, true, ' KiB')} |`);
-  p(`| widget total | ≤ 160 KiB gzip | ${kib(total)} KiB | ${status(total / 1024, 160, true, ' KiB')} |`);
+  p(`| workerd RSS at concurrency 50 | ≤ 64 MB | ${fmt(rssW50, 1)} MiB (max sampled)${peerCtx((x) => Math.max(x.nonstream[50]?.rss?.max ?? 0, x.stream[50]?.rss?.max ?? 0) || null, 0, ' MiB')} | ${status(rssW50, 64, true, ' MiB')} |`);
+  p(`| widget before first open | ≤ 10 KiB gzip | ${kib(before)} KiB | ${status(before === undefined ? null : before / 1024, 10, true, ' KiB')} |`);
+  p(`| widget total | ≤ 160 KiB gzip | ${kib(total)} KiB | ${status(total === null ? null : total / 1024, 160, true, ' KiB')} |`);
   const wi = R.render?.wasm?.incremental;
   const incTotal = wi?.total ? wi.total.median : inc?.total_ms?.median;
   const incMax = wi?.max ? wi.max.median : inc?.max_chunk_ms?.median;
@@ -150,14 +158,14 @@ export function writeReport(R, path) {
     p();
     p('## Proxy: throughput, CPU, memory, concurrent streams');
     p();
-    p('| contender | saturation req/s (non-streaming, best concurrency) | vs oachat on workerd | CPU ms per 500-chunk stream | RSS idle MiB | RSS max at c=50 (non-stream / stream) MiB | RSS max during holds MiB | streams held with zero errors | processes measured |');
+    p('| contender | saturation req/s (non-streaming, best concurrency) | vs oachat on workerd | CPU ms per 500-chunk stream | RSS at start / after warm-up MiB | RSS max at c=50 (non-stream / stream) MiB | RSS max during holds MiB | streams held with zero errors | processes measured |');
     p('|---|---|---|---|---|---|---|---|---|');
     for (const n of names) {
       const s = sum(n);
       const ratio = w?.saturationRps && s.saturationRps ? `${(s.saturationRps / w.saturationRps).toFixed(2)}×` : '—';
       const holdRss = s.holds.length ? Math.max(...s.holds.map((h) => h.rss ?? 0)) : null;
       const holdText = s.holds.map((h) => `${h.streams}: ${h.errors ? `${h.errors} errors ${JSON.stringify(h.error_kinds)}` : `ok (${h.held})`}`).join('; ');
-      p(`| ${LABEL[n]} | ${fmt(s.saturationRps, 0)} | ${ratio} | ${n === 'direct' ? '— (mock)' : fmt(s.cpu?.msPerStream, 3)} | ${fmt(s.rssIdle, 1)} | ${fmt(s.nonstream[50]?.rss?.max, 1)} / ${fmt(s.stream[50]?.rss?.max, 1)} | ${holdRss ? fmt(holdRss, 1) : '—'} | **${s.maxHeld}** (${holdText}) | ${s.processes ?? '—'} |`);
+      p(`| ${LABEL[n]} | ${fmt(s.saturationRps, 0)} | ${ratio} | ${n === 'direct' ? '— (mock)' : `${fmt(s.cpu?.msPerStream, 3)} (${s.cpu?.streams} streams)`} | ${fmt(s.rssStart, 1)} / ${fmt(s.rssIdle, 1)} | ${fmt(s.nonstream[50]?.rss?.max, 1)} / ${fmt(s.stream[50]?.rss?.max, 1)} | ${holdRss ? fmt(holdRss, 1) : '—'} | **${s.maxHeld}** (${holdText}) | ${s.processes ?? '—'} |`);
     }
     p();
     if (w && sum('portkey') && sum('litellm')) {
@@ -204,6 +212,11 @@ export function writeReport(R, path) {
       p(`| ${peer.pkg} ${peer.version} | ${peer.file} | ${kib(peer.raw)} | ${kib(peer.gzip)} | ${kib(peer.brotli)} | ${peer.note}; whole bundle loads up front |`);
     }
     p();
+    if (R.peers?.length) {
+      const smallest = R.peers.reduce((a, b) => (a.gzip < b.gzip ? a : b));
+      p(`Before the first open a page downloads ${kib(s.loader.gzip)} KiB gzip of oachat, ${(smallest.gzip / s.loader.gzip).toFixed(0)}× less than the smallest peer bundle here (${smallest.pkg}, ${kib(smallest.gzip)} KiB), which loads up front; after the first open oachat's total is ${kib(s.loader.gzip + s.coreJs.gzip + s.wasm.gzip)} KiB.`);
+      p();
+    }
     if (s.buildReport) p(`widget/dist/sizes.json (written by the build) agrees: loader ${kib(s.buildReport.loader?.gzip)} KiB gzip, core JS ${kib(s.buildReport.core_js?.gzip)} KiB, wasm ${kib(s.buildReport.core_wasm?.gzip)} KiB.`);
     p();
   }
