@@ -37,7 +37,7 @@ export function writeReport(R, path) {
 
   p(R.smoke ? '# oachat benchmark: smoke run (not the published figures)' : '# oachat benchmark results');
   p();
-  p(`Written by \`make bench\` (bench/run.sh → bench/bench.mjs) on ${R.started.slice(0, 16).replace('T', ' ')} UTC, finished ${R.finished?.slice(11, 16)} UTC. Raw figures: \`bench/out/results.json\` (not committed). Every figure is the **median of ${P.reps} repetition(s) with the spread (min–max) in brackets**; ratios and "added" times are computed within this one run, because the machine is shared and noisy.`);
+  p(`Written by \`make bench\` (bench/run.sh → bench/bench.mjs) on ${R.started.slice(0, 16).replace('T', ' ')} UTC, finished ${R.finished?.slice(11, 16)} UTC (measuring took ${((Date.parse(R.finished) - Date.parse(R.started)) / 60000).toFixed(1)} min, after the builds). Raw figures: \`bench/out/results.json\` (not committed). Every figure is the **median of ${P.reps} repetition(s) with the spread (min–max) in brackets**; ratios and "added" times are computed within this one run, because the machine is shared and noisy.`);
   p();
   p('## Machine and versions');
   p();
