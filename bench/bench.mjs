@@ -31,7 +31,10 @@ const results = { smoke: SMOKE, params: P, mocks: MOCKS, started: started.toISOS
 mkdirSync(OUT, { recursive: true });
 
 function machine() {
-  const busy = run('bash', ['-c', 'pgrep -a -f "cargo|rustc|wrangler|workerd|chromium" | grep -v -e "oachat-bench" -e pgrep | wc -l'], { allowFail: true }).trim();
+  // pgrep run directly (not through a shell whose own command line would match the pattern).
+  // (The workplace's own agent processes carry these words in their environment: not counted.)
+  const busy = run('pgrep', ['-af', 'cargo|rustc|wrangler|workerd|chromium'], { allowFail: true })
+    .split('\n').filter((l) => l.trim() && !/binary_backend/.test(l)).length;
   return {
     cpu: cpus()[0]?.model, cores: cpus().length, memGiB: (totalmem() / 2 ** 30).toFixed(1),
     kernel: run('uname', ['-r']).trim(), os: (readFileSync('/etc/os-release', 'utf8').match(/PRETTY_NAME="(.*)"/) || [])[1],

@@ -171,7 +171,8 @@ export function writeReport(R, path) {
     if (w && sum('portkey') && sum('litellm')) {
       const pk = sum('portkey');
       const ll = sum('litellm');
-      p(`Ratios in this run: oachat on workerd serves ${(w.saturationRps / pk.saturationRps).toFixed(2)}× Portkey's and ${(w.saturationRps / ll.saturationRps).toFixed(1)}× LiteLLM's requests per second per core; it uses ${(pk.cpu?.msPerStream / w.cpu?.msPerStream).toFixed(1)}× less CPU per 500-chunk stream than Portkey and ${(ll.cpu?.msPerStream / w.cpu?.msPerStream).toFixed(1)}× less than LiteLLM.`);
+      const times = (a, b) => (a >= b ? `${(a / b).toFixed(1)}× more` : `${(b / a).toFixed(1)}× less`);
+      p(`Ratios in this run: oachat on plain workerd serves ${(w.saturationRps / pk.saturationRps).toFixed(2)}× Portkey's and ${(w.saturationRps / ll.saturationRps).toFixed(2)}× LiteLLM's non-streaming requests per second per core, and spends ${times(w.cpu?.msPerStream, pk.cpu?.msPerStream)} CPU per 500-chunk stream than Portkey and ${times(w.cpu?.msPerStream, ll.cpu?.msPerStream)} than LiteLLM.`);
       p();
     }
     for (const n of names) for (const note of sum(n).notes || []) p(`- ${LABEL[n]}: ${note}`);

@@ -34,6 +34,6 @@ else
   cargo test --quiet --release -p oachat-worker --lib --no-run
 fi
 
-others=$(pgrep -f "cargo|rustc|wrangler|workerd|chromium" | wc -l || true)
+others=$(pgrep -af "cargo|rustc|wrangler|workerd|chromium" | grep -vc binary_backend || true)
 [ "${others:-0}" -gt 0 ] && say "note: $others other cargo/rustc/wrangler/workerd/chromium processes are running; figures will be noisier"
 exec node bench/bench.mjs "$@"
