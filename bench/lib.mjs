@@ -2,7 +2,6 @@
 import { spawn, spawnSync } from 'node:child_process';
 import { createHmac } from 'node:crypto';
 import { createWriteStream, existsSync, mkdirSync, readdirSync, readFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -19,16 +18,8 @@ export function log(...args) {
   console.log(`[bench ${t}]`, ...args);
 }
 
-export async function freePort() {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address();
-      server.close(() => resolve(port));
-    });
-  });
-}
+// One free-port helper for tests and benchmarks.
+export { freePort } from '../worker/tests/harness.mjs';
 
 /** Runs a command to completion (bounded by timeoutMs); returns stdout. */
 export function run(cmd, args, { cpu, timeoutMs = 600_000, env, cwd = ROOT, allowFail = false } = {}) {
