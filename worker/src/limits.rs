@@ -5,7 +5,7 @@ use serde::de::DeserializeOwned;
 use serde::Serialize;
 use worker::{Env, Method, Request, RequestInit};
 
-use crate::core::account::{lease_to_keep, AdmitRequest, Refusal, SettleRequest, TierLimits};
+use crate::core::account::{lease_to_keep, AdmitRequest, Refusal, SettleRequest};
 use crate::core::budget::BudgetKind;
 use crate::core::config::Tier;
 use crate::core::error::{BudgetScope, ProxyError};
@@ -68,19 +68,6 @@ pub async fn admit(
             .map(|_| crate::core::config::usd_to_micro(config.budget.lease_slice_usd)),
         deployment_cap_micro_usd: deployment_cap,
         reservation_ttl_ms: config.budget.reservation_ttl_s.saturating_mul(1000),
-        tiers: config
-            .tiers
-            .iter()
-            .map(|(name, tier)| {
-                let limits = TierLimits {
-                    rpm: tier.rpm,
-                    max_rounds: tier.max_rounds,
-                    daily_tokens: tier.daily_tokens,
-                    daily_micro_usd: tier.daily_micro_usd(),
-                };
-                (name.clone(), limits)
-            })
-            .collect(),
     };
     let answer: AdmitAnswer = call(env, &identity.user, "/admit", &request)
         .await

@@ -6,13 +6,20 @@
 //! rounds (a read-only check), then the budget reservation, then the rate slot (on refusal
 //! the reservation is released), then the round is counted. A refused request therefore
 //! leaves no trace: it takes no rate slot, no round and no budget.
+//!
+//! The account is kept in the object's memory and persisted as rows (`core/account_rows.rs`):
+//! every change is recorded as a [`Change`], which [`Account::take_changes`] hands to the
+//! object to write. A request changes a bounded number of rows however long the rate log or
+//! the conversation list is, so admission costs the same at rpm 10 or rpm 100,000,000.
 
-use std::collections::BTreeMap;
+use std::collections::BTreeSet;
 
 use serde::{Deserialize, Serialize};
 
+use crate::core::account_rows::{Change, Snapshot};
 use crate::core::budget::{Budget, BudgetKind, BudgetRefusal};
-use crate::core::limiter::{RoundCounter, SlidingWindowLimiter};
+use crate::core::config::Tier;
+use crate::core::limiter::{RoundCounter, SlidingWindowLimiter, MINUTE_MS};
 
 /// What the proxy asks the user's object before going upstream.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -20,6 +27,8 @@ pub struct AdmitRequest {
     pub request_id: String,
     /// The tier the request was planned under (models, `max_tokens`, routing). When the
     /// user's object holds a different override, it answers "plan again under it" instead.
+    /// The object reads the override's limits from the config it shares with the worker, so
+    /// requests do not carry every tier's limits.
     #[serde(default)]
     pub tier: String,
     pub now_ms: u64,
@@ -37,10 +46,6 @@ pub struct AdmitRequest {
     /// The deployment's daily cap, passed on to the deployment object with lease calls.
     pub deployment_cap_micro_usd: Option<u64>,
     pub reservation_ttl_ms: u64,
-    /// Every tier's limits, so an admin's per-user tier override (stored in the user's
-    /// object) applies without a second round trip.
-    #[serde(default)]
-    pub tiers: BTreeMap<String, TierLimits>,
 }
 
 /// The limits of one tier that the user's object enforces.
@@ -52,16 +57,31 @@ pub struct TierLimits {
     pub daily_micro_usd: Option<u64>,
 }
 
+impl TierLimits {
+    pub fn of(tier: &Tier) -> TierLimits {
+        TierLimits {
+            rpm: tier.rpm,
+            max_rounds: tier.max_rounds,
+            daily_tokens: tier.daily_tokens,
+            daily_micro_usd: tier.daily_micro_usd(),
+        }
+    }
+}
+
 impl AdmitRequest {
     /// The tier to plan again under, when an admin's override differs from the tier this
     /// request was planned for (and names a tier this deployment knows).
-    pub fn replan_tier<'a>(&self, override_tier: Option<&'a str>) -> Option<&'a str> {
-        override_tier.filter(|tier| *tier != self.tier && self.tiers.contains_key(*tier))
+    pub fn replan_tier<'a>(
+        &self,
+        override_tier: Option<&'a str>,
+        known: impl Fn(&str) -> bool,
+    ) -> Option<&'a str> {
+        override_tier.filter(|tier| *tier != self.tier && known(tier))
     }
 
-    /// Applies an override tier's limits; an unknown tier changes nothing.
-    pub fn override_tier(&mut self, tier: &str) {
-        if let Some(limits) = self.tiers.get(tier).copied() {
+    /// Applies an override tier's limits (`None`, an unknown tier, changes nothing).
+    pub fn override_limits(&mut self, limits: Option<TierLimits>) {
+        if let Some(limits) = limits {
             self.rpm = limits.rpm;
             self.max_rounds = limits.max_rounds;
             self.daily_tokens = limits.daily_tokens;
@@ -121,23 +141,19 @@ pub fn lease_to_keep(reserve_micro_usd: u64, slice_micro_usd: u64) -> u64 {
 /// (a user returning to a very old conversation starts its count again).
 pub const MAX_TRACKED_CONVERSATIONS: usize = 500;
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Account {
     limiter: SlidingWindowLimiter,
+    /// Bounded to [`MAX_TRACKED_CONVERSATIONS`], oldest forgotten first.
     rounds: RoundCounter,
-    /// Conversation ids in the order first seen, to bound `rounds`.
-    conversations: std::collections::VecDeque<String>,
     budget: Option<Budget>,
+    /// Changes of the limiter and rounds not yet taken; the budget keeps its own.
+    changes: Vec<Change>,
 }
 
 impl Default for Account {
     fn default() -> Account {
-        Account {
-            limiter: SlidingWindowLimiter::per_minute(None),
-            rounds: RoundCounter::new(),
-            conversations: Default::default(),
-            budget: None,
-        }
+        Account::restore(Snapshot::default())
     }
 }
 
@@ -153,6 +169,74 @@ pub enum Prepared {
 }
 
 impl Account {
+    /// The account as persisted.
+    pub fn restore(snapshot: Snapshot) -> Account {
+        let budget = snapshot.budget.map(|mut budget| {
+            budget.restore_reservations(snapshot.reservations);
+            budget
+        });
+        Account {
+            limiter: SlidingWindowLimiter::restore(MINUTE_MS, snapshot.admissions),
+            rounds: RoundCounter::restore(snapshot.rounds),
+            budget,
+            changes: Vec::new(),
+        }
+    }
+
+    /// What changed since the last call, to persist. Each change names one row, and a
+    /// request makes a bounded number of them.
+    pub fn take_changes(&mut self) -> Vec<Change> {
+        let mut changes = std::mem::take(&mut self.changes);
+        if let Some(budget) = &mut self.budget {
+            let budget_changes = budget.take_changes();
+            // A request reserved and then released in one call is one delete.
+            let touched: BTreeSet<String> = budget_changes.reservations.into_iter().collect();
+            for id in touched {
+                changes.push(match budget.reservation(&id) {
+                    Some(reservation) => Change::Reserved { id, reservation },
+                    None => Change::Unreserved { id },
+                });
+            }
+            if budget_changes.document {
+                changes.push(Change::budget(budget));
+            }
+        }
+        changes
+    }
+
+    /// Every row of the account: what a fresh store needs (migration from the old document).
+    pub fn rows(&self) -> Vec<Change> {
+        let mut rows: Vec<Change> = self
+            .limiter
+            .admissions()
+            .into_iter()
+            .map(|(at_ms, count)| Change::Admissions {
+                at_ms,
+                added: count,
+            })
+            .collect();
+        rows.extend(
+            self.rounds
+                .all()
+                .map(|(conversation, tracked)| Change::Rounds {
+                    conversation: conversation.to_string(),
+                    tracked,
+                }),
+        );
+        if let Some(budget) = &self.budget {
+            rows.extend(
+                budget
+                    .reservations()
+                    .map(|(id, reservation)| Change::Reserved {
+                        id: id.to_string(),
+                        reservation,
+                    }),
+            );
+            rows.push(Change::budget(budget));
+        }
+        rows
+    }
+
     fn budget(&mut self, request: &AdmitRequest) -> &mut Budget {
         let budget = self.budget.get_or_insert_with(|| {
             let budget = Budget::new(
@@ -203,6 +287,7 @@ impl Account {
             return (Err(refused), 0);
         }
         let now = request.now_ms;
+        let oldest_before = self.limiter.oldest_ms();
         self.limiter.set_limit(request.rpm);
         let budget = self.budget(request);
         if let Err(refused) = budget.reserve(
@@ -218,7 +303,9 @@ impl Account {
             };
             return (Err(refusal(refused)), surplus);
         }
-        if let Err(retry_after) = self.limiter.try_acquire(now) {
+        let acquired = self.limiter.try_acquire(now);
+        self.note_limiter(oldest_before, acquired.is_ok());
+        if let Err(retry_after) = acquired {
             if let Some(budget) = &mut self.budget {
                 budget.release(&request.request_id, now);
             }
@@ -232,7 +319,12 @@ impl Account {
         if let Some(conversation) = &request.conversation_id {
             // Cannot fail: check_rounds passed and nothing ran in between.
             let _ = self.rounds.try_round(conversation, request.max_rounds);
-            self.remember_conversation(conversation);
+            self.note_rounds(conversation);
+            for oldest in self.rounds.forget_oldest_beyond(MAX_TRACKED_CONVERSATIONS) {
+                self.changes.push(Change::Forgot {
+                    conversation: oldest,
+                });
+            }
         }
         (Ok(()), 0)
     }
@@ -258,6 +350,7 @@ impl Account {
         if request.refund_round {
             if let Some(conversation) = &request.conversation_id {
                 self.rounds.refund(conversation);
+                self.note_rounds(conversation);
             }
         }
         surplus
@@ -268,8 +361,12 @@ impl Account {
     }
 
     pub fn forget_conversation(&mut self, conversation_id: &str) {
-        self.rounds.forget(conversation_id);
-        self.conversations.retain(|c| c != conversation_id);
+        if self.rounds.tracked(conversation_id).is_some() {
+            self.rounds.forget(conversation_id);
+            self.changes.push(Change::Forgot {
+                conversation: conversation_id.to_string(),
+            });
+        }
     }
 
     pub fn usage(&mut self, now_ms: u64) -> Option<crate::core::budget::BudgetUsage> {
@@ -285,15 +382,29 @@ impl Account {
         Ok(())
     }
 
-    fn remember_conversation(&mut self, conversation: &str) {
-        if self.conversations.iter().any(|c| c == conversation) {
-            return;
+    /// Records what one admission attempt did to the rate log: the admissions that left the
+    /// window are exactly those older than the log's new oldest (all of one millisecond leave
+    /// together), so one "before" bound names them whatever their number.
+    fn note_limiter(&mut self, oldest_before: Option<u64>, admitted: bool) {
+        let oldest_now = self.limiter.oldest_ms();
+        if oldest_now != oldest_before {
+            self.changes.push(Change::ExpiredBefore {
+                oldest_ms: oldest_now,
+            });
         }
-        self.conversations.push_back(conversation.to_string());
-        while self.conversations.len() > MAX_TRACKED_CONVERSATIONS {
-            if let Some(oldest) = self.conversations.pop_front() {
-                self.rounds.forget(&oldest);
+        if admitted && self.limiter.limit().is_some() {
+            if let Some(at_ms) = self.limiter.newest_ms() {
+                self.changes.push(Change::Admissions { at_ms, added: 1 });
             }
+        }
+    }
+
+    fn note_rounds(&mut self, conversation: &str) {
+        if let Some(tracked) = self.rounds.tracked(conversation) {
+            self.changes.push(Change::Rounds {
+                conversation: conversation.to_string(),
+                tracked,
+            });
         }
     }
 }
@@ -324,7 +435,6 @@ mod tests {
             lease_slice_micro_usd: None,
             deployment_cap_micro_usd: None,
             reservation_ttl_ms: 600_000,
-            tiers: BTreeMap::new(),
         }
     }
 
@@ -414,23 +524,20 @@ mod tests {
     #[test]
     fn an_override_tier_replaces_the_limits() {
         let mut asked = request("a", 1_000);
-        asked.tiers.insert(
-            "vip".into(),
-            TierLimits {
-                rpm: Some(100),
-                max_rounds: None,
-                daily_tokens: None,
-                daily_micro_usd: None,
-            },
-        );
-        asked.override_tier("nope");
+        let known = |tier: &str| tier == "vip" || tier == "staff";
+        asked.override_limits(None);
         assert_eq!(asked.rpm, Some(10));
         // A known override other than the planned tier asks for a new plan.
-        assert_eq!(asked.replan_tier(Some("vip")), Some("vip"));
-        assert_eq!(asked.replan_tier(Some("staff")), None);
-        assert_eq!(asked.replan_tier(Some("nope")), None);
-        assert_eq!(asked.replan_tier(None), None);
-        asked.override_tier("vip");
+        assert_eq!(asked.replan_tier(Some("vip"), known), Some("vip"));
+        assert_eq!(asked.replan_tier(Some("staff"), known), None);
+        assert_eq!(asked.replan_tier(Some("nope"), known), None);
+        assert_eq!(asked.replan_tier(None, known), None);
+        asked.override_limits(Some(TierLimits {
+            rpm: Some(100),
+            max_rounds: None,
+            daily_tokens: None,
+            daily_micro_usd: None,
+        }));
         assert_eq!(
             (asked.rpm, asked.max_rounds, asked.daily_tokens),
             (Some(100), None, None)

@@ -146,6 +146,10 @@ pub struct Budget {
     spent_micro_usd: u64,
     reserved_tokens: u64,
     reserved_micro_usd: u64,
+    /// Persisted as rows of their own, one per reservation, so the budget's document stays
+    /// the same small size however many requests are in flight (read here only from the
+    /// document of before that split, to migrate it).
+    #[serde(default, skip_serializing)]
     reservations: BTreeMap<String, Reservation>,
     /// Recently expired ids with their expiry time, oldest first.
     expired: VecDeque<(String, u64)>,
@@ -153,7 +157,28 @@ pub struct Budget {
     /// `None` when the deployment is unlimited and no lease is needed.
     lease: Option<Lease>,
     lease_slice_micro_usd: u64,
+    /// What changed since the owner last took the changes, so it persists only that.
+    #[serde(skip)]
+    changes: BudgetChanges,
 }
+
+/// What changed in a [`Budget`] since [`Budget::take_changes`]: the document (totals, limits,
+/// lease, expired ids) and which reservations were added or removed.
+#[derive(Clone, Debug, Default)]
+pub struct BudgetChanges {
+    pub document: bool,
+    /// Request ids whose reservation was made or removed, possibly repeated.
+    pub reservations: Vec<String>,
+}
+
+/// Bookkeeping, not state: two budgets are equal whatever is pending.
+impl PartialEq for BudgetChanges {
+    fn eq(&self, _other: &BudgetChanges) -> bool {
+        true
+    }
+}
+
+impl Eq for BudgetChanges {}
 
 /// A snapshot for `GET /admin/usage` and for the widget's remaining-budget display.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
@@ -184,7 +209,35 @@ impl Budget {
             ttl_ms: DEFAULT_RESERVATION_TTL_MS,
             lease: None,
             lease_slice_micro_usd: 0,
+            // A new budget has never been persisted.
+            changes: BudgetChanges {
+                document: true,
+                reservations: Vec::new(),
+            },
         }
+    }
+
+    /// Takes what changed since the last call (see [`BudgetChanges`]).
+    pub fn take_changes(&mut self) -> BudgetChanges {
+        std::mem::take(&mut self.changes)
+    }
+
+    /// The live reservation of request `id`.
+    pub fn reservation(&self, id: &str) -> Option<Reservation> {
+        self.reservations.get(id).copied()
+    }
+
+    /// Every live reservation.
+    pub fn reservations(&self) -> impl Iterator<Item = (&str, Reservation)> {
+        self.reservations
+            .iter()
+            .map(|(id, reservation)| (id.as_str(), *reservation))
+    }
+
+    /// Puts back persisted reservations into a budget read from its document (whose totals
+    /// already count them).
+    pub fn restore_reservations(&mut self, rows: impl IntoIterator<Item = (String, Reservation)>) {
+        self.reservations.extend(rows);
     }
 
     /// Draw USD on a lease from the deployment budget, asking for `slice_micro_usd` at a time.
@@ -201,6 +254,9 @@ impl Budget {
 
     /// New limits (a tier change); reservations already made stand.
     pub fn set_limits(&mut self, limit_tokens: Option<u64>, limit_micro_usd: Option<u64>) {
+        if (self.limit_tokens, self.limit_micro_usd) != (limit_tokens, limit_micro_usd) {
+            self.changes.document = true;
+        }
         self.limit_tokens = limit_tokens;
         self.limit_micro_usd = limit_micro_usd;
     }
@@ -260,6 +316,8 @@ impl Budget {
         }
         self.reserved_tokens += tokens;
         self.reserved_micro_usd += micro_usd;
+        self.changes.document = true;
+        self.changes.reservations.push(id.to_string());
         self.reservations.insert(
             id.to_string(),
             Reservation {
@@ -299,7 +357,9 @@ impl Budget {
     pub fn release(&mut self, id: &str, now_ms: u64) {
         self.maintain(now_ms);
         if self.take_reservation(id).is_none() {
+            let before = self.expired.len();
             self.expired.retain(|(expired, _)| expired != id);
+            self.changes.document |= self.expired.len() != before;
         }
     }
 
@@ -326,6 +386,7 @@ impl Budget {
         self.maintain(now_ms);
         if let Some(lease) = &mut self.lease {
             lease.granted = lease.granted.saturating_add(granted_micro_usd);
+            self.changes.document |= granted_micro_usd > 0;
         }
     }
 
@@ -338,6 +399,7 @@ impl Budget {
         };
         let surplus = lease.available().saturating_sub(keep_micro_usd);
         lease.granted -= surplus;
+        self.changes.document |= surplus > 0;
         surplus
     }
 
@@ -375,6 +437,7 @@ impl Budget {
     fn maintain(&mut self, now_ms: u64) {
         let today = utc_day(now_ms);
         if today > self.day {
+            self.changes.document = true;
             self.day = today;
             self.spent_tokens = 0;
             self.spent_micro_usd = 0;
@@ -395,6 +458,7 @@ impl Budget {
         for id in stale {
             if self.take_reservation(&id).is_some() {
                 self.expired.push_back((id, now_ms));
+                self.changes.document = true;
             }
         }
         while self.expired.len() > EXPIRED_MEMORY
@@ -404,11 +468,14 @@ impl Budget {
                 .is_some_and(|(_, at)| at.saturating_add(DAY_MS) <= now_ms)
         {
             self.expired.pop_front();
+            self.changes.document = true;
         }
     }
 
     fn take_reservation(&mut self, id: &str) -> Option<Reservation> {
         let reservation = self.reservations.remove(id)?;
+        self.changes.document = true;
+        self.changes.reservations.push(id.to_string());
         self.reserved_tokens = self.reserved_tokens.saturating_sub(reservation.tokens);
         self.reserved_micro_usd = self
             .reserved_micro_usd
@@ -420,6 +487,7 @@ impl Budget {
     }
 
     fn spend(&mut self, tokens: u64, micro_usd: u64) {
+        self.changes.document = true;
         self.spent_tokens = self.spent_tokens.saturating_add(tokens);
         self.spent_micro_usd = self.spent_micro_usd.saturating_add(micro_usd);
         if let Some(lease) = &mut self.lease {
@@ -806,12 +874,43 @@ mod tests {
     }
 
     #[test]
-    fn state_round_trips_through_serde() {
+    fn state_round_trips_through_its_document_and_reservation_rows() {
         let mut budget = Budget::new(Some(10), Some(10), NOW).with_lease(5);
         budget.add_lease(5, NOW);
         let _ = budget.reserve("a", 1, 1, NOW);
-        let json = serde_json::to_string(&budget).unwrap_or_default();
-        let back: Result<Budget, _> = serde_json::from_str(&json);
-        assert_eq!(back.ok(), Some(budget));
+        let document = serde_json::to_string(&budget).unwrap_or_default();
+        assert!(
+            !document.contains("\"a\""),
+            "reservations are rows: {document}"
+        );
+        let back: Result<Budget, _> = serde_json::from_str(&document);
+        let mut back = back.ok();
+        if let Some(back) = &mut back {
+            back.restore_reservations(
+                budget
+                    .reservations()
+                    .map(|(id, reservation)| (id.to_string(), reservation)),
+            );
+        }
+        assert_eq!(back, Some(budget));
+    }
+
+    #[test]
+    fn changes_name_the_reservations_touched() {
+        let mut budget = Budget::new(Some(1_000), None, NOW);
+        assert!(budget.take_changes().document, "a new budget is unsaved");
+        assert!(!budget.take_changes().document);
+        let _ = budget.check(1, 0, NOW);
+        budget.set_limits(Some(1_000), None);
+        assert!(!budget.take_changes().document, "a check changes nothing");
+        let _ = budget.reserve("a", 10, 0, NOW);
+        let _ = budget.reserve("b", 10, 0, NOW);
+        budget.settle("a", 5, 0, NOW);
+        let changes = budget.take_changes();
+        assert!(changes.document);
+        assert_eq!(changes.reservations, ["a", "b", "a"]);
+        // A stale reservation expiring is a change too.
+        let _ = budget.usage(NOW + DEFAULT_RESERVATION_TTL_MS);
+        assert_eq!(budget.take_changes().reservations, ["b"]);
     }
 }

@@ -5,12 +5,12 @@
 //!
 //! The window is a log of admission timestamps rather than a fixed-window counter or a token
 //! bucket: "at most `limit` in any `window_ms`" then holds for every window, not just aligned
-//! ones, and the retry-after time is exact. The log holds at most `limit` entries (20 for a
-//! default staff user), so it is small to persist.
+//! ones, and the retry-after time is exact. The log holds up to `limit` admissions, which for a
+//! generous tier (rpm in the millions) is a lot, so it is run-length encoded: admissions in the
+//! same millisecond share one entry. Exactness does not depend on the encoding. The object
+//! persists the log as one row per millisecond (`core/account_rows.rs`), written as it changes.
 
 use std::collections::{BTreeMap, VecDeque};
-
-use serde::{Deserialize, Serialize};
 
 /// The window for `rpm`.
 pub const MINUTE_MS: u64 = 60_000;
@@ -27,13 +27,23 @@ impl RetryAfterMs {
     }
 }
 
+/// Admissions in one millisecond. Several runs may share a millisecond only when one run's
+/// count would overflow; they then always expire together.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Run {
+    at_ms: u64,
+    count: u32,
+}
+
 /// Admits at most `limit` requests in any window of `window_ms`; `limit: None` is unlimited.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct SlidingWindowLimiter {
     window_ms: u64,
     limit: Option<u32>,
     /// Admission times, oldest first, all within the last window.
-    log: VecDeque<u64>,
+    log: VecDeque<Run>,
+    /// Admissions in `log` (the sum of its counts), so the check needs no walk.
+    logged: u64,
 }
 
 impl SlidingWindowLimiter {
@@ -42,6 +52,7 @@ impl SlidingWindowLimiter {
             window_ms,
             limit,
             log: VecDeque::new(),
+            logged: 0,
         }
     }
 
@@ -50,16 +61,55 @@ impl SlidingWindowLimiter {
         SlidingWindowLimiter::new(MINUTE_MS, limit)
     }
 
+    /// A limiter with a persisted log: `(millisecond, admissions)` in any order. The limit is
+    /// not persisted: every admission sets it from the request first.
+    pub fn restore(
+        window_ms: u64,
+        admissions: impl IntoIterator<Item = (u64, u64)>,
+    ) -> SlidingWindowLimiter {
+        let mut sorted: Vec<(u64, u64)> = admissions.into_iter().collect();
+        sorted.sort_unstable();
+        let mut limiter = SlidingWindowLimiter::new(window_ms, None);
+        for (at_ms, count) in sorted {
+            limiter.push(at_ms, count);
+        }
+        limiter
+    }
+
     /// Change the limit (a tier override); admissions already logged still count.
     pub fn set_limit(&mut self, limit: Option<u32>) {
         self.limit = limit;
         if limit.is_none() {
             self.log.clear();
+            self.logged = 0;
         }
     }
 
     pub fn limit(&self) -> Option<u32> {
         self.limit
+    }
+
+    /// The oldest logged admission time, if any. Everything older has left the window: the
+    /// persisted rows before it can go.
+    pub fn oldest_ms(&self) -> Option<u64> {
+        self.log.front().map(|run| run.at_ms)
+    }
+
+    /// The newest logged admission time, if any (where the last admission was logged).
+    pub fn newest_ms(&self) -> Option<u64> {
+        self.log.back().map(|run| run.at_ms)
+    }
+
+    /// The log as `(millisecond, admissions)`, one pair per millisecond, oldest first.
+    pub fn admissions(&self) -> Vec<(u64, u64)> {
+        let mut merged: Vec<(u64, u64)> = Vec::new();
+        for run in &self.log {
+            match merged.last_mut() {
+                Some((at_ms, count)) if *at_ms == run.at_ms => *count += u64::from(run.count),
+                _ => merged.push((run.at_ms, u64::from(run.count))),
+            }
+        }
+        merged
     }
 
     /// Admit one request at `now_ms`, or say when one will fit.
@@ -71,34 +121,62 @@ impl SlidingWindowLimiter {
         let Some(limit) = self.limit else {
             return Ok(());
         };
-        let now = self.log.back().map_or(now_ms, |&last| now_ms.max(last));
+        let now = self.newest_ms().map_or(now_ms, |last| now_ms.max(last));
         self.expire(now);
-        if self.log.len() < limit as usize {
-            self.log.push_back(now);
+        if self.logged < u64::from(limit) {
+            self.push(now, 1);
             return Ok(());
         }
         // Full: the slot frees when the oldest entry that must go leaves the window. With a
         // lowered limit, more than one entry may have to leave first.
-        let must_leave = self.log.len() + 1 - limit as usize;
+        let must_leave = self.logged + 1 - u64::from(limit);
         let frees_at = self
-            .log
-            .get(must_leave - 1)
-            .map_or(now, |&admitted| admitted.saturating_add(self.window_ms));
+            .nth_oldest_ms(must_leave)
+            .map_or(now, |admitted| admitted.saturating_add(self.window_ms));
         Err(RetryAfterMs(frees_at.saturating_sub(now).max(1)))
     }
 
     /// Admissions counted in the window ending at `now_ms`.
-    pub fn in_window(&mut self, now_ms: u64) -> usize {
+    pub fn in_window(&mut self, now_ms: u64) -> u64 {
         self.expire(now_ms);
-        self.log.len()
+        self.logged
+    }
+
+    /// Appends `count` admissions at `at_ms` (not older than the newest).
+    fn push(&mut self, at_ms: u64, mut count: u64) {
+        self.logged += count;
+        if let Some(last) = self.log.back_mut().filter(|last| last.at_ms == at_ms) {
+            let room = u64::from(u32::MAX - last.count).min(count);
+            last.count += room as u32;
+            count -= room;
+        }
+        while count > 0 {
+            let part = count.min(u64::from(u32::MAX));
+            self.log.push_back(Run {
+                at_ms,
+                count: part as u32,
+            });
+            count -= part;
+        }
+    }
+
+    /// The time of the `nth` oldest admission (1-based). Walks runs only when the limit was
+    /// lowered below what is logged; otherwise the first run answers.
+    fn nth_oldest_ms(&self, nth: u64) -> Option<u64> {
+        let mut seen = 0;
+        self.log.iter().find_map(|run| {
+            seen += u64::from(run.count);
+            (seen >= nth).then_some(run.at_ms)
+        })
     }
 
     fn expire(&mut self, now: u64) {
-        while self
+        while let Some(run) = self
             .log
             .front()
-            .is_some_and(|&admitted| admitted.saturating_add(self.window_ms) <= now)
+            .filter(|run| run.at_ms.saturating_add(self.window_ms) <= now)
         {
+            self.logged -= u64::from(run.count);
             self.log.pop_front();
         }
     }
@@ -115,14 +193,36 @@ pub struct RoundsExceeded {
 /// Counting happens when a turn is admitted; [`RoundCounter::refund`] gives the turn back when
 /// the request failed before any answer reached the user (so an upstream outage does not eat
 /// the user's rounds). [`RoundCounter::forget`] drops a deleted conversation.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+///
+/// Each conversation remembers when it was first counted (`seq`), so the oldest can be
+/// forgotten to bound the state ([`RoundCounter::forget_oldest_beyond`]) without a scan.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct RoundCounter {
-    rounds: BTreeMap<String, u32>,
+    rounds: BTreeMap<String, Tracked>,
+    /// `seq` → conversation, oldest first.
+    order: BTreeMap<u64, String>,
+    next_seq: u64,
+}
+
+/// One conversation's count and its place in first-seen order.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Tracked {
+    pub rounds: u32,
+    pub seq: u64,
 }
 
 impl RoundCounter {
     pub fn new() -> RoundCounter {
         RoundCounter::default()
+    }
+
+    /// A counter with persisted counts.
+    pub fn restore(rows: impl IntoIterator<Item = (String, Tracked)>) -> RoundCounter {
+        let mut counter = RoundCounter::new();
+        for (conversation, tracked) in rows {
+            counter.insert(conversation, tracked);
+        }
+        counter
     }
 
     /// Count one more turn in `conversation_id`; returns its number (1 for the first).
@@ -132,30 +232,71 @@ impl RoundCounter {
         conversation_id: &str,
         max: Option<u32>,
     ) -> Result<u32, RoundsExceeded> {
-        let used = self.rounds.get(conversation_id).copied().unwrap_or(0);
+        let used = self.rounds(conversation_id);
         if let Some(max) = max {
             if used >= max {
                 return Err(RoundsExceeded { max });
             }
         }
         let round = used.saturating_add(1);
-        self.rounds.insert(conversation_id.to_string(), round);
+        match self.rounds.get_mut(conversation_id) {
+            Some(tracked) => tracked.rounds = round,
+            None => {
+                let seq = self.next_seq;
+                self.insert(conversation_id.to_string(), Tracked { rounds: round, seq });
+            }
+        }
         Ok(round)
     }
 
     /// Give back the last counted turn (the request failed before any output).
     pub fn refund(&mut self, conversation_id: &str) {
-        if let Some(used) = self.rounds.get_mut(conversation_id) {
-            *used = used.saturating_sub(1);
+        if let Some(tracked) = self.rounds.get_mut(conversation_id) {
+            tracked.rounds = tracked.rounds.saturating_sub(1);
         }
     }
 
     pub fn rounds(&self, conversation_id: &str) -> u32 {
-        self.rounds.get(conversation_id).copied().unwrap_or(0)
+        self.rounds
+            .get(conversation_id)
+            .map_or(0, |tracked| tracked.rounds)
+    }
+
+    /// The stored state of one conversation, `None` when it is not tracked.
+    pub fn tracked(&self, conversation_id: &str) -> Option<Tracked> {
+        self.rounds.get(conversation_id).copied()
+    }
+
+    /// Every tracked conversation (to persist them all, once, on migration).
+    pub fn all(&self) -> impl Iterator<Item = (&str, Tracked)> {
+        self.rounds
+            .iter()
+            .map(|(conversation, tracked)| (conversation.as_str(), *tracked))
     }
 
     pub fn forget(&mut self, conversation_id: &str) {
-        self.rounds.remove(conversation_id);
+        if let Some(tracked) = self.rounds.remove(conversation_id) {
+            self.order.remove(&tracked.seq);
+        }
+    }
+
+    /// Forgets the oldest conversations until at most `keep` are tracked; returns them.
+    pub fn forget_oldest_beyond(&mut self, keep: usize) -> Vec<String> {
+        let mut forgotten = Vec::new();
+        while self.rounds.len() > keep {
+            let Some((_, oldest)) = self.order.pop_first() else {
+                break;
+            };
+            self.rounds.remove(&oldest);
+            forgotten.push(oldest);
+        }
+        forgotten
+    }
+
+    fn insert(&mut self, conversation: String, tracked: Tracked) {
+        self.next_seq = self.next_seq.max(tracked.seq.saturating_add(1));
+        self.order.insert(tracked.seq, conversation.clone());
+        self.rounds.insert(conversation, tracked);
     }
 }
 
@@ -232,12 +373,38 @@ mod tests {
     }
 
     #[test]
-    fn state_round_trips_through_serde() {
+    fn a_restored_log_decides_the_same() {
         let mut limiter = SlidingWindowLimiter::per_minute(Some(5));
-        let _ = limiter.try_acquire(42);
-        let json = serde_json::to_string(&limiter).unwrap_or_default();
-        let back: Result<SlidingWindowLimiter, _> = serde_json::from_str(&json);
-        assert_eq!(back.ok(), Some(limiter));
+        for now in [42, 42, 42, 1_000, 2_000] {
+            assert_eq!(limiter.try_acquire(now), Ok(()));
+        }
+        assert_eq!(limiter.admissions(), vec![(42, 3), (1_000, 1), (2_000, 1)]);
+        let mut back = SlidingWindowLimiter::restore(MINUTE_MS, limiter.admissions());
+        back.set_limit(Some(5));
+        assert_eq!(back, limiter);
+        assert_eq!(back.try_acquire(3_000), Err(RetryAfterMs(57_042)));
+        // The three admissions of millisecond 42 leave together.
+        assert_eq!(back.try_acquire(60_042), Ok(()));
+        assert_eq!(back.in_window(60_042), 3);
+    }
+
+    #[test]
+    fn a_lowered_limit_waits_inside_a_run() {
+        let mut limiter = SlidingWindowLimiter::per_minute(Some(10));
+        for _ in 0..4 {
+            assert_eq!(limiter.try_acquire(0), Ok(()));
+        }
+        for _ in 0..4 {
+            assert_eq!(limiter.try_acquire(500), Ok(()));
+        }
+        limiter.set_limit(Some(3));
+        // 8 logged, limit 3: six must leave; the sixth oldest was admitted at 500.
+        assert_eq!(limiter.try_acquire(1_000), Err(RetryAfterMs(59_500)));
+        assert!(
+            limiter.try_acquire(60_000).is_err(),
+            "four of 500 still count"
+        );
+        assert_eq!(limiter.try_acquire(60_500), Ok(()));
     }
 
     #[test]
@@ -255,5 +422,23 @@ mod tests {
         counter.forget("a");
         assert_eq!(counter.rounds("a"), 0);
         assert_eq!(counter.try_round("c", None), Ok(1));
+    }
+
+    #[test]
+    fn the_oldest_conversations_are_forgotten_first() {
+        let mut counter = RoundCounter::new();
+        for conversation in ["a", "b", "c"] {
+            assert_eq!(counter.try_round(conversation, None), Ok(1));
+        }
+        assert_eq!(counter.try_round("a", None), Ok(2), "a stays oldest");
+        assert_eq!(counter.forget_oldest_beyond(2), vec!["a".to_string()]);
+        let rows: Vec<(String, Tracked)> = counter
+            .all()
+            .map(|(conversation, tracked)| (conversation.to_string(), tracked))
+            .collect();
+        let mut back = RoundCounter::restore(rows);
+        assert_eq!(back, counter);
+        assert_eq!(back.try_round("d", None), Ok(1));
+        assert_eq!(back.forget_oldest_beyond(2), vec!["b".to_string()]);
     }
 }

@@ -2,6 +2,7 @@
 //! so everything below is unit-tested natively with `cargo test`.
 
 pub mod account;
+pub mod account_rows;
 pub mod budget;
 pub mod cache;
 pub mod config;

@@ -2,6 +2,10 @@
 //! limits ([`Account`]), tier override and conversations, so the hot path touches only the
 //! caller's own object: there is no global object on every request.
 //!
+//! The account lives in memory, read from SQLite once per object instance, and each request
+//! writes only the rows it changed (`durable/account_store.rs`). The object runs one event at
+//! a time and SQL calls are synchronous, so memory and storage never disagree between events.
+//!
 //! Objects named `vkey:<hash>` hold one virtual key's record instead.
 
 use std::cell::{Cell, RefCell};
@@ -11,13 +15,14 @@ use futures_channel::oneshot;
 use serde::{Deserialize, Serialize};
 use worker::{durable_object, DurableObject, Env, Method, Request, RequestInit, Response, State};
 
-use crate::core::account::{Account, AdmitRequest, Prepared, Refusal, SettleRequest};
+use crate::core::account::{Account, AdmitRequest, Prepared, Refusal, SettleRequest, TierLimits};
+use crate::durable::account_store;
 use crate::durable::budget_do::{self, LeaseAnswer, LeaseCall};
 use crate::durable::conversation_store::{self as conversations, AppendCall, OpenCall};
 use crate::durable::storage;
+use crate::runtime;
 
 pub const BINDING: &str = "USERS";
-const ACCOUNT_DOC: &str = "account";
 const TIER_DOC: &str = "tier";
 const VKEY_DOC: &str = "vkey";
 
@@ -43,7 +48,11 @@ pub struct AdmitAnswer {
 pub struct UserDo {
     state: State,
     env: Env,
+    /// Read on first use; `None` again after a failed write, so storage is read anew.
     account: RefCell<Option<Account>>,
+    /// The admin's tier override, read on first use: it changes only through `PUT /tier` on
+    /// this same object, which updates it here too.
+    tier_override: RefCell<Option<Option<String>>>,
     /// Whether a lease call to the deployment budget is out. Requests interleave while it
     /// is (the object is not blocked during a fetch), so without this every concurrent
     /// request found the lease short and asked for a slice of its own: one user could hold
@@ -59,6 +68,7 @@ impl DurableObject for UserDo {
             state,
             env,
             account: RefCell::new(None),
+            tier_override: RefCell::new(None),
             lease_in_flight: Cell::new(false),
             lease_waiters: RefCell::new(Vec::new()),
         }
@@ -69,15 +79,19 @@ impl DurableObject for UserDo {
         match (req.method(), path.as_str()) {
             (Method::Post, "/admit") => {
                 let mut admit: AdmitRequest = req.json().await?;
-                let override_tier = storage::load::<String>(&self.state, TIER_DOC)?;
-                if let Some(tier) = admit.replan_tier(override_tier.as_deref()) {
-                    return Response::from_json(&AdmitAnswer {
-                        refusal: None,
-                        replan_tier: Some(tier.to_string()),
-                    });
-                }
-                if let Some(tier) = &override_tier {
-                    admit.override_tier(tier);
+                if let Some(override_tier) = self.tier_override()? {
+                    // Same script, same isolate: the worker's parsed config is at hand.
+                    let runtime = runtime::runtime(&self.env)
+                        .map_err(|error| worker::Error::RustError(error.to_string()))?;
+                    let tiers = &runtime.config.tiers;
+                    let known = |tier: &str| tiers.contains_key(tier);
+                    if let Some(tier) = admit.replan_tier(Some(&override_tier), known) {
+                        return Response::from_json(&AdmitAnswer {
+                            refusal: None,
+                            replan_tier: Some(tier.to_string()),
+                        });
+                    }
+                    admit.override_limits(tiers.get(&override_tier).map(TierLimits::of));
                 }
                 let refusal = self.admit(&admit).await?.err();
                 Response::from_json(&AdmitAnswer {
@@ -107,16 +121,14 @@ impl DurableObject for UserDo {
                 let usage = self.with_account(|account| account.usage(now))?;
                 Response::from_json(&usage)
             }
-            (Method::Get, "/tier") => {
-                let tier: Option<String> = storage::load(&self.state, TIER_DOC)?;
-                Response::from_json(&tier)
-            }
+            (Method::Get, "/tier") => Response::from_json(&self.tier_override()?),
             (Method::Put, "/tier") => {
                 let tier: Option<String> = req.json().await?;
                 match &tier {
                     Some(tier) => storage::save(&self.state, TIER_DOC, tier)?,
                     None => storage::delete(&self.state, TIER_DOC)?,
                 }
+                *self.tier_override.borrow_mut() = Some(tier.clone());
                 Response::from_json(&tier)
             }
             (Method::Get, "/vkey") => {
@@ -177,15 +189,30 @@ impl UserDo {
         }
     }
 
+    /// Runs `change` on the account and writes the rows it changed.
     fn with_account<T>(&self, change: impl FnOnce(&mut Account) -> T) -> worker::Result<T> {
         let mut guard = self.account.borrow_mut();
         if guard.is_none() {
-            *guard = Some(storage::load(&self.state, ACCOUNT_DOC)?.unwrap_or_default());
+            *guard = Some(account_store::open(&self.state)?);
         }
         let account = guard.get_or_insert_with(Account::default);
         let result = change(account);
-        storage::save(&self.state, ACCOUNT_DOC, account)?;
+        let changes = account.take_changes();
+        if let Err(error) = account_store::apply(&self.state, &changes) {
+            // Memory is ahead of storage now: drop it, so the next event reads what is stored.
+            *guard = None;
+            return Err(error);
+        }
         Ok(result)
+    }
+
+    fn tier_override(&self) -> worker::Result<Option<String>> {
+        if let Some(cached) = self.tier_override.borrow().as_ref() {
+            return Ok(cached.clone());
+        }
+        let stored: Option<String> = storage::load(&self.state, TIER_DOC)?;
+        *self.tier_override.borrow_mut() = Some(stored.clone());
+        Ok(stored)
     }
 
     async fn admit(&self, request: &AdmitRequest) -> worker::Result<Result<(), Refusal>> {
