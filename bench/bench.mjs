@@ -125,7 +125,7 @@ async function main() {
       if (existsSync(process.env.CHROMIUM_PATH || '/usr/bin/chromium')) {
         if (existsSync(join(BENCH, 'target/render-wasm-pkg/oachat_render_wasm_bg.wasm'))) {
           log('streaming render: the widget\'s wasm renderers in Chromium (incremental, full comrak)');
-          results.render.wasm = await wasmRenderBrowser(SMOKE ? chunks.slice(0, 200) : chunks, { fullReps: 1, incrementalReps: SMOKE ? 1 : 3 });
+          results.render.wasm = await wasmRenderBrowser(SMOKE ? chunks.slice(0, 200) : chunks, { fullReps: 1, incrementalReps: SMOKE ? 1 : 3, pacedRates: SMOKE ? [] : [500, 100] });
           if (SMOKE) results.render.wasm.note = 'smoke: first 200 chunks only';
         }
         log('streaming render: markdown-it in Chromium');

@@ -47,7 +47,7 @@ if [ "$what" = all ] || [ "$what" = render ]; then
   "${CARGO_HOME:-$HOME/.cargo}/bin/wasm-bindgen" --target no-modules --no-typescript --out-dir "$pkg" \
     "$bench/target/wasm32-unknown-unknown/release/oachat_render_wasm.wasm"
   # The same wasm-opt flags as .ci/build-widget.sh (binaryen 132 and rustc 1.95, BUILD-NOTES).
-  "$root/node_modules/.bin/wasm-opt" -Oz \
+  "$root/node_modules/.bin/wasm-opt" -Oz --converge \
     --enable-bulk-memory --enable-bulk-memory-opt --enable-nontrapping-float-to-int \
     --enable-sign-ext --enable-reference-types --enable-multivalue --enable-mutable-globals \
     --enable-call-indirect-overlong \

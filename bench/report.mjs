@@ -121,6 +121,9 @@ export function writeReport(R, path) {
   const where = wi?.total ? `widget's wasm in Chromium, render + DOM + layout per chunk${R.render.wasm.note ? ', ' + R.render.wasm.note : ''}` : 'native render only, no DOM';
   p(`| streaming render 20 KB / 2,000 chunks, total | ≤ 100 ms | ${wi?.total ? fmtSpread(wi.total) : fmtSpread(inc?.total_ms)} ms (${where}) | ${status(incTotal, 100, true, ' ms')} |`);
   p(`| same, longest frame | ≤ 16 ms | ${wi?.max ? fmtSpread(wi.max) : fmtSpread(inc?.max_chunk_ms)} ms (slowest chunk) | ${status(incMax, 16, true, ' ms')} |`);
+  for (const paced of R.render?.wasm?.paced ?? []) {
+    p(`| same, as the widget schedules it: ${paced.rate} chunks/s, one render per frame (${paced.frames} frames) | ≤ 100 ms | ${fmtSpread(paced.total)} ms, longest frame ${fmtSpread(paced.max)} ms | ${status(paced.total.median, 100, true, ' ms')} |`);
+  }
   p();
 
   // ---- proxy tables ---------------------------------------------------------------------------
@@ -248,7 +251,10 @@ export function writeReport(R, path) {
     }
     if (r.wasm) {
       const note = r.wasm.note ? ` (${r.wasm.note})` : '';
-      p(`| **oachat incremental, as shipped** (wasm opt-level z; push, append committed, replace tail) | Chromium, one task per chunk, DOM + layout${note} | **${fmtSpread(r.wasm.incremental.total)}** (of which wasm render ${fmtSpread(r.wasm.incremental.render)}) | **${fmtSpread(r.wasm.incremental.max, 3)}** |`);
+      p(`| **oachat incremental, as shipped** (wasm opt-level z; push, append committed, append text to the tail or replace it) | Chromium, one task per chunk, DOM + layout${note}; DOM equals a full render: ${r.wasm.incremental.domMatchesFull} | **${fmtSpread(r.wasm.incremental.total)}** (of which wasm render ${fmtSpread(r.wasm.incremental.render)}) | **${fmtSpread(r.wasm.incremental.max, 3)}** |`);
+      for (const paced of r.wasm.paced ?? []) {
+        p(`| oachat incremental, as the widget schedules it | Chromium, chunks arrive at ${paced.rate}/s, one render + DOM update + layout per animation frame (${paced.frames} frames in ${paced.seconds.toFixed(1)} s) | ${fmtSpread(paced.total)} (of which wasm render ${fmtSpread(paced.render)}) | ${fmtSpread(paced.max, 3)} (slowest frame) |`);
+      }
       p(`| full comrak re-render per chunk, as shipped (wasm; innerHTML) | Chromium, one task per chunk, DOM + layout${note} | ${fmtSpread(r.wasm.full.total)} (of which wasm render ${fmtSpread(r.wasm.full.render)}) | ${fmtSpread(r.wasm.full.max, 3)} |`);
     }
     if (r.markdownItNode) p(`| full markdown-it re-render per chunk | Node ${R.versions.node} (V8), parse + render only, no DOM | ${fmtSpread(r.markdownItNode.total)} | ${fmtSpread(r.markdownItNode.max, 3)} |`);
@@ -272,7 +278,7 @@ export function writeReport(R, path) {
   p();
   if (P.holdSecs < 30) p(`- Concurrent streams were held ${P.holdSecs} s per level for every contender (not 30 s), to keep \`make bench\` near 15 minutes; only oachat on plain workerd gets the full ${P.confirmHoldSecs ?? 30} s hold at its best level (BENCH_HOLD_SECONDS=30 holds every level 30 s).`);
   if (m.otherBuildProcessesAtStart > 0) p(`- ${m.otherBuildProcessesAtStart} other cargo/rustc/wrangler/workerd/chromium processes were running when the run started (other engineers' builds and tests on this 2-core machine): absolute figures are noisier than on an idle machine; the ratios within the run are the comparable figures.`);
-  p('- The in-browser render figures drive the widget\'s own renderers (bench/render-wasm: the widget crate\'s StreamingMarkdown and render_markdown compiled like the widget, opt-level z + wasm-opt -Oz) on a bare page, not the whole widget: the widget adds its SSE parsing and per-frame batching of DOM writes around them. Each chunk is its own task and forces layout, which is a worst case next to the widget\'s batching.');
+  p('- The in-browser render figures drive the widget\'s own renderers (bench/render-wasm: the widget crate\'s StreamingMarkdown and render_markdown compiled like the widget, opt-level z + wasm-opt -Oz) on a bare page, not the whole widget: the widget adds its SSE parsing around them. The "one task per chunk" rows render and lay out every chunk on its own: a worst case (one chunk per frame). The paced rows schedule as the widget does (chunks queue text, one render per animation frame); their total depends on the arrival rate, which is stated (bench/README.md).');
   p('- "Longest frame" is the slowest single chunk (render + DOM update + layout, each chunk its own task).');
   p('- Worker CPU is the whole workerd process (worker, Durable Objects, D1 shim, HTTP parsing), so it overstates the worker\'s own billed CPU; for wrangler dev it also includes wrangler\'s Node process and its proxy worker.');
   p('- All oachat requests come from one user, so every admission goes through one UserDo: a worst case for the limits path compared with many users.');

@@ -193,13 +193,21 @@ export async function markdownItBrowser(chunks, reps) {
 
 /**
  * The widget's renderers as it ships them (wasm, opt-level z) in Chromium, with DOM updates:
- * - incremental: StreamingMarkdown.push per chunk, append the committed HTML, replace the tail
- *   (what the widget's view does, here without its per-frame batching: a worst case);
+ * - incremental: StreamingMarkdown.push per chunk, append the committed HTML, then update the
+ *   tail as the widget's view.rs does: append the new text to the last text node when that is
+ *   all that changed (core/tail_update.rs plans it), replace the tail's innerHTML otherwise.
+ *   The widget renders once per animation frame, whatever number of chunks arrived; here every
+ *   chunk is rendered and laid out on its own: a worst case (one chunk per frame);
  * - full: render_markdown(whole text so far) per chunk, replace the message's innerHTML.
  * Each chunk is its own task (as network chunks are); every chunk forces style and layout.
+ * - paced (one run per rate in `pacedRates`, chunks per second): what the widget does with a
+ *   stream. Chunks arrive as tasks at that rate and only queue their text; one
+ *   requestAnimationFrame callback per frame renders all text queued since the last frame and
+ *   updates the DOM as above, then reads layout once (the widget's scroll-follow read). Main-thread
+ *   time is the sum of the arrival tasks and the frame callbacks; "max" is the slowest callback.
  * Served to the page through playwright's request interception: no server, no network.
  */
-export async function wasmRenderBrowser(chunks, { fullReps = 1, incrementalReps = 3 } = {}) {
+export async function wasmRenderBrowser(chunks, { fullReps = 1, incrementalReps = 3, pacedRates = [], pacedReps = 1, renderIntervalMs = 0 } = {}) {
   const pkg = join(BENCH, 'target/render-wasm-pkg');
   const browser = await launch();
   const out = { incremental: [], full: [] };
@@ -226,14 +234,29 @@ export async function wasmRenderBrowser(chunks, { fullReps = 1, incrementalReps 
       let max = 0;
       const inc = mode === 'incremental' ? new wasm_bindgen.Incremental() : null;
       let text = '';
+      // view.rs append_text_at: follow the path of last children, append to the last text node.
+      const appendAt = (root, tags, flags, appended) => {
+        let el = root;
+        const names = tags.split(' ');
+        for (let i = 0; i < names.length; i++) {
+          let child = el.lastChild;
+          if (flags[i] === '1') child = child && child.nodeType === Node.TEXT_NODE ? child.previousSibling : null;
+          if (!child || child.nodeType !== Node.ELEMENT_NODE || child.localName !== names[i]) return false;
+          el = child;
+        }
+        const last = el.lastChild;
+        if (last && last.nodeType === Node.TEXT_NODE) last.appendData(appended); else el.append(appended);
+        return true;
+      };
       const step = (chunk, last) => {
         const t0 = performance.now();
         if (inc) {
           const c = last ? inc.finish() : inc.push(chunk);
-          const t = inc.tail();
+          const action = inc.tail_action();
+          const append = action === 1 ? [inc.path_tags(), inc.path_flags(), inc.append_text()] : null;
           renderTotal += performance.now() - t0;
           if (c) committed.insertAdjacentHTML('beforeend', c);
-          tail.innerHTML = t;
+          if (action === 2 || (append && !appendAt(tail, ...append))) tail.innerHTML = inc.tail();
         } else {
           text += chunk;
           const html = wasm_bindgen.full_render(text);
@@ -246,10 +269,86 @@ export async function wasmRenderBrowser(chunks, { fullReps = 1, incrementalReps 
         if (dt > max) max = dt;
       };
       for (const chunk of chunks) { await nextTask(); step(chunk, false); }
-      if (inc) { await nextTask(); step('', true); inc.free(); }
-      return { total, renderTotal, max, htmlBytes: committed.innerHTML.length + tail.innerHTML.length };
+      let domMatchesFull = null;
+      if (inc) {
+        await nextTask(); step('', true); inc.free();
+        // The patched DOM must serialize exactly like the full render parsed from scratch.
+        const reference = document.createElement('div');
+        reference.innerHTML = wasm_bindgen.full_render(chunks.join(''));
+        domMatchesFull = committed.innerHTML + tail.innerHTML === reference.innerHTML;
+      }
+      return { total, renderTotal, max, domMatchesFull, htmlBytes: committed.innerHTML.length + tail.innerHTML.length };
     }, { chunks, mode });
+    const runPaced = (rate) => page.evaluate(async ({ chunks, rate, renderIntervalMs }) => {
+      const box = document.getElementById('msg');
+      const committed = document.getElementById('c');
+      const tail = document.getElementById('t');
+      committed.innerHTML = '';
+      tail.innerHTML = '';
+      const appendAt = (root, tags, flags, appended) => {
+        let el = root;
+        const names = tags.split(' ');
+        for (let i = 0; i < names.length; i++) {
+          let child = el.lastChild;
+          if (flags[i] === '1') child = child && child.nodeType === Node.TEXT_NODE ? child.previousSibling : null;
+          if (!child || child.nodeType !== Node.ELEMENT_NODE || child.localName !== names[i]) return false;
+          el = child;
+        }
+        const last = el.lastChild;
+        if (last && last.nodeType === Node.TEXT_NODE) last.appendData(appended); else el.append(appended);
+        return true;
+      };
+      const inc = new wasm_bindgen.Incremental();
+      let queued = '';
+      let frame = 0;
+      let arrived = 0;
+      let total = 0;
+      let renderTotal = 0;
+      let max = 0;
+      let frames = 0;
+      const start = performance.now();
+      await new Promise((resolve) => {
+        let lastRender = -Infinity;
+        const onFrame = () => {
+          frame = 0;
+          const t0 = performance.now();
+          const finished = arrived === chunks.length;
+          if (!finished && t0 - lastRender < renderIntervalMs) { frame = requestAnimationFrame(onFrame); return; }
+          lastRender = t0;
+          let c = inc.push(queued);
+          queued = '';
+          if (finished) c += inc.finish();
+          const action = inc.tail_action();
+          const append = action === 1 ? [inc.path_tags(), inc.path_flags(), inc.append_text()] : null;
+          renderTotal += performance.now() - t0;
+          if (c) committed.insertAdjacentHTML('beforeend', c);
+          if (action === 2 || (append && !appendAt(tail, ...append))) tail.innerHTML = inc.tail();
+          void box.offsetHeight; // the widget's scroll-follow read: style + layout of this frame
+          const dt = performance.now() - t0;
+          total += dt;
+          if (dt > max) max = dt;
+          frames++;
+          if (finished) resolve();
+        };
+        const arrive = () => {
+          const t0 = performance.now();
+          while (arrived < chunks.length && start + (arrived * 1000) / rate <= t0) queued += chunks[arrived++];
+          if (!frame) frame = requestAnimationFrame(onFrame);
+          total += performance.now() - t0;
+          if (arrived < chunks.length) setTimeout(arrive, Math.max(0, start + (arrived * 1000) / rate - performance.now()));
+        };
+        arrive();
+      });
+      inc.free();
+      return { rate, total, renderTotal, max, frames, seconds: (performance.now() - start) / 1000 };
+    }, { chunks, rate, renderIntervalMs });
     for (let i = 0; i < incrementalReps; i++) out.incremental.push(await runOnce('incremental'));
+    for (const rate of pacedRates) {
+      out.paced ??= [];
+      const runs = [];
+      for (let i = 0; i < pacedReps; i++) runs.push(await runPaced(rate));
+      out.paced.push(runs);
+    }
     for (let i = 0; i < fullReps; i++) out.full.push(await runOnce('full'));
   } finally {
     await browser.close();
@@ -257,8 +356,13 @@ export async function wasmRenderBrowser(chunks, { fullReps = 1, incrementalReps 
   const sum = (list) => ({
     total: spread(list.map((r) => r.total)), render: spread(list.map((r) => r.renderTotal)),
     max: spread(list.map((r) => r.max)), htmlBytes: list[0]?.htmlBytes,
+    domMatchesFull: list.every((r) => r.domMatchesFull !== false),
   });
-  return { incremental: sum(out.incremental), full: sum(out.full) };
+  const paced = (out.paced ?? []).map((runs) => ({
+    rate: runs[0].rate, frames: runs[0].frames, seconds: runs[0].seconds,
+    total: spread(runs.map((r) => r.total)), render: spread(runs.map((r) => r.renderTotal)), max: spread(runs.map((r) => r.max)),
+  }));
+  return { incremental: sum(out.incremental), full: sum(out.full), paced };
 }
 
 /** markdown-it parse only (no DOM), in Node: the same work as the native Rust figures. */

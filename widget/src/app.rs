@@ -18,12 +18,14 @@ use crate::core::i18n::{Locale, Strings};
 use crate::core::json::Json;
 use crate::core::markdown::render_markdown;
 use crate::core::settings::{Settings, Theme};
-use crate::core::streaming::StreamingMarkdown;
+use crate::core::streaming::{StreamingMarkdown, Update};
+use crate::core::tail_update::{self, TailUpdate};
 use crate::dom::{self, AnimationFrame, Listener, Timeout};
 use crate::net::{self, StreamEvent};
-use crate::view::{AnswerView, View};
+use crate::view::{self, AnswerView, View};
 
-const PANEL_CSS: &str = include_str!("panel.css");
+// src/panel.css without comments and indentation (build.rs).
+const PANEL_CSS: &str = include_str!(concat!(env!("OUT_DIR"), "/panel.min.css"));
 
 /// The handle the loader gets back from `mount`; every public method is part of `OAChat`.
 #[wasm_bindgen]
@@ -56,14 +58,18 @@ struct App {
     listeners: RefCell<Vec<Listener>>,
 }
 
-/// The answer being streamed: its DOM, its incremental renderer, and the DOM update
-/// waiting for the next animation frame (many chunks, one paint).
+/// The answer being streamed: its DOM, its incremental renderer, and the text waiting for the
+/// next animation frame. Chunks only queue text; the frame renders it once and writes the DOM
+/// once, however many chunks arrived since the last paint.
 struct StreamingAnswer {
     id: u32,
     view: AnswerView,
     markdown: StreamingMarkdown,
-    pending_committed: String,
-    pending_tail: Option<String>,
+    /// Text received since the last frame, not yet given to `markdown`.
+    pending_text: String,
+    /// The tail HTML the DOM shows now, to update it by appending text when that is all that
+    /// changed (core/tail_update.rs).
+    shown_tail: String,
     frame: Option<AnimationFrame>,
 }
 
@@ -471,8 +477,8 @@ impl App {
             id: answer_id,
             view: answer_view,
             markdown: StreamingMarkdown::new(),
-            pending_committed: String::new(),
-            pending_tail: None,
+            pending_text: String::new(),
+            shown_tail: String::new(),
             frame: None,
         });
         app.view.set_streaming(true, &app.strings.borrow());
@@ -590,9 +596,7 @@ impl App {
                 let Some(answer) = streaming.as_mut().filter(|a| a.id == answer_id) else {
                     return;
                 };
-                let update = answer.markdown.push(&text);
-                answer.pending_committed.push_str(&update.committed_html);
-                answer.pending_tail = Some(update.tail_html);
+                answer.pending_text.push_str(&text);
                 if answer.frame.is_none() {
                     let weak = Rc::downgrade(app);
                     answer.frame = Some(AnimationFrame::new(move || {
@@ -605,25 +609,49 @@ impl App {
         }
     }
 
-    /// Writes the batched update to the DOM: new settled blocks are appended, the tail replaced.
-    /// The scroll position follows the answer only if the user was already at the bottom.
+    /// Renders the text received since the last frame and writes it to the DOM: new settled
+    /// blocks are appended, the tail updated. The scroll position follows the answer only if the
+    /// user was already at the bottom.
     fn flush(&self) {
-        let follow = self.view.near_bottom();
         let mut streaming = self.streaming.borrow_mut();
         let Some(answer) = streaming.as_mut() else {
             return;
         };
         answer.frame = None;
-        if !answer.pending_committed.is_empty() {
+        if answer.pending_text.is_empty() {
+            return;
+        }
+        let update = answer.markdown.push(&answer.pending_text);
+        answer.pending_text.clear();
+        drop(streaming);
+        self.show_update(update);
+    }
+
+    /// Writes one renderer update to the streaming answer's DOM.
+    fn show_update(&self, update: Update) {
+        // Read before writing: after the writes this read would force a layout of its own.
+        let follow = self.view.near_bottom();
+        let mut streaming = self.streaming.borrow_mut();
+        let Some(answer) = streaming.as_mut() else {
+            return;
+        };
+        if !update.committed_html.is_empty() {
             let _ = answer
                 .view
                 .committed
-                .insert_adjacent_html("beforeend", &answer.pending_committed);
-            answer.pending_committed.clear();
+                .insert_adjacent_html("beforeend", &update.committed_html);
         }
-        if let Some(tail) = answer.pending_tail.take() {
-            answer.view.tail.set_inner_html(&tail);
+        let appended = match tail_update::plan(&answer.shown_tail, &update.tail_html) {
+            TailUpdate::Unchanged => true,
+            TailUpdate::AppendText { path, text } => {
+                view::append_text_at(&answer.view.tail, &path, &text)
+            }
+            TailUpdate::Replace => false,
+        };
+        if !appended {
+            answer.view.tail.set_inner_html(&update.tail_html);
         }
+        answer.shown_tail = update.tail_html;
         drop(streaming);
         if follow {
             self.view.scroll_to_bottom();
@@ -632,12 +660,18 @@ impl App {
 
     fn end_stream(app: &Rc<App>, answer_id: u32, result: Result<(), Failure>) {
         app.abort.borrow_mut().take();
-        if let Some(answer) = app.streaming.borrow_mut().as_mut() {
-            let update = answer.markdown.finish();
-            answer.pending_committed.push_str(&update.committed_html);
-            answer.pending_tail = Some(update.tail_html);
+        let last_update = app.streaming.borrow_mut().as_mut().map(|answer| {
+            answer.frame = None;
+            let mut update = answer.markdown.push(&answer.pending_text);
+            answer.pending_text.clear();
+            let last = answer.markdown.finish();
+            update.committed_html.push_str(&last.committed_html);
+            update.tail_html = last.tail_html;
+            update
+        });
+        if let Some(update) = last_update {
+            app.show_update(update);
         }
-        app.flush();
         let streaming = app.streaming.borrow_mut().take();
         let strings = app.strings.borrow().clone();
         match result {

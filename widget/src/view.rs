@@ -1,11 +1,12 @@
 //! The panel's DOM: built once, then updated in place. The only module that knows the markup.
 
 use wasm_bindgen::JsCast;
-use web_sys::{Element, HtmlElement, HtmlTextAreaElement, ShadowRoot};
+use web_sys::{CharacterData, Element, HtmlElement, HtmlTextAreaElement, Node, ShadowRoot};
 
 use crate::core::chat::{Message, Role};
 use crate::core::i18n::Strings;
 use crate::core::settings::{Settings, Side};
+use crate::core::tail_update::PathStep;
 use crate::dom::{attrs, el};
 
 const ICON_CLOSE: &str = r#"<svg viewBox="0 0 24 24" aria-hidden="true"><path d="M18.3 5.7 12 12l6.3 6.3-1.4 1.4L10.6 13.4 4.3 19.7 2.9 18.3 9.2 12 2.9 5.7 4.3 4.3l6.3 6.3 6.3-6.3z"/></svg>"#;
@@ -454,4 +455,30 @@ fn actions(message: &Message, strings: &Strings) -> Element {
         let _ = bar.append_child(&button);
     }
     bar
+}
+
+/// Appends `text` at the end of the element `path` leads to from `tail` (see
+/// core/tail_update.rs), extending its last text node when it has one. Returns false, having
+/// changed nothing, when the DOM does not have the shape the path describes.
+pub fn append_text_at(tail: &Element, path: &[PathStep], text: &str) -> bool {
+    let mut element = tail.clone();
+    for step in path {
+        let mut child = element.last_child();
+        if step.before_trailing_text {
+            child = child
+                .filter(|node| node.node_type() == Node::TEXT_NODE)
+                .and_then(|node| node.previous_sibling());
+        }
+        match child.and_then(|node| node.dyn_into::<Element>().ok()) {
+            Some(next) if next.local_name() == step.tag => element = next,
+            _ => return false,
+        }
+    }
+    match element.last_child() {
+        Some(last) if last.node_type() == Node::TEXT_NODE => last
+            .unchecked_ref::<CharacterData>()
+            .append_data(text)
+            .is_ok(),
+        _ => element.append_with_str_1(text).is_ok(),
+    }
 }

@@ -337,6 +337,35 @@ mod tests {
         );
     }
 
+    /// comrak's entity table comes from widget/patches/entities: HTML 4 names only.
+    #[test]
+    fn html4_entities_decode_and_html5_only_names_stay_text() {
+        check(
+            "&copy; &mdash; &rarr; &nbsp;&apos; &#x2713; &check;\n",
+            "<p>© — → \u{a0}' ✓ &amp;check;</p>\n",
+        );
+    }
+
+    /// Link labels fold case through widget/patches/caseless.
+    #[test]
+    fn reference_labels_match_across_case_and_sharp_s() {
+        check(
+            "[STRASSE] [Ωμέγα]\n\n[straße]: /a\n[ΩΜΈΓΑ]: /b\n",
+            &format!(
+                "<p><a href=\"/a\" {NEW_TAB}>STRASSE</a> <a href=\"/b\" {NEW_TAB}>Ωμέγα</a></p>\n"
+            ),
+        );
+    }
+
+    /// Delimiter runs next to Unicode punctuation flank as CommonMark says (comrak reads the
+    /// categories from widget/patches/finl_unicode).
+    #[test]
+    fn emphasis_next_to_unicode_punctuation_follows_commonmark() {
+        check("*“引用”*\n", "<p><em>“引用”</em></p>\n");
+        check("a*“b”*c\n", "<p>a*“b”*c</p>\n");
+        check("**“引用”**后文\n", "<p>**“引用”**后文</p>\n");
+    }
+
     #[test]
     fn raw_html_is_shown_as_text() {
         check(

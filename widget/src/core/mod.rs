@@ -13,3 +13,4 @@ pub mod json;
 pub mod markdown;
 pub mod settings;
 pub mod streaming;
+pub mod tail_update;
