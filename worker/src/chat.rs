@@ -629,11 +629,15 @@ fn finish_after_response(
     });
 }
 
-/// Settles the reservation to what was metered (releasing the rest), then writes the row.
+/// Settles the reservation to what was metered (releasing the rest); the user's object stores
+/// the row with the settle and moves it to D1. Should the object be unreachable, the row goes
+/// to D1 directly, so a request is never missing from the ledger.
 async fn settle_and_record(env: &Env, runtime: &Runtime, admission: Admission, row: LedgerRow) {
     let _ = runtime;
-    limits::settle(env, admission, &row).await;
-    if let Err(error) = ledger_d1::insert(env, &row).await {
+    if limits::settle(env, admission, &row).await {
+        return;
+    }
+    if let Err(error) = ledger_d1::insert_all(env, std::slice::from_ref(&row)).await {
         worker::console_error!("oachat: ledger write failed for {}: {error}", row.id);
     }
 }

@@ -11,9 +11,10 @@ use futures_channel::oneshot;
 use serde::{Deserialize, Serialize};
 use worker::{durable_object, DurableObject, Env, Method, Request, RequestInit, Response, State};
 
-use crate::core::account::{Account, AdmitRequest, Prepared, Refusal, SettleRequest};
+use crate::core::account::{Account, AdmitRequest, Prepared, Refusal};
 use crate::durable::budget_do::{self, LeaseAnswer, LeaseCall};
 use crate::durable::conversation_store::{self as conversations, AppendCall, OpenCall};
+use crate::durable::ledger_outbox::{Outbox, SettleCall};
 use crate::durable::storage;
 
 pub const BINDING: &str = "USERS";
@@ -51,6 +52,8 @@ pub struct UserDo {
     lease_in_flight: Cell<bool>,
     /// Requests waiting for the lease call in flight; woken when it returns.
     lease_waiters: RefCell<Vec<oneshot::Sender<()>>>,
+    /// Ledger rows on their way to D1.
+    outbox: Outbox,
 }
 
 impl DurableObject for UserDo {
@@ -61,6 +64,7 @@ impl DurableObject for UserDo {
             account: RefCell::new(None),
             lease_in_flight: Cell::new(false),
             lease_waiters: RefCell::new(Vec::new()),
+            outbox: Outbox::default(),
         }
     }
 
@@ -86,8 +90,13 @@ impl DurableObject for UserDo {
                 })
             }
             (Method::Post, "/settle") => {
-                let settle: SettleRequest = req.json().await?;
+                let SettleCall { settle, ledger } = crate::body::request_json(&mut req).await?;
                 let surplus = self.with_account(|account| account.settle(&settle))?;
+                // Written before any await: the row commits with the settle, or neither does.
+                if let Some(row) = &ledger {
+                    self.outbox.record(&self.state, row)?;
+                    self.outbox.schedule(&self.state).await?;
+                }
                 if surplus > 0 {
                     // Idle now: hand the lease above a few requests' worth back so others
                     // can spend it (a lost call only leaves money unused, never overspent).
@@ -133,6 +142,12 @@ impl DurableObject for UserDo {
             }
             _ => Response::error("not found", 404),
         }
+    }
+
+    /// Moves stored ledger rows to D1.
+    async fn alarm(&self) -> worker::Result<Response> {
+        self.outbox.flush(&self.state, &self.env).await?;
+        Response::ok("")
     }
 }
 
