@@ -7,7 +7,7 @@ import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { cpus, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { BENCH, ROOT, OUT, log, run, sleep, versionOf } from './lib.mjs';
-import { CONTENDERS, MOCKS, bundleWorker, measure, startContender, startMocks, summarize } from './proxy.mjs';
+import { CONTENDERS, MOCKS, bundleWorker, measure, measureFloor, startContender, startMocks, summarize } from './proxy.mjs';
 import { wasmRenderBrowser, markdownItBrowser, markdownItNode, markdownItVersion, nativeRender, ourSizes, peerSizes, widgetTimings } from './widget.mjs';
 import { writeReport } from './report.mjs';
 
@@ -99,6 +99,15 @@ async function main() {
           await sleep(500);
         }
         writeFileSync(join(OUT, 'results.json'), JSON.stringify(results, null, 1));
+      }
+      if (contenders.includes('workerd')) {
+        try {
+          log('--- platform floor (minimal JS workers on the same workerd)');
+          results.floor = await measureFloor(mocks, P);
+        } catch (e) {
+          results.errors.push(`floor: ${e.message.slice(0, 2000)}`);
+          log(`floor FAILED: ${e.message.slice(0, 2000)}`);
+        }
       }
     } finally {
       for (const m of Object.values(mocks)) await m.proc.stop();

@@ -157,6 +157,56 @@ const d1 :Workerd.Worker = (
 `;
 }
 
+// ---- the platform floor ------------------------------------------------------------------------
+
+/**
+ * CPU of two minimal JS workers on the same workerd (bench/workerd/floor.js): one returns the
+ * upstream body untouched (native pipe), one passes it through a JS TransformStream that looks
+ * at every chunk. They bound what any worker that meters a stream can cost per event here.
+ */
+export async function measureFloor(mocks, P) {
+  const dir = join(OUT, 'floor');
+  mkdirSync(dir, { recursive: true });
+  copyFileSync(join(BENCH, 'workerd/floor.js'), join(dir, 'floor.js'));
+  const port = await freePort();
+  const base = `http://127.0.0.1:${port}`;
+  writeFileSync(join(dir, 'floor.capnp'), `using Workerd = import "/workerd/workerd.capnp";
+const config :Workerd.Config = (
+  services = [ (name = "floor", worker = .floor), (name = "loopback", network = (allow = ["local"])) ],
+  sockets = [ (name = "http", address = "127.0.0.1:${port}", http = (), service = "floor") ],
+);
+const floor :Workerd.Worker = (
+  modules = [ (name = "floor.js", esModule = embed "floor.js") ],
+  compatibilityDate = "2026-11-01",
+  bindings = [ (name = "UPSTREAM", text = ${capnpText(mocks.burst.url + '/v1')}), (name = "KEY", text = "sk-mock-bench-1") ],
+  globalOutbound = "loopback",
+);
+`);
+  const proc = await startProcess('workerd-floor', WORKERD, ['serve', join(dir, 'floor.capnp'), '--experimental'], {
+    cpu: PROXY_CPU, cwd: dir, ready: `${base}/`, readyTimeoutMs: 30_000,
+  });
+  const out = {};
+  try {
+    await sleep(500);
+    const pids = () => processTree(proc.pid);
+    for (const mode of ['pipe', 'transform']) {
+      const target = { url: `${base}/${mode}/chat/completions`, headers: { 'content-type': 'application/json' } };
+      await loadgen('run', target, body('burst', true), ['-c', '4', '-n', '20', '-z', '30', '--timeout', '20', '--expect-done']);
+      const cpu0 = cpuSeconds(pids());
+      const res = await loadgen('run', target, body('burst', true), ['-c', '10', '-n', String(P.cpuStreams), '-z', String(P.cpuSecs), '--timeout', '30', '--expect-done']);
+      const streamMs = res.ok ? ((cpuSeconds(pids()) - cpu0) * 1000) / res.ok : null;
+      const cpu1 = cpuSeconds(pids());
+      const ns = await loadgen('run', target, body('burst', false), ['-c', '10', '-n', '2000', '-z', String(P.cpuSecs), '--timeout', '30']);
+      const requestMs = ns.ok ? ((cpuSeconds(pids()) - cpu1) * 1000) / ns.ok : null;
+      out[mode] = { streamMs, streams: res.ok, streamErrors: res.errors, requestMs, requests: ns.ok, requestErrors: ns.errors };
+      log(`floor ${mode}: ${streamMs?.toFixed(3)} CPU ms per 500-chunk stream, ${requestMs?.toFixed(3)} per non-streamed request`);
+    }
+  } finally {
+    await proc.stop();
+  }
+  return out;
+}
+
 // ---- contenders ------------------------------------------------------------------------------
 
 export const CONTENDERS = ['direct', 'workerd', 'wrangler', 'portkey', 'litellm'];

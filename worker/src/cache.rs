@@ -12,8 +12,8 @@ fn url(key: &str) -> String {
 
 pub async fn lookup(key: &str) -> Option<CachedAnswer> {
     let cache = Cache::default();
-    let mut response = cache.get(url(key).as_str(), false).await.ok()??;
-    response.json::<CachedAnswer>().await.ok()
+    let response = cache.get(url(key).as_str(), false).await.ok()??;
+    crate::body::json::<CachedAnswer>(response).await.ok()
 }
 
 pub async fn store(key: &str, answer: &CachedAnswer, ttl_s: u32) {

@@ -6,9 +6,10 @@ use std::rc::Rc;
 
 use oachat_protocol::encode_event_into;
 use serde_json::Value;
-use worker::{Context, Env, Headers, Request, Response, ResponseBuilder};
+use worker::{Context, Env, Headers, Request, Response, ResponseBody, ResponseBuilder};
 
 use crate::auth;
+use crate::body;
 use crate::conversations::{self, Keep};
 use crate::core::cache::{cache_key, CachedAnswer};
 use crate::core::config::{ModelChoice, Tier};
@@ -143,10 +144,7 @@ pub async fn serve(
     let attempts = answer.attempts;
 
     if plan.stream {
-        let mut upstream_response = answer.response;
-        let body = upstream_response
-            .stream()
-            .map_err(|_| ProxyError::Internal)?;
+        let upstream_body = body::stream(&answer.response).ok_or(ProxyError::Internal)?;
         let meter = StreamMeter::new(chat.client_wants_usage);
         let meter = if keep.is_some() || plan.cache.is_some() {
             meter.capturing()
@@ -163,7 +161,10 @@ pub async fn serve(
         } else {
             core
         };
-        let (relay, ended) = Relay::new(body, core);
+        let relay = Relay::start(&upstream_body, core).map_err(|_| ProxyError::Internal)?;
+        let client_body = relay.client_body();
+        // Dropping the controller must not abort the stream: it lives as long as the pump.
+        let controller = answer._controller;
         let _ = headers.set("content-type", "text/event-stream; charset=utf-8");
         let _ = headers.set("cache-control", "no-cache");
         let _ = headers.set("x-accel-buffering", "no");
@@ -171,11 +172,12 @@ pub async fn serve(
         let plan_for_ledger = plan;
         let env_for_ledger = env.clone();
         ctx.wait_until(async move {
-            let end = ended.await.ok();
-            if let (Some(keep), Some(end)) = (keep, &end) {
+            let end = relay.finished().await;
+            drop(controller);
+            if let Some(keep) = keep {
                 conversations::keep_turn(&env_for_ledger, keep, end.meter.captured_text()).await;
             }
-            if let (Some(cache), Some(end)) = (&plan_for_ledger.cache, &end) {
+            if let Some(cache) = &plan_for_ledger.cache {
                 if end.ending == Ending::Completed && !end.meter.captured_text().is_empty() {
                     let usage = end.meter.outcome(plan_for_ledger.prompt_estimate);
                     let answer = CachedAnswer {
@@ -188,20 +190,13 @@ pub async fn serve(
                     crate::cache::store(&cache.key, &answer, cache.ttl_s).await;
                 }
             }
-            let (usage, ending, first_ms, ended_ms) = match end {
-                Some(RelayEnd {
-                    ending,
-                    meter,
-                    first_event_ms,
-                    ended_ms,
-                }) => (
-                    meter.outcome(plan_for_ledger.prompt_estimate),
-                    ending,
-                    first_event_ms,
-                    ended_ms,
-                ),
-                None => (Usage::default(), Ending::Failed, None, now_ms()),
-            };
+            let RelayEnd {
+                ending,
+                meter,
+                first_event_ms: first_ms,
+                ended_ms,
+            } = end;
+            let usage = meter.outcome(plan_for_ledger.prompt_estimate);
             let ttfb = first_ms.map_or(0, |at| at.saturating_sub(plan_for_ledger.started_ms));
             let row = ledger_row(
                 &runtime_for_ledger,
@@ -216,17 +211,14 @@ pub async fn serve(
             );
             settle_and_record(&env_for_ledger, &runtime_for_ledger, admission, row).await;
         });
-        let _ = answer._controller;
-        return ResponseBuilder::new()
+        return Ok(ResponseBuilder::new()
             .with_status(200)
             .with_headers(headers)
-            .from_stream(relay)
-            .map_err(|_| ProxyError::Internal);
+            .body(ResponseBody::Stream(client_body)));
     }
 
-    let mut upstream_response = answer.response;
     let ttfb = now_ms().saturating_sub(plan.started_ms);
-    let Ok(text) = upstream_response.text().await else {
+    let Ok(text) = body::text(answer.response).await else {
         // The body broke off after a 200 head. Nothing reached the client yet, but the upstream
         // may have billed the prompt: record it as cut, and answer with an error, not an empty 200.
         let usage = Usage {
@@ -637,11 +629,15 @@ fn finish_after_response(
     });
 }
 
-/// Settles the reservation to what was metered (releasing the rest), then writes the row.
+/// Settles the reservation to what was metered (releasing the rest); the user's object stores
+/// the row with the settle and moves it to D1. Should the object be unreachable, the row goes
+/// to D1 directly, so a request is never missing from the ledger.
 async fn settle_and_record(env: &Env, runtime: &Runtime, admission: Admission, row: LedgerRow) {
     let _ = runtime;
-    limits::settle(env, admission, &row).await;
-    if let Err(error) = ledger_d1::insert(env, &row).await {
+    if limits::settle(env, admission, &row).await {
+        return;
+    }
+    if let Err(error) = ledger_d1::insert_all(env, std::slice::from_ref(&row)).await {
         worker::console_error!("oachat: ledger write failed for {}: {error}", row.id);
     }
 }

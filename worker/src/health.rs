@@ -87,8 +87,8 @@ pub async fn exchange(env: &Env, reports: &[WireReport]) -> worker::Result<WireS
     init.with_method(Method::Post)
         .with_body(Some(serde_json::to_string(reports)?.into()));
     let request = Request::new_with_init("https://key-health/report", &init)?;
-    let mut response = stub.fetch_with_request(request).await?;
-    response.json().await
+    let response = stub.fetch_with_request(request).await?;
+    crate::body::json(response).await
 }
 
 fn apply(runtime: &Runtime, snapshots: &WireSnapshots) {

@@ -1,4 +1,5 @@
-//! The ledger's D1 shell: creates the schema once per isolate and inserts rows.
+//! The ledger's D1 shell: creates the schema once per isolate and inserts batches of rows
+//! (from the users' outboxes, see `durable::ledger_outbox`).
 
 use std::cell::Cell;
 
@@ -24,11 +25,25 @@ pub async fn ensure_schema(env: &Env) -> worker::Result<()> {
     Ok(())
 }
 
-pub async fn insert(env: &Env, row: &LedgerRow) -> worker::Result<()> {
+/// Inserts `rows` in one batch (one round trip, one transaction). Re-inserting a row that is
+/// already there changes nothing (`INSERT OR IGNORE`), so a retried batch is harmless.
+pub async fn insert_all(env: &Env, rows: &[LedgerRow]) -> worker::Result<()> {
+    if rows.is_empty() {
+        return Ok(());
+    }
     ensure_schema(env).await?;
     let db = env.d1(BINDING)?;
+    let statements = rows
+        .iter()
+        .map(|row| db.prepare(INSERT).bind(&values(row)))
+        .collect::<worker::Result<Vec<_>>>()?;
+    db.batch(statements).await?;
+    Ok(())
+}
+
+fn values(row: &LedgerRow) -> [JsValue; 22] {
     let number = |n: u64| JsValue::from_f64(n as f64);
-    let values = [
+    [
         JsValue::from_str(&row.id),
         number(row.ts_ms),
         JsValue::from_str(&row.day),
@@ -51,7 +66,5 @@ pub async fn insert(env: &Env, row: &LedgerRow) -> worker::Result<()> {
         number(u64::from(row.estimated)),
         number(u64::from(row.attempts)),
         number(u64::from(row.stream)),
-    ];
-    db.prepare(INSERT).bind(&values)?.run().await?;
-    Ok(())
+    ]
 }

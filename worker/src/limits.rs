@@ -12,6 +12,7 @@ use crate::core::error::{BudgetScope, ProxyError};
 use crate::core::identity::Identity;
 use crate::core::ledger::{Ending, LedgerRow};
 use crate::core::request::ChatRequest;
+use crate::durable::ledger_outbox::SettleCall;
 use crate::durable::user_do::{AdmitAnswer, BINDING};
 use crate::runtime::Runtime;
 use crate::time::now_ms;
@@ -99,8 +100,10 @@ pub async fn tier_override(env: &Env, runtime: &Runtime, user: &str) -> Option<S
     tier.filter(|tier| runtime.config.tiers.contains_key(tier))
 }
 
-/// Settles to the metered usage. A request that failed before any output gives its round back.
-pub async fn settle(env: &Env, admission: Admission, row: &LedgerRow) {
+/// Settles to the metered usage and hands the ledger row to the user's object, which stores
+/// both in one transaction. A request that failed before any output gives its round back.
+/// `false` when the object could not be reached: the caller must write the row itself.
+pub async fn settle(env: &Env, admission: Admission, row: &LedgerRow) -> bool {
     let nothing_delivered = row.completion_tokens == 0
         && matches!(
             row.ending,
@@ -121,12 +124,17 @@ pub async fn settle(env: &Env, admission: Admission, row: &LedgerRow) {
         keep_lease_micro_usd: admission.keep_lease_micro_usd,
         deployment_cap_micro_usd: admission.deployment_cap_micro_usd,
     };
+    let call_body = SettleCall {
+        settle,
+        ledger: Some(row.clone()),
+    };
     let settled: worker::Result<serde_json::Value> =
-        call(env, &admission.user, "/settle", &settle).await;
-    if let Err(error) = settled {
+        call(env, &admission.user, "/settle", &call_body).await;
+    if let Err(error) = &settled {
         // The reservation expires after its TTL, so a lost settle can only under-use the budget.
         worker::console_error!("oachat: settle failed for {}: {error}", row.id);
     }
+    settled.is_ok()
 }
 
 fn refused(refusal: Refusal, now: u64) -> ProxyError {
@@ -182,6 +190,6 @@ pub async fn send<T: DeserializeOwned>(
     let mut init = RequestInit::new();
     init.with_method(method).with_body(body.map(Into::into));
     let request = Request::new_with_init(&format!("https://user{path}"), &init)?;
-    let mut response = stub.fetch_with_request(request).await?;
-    response.json().await
+    let response = stub.fetch_with_request(request).await?;
+    crate::body::json(response).await
 }

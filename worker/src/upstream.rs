@@ -141,10 +141,10 @@ async fn try_keys(
                     _controller: controller,
                 });
             }
-            Either::Left((Ok(mut response), _)) => {
+            Either::Left((Ok(response), _)) => {
                 let status = response.status_code();
                 let retry_after = response.headers().get("retry-after").ok().flatten();
-                let text = response.text().await.unwrap_or_default();
+                let text = crate::body::text(response).await.unwrap_or_default();
                 let outcome = classify(status, &text, retry_after.as_deref());
                 if !should_retry(&outcome) {
                     upstream

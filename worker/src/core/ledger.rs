@@ -1,12 +1,14 @@
 //! The usage ledger: one row per request, its schema, and usage-report aggregation.
 //!
-//! Rows are written once, after the response (never delaying the stream), with a
-//! single INSERT, so a row is either whole or absent: never partial.
+//! A row is made once, after the response (never delaying the stream), and stored in the
+//! user's object together with the settle it accounts for (one transaction); the object's
+//! alarm moves stored rows to D1 in batches with `INSERT OR IGNORE`, so a row is either whole
+//! or absent, never partial, and a batch retried after a crash cannot write a row twice.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// How a request ended, as recorded.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Ending {
     /// The upstream finished and reported usage.
@@ -33,7 +35,7 @@ impl Ending {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct LedgerRow {
     pub id: String,
     pub ts_ms: u64,

@@ -43,7 +43,7 @@ impl DurableObject for DeploymentBudgetDo {
 
     async fn fetch(&self, mut req: Request) -> worker::Result<Response> {
         let path = req.path();
-        let call: LeaseCall = req.json().await?;
+        let call: LeaseCall = crate::body::request_json(&mut req).await?;
         let mut guard = self.budget.borrow_mut();
         if guard.is_none() {
             *guard = storage::load(&self.state, DOC)?;

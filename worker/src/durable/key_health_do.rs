@@ -28,7 +28,9 @@ impl DurableObject for KeyHealthDo {
     }
 
     async fn fetch(&self, mut req: Request) -> worker::Result<Response> {
-        let reports: Vec<WireReport> = req.json().await.unwrap_or_default();
+        let reports: Vec<WireReport> = crate::body::request_json(&mut req)
+            .await
+            .unwrap_or_default();
         // A pull without reports (every isolate's periodic refresh, the admin view) changes
         // nothing: answer it without a storage write.
         let changed = !reports.is_empty();

@@ -4,5 +4,6 @@ pub mod account_store;
 pub mod budget_do;
 pub mod conversation_store;
 pub mod key_health_do;
+pub mod ledger_outbox;
 pub mod storage;
 pub mod user_do;

@@ -15,10 +15,11 @@ use futures_channel::oneshot;
 use serde::{Deserialize, Serialize};
 use worker::{durable_object, DurableObject, Env, Method, Request, RequestInit, Response, State};
 
-use crate::core::account::{Account, AdmitRequest, Prepared, Refusal, SettleRequest, TierLimits};
+use crate::core::account::{Account, AdmitRequest, Prepared, Refusal, TierLimits};
 use crate::durable::account_store;
 use crate::durable::budget_do::{self, LeaseAnswer, LeaseCall};
 use crate::durable::conversation_store::{self as conversations, AppendCall, OpenCall};
+use crate::durable::ledger_outbox::{Outbox, SettleCall};
 use crate::durable::storage;
 use crate::runtime;
 
@@ -60,6 +61,8 @@ pub struct UserDo {
     lease_in_flight: Cell<bool>,
     /// Requests waiting for the lease call in flight; woken when it returns.
     lease_waiters: RefCell<Vec<oneshot::Sender<()>>>,
+    /// Ledger rows on their way to D1.
+    outbox: Outbox,
 }
 
 impl DurableObject for UserDo {
@@ -71,6 +74,7 @@ impl DurableObject for UserDo {
             tier_override: RefCell::new(None),
             lease_in_flight: Cell::new(false),
             lease_waiters: RefCell::new(Vec::new()),
+            outbox: Outbox::default(),
         }
     }
 
@@ -78,7 +82,7 @@ impl DurableObject for UserDo {
         let path = req.path();
         match (req.method(), path.as_str()) {
             (Method::Post, "/admit") => {
-                let mut admit: AdmitRequest = req.json().await?;
+                let mut admit: AdmitRequest = crate::body::request_json(&mut req).await?;
                 if let Some(override_tier) = self.tier_override()? {
                     // Same script, same isolate: the worker's parsed config is at hand.
                     let runtime = runtime::runtime(&self.env)
@@ -100,8 +104,13 @@ impl DurableObject for UserDo {
                 })
             }
             (Method::Post, "/settle") => {
-                let settle: SettleRequest = req.json().await?;
+                let SettleCall { settle, ledger } = crate::body::request_json(&mut req).await?;
                 let surplus = self.with_account(|account| account.settle(&settle))?;
+                // Written before any await: the row commits with the settle, or neither does.
+                if let Some(row) = &ledger {
+                    self.outbox.record(&self.state, row)?;
+                    self.outbox.schedule(&self.state).await?;
+                }
                 if surplus > 0 {
                     // Idle now: hand the lease above a few requests' worth back so others
                     // can spend it (a lost call only leaves money unused, never overspent).
@@ -145,6 +154,12 @@ impl DurableObject for UserDo {
             }
             _ => Response::error("not found", 404),
         }
+    }
+
+    /// Moves stored ledger rows to D1.
+    async fn alarm(&self) -> worker::Result<Response> {
+        self.outbox.flush(&self.state, &self.env).await?;
+        Response::ok("")
     }
 }
 
@@ -283,8 +298,8 @@ impl UserDo {
         init.with_method(Method::Post)
             .with_body(Some(serde_json::to_string(&call)?.into()));
         let request = Request::new_with_init(&format!("https://budget{path}"), &init)?;
-        let mut response = stub.fetch_with_request(request).await?;
-        let answer: LeaseAnswer = response.json().await?;
+        let response = stub.fetch_with_request(request).await?;
+        let answer: LeaseAnswer = crate::body::json(response).await?;
         Ok(answer.micro_usd)
     }
 }

@@ -1,0 +1,30 @@
+// The platform floor for `make bench`: the least a worker on this workerd can do per request,
+// to read oachat's CPU figures against. Not a proxy anyone should deploy (no auth, no limits,
+// no metering, the key in the config). Two modes, by path:
+//   /pipe/...       fetch upstream and return its body untouched: the runtime pipes it
+//                   natively, no JS runs per chunk.
+//   /transform/...  the same through a JS TransformStream that looks at every chunk (counts
+//                   bytes and checks for a usage member), as any metering proxy must at least.
+export default {
+  async fetch(request, env) {
+    const url = new URL(request.url);
+    const mode = url.pathname.split('/')[1];
+    const upstream = await fetch(`${env.UPSTREAM}${url.pathname.slice(mode.length + 1)}`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${env.KEY}`, 'content-type': 'application/json' },
+      body: request.body,
+    });
+    if (mode === 'pipe' || !upstream.body) return new Response(upstream.body, upstream);
+    let bytes = 0;
+    let usageSeen = false;
+    const usage = new TextEncoder().encode('"usage":{');
+    const body = upstream.body.pipeThrough(new TransformStream({
+      transform(chunk, controller) {
+        bytes += chunk.byteLength;
+        if (!usageSeen && chunk.indexOf(usage[0]) >= 0) usageSeen = new TextDecoder().decode(chunk).includes('"usage":{');
+        controller.enqueue(chunk);
+      },
+    }));
+    return new Response(body, upstream);
+  },
+};

@@ -1,0 +1,112 @@
+//! The ledger's outbox in each user's object. A request's row is stored in the same storage
+//! transaction as the settle it accounts for, so budget and ledger never disagree; the
+//! object's alarm then moves stored rows to D1 in batches.
+//!
+//! Why not one D1 insert per request from the worker: a D1 database takes writes one at a
+//! time, so per-request inserts make D1 the ceiling of the whole deployment, and each insert
+//! is a subrequest and a JSON round trip on the request's CPU. Batched here, a busy user's rows
+//! go out many per write, and the worker's request path has one subrequest fewer.
+
+use std::cell::Cell;
+
+use serde::{Deserialize, Serialize};
+use worker::{Env, State};
+
+use crate::core::account::SettleRequest;
+use crate::core::ledger::LedgerRow;
+use crate::ledger_d1;
+
+/// Rows per D1 batch: far below D1's statement limits, large enough to drain a burst quickly.
+const BATCH_ROWS: usize = 100;
+
+/// What `/settle` carries: the settle and the ledger row it accounts for.
+#[derive(Serialize, Deserialize)]
+pub struct SettleCall {
+    #[serde(flatten)]
+    pub settle: SettleRequest,
+    pub ledger: Option<LedgerRow>,
+}
+
+/// Per-object bookkeeping: the table exists, and whether an alarm is already set.
+#[derive(Default)]
+pub struct Outbox {
+    ready: Cell<bool>,
+    alarm_set: Cell<bool>,
+}
+
+impl Outbox {
+    fn ensure(&self, state: &State) -> worker::Result<()> {
+        if !self.ready.get() {
+            state.storage().sql().exec(
+                "CREATE TABLE IF NOT EXISTS ledger_outbox \
+                 (seq INTEGER PRIMARY KEY AUTOINCREMENT, body TEXT NOT NULL)",
+                None,
+            )?;
+            self.ready.set(true);
+        }
+        Ok(())
+    }
+
+    /// Stores `row` (synchronously, so it commits with the settle written in the same event).
+    pub fn record(&self, state: &State, row: &LedgerRow) -> worker::Result<()> {
+        self.ensure(state)?;
+        state.storage().sql().exec(
+            "INSERT INTO ledger_outbox (body) VALUES (?)",
+            vec![serde_json::to_string(row)?.into()],
+        )?;
+        Ok(())
+    }
+
+    /// Makes sure the alarm will run soon. One alarm serves every row stored until it runs.
+    pub async fn schedule(&self, state: &State) -> worker::Result<()> {
+        if self.alarm_set.get() {
+            return Ok(());
+        }
+        self.alarm_set.set(true);
+        let storage = state.storage();
+        if storage.get_alarm().await?.is_none() {
+            // An offset from now: at once. Rows stored while it runs wait for the next one.
+            storage
+                .set_alarm(std::time::Duration::from_millis(0))
+                .await?;
+        }
+        Ok(())
+    }
+
+    /// The alarm: moves stored rows to D1, a batch at a time; rows are deleted only after D1
+    /// took them. A failure leaves them for the next alarm (the runtime retries a failed alarm).
+    pub async fn flush(&self, state: &State, env: &Env) -> worker::Result<()> {
+        self.alarm_set.set(false);
+        self.ensure(state)?;
+        loop {
+            #[derive(Deserialize)]
+            struct Stored {
+                seq: f64,
+                body: String,
+            }
+            let stored: Vec<Stored> = state
+                .storage()
+                .sql()
+                .exec(
+                    "SELECT seq, body FROM ledger_outbox ORDER BY seq LIMIT ?",
+                    vec![(BATCH_ROWS as f64).into()],
+                )?
+                .to_array()?;
+            let Some(last) = stored.last().map(|row| row.seq) else {
+                return Ok(());
+            };
+            let rows: Vec<LedgerRow> = stored
+                .iter()
+                .filter_map(|row| serde_json::from_str(&row.body).ok())
+                .collect();
+            ledger_d1::insert_all(env, &rows).await?;
+            state.storage().sql().exec(
+                "DELETE FROM ledger_outbox WHERE seq <= ?",
+                vec![last.into()],
+            )?;
+            if stored.len() < BATCH_ROWS {
+                return Ok(());
+            }
+        }
+    }
+}
