@@ -221,6 +221,23 @@ export async function wasmRenderBrowser(chunks, { fullReps = 1, incrementalReps 
     await page.goto('http://oachat-bench.invalid/');
     await page.addScriptTag({ url: 'http://oachat-bench.invalid/oachat_render_wasm.js' });
     await page.evaluate(() => wasm_bindgen({ module_or_path: '/oachat_render_wasm_bg.wasm' }));
+    // view.rs append_text_at, shared by both runs: follow the path of last children and append
+    // to the last text node; false when the DOM is not of that shape.
+    await page.evaluate(() => {
+      window.appendAt = (root, tags, flags, appended) => {
+        let el = root;
+        const names = tags.split(' ');
+        for (let i = 0; i < names.length; i++) {
+          let child = el.lastChild;
+          if (flags[i] === '1') child = child && child.nodeType === Node.TEXT_NODE ? child.previousSibling : null;
+          if (!child || child.nodeType !== Node.ELEMENT_NODE || child.localName !== names[i]) return false;
+          el = child;
+        }
+        const last = el.lastChild;
+        if (last && last.nodeType === Node.TEXT_NODE) last.appendData(appended); else el.append(appended);
+        return true;
+      };
+    });
     const runOnce = (mode) => page.evaluate(async ({ chunks, mode }) => {
       const box = document.getElementById('msg');
       const committed = document.getElementById('c');
@@ -234,20 +251,6 @@ export async function wasmRenderBrowser(chunks, { fullReps = 1, incrementalReps 
       let max = 0;
       const inc = mode === 'incremental' ? new wasm_bindgen.Incremental() : null;
       let text = '';
-      // view.rs append_text_at: follow the path of last children, append to the last text node.
-      const appendAt = (root, tags, flags, appended) => {
-        let el = root;
-        const names = tags.split(' ');
-        for (let i = 0; i < names.length; i++) {
-          let child = el.lastChild;
-          if (flags[i] === '1') child = child && child.nodeType === Node.TEXT_NODE ? child.previousSibling : null;
-          if (!child || child.nodeType !== Node.ELEMENT_NODE || child.localName !== names[i]) return false;
-          el = child;
-        }
-        const last = el.lastChild;
-        if (last && last.nodeType === Node.TEXT_NODE) last.appendData(appended); else el.append(appended);
-        return true;
-      };
       const step = (chunk, last) => {
         const t0 = performance.now();
         if (inc) {
@@ -285,19 +288,6 @@ export async function wasmRenderBrowser(chunks, { fullReps = 1, incrementalReps 
       const tail = document.getElementById('t');
       committed.innerHTML = '';
       tail.innerHTML = '';
-      const appendAt = (root, tags, flags, appended) => {
-        let el = root;
-        const names = tags.split(' ');
-        for (let i = 0; i < names.length; i++) {
-          let child = el.lastChild;
-          if (flags[i] === '1') child = child && child.nodeType === Node.TEXT_NODE ? child.previousSibling : null;
-          if (!child || child.nodeType !== Node.ELEMENT_NODE || child.localName !== names[i]) return false;
-          el = child;
-        }
-        const last = el.lastChild;
-        if (last && last.nodeType === Node.TEXT_NODE) last.appendData(appended); else el.append(appended);
-        return true;
-      };
       const inc = new wasm_bindgen.Incremental();
       let queued = '';
       let frame = 0;

@@ -121,7 +121,7 @@ pub async fn serve(
                 now_ms(),
                 attempts,
             );
-            finish_after_response(ctx, env, runtime.clone(), admission, row);
+            finish_after_response(ctx, env, admission, row);
             return match failure {
                 Failure::Proxy(error) => failure_response(&error, cors, &plan.request_id),
                 Failure::Upstream(pass) => {
@@ -209,7 +209,7 @@ pub async fn serve(
                 ended_ms,
                 attempts,
             );
-            settle_and_record(&env_for_ledger, &runtime_for_ledger, admission, row).await;
+            settle_and_record(&env_for_ledger, admission, row).await;
         });
         return Ok(ResponseBuilder::new()
             .with_status(200)
@@ -238,7 +238,7 @@ pub async fn serve(
             now_ms(),
             attempts,
         );
-        finish_after_response(ctx, env, runtime.clone(), admission, row);
+        finish_after_response(ctx, env, admission, row);
         return failure_response(&error, cors, &plan.request_id);
     };
     let parsed: Option<Value> = serde_json::from_str(&text).ok();
@@ -272,7 +272,7 @@ pub async fn serve(
         now_ms(),
         attempts,
     );
-    finish_after_response(ctx, env, runtime.clone(), admission, row);
+    finish_after_response(ctx, env, admission, row);
     let _ = headers.set("content-type", "application/json");
     Ok(ResponseBuilder::new()
         .with_status(200)
@@ -338,7 +338,7 @@ fn serve_cached(
         0,
     );
     row.cost_micro_usd = 0;
-    finish_after_response(ctx, env, runtime.clone(), admission, row);
+    finish_after_response(ctx, env, admission, row);
     if plan.stream {
         let mut body = String::new();
         // Pieces of ~24 characters keep the widget's typewriter feel on a cached answer.
@@ -616,24 +616,17 @@ fn ledger_row(
     }
 }
 
-fn finish_after_response(
-    ctx: &Context,
-    env: &Env,
-    runtime: Rc<Runtime>,
-    admission: Admission,
-    row: LedgerRow,
-) {
+fn finish_after_response(ctx: &Context, env: &Env, admission: Admission, row: LedgerRow) {
     let env = env.clone();
     ctx.wait_until(async move {
-        settle_and_record(&env, &runtime, admission, row).await;
+        settle_and_record(&env, admission, row).await;
     });
 }
 
 /// Settles the reservation to what was metered (releasing the rest); the user's object stores
 /// the row with the settle and moves it to D1. Should the object be unreachable, the row goes
 /// to D1 directly, so a request is never missing from the ledger.
-async fn settle_and_record(env: &Env, runtime: &Runtime, admission: Admission, row: LedgerRow) {
-    let _ = runtime;
+async fn settle_and_record(env: &Env, admission: Admission, row: LedgerRow) {
     if limits::settle(env, admission, &row).await {
         return;
     }

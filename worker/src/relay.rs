@@ -87,14 +87,14 @@ impl Relay {
         let callbacks = Callbacks::new(&pump);
         {
             let mut pump = pump.borrow_mut();
-            pump.functions = Some(callbacks.functions());
+            let functions = callbacks.functions();
             // A client that goes away while the pump waits for the upstream is noticed here.
-            let functions = pump.functions.clone().unwrap_or_else(|| unreachable!());
             let _ = then(
                 &pump.writer.closed(),
                 &JsValue::UNDEFINED,
                 &functions.client_gone,
             );
+            pump.functions = Some(functions);
             pump.read();
         }
         Ok(Relay {
@@ -123,7 +123,7 @@ impl Relay {
         drop(_callbacks);
         match end {
             Ok(end) => end,
-            // The pump was torn down without reporting (the runtime dropped the request).
+            // Unreachable while `_pump` holds the sender; a bug here must not lose the meter.
             Err(_) => {
                 let meter = _pump
                     .borrow_mut()
@@ -206,11 +206,17 @@ struct Pump {
 }
 
 impl Pump {
+    /// Asks the upstream for the next chunk, unless a read is out, the upstream is done, or the
+    /// client is too far behind (the next write's completion asks again).
     fn read(&mut self) {
         let Some(functions) = &self.functions else {
             return;
         };
-        if self.reading || self.upstream_ended.is_some() || self.report.is_none() {
+        if self.reading
+            || self.upstream_ended.is_some()
+            || self.report.is_none()
+            || self.pending.len() > MAX_PENDING_BYTES
+        {
             return;
         }
         self.reading = true;
@@ -246,9 +252,7 @@ impl Pump {
             self.queue(out.as_bytes());
             self.flush();
         }
-        if self.pending.len() <= MAX_PENDING_BYTES {
-            self.read();
-        }
+        self.read();
     }
 
     /// The upstream connection broke. After the usage chunk that is only a lost `[DONE]`;
@@ -272,9 +276,7 @@ impl Pump {
     fn on_written(&mut self, _: JsValue) {
         self.writing = false;
         self.flush();
-        if self.pending.len() <= MAX_PENDING_BYTES {
-            self.read();
-        }
+        self.read();
     }
 
     fn on_client_gone(&mut self, _: JsValue) {

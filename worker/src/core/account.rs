@@ -417,10 +417,10 @@ fn refusal(refused: BudgetRefusal) -> Refusal {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
-    fn request(id: &str, now_ms: u64) -> AdmitRequest {
+    pub(crate) fn request(id: &str, now_ms: u64) -> AdmitRequest {
         AdmitRequest {
             request_id: id.into(),
             tier: "staff".into(),

@@ -226,21 +226,13 @@ mod tests {
         }
     }
 
+    /// The account tests' request, without a conversation and with a budget that never binds.
     fn request(id: &str, now_ms: u64, rpm: u32) -> AdmitRequest {
         AdmitRequest {
-            request_id: id.into(),
-            tier: "staff".into(),
-            now_ms,
             rpm: Some(rpm),
-            max_rounds: Some(3),
             conversation_id: None,
             daily_tokens: Some(1_000_000_000),
-            daily_micro_usd: None,
-            reserve_tokens: 100,
-            reserve_micro_usd: 10,
-            lease_slice_micro_usd: None,
-            deployment_cap_micro_usd: None,
-            reservation_ttl_ms: 600_000,
+            ..crate::core::account::tests::request(id, now_ms)
         }
     }
 

@@ -68,7 +68,6 @@ impl Outbox {
         if self.alarm_set.get() {
             return Ok(());
         }
-        self.alarm_set.set(true);
         let storage = state.storage();
         if storage.get_alarm().await?.is_none() {
             // An offset from now. Rows stored while it runs wait for the next one.
@@ -76,6 +75,7 @@ impl Outbox {
                 .set_alarm(std::time::Duration::from_millis(FLUSH_DELAY_MS))
                 .await?;
         }
+        self.alarm_set.set(true);
         Ok(())
     }
 
@@ -105,6 +105,14 @@ impl Outbox {
                 .iter()
                 .filter_map(|row| serde_json::from_str(&row.body).ok())
                 .collect();
+            if rows.len() < stored.len() {
+                // Only a row written by an incompatible build can fail; keeping it would block
+                // the outbox for good, so it is dropped, loudly.
+                worker::console_error!(
+                    "oachat: {} ledger outbox row(s) unreadable, dropped",
+                    stored.len() - rows.len()
+                );
+            }
             ledger_d1::insert_all(env, &rows).await?;
             state.storage().sql().exec(
                 "DELETE FROM ledger_outbox WHERE seq <= ?",
