@@ -217,6 +217,20 @@ test('the widget\'s endpoints do CORS: preflight allows PATCH, the conversation 
   assert.equal(elsewhere.status, 403);
 });
 
+test('feedback sent the moment the answer ends finds its row (regression: 404 while the row waited in the outbox)', async () => {
+  const token = mintToken({ sub: 'feedback-fast' });
+  for (let i = 0; i < 3; i++) {
+    const response = await chat(stack.url, token, { model: 'gpt-4o-mini', messages: [{ role: 'user', content: `quick ${i}` }] });
+    const requestId = response.headers.get('x-request-id');
+    await response.json();
+    const liked = await fetch(`${stack.url}/v1/oachat/feedback`, {
+      method: 'POST', headers: bearer(token), body: JSON.stringify({ request_id: requestId, rating: 1 }),
+    });
+    assert.equal(liked.status, 200, `rating ${i}: ${await liked.clone().text()}`);
+    assert.equal((await ledgerRow(requestId)).feedback, 1);
+  }
+});
+
 test('feedback is stored on the caller\'s own ledger row only', async () => {
   const token = mintToken({ sub: 'feedback-user' });
   const response = await chat(stack.url, token, { model: 'gpt-4o-mini', messages: [{ role: 'user', content: 'rate me' }] });

@@ -125,6 +125,11 @@ impl DurableObject for UserDo {
                 }
                 Response::from_json(&serde_json::json!({"ok": true}))
             }
+            (Method::Post, "/ledger/flush") => {
+                // Feedback on a row still in the outbox: move the rows now, not at the alarm.
+                self.outbox.flush(&self.state, &self.env).await?;
+                Response::from_json(&serde_json::json!({"ok": true}))
+            }
             (Method::Get, "/usage") => {
                 let now = crate::time::now_ms();
                 let usage = self.with_account(|account| account.usage(now))?;
