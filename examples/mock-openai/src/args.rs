@@ -1,28 +1,54 @@
 //! Command-line flags, parsed by hand, and the stream settings they set.
 //!
-//! The per-request headers `x-mock-chunks` and `x-mock-delay-ms` go through
-//! the same parsers, so a value is accepted on the command line exactly when
-//! it is accepted in a header.
+//! The per-request headers `x-mock-chunks` and `x-mock-delay-ms` and the
+//! `[mock ...]` message directive go through the same parsers, so a value is
+//! accepted on the command line exactly when it is accepted per request
+//! (see [`crate::pacing`]).
 
 use std::time::Duration;
 
 pub const USAGE: &str = "\
 mock-openai: an OpenAI-compatible fake for dev, tests and benchmarks.
 
-Usage: mock-openai [--port PORT] [--chunks N] [--delay-ms MS]
+Usage: mock-openai [--port PORT] [--chunks N] [--delay-ms MS] [--tpm-limit N]
 
 Options:
   --port PORT      TCP port on 127.0.0.1; 0 picks a free one   [default: 9999]
   --chunks N       content chunks per streamed answer          [default: 40]
   --delay-ms MS    pause before each streamed content chunk    [default: 15]
+  --tpm-limit N    most tokens one chat request may ask for, prompt plus
+                   max_tokens; more gets OpenAI's 429 \"Request too large\"
+                   (type tokens); 0 turns the check off        [default: 50000]
   -h, --help       print this help
 
-Per request, the headers x-mock-chunks and x-mock-delay-ms override the last two.
+Pacing per request: the headers x-mock-chunks and x-mock-delay-ms, or a
+directive in the last user message, [mock chunks=N delay_ms=MS] (either field,
+any order; for callers behind a proxy that drops x-mock-* headers). A header
+beats the directive, which beats the flags; a bad directive value is ignored.
+
+Keys (Authorization: Bearer KEY):
+  sk-mock-<other>        a normal answer
+  sk-mock-slow           waits 3 s before the response head
+  sk-mock-slowgen        non-streamed chat: waits chunks x delay generating,
+                         then sends it all; billed even if the client left
+  sk-mock-cut            drops the connection after 5 chunks (or at once)
+  sk-mock-429            429 rate_limit_exceeded, Retry-After: 1
+  sk-mock-quota          429 insufficient_quota
+  sk-mock-401            401 invalid_api_key (as does any key not sk-mock-*)
+  sk-mock-500            500 server_error
+  sk-mock-deactivated    403 account_deactivated
+  sk-mock-echo400[-*]    400 invalid_value whose message quotes the key
+Models: any model named forbidden-* gets 403 model_not_found, on every key.
+
+GET /_mock/stats counts per key; POST /_mock/reset zeroes the counts.
 Prints `mock-openai listening on http://127.0.0.1:PORT` once ready.";
 
 pub const DEFAULT_PORT: u16 = 9999;
 pub const DEFAULT_CHUNKS: usize = 40;
 pub const DEFAULT_DELAY: Duration = Duration::from_millis(15);
+/// Tokens one request may ask for: the same order as a low OpenAI tier's
+/// per-minute limit, so a prompt of a few hundred kilobytes is refused.
+pub const DEFAULT_TPM_LIMIT: u64 = 50_000;
 
 /// Bounds the frames one request can make the server produce.
 pub const MAX_CHUNKS: usize = 10_000;
@@ -40,6 +66,9 @@ pub struct StreamSettings {
 pub struct Config {
     pub port: u16,
     pub stream: StreamSettings,
+    /// Most tokens (prompt plus `max_tokens`) one chat request may ask for;
+    /// 0 means no limit.
+    pub tpm_limit: u64,
 }
 
 impl Default for Config {
@@ -50,6 +79,7 @@ impl Default for Config {
                 chunks: DEFAULT_CHUNKS,
                 delay: DEFAULT_DELAY,
             },
+            tpm_limit: DEFAULT_TPM_LIMIT,
         }
     }
 }
@@ -73,7 +103,10 @@ pub fn parse_args(args: impl IntoIterator<Item = String>) -> Result<Command, Str
         if flag == "-h" || flag == "--help" {
             return Ok(Command::Help);
         }
-        if !matches!(flag.as_str(), "--port" | "--chunks" | "--delay-ms") {
+        if !matches!(
+            flag.as_str(),
+            "--port" | "--chunks" | "--delay-ms" | "--tpm-limit"
+        ) {
             return Err(format!("unknown argument '{flag}'"));
         }
         let value = inline_value
@@ -86,6 +119,13 @@ pub fn parse_args(args: impl IntoIterator<Item = String>) -> Result<Command, Str
                 })?;
             }
             "--chunks" => config.stream.chunks = parse_chunks(&value)?,
+            "--tpm-limit" => {
+                config.tpm_limit = value.trim().parse().map_err(|_| {
+                    format!(
+                        "--tpm-limit must be a number of tokens (0 for no limit), got '{value}'"
+                    )
+                })?;
+            }
             _ => config.stream.delay = parse_delay_ms(&value)?,
         }
     }
@@ -121,12 +161,22 @@ mod tests {
     }
 
     fn serve(port: u16, chunks: usize, delay_ms: u64) -> Result<Command, &'static str> {
+        serve_with_tpm(port, chunks, delay_ms, DEFAULT_TPM_LIMIT)
+    }
+
+    fn serve_with_tpm(
+        port: u16,
+        chunks: usize,
+        delay_ms: u64,
+        tpm_limit: u64,
+    ) -> Result<Command, &'static str> {
         Ok(Command::Serve(Config {
             port,
             stream: StreamSettings {
                 chunks,
                 delay: Duration::from_millis(delay_ms),
             },
+            tpm_limit,
         }))
     }
 
@@ -141,6 +191,32 @@ mod tests {
         check(&["--chunks=7", "--delay-ms=250"], serve(9999, 7, 250));
         check(&["--help"], Ok(Command::Help));
         check(&["--port", "1", "-h"], Ok(Command::Help));
+    }
+
+    #[test]
+    fn tpm_limit_defaults_to_fifty_thousand_and_zero_turns_it_off() {
+        check(&[], serve_with_tpm(9999, 40, 15, 50_000));
+        check(&["--tpm-limit", "120"], serve_with_tpm(9999, 40, 15, 120));
+        check(&["--tpm-limit=0"], serve_with_tpm(9999, 40, 15, 0));
+        check(
+            &["--tpm-limit", "-5"],
+            Err("--tpm-limit must be a number of tokens (0 for no limit), got '-5'"),
+        );
+        check(&["--tpm-limit"], Err("--tpm-limit needs a value"));
+    }
+
+    #[test]
+    fn usage_names_every_key_and_flag() {
+        for needle in [
+            "--tpm-limit",
+            "[mock chunks=N delay_ms=MS]",
+            "sk-mock-slowgen",
+            "sk-mock-deactivated",
+            "sk-mock-echo400",
+            "forbidden-*",
+        ] {
+            assert!(USAGE.contains(needle), "USAGE lacks {needle}");
+        }
     }
 
     #[test]

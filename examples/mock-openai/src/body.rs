@@ -234,7 +234,7 @@ mod tests {
         assert_eq!(frames, 1 + 4 + 1 + 1);
         assert_eq!(started.elapsed(), Duration::from_millis(60));
         drop(body);
-        let counters = stats.snapshot().keys["sk-mock-t"];
+        let counters = stats.snapshot().keys["sk-mock-t"].clone();
         assert_eq!(
             (counters.streams_finished, counters.streams_aborted),
             (1, 0)
@@ -248,7 +248,7 @@ mod tests {
         let mut body = stream_body(&stats, 4, Duration::from_millis(15), None);
         let _head = body.frame().await;
         drop(body);
-        let counters = stats.snapshot().keys["sk-mock-t"];
+        let counters = stats.snapshot().keys["sk-mock-t"].clone();
         assert_eq!(
             (counters.streams_finished, counters.streams_aborted),
             (0, 1)

@@ -15,12 +15,16 @@
 //!   count truncates the answer to that many tokens, finish reason `length`.
 //! * Message content may be a string, an array of parts (the `text` of the
 //!   text parts joined with `\n`) or null/absent (empty).
+//! * A `forbidden-*` model is refused while parsing
+//!   ([`crate::request_faults`]); the TPM check needs the server's limit, so
+//!   the router applies it to the parsed [`ChatRequest`].
 
 use serde::Deserialize;
 use serde_json::Value;
 
 use crate::answer::answer_text;
 use crate::errors::ApiError;
+use crate::request_faults::check_model_access;
 use crate::tokens::{count_prompt_tokens, count_tokens, truncate_to_tokens};
 use crate::wire::{self, Usage};
 
@@ -94,7 +98,7 @@ pub struct ChatPlan {
 }
 
 #[derive(Deserialize)]
-struct ChatRequest {
+struct RequestBody {
     model: Option<String>,
     messages: Option<Vec<Message>>,
     stream: Option<bool>,
@@ -118,91 +122,142 @@ struct StreamOptions {
     include_usage: Option<bool>,
 }
 
-/// Parses a request body and plans the completion. `id` and `created` come
-/// from the caller so tests are deterministic.
-pub fn plan_chat(body: &[u8], id: String, created: u64) -> Result<ChatPlan, ApiError> {
-    let request: ChatRequest =
-        serde_json::from_slice(body).map_err(|error| ApiError::BadJson(error.to_string()))?;
-    let model = request
-        .model
-        .ok_or_else(|| ApiError::invalid("model", "you must provide a model parameter"))?;
-    let messages = request
-        .messages
-        .ok_or_else(|| ApiError::invalid("messages", "Missing required parameter: 'messages'."))?;
-    let choice_count = request.n.unwrap_or(1);
-    if !(1..=MAX_CHOICES).contains(&choice_count) {
-        return Err(ApiError::invalid(
-            "n",
-            format!("n must be between 1 and {MAX_CHOICES}, got {choice_count}."),
-        ));
-    }
-    // Fits: MAX_CHOICES is small.
-    let choice_count = choice_count as usize;
-    let token_limit = request.max_completion_tokens.or(request.max_tokens);
-    if token_limit == Some(0) {
-        let param = if request.max_completion_tokens.is_some() {
-            "max_completion_tokens"
-        } else {
-            "max_tokens"
-        };
-        return Err(ApiError::invalid(
-            param,
-            format!("{param} must be at least 1."),
-        ));
-    }
+/// A chat request that passed validation, before its answer is planned.
+/// The router looks at it in between: model access, the request's size
+/// against the TPM limit, and the pacing directive in the last user message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChatRequest {
+    pub model: String,
+    last_user_message: String,
+    prompt_tokens: u64,
+    stream: bool,
+    include_usage: bool,
+    choice_count: usize,
+    /// `max_completion_tokens`, else `max_tokens`.
+    token_limit: Option<u64>,
+    tool_name: Option<String>,
+}
 
-    let message_texts: Vec<String> = messages.iter().map(|m| content_text(&m.content)).collect();
-    let last_user_message = messages
-        .iter()
-        .zip(&message_texts)
-        .rev()
-        .find(|(message, _)| message.role == "user")
-        .map_or("", |(_, text)| text.as_str());
-    let tool_name = tool_to_call(
-        request.tools.as_deref().unwrap_or_default(),
-        request.tool_choice.as_ref(),
-    );
+impl ChatRequest {
+    pub fn parse(body: &[u8]) -> Result<ChatRequest, ApiError> {
+        let request: RequestBody =
+            serde_json::from_slice(body).map_err(|error| ApiError::BadJson(error.to_string()))?;
+        let model = request
+            .model
+            .ok_or_else(|| ApiError::invalid("model", "you must provide a model parameter"))?;
+        check_model_access(&model)?;
+        let messages = request.messages.ok_or_else(|| {
+            ApiError::invalid("messages", "Missing required parameter: 'messages'.")
+        })?;
+        let choice_count = request.n.unwrap_or(1);
+        if !(1..=MAX_CHOICES).contains(&choice_count) {
+            return Err(ApiError::invalid(
+                "n",
+                format!("n must be between 1 and {MAX_CHOICES}, got {choice_count}."),
+            ));
+        }
+        // Fits: MAX_CHOICES is small.
+        let choice_count = choice_count as usize;
+        let token_limit = request.max_completion_tokens.or(request.max_tokens);
+        if token_limit == Some(0) {
+            let param = if request.max_completion_tokens.is_some() {
+                "max_completion_tokens"
+            } else {
+                "max_tokens"
+            };
+            return Err(ApiError::invalid(
+                param,
+                format!("{param} must be at least 1."),
+            ));
+        }
 
-    let choices: Vec<ChoiceOutput> = (0..choice_count)
-        .map(|index| match &tool_name {
-            Some(name) => ChoiceOutput::ToolCall {
-                name: name.clone(),
-                arguments: serde_json::json!({ "query": last_user_message }).to_string(),
-            },
-            None => {
-                let full = answer_text(last_user_message, index, choice_count);
-                match token_limit.and_then(|limit| truncate_to_tokens(&full, limit)) {
-                    Some(truncated) => ChoiceOutput::Text {
-                        text: truncated.to_owned(),
-                        finish_reason: FinishReason::Length,
-                    },
-                    None => ChoiceOutput::Text {
-                        text: full,
-                        finish_reason: FinishReason::Stop,
-                    },
-                }
-            }
-        })
-        .collect();
-
-    let usage = Usage {
-        prompt_tokens: count_prompt_tokens(message_texts.iter().map(String::as_str)),
-        completion_tokens: choices.iter().map(ChoiceOutput::completion_tokens).sum(),
-    };
-    Ok(ChatPlan {
-        completion: Completion {
-            id,
-            created,
+        let message_texts: Vec<String> =
+            messages.iter().map(|m| content_text(&m.content)).collect();
+        let last_user_message = messages
+            .iter()
+            .zip(&message_texts)
+            .rev()
+            .find(|(message, _)| message.role == "user")
+            .map_or_else(String::new, |(_, text)| text.clone());
+        Ok(ChatRequest {
             model,
-            choices,
-            usage,
-        },
-        stream: request.stream.unwrap_or(false),
-        include_usage: request
-            .stream_options
-            .and_then(|options| options.include_usage)
-            .unwrap_or(false),
-    })
+            last_user_message,
+            prompt_tokens: count_prompt_tokens(message_texts.iter().map(String::as_str)),
+            stream: request.stream.unwrap_or(false),
+            include_usage: request
+                .stream_options
+                .and_then(|options| options.include_usage)
+                .unwrap_or(false),
+            choice_count,
+            token_limit,
+            tool_name: tool_to_call(
+                request.tools.as_deref().unwrap_or_default(),
+                request.tool_choice.as_ref(),
+            ),
+        })
+    }
+
+    /// The text of the last `user` message, empty if there is none.
+    pub fn last_user_message(&self) -> &str {
+        &self.last_user_message
+    }
+
+    /// What OpenAI's tokens-per-minute check weighs: the prompt's tokens plus
+    /// the most output tokens the request allows (0 when it sets no limit).
+    pub fn requested_tokens(&self) -> u64 {
+        self.prompt_tokens
+            .saturating_add(self.token_limit.unwrap_or(0))
+    }
+
+    /// Decides the whole answer. `id` and `created` come from the caller so
+    /// tests are deterministic.
+    pub fn plan(self, id: String, created: u64) -> ChatPlan {
+        let choices: Vec<ChoiceOutput> = (0..self.choice_count)
+            .map(|index| match &self.tool_name {
+                Some(name) => ChoiceOutput::ToolCall {
+                    name: name.clone(),
+                    arguments: serde_json::json!({ "query": self.last_user_message }).to_string(),
+                },
+                None => {
+                    let full = answer_text(&self.last_user_message, index, self.choice_count);
+                    match self
+                        .token_limit
+                        .and_then(|limit| truncate_to_tokens(&full, limit))
+                    {
+                        Some(truncated) => ChoiceOutput::Text {
+                            text: truncated.to_owned(),
+                            finish_reason: FinishReason::Length,
+                        },
+                        None => ChoiceOutput::Text {
+                            text: full,
+                            finish_reason: FinishReason::Stop,
+                        },
+                    }
+                }
+            })
+            .collect();
+        let usage = Usage {
+            prompt_tokens: self.prompt_tokens,
+            completion_tokens: choices.iter().map(ChoiceOutput::completion_tokens).sum(),
+        };
+        ChatPlan {
+            completion: Completion {
+                id,
+                created,
+                model: self.model,
+                choices,
+                usage,
+            },
+            stream: self.stream,
+            include_usage: self.include_usage,
+        }
+    }
+}
+
+/// Parses and plans in one go, for tests that only care about the answer.
+#[cfg(test)]
+pub fn plan_chat(body: &[u8], id: String, created: u64) -> Result<ChatPlan, ApiError> {
+    Ok(ChatRequest::parse(body)?.plan(id, created))
 }
 
 /// The non-streaming `chat.completion` JSON for a planned completion.
@@ -516,6 +571,76 @@ mod tests {
                 ..
             }
         ));
+    }
+
+    #[track_caller]
+    fn parsed(request: Value) -> ChatRequest {
+        match ChatRequest::parse(request.to_string().as_bytes()) {
+            Ok(parsed) => parsed,
+            Err(error) => panic!("unexpected error {error:?}"),
+        }
+    }
+
+    #[track_caller]
+    fn check_requested(request: Value, expected: u64) {
+        assert_eq!(
+            parsed(request.clone()).requested_tokens(),
+            expected,
+            "{request}"
+        );
+    }
+
+    #[test]
+    fn requested_tokens_are_prompt_plus_output_limit() {
+        let hello = json!([{"role": "user", "content": "hello world"}]);
+        // "hello world" is 4 tokens, plus 4 for the message and 3 for the prompt.
+        check_requested(json!({"model": "m", "messages": hello}), 11);
+        check_requested(
+            json!({"model": "m", "messages": hello, "max_tokens": 100}),
+            111,
+        );
+        check_requested(
+            json!({"model": "m", "messages": hello, "max_tokens": 100, "max_completion_tokens": 7}),
+            18,
+        );
+        check_requested(
+            json!({"model": "m", "messages": hello, "max_tokens": u64::MAX}),
+            u64::MAX,
+        );
+        let big_prompt = "x".repeat(300 * 1024);
+        check_requested(
+            json!({"model": "m", "messages": [{"role": "user", "content": big_prompt}]}),
+            300 * 1024 / 4 + 4 + 3,
+        );
+    }
+
+    #[test]
+    fn last_user_message_is_kept_for_the_pacing_directive() {
+        let request = parsed(json!({
+            "model": "m",
+            "messages": [
+                {"role": "user", "content": "[mock chunks=1] old"},
+                {"role": "user", "content": "new [mock chunks=2]"},
+                {"role": "assistant", "content": "[mock chunks=3]"},
+            ],
+        }));
+        assert_eq!(request.last_user_message(), "new [mock chunks=2]");
+        let plan = request.plan("id".into(), 0);
+        assert!(text_of(&plan.completion.choices[0]).contains("\n\nnew [mock chunks=2]\n\n"));
+        assert_eq!(
+            parsed(json!({"model": "m", "messages": []})).last_user_message(),
+            ""
+        );
+    }
+
+    #[test]
+    fn forbidden_models_are_refused() {
+        assert_eq!(
+            plan_error(r#"{"model":"forbidden-gpt-5","messages":[]}"#),
+            ApiError::ModelNotAllowed {
+                model: "forbidden-gpt-5".into()
+            }
+        );
     }
 
     #[test]

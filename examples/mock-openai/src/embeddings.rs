@@ -5,7 +5,9 @@
 //! [`DIMENSIONS`] buckets and a sign. The vector is L2-normalised, so texts
 //! sharing trigrams have a positive cosine similarity, which is enough for
 //! retrieval demos and cache-key tests. Usage counts the inputs' tokens by
-//! [`crate::tokens`]; `dimensions` is ignored.
+//! [`crate::tokens`]; `dimensions` is ignored. A `forbidden-*` model is
+//! refused as in chat ([`crate::request_faults`]); the TPM limit is not
+//! applied here, because OpenAI limits embeddings separately and far higher.
 //!
 //! `encoding_format: "base64"` (the default of the official SDKs) returns
 //! little-endian `f32`s in standard base64, as OpenAI does.
@@ -14,6 +16,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::errors::ApiError;
+use crate::request_faults::check_model_access;
 use crate::tokens::count_tokens;
 
 /// Length of every vector; small so responses stay small.
@@ -69,6 +72,7 @@ pub fn embed_request(body: &[u8]) -> Result<EmbeddingResponse, ApiError> {
     let model = request
         .model
         .ok_or_else(|| ApiError::invalid("model", "you must provide a model parameter"))?;
+    check_model_access(&model)?;
     let inputs = text_inputs(request.input)?;
     let base64 = match request.encoding_format.as_deref() {
         None | Some("float") => false,
@@ -268,5 +272,13 @@ mod tests {
             );
         }
         assert!(matches!(embed_request(b"nope"), Err(ApiError::BadJson(_))));
+    }
+
+    #[test]
+    fn forbidden_models_are_refused() {
+        assert!(matches!(
+            embed_request(br#"{"model":"forbidden-embed","input":"x"}"#),
+            Err(ApiError::ModelNotAllowed { .. })
+        ));
     }
 }

@@ -2,6 +2,23 @@
 //!
 //! Failure modes are chosen by key rather than by flag so one running mock
 //! can serve a whole test suite: a test picks its failure by picking a key.
+//!
+//! | key | behaviour |
+//! | --- | --- |
+//! | `sk-mock-<anything else>` | a normal answer |
+//! | `sk-mock-slow` | waits [`crate::router::SLOW_KEY_DELAY`] before the response head |
+//! | `sk-mock-slowgen` | non-streamed chat: generates for `chunks × delay` before the head |
+//! | `sk-mock-cut` | drops the connection mid-stream, or at once without a stream |
+//! | `sk-mock-429` | 429 `rate_limit_exceeded`, `Retry-After: 1` |
+//! | `sk-mock-quota` | 429 `insufficient_quota` |
+//! | `sk-mock-401` | 401 `invalid_api_key` |
+//! | `sk-mock-500` | 500 `server_error` |
+//! | `sk-mock-deactivated` | 403 `account_deactivated` |
+//! | `sk-mock-echo400`, `sk-mock-echo400-*` | 400 `invalid_value` quoting the key |
+//! | anything not starting with `sk-mock-` | 401 `invalid_api_key` |
+//!
+//! Faults that follow from the request rather than the key (a `forbidden-*`
+//! model, a request over the TPM limit) are in [`crate::request_faults`].
 
 use hyper::header::{HeaderMap, AUTHORIZATION};
 
@@ -13,11 +30,19 @@ pub const KEY_PREFIX: &str = "sk-mock-";
 /// Label under which requests without a usable key are counted in stats.
 pub const MISSING_KEY_LABEL: &str = "(missing)";
 
+/// The key-echoing 400. Keys extending it with `-<suffix>` echo too, so a
+/// redaction test can use a key whose percent-encoding differs from it.
+const ECHO_KEY: &str = "sk-mock-echo400";
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum KeyBehaviour {
     Normal,
     /// Wait before sending the response head (`sk-mock-slow`).
     Slow,
+    /// Generate a non-streamed answer at stream pace before sending any of
+    /// it, billing it even if the client leaves (`sk-mock-slowgen`).
+    /// Streamed requests are answered as by a normal key.
+    SlowGeneration,
     /// Stream a few chunks and then drop the connection, or drop it at once
     /// when there is nothing to stream (`sk-mock-cut`).
     Cut,
@@ -40,11 +65,21 @@ pub fn behaviour_for(key: &str) -> KeyBehaviour {
         "sk-mock-quota" => KeyBehaviour::Fail(ApiError::QuotaExceeded),
         "sk-mock-401" => KeyBehaviour::Fail(ApiError::InvalidApiKey),
         "sk-mock-500" => KeyBehaviour::Fail(ApiError::ServerError),
+        "sk-mock-deactivated" => KeyBehaviour::Fail(ApiError::AccountDeactivated),
         "sk-mock-slow" => KeyBehaviour::Slow,
+        "sk-mock-slowgen" => KeyBehaviour::SlowGeneration,
         "sk-mock-cut" => KeyBehaviour::Cut,
+        _ if is_echo_key(key) => KeyBehaviour::Fail(ApiError::KeyEchoed {
+            key: key.to_owned(),
+        }),
         _ if key.starts_with(KEY_PREFIX) => KeyBehaviour::Normal,
         _ => KeyBehaviour::Fail(ApiError::InvalidApiKey),
     }
+}
+
+fn is_echo_key(key: &str) -> bool {
+    key.strip_prefix(ECHO_KEY)
+        .is_some_and(|rest| rest.is_empty() || rest.starts_with('-'))
 }
 
 #[cfg(test)]
@@ -68,8 +103,31 @@ mod tests {
         check("sk-mock-quota", KeyBehaviour::Fail(ApiError::QuotaExceeded));
         check("sk-mock-401", KeyBehaviour::Fail(ApiError::InvalidApiKey));
         check("sk-mock-500", KeyBehaviour::Fail(ApiError::ServerError));
+        check("sk-mock-slowgen", KeyBehaviour::SlowGeneration);
+        check(
+            "sk-mock-deactivated",
+            KeyBehaviour::Fail(ApiError::AccountDeactivated),
+        );
         check("sk-live-real", KeyBehaviour::Fail(ApiError::InvalidApiKey));
         check("", KeyBehaviour::Fail(ApiError::InvalidApiKey));
+    }
+
+    #[track_caller]
+    fn check_echo(key: &str, echoes: bool) {
+        let expected = if echoes {
+            KeyBehaviour::Fail(ApiError::KeyEchoed { key: key.into() })
+        } else {
+            KeyBehaviour::Normal
+        };
+        check(key, expected);
+    }
+
+    #[test]
+    fn echo_key_and_its_family_quote_themselves() {
+        check_echo("sk-mock-echo400", true);
+        check_echo("sk-mock-echo400-a+b/c=", true);
+        check_echo("sk-mock-echo4000", false);
+        check_echo("sk-mock-echo", false);
     }
 
     #[track_caller]

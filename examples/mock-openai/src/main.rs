@@ -3,8 +3,9 @@
 //!
 //! This file parses flags and runs the accept loop; [`router`] is the HTTP
 //! glue, and everything that decides what a response says ([`chat`],
-//! [`answer`], [`tokens`], [`stream`], [`embeddings`]) is plain Rust with
-//! no I/O. The server binds 127.0.0.1 only: it is a fake, never a service.
+//! [`answer`], [`tokens`], [`stream`], [`embeddings`], [`pacing`],
+//! [`request_faults`]) is plain Rust with no I/O. Which key does what is in
+//! [`keys`]. The server binds 127.0.0.1 only: it is a fake, never a service.
 
 mod answer;
 mod args;
@@ -14,6 +15,8 @@ mod embeddings;
 mod errors;
 mod keys;
 mod models;
+mod pacing;
+mod request_faults;
 mod router;
 mod stats;
 mod stream;
@@ -76,7 +79,7 @@ async fn serve(config: Config) -> io::Result<()> {
         writeln!(stdout, "mock-openai listening on http://127.0.0.1:{port}")?;
         stdout.flush()?;
     }
-    let state = Arc::new(AppState::new(config.stream));
+    let state = Arc::new(AppState::new(&config));
     loop {
         match listener.accept().await {
             Ok((socket, _peer)) => serve_connection(socket, state.clone()),

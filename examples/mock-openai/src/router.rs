@@ -1,6 +1,11 @@
 //! The HTTP glue: route a request, apply its key's behaviour, read the body,
 //! hand it to the pure core, and wrap the result in a response. Nothing here
 //! decides what an answer says.
+//!
+//! A chat completion goes: key behaviour (failures answer before the body is
+//! read) → `x-mock-*` headers → body → [`ChatRequest::parse`] (which refuses
+//! `forbidden-*` models) → TPM check → pacing → plan → stream or JSON. Every
+//! API request is counted under its key, and every error response by status.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -9,18 +14,21 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use bytes::Bytes;
 use http_body_util::{BodyExt, LengthLimitError, Limited};
 use hyper::body::Incoming;
-use hyper::header::{HeaderMap, HeaderValue};
+use hyper::header::HeaderValue;
 use hyper::{Method, Request, Response, StatusCode};
 
-use crate::args::{parse_chunks, parse_delay_ms, StreamSettings};
+use crate::args::{Config, StreamSettings};
 use crate::body::{json_response, sse_response, ConnectionCut, ResponseBody, SseBody};
-use crate::chat::{completion_json, plan_chat};
+use crate::chat::{completion_json, ChatRequest};
 use crate::embeddings::embed_request;
 use crate::errors::ApiError;
 use crate::keys::{bearer_key, behaviour_for, KeyBehaviour, MISSING_KEY_LABEL};
 use crate::models::model_list;
+use crate::pacing::{generation_time, PacingOverrides};
+use crate::request_faults::check_request_size;
 use crate::stats::Stats;
 use crate::stream::StreamScript;
+use crate::wire::Usage;
 
 /// Far above any chat request a test sends, and small enough that thousands
 /// of concurrent requests cannot exhaust memory.
@@ -33,21 +41,21 @@ pub const SLOW_KEY_DELAY: Duration = Duration::from_secs(3);
 /// Content chunks `sk-mock-cut` sends before dropping the connection.
 pub const CUT_AFTER_CONTENT_CHUNKS: usize = 5;
 
-const CHUNKS_HEADER: &str = "x-mock-chunks";
-const DELAY_HEADER: &str = "x-mock-delay-ms";
 const REQUEST_ID_HEADER: &str = "x-request-id";
 
 /// State shared by every connection.
 pub struct AppState {
     stream: StreamSettings,
+    tpm_limit: u64,
     stats: Arc<Stats>,
     next_completion_id: AtomicU64,
 }
 
 impl AppState {
-    pub fn new(stream: StreamSettings) -> AppState {
+    pub fn new(config: &Config) -> AppState {
         AppState {
-            stream,
+            stream: config.stream,
+            tpm_limit: config.tpm_limit,
             stats: Arc::new(Stats::default()),
             next_completion_id: AtomicU64::new(1),
         }
@@ -134,19 +142,31 @@ async fn handle_api(
     state: &AppState,
 ) -> Result<Response<ResponseBody>, Failure> {
     let key = bearer_key(request.headers()).map(str::to_owned);
-    state
-        .stats
-        .record_request(key.as_deref().unwrap_or(MISSING_KEY_LABEL));
+    let label = key.as_deref().unwrap_or(MISSING_KEY_LABEL);
+    state.stats.record_request(label);
+    let answered = answer_api(api_route, request, state, key.as_deref()).await;
+    if let Err(Failure::Api(error)) = &answered {
+        state.stats.record_error(label, error.status().as_u16());
+    }
+    answered
+}
+
+async fn answer_api(
+    api_route: ApiRoute,
+    request: Request<Incoming>,
+    state: &AppState,
+    key: Option<&str>,
+) -> Result<Response<ResponseBody>, Failure> {
     let key = key.ok_or(ApiError::MissingApiKey)?;
-    let cut = match behaviour_for(&key) {
+    let behaviour = match behaviour_for(key) {
         KeyBehaviour::Fail(error) => return Err(error.into()),
         KeyBehaviour::Slow => {
             tokio::time::sleep(SLOW_KEY_DELAY).await;
-            false
+            KeyBehaviour::Slow
         }
-        KeyBehaviour::Cut => true,
-        KeyBehaviour::Normal => false,
+        other => other,
     };
+    let cut = behaviour == KeyBehaviour::Cut;
     match api_route {
         ApiRoute::Models if cut => Err(Failure::Cut),
         ApiRoute::Models => Ok(json_response(StatusCode::OK, &model_list())),
@@ -157,32 +177,37 @@ async fn handle_api(
                 return Err(Failure::Cut);
             }
             state.stats.record_usage(
-                &key,
-                crate::wire::Usage {
+                key,
+                Usage {
                     prompt_tokens: response.prompt_tokens(),
                     completion_tokens: 0,
                 },
             );
             Ok(json_response(StatusCode::OK, &response))
         }
-        ApiRoute::ChatCompletions => chat_completion(request, state, key, cut).await,
+        ApiRoute::ChatCompletions => chat_completion(request, state, key, behaviour).await,
     }
 }
 
 async fn chat_completion(
     request: Request<Incoming>,
     state: &AppState,
-    key: String,
-    cut: bool,
+    key: &str,
+    behaviour: KeyBehaviour,
 ) -> Result<Response<ResponseBody>, Failure> {
-    let settings = stream_settings(request.headers(), state.stream)?;
+    let header_pacing = PacingOverrides::from_headers(request.headers())?;
     let body = read_body(request.into_body()).await?;
+    let chat = ChatRequest::parse(&body)?;
+    check_request_size(&chat.model, chat.requested_tokens(), state.tpm_limit)?;
+    let settings = header_pacing
+        .or(PacingOverrides::from_message(chat.last_user_message()))
+        .apply(state.stream);
     let sequence = state.next_completion_id.fetch_add(1, Ordering::Relaxed);
     let id = format!("chatcmpl-mock-{sequence}");
-    let plan = plan_chat(&body, id.clone(), unix_now())?;
+    let plan = chat.plan(id.clone(), unix_now());
 
     let mut response = if plan.stream {
-        let cut_after = cut.then_some(CUT_AFTER_CONTENT_CHUNKS);
+        let cut_after = (behaviour == KeyBehaviour::Cut).then_some(CUT_AFTER_CONTENT_CHUNKS);
         let script = StreamScript::new(
             plan.completion,
             settings.chunks,
@@ -193,12 +218,17 @@ async fn chat_completion(
             script,
             settings.delay,
             state.stats.clone(),
-            key,
+            key.to_owned(),
         ))
-    } else if cut {
-        return Err(Failure::Cut);
     } else {
-        state.stats.record_usage(&key, plan.completion.usage);
+        match behaviour {
+            KeyBehaviour::Cut => return Err(Failure::Cut),
+            KeyBehaviour::SlowGeneration => {
+                let usage = plan.completion.usage;
+                generate_slowly(&state.stats, key, usage, generation_time(settings)).await?;
+            }
+            _ => state.stats.record_usage(key, plan.completion.usage),
+        }
         json_response(StatusCode::OK, &completion_json(&plan.completion))
     };
     if let Ok(value) = HeaderValue::from_str(&id) {
@@ -207,31 +237,24 @@ async fn chat_completion(
     Ok(response)
 }
 
-/// The server's stream settings with this request's header overrides.
-fn stream_settings(
-    headers: &HeaderMap,
-    defaults: StreamSettings,
-) -> Result<StreamSettings, ApiError> {
-    let header = |name: &'static str| -> Result<Option<&str>, ApiError> {
-        headers
-            .get(name)
-            .map(|value| {
-                value
-                    .to_str()
-                    .map_err(|_| ApiError::invalid(name, format!("{name} must be ASCII digits")))
-            })
-            .transpose()
-    };
-    let mut settings = defaults;
-    if let Some(value) = header(CHUNKS_HEADER)? {
-        settings.chunks =
-            parse_chunks(value).map_err(|message| ApiError::invalid(CHUNKS_HEADER, message))?;
-    }
-    if let Some(value) = header(DELAY_HEADER)? {
-        settings.delay =
-            parse_delay_ms(value).map_err(|message| ApiError::invalid(DELAY_HEADER, message))?;
-    }
-    Ok(settings)
+/// `sk-mock-slowgen`'s generation: the wait and the billing run in a task of
+/// their own, so a client that hangs up (and makes hyper drop this handler)
+/// still gets billed when generation ends, as a real upstream bills what it
+/// generated. Awaiting the task orders the billing before the response head.
+async fn generate_slowly(
+    stats: &Arc<Stats>,
+    key: &str,
+    usage: Usage,
+    time: Duration,
+) -> Result<(), Failure> {
+    let stats = stats.clone();
+    let key = key.to_owned();
+    let generation = tokio::spawn(async move {
+        tokio::time::sleep(time).await;
+        stats.record_usage(&key, usage);
+    });
+    // The task only fails if the runtime is shutting down: nobody to answer.
+    generation.await.map_err(|_| Failure::Cut)
 }
 
 async fn read_body(body: Incoming) -> Result<Bytes, ApiError> {
@@ -283,36 +306,41 @@ mod tests {
         check_route(Method::GET, "/", Err(404));
     }
 
-    #[track_caller]
-    fn check_settings(headers: &[(&'static str, &str)], expected: Result<(usize, u64), &str>) {
-        let mut map = HeaderMap::new();
-        for (name, value) in headers {
-            if let Ok(value) = HeaderValue::from_str(value) {
-                map.insert(*name, value);
-            }
-        }
-        let defaults = StreamSettings {
-            chunks: 40,
-            delay: Duration::from_millis(15),
-        };
-        let settings = stream_settings(&map, defaults)
-            .map(|s| (s.chunks, s.delay.as_millis() as u64))
-            .map_err(|error| match error {
-                ApiError::InvalidParameter { param, .. } => param,
-                _ => "other",
-            });
-        assert_eq!(settings, expected, "{headers:?}");
+    const USAGE: Usage = Usage {
+        prompt_tokens: 10,
+        completion_tokens: 20,
+    };
+
+    #[tokio::test(start_paused = true)]
+    async fn slow_generation_bills_when_it_ends() {
+        let stats = Arc::new(Stats::default());
+        let started = tokio::time::Instant::now();
+        let generated = generate_slowly(&stats, "sk-mock-slowgen", USAGE, Duration::from_secs(2));
+        assert!(generated.await.is_ok());
+        assert_eq!(started.elapsed(), Duration::from_secs(2));
+        let counters = stats.snapshot().keys["sk-mock-slowgen"].clone();
+        assert_eq!(
+            (counters.prompt_tokens, counters.completion_tokens),
+            (10, 20)
+        );
     }
 
-    #[test]
-    fn headers_override_stream_settings() {
-        check_settings(&[], Ok((40, 15)));
-        check_settings(&[("x-mock-chunks", "3")], Ok((3, 15)));
-        check_settings(
-            &[("x-mock-chunks", "3"), ("x-mock-delay-ms", "0")],
-            Ok((3, 0)),
+    #[tokio::test(start_paused = true)]
+    async fn slow_generation_bills_even_if_the_client_left() {
+        let stats = Arc::new(Stats::default());
+        let generated = generate_slowly(&stats, "sk-mock-slowgen", USAGE, Duration::from_secs(2));
+        // The client hangs up after half a second: hyper drops the handler.
+        let gave_up = tokio::time::timeout(Duration::from_millis(500), generated).await;
+        assert!(gave_up.is_err());
+        assert!(
+            stats.snapshot().keys.is_empty(),
+            "billed before generation ended"
         );
-        check_settings(&[("x-mock-chunks", "0")], Err("x-mock-chunks"));
-        check_settings(&[("x-mock-delay-ms", "soon")], Err("x-mock-delay-ms"));
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        let counters = stats.snapshot().keys["sk-mock-slowgen"].clone();
+        assert_eq!(
+            (counters.prompt_tokens, counters.completion_tokens),
+            (10, 20)
+        );
     }
 }

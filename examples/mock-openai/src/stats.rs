@@ -1,10 +1,24 @@
 //! Per-key request counters, served at `GET /_mock/stats` so tests and
 //! benchmarks can check what actually reached "OpenAI": how many requests,
-//! how many streams ran to `[DONE]` or were abandoned, and the tokens billed.
+//! how many streams ran to `[DONE]` or were abandoned, the tokens billed, and
+//! the error responses by status.
+//!
+//! Each key's document (and `total`, their sum):
+//!
+//! ```json
+//! {"requests": 3, "streams_finished": 1, "streams_aborted": 0,
+//!  "prompt_tokens": 22, "completion_tokens": 180, "errors": {"403": 1}}
+//! ```
 //!
 //! Tokens are counted only for completed work — a non-streaming response
-//! that was sent, or a stream that reached `[DONE]` — and equal the `usage`
-//! reported (or, without `include_usage`, that would have been reported).
+//! that was sent, a stream that reached `[DONE]`, or an `sk-mock-slowgen`
+//! answer whose generation ended, sent or not (a real upstream bills what it
+//! generated) — and equal the `usage` reported (or, without `include_usage`,
+//! that would have been reported).
+//!
+//! `errors` counts the error responses API requests got (key failures, bad
+//! requests, request faults) by HTTP status; statuses never sent are absent.
+//! Deliberate connection cuts are not responses and are not in it.
 
 use std::collections::BTreeMap;
 use std::sync::{Mutex, MutexGuard};
@@ -13,13 +27,16 @@ use serde::Serialize;
 
 use crate::wire::Usage;
 
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct Counters {
     pub requests: u64,
     pub streams_finished: u64,
     pub streams_aborted: u64,
     pub prompt_tokens: u64,
     pub completion_tokens: u64,
+    /// Error responses by HTTP status (JSON object keys are the statuses as
+    /// strings, e.g. `"429"`).
+    pub errors: BTreeMap<u16, u64>,
 }
 
 impl Counters {
@@ -29,6 +46,9 @@ impl Counters {
         self.streams_aborted += other.streams_aborted;
         self.prompt_tokens += other.prompt_tokens;
         self.completion_tokens += other.completion_tokens;
+        for (status, count) in &other.errors {
+            *self.errors.entry(*status).or_default() += count;
+        }
     }
 
     fn add_usage(&mut self, usage: Usage) {
@@ -56,7 +76,15 @@ impl Stats {
         self.update(key, |counters| counters.requests += 1);
     }
 
-    /// A non-streaming response with this usage was sent.
+    /// An API request was answered with this error status.
+    pub fn record_error(&self, key: &str, status: u16) {
+        self.update(key, |counters| {
+            *counters.errors.entry(status).or_default() += 1
+        });
+    }
+
+    /// A non-streaming answer with this usage was generated (and, except for
+    /// `sk-mock-slowgen` with a departed client, sent).
     pub fn record_usage(&self, key: &str, usage: Usage) {
         self.update(key, |counters| counters.add_usage(usage));
     }
@@ -131,6 +159,7 @@ mod tests {
                 streams_aborted: 1,
                 prompt_tokens: 10,
                 completion_tokens: 20,
+                errors: BTreeMap::new(),
             }
         );
         assert_eq!(snapshot.keys["sk-mock-b"].requests, 1);
@@ -143,7 +172,29 @@ mod tests {
                 streams_aborted: 1,
                 prompt_tokens: 20,
                 completion_tokens: 40,
+                errors: BTreeMap::new(),
             }
+        );
+    }
+
+    #[test]
+    fn errors_are_counted_by_status_per_key_and_in_total() {
+        let stats = Stats::default();
+        stats.record_error("sk-mock-a", 403);
+        stats.record_error("sk-mock-a", 403);
+        stats.record_error("sk-mock-a", 429);
+        stats.record_error("sk-mock-b", 403);
+        let snapshot = stats.snapshot();
+        assert_eq!(
+            snapshot.keys["sk-mock-a"].errors,
+            BTreeMap::from([(403, 2), (429, 1)])
+        );
+        assert_eq!(snapshot.total.errors, BTreeMap::from([(403, 3), (429, 1)]));
+        let json = serde_json::to_value(&snapshot).unwrap_or_default();
+        assert_eq!(json["keys"]["sk-mock-a"]["errors"]["403"], 2);
+        assert_eq!(
+            json["total"]["errors"],
+            serde_json::json!({"403": 3, "429": 1})
         );
     }
 
@@ -163,5 +214,6 @@ mod tests {
         assert_eq!(json["keys"]["sk-mock-a"]["requests"], 1);
         assert_eq!(json["keys"]["sk-mock-a"]["streams_aborted"], 0);
         assert_eq!(json["total"]["completion_tokens"], 0);
+        assert_eq!(json["keys"]["sk-mock-a"]["errors"], serde_json::json!({}));
     }
 }
