@@ -10,13 +10,18 @@
 //! - [`SseParser::finish`] dispatches an event that lacks its final blank line instead of discarding
 //!   it. Browsers discard it; a proxy that meters tokens would rather see a final usage chunk from a
 //!   server that closed the connection early. The caller gets it separately and can ignore it.
-//! - Lines and events larger than [`MAX_EVENT_BYTES`] are dropped (and counted) rather than buffered
-//!   without bound, because an upstream that never sends a newline must not exhaust memory.
+//! - An event with a line longer than [`MAX_EVENT_BYTES`], or with more data than that, is dropped
+//!   whole (and counted) rather than buffered without bound, because an upstream that never sends a
+//!   newline must not exhaust memory. Whole means every line up to the blank line that ends it: the
+//!   oversized line is never buffered, so what it said is unknown, and the rest of its event is not
+//!   delivered as if it were complete. The `id:` and `retry:` fields of an event take effect when the
+//!   event ends (the spec applies `retry:` at once), so a dropped event changes neither.
 
 use std::mem;
 
-/// The largest event (or single line) the parser buffers. OpenAI chunks are well under 10 KiB even
-/// with large tool-call arguments; 8 MiB leaves ample room while bounding memory in a 128 MB isolate.
+/// The longest line, and the most data of one event, the parser buffers. OpenAI chunks are well under
+/// 10 KiB even with large tool-call arguments; 8 MiB leaves ample room while bounding memory in a
+/// 128 MB isolate.
 pub const MAX_EVENT_BYTES: usize = 8 << 20;
 
 /// The terminating event of an OpenAI-style stream, ready to write.
@@ -51,7 +56,7 @@ impl SseEvent {
 pub struct SseParser {
     /// Bytes of a line whose terminator has not arrived yet.
     partial_line: Vec<u8>,
-    /// The current line outgrew [`MAX_EVENT_BYTES`]; its bytes are skipped up to its terminator.
+    /// The current line outgrew the limit; its bytes are skipped up to its terminator.
     skipping_oversized_line: bool,
     /// The previous push ended in CR, so an LF opening the next push ends that same line.
     skip_leading_lf: bool,
@@ -62,12 +67,19 @@ pub struct SseParser {
     /// Whether the event being assembled has seen a `data` field. Tracked apart from `data` because a
     /// bare `data:` line yields an event with empty data, which must still be dispatched.
     has_data: bool,
-    /// The event being assembled outgrew [`MAX_EVENT_BYTES`] and will be dropped at dispatch.
+    /// The event being assembled had a line longer than the limit, or outgrew it in data, and will be
+    /// dropped at dispatch.
     event_oversized: bool,
     event_type: String,
+    /// An `id:` field of the event being assembled, committed to `last_event_id` at dispatch.
+    pending_event_id: Option<String>,
+    /// A `retry:` field of the event being assembled, committed at dispatch.
+    pending_reconnection_time_ms: Option<u64>,
     last_event_id: String,
     reconnection_time_ms: Option<u64>,
     dropped_events: u64,
+    /// [`MAX_EVENT_BYTES`], except in tests, which exercise the limit with small inputs.
+    max_event_bytes: usize,
 }
 
 impl Default for SseParser {
@@ -78,6 +90,10 @@ impl Default for SseParser {
 
 impl SseParser {
     pub fn new() -> SseParser {
+        SseParser::with_max_event_bytes(MAX_EVENT_BYTES)
+    }
+
+    fn with_max_event_bytes(max_event_bytes: usize) -> SseParser {
         SseParser {
             partial_line: Vec::new(),
             skipping_oversized_line: false,
@@ -87,9 +103,12 @@ impl SseParser {
             has_data: false,
             event_oversized: false,
             event_type: String::new(),
+            pending_event_id: None,
+            pending_reconnection_time_ms: None,
             last_event_id: String::new(),
             reconnection_time_ms: None,
             dropped_events: 0,
+            max_event_bytes,
         }
     }
 
@@ -138,12 +157,13 @@ impl SseParser {
         }
         self.dispatch(&mut events);
         let dropped_events = self.dropped_events;
-        *self = SseParser::new();
+        *self = SseParser::with_max_event_bytes(self.max_event_bytes);
         self.dropped_events = dropped_events;
         events.pop()
     }
 
-    /// The last event ID seen, for a `Last-Event-ID` header on reconnect.
+    /// The last event ID of the stream as of the last completed event, for a `Last-Event-ID` header
+    /// on reconnect.
     pub fn last_event_id(&self) -> Option<&str> {
         Some(self.last_event_id.as_str()).filter(|id| !id.is_empty())
     }
@@ -153,7 +173,8 @@ impl SseParser {
         self.reconnection_time_ms
     }
 
-    /// How many events (or lines) were dropped for exceeding [`MAX_EVENT_BYTES`].
+    /// How many events were dropped for a line longer than [`MAX_EVENT_BYTES`] or more data than
+    /// that.
     pub fn dropped_events(&self) -> u64 {
         self.dropped_events
     }
@@ -162,10 +183,9 @@ impl SseParser {
         if self.skipping_oversized_line || bytes.is_empty() {
             return;
         }
-        if self.partial_line.len() + bytes.len() > MAX_EVENT_BYTES {
-            self.partial_line = Vec::new();
+        if self.partial_line.len() + bytes.len() > self.max_event_bytes {
             self.skipping_oversized_line = true;
-            self.dropped_events += 1;
+            self.drop_event_of_oversized_line();
             return;
         }
         self.partial_line.extend_from_slice(bytes);
@@ -175,6 +195,12 @@ impl SseParser {
     fn complete_line(&mut self, tail: &[u8], events: &mut Vec<SseEvent>) {
         if self.skipping_oversized_line {
             self.skipping_oversized_line = false;
+            return;
+        }
+        // A line that arrived whole in one chunk is as oversized as one that had to be buffered:
+        // the limit must not depend on how the network split the stream.
+        if self.partial_line.len() + tail.len() > self.max_event_bytes {
+            self.drop_event_of_oversized_line();
             return;
         }
         if self.partial_line.is_empty() {
@@ -187,6 +213,17 @@ impl SseParser {
             line.clear();
             self.partial_line = line;
         }
+    }
+
+    /// The current line is longer than the limit. It is not buffered, and so its event cannot be
+    /// delivered faithfully: the event is dropped at dispatch and nothing more of it is kept.
+    fn drop_event_of_oversized_line(&mut self) {
+        self.partial_line = Vec::new();
+        // The oversized line was the stream's first line, if any was, so a byte-order mark on the
+        // next line is no longer at the stream's start.
+        self.at_stream_start = false;
+        self.event_oversized = true;
+        self.data = String::new();
     }
 
     fn process_line(&mut self, line: &[u8], events: &mut Vec<SseEvent>) {
@@ -214,7 +251,7 @@ impl SseParser {
             b"event" => self.event_type = String::from_utf8_lossy(value).into_owned(),
             // An id containing NUL is ignored, as the spec requires.
             b"id" if !value.contains(&0) => {
-                self.last_event_id = String::from_utf8_lossy(value).into_owned();
+                self.pending_event_id = Some(String::from_utf8_lossy(value).into_owned());
             }
             b"retry" if !value.is_empty() && value.iter().all(u8::is_ascii_digit) => {
                 // All digits, so only overflow can fail; an absurd value is ignored like junk.
@@ -222,7 +259,7 @@ impl SseParser {
                     .ok()
                     .and_then(|digits| digits.parse().ok());
                 if millis.is_some() {
-                    self.reconnection_time_ms = millis;
+                    self.pending_reconnection_time_ms = millis;
                 }
             }
             _ => {} // Unknown fields, and known ones with unusable values, are ignored.
@@ -233,7 +270,7 @@ impl SseParser {
         if self.event_oversized {
             return;
         }
-        if self.data.len() + value.len() + 1 > MAX_EVENT_BYTES {
+        if self.data.len() + value.len() + 1 > self.max_event_bytes {
             self.event_oversized = true;
             self.data = String::new();
             return;
@@ -250,10 +287,19 @@ impl SseParser {
         let has_data = mem::replace(&mut self.has_data, false);
         let oversized = mem::replace(&mut self.event_oversized, false);
         let event_type = mem::take(&mut self.event_type);
+        let event_id = self.pending_event_id.take();
+        let reconnection_time_ms = self.pending_reconnection_time_ms.take();
         if oversized {
             self.dropped_events += 1;
             self.data.clear();
             return;
+        }
+        // As the spec says, an event without data still sets the stream's last event ID.
+        if let Some(event_id) = event_id {
+            self.last_event_id = event_id;
+        }
+        if reconnection_time_ms.is_some() {
+            self.reconnection_time_ms = reconnection_time_ms;
         }
         if !has_data {
             return; // The spec dispatches nothing for an event without data lines.
@@ -325,13 +371,34 @@ mod tests {
     }
 
     fn parse_chunks<'a>(chunks: impl IntoIterator<Item = &'a [u8]>) -> Vec<SseEvent> {
-        let mut parser = SseParser::new();
+        parse_chunks_with_limit(MAX_EVENT_BYTES, chunks).events
+    }
+
+    /// What a parser made of a whole stream.
+    #[derive(Debug, PartialEq, Eq)]
+    struct Parsed {
+        events: Vec<SseEvent>,
+        dropped_events: u64,
+    }
+
+    /// Parses `chunks` with a parser whose limit is `max_event_bytes`, checking after every push
+    /// that it buffers no more than the limit.
+    fn parse_chunks_with_limit<'a>(
+        max_event_bytes: usize,
+        chunks: impl IntoIterator<Item = &'a [u8]>,
+    ) -> Parsed {
+        let mut parser = SseParser::with_max_event_bytes(max_event_bytes);
         let mut events = Vec::new();
         for chunk in chunks {
             parser.push_into(chunk, &mut events);
+            assert!(parser.partial_line.len() <= max_event_bytes);
+            assert!(parser.data.len() <= max_event_bytes);
         }
         events.extend(parser.finish());
-        events
+        Parsed {
+            events,
+            dropped_events: parser.dropped_events(),
+        }
     }
 
     /// Parses `input` whole, split into two pieces at every byte offset, and byte by byte; every way
@@ -512,6 +579,74 @@ mod tests {
         assert_eq!(parser.dropped_events(), 2);
     }
 
+    /// `data: one`, a 9 MiB `data:` line, `data: two` and a blank line used to be delivered as one
+    /// event with data "one\ntwo": only the oversized line was dropped.
+    #[test]
+    fn oversized_line_drops_its_whole_event_not_just_the_line() {
+        let mut oversized_line = b"data: ".to_vec();
+        oversized_line.resize(9 << 20, b'x');
+        oversized_line.push(b'\n');
+        let head = b"event: big\nid: 7\nretry: 10\ndata: one\n";
+        let tail = b"data: two\nid: 8\n\ndata: next\n\n";
+        let stream = [&head[..], &oversized_line, &tail[..]].concat();
+        // In one chunk the oversized line is complete when seen; in 64 KiB chunks it is buffered
+        // until it outgrows the limit. Either way nothing of its event survives, not even its
+        // event type, id or retry, and the next event parses normally.
+        for chunk_size in [stream.len(), 64 << 10] {
+            let mut parser = SseParser::new();
+            let mut events = Vec::new();
+            for chunk in stream.chunks(chunk_size) {
+                parser.push_into(chunk, &mut events);
+            }
+            assert_eq!(events, [event("next")], "chunks of {chunk_size} bytes");
+            assert_eq!(parser.dropped_events(), 1);
+            assert_eq!(parser.last_event_id(), None);
+            assert_eq!(parser.reconnection_time_ms(), None);
+            assert!(parser.partial_line.capacity() <= MAX_EVENT_BYTES);
+        }
+        // An event that ends with the stream, without its blank line, is dropped by `finish`.
+        let mut parser = SseParser::new();
+        parser.push(b"data: one\n");
+        parser.push(&oversized_line);
+        assert_eq!(parser.push(b"data: two\n"), []);
+        assert_eq!(parser.finish(), None);
+        assert_eq!(parser.dropped_events(), 1);
+    }
+
+    #[test]
+    fn a_line_at_the_limit_is_kept_and_one_byte_longer_drops_its_event() {
+        let at_limit = "data: 0123456789";
+        let over_limit = "data: 0123456789A";
+        let limit = at_limit.len();
+        for (input, expected, dropped_events) in [
+            (format!("{at_limit}\n\n"), vec![event("0123456789")], 0),
+            (format!("{over_limit}\n\ndata: b\n\n"), vec![event("b")], 1),
+            // A comment is part of its event like any other line.
+            (format!("data: a\n: {over_limit}\n\n"), vec![], 1),
+            // An oversized first line still counts as the stream's start: a BOM after it is kept.
+            (
+                format!("\u{FEFF}{over_limit}\r\u{FEFF}\rdata: c\r\r"),
+                vec![],
+                1,
+            ),
+        ] {
+            let input = input.as_bytes();
+            let expected = Parsed {
+                events: expected,
+                dropped_events,
+            };
+            for split in 0..=input.len() {
+                let (head, tail) = input.split_at(split);
+                assert_eq!(
+                    parse_chunks_with_limit(limit, [head, tail]),
+                    expected,
+                    "{:?} split at byte {split}",
+                    String::from_utf8_lossy(input)
+                );
+            }
+        }
+    }
+
     #[test]
     fn done_detection() {
         assert!(event("[DONE]").is_done());
@@ -540,5 +675,197 @@ mod tests {
         }
         check(DONE_EVENT, &[event("[DONE]")]);
         check(KEEPALIVE_COMMENT, &[]);
+    }
+
+    /// Property tests over generated streams: split invariance and oversized events.
+    mod properties {
+        use proptest::prelude::*;
+        use proptest::sample::{select, Index};
+
+        use super::*;
+
+        /// The parser's limit in these tests: small, so oversized lines are cheap to generate. No
+        /// ordinary generated line reaches it, and an event's data rarely does.
+        const LIMIT: usize = 128;
+        /// What oversized lines are made of, and nothing else is: found in an event, it means an
+        /// oversized line leaked. Four UTF-8 bytes, so splits land inside it.
+        const OVERSIZED_MARK: char = '\u{1F4A3}';
+        /// Appended to every other line of an event that has an oversized line: found in an event,
+        /// it means the rest of a dropped event leaked.
+        const DOOMED_MARK: char = '\u{2620}';
+        /// Cases per property: the whole set runs in well under a second natively.
+        const CASES: u32 = 256;
+
+        /// Short values: arbitrary Unicode without line ends or marks, or a tricky one.
+        fn value() -> impl Strategy<Value = String> {
+            prop_oneof![
+                3 => "[^\r\n\u{1F4A3}\u{2620}]{0,6}",
+                1 => "[ -~]{0,6}",
+                1 => select(&["", " ", ":", " : ", "[DONE]", "\u{FEFF}", "é", "中文", "🎉", "\0"][..])
+                    .prop_map(str::to_owned),
+            ]
+        }
+
+        /// One line without its terminator, and whether it is oversized.
+        fn line() -> impl Strategy<Value = (Vec<u8>, bool)> {
+            let data_line = (select(&["data:", "data: ", "data:  ", "data"][..]), value())
+                .prop_map(|(field, value)| (format!("{field}{value}").into_bytes(), false));
+            let other_line = (
+                select(
+                    &[
+                        "event:", "event: ", "id: ", "id:", ": ", ":", "foo: ", "Data: ", "data :",
+                        "retry: ",
+                    ][..],
+                ),
+                value(),
+            )
+                .prop_map(|(field, value)| (format!("{field}{value}").into_bytes(), false));
+            let retry_line = "retry: [0-9]{1,4}".prop_map(|line| (line.into_bytes(), false));
+            // Invalid UTF-8 becomes U+FFFD; the bytes never form either mark.
+            let raw_line = prop::collection::vec(
+                select(&[b'a', b' ', b':', 0, 0x80, 0xC3, 0xE4, 0xFF][..]),
+                0..8,
+            )
+            .prop_map(|bytes| ([&b"data: "[..], &bytes].concat(), false));
+            let oversized_line = (
+                select(
+                    &[
+                        "data: ", "data:", "event: ", "id: ", ": ", "foo: ", "retry: ",
+                    ][..],
+                ),
+                LIMIT / 4 + 1..LIMIT / 4 + 8,
+            )
+                .prop_map(|(field, length)| {
+                    let value = OVERSIZED_MARK.to_string().repeat(length);
+                    (format!("{field}{value}").into_bytes(), true)
+                });
+            prop_oneof![
+                6 => data_line,
+                3 => other_line,
+                1 => retry_line,
+                1 => raw_line,
+                1 => oversized_line,
+            ]
+        }
+
+        fn line_end() -> impl Strategy<Value = &'static str> {
+            select(&["\n", "\r\n", "\r"][..])
+        }
+
+        /// An event: field lines, each with its line end, then the blank line's end. Every line
+        /// of an event with an oversized line carries [`DOOMED_MARK`].
+        fn event_block() -> impl Strategy<Value = Vec<(Vec<u8>, &'static str)>> {
+            (
+                prop::collection::vec((line(), line_end()), 0..5),
+                line_end(),
+            )
+                .prop_map(|(lines, blank_line_end)| {
+                    let doomed = lines.iter().any(|((_, oversized), _)| *oversized);
+                    let mut block: Vec<_> = lines
+                        .into_iter()
+                        .map(|((mut line, oversized), end)| {
+                            if doomed && !oversized {
+                                line.extend_from_slice(DOOMED_MARK.to_string().as_bytes());
+                            }
+                            (line, end)
+                        })
+                        .collect();
+                    block.push((Vec::new(), blank_line_end));
+                    block
+                })
+        }
+
+        /// How a generated stream ends.
+        #[derive(Debug, Clone, Copy)]
+        enum Ending {
+            Complete,
+            WithoutBlankLine,
+            WithoutLastLineEnd,
+        }
+
+        /// A whole stream: an optional byte-order mark, events, and an ending.
+        fn stream() -> impl Strategy<Value = Vec<u8>> {
+            (
+                any::<bool>(),
+                prop::collection::vec(event_block(), 0..6),
+                select(
+                    &[
+                        Ending::Complete,
+                        Ending::WithoutBlankLine,
+                        Ending::WithoutLastLineEnd,
+                    ][..],
+                ),
+            )
+                .prop_map(|(byte_order_mark, events, ending)| {
+                    let mut lines: Vec<_> = events.into_iter().flatten().collect();
+                    if !matches!(ending, Ending::Complete) {
+                        lines.pop();
+                    }
+                    let mut stream = Vec::new();
+                    if byte_order_mark {
+                        stream.extend_from_slice(BYTE_ORDER_MARK);
+                    }
+                    for (line, end) in &lines {
+                        stream.extend_from_slice(line);
+                        stream.extend_from_slice(end.as_bytes());
+                    }
+                    if matches!(ending, Ending::WithoutLastLineEnd) {
+                        if let Some((_, end)) = lines.last() {
+                            stream.truncate(stream.len() - end.len());
+                        }
+                    }
+                    stream
+                })
+        }
+
+        /// `stream` cut at the given positions (any byte offset, so also inside a CRLF pair and
+        /// inside a multi-byte character).
+        fn split_at_positions<'a>(stream: &'a [u8], cuts: &[Index]) -> Vec<&'a [u8]> {
+            let mut positions: Vec<usize> =
+                cuts.iter().map(|cut| cut.index(stream.len() + 1)).collect();
+            positions.sort_unstable();
+            let mut chunks = Vec::new();
+            let mut start = 0;
+            for position in positions {
+                chunks.push(&stream[start..position]);
+                start = position;
+            }
+            chunks.push(&stream[start..]);
+            chunks
+        }
+
+        proptest! {
+            #![proptest_config(ProptestConfig::with_cases(CASES))]
+
+            #[test]
+            fn splitting_a_stream_anywhere_changes_nothing(
+                stream in stream(),
+                cuts in prop::collection::vec(any::<Index>(), 0..12),
+            ) {
+                let whole = parse_chunks_with_limit(LIMIT, [&stream[..]]);
+                let split = parse_chunks_with_limit(LIMIT, split_at_positions(&stream, &cuts));
+                prop_assert_eq!(&split, &whole);
+                let byte_by_byte = parse_chunks_with_limit(LIMIT, stream.chunks(1));
+                prop_assert_eq!(&byte_by_byte, &whole);
+            }
+
+            #[test]
+            fn nothing_of_an_event_with_an_oversized_line_is_delivered(stream in stream()) {
+                let parsed = parse_chunks_with_limit(LIMIT, [&stream[..]]);
+                for event in &parsed.events {
+                    let fields = [
+                        Some(event.data.as_str()),
+                        event.event.as_deref(),
+                        event.id.as_deref(),
+                    ];
+                    for field in fields.into_iter().flatten() {
+                        prop_assert!(
+                            !field.contains([OVERSIZED_MARK, DOOMED_MARK]),
+                            "{:?} leaked from a dropped event", event
+                        );
+                    }
+                }
+            }
+        }
     }
 }
