@@ -29,8 +29,10 @@ pub async fn handle(
     cors: &Cors,
 ) -> Result<Response, ProxyError> {
     authorize(&req, runtime)?;
+    // Ids arrive percent-encoded (`u:%E5%BC%A0%E4%B8%89` is user 张三): decoded once, here.
     let path = req.path();
-    let segments: Vec<&str> = path.trim_start_matches("/admin/").split('/').collect();
+    let decoded = crate::core::path::segments(path.trim_start_matches("/admin/"))?;
+    let segments: Vec<&str> = decoded.iter().map(String::as_str).collect();
     let method = req.method();
     let result = match (method, segments.as_slice()) {
         (Method::Post, ["keys"]) => create_key(&mut req, env, runtime).await,
@@ -84,10 +86,8 @@ struct NewKey {
 }
 
 async fn create_key(req: &mut Request, env: &Env, runtime: &Runtime) -> Result<Value, ProxyError> {
-    let new: NewKey = req
-        .json()
-        .await
-        .map_err(|_| ProxyError::invalid("name", "Send {\"name\": \"...\", \"tier\": \"...\"}."))?;
+    let new: NewKey =
+        crate::body::small_json(req, "name", "{\"name\": \"...\", \"tier\": \"...\"}").await?;
     if new.name.trim().is_empty() || new.name.len() > 100 {
         return Err(ProxyError::invalid(
             "name",
@@ -220,9 +220,8 @@ async fn set_tier(
     runtime: &Runtime,
     user: &str,
 ) -> Result<Value, ProxyError> {
-    let change: TierChange = req.json().await.map_err(|_| {
-        ProxyError::invalid("tier", "Send {\"tier\": \"name\"} or {\"tier\": null}.")
-    })?;
+    let change: TierChange =
+        crate::body::small_json(req, "tier", "{\"tier\": \"name\"} or {\"tier\": null}").await?;
     if let Some(tier) = &change.tier {
         if !runtime.config.tiers.contains_key(tier) {
             return Err(ProxyError::invalid(
@@ -301,17 +300,36 @@ async fn usage(req: &Request, env: &Env, cors: &Cors) -> Result<Response, ProxyE
 
 async fn recent_ledger(req: &Request, env: &Env) -> Result<Value, ProxyError> {
     let url = req.url().map_err(internal)?;
-    let limit = url
-        .query_pairs()
-        .find(|(k, _)| k == "limit")
-        .and_then(|(_, v)| v.parse::<u32>().ok())
+    let param = |name: &str| {
+        url.query_pairs()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.into_owned())
+    };
+    let limit = param("limit")
+        .and_then(|v| v.parse::<u32>().ok())
         .unwrap_or(50)
         .min(1000);
+    // Paging through a large ledger (the soak reconciles every row): bounded like `limit`.
+    let offset = param("offset")
+        .and_then(|v| v.parse::<u32>().ok())
+        .unwrap_or(0)
+        .min(10_000_000);
+    let user = param("user").filter(|user| !user.is_empty() && user.len() <= 256);
     ledger_d1::ensure_schema(env).await.map_err(internal)?;
     let db = env.d1(ledger_d1::BINDING).map_err(internal)?;
-    let rows: Vec<Value> = db
-        .prepare("SELECT * FROM ledger ORDER BY ts_ms DESC LIMIT ?1")
-        .bind(&[JsValue::from_f64(f64::from(limit))])
+    let limit = JsValue::from_f64(f64::from(limit));
+    let offset = JsValue::from_f64(f64::from(offset));
+    let statement = match &user {
+        Some(user) => db
+            .prepare(
+                "SELECT * FROM ledger WHERE user = ?3 ORDER BY ts_ms DESC, id LIMIT ?1 OFFSET ?2",
+            )
+            .bind(&[limit, offset, user.as_str().into()]),
+        None => db
+            .prepare("SELECT * FROM ledger ORDER BY ts_ms DESC, id LIMIT ?1 OFFSET ?2")
+            .bind(&[limit, offset]),
+    };
+    let rows: Vec<Value> = statement
         .map_err(internal)?
         .all()
         .await

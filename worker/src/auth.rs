@@ -1,5 +1,6 @@
 //! Authentication glue: user tokens are verified in the core; virtual keys are looked up in
-//! their own `UserDo` (named by the key's hash); guests need guest mode and a device id.
+//! their own `UserDo` (named by the key's hash); guests need guest mode and a device id, and
+//! are limited by their network address.
 
 use worker::{Env, Method, Request};
 
@@ -37,7 +38,9 @@ pub async fn authenticate(
                 .ok()
                 .flatten()
                 .unwrap_or_default();
-            guest_identity(&device, &runtime.config)
+            // Set by Cloudflare's edge from the connection, never taken from the client.
+            let client_ip = req.headers().get("cf-connecting-ip").ok().flatten();
+            guest_identity(&device, client_ip.as_deref(), &runtime.config)
         }
     }
 }

@@ -4,19 +4,21 @@
 
 use std::rc::Rc;
 
-use oachat_protocol::encode_event_into;
+use oachat_protocol::{encode_event_into, SseParser};
 use serde_json::Value;
 use worker::{Context, Env, Headers, Request, Response, ResponseBody, ResponseBuilder};
 
 use crate::auth;
 use crate::body;
 use crate::conversations::{self, Keep};
+use crate::core::assemble::Assembler;
 use crate::core::cache::{cache_key, CachedAnswer};
 use crate::core::config::{ModelChoice, Tier};
 use crate::core::error::ProxyError;
-use crate::core::identity::Identity;
+use crate::core::identity::{opaque_user_id, Identity};
+use crate::core::keypool::KeyId;
 use crate::core::ledger::{utc_day, Ending, LedgerRow};
-use crate::core::metering::{estimate_request_prompt_tokens, usage_from_body, StreamMeter, Usage};
+use crate::core::metering::{estimate_request_prompt_tokens, StreamMeter, Usage};
 use crate::core::relay::RelayCore;
 use crate::core::request::{parse_chat_request, ChatRequest};
 use crate::core::routing::{render_template, RouteRequest, TemplateVars};
@@ -40,8 +42,9 @@ struct Plan {
     route_reason: String,
     stream: bool,
     prompt_estimate: u64,
-    /// The output cap sent upstream (the caller's, clamped).
-    max_tokens: u64,
+    /// The worst case reserved: the prompt estimate plus `n` times the clamped output cap.
+    reserve_tokens: u64,
+    reserve_micro_usd: u64,
     body: String,
     started_ms: u64,
     /// Set when the route allows cached answers and the request can be answered from one.
@@ -65,7 +68,7 @@ pub async fn completions(
 ) -> Result<Response, ProxyError> {
     let started_ms = now_ms();
     let identity = auth::authenticate(&req, env, &runtime).await?;
-    let bytes = read_body(&mut req, runtime.config.max_body_bytes).await?;
+    let bytes = body::request_bytes(&mut req, runtime.config.max_body_bytes).await?;
     let chat = parse_chat_request(&bytes)?;
     serve(env, ctx, runtime, cors, identity, chat, started_ms, None).await
 }
@@ -93,19 +96,27 @@ pub async fn serve(
 
     health::sync_before_first_use(env, &runtime).await;
     let mut reports = Vec::new();
-    let sent = upstream::send(
-        &runtime,
-        plan.upstream_index,
-        "/chat/completions",
-        &plan.body,
-        &mut reports,
+    let sent = limits::while_renewing(
+        env,
+        &admission,
+        upstream::send(
+            &runtime,
+            plan.upstream_index,
+            "/chat/completions",
+            &plan.body,
+            &mut reports,
+        ),
     )
     .await;
     health::share_after_response(ctx, env, &runtime, reports);
 
     let answer = match sent {
         Ok(answer) => answer,
-        Err(upstream::Failed { failure, attempts }) => {
+        Err(upstream::Failed {
+            failure,
+            attempts,
+            abandoned,
+        }) => {
             let status = match &failure {
                 Failure::Proxy(error) => error.status(),
                 Failure::Upstream(pass) => pass.status,
@@ -121,7 +132,8 @@ pub async fn serve(
                 now_ms(),
                 attempts,
             );
-            finish_after_response(ctx, env, admission, row);
+            let rows = with_abandoned(&runtime, &plan, row, &abandoned);
+            finish_after_response(ctx, env, admission, rows);
             return match failure {
                 Failure::Proxy(error) => failure_response(&error, cors, &plan.request_id),
                 Failure::Upstream(pass) => {
@@ -142,6 +154,7 @@ pub async fn serve(
     let _ = cors.apply(&headers);
     let key_id = answer.key_id.as_str().to_string();
     let attempts = answer.attempts;
+    let abandoned = answer.abandoned;
 
     if plan.stream {
         let upstream_body = body::stream(&answer.response).ok_or(ProxyError::Internal)?;
@@ -172,13 +185,17 @@ pub async fn serve(
         let plan_for_ledger = plan;
         let env_for_ledger = env.clone();
         ctx.wait_until(async move {
-            let end = relay.finished().await;
+            let end = limits::while_renewing(&env_for_ledger, &admission, relay.finished()).await;
             drop(controller);
             if let Some(keep) = keep {
                 conversations::keep_turn(&env_for_ledger, keep, end.meter.captured_text()).await;
             }
             if let Some(cache) = &plan_for_ledger.cache {
-                if end.ending == Ending::Completed && !end.meter.captured_text().is_empty() {
+                // Only a complete answer is worth replaying: a `length` cut is not one.
+                let complete = end.ending == Ending::Completed
+                    && end.meter.finish_reason() == Some("stop")
+                    && !end.meter.captured_text().is_empty();
+                if complete {
                     let usage = end.meter.outcome(plan_for_ledger.prompt_estimate);
                     let answer = CachedAnswer {
                         model: plan_for_ledger.upstream_model.clone(),
@@ -209,7 +226,8 @@ pub async fn serve(
                 ended_ms,
                 attempts,
             );
-            settle_and_record(&env_for_ledger, admission, row).await;
+            let rows = with_abandoned(&runtime_for_ledger, &plan_for_ledger, row, &abandoned);
+            settle_and_record(&env_for_ledger, admission, rows).await;
         });
         return Ok(ResponseBuilder::new()
             .with_status(200)
@@ -217,15 +235,26 @@ pub async fn serve(
             .body(ResponseBody::Stream(client_body)));
     }
 
+    // The caller wants one JSON answer; the upstream streamed it (see `core/assemble.rs`).
     let ttfb = now_ms().saturating_sub(plan.started_ms);
-    let Ok(text) = body::text(answer.response).await else {
-        // The body broke off after a 200 head. Nothing reached the client yet, but the upstream
-        // may have billed the prompt: record it as cut, and answer with an error, not an empty 200.
-        let usage = Usage {
-            prompt_tokens: plan.prompt_estimate,
-            estimated: true,
-            ..Usage::default()
-        };
+    let read = limits::while_renewing(env, &admission, body::text(answer.response)).await;
+    let mut meter = StreamMeter::new(true);
+    let mut assembler = Assembler::default();
+    if let Ok(text) = &read {
+        let mut parser = SseParser::new();
+        let mut events = parser.push(text.as_bytes());
+        events.extend(parser.finish());
+        for event in &events {
+            meter.observe(&event.data);
+            assembler.push(&event.data);
+        }
+    }
+    let usage = meter.outcome(plan.prompt_estimate);
+    // Finished: `[DONE]` or the usage chunk (always asked for, and last) arrived.
+    if read.is_err() || !(meter.saw_done() || meter.reported_usage().is_some()) {
+        // The body broke off after a 200 head. Nothing reached the client, but the upstream
+        // billed what it generated: charge the metered estimate, and answer with an error,
+        // not a truncated answer passed off as complete.
         let error = ProxyError::UpstreamBroken;
         let row = ledger_row(
             &runtime,
@@ -238,25 +267,16 @@ pub async fn serve(
             now_ms(),
             attempts,
         );
-        finish_after_response(ctx, env, admission, row);
+        finish_after_response(
+            ctx,
+            env,
+            admission,
+            with_abandoned(&runtime, &plan, row, &abandoned),
+        );
         return failure_response(&error, cors, &plan.request_id);
-    };
-    let parsed: Option<Value> = serde_json::from_str(&text).ok();
-    let (usage, ending) = match parsed.as_ref().and_then(usage_from_body) {
-        Some(usage) => (usage, Ending::Completed),
-        None => (
-            Usage {
-                prompt_tokens: plan.prompt_estimate,
-                estimated: true,
-                ..Usage::default()
-            },
-            Ending::UpstreamCut,
-        ),
-    };
-    if let (Some(cache), Some(answer)) = (
-        &plan.cache,
-        parsed.as_ref().and_then(|body| cached_answer(body, &usage)),
-    ) {
+    }
+    let completion = assembler.finish();
+    if let (Some(cache), Some(answer)) = (&plan.cache, cached_answer(&completion, &usage)) {
         let key = cache.key.clone();
         let ttl_s = cache.ttl_s;
         ctx.wait_until(async move { crate::cache::store(&key, &answer, ttl_s).await });
@@ -267,17 +287,56 @@ pub async fn serve(
         &key_id,
         usage,
         200,
-        ending,
+        Ending::Completed,
         ttfb,
         now_ms(),
         attempts,
     );
-    finish_after_response(ctx, env, admission, row);
+    finish_after_response(
+        ctx,
+        env,
+        admission,
+        with_abandoned(&runtime, &plan, row, &abandoned),
+    );
     let _ = headers.set("content-type", "application/json");
     Ok(ResponseBuilder::new()
         .with_status(200)
         .with_headers(headers)
-        .fixed(text.into_bytes()))
+        .fixed(completion.to_string().into_bytes()))
+}
+
+/// The request's ledger row followed by one row per upstream attempt it abandoned at the
+/// first-byte timeout: the upstream may have billed those, so each is charged at the prompt
+/// estimate (nothing came back, so no output is known) and marked estimated.
+fn with_abandoned(
+    runtime: &Runtime,
+    plan: &Plan,
+    row: LedgerRow,
+    abandoned: &[KeyId],
+) -> Vec<LedgerRow> {
+    let mut rows = vec![row];
+    for (index, key_id) in abandoned.iter().enumerate() {
+        let usage = Usage {
+            prompt_tokens: plan.prompt_estimate,
+            estimated: true,
+            ..Usage::default()
+        };
+        let attempt = u32::try_from(index + 1).unwrap_or(u32::MAX);
+        let mut extra = ledger_row(
+            runtime,
+            plan,
+            key_id.as_str(),
+            usage,
+            ProxyError::UpstreamTimeout.status(),
+            Ending::Abandoned,
+            0,
+            now_ms(),
+            attempt,
+        );
+        extra.id = format!("{}:a{attempt}", plan.request_id);
+        rows.push(extra);
+    }
+    rows
 }
 
 /// The text answer of a finished non-streamed completion, for the cache.
@@ -338,7 +397,7 @@ fn serve_cached(
         0,
     );
     row.cost_micro_usd = 0;
-    finish_after_response(ctx, env, admission, row);
+    finish_after_response(ctx, env, admission, vec![row]);
     if plan.stream {
         let mut body = String::new();
         // Pieces of ~24 characters keep the widget's typewriter feel on a cached answer.
@@ -400,9 +459,8 @@ async fn plan_and_admit(
             &tier,
             chat,
             &planned.request_id,
-            planned.prompt_estimate,
-            planned.max_tokens,
-            &planned.upstream_model,
+            planned.reserve_tokens,
+            planned.reserve_micro_usd,
         )
         .await?;
         match admitted {
@@ -429,6 +487,25 @@ fn plan(
         return Err(ProxyError::ModelNotAllowed {
             model: chat.model.clone(),
         });
+    }
+    // Fields the reservation cannot price never reach the upstream.
+    chat.check_fields(&tier.allowed_fields)?;
+    // Every choice is generated and billed: `n` multiplies the worst case.
+    if chat.n > u64::from(tier.max_n) {
+        return Err(ProxyError::invalid(
+            "n",
+            format!(
+                "`n` may be at most {} for your tier: each choice is billed in full.",
+                tier.max_n
+            ),
+        ));
+    }
+    // Without a server-side conversation, a round is a user turn of `messages`: the request
+    // carrying the k-th user message is round k.
+    if let (None, Some(max)) = (&chat.conversation_id, tier.max_rounds) {
+        if chat.user_turns() > max {
+            return Err(ProxyError::MaxRounds { max });
+        }
     }
     let mut route = String::new();
     let mut route_reason = String::from("asked");
@@ -496,7 +573,9 @@ fn plan(
         cap = cap.min(u64::from(route_cap));
     }
     let max_tokens = chat.max_tokens.map_or(cap, |asked| asked.min(cap));
-    let mut body = chat.upstream_body(&resolved.upstream_model, Some(max_tokens));
+    let salt = runtime.signing_secret.as_deref().unwrap_or(b"oachat");
+    let opaque_user = opaque_user_id(&identity.user, salt);
+    let mut body = chat.upstream_body(&resolved.upstream_model, cap, &opaque_user);
     if let Some(prompt) = system_prompt {
         if let Some(Value::Array(messages)) = body.get_mut("messages") {
             messages.insert(0, serde_json::json!({"role": "system", "content": prompt}));
@@ -512,6 +591,11 @@ fn plan(
     });
     let body = Value::Object(body);
     let prompt_estimate = estimate_request_prompt_tokens(&body);
+    let output_tokens = max_tokens.saturating_mul(chat.n);
+    let reserve_tokens = prompt_estimate.saturating_add(output_tokens);
+    let reserve_micro_usd = config.price(&resolved.upstream_model).map_or(0, |price| {
+        price.cost_micro_usd(prompt_estimate, output_tokens, 0)
+    });
     Ok(Plan {
         request_id: new_request_id(),
         model_asked: chat.model.clone(),
@@ -521,7 +605,8 @@ fn plan(
         route_reason,
         stream: chat.stream,
         prompt_estimate,
-        max_tokens,
+        reserve_tokens,
+        reserve_micro_usd,
         body: body.to_string(),
         started_ms,
         identity,
@@ -545,27 +630,6 @@ fn single_text_answer(chat: &ChatRequest) -> bool {
         .and_then(Value::as_bool)
         .unwrap_or(false);
     one_choice && no_tools && no_logprobs
-}
-
-/// Reads the body, refusing early on a declared length over the limit.
-pub async fn read_body(req: &mut Request, limit: u64) -> Result<Vec<u8>, ProxyError> {
-    let declared = req
-        .headers()
-        .get("content-length")
-        .ok()
-        .flatten()
-        .and_then(|length| length.parse::<u64>().ok());
-    if declared.is_some_and(|length| length > limit) {
-        return Err(ProxyError::BodyTooLarge { limit });
-    }
-    let bytes = req.bytes().await.map_err(|_| ProxyError::InvalidRequest {
-        message: "The request body could not be read.".into(),
-        param: None,
-    })?;
-    if bytes.len() as u64 > limit {
-        return Err(ProxyError::BodyTooLarge { limit });
-    }
-    Ok(bytes)
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -616,22 +680,22 @@ fn ledger_row(
     }
 }
 
-fn finish_after_response(ctx: &Context, env: &Env, admission: Admission, row: LedgerRow) {
+fn finish_after_response(ctx: &Context, env: &Env, admission: Admission, rows: Vec<LedgerRow>) {
     let env = env.clone();
     ctx.wait_until(async move {
-        settle_and_record(&env, admission, row).await;
+        settle_and_record(&env, admission, rows).await;
     });
 }
 
 /// Settles the reservation to what was metered (releasing the rest); the user's object stores
-/// the row with the settle and moves it to D1. Should the object be unreachable, the row goes
+/// the rows with the settle and moves them to D1. Should the object be unreachable, the rows go
 /// to D1 directly, so a request is never missing from the ledger.
-async fn settle_and_record(env: &Env, admission: Admission, row: LedgerRow) {
-    if limits::settle(env, admission, &row).await {
+async fn settle_and_record(env: &Env, admission: Admission, rows: Vec<LedgerRow>) {
+    if limits::settle(env, admission, &rows).await {
         return;
     }
-    if let Err(error) = ledger_d1::insert_all(env, std::slice::from_ref(&row)).await {
-        worker::console_error!("oachat: ledger write failed for {}: {error}", row.id);
+    if let Err(error) = ledger_d1::insert_all(env, &rows).await {
+        worker::console_error!("oachat: ledger write failed for {}: {error}", rows[0].id);
     }
 }
 

@@ -66,7 +66,7 @@ pub async fn chat(
 ) -> Result<Response, ProxyError> {
     let started_ms = now_ms();
     let identity = signed_caller(&req, env, &runtime).await?;
-    let bytes = chat::read_body(&mut req, runtime.config.max_body_bytes).await?;
+    let bytes = crate::body::request_bytes(&mut req, runtime.config.max_body_bytes).await?;
     let turn = parse_turn(&bytes)?;
     let open = OpenCall {
         conversation_id: turn.conversation_id.clone(),
@@ -152,9 +152,11 @@ pub async fn handle(
     let identity = signed_caller(&req, env, runtime).await?;
     let user = identity.user.as_str();
     let path = req.path();
-    let rest = path
-        .trim_start_matches("/v1/oachat/conversations")
-        .trim_start_matches('/');
+    let rest = crate::core::path::decode_segment(
+        path.trim_start_matches("/v1/oachat/conversations")
+            .trim_start_matches('/'),
+    )?;
+    let rest = rest.as_str();
     let method = req.method();
     if rest.is_empty() {
         return match method {
@@ -186,10 +188,8 @@ pub async fn handle(
             )
         }
         Method::Patch => {
-            let rename: Rename = req
-                .json()
-                .await
-                .map_err(|_| ProxyError::invalid("title", "Send {\"title\": \"...\"}."))?;
+            let rename: Rename =
+                crate::body::small_json(&mut req, "title", "{\"title\": \"...\"}").await?;
             let title = validate_title(&rename.title)?;
             let renamed: Option<Summary> =
                 limits::call_method(env, user, Method::Patch, &object_path, &title)
@@ -229,12 +229,12 @@ pub async fn feedback(
     cors: &Cors,
 ) -> Result<Response, ProxyError> {
     let identity = auth::authenticate(&req, env, runtime).await?;
-    let feedback: Feedback = req.json().await.map_err(|_| {
-        ProxyError::invalid(
-            "rating",
-            "Send {\"request_id\": \"req_...\", \"rating\": 1, -1 or 0}.",
-        )
-    })?;
+    let feedback: Feedback = crate::body::small_json(
+        &mut req,
+        "rating",
+        "{\"request_id\": \"req_...\", \"rating\": 1, -1 or 0}",
+    )
+    .await?;
     if !matches!(feedback.rating, -1..=1) {
         return Err(ProxyError::invalid(
             "rating",

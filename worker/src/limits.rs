@@ -1,19 +1,25 @@
-//! The proxy's side of admission: builds the reservation for a request, asks the caller's
-//! `UserDo` to admit it, and settles it after the answer.
+//! The proxy's side of admission: asks the caller's `UserDo` to admit a request with its
+//! reservation, keeps the reservation alive while the request runs, and settles it after the
+//! answer.
 
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 use worker::{Env, Method, Request, RequestInit};
 
-use crate::core::account::{lease_to_keep, AdmitRequest, Refusal, SettleRequest};
+use std::future::Future;
+
+use futures_util::future::{select, Either};
+
+use crate::core::account::{lease_to_keep, AdmitRequest, GuestPoolLimits, Refusal, SettleRequest};
 use crate::core::budget::BudgetKind;
 use crate::core::config::Tier;
 use crate::core::error::{BudgetScope, ProxyError};
+use crate::core::identity::Credential;
 use crate::core::identity::Identity;
 use crate::core::ledger::{Ending, LedgerRow};
 use crate::core::request::ChatRequest;
 use crate::durable::ledger_outbox::SettleCall;
-use crate::durable::user_do::{AdmitAnswer, BINDING};
+use crate::durable::user_do::{AdmitAnswer, RenewCall, BINDING};
 use crate::runtime::Runtime;
 use crate::time::now_ms;
 
@@ -30,12 +36,17 @@ pub enum Admitted {
 pub struct Admission {
     pub user: String,
     pub request_id: String,
+    /// How often to renew the reservation while the request runs (a third of its TTL).
+    pub renew_every_ms: u64,
     pub conversation_id: Option<String>,
     /// Deployment lease the user keeps when idle after this request.
     pub keep_lease_micro_usd: u64,
     pub deployment_cap_micro_usd: Option<u64>,
 }
 
+/// Asks the caller's object to admit a request that reserves `reserve_tokens` and
+/// `reserve_micro_usd` (its worst case: the prompt estimate plus every choice's clamped
+/// output cap).
 #[allow(clippy::too_many_arguments)]
 pub async fn admit(
     env: &Env,
@@ -44,16 +55,22 @@ pub async fn admit(
     tier: &Tier,
     chat: &ChatRequest,
     request_id: &str,
-    prompt_estimate: u64,
-    max_tokens: u64,
-    upstream_model: &str,
+    reserve_tokens: u64,
+    reserve_micro_usd: u64,
 ) -> Result<Admitted, ProxyError> {
     let config = &runtime.config;
-    let reserve_tokens = prompt_estimate.saturating_add(max_tokens);
-    let reserve_micro_usd = config.price(upstream_model).map_or(0, |price| {
-        price.cost_micro_usd(prompt_estimate, max_tokens, 0)
-    });
     let deployment_cap = config.deployment_daily_micro_usd();
+    let guest_pool = match (&identity.credential, &config.guest_pool) {
+        (Credential::Guest, Some(pool)) => Some(GuestPoolLimits {
+            rpm: pool.rpm,
+            cap_micro_usd: pool.daily_usd.map(crate::core::config::usd_to_micro),
+        }),
+        _ => None,
+    };
+    // Leases are needed when the deployment is capped, and for guests when their pool has a
+    // USD share of its own.
+    let leased =
+        deployment_cap.is_some() || guest_pool.is_some_and(|pool| pool.cap_micro_usd.is_some());
     let request = AdmitRequest {
         request_id: request_id.to_string(),
         tier: identity.tier.clone(),
@@ -65,10 +82,11 @@ pub async fn admit(
         daily_micro_usd: tier.daily_micro_usd(),
         reserve_tokens,
         reserve_micro_usd,
-        lease_slice_micro_usd: deployment_cap
-            .map(|_| crate::core::config::usd_to_micro(config.budget.lease_slice_usd)),
+        lease_slice_micro_usd: leased
+            .then(|| crate::core::config::usd_to_micro(config.budget.lease_slice_usd)),
         deployment_cap_micro_usd: deployment_cap,
         reservation_ttl_ms: config.budget.reservation_ttl_s.saturating_mul(1000),
+        guest_pool,
     };
     let answer: AdmitAnswer = call(env, &identity.user, "/admit", &request)
         .await
@@ -83,6 +101,7 @@ pub async fn admit(
         None => Ok(Admitted::Granted(Admission {
             user: identity.user.clone(),
             request_id: request_id.to_string(),
+            renew_every_ms: (request.reservation_ttl_ms / 3).max(1_000),
             conversation_id: chat.conversation_id.clone(),
             keep_lease_micro_usd: request
                 .lease_slice_micro_usd
@@ -100,25 +119,61 @@ pub async fn tier_override(env: &Env, runtime: &Runtime, user: &str) -> Option<S
     tier.filter(|tier| runtime.config.tiers.contains_key(tier))
 }
 
-/// Settles to the metered usage and hands the ledger row to the user's object, which stores
-/// both in one transaction. A request that failed before any output gives its round back.
-/// `false` when the object could not be reached: the caller must write the row itself.
-pub async fn settle(env: &Env, admission: Admission, row: &LedgerRow) -> bool {
+/// Runs `work` while keeping the request's reservation alive: every third of the TTL the
+/// caller's object hears that the request still runs. A reservation must live as long as its
+/// request, however long the stream; only a request whose isolate died stops renewing, and
+/// its reservation is then charged in full (`core/budget.rs`).
+pub async fn while_renewing<F: Future>(env: &Env, admission: &Admission, work: F) -> F::Output {
+    let mut work = Box::pin(work);
+    loop {
+        let tick = worker::Delay::from(std::time::Duration::from_millis(admission.renew_every_ms));
+        match select(work, Box::pin(tick)).await {
+            Either::Left((output, _)) => return output,
+            Either::Right((_, pending)) => {
+                work = pending;
+                let renewal = RenewCall {
+                    request_id: admission.request_id.clone(),
+                    now_ms: now_ms(),
+                };
+                let renewed: worker::Result<bool> =
+                    call(env, &admission.user, "/renew", &renewal).await;
+                if let Err(error) = renewed {
+                    worker::console_error!(
+                        "oachat: renewing {} failed: {error}",
+                        admission.request_id
+                    );
+                }
+            }
+        }
+    }
+}
+
+/// Settles to the metered usage and hands the ledger rows (the request's own first, then its
+/// abandoned attempts) to the user's object, which stores them with the settle in one
+/// transaction. Every row's tokens and cost are charged. A request that failed before any
+/// output gives its round back. `false` when the object could not be reached even on a
+/// second try: the caller must then write the rows itself, and the reservation, no longer
+/// renewed, expires into a charge of its full worst case (so a lost settle errs towards the
+/// budget: it charges at least the reservation, not nothing).
+pub async fn settle(env: &Env, admission: Admission, rows: &[LedgerRow]) -> bool {
+    let Some(row) = rows.first() else {
+        return true;
+    };
     let nothing_delivered = row.completion_tokens == 0
         && matches!(
             row.ending,
             Ending::Failed | Ending::ClientAborted | Ending::UpstreamCut
         );
+    // A cached answer cost nothing upstream: its reservation is simply released.
+    let charged = rows.iter().filter(|row| row.ending != Ending::Cached);
     let settle = SettleRequest {
         request_id: admission.request_id,
         now_ms: now_ms(),
-        // A cached answer cost nothing upstream: its reservation is simply released.
-        tokens: if row.ending == Ending::Cached {
-            0
-        } else {
-            row.prompt_tokens + row.completion_tokens
-        },
-        micro_usd: row.cost_micro_usd,
+        tokens: charged
+            .clone()
+            .map(|row| row.prompt_tokens + row.completion_tokens)
+            .sum(),
+        micro_usd: charged.map(|row| row.cost_micro_usd).sum(),
         conversation_id: admission.conversation_id,
         refund_round: nothing_delivered,
         keep_lease_micro_usd: admission.keep_lease_micro_usd,
@@ -126,15 +181,22 @@ pub async fn settle(env: &Env, admission: Admission, row: &LedgerRow) -> bool {
     };
     let call_body = SettleCall {
         settle,
-        ledger: Some(row.clone()),
+        ledger: rows.to_vec(),
     };
-    let settled: worker::Result<serde_json::Value> =
-        call(env, &admission.user, "/settle", &call_body).await;
-    if let Err(error) = &settled {
-        // The reservation expires after its TTL, so a lost settle can only under-use the budget.
-        worker::console_error!("oachat: settle failed for {}: {error}", row.id);
+    for attempt in 0..2 {
+        let settled: worker::Result<serde_json::Value> =
+            call(env, &admission.user, "/settle", &call_body).await;
+        match settled {
+            Ok(_) => return true,
+            Err(error) => {
+                worker::console_error!("oachat: settle of {} failed: {error}", row.id);
+                if attempt == 0 {
+                    worker::Delay::from(std::time::Duration::from_millis(200)).await;
+                }
+            }
+        }
     }
-    settled.is_ok()
+    false
 }
 
 fn refused(refusal: Refusal, now: u64) -> ProxyError {

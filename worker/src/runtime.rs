@@ -13,6 +13,7 @@ use worker::Env;
 use crate::core::config::{Config, KeyStrategy};
 use crate::core::error::ProxyError;
 use crate::core::keypool::{KeyPool, Strategy};
+use crate::core::redact::Redactor;
 use crate::core::routing::Router;
 
 /// One upstream as this isolate sees it.
@@ -36,6 +37,8 @@ pub struct Runtime {
     pub demo: bool,
     /// When this isolate last pulled key health from the `KeyHealthDo`.
     pub health_synced_ms: Cell<u64>,
+    /// Removes every configured upstream key from upstream text before anything else reads it.
+    pub redactor: Redactor,
 }
 
 /// How often an isolate refreshes its view of shared key health.
@@ -74,7 +77,14 @@ fn build(env: &Env) -> Result<Runtime, ProxyError> {
         })
         .collect();
     let router = Router::new(&config);
+    let secrets: Vec<String> = config
+        .upstreams
+        .iter()
+        .filter_map(|upstream| text_binding(env, &upstream.keys_secret))
+        .collect();
+    let redactor = Redactor::new(secrets.iter().flat_map(|secret| split_keys(secret)));
     Ok(Runtime {
+        redactor,
         router,
         upstreams,
         signing_secret: text_binding(env, "OACHAT_SIGNING_SECRET")

@@ -1,13 +1,19 @@
 //! Sending a request upstream over the key pool: pick a key, fetch with a first-byte
-//! timeout, classify the answer, fail over to another key, and stop at the first answer
-//! worth giving the client. Nothing is retried once a byte has reached the client: this
-//! module returns before any body byte is read.
+//! timeout, classify the answer, fail over to another key as `core/failover.rs` decides, and
+//! stop at the first answer worth giving the client.
+//!
+//! Every request goes upstream as a stream, so a head arrives when the upstream accepts it:
+//! after a 2xx head nothing is retried (the upstream may be generating), and nothing is ever
+//! retried once a byte has reached the client (this module returns before any body byte is
+//! read). An attempt abandoned at the first-byte timeout may still have been billed by the
+//! upstream; it is returned as `abandoned`, for the ledger to charge at its estimate.
 
 use futures_util::future::{select, Either};
 use worker::{AbortController, Delay, Fetch, Headers, Method, Request, RequestInit, Response};
 
 use crate::core::error::ProxyError;
-use crate::core::keypool::{classify, should_retry, KeyId, Outcome, RetryPolicy};
+use crate::core::failover::{Failover, Next};
+use crate::core::keypool::{classify, error_fingerprint, KeyId, Outcome};
 use crate::core::redact::scrub_error_body;
 use crate::runtime::Runtime;
 use crate::time::now_ms;
@@ -17,6 +23,8 @@ pub struct Answer {
     pub response: Response,
     pub key_id: KeyId,
     pub attempts: u32,
+    /// Earlier attempts abandoned at the first-byte timeout (the upstream may bill them).
+    pub abandoned: Vec<KeyId>,
     /// Keep the controller alive with the body: dropping it must not abort the stream,
     /// but the relay may abort it explicitly.
     pub _controller: AbortController,
@@ -30,9 +38,9 @@ pub struct HealthReport {
     pub at_ms: u64,
 }
 
-/// Upstream error bodies that may be shown to the client (a 400 about a bad tool schema is
-/// the caller's to fix), with anything key-like scrubbed. Auth errors are never passed on:
-/// OpenAI's 401 text quotes part of the key.
+/// An upstream refusal that is the request's own (a 400 about a bad tool schema, a model
+/// the keys' project may not use), shown to its client with every key removed. Key-level
+/// failures (401 quotes part of the key) never reach a client.
 pub struct PassThrough {
     pub status: u16,
     pub body: String,
@@ -47,9 +55,11 @@ pub enum Failure {
 pub struct Failed {
     pub failure: Failure,
     pub attempts: u32,
+    pub abandoned: Vec<KeyId>,
 }
 
-/// Tries keys until one answers, or the attempts run out.
+/// Tries keys until one answers, the request's own refusal is clear, or the keys or the
+/// transient attempts run out.
 pub async fn send(
     runtime: &Runtime,
     upstream_index: usize,
@@ -57,9 +67,27 @@ pub async fn send(
     body: &str,
     reports: &mut Vec<HealthReport>,
 ) -> Result<Answer, Failed> {
-    let mut attempts = 0;
-    let sent = try_keys(runtime, upstream_index, path, body, reports, &mut attempts).await;
-    sent.map_err(|failure| Failed { failure, attempts })
+    let mut attempt = Attempts::default();
+    match try_keys(runtime, upstream_index, path, body, reports, &mut attempt).await {
+        Ok((response, key_id, controller)) => Ok(Answer {
+            response,
+            key_id,
+            attempts: attempt.made,
+            abandoned: attempt.abandoned,
+            _controller: controller,
+        }),
+        Err(failure) => Err(Failed {
+            failure,
+            attempts: attempt.made,
+            abandoned: attempt.abandoned,
+        }),
+    }
+}
+
+#[derive(Default)]
+struct Attempts {
+    made: u32,
+    abandoned: Vec<KeyId>,
 }
 
 async fn try_keys(
@@ -68,16 +96,15 @@ async fn try_keys(
     path: &str,
     body: &str,
     reports: &mut Vec<HealthReport>,
-    attempts: &mut u32,
-) -> Result<Answer, Failure> {
+    attempts: &mut Attempts,
+) -> Result<(Response, KeyId, AbortController), Failure> {
     let upstream = &runtime.upstreams[upstream_index];
-    let policy = RetryPolicy {
-        max_attempts: runtime.config.max_attempts,
-        ..RetryPolicy::default()
-    };
+    let mut failover = Failover::new(runtime.config.max_attempts, BACKOFF_BASE_MS);
     let url = format!("{}{}", upstream.base_url, path);
     let mut tried: Vec<KeyId> = Vec::new();
     let mut last_timeout = false;
+    // A request-level refusal met on an earlier key: what the client gets if no key is left.
+    let mut refusal: Option<PassThrough> = None;
     loop {
         let now = now_ms();
         let pick = upstream
@@ -85,6 +112,9 @@ async fn try_keys(
             .borrow_mut()
             .pick(now, js_sys::Math::random(), &tried);
         let Some(pick) = pick else {
+            if let Some(refusal) = refusal {
+                return Err(Failure::Upstream(refusal));
+            }
             if last_timeout {
                 return Err(Failure::Proxy(ProxyError::UpstreamTimeout));
             }
@@ -97,7 +127,7 @@ async fn try_keys(
                 retry_after_s,
             }));
         };
-        *attempts += 1;
+        attempts.made += 1;
         let key_id = pick.id.clone();
         tried.push(key_id.clone());
 
@@ -115,7 +145,7 @@ async fn try_keys(
             Box::pin(Delay::from(std::time::Duration::from_millis(timeout_ms))),
         )
         .await;
-        let outcome = match raced {
+        let (outcome, fingerprint) = match raced {
             Either::Left((Ok(response), _)) if (200..300).contains(&response.status_code()) => {
                 let share = pick.probe
                     || upstream
@@ -134,53 +164,60 @@ async fn try_keys(
                         at_ms: now_ms(),
                     });
                 }
-                return Ok(Answer {
-                    response,
-                    key_id,
-                    attempts: *attempts,
-                    _controller: controller,
-                });
+                return Ok((response, key_id, controller));
             }
             Either::Left((Ok(response), _)) => {
                 let status = response.status_code();
                 let retry_after = response.headers().get("retry-after").ok().flatten();
-                let text = crate::body::text(response).await.unwrap_or_default();
+                // The deployment's own keys leave the text before anything reads it.
+                let text = runtime
+                    .redactor
+                    .redact(&crate::body::text(response).await.unwrap_or_default());
                 let outcome = classify(status, &text, retry_after.as_deref());
-                if !should_retry(&outcome) {
-                    upstream
-                        .pool
-                        .borrow_mut()
-                        .report(&key_id, outcome, now_ms());
-                    return Err(Failure::Upstream(PassThrough {
+                if let Outcome::ClientError { .. } = outcome {
+                    refusal = Some(PassThrough {
                         status,
-                        body: scrub_error_body(status, &text),
-                    }));
+                        body: scrub_error_body(status, &text, &runtime.redactor),
+                    });
                 }
                 last_timeout = false;
-                outcome
+                (outcome, error_fingerprint(status, &text))
             }
             Either::Left((Err(_), _)) => {
                 last_timeout = false;
-                Outcome::ServerError { status: 502 }
+                (Outcome::ServerError { status: 502 }, String::new())
             }
             Either::Right(_) => {
                 controller.abort();
                 last_timeout = true;
-                Outcome::Timeout
+                // Sent and unanswered: the upstream may have started on it.
+                attempts.abandoned.push(key_id.clone());
+                (Outcome::Timeout, String::new())
             }
         };
         let at = now_ms();
+        let shared = upstream.pool.borrow().worth_sharing(&key_id, &outcome);
         upstream.pool.borrow_mut().report(&key_id, outcome, at);
-        reports.push(HealthReport {
-            upstream_index,
-            key_id,
-            outcome,
-            at_ms: at,
-        });
-        match policy.next_delay_ms(*attempts, &outcome) {
-            Some(0) => {}
-            Some(delay) => Delay::from(std::time::Duration::from_millis(delay)).await,
-            None => {
+        if shared {
+            reports.push(HealthReport {
+                upstream_index,
+                key_id,
+                outcome,
+                at_ms: at,
+            });
+        }
+        match failover.after(&outcome, &fingerprint) {
+            Next::Retry { delay_ms: 0 } => {}
+            Next::Retry { delay_ms } => {
+                Delay::from(std::time::Duration::from_millis(delay_ms)).await
+            }
+            Next::Answer => {
+                if let Some(refusal) = refusal {
+                    return Err(Failure::Upstream(refusal));
+                }
+                return Err(Failure::Proxy(ProxyError::Internal));
+            }
+            Next::GiveUp => {
                 return Err(Failure::Proxy(if last_timeout {
                     ProxyError::UpstreamTimeout
                 } else {
@@ -192,6 +229,9 @@ async fn try_keys(
         }
     }
 }
+
+/// The first wait after a 5xx or timeout; doubles with each one (`core/failover.rs`).
+const BACKOFF_BASE_MS: u64 = 100;
 
 fn build_request(url: &str, key: &str, body: &str) -> worker::Result<Request> {
     let headers = Headers::new();

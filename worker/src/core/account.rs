@@ -46,6 +46,18 @@ pub struct AdmitRequest {
     /// The deployment's daily cap, passed on to the deployment object with lease calls.
     pub deployment_cap_micro_usd: Option<u64>,
     pub reservation_ttl_ms: u64,
+    /// Set for a guest when `[guest_pool]` is configured: the guests' common per-minute limit
+    /// (`rpm`, taken from the deployment object before admitting) and their USD share
+    /// (`cap`, which the guest's leases come from).
+    #[serde(default)]
+    pub guest_pool: Option<GuestPoolLimits>,
+}
+
+/// What all guests together may use; see [`AdmitRequest::guest_pool`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GuestPoolLimits {
+    pub rpm: Option<u32>,
+    pub cap_micro_usd: Option<u64>,
 }
 
 /// The limits of one tier that the user's object enforces.
@@ -360,6 +372,13 @@ impl Account {
         self.rounds.rounds(conversation_id)
     }
 
+    /// The request is still running: keep its reservation alive another TTL.
+    pub fn renew(&mut self, request_id: &str, now_ms: u64) -> bool {
+        self.budget
+            .as_mut()
+            .is_some_and(|budget| budget.renew(request_id, now_ms))
+    }
+
     pub fn forget_conversation(&mut self, conversation_id: &str) {
         if self.rounds.tracked(conversation_id).is_some() {
             self.rounds.forget(conversation_id);
@@ -435,6 +454,7 @@ pub(crate) mod tests {
             lease_slice_micro_usd: None,
             deployment_cap_micro_usd: None,
             reservation_ttl_ms: 600_000,
+            guest_pool: None,
         }
     }
 

@@ -7,8 +7,9 @@
 //! refused when `spent + reserved + this > limit`, so the sum of everything in flight always
 //! fits: twenty simultaneous requests against room for five admit exactly five. When the answer
 //! ends, [`Budget::settle`] replaces the reservation by the metered usage; on a failure or
-//! cancel before any usage, [`Budget::release`] frees it. Both are keyed by a request id and are
-//! no-ops for an unknown id, so a retried settle never counts twice.
+//! cancel before any usage, [`Budget::release`] frees it. A settle is never dropped: whatever
+//! became of the reservation, the metered usage is charged (the worker sends each settle once,
+//! so charging an id it does not know can only err towards the budget).
 //!
 //! Money is counted in integer micro-USD: float sums drift, and a budget check must compare
 //! exactly (1 USD = 1,000,000 micro-USD, so a price in USD per million tokens is micro-USD per
@@ -23,10 +24,13 @@
 //! still in flight carry over and settle into the new day: usage counts on the day it is settled,
 //! which never lets yesterday's leftovers be spent twice. The ledger keeps the exact timestamps.
 //!
-//! **Stale reservations.** A reservation whose settle never comes (the isolate died mid-stream)
-//! would block budget forever, so reservations older than the TTL (default 10 minutes, longer
-//! than any stream with a bounded `max_tokens`) are released. The last [`EXPIRED_MEMORY`]
-//! expired ids are remembered, so a settle that arrives late is still recorded once.
+//! **Reservations live as long as their request.** The worker renews a request's reservation
+//! ([`Budget::renew`]) every third of the TTL while the request runs, however long its stream.
+//! Only a reservation nobody renewed for a whole TTL (its isolate died) expires, and it expires
+//! into spend: it is *charged in full*, because the upstream may well have generated all of it.
+//! Releasing it instead let a 100-second stream's budget be spent twice. The charged reservation
+//! stays known for a day, so a settle that arrives after all replaces the charge by the metered
+//! usage, exactly once; a settle for an id no longer known is charged as it stands.
 //!
 //! # Deployment budget: leases
 //! One global object consulted on every request would be both a bottleneck and a single point
@@ -57,7 +61,7 @@
 //! 3. [`Budget::reserve`]: refuses `Deployment` if the lease still does not cover it; then call
 //!    [`Budget::take_lease_surplus`]`(0)` and give the amount back.
 
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
@@ -67,9 +71,9 @@ pub const DAY_MS: u64 = 86_400_000;
 /// Reservations older than this are presumed dead and released.
 pub const DEFAULT_RESERVATION_TTL_MS: u64 = 10 * 60 * 1000;
 
-/// Expired reservation ids remembered for late settles. Bounded so the persisted state of a
-/// user object stays small.
-pub const EXPIRED_MEMORY: usize = 64;
+/// How long a reservation charged at expiry stays known, so that a late settle replaces its
+/// charge instead of adding to it.
+pub const CHARGED_MEMORY_MS: u64 = DAY_MS;
 
 /// The UTC day number of a Unix time in milliseconds.
 pub fn utc_day(now_ms: u64) -> u32 {
@@ -106,7 +110,18 @@ pub struct BudgetRefusal {
 pub struct Reservation {
     pub tokens: u64,
     pub micro_usd: u64,
+    /// When the reservation was made or last renewed (the name is kept for stored rows).
     pub created_ms: u64,
+    /// Set when the reservation expired unrenewed and was charged in full on this UTC day: it no
+    /// longer counts as reserved, its amount is in the day's spend until a settle replaces it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub charged_day: Option<u32>,
+}
+
+impl Reservation {
+    fn live(&self) -> bool {
+        self.charged_day.is_none()
+    }
 }
 
 /// What [`Budget::settle`] did.
@@ -114,9 +129,9 @@ pub struct Reservation {
 pub enum Settlement {
     /// Replaced a live reservation.
     Settled { reserved_micro_usd: u64 },
-    /// The reservation had expired; the usage was recorded anyway, once.
+    /// The reservation had expired and was charged in full; the metered usage replaced that.
     Late,
-    /// Unknown or already settled id: nothing changed.
+    /// No reservation is known for this id: the usage was charged as it stands.
     Unknown,
 }
 
@@ -148,11 +163,10 @@ pub struct Budget {
     reserved_micro_usd: u64,
     /// Persisted as rows of their own, one per reservation, so the budget's document stays
     /// the same small size however many requests are in flight (read here only from the
-    /// document of before that split, to migrate it).
+    /// document of before that split, to migrate it). Holds live reservations and, for a day,
+    /// those charged at expiry.
     #[serde(default, skip_serializing)]
     reservations: BTreeMap<String, Reservation>,
-    /// Recently expired ids with their expiry time, oldest first.
-    expired: VecDeque<(String, u64)>,
     ttl_ms: u64,
     /// `None` when the deployment is unlimited and no lease is needed.
     lease: Option<Lease>,
@@ -205,7 +219,6 @@ impl Budget {
             reserved_tokens: 0,
             reserved_micro_usd: 0,
             reservations: BTreeMap::new(),
-            expired: VecDeque::new(),
             ttl_ms: DEFAULT_RESERVATION_TTL_MS,
             lease: None,
             lease_slice_micro_usd: 0,
@@ -291,7 +304,7 @@ impl Budget {
         Ok(())
     }
 
-    /// Reserve the worst case of request `id`. Reserving an id that is already reserved is
+    /// Reserve the worst case of request `id`. Reserving an id that is already known is
     /// accepted without counting it twice (a retried call).
     pub fn reserve(
         &mut self,
@@ -324,9 +337,24 @@ impl Budget {
                 tokens,
                 micro_usd,
                 created_ms: now_ms,
+                charged_day: None,
             },
         );
         Ok(())
+    }
+
+    /// The request `id` is still running: its reservation lives another TTL from now. A
+    /// reservation already charged at expiry stays charged until its settle replaces it.
+    pub fn renew(&mut self, id: &str, now_ms: u64) -> bool {
+        self.maintain(now_ms);
+        match self.reservations.get_mut(id) {
+            Some(reservation) if reservation.live() => {
+                reservation.created_ms = now_ms;
+                self.changes.reservations.push(id.to_string());
+                true
+            }
+            _ => false,
+        }
     }
 
     /// Replace reservation `id` by the metered usage. May exceed the reservation (recorded
@@ -339,27 +367,40 @@ impl Budget {
         now_ms: u64,
     ) -> Settlement {
         self.maintain(now_ms);
-        if let Some(reservation) = self.take_reservation(id) {
-            self.spend(actual_tokens, actual_micro_usd);
-            return Settlement::Settled {
+        let settlement = match self.take_reservation(id) {
+            Some(reservation) if reservation.live() => Settlement::Settled {
                 reserved_micro_usd: reservation.micro_usd,
-            };
-        }
-        if let Some(position) = self.expired.iter().position(|(expired, _)| expired == id) {
-            self.expired.remove(position);
-            self.spend(actual_tokens, actual_micro_usd);
-            return Settlement::Late;
-        }
-        Settlement::Unknown
+            },
+            Some(charged) => {
+                self.refund_charge(&charged);
+                Settlement::Late
+            }
+            None => Settlement::Unknown,
+        };
+        self.spend(actual_tokens, actual_micro_usd);
+        settlement
     }
 
     /// Free reservation `id` without usage (failure or cancel before any output). Idempotent.
+    /// A reservation charged at expiry gets its charge back.
     pub fn release(&mut self, id: &str, now_ms: u64) {
         self.maintain(now_ms);
-        if self.take_reservation(id).is_none() {
-            let before = self.expired.len();
-            self.expired.retain(|(expired, _)| expired != id);
-            self.changes.document |= self.expired.len() != before;
+        if let Some(charged) = self.take_reservation(id).filter(|r| !r.live()) {
+            self.refund_charge(&charged);
+        }
+    }
+
+    /// Takes back what expiry charged for `reservation`, if it was charged today (yesterday's
+    /// spend is gone with yesterday).
+    fn refund_charge(&mut self, reservation: &Reservation) {
+        if reservation.charged_day != Some(self.day) {
+            return;
+        }
+        self.changes.document = true;
+        self.spent_tokens = self.spent_tokens.saturating_sub(reservation.tokens);
+        self.spent_micro_usd = self.spent_micro_usd.saturating_sub(reservation.micro_usd);
+        if let Some(lease) = &mut self.lease {
+            lease.used = lease.used.saturating_sub(reservation.micro_usd);
         }
     }
 
@@ -408,7 +449,7 @@ impl Budget {
     /// day, so `cap / slice` users locked everyone else out of a mostly unspent budget.
     pub fn idle_lease_surplus(&mut self, keep_micro_usd: u64, now_ms: u64) -> u64 {
         self.maintain(now_ms);
-        if !self.reservations.is_empty() {
+        if self.reservations.values().any(Reservation::live) {
             return 0;
         }
         self.take_lease_surplus(keep_micro_usd, now_ms)
@@ -448,40 +489,51 @@ impl Budget {
                 lease.used = self.reserved_micro_usd;
             }
         }
+        // A reservation nobody renewed for a whole TTL belongs to a request whose isolate
+        // died: charge it in full (its upstream may have generated all of it). A charged one is
+        // forgotten after a day, when no settle can still be on its way.
         let ttl = self.ttl_ms;
-        let stale: Vec<String> = self
-            .reservations
-            .iter()
-            .filter(|(_, reservation)| reservation.created_ms.saturating_add(ttl) <= now_ms)
-            .map(|(id, _)| id.clone())
-            .collect();
-        for id in stale {
-            if self.take_reservation(&id).is_some() {
-                self.expired.push_back((id, now_ms));
-                self.changes.document = true;
+        let mut expired = Vec::new();
+        let mut forgotten = Vec::new();
+        for (id, reservation) in &self.reservations {
+            if reservation.live() {
+                if reservation.created_ms.saturating_add(ttl) <= now_ms {
+                    expired.push(id.clone());
+                }
+            } else if reservation
+                .created_ms
+                .saturating_add(ttl + CHARGED_MEMORY_MS)
+                <= now_ms
+            {
+                forgotten.push(id.clone());
             }
         }
-        while self.expired.len() > EXPIRED_MEMORY
-            || self
-                .expired
-                .front()
-                .is_some_and(|(_, at)| at.saturating_add(DAY_MS) <= now_ms)
-        {
-            self.expired.pop_front();
-            self.changes.document = true;
+        for id in expired {
+            if let Some(mut reservation) = self.take_reservation(&id) {
+                self.spend(reservation.tokens, reservation.micro_usd);
+                reservation.charged_day = Some(today);
+                self.reservations.insert(id, reservation);
+            }
+        }
+        for id in forgotten {
+            self.reservations.remove(&id);
+            self.changes.reservations.push(id);
         }
     }
 
+    /// Removes reservation `id`; a live one stops counting as reserved.
     fn take_reservation(&mut self, id: &str) -> Option<Reservation> {
         let reservation = self.reservations.remove(id)?;
         self.changes.document = true;
         self.changes.reservations.push(id.to_string());
-        self.reserved_tokens = self.reserved_tokens.saturating_sub(reservation.tokens);
-        self.reserved_micro_usd = self
-            .reserved_micro_usd
-            .saturating_sub(reservation.micro_usd);
-        if let Some(lease) = &mut self.lease {
-            lease.used = lease.used.saturating_sub(reservation.micro_usd);
+        if reservation.live() {
+            self.reserved_tokens = self.reserved_tokens.saturating_sub(reservation.tokens);
+            self.reserved_micro_usd = self
+                .reserved_micro_usd
+                .saturating_sub(reservation.micro_usd);
+            if let Some(lease) = &mut self.lease {
+                lease.used = lease.used.saturating_sub(reservation.micro_usd);
+            }
         }
         Some(reservation)
     }
@@ -507,6 +559,12 @@ pub struct DeploymentBudget {
     granted_micro_usd: u64,
     /// Net granted today per requester, so a give-back can never return more than was granted.
     holders: BTreeMap<String, u64>,
+    /// Net granted today to guests' objects (`[guest_pool] daily_usd` bounds it), and which
+    /// requesters are guests, so their give-backs return to the guests' share.
+    #[serde(default)]
+    guests_granted_micro_usd: u64,
+    #[serde(default)]
+    guests: std::collections::BTreeSet<String>,
 }
 
 impl DeploymentBudget {
@@ -516,6 +574,8 @@ impl DeploymentBudget {
             cap_micro_usd,
             granted_micro_usd: 0,
             holders: BTreeMap::new(),
+            guests_granted_micro_usd: 0,
+            guests: std::collections::BTreeSet::new(),
         }
     }
 
@@ -528,17 +588,52 @@ impl DeploymentBudget {
     /// Grant up to `want_micro_usd` to `requester_id`; returns the amount granted (0 when the
     /// day's cap is used up). Never lets the day's net grants exceed the cap.
     pub fn grant(&mut self, requester_id: &str, want_micro_usd: u64, now_ms: u64) -> u64 {
+        self.grant_within(requester_id, want_micro_usd, None, now_ms)
+    }
+
+    /// Like [`DeploymentBudget::grant`], for a guest's object: guests together never hold
+    /// more than `guests_cap_micro_usd` (`None`: only the deployment cap applies), so guests
+    /// cannot lock employees out of the deployment budget.
+    pub fn grant_guest(
+        &mut self,
+        requester_id: &str,
+        want_micro_usd: u64,
+        guests_cap_micro_usd: Option<u64>,
+        now_ms: u64,
+    ) -> u64 {
+        self.guests.insert(requester_id.to_string());
+        let cap = Some(guests_cap_micro_usd.unwrap_or(u64::MAX));
+        self.grant_within(requester_id, want_micro_usd, cap, now_ms)
+    }
+
+    fn grant_within(
+        &mut self,
+        requester_id: &str,
+        want_micro_usd: u64,
+        guests_cap_micro_usd: Option<u64>,
+        now_ms: u64,
+    ) -> u64 {
         self.maintain(now_ms);
-        let granted = match self.cap_micro_usd {
+        let mut granted = match self.cap_micro_usd {
             None => want_micro_usd,
             Some(cap) => want_micro_usd.min(cap.saturating_sub(self.granted_micro_usd)),
         };
+        if let Some(guests_cap) = guests_cap_micro_usd {
+            granted = granted.min(guests_cap.saturating_sub(self.guests_granted_micro_usd));
+            self.guests_granted_micro_usd = self.guests_granted_micro_usd.saturating_add(granted);
+        }
         if granted > 0 {
             self.granted_micro_usd = self.granted_micro_usd.saturating_add(granted);
             let held = self.holders.entry(requester_id.to_string()).or_insert(0);
             *held = held.saturating_add(granted);
         }
         granted
+    }
+
+    /// Net granted today to guests.
+    pub fn guests_granted(&mut self, now_ms: u64) -> u64 {
+        self.maintain(now_ms);
+        self.guests_granted_micro_usd
     }
 
     /// Take back unused lease; returns the amount accepted (at most what that requester holds
@@ -550,6 +645,9 @@ impl DeploymentBudget {
         };
         let accepted = micro_usd.min(*held);
         *held -= accepted;
+        if self.guests.contains(requester_id) {
+            self.guests_granted_micro_usd = self.guests_granted_micro_usd.saturating_sub(accepted);
+        }
         if *held == 0 {
             self.holders.remove(requester_id);
         }
@@ -576,6 +674,8 @@ impl DeploymentBudget {
             self.day = today;
             self.granted_micro_usd = 0;
             self.holders.clear();
+            self.guests_granted_micro_usd = 0;
+            self.guests.clear();
         }
     }
 }
@@ -642,16 +742,22 @@ mod tests {
         );
         assert_eq!(budget.usage(NOW).reserved_tokens, 1_000);
         budget.settle("a", 700, 0, NOW);
-        assert_eq!(budget.settle("a", 700, 0, NOW), Settlement::Unknown);
         budget.release("a", NOW);
         assert_eq!(budget.usage(NOW).spent_tokens, 700);
         assert_eq!(budget.reserve("b", 1_000, 0, NOW), Ok(()));
         budget.release("b", NOW);
         budget.release("b", NOW);
         budget.release("never", NOW);
-        assert_eq!(budget.settle("never", 5, 5, NOW), Settlement::Unknown);
         let usage = budget.usage(NOW);
         assert_eq!((usage.spent_tokens, usage.reserved_tokens), (700, 0));
+    }
+
+    #[test]
+    fn a_settle_is_never_dropped() {
+        let mut budget = Budget::new(Some(10_000), None, NOW);
+        // No reservation known (its memory is gone, or it was never made here): still charged.
+        assert_eq!(budget.settle("never", 5, 5, NOW), Settlement::Unknown);
+        assert_eq!(budget.usage(NOW).spent_tokens, 5);
     }
 
     #[test]
@@ -686,37 +792,53 @@ mod tests {
     }
 
     #[test]
-    fn stale_reservations_expire_and_late_settles_count_once() {
+    fn unrenewed_reservations_are_charged_in_full_and_late_settles_replace_the_charge() {
         let mut budget = Budget::new(Some(1_000), None, NOW);
-        assert_eq!(budget.reserve("dead", 1_000, 0, NOW), Ok(()));
-        assert!(budget.reserve("x", 1, 0, NOW + 60_000).is_err());
+        assert_eq!(budget.reserve("dead", 600, 0, NOW), Ok(()));
         let later = NOW + DEFAULT_RESERVATION_TTL_MS;
-        assert_eq!(
-            budget.reserve("x", 100, 0, later),
-            Ok(()),
-            "the stale one was released"
-        );
+        // Expired unrenewed: charged, so it still blocks what it held.
+        assert!(budget.reserve("x", 500, 0, later).is_err());
+        let usage = budget.usage(later);
+        assert_eq!((usage.spent_tokens, usage.reserved_tokens), (600, 0));
         assert_eq!(budget.settle("dead", 400, 0, later + 1), Settlement::Late);
+        assert_eq!(budget.usage(later + 1).spent_tokens, 400);
+        // Known no more: a second settle is charged as it stands, never dropped.
         assert_eq!(
             budget.settle("dead", 400, 0, later + 2),
             Settlement::Unknown
         );
-        assert_eq!(budget.usage(later + 3).spent_tokens, 400);
+        assert_eq!(budget.usage(later + 3).spent_tokens, 800);
     }
 
     #[test]
-    fn expired_memory_is_bounded() {
-        let mut budget = Budget::new(None, None, NOW).with_ttl(1);
-        for index in 0..(EXPIRED_MEMORY + 10) {
-            let _ = budget.reserve(&format!("r{index}"), 1, 1, NOW);
+    fn renewed_reservations_live_as_long_as_their_request_streams_after_the_ttl() {
+        // The review's case: TTL 60 s, 100-second streams, limit 250.
+        let ttl = 60_000;
+        let mut budget = Budget::new(Some(250), None, NOW).with_ttl(ttl);
+        assert_eq!(budget.reserve("a", 108, 0, NOW), Ok(()));
+        assert_eq!(budget.reserve("b", 108, 0, NOW), Ok(()));
+        for second in (20..=100).step_by(20) {
+            let now = NOW + second * 1_000;
+            assert!(budget.renew("a", now) && budget.renew("b", now));
+            assert!(budget
+                .reserve(&format!("late{second}"), 108, 0, now)
+                .is_err());
         }
-        budget.usage(NOW + 5);
-        assert_eq!(budget.expired.len(), EXPIRED_MEMORY);
-        assert_eq!(
-            budget.settle("r0", 1, 1, NOW + 6),
-            Settlement::Unknown,
-            "forgotten"
-        );
+        budget.settle("a", 108, 0, NOW + 100_000);
+        budget.settle("b", 108, 0, NOW + 100_000);
+        assert_eq!(budget.usage(NOW + 100_001).spent_tokens, 216);
+    }
+
+    #[test]
+    fn charged_reservations_are_forgotten_after_a_day_and_release_refunds_them() {
+        let mut budget = Budget::new(None, None, NOW).with_ttl(1_000);
+        assert_eq!(budget.reserve("a", 10, 10, NOW), Ok(()));
+        assert_eq!(budget.reserve("b", 10, 10, NOW), Ok(()));
+        assert_eq!(budget.usage(NOW + 1_000).spent_tokens, 20);
+        budget.release("b", NOW + 1_001);
+        assert_eq!(budget.usage(NOW + 1_001).spent_tokens, 10);
+        let _ = budget.usage(NOW + 1_000 + CHARGED_MEMORY_MS);
+        assert_eq!(budget.reservations().count(), 0);
     }
 
     #[test]
@@ -744,6 +866,29 @@ mod tests {
             assert_eq!(deployment.granted(NOW + step), outstanding);
         }
         assert_eq!(deployment.give_back("stranger", 5, NOW), 0);
+    }
+
+    #[test]
+    fn guests_never_hold_more_than_their_share_and_employees_keep_the_rest() {
+        // The review's case: a 1 USD cap, ten slow guest streams, then an employee.
+        let mut deployment = DeploymentBudget::new(Some(1_000_000), NOW);
+        let guests_cap = Some(300_000);
+        let mut guests_total = 0;
+        for guest in 0..10 {
+            guests_total += deployment.grant_guest(&format!("g{guest}"), 200_000, guests_cap, NOW);
+        }
+        assert_eq!(guests_total, 300_000);
+        assert_eq!(deployment.grant("employee", 500_000, NOW), 500_000);
+        // A guest's give-back returns to the guests' share.
+        assert_eq!(deployment.give_back("g0", 200_000, NOW), 200_000);
+        assert_eq!(deployment.guests_granted(NOW), 100_000);
+        assert_eq!(
+            deployment.grant_guest("g5", 500_000, guests_cap, NOW),
+            200_000
+        );
+        // A guest pool without its own USD share still draws only on the deployment cap.
+        let mut open = DeploymentBudget::new(None, NOW);
+        assert_eq!(open.grant_guest("g", 7, None, NOW), 7);
     }
 
     #[test]
@@ -909,8 +1054,10 @@ mod tests {
         let changes = budget.take_changes();
         assert!(changes.document);
         assert_eq!(changes.reservations, ["a", "b", "a"]);
-        // A stale reservation expiring is a change too.
-        let _ = budget.usage(NOW + DEFAULT_RESERVATION_TTL_MS);
+        // A stale reservation expiring (charged in full) is a change too, and so is a renewal.
+        assert!(budget.renew("b", NOW + 1));
+        assert_eq!(budget.take_changes().reservations, ["b"]);
+        let _ = budget.usage(NOW + 1 + DEFAULT_RESERVATION_TTL_MS);
         assert_eq!(budget.take_changes().reservations, ["b"]);
     }
 }

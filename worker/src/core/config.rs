@@ -34,7 +34,11 @@
 //! | `allowed_origins` | `["http://127.0.0.1:8787", "http://localhost:8787"]` | widget origins, `scheme://host[:port]` or `*` |
 //! | `guest_mode` | `false` | unsigned visitors get `guest_tier` |
 //! | `guest_tier` | `"guest"` | tier for guests |
+//! | `[guest_pool]` | none | what all guests together may use: `rpm`, `daily_usd` (a share of `budget.daily_usd`; employees keep the rest) |
 //! | `clock_skew_s` | `60` | token `exp` tolerance (0..=600) |
+//! | `max_token_lifetime_s` | `86400` | user tokens living longer than this (`exp - iat`, or `exp - now` without `iat`) are refused |
+//! | `token_issuer` | none | when set, a user token's `iss` must equal it |
+//! | `token_audience` | none | when set, a user token's `aud` (a string or a list) must contain it |
 //! | `history_window_tokens` | `6000` | server-side history trimmed to this many tokens |
 //! | `default_tier` | `"staff"` | tier of a token without a (known) `tier` claim |
 //! | `org` | `""` | value of `{{org}}` in prompts |
@@ -47,8 +51,8 @@
 //! | `upstreams[].weights` | `[]` (all 1) | per-key weights, in the secret's order, each > 0 |
 //! | `[aliases]` | `{}` | public name → served model, e.g. `fast = "gpt-4o-mini"` |
 //! | `[prices."m"]` | list prices of the six models | `input_per_mtok`, `output_per_mtok`, `cached_input_per_mtok` (USD per 1M tokens; cached defaults to input) |
-//! | `[tiers.T]` | `staff`, `guest` | `rpm`, `max_rounds`, `daily_tokens`, `daily_usd` (number or `"unlimited"`), `max_tokens`, `models` |
-//! | `[budget]` | | `daily_usd = 50.0` (deployment cap, or `"unlimited"`), `lease_slice_usd = 0.5`, `reservation_ttl_s = 600` |
+//! | `[tiers.T]` | `staff`, `guest` | `rpm`, `max_rounds`, `daily_tokens`, `daily_usd` (number or `"unlimited"`), `max_tokens`, `max_n` (default 1), `models`, `allowed_fields` (request fields forwarded upstream; default [`DEFAULT_ALLOWED_FIELDS`]) |
+//! | `[budget]` | | `daily_usd = 50.0` (deployment cap, or `"unlimited"`), `lease_slice_usd = 0.5`, `reservation_ttl_s = 600` (10..: how long a reservation outlives its last renewal; a live request renews it every third of this) |
 //! | `[routing]` | | `enabled = true`, `conciseness = true`, `default_route = "general"`, `min_confidence = 0.5`, `concise_prompt` |
 //! | `[routes.R]` | `code`, `translate`, `summarize`, `writing`, `general` | see the next table |
 //! | `[scenarios.S]` | `{}` | `route` (default: the default route), `prompt` (user-message template, default `"{{input}}"`), `title` |
@@ -77,8 +81,12 @@
 //! | `follow_ups` | `[]` | suggested next questions: the widget shows them as quick replies after the answer |
 //!
 //! Tier defaults: `staff` = rpm 20, max_rounds 30, daily_tokens 200000, daily_usd 2.0,
-//! max_tokens 2048, models `["*"]`; `guest` = rpm 5, max_rounds 10, daily_tokens 20000,
-//! daily_usd 0.1, max_tokens 512, models `["auto", "gpt-4o-mini"]`.
+//! max_tokens 2048, max_n 1, models `["*"]`; `guest` = rpm 5, max_rounds 10, daily_tokens 20000,
+//! daily_usd 0.1, max_tokens 512, max_n 1, models `["auto", "gpt-4o-mini"]`. Both forward only
+//! [`DEFAULT_ALLOWED_FIELDS`]: fields that change cost or privacy (`service_tier`, `store`,
+//! `modalities`, `audio`, `web_search_options`, `prediction`, `metadata`...) are refused with a
+//! 400 naming them unless a tier lists them, and `user` is always replaced by oachat's own
+//! opaque id for the caller.
 //! The built-in prices are OpenAI list prices as known when written; operators should check them.
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -93,6 +101,38 @@ pub const AUTO_MODEL: &str = "auto";
 
 /// The tier `models` entry that allows every model.
 pub const ANY_MODEL: &str = "*";
+
+/// Request fields a tier forwards upstream unless it lists its own `allowed_fields`: the
+/// chat-completions fields whose cost the reservation covers (the output caps are clamped, `n`
+/// is bounded by `max_n` and multiplies the reservation). `model`, `messages` and `stream` are
+/// always accepted; `user` is always accepted and replaced. Left out on purpose, because they
+/// change the price or where data goes: `service_tier`, `store`, `metadata`, `modalities`,
+/// `audio`, `web_search_options`, `prediction`.
+pub const DEFAULT_ALLOWED_FIELDS: [&str; 20] = [
+    "stream_options",
+    "max_tokens",
+    "max_completion_tokens",
+    "n",
+    "temperature",
+    "top_p",
+    "stop",
+    "presence_penalty",
+    "frequency_penalty",
+    "logit_bias",
+    "logprobs",
+    "top_logprobs",
+    "seed",
+    "response_format",
+    "tools",
+    "tool_choice",
+    "parallel_tool_calls",
+    "functions",
+    "function_call",
+    "reasoning_effort",
+];
+
+/// The largest `n` OpenAI accepts; a tier's `max_n` cannot go beyond it.
+pub const MAX_N: u32 = 128;
 
 /// The default routes with their example utterances; the same schema as `[routes.*]`.
 const DEFAULT_ROUTES_TOML: &str = include_str!("routing/default_routes.toml");
@@ -244,8 +284,13 @@ pub struct Tier {
     pub daily_usd: Option<f64>,
     /// A request's `max_tokens` is clamped to this.
     pub max_tokens: u32,
+    /// The most choices (`n`) one request may ask for; each is reserved in full.
+    pub max_n: u32,
     /// Public model names allowed; `*` allows any, `auto` allows routing.
     pub models: Vec<String>,
+    /// Request fields forwarded upstream (see [`DEFAULT_ALLOWED_FIELDS`]); any other field is
+    /// refused with a 400 that names it.
+    pub allowed_fields: Vec<String>,
 }
 
 impl Tier {
@@ -269,8 +314,18 @@ pub struct BudgetConfig {
     pub daily_usd: Option<f64>,
     /// Size of the slice a user object leases from the deployment budget at a time.
     pub lease_slice_usd: f64,
-    /// A reservation whose settle never came is released after this long.
+    /// A reservation not renewed for this long is presumed dead (its isolate died) and
+    /// charged in full; a live request renews it every third of this.
     pub reservation_ttl_s: u64,
+}
+
+/// What all guests together may use (`[guest_pool]`); `None` limits are unlimited.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct GuestPool {
+    /// Guest requests per minute, all guests together.
+    pub rpm: Option<u32>,
+    /// The share of the deployment's daily cap that guests may hold; employees keep the rest.
+    pub daily_usd: Option<f64>,
 }
 
 /// How `auto` is routed.
@@ -367,7 +422,11 @@ pub struct Config {
     pub allowed_origins: Vec<String>,
     pub guest_mode: bool,
     pub guest_tier: String,
+    pub guest_pool: Option<GuestPool>,
     pub clock_skew_s: u64,
+    pub max_token_lifetime_s: u64,
+    pub token_issuer: Option<String>,
+    pub token_audience: Option<String>,
     pub history_window_tokens: u32,
     pub default_tier: String,
     pub org: String,
@@ -429,7 +488,9 @@ fn staff_tier() -> Tier {
         daily_tokens: Some(200_000),
         daily_usd: Some(2.0),
         max_tokens: 2048,
+        max_n: 1,
         models: vec![ANY_MODEL.to_string()],
+        allowed_fields: default_allowed_fields(),
     }
 }
 
@@ -440,8 +501,17 @@ fn guest_tier() -> Tier {
         daily_tokens: Some(20_000),
         daily_usd: Some(0.1),
         max_tokens: 512,
+        max_n: 1,
         models: vec![AUTO_MODEL.to_string(), "gpt-4o-mini".to_string()],
+        allowed_fields: default_allowed_fields(),
     }
+}
+
+fn default_allowed_fields() -> Vec<String> {
+    DEFAULT_ALLOWED_FIELDS
+        .iter()
+        .map(|field| field.to_string())
+        .collect()
 }
 
 /// The built-in routes; `Err` only if the embedded file is broken, which a test rules out.
@@ -470,7 +540,11 @@ impl Default for Config {
             ],
             guest_mode: false,
             guest_tier: "guest".to_string(),
+            guest_pool: None,
             clock_skew_s: 60,
+            max_token_lifetime_s: 86_400,
+            token_issuer: None,
+            token_audience: None,
             history_window_tokens: 6000,
             default_tier: "staff".to_string(),
             org: String::new(),
@@ -686,8 +760,16 @@ impl Config {
         if !(self.budget.lease_slice_usd.is_finite() && self.budget.lease_slice_usd > 0.0) {
             problems.add("budget.lease_slice_usd", "must be a number greater than 0");
         }
-        if self.budget.reservation_ttl_s < 60 {
-            problems.add("budget.reservation_ttl_s", "must be at least 60 seconds");
+        // Live requests renew their reservation every third of this, so it only bounds how
+        // long a dead isolate's reservation holds budget before it is charged in full.
+        if self.budget.reservation_ttl_s < 10 {
+            problems.add("budget.reservation_ttl_s", "must be at least 10 seconds");
+        }
+        if self.max_token_lifetime_s == 0 {
+            problems.add("max_token_lifetime_s", "must be greater than 0");
+        }
+        if let Some(pool) = &self.guest_pool {
+            check_usd(problems, "guest_pool.daily_usd", pool.daily_usd);
         }
         if !(0.0..=1.0).contains(&self.routing.min_confidence) {
             problems.add("routing.min_confidence", "must be between 0 and 1");
@@ -803,6 +885,20 @@ impl Config {
             let path = format!("tiers.{}", quote_key(name));
             if tier.max_tokens == 0 {
                 problems.add(format!("{path}.max_tokens"), "must be greater than 0");
+            }
+            if !(1..=MAX_N).contains(&tier.max_n) {
+                problems.add(
+                    format!("{path}.max_n"),
+                    format!("must be between 1 and {MAX_N}"),
+                );
+            }
+            for (index, field) in tier.allowed_fields.iter().enumerate() {
+                if field.trim().is_empty() || field == "oachat" {
+                    problems.add(
+                        format!("{path}.allowed_fields[{index}]"),
+                        "must name a request field (not empty, not `oachat`)",
+                    );
+                }
             }
             check_usd(problems, &format!("{path}.daily_usd"), tier.daily_usd);
             if tier.models.is_empty() {
@@ -1072,7 +1168,11 @@ struct RawConfig {
     allowed_origins: Option<Vec<String>>,
     guest_mode: Option<bool>,
     guest_tier: Option<String>,
+    guest_pool: Option<GuestPoolPatch>,
     clock_skew_s: Option<u64>,
+    max_token_lifetime_s: Option<u64>,
+    token_issuer: Option<String>,
+    token_audience: Option<String>,
     history_window_tokens: Option<u32>,
     default_tier: Option<String>,
     org: Option<String>,
@@ -1119,7 +1219,16 @@ struct TierPatch {
     daily_tokens: Option<LimitSetting>,
     daily_usd: Option<LimitSetting>,
     max_tokens: Option<u32>,
+    max_n: Option<u32>,
     models: Option<Vec<String>>,
+    allowed_fields: Option<Vec<String>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct GuestPoolPatch {
+    rpm: Option<LimitSetting>,
+    daily_usd: Option<LimitSetting>,
 }
 
 #[derive(Deserialize)]
@@ -1193,6 +1302,28 @@ impl RawConfig {
         set!(guest_mode);
         set!(guest_tier);
         set!(clock_skew_s);
+        set!(max_token_lifetime_s);
+        if let Some(issuer) = self.token_issuer {
+            config.token_issuer = Some(issuer).filter(|issuer| !issuer.is_empty());
+        }
+        if let Some(audience) = self.token_audience {
+            config.token_audience = Some(audience).filter(|audience| !audience.is_empty());
+        }
+        if let Some(pool) = self.guest_pool {
+            let rpm = match pool.rpm {
+                Some(rpm) => rpm.into_integer("guest_pool.rpm"),
+                None => Ok(None),
+            };
+            match rpm {
+                Ok(rpm) => {
+                    config.guest_pool = Some(GuestPool {
+                        rpm,
+                        daily_usd: pool.daily_usd.and_then(LimitSetting::into_usd),
+                    })
+                }
+                Err(error) => problems.extend(error.problems),
+            }
+        }
         set!(history_window_tokens);
         set!(default_tier);
         set!(org);
@@ -1344,8 +1475,14 @@ impl TierPatch {
         if let Some(max_tokens) = self.max_tokens {
             tier.max_tokens = max_tokens;
         }
+        if let Some(max_n) = self.max_n {
+            tier.max_n = max_n;
+        }
         if let Some(models) = self.models {
             tier.models = models;
+        }
+        if let Some(fields) = self.allowed_fields {
+            tier.allowed_fields = fields;
         }
         Ok(tier)
     }

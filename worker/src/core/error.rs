@@ -17,6 +17,9 @@ pub enum ProxyError {
     InvalidCredential,
     /// A user token that was valid once but has expired: the widget fetches a new one silently.
     ExpiredCredential,
+    /// A correctly signed user token that breaks the deployment's token policy (lives too
+    /// long, wrong issuer or audience); the reason is for the OA developer who mints them.
+    TokenRefused { reason: &'static str },
     /// The browser origin is not on `allowed_origins`.
     OriginNotAllowed,
     /// The body is not what the endpoint takes; `param` names the offending field.
@@ -81,7 +84,8 @@ impl ProxyError {
         match self {
             ProxyError::MissingCredential
             | ProxyError::InvalidCredential
-            | ProxyError::ExpiredCredential => 401,
+            | ProxyError::ExpiredCredential
+            | ProxyError::TokenRefused { .. } => 401,
             ProxyError::OriginNotAllowed | ProxyError::ModelNotAllowed { .. } => 403,
             ProxyError::InvalidRequest { .. } => 400,
             ProxyError::ModelNotFound { .. }
@@ -105,7 +109,8 @@ impl ProxyError {
         match self {
             ProxyError::MissingCredential
             | ProxyError::InvalidCredential
-            | ProxyError::ExpiredCredential => "authentication_error",
+            | ProxyError::ExpiredCredential
+            | ProxyError::TokenRefused { .. } => "authentication_error",
             ProxyError::OriginNotAllowed | ProxyError::ModelNotAllowed { .. } => "permission_error",
             ProxyError::InvalidRequest { .. }
             | ProxyError::ModelNotFound { .. }
@@ -127,7 +132,7 @@ impl ProxyError {
     pub fn code(&self) -> &'static str {
         match self {
             ProxyError::MissingCredential => "missing_credential",
-            ProxyError::InvalidCredential => "invalid_api_key",
+            ProxyError::InvalidCredential | ProxyError::TokenRefused { .. } => "invalid_api_key",
             ProxyError::ExpiredCredential => "token_expired",
             ProxyError::OriginNotAllowed => "origin_not_allowed",
             ProxyError::InvalidRequest { .. } => "invalid_request",
@@ -157,6 +162,7 @@ impl ProxyError {
             }
             ProxyError::InvalidCredential => "The credential is invalid or has been revoked.".into(),
             ProxyError::ExpiredCredential => "The user token has expired; fetch a new one.".into(),
+            ProxyError::TokenRefused { reason } => format!("The user token was refused: {reason}."),
             ProxyError::OriginNotAllowed => {
                 "This page's origin is not on the deployment's allowed_origins list.".into()
             }

@@ -82,6 +82,29 @@ pub fn identify_user_token(
             JwtError::Expired => ProxyError::ExpiredCredential,
             JwtError::Invalid(_) => ProxyError::InvalidCredential,
         })?;
+    // A leaked token is only as dangerous as it is long-lived: the OA backend mints short ones.
+    let lifetime_s = claims
+        .exp
+        .saturating_sub(claims.iat.unwrap_or(now_s).min(now_s));
+    if lifetime_s > config.max_token_lifetime_s {
+        return Err(ProxyError::TokenRefused {
+            reason: "it lives longer than this deployment's max_token_lifetime_s",
+        });
+    }
+    if let Some(issuer) = &config.token_issuer {
+        if claims.iss.as_deref() != Some(issuer.as_str()) {
+            return Err(ProxyError::TokenRefused {
+                reason: "its `iss` is not this deployment's token_issuer",
+            });
+        }
+    }
+    if let Some(audience) = &config.token_audience {
+        if !claims.audience_includes(audience) {
+            return Err(ProxyError::TokenRefused {
+                reason: "its `aud` does not include this deployment's token_audience",
+            });
+        }
+    }
     let tier = match claims.tier.as_deref() {
         Some(tier) if config.tiers.contains_key(tier) => tier.to_string(),
         _ => config.default_tier.clone(),
@@ -105,9 +128,16 @@ pub fn virtual_key_id(hash: &str) -> String {
     format!("vk_{}", &hash[..hash.len().min(12)])
 }
 
-/// A guest's device id is chosen by the browser, so it is only trusted as a rate-limit
-/// bucket: it must look like an id, nothing more.
-pub fn guest_identity(device_id: &str, config: &Config) -> Result<Identity, ProxyError> {
+/// A guest. The device id is chosen by the browser, so it is never the limit's key on its own:
+/// sixty fresh ids would be sixty fresh budgets. Guest limits are keyed by the client's
+/// address (`CF-Connecting-IP`, set by Cloudflare's edge and not by the client), IPv6 by its
+/// /64 (one subscriber's whole prefix); the device id is kept as the guest's name. Guests
+/// without a known address share one bucket.
+pub fn guest_identity(
+    device_id: &str,
+    client_ip: Option<&str>,
+    config: &Config,
+) -> Result<Identity, ProxyError> {
     let valid = (8..=64).contains(&device_id.len())
         && device_id
             .chars()
@@ -115,12 +145,52 @@ pub fn guest_identity(device_id: &str, config: &Config) -> Result<Identity, Prox
     if !config.guest_mode || !valid {
         return Err(ProxyError::MissingCredential);
     }
+    let network = client_ip.map_or_else(|| "unknown".to_string(), guest_network);
     Ok(Identity {
-        user: format!("g:{device_id}"),
-        name: None,
+        user: format!("g:{network}"),
+        name: Some(device_id.to_string()),
         tier: config.guest_tier.clone(),
         credential: Credential::Guest,
     })
+}
+
+/// The network a guest is limited by: an IPv4 address as it is, an IPv6 address by its first
+/// four groups (the /64 one subscriber gets), anything else hashed to a short fixed token.
+pub fn guest_network(ip: &str) -> String {
+    let ip = ip.trim();
+    if let Ok(v4) = ip.parse::<std::net::Ipv4Addr>() {
+        return v4.to_string();
+    }
+    if let Ok(v6) = ip.parse::<std::net::Ipv6Addr>() {
+        if let Some(v4) = v6.to_ipv4_mapped() {
+            return v4.to_string();
+        }
+        let groups = v6.segments();
+        return format!(
+            "{:x}:{:x}:{:x}:{:x}::/64",
+            groups[0], groups[1], groups[2], groups[3]
+        );
+    }
+    let digest = Sha256::digest(ip.as_bytes());
+    let hex: String = digest.iter().take(8).map(|b| format!("{b:02x}")).collect();
+    format!("x{hex}")
+}
+
+/// oachat's own id for a caller, sent upstream as `user` (OpenAI's abuse monitoring wants a
+/// stable one): a keyed hash, so the upstream learns neither the user's id nor anything the
+/// client typed.
+pub fn opaque_user_id(user: &str, key: &[u8]) -> String {
+    use hmac::{Hmac, Mac};
+    let mut mac = match Hmac::<Sha256>::new_from_slice(key) {
+        Ok(mac) => mac,
+        // HMAC takes keys of any length; this arm cannot run.
+        Err(_) => return "oa_anonymous".to_string(),
+    };
+    mac.update(b"oachat-user:");
+    mac.update(user.as_bytes());
+    let digest = mac.finalize().into_bytes();
+    let hex: String = digest.iter().take(12).map(|b| format!("{b:02x}")).collect();
+    format!("oa_{hex}")
 }
 
 #[cfg(test)]
@@ -177,14 +247,81 @@ mod tests {
     #[test]
     fn guests_need_guest_mode_and_a_sane_device_id() {
         let mut config = Config::default();
-        assert!(guest_identity("device-123456", &config).is_err());
+        let ip = Some("203.0.113.9");
+        assert!(guest_identity("device-123456", ip, &config).is_err());
         config.guest_mode = true;
+        let guest = guest_identity("device-123456", ip, &config).unwrap();
+        assert_eq!(guest.user, "g:203.0.113.9");
+        assert_eq!(guest.name.as_deref(), Some("device-123456"));
+        assert!(guest_identity("short", ip, &config).is_err());
+        assert!(guest_identity("bad id with spaces", ip, &config).is_err());
+    }
+
+    #[test]
+    fn fresh_device_ids_do_not_mint_fresh_guest_budgets() {
+        let config = Config {
+            guest_mode: true,
+            ..Config::default()
+        };
+        let ip = Some("198.51.100.7");
+        let first = guest_identity("device-aaaaaaaa", ip, &config).unwrap();
+        let second = guest_identity("device-bbbbbbbb", ip, &config).unwrap();
+        assert_eq!(first.user, second.user);
+        // One IPv6 subscriber's /64 is one guest network, whatever the interface id.
         assert_eq!(
-            guest_identity("device-123456", &config).unwrap().user,
-            "g:device-123456"
+            guest_network("2001:db8:1:2::a"),
+            guest_network("2001:db8:1:2:ffff::1")
         );
-        assert!(guest_identity("short", &config).is_err());
-        assert!(guest_identity("bad id with spaces", &config).is_err());
+        assert_ne!(
+            guest_network("2001:db8:1:2::a"),
+            guest_network("2001:db8:1:3::a")
+        );
+        assert_eq!(guest_network("::ffff:192.0.2.1"), "192.0.2.1");
+        assert_eq!(
+            guest_identity("device-aaaaaaaa", None, &config)
+                .unwrap()
+                .user,
+            "g:unknown"
+        );
+    }
+
+    #[test]
+    fn the_opaque_user_id_is_stable_keyed_and_reveals_nothing() {
+        let one = opaque_user_id("u:alice", b"secret-1");
+        assert_eq!(one, opaque_user_id("u:alice", b"secret-1"));
+        assert_ne!(one, opaque_user_id("u:bob", b"secret-1"));
+        assert_ne!(one, opaque_user_id("u:alice", b"secret-2"));
+        assert!(one.starts_with("oa_") && !one.contains("alice"));
+    }
+
+    #[test]
+    fn token_lifetime_issuer_and_audience_are_enforced() {
+        let mut config = Config::default();
+        let now = 1_000_000;
+        let day = 86_400;
+        let long = sign_hs256(&json!({"sub":"a","iat":now,"exp":now + day + 1}), SECRET);
+        assert!(matches!(
+            identify_user_token(&long, Some(SECRET), now, &config),
+            Err(ProxyError::TokenRefused { .. })
+        ));
+        // Without `iat`, what is left of its life counts.
+        let no_iat = sign_hs256(&json!({"sub":"a","exp":now + 2 * day}), SECRET);
+        assert!(identify_user_token(&no_iat, Some(SECRET), now, &config).is_err());
+        let fine = sign_hs256(&json!({"sub":"a","iat":now,"exp":now + 600}), SECRET);
+        assert!(identify_user_token(&fine, Some(SECRET), now, &config).is_ok());
+
+        config.token_issuer = Some("https://oa.example.com".into());
+        config.token_audience = Some("oachat".into());
+        assert!(identify_user_token(&fine, Some(SECRET), now, &config).is_err());
+        let claims =
+            json!({"sub":"a","exp":now + 600,"iss":"https://oa.example.com","aud":["x","oachat"]});
+        let scoped = sign_hs256(&claims, SECRET);
+        assert!(identify_user_token(&scoped, Some(SECRET), now, &config).is_ok());
+        let wrong = sign_hs256(
+            &json!({"sub":"a","exp":now + 600,"iss":"https://oa.example.com","aud":"other"}),
+            SECRET,
+        );
+        assert!(identify_user_token(&wrong, Some(SECRET), now, &config).is_err());
     }
 
     #[test]

@@ -47,6 +47,24 @@ pub struct Claims {
         skip_serializing_if = "Option::is_none"
     )]
     pub nbf: Option<u64>,
+    /// Who minted the token; checked against `token_issuer` when that is configured.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub iss: Option<String>,
+    /// Whom the token is for: a string or a list (RFC 7519); checked against
+    /// `token_audience` when that is configured.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub aud: Option<Value>,
+}
+
+impl Claims {
+    /// Whether `aud` names `audience` (as the string itself or in the list).
+    pub fn audience_includes(&self, audience: &str) -> bool {
+        match &self.aud {
+            Some(Value::String(one)) => one == audience,
+            Some(Value::Array(many)) => many.iter().any(|item| item.as_str() == Some(audience)),
+            _ => false,
+        }
+    }
 }
 
 /// Why a token was refused.
@@ -305,6 +323,8 @@ mod tests {
             exp: NOW + 600,
             iat: Some(NOW),
             nbf: None,
+            iss: None,
+            aud: None,
         };
         check(&token, Ok(expected.clone()));
         check(&sign_hs256(&valid_payload(), SECRET), Ok(expected));
@@ -374,6 +394,8 @@ mod tests {
                 exp: NOW - 29,
                 iat: None,
                 nbf: None,
+                iss: None,
+                aud: None,
             }),
         );
         check(&token_expiring_at(NOW - 30), Err(JwtError::Expired));

@@ -617,7 +617,7 @@ impl KeyPool {
 }
 
 /// `start` doubled for each step after the first, capped.
-fn doubling_backoff(start_ms: u64, cap_ms: u64, step: u32) -> u64 {
+pub fn doubling_backoff(start_ms: u64, cap_ms: u64, step: u32) -> u64 {
     let doublings = step.saturating_sub(1).min(32);
     start_ms.saturating_mul(1 << doublings).min(cap_ms)
 }
@@ -626,21 +626,33 @@ fn probe_backoff(failures: u32) -> u64 {
     doubling_backoff(PROBE_BACKOFF_START_MS, PROBE_BACKOFF_CAP_MS, failures)
 }
 
-/// Classifies an upstream response. `insufficient_quota` (and a billing hard limit) disables the
-/// key even when it arrives as a 429, since waiting will not refill the balance.
+/// Classifies an upstream response by whose failure it is (see `core/failover.rs` for what
+/// each class makes the request do).
+///
+/// Key-level, which cools or disables the key: 401; 402; any 4xx saying `insufficient_quota`
+/// (also as a 429) or a billing limit; 403 or 429 saying `invalid_api_key`,
+/// `account_deactivated` or an unsupported region; and 429 rate limits.
+/// Request-level ([`Outcome::ClientError`]), which says nothing about the key and never
+/// touches its health: 400, 404 (model not found), 403 without a key-level code (a project
+/// that may not use the model), 413, 422, 429 "Request too large" (the request alone exceeds
+/// the organisation's tokens per minute), content filters. One hostile or unlucky request
+/// must not take the shared pool down.
 pub fn classify(status: u16, body: &str, retry_after_header: Option<&str>) -> Outcome {
     if (200..300).contains(&status) {
         return Outcome::Success;
     }
-    if (400..500).contains(&status) && error_means_no_quota(body) {
+    let error = UpstreamError::parse(body);
+    if (400..500).contains(&status) && error.says_no_quota() {
         return Outcome::QuotaExhausted;
     }
     match status {
         401 => Outcome::Unauthorized,
-        403 => Outcome::Forbidden,
         // Payment Required: OpenRouter and others use it for an empty balance.
         402 => Outcome::QuotaExhausted,
+        403 | 429 if error.says_key_rejected() => Outcome::Forbidden,
+        403 => Outcome::ClientError { status },
         408 => Outcome::Timeout,
+        429 if error.says_request_too_large() => Outcome::ClientError { status },
         429 => Outcome::RateLimited {
             retry_after_ms: retry_after_header.and_then(parse_retry_after_ms),
         },
@@ -650,27 +662,79 @@ pub fn classify(status: u16, body: &str, retry_after_header: Option<&str>) -> Ou
     }
 }
 
-fn error_means_no_quota(body: &str) -> bool {
-    if body.len() > MAX_ERROR_BODY_BYTES {
-        return false;
+/// The parts of an upstream error body that classification reads.
+#[derive(Debug, Default)]
+struct UpstreamError {
+    code: Option<String>,
+    kind: Option<String>,
+    message: String,
+}
+
+impl UpstreamError {
+    fn parse(body: &str) -> UpstreamError {
+        if body.len() > MAX_ERROR_BODY_BYTES {
+            return UpstreamError::default();
+        }
+        let Ok(parsed) = serde_json::from_str::<Value>(body) else {
+            return UpstreamError::default();
+        };
+        // Some OpenAI-compatible upstreams (Gemini's) wrap the error object in an array.
+        let error = match &parsed {
+            Value::Array(items) => items.first().and_then(|item| item.get("error")),
+            _ => parsed.get("error"),
+        };
+        let Some(error) = error else {
+            return UpstreamError::default();
+        };
+        let text = |field: &str| error.get(field).and_then(Value::as_str).map(str::to_owned);
+        UpstreamError {
+            code: text("code"),
+            kind: text("type"),
+            message: text("message").unwrap_or_default(),
+        }
     }
-    let Ok(parsed) = serde_json::from_str::<Value>(body) else {
-        return false;
-    };
-    // Some OpenAI-compatible upstreams (Gemini's) wrap the error object in an array.
-    let error = match &parsed {
-        Value::Array(items) => items.first().and_then(|item| item.get("error")),
-        _ => parsed.get("error"),
-    };
-    let Some(error) = error else {
-        return false;
-    };
-    ["code", "type"].iter().any(|field| {
-        matches!(
-            error.get(field).and_then(Value::as_str),
-            Some("insufficient_quota" | "billing_hard_limit_reached")
-        )
-    })
+
+    fn names(&self, any_of: &[&str]) -> bool {
+        [&self.code, &self.kind].iter().any(|field| {
+            field
+                .as_deref()
+                .is_some_and(|value| any_of.contains(&value))
+        })
+    }
+
+    fn says_no_quota(&self) -> bool {
+        self.names(&["insufficient_quota", "billing_hard_limit_reached"])
+    }
+
+    fn says_key_rejected(&self) -> bool {
+        self.names(&[
+            "invalid_api_key",
+            "account_deactivated",
+            "unsupported_country_region_territory",
+        ])
+    }
+
+    /// OpenAI's "Request too large for gpt-4o in organization ... on tokens per min (TPM)":
+    /// the request alone is over the limit, so every key of that organisation would refuse it.
+    fn says_request_too_large(&self) -> bool {
+        self.names(&["request_too_large"])
+            || self
+                .message
+                .to_ascii_lowercase()
+                .contains("request too large")
+    }
+
+    /// A short stable name of the error (status and code or type), to see whether two keys
+    /// refused a request for the same reason.
+    fn fingerprint(&self, status: u16) -> String {
+        let reason = self.code.as_deref().or(self.kind.as_deref()).unwrap_or("");
+        format!("{status} {reason}")
+    }
+}
+
+/// The same refusal on two keys means the request, not the key: see `core/failover.rs`.
+pub fn error_fingerprint(status: u16, body: &str) -> String {
+    UpstreamError::parse(body).fingerprint(status)
 }
 
 /// Parses a Retry-After header given in seconds (fractions accepted, rounded up). The HTTP-date
@@ -689,55 +753,6 @@ pub fn parse_retry_after_ms(value: &str) -> Option<u64> {
     let millis = (seconds * 1000.0).ceil();
     // `as` saturates, so a huge value becomes u64::MAX and is capped when applied.
     millis.is_finite().then_some(millis as u64)
-}
-
-/// Whether an attempt that ended with `outcome` should be repeated with another key. 429, 5xx,
-/// timeouts and rejected keys are the key's or upstream's problem; 4xx client errors would fail the
-/// same way on every key and are passed through. Never retry once any response bytes reached the
-/// client: the retry would duplicate text.
-pub fn should_retry(outcome: &Outcome) -> bool {
-    !matches!(outcome, Outcome::Success | Outcome::ClientError { .. })
-}
-
-/// How many attempts a request may make and how long to wait between them.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(default)]
-pub struct RetryPolicy {
-    /// Attempts in total, the first included.
-    pub max_attempts: u32,
-    pub backoff_base_ms: u64,
-}
-
-impl Default for RetryPolicy {
-    fn default() -> Self {
-        RetryPolicy {
-            max_attempts: 3,
-            backoff_base_ms: 100,
-        }
-    }
-}
-
-/// The longest wait between attempts; the client is waiting for a first byte meanwhile.
-const MAX_RETRY_DELAY_MS: u64 = 2_000;
-
-impl RetryPolicy {
-    /// After `attempts_made` attempts, the last ending in `outcome`: `None` to stop, or the delay in
-    /// milliseconds before the next attempt. Failures specific to a key (429, auth, quota) move on
-    /// to another key at once; 5xx and timeouts suggest a struggling upstream, so they back off
-    /// exponentially from `backoff_base_ms`.
-    pub fn next_delay_ms(&self, attempts_made: u32, outcome: &Outcome) -> Option<u64> {
-        if attempts_made >= self.max_attempts || !should_retry(outcome) {
-            return None;
-        }
-        match outcome {
-            Outcome::ServerError { .. } | Outcome::Timeout => Some(doubling_backoff(
-                self.backoff_base_ms,
-                MAX_RETRY_DELAY_MS.max(self.backoff_base_ms),
-                attempts_made,
-            )),
-            _ => Some(0),
-        }
-    }
 }
 
 #[cfg(test)]
@@ -1239,8 +1254,37 @@ mod tests {
             },
         );
         check_classify(401, "", None, Outcome::Unauthorized);
-        check_classify(403, "", None, Outcome::Forbidden);
         check_classify(402, "", None, Outcome::QuotaExhausted);
+        // A project that may not use the model: the request's problem, not the key's.
+        let model_forbidden = r#"{"error":{"message":"Project `proj_x` does not have access to model `gpt-4o`","type":"invalid_request_error","param":null,"code":"model_not_found"}}"#;
+        check_classify(
+            403,
+            model_forbidden,
+            None,
+            Outcome::ClientError { status: 403 },
+        );
+        check_classify(403, "", None, Outcome::ClientError { status: 403 });
+        check_classify(
+            403,
+            r#"{"error":{"code":"account_deactivated"}}"#,
+            None,
+            Outcome::Forbidden,
+        );
+        check_classify(
+            429,
+            r#"{"error":{"code":"invalid_api_key"}}"#,
+            None,
+            Outcome::Forbidden,
+        );
+        check_classify(403, quota, None, Outcome::QuotaExhausted);
+        let too_large = r#"{"error":{"message":"Request too large for gpt-4o in organization org-x on tokens per min (TPM): Limit 30000, Requested 80000.","type":"tokens","param":null,"code":"rate_limit_exceeded"}}"#;
+        check_classify(
+            429,
+            too_large,
+            Some("1"),
+            Outcome::ClientError { status: 429 },
+        );
+        check_classify(413, "", None, Outcome::ClientError { status: 413 });
         check_classify(408, "", None, Outcome::Timeout);
         check_classify(400, quota, None, Outcome::QuotaExhausted);
         check_classify(
@@ -1254,35 +1298,6 @@ mod tests {
         check_classify(500, quota, None, Outcome::ServerError { status: 500 });
         check_classify(529, "", None, Outcome::ServerError { status: 529 });
         check_classify(302, "", None, Outcome::ServerError { status: 302 });
-    }
-
-    #[test]
-    fn retry_decisions() {
-        let policy = RetryPolicy::default();
-        let rate_limited = Outcome::RateLimited {
-            retry_after_ms: None,
-        };
-        let server_error = Outcome::ServerError { status: 502 };
-        assert_eq!(policy.next_delay_ms(1, &rate_limited), Some(0));
-        assert_eq!(policy.next_delay_ms(1, &Outcome::Unauthorized), Some(0));
-        assert_eq!(policy.next_delay_ms(1, &server_error), Some(100));
-        assert_eq!(policy.next_delay_ms(2, &Outcome::Timeout), Some(200));
-        assert_eq!(policy.next_delay_ms(3, &server_error), None);
-        assert_eq!(
-            policy.next_delay_ms(1, &Outcome::ClientError { status: 400 }),
-            None
-        );
-        assert_eq!(policy.next_delay_ms(1, &Outcome::Success), None);
-        assert!(should_retry(&Outcome::QuotaExhausted));
-        assert!(!should_retry(&Outcome::ClientError { status: 404 }));
-        let patient = RetryPolicy {
-            max_attempts: 10,
-            backoff_base_ms: 100,
-        };
-        assert_eq!(
-            patient.next_delay_ms(9, &Outcome::Timeout),
-            Some(MAX_RETRY_DELAY_MS)
-        );
     }
 
     #[test]

@@ -21,6 +21,10 @@ pub enum Ending {
     Failed,
     /// Served from the exact-match cache.
     Cached,
+    /// An upstream attempt given up at the first-byte timeout before the request moved to
+    /// another key. The upstream may have billed it, so it has a row of its own (id
+    /// `<request id>:a<n>`), charged at its prompt estimate and marked estimated.
+    Abandoned,
 }
 
 impl Ending {
@@ -31,6 +35,7 @@ impl Ending {
             Ending::UpstreamCut => "upstream_cut",
             Ending::Failed => "failed",
             Ending::Cached => "cached",
+            Ending::Abandoned => "abandoned",
         }
     }
 }

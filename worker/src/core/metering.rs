@@ -66,6 +66,9 @@ pub struct StreamMeter {
     /// The delivered `content` text, kept only when asked for (server-side conversations
     /// store the answer), bounded by [`crate::core::conversation::MAX_STORED_ANSWER_BYTES`].
     captured: Option<String>,
+    /// The last `finish_reason` a choice reported: only a `stop` answer is complete enough to
+    /// cache.
+    finish_reason: Option<String>,
 }
 
 impl StreamMeter {
@@ -78,7 +81,13 @@ impl StreamMeter {
             completion_text: TokenEstimator::default(),
             saw_done: false,
             captured: None,
+            finish_reason: None,
         }
+    }
+
+    /// The last `finish_reason` the stream reported, if any.
+    pub fn finish_reason(&self) -> Option<&str> {
+        self.finish_reason.as_deref()
     }
 
     /// Also keep the answer's `content` text, for [`StreamMeter::captured_text`].
@@ -108,6 +117,9 @@ impl StreamMeter {
         };
         let choices = chunk.choices.unwrap_or_default();
         for choice in &choices {
+            if let Some(reason) = &choice.finish_reason {
+                self.finish_reason = Some(reason.to_string());
+            }
             if let Some(delta) = &choice.delta {
                 delta.feed(&mut self.completion_text);
                 if let (Some(answer), Some(content)) = (&mut self.captured, &delta.content) {
@@ -295,6 +307,8 @@ fn present<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<Option<V
 struct WireChoice<'a> {
     #[serde(default, borrow)]
     delta: Option<WireDelta<'a>>,
+    #[serde(default, borrow)]
+    finish_reason: Option<Cow<'a, str>>,
 }
 
 #[derive(Deserialize)]

@@ -3,17 +3,20 @@
 
 pub mod account;
 pub mod account_rows;
+pub mod assemble;
 pub mod budget;
 pub mod cache;
 pub mod config;
 pub mod conversation;
 pub mod error;
+pub mod failover;
 pub mod identity;
 pub mod jwt;
 pub mod keypool;
 pub mod ledger;
 pub mod limiter;
 pub mod metering;
+pub mod path;
 pub mod redact;
 pub mod relay;
 pub mod request;

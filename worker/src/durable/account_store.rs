@@ -12,7 +12,7 @@ use crate::core::budget::Reservation;
 use crate::core::limiter::Tracked;
 use crate::durable::storage;
 
-const SCHEMA: [&str; 3] = [
+const SCHEMA: [&str; 4] = [
     "CREATE TABLE IF NOT EXISTS account_admissions (
         ms INTEGER PRIMARY KEY, admitted INTEGER NOT NULL)",
     "CREATE TABLE IF NOT EXISTS account_rounds (
@@ -20,6 +20,9 @@ const SCHEMA: [&str; 3] = [
     "CREATE TABLE IF NOT EXISTS account_reservations (
         id TEXT PRIMARY KEY, tokens INTEGER NOT NULL, micro_usd INTEGER NOT NULL,
         created_ms INTEGER NOT NULL)",
+    // Reservations charged in full at expiry, and on which day (a table of its own rather
+    // than a column, so objects created before it need no ALTER).
+    "CREATE TABLE IF NOT EXISTS account_charged (id TEXT PRIMARY KEY, day INTEGER NOT NULL)",
 ];
 
 /// The budget's document, in the object's `docs` table.
@@ -84,20 +87,34 @@ pub fn apply(state: &State, changes: &[Change]) -> worker::Result<()> {
                 "DELETE FROM account_rounds WHERE conversation = ?",
                 vec![conversation.as_str().into()],
             )?,
-            Change::Reserved { id, reservation } => sql.exec(
-                "INSERT OR REPLACE INTO account_reservations (id, tokens, micro_usd, created_ms)
-                 VALUES (?, ?, ?, ?)",
-                vec![
-                    id.as_str().into(),
-                    integer(reservation.tokens),
-                    integer(reservation.micro_usd),
-                    integer(reservation.created_ms),
-                ],
-            )?,
-            Change::Unreserved { id } => sql.exec(
-                "DELETE FROM account_reservations WHERE id = ?",
-                vec![id.as_str().into()],
-            )?,
+            Change::Reserved { id, reservation } => {
+                if let Some(day) = reservation.charged_day {
+                    sql.exec(
+                        "INSERT OR REPLACE INTO account_charged (id, day) VALUES (?, ?)",
+                        vec![id.as_str().into(), integer(u64::from(day))],
+                    )?;
+                }
+                sql.exec(
+                    "INSERT OR REPLACE INTO account_reservations (id, tokens, micro_usd, created_ms)
+                     VALUES (?, ?, ?, ?)",
+                    vec![
+                        id.as_str().into(),
+                        integer(reservation.tokens),
+                        integer(reservation.micro_usd),
+                        integer(reservation.created_ms),
+                    ],
+                )?
+            }
+            Change::Unreserved { id } => {
+                sql.exec(
+                    "DELETE FROM account_charged WHERE id = ?",
+                    vec![id.as_str().into()],
+                )?;
+                sql.exec(
+                    "DELETE FROM account_reservations WHERE id = ?",
+                    vec![id.as_str().into()],
+                )?
+            }
             Change::Budget { document } => sql.exec(
                 "INSERT OR REPLACE INTO docs (name, body) VALUES (?, ?)",
                 vec![BUDGET_DOC.into(), document.as_str().into()],
@@ -128,6 +145,7 @@ struct ReservationRow {
     tokens: f64,
     micro_usd: f64,
     created_ms: f64,
+    charged_day: Option<f64>,
 }
 
 fn read(sql: &SqlStorage) -> worker::Result<Snapshot> {
@@ -139,7 +157,9 @@ fn read(sql: &SqlStorage) -> worker::Result<Snapshot> {
         .to_array()?;
     let reservations: Vec<ReservationRow> = sql
         .exec(
-            "SELECT id, tokens, micro_usd, created_ms FROM account_reservations",
+            "SELECT r.id AS id, r.tokens AS tokens, r.micro_usd AS micro_usd,
+                    r.created_ms AS created_ms, c.day AS charged_day
+             FROM account_reservations r LEFT JOIN account_charged c ON c.id = r.id",
             None,
         )?
         .to_array()?;
@@ -166,6 +186,7 @@ fn read(sql: &SqlStorage) -> worker::Result<Snapshot> {
                     tokens: row.tokens as u64,
                     micro_usd: row.micro_usd as u64,
                     created_ms: row.created_ms as u64,
+                    charged_day: row.charged_day.map(|day| day as u32),
                 };
                 (row.id, reservation)
             })

@@ -25,12 +25,14 @@ const BATCH_ROWS: usize = 100;
 /// ledger stay behind by no more than that.
 const FLUSH_DELAY_MS: u64 = 500;
 
-/// What `/settle` carries: the settle and the ledger row it accounts for.
+/// What `/settle` carries: the settle and the ledger rows it accounts for (the request's
+/// own, and one per upstream attempt it abandoned).
 #[derive(Serialize, Deserialize)]
 pub struct SettleCall {
     #[serde(flatten)]
     pub settle: SettleRequest,
-    pub ledger: Option<LedgerRow>,
+    #[serde(default)]
+    pub ledger: Vec<LedgerRow>,
 }
 
 /// Per-object bookkeeping: the table exists, and whether an alarm is already set.

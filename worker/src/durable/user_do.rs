@@ -15,9 +15,9 @@ use futures_channel::oneshot;
 use serde::{Deserialize, Serialize};
 use worker::{durable_object, DurableObject, Env, Method, Request, RequestInit, Response, State};
 
-use crate::core::account::{Account, AdmitRequest, Prepared, Refusal, TierLimits};
+use crate::core::account::{Account, AdmitRequest, GuestPoolLimits, Prepared, Refusal, TierLimits};
 use crate::durable::account_store;
-use crate::durable::budget_do::{self, LeaseAnswer, LeaseCall};
+use crate::durable::budget_do::{self, GuestSlotAnswer, GuestSlotCall, LeaseAnswer, LeaseCall};
 use crate::durable::conversation_store::{self as conversations, AppendCall, OpenCall};
 use crate::durable::ledger_outbox::{Outbox, SettleCall};
 use crate::durable::storage;
@@ -35,6 +35,13 @@ pub struct VirtualKeyRecord {
     pub tier: Option<String>,
     pub created_ms: u64,
     pub revoked: bool,
+}
+
+/// `/renew`: the request is still running.
+#[derive(Serialize, Deserialize)]
+pub struct RenewCall {
+    pub request_id: String,
+    pub now_ms: u64,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -106,9 +113,11 @@ impl DurableObject for UserDo {
             (Method::Post, "/settle") => {
                 let SettleCall { settle, ledger } = crate::body::request_json(&mut req).await?;
                 let surplus = self.with_account(|account| account.settle(&settle))?;
-                // Written before any await: the row commits with the settle, or neither does.
-                if let Some(row) = &ledger {
+                // Written before any await: the rows commit with the settle, or none does.
+                for row in &ledger {
                     self.outbox.record(&self.state, row)?;
+                }
+                if !ledger.is_empty() {
                     self.outbox.schedule(&self.state).await?;
                 }
                 if surplus > 0 {
@@ -120,10 +129,17 @@ impl DurableObject for UserDo {
                             surplus,
                             settle.now_ms,
                             settle.deployment_cap_micro_usd,
+                            None,
                         )
                         .await;
                 }
                 Response::from_json(&serde_json::json!({"ok": true}))
+            }
+            (Method::Post, "/renew") => {
+                let call: RenewCall = crate::body::request_json(&mut req).await?;
+                let renewed =
+                    self.with_account(|account| account.renew(&call.request_id, call.now_ms))?;
+                Response::from_json(&renewed)
             }
             (Method::Post, "/ledger/flush") => {
                 // Feedback on a row still in the outbox: move the rows now, not at the alarm.
@@ -261,12 +277,32 @@ impl UserDo {
                     ask_micro_usd,
                     request.now_ms,
                     request.deployment_cap_micro_usd,
+                    request.guest_pool.as_ref(),
                 )
                 .await
                 .unwrap_or(0);
             self.with_account(|account| account.add_lease(granted, request.now_ms))?;
             drop(call);
             break;
+        }
+        // A guest also needs a slot of all guests' common rate. Taken after this user's own
+        // checks passed, so a guest refused anyway costs the pool nothing; if this user's
+        // admission then fails after all (a concurrent request took the room meanwhile), the
+        // slot is lost: the pool errs towards refusing, never towards letting more through.
+        if let Some(rpm) = request.guest_pool.and_then(|pool| pool.rpm) {
+            let slot = self.guest_slot(rpm, request.now_ms).await;
+            match slot {
+                Ok(None) => {}
+                Ok(Some(retry_after_ms)) => {
+                    return Ok(Err(Refusal::Rate { retry_after_ms }));
+                }
+                Err(error) => {
+                    worker::console_error!("oachat: guest pool unreachable: {error}");
+                    return Ok(Err(Refusal::Rate {
+                        retry_after_ms: 1_000,
+                    }));
+                }
+            }
         }
         let (result, surplus) = self.with_account(|account| account.admit(request))?;
         if surplus > 0 {
@@ -276,10 +312,17 @@ impl UserDo {
                     surplus,
                     request.now_ms,
                     request.deployment_cap_micro_usd,
+                    None,
                 )
                 .await;
         }
         Ok(result)
+    }
+
+    fn budget_stub(&self) -> worker::Result<worker::Stub> {
+        self.env
+            .durable_object(budget_do::BINDING)?
+            .get_by_name(budget_do::OBJECT_NAME)
     }
 
     async fn lease_call(
@@ -288,24 +331,35 @@ impl UserDo {
         micro_usd: u64,
         now_ms: u64,
         cap_micro_usd: Option<u64>,
+        guest_pool: Option<&GuestPoolLimits>,
     ) -> worker::Result<u64> {
         let call = LeaseCall {
             requester: self.state.id().to_string(),
             micro_usd,
             now_ms,
             cap_micro_usd,
+            guest: guest_pool.is_some(),
+            guests_cap_micro_usd: guest_pool.and_then(|pool| pool.cap_micro_usd),
         };
-        let stub = self
-            .env
-            .durable_object(budget_do::BINDING)?
-            .get_by_name(budget_do::OBJECT_NAME)?;
         let mut init = RequestInit::new();
         init.with_method(Method::Post)
             .with_body(Some(serde_json::to_string(&call)?.into()));
         let request = Request::new_with_init(&format!("https://budget{path}"), &init)?;
-        let response = stub.fetch_with_request(request).await?;
+        let response = self.budget_stub()?.fetch_with_request(request).await?;
         let answer: LeaseAnswer = crate::body::json(response).await?;
         Ok(answer.micro_usd)
+    }
+
+    /// A slot of the guests' common per-minute limit: `None` when granted, else the wait.
+    async fn guest_slot(&self, rpm: u32, now_ms: u64) -> worker::Result<Option<u64>> {
+        let call = GuestSlotCall { now_ms, rpm };
+        let mut init = RequestInit::new();
+        init.with_method(Method::Post)
+            .with_body(Some(serde_json::to_string(&call)?.into()));
+        let request = Request::new_with_init("https://budget/guest-slot", &init)?;
+        let response = self.budget_stub()?.fetch_with_request(request).await?;
+        let answer: GuestSlotAnswer = crate::body::json(response).await?;
+        Ok(answer.retry_after_ms)
     }
 }
 
