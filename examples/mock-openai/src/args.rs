@@ -32,6 +32,7 @@ Keys (Authorization: Bearer KEY):
   sk-mock-slowgen        non-streamed chat: waits chunks x delay generating,
                          then sends it all; billed even if the client left
   sk-mock-cut            drops the connection after 5 chunks (or at once)
+  sk-mock-reset          drops the connection before any byte, streamed or not
   sk-mock-429            429 rate_limit_exceeded, Retry-After: 1
   sk-mock-quota          429 insufficient_quota
   sk-mock-401            401 invalid_api_key (as does any key not sk-mock-*)
@@ -40,7 +41,8 @@ Keys (Authorization: Bearer KEY):
   sk-mock-echo400[-*]    400 invalid_value whose message quotes the key
 Models: any model named forbidden-* gets 403 model_not_found, on every key.
 
-GET /_mock/stats counts per key; POST /_mock/reset zeroes the counts.
+GET /_mock/stats counts per key; POST /_mock/reset zeroes the counts;
+GET /_mock/last-request shows the body of the last chat request as received.
 Prints `mock-openai listening on http://127.0.0.1:PORT` once ready.";
 
 pub const DEFAULT_PORT: u16 = 9999;

@@ -46,6 +46,9 @@ pub enum KeyBehaviour {
     /// Stream a few chunks and then drop the connection, or drop it at once
     /// when there is nothing to stream (`sk-mock-cut`).
     Cut,
+    /// Drop the connection before sending any byte, streamed or not
+    /// (`sk-mock-reset`): a connection lost before the upstream accepted.
+    Reset,
     /// Answer with this error and nothing else.
     Fail(ApiError),
 }
@@ -69,6 +72,7 @@ pub fn behaviour_for(key: &str) -> KeyBehaviour {
         "sk-mock-slow" => KeyBehaviour::Slow,
         "sk-mock-slowgen" => KeyBehaviour::SlowGeneration,
         "sk-mock-cut" => KeyBehaviour::Cut,
+        "sk-mock-reset" => KeyBehaviour::Reset,
         _ if is_echo_key(key) => KeyBehaviour::Fail(ApiError::KeyEchoed {
             key: key.to_owned(),
         }),
@@ -99,6 +103,7 @@ mod tests {
         check("sk-mock-anything-else", KeyBehaviour::Normal);
         check("sk-mock-slow", KeyBehaviour::Slow);
         check("sk-mock-cut", KeyBehaviour::Cut);
+        check("sk-mock-reset", KeyBehaviour::Reset);
         check("sk-mock-429", KeyBehaviour::Fail(ApiError::RateLimited));
         check("sk-mock-quota", KeyBehaviour::Fail(ApiError::QuotaExceeded));
         check("sk-mock-401", KeyBehaviour::Fail(ApiError::InvalidApiKey));

@@ -49,6 +49,9 @@ pub struct AppState {
     tpm_limit: u64,
     stats: Arc<Stats>,
     next_completion_id: AtomicU64,
+    /// The body of the last chat request, as received: tests check what a proxy forwarded
+    /// (clamped caps, refused fields, a replaced `user`).
+    last_chat_request: std::sync::Mutex<Option<serde_json::Value>>,
 }
 
 impl AppState {
@@ -58,6 +61,7 @@ impl AppState {
             tpm_limit: config.tpm_limit,
             stats: Arc::new(Stats::default()),
             next_completion_id: AtomicU64::new(1),
+            last_chat_request: std::sync::Mutex::new(None),
         }
     }
 }
@@ -68,6 +72,7 @@ enum Route {
     Api(ApiRoute),
     Stats,
     Reset,
+    LastRequest,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -84,6 +89,7 @@ fn route(method: &Method, path: &str) -> Result<Route, ApiError> {
         "/v1/embeddings" => (Method::POST, Route::Api(ApiRoute::Embeddings)),
         "/_mock/stats" => (Method::GET, Route::Stats),
         "/_mock/reset" => (Method::POST, Route::Reset),
+        "/_mock/last-request" => (Method::GET, Route::LastRequest),
         _ => {
             return Err(ApiError::NotFound {
                 method: method.clone(),
@@ -109,6 +115,14 @@ pub async fn handle(
     match route(request.method(), request.uri().path()) {
         Err(error) => Ok(error.into_response()),
         Ok(Route::Stats) => Ok(json_response(StatusCode::OK, &state.stats.snapshot())),
+        Ok(Route::LastRequest) => {
+            let last = state
+                .last_chat_request
+                .lock()
+                .map(|last| last.clone())
+                .unwrap_or_default();
+            Ok(json_response(StatusCode::OK, &last))
+        }
         Ok(Route::Reset) => {
             state.stats.reset();
             Ok(json_response(
@@ -160,6 +174,7 @@ async fn answer_api(
     let key = key.ok_or(ApiError::MissingApiKey)?;
     let behaviour = match behaviour_for(key) {
         KeyBehaviour::Fail(error) => return Err(error.into()),
+        KeyBehaviour::Reset => return Err(Failure::Cut),
         KeyBehaviour::Slow => {
             tokio::time::sleep(SLOW_KEY_DELAY).await;
             KeyBehaviour::Slow
@@ -197,6 +212,12 @@ async fn chat_completion(
 ) -> Result<Response<ResponseBody>, Failure> {
     let header_pacing = PacingOverrides::from_headers(request.headers())?;
     let body = read_body(request.into_body()).await?;
+    if let (Ok(mut last), Ok(value)) = (
+        state.last_chat_request.lock(),
+        serde_json::from_slice::<serde_json::Value>(&body),
+    ) {
+        *last = Some(value);
+    }
     let chat = ChatRequest::parse(&body)?;
     check_request_size(&chat.model, chat.requested_tokens(), state.tpm_limit)?;
     let settings = header_pacing
@@ -300,6 +321,7 @@ mod tests {
         );
         check_route(Method::GET, "/_mock/stats", Ok(Route::Stats));
         check_route(Method::POST, "/_mock/reset", Ok(Route::Reset));
+        check_route(Method::GET, "/_mock/last-request", Ok(Route::LastRequest));
         check_route(Method::GET, "/v1/chat/completions", Err(405));
         check_route(Method::POST, "/v1/models", Err(405));
         check_route(Method::POST, "/v1/completions", Err(404));
