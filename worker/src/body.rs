@@ -59,7 +59,9 @@ pub async fn request_bytes(req: &mut worker::Request, limit: u64) -> Result<Vec<
         let value = js_sys::Reflect::get(&chunk, &"value".into()).map_err(|_| unreadable())?;
         let array: js_sys::Uint8Array = value.dyn_into().map_err(|_| unreadable())?;
         if bytes.len() as u64 + u64::from(array.length()) > limit {
-            let _ = reader.cancel();
+            // Stop reading and answer; the rest is never read. (Cancelling the stream instead
+            // makes wrangler's dev proxy drop the connection before the 413 gets out.)
+            reader.release_lock();
             return Err(ProxyError::BodyTooLarge { limit });
         }
         let start = bytes.len();

@@ -249,7 +249,17 @@ pub async fn serve(
             assembler.push(&event.data);
         }
     }
-    let usage = meter.outcome(plan.prompt_estimate);
+    let usage = match read {
+        Ok(_) => meter.outcome(plan.prompt_estimate),
+        // The body broke off and what it carried is lost with it: the upstream may have
+        // generated up to the whole reservation, so that is what is charged (estimated).
+        Err(_) => Usage {
+            prompt_tokens: plan.prompt_estimate,
+            completion_tokens: plan.reserve_tokens.saturating_sub(plan.prompt_estimate),
+            cached_tokens: 0,
+            estimated: true,
+        },
+    };
     // Finished: `[DONE]` or the usage chunk (always asked for, and last) arrived.
     if read.is_err() || !(meter.saw_done() || meter.reported_usage().is_some()) {
         // The body broke off after a 200 head. Nothing reached the client, but the upstream

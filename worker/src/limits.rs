@@ -82,8 +82,12 @@ pub async fn admit(
         daily_micro_usd: tier.daily_micro_usd(),
         reserve_tokens,
         reserve_micro_usd,
-        lease_slice_micro_usd: leased
-            .then(|| crate::core::config::usd_to_micro(config.budget.lease_slice_usd)),
+        // A guest's object asks for just what its request lacks: every new address is a new
+        // object, and slices held by a few guests in flight would lock the others out.
+        lease_slice_micro_usd: leased.then(|| match guest_pool {
+            Some(_) => 0,
+            None => crate::core::config::usd_to_micro(config.budget.lease_slice_usd),
+        }),
         deployment_cap_micro_usd: deployment_cap,
         reservation_ttl_ms: config.budget.reservation_ttl_s.saturating_mul(1000),
         guest_pool,
@@ -103,12 +107,19 @@ pub async fn admit(
             request_id: request_id.to_string(),
             renew_every_ms: (request.reservation_ttl_ms / 3).max(1_000),
             conversation_id: chat.conversation_id.clone(),
-            keep_lease_micro_usd: request
-                .lease_slice_micro_usd
-                .map_or(0, |slice| lease_to_keep(request.reserve_micro_usd, slice)),
+            // Guests keep no lease when idle: every new address is a new object, and a few
+            // idle guests each keeping a slice would lock all other guests out of their share.
+            keep_lease_micro_usd: match (&request.guest_pool, request.lease_slice_micro_usd) {
+                (None, Some(slice)) => lease_to_keep(request.reserve_micro_usd, slice),
+                _ => 0,
+            },
             deployment_cap_micro_usd: request.deployment_cap_micro_usd,
         })),
-        Some(refusal) => Err(refused(refusal, request.now_ms)),
+        Some(refusal) => Err(refused(
+            refusal,
+            request.now_ms,
+            request.guest_pool.is_some(),
+        )),
     }
 }
 
@@ -199,7 +210,9 @@ pub async fn settle(env: &Env, admission: Admission, rows: &[LedgerRow]) -> bool
     false
 }
 
-fn refused(refusal: Refusal, now: u64) -> ProxyError {
+/// The client's error for a refusal; for a guest under a guest pool, the deployment's lease
+/// is the guests' share.
+fn refused(refusal: Refusal, now: u64, pooled_guest: bool) -> ProxyError {
     let seconds_until = |at_ms: u64| at_ms.saturating_sub(now).div_ceil(1000).max(1);
     match refusal {
         Refusal::Rate { retry_after_ms } => ProxyError::RateLimited {
@@ -213,6 +226,7 @@ fn refused(refusal: Refusal, now: u64) -> ProxyError {
             scope: match which {
                 BudgetKind::Tokens => BudgetScope::UserTokens,
                 BudgetKind::Usd => BudgetScope::UserUsd,
+                BudgetKind::Deployment if pooled_guest => BudgetScope::Guests,
                 BudgetKind::Deployment => BudgetScope::Deployment,
             },
             retry_after_s: seconds_until(resets_at_ms),

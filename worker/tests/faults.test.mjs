@@ -14,6 +14,7 @@ const KEYS = {
   SLOW_KEYS: 'sk-mock-slow,sk-mock-ok-slow',
   SLOW_ALONE_KEYS: 'sk-mock-slow',
   CUT_KEYS: 'sk-mock-cut,sk-mock-ok-cut',
+  RESET_KEYS: 'sk-mock-reset,sk-mock-ok-reset',
   DEAD_KEYS: 'sk-mock-429,sk-mock-401',
 };
 const upstream = (name, keysSecret, ...models) => ({ name, keys_secret: keysSecret, models });
@@ -34,9 +35,12 @@ const STACK = {
       upstream('slow', 'SLOW_KEYS', 'slow-model'),
       upstream('slow-alone', 'SLOW_ALONE_KEYS', 'slow-alone-model'),
       upstream('cut', 'CUT_KEYS', 'cut-model'),
+      upstream('reset', 'RESET_KEYS', 'reset-model'),
+      // The same keys in a pool of its own, so its round-robin turn is its own.
+      upstream('cut-json', 'CUT_KEYS', 'cut-json-model'),
       upstream('dead', 'DEAD_KEYS', 'dead-model'),
     ],
-    prices: Object.fromEntries(['flaky-model', 'slow-model', 'slow-alone-model', 'cut-model', 'dead-model'].map((m) => [m, FREE])),
+    prices: Object.fromEntries(['flaky-model', 'slow-model', 'slow-alone-model', 'cut-model', 'reset-model', 'cut-json-model', 'dead-model'].map((m) => [m, FREE])),
   },
 };
 
@@ -173,20 +177,35 @@ test('all keys failing gives 503 upstream_unavailable that says so, with Retry-A
 });
 
 test('a connection dropped before any byte is retried on another key', async () => {
-  // Runs before the cut stream below: round-robin then starts that one on sk-mock-cut again.
-  const secrets = ['sk-mock-cut', 'sk-mock-ok-cut'];
+  const secrets = ['sk-mock-reset', 'sk-mock-ok-reset'];
   const { result, requests } = await delta(secrets, async () => {
-    const response = await ask('cut-model');
+    const response = await ask('reset-model');
     return { status: response.status, body: await response.json() };
   });
   assert.equal(result.status, 200, JSON.stringify(result.body));
-  assert.match(result.body.choices[0].message.content, /hello cut-model/);
-  assert.deepEqual(requests, { 'sk-mock-cut': 1, 'sk-mock-ok-cut': 1 });
+  assert.match(result.body.choices[0].message.content, /hello reset-model/);
+  assert.deepEqual(requests, { 'sk-mock-reset': 1, 'sk-mock-ok-reset': 1 });
   // The dropped connection counts as a 502 against the key, in the shared view too.
-  const cut = keyId('sk-mock-cut');
-  const health = await waitForHealth(stack.url, (h) => h.cut?.[cut]?.transient_streak === 1);
-  assert.equal(health.cut[cut].transient_streak, 1);
-  assert.equal(health.cut[cut].last_error, '502 server_error');
+  const reset = keyId('sk-mock-reset');
+  const health = await waitForHealth(stack.url, (h) => h.reset?.[reset]?.transient_streak === 1);
+  assert.equal(health.reset[reset].transient_streak, 1);
+  assert.equal(health.reset[reset].last_error, '502 server_error');
+});
+
+test('a non-streamed answer cut after the upstream accepted it is never retried: 502, metered', async () => {
+  const secrets = ['sk-mock-cut', 'sk-mock-ok-cut'];
+  const { result, requests } = await delta(secrets, async () => {
+    const response = await ask('cut-json-model');
+    return { status: response.status, id: response.headers.get('x-request-id'), body: await response.json() };
+  });
+  assert.equal(result.status, 502, JSON.stringify(result.body));
+  assert.equal(result.body.error.code, 'upstream_broken');
+  // The upstream had accepted (its head came) and may have been generating: no second key.
+  assert.deepEqual(requests, { 'sk-mock-cut': 1, 'sk-mock-ok-cut': 0 });
+  const row = await ledgerRow(stack.url, result.id);
+  assert.equal(row.ending, 'upstream_cut');
+  assert.equal(row.estimated, 1);
+  assert.ok(row.completion_tokens > 0, 'what was generated before the cut is charged');
 });
 
 test('a stream cut mid-way ends early, is never retried, and is metered as estimated', async () => {
@@ -212,12 +231,11 @@ test('a stream cut mid-way ends early, is never retried, and is metered as estim
   assert.ok(row.prompt_tokens > 0);
   assert.equal(row.key_id, keyId('sk-mock-cut'));
 
-  // The 200 head ended the key's run of failures (the 502 of the test before): that success is
-  // shared too, or the shared view would keep counting it towards a cooldown.
+  // A cut after a 200 head is not the key's failure: its health stays clean.
   const cut = keyId('sk-mock-cut');
-  const health = await waitForHealth(stack.url, (h) => h.cut?.[cut]?.transient_streak === 0);
+  const health = await waitForHealth(stack.url, (h) => h.cut?.[cut] !== undefined);
   assert.equal(health.cut[cut].transient_streak, 0);
-  assert.equal(health.cut[cut].last_error, '502 server_error');
+  assert.equal(health.cut[cut].health.state, 'healthy');
 });
 
 // Last: it restarts the worker. Key health lives in the KeyHealthDo, not in an isolate's

@@ -62,6 +62,10 @@ export async function startMock(args = []) {
     async reset() {
       await fetch(`${url}/_mock/reset`, { method: 'POST' });
     },
+    /** The body of the last chat request the mock received: what the proxy forwarded. */
+    async lastRequest() {
+      return (await fetch(`${url}/_mock/last-request`)).json();
+    },
     stop() {
       child.kill('SIGTERM');
     },

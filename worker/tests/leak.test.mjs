@@ -17,6 +17,7 @@ const KEYS = {
   DEAD_KEYS: 'sk-mock-401,sk-proj-LEAKCHECKaa11bb22cc33dd44',
   SLOW_KEYS: 'sk-mock-slow',
   CUT_KEYS: 'sk-mock-cut',
+  RESET_KEYS: 'sk-mock-reset',
 };
 const SECRETS = Object.values(KEYS).flatMap((keys) => keys.split(','));
 const FREE = { input_per_mtok: 0, output_per_mtok: 0 };
@@ -27,7 +28,7 @@ before(async () => {
   stack = await startStack({
     name: 'leak',
     keys: KEYS.OPENAI_API_KEYS,
-    vars: { FLAKY_KEYS: KEYS.FLAKY_KEYS, DEAD_KEYS: KEYS.DEAD_KEYS, SLOW_KEYS: KEYS.SLOW_KEYS, CUT_KEYS: KEYS.CUT_KEYS },
+    vars: { FLAKY_KEYS: KEYS.FLAKY_KEYS, DEAD_KEYS: KEYS.DEAD_KEYS, SLOW_KEYS: KEYS.SLOW_KEYS, CUT_KEYS: KEYS.CUT_KEYS, RESET_KEYS: KEYS.RESET_KEYS },
     config: {
       ...GENEROUS_TIERS,
       key_strategy: 'round_robin',
@@ -39,8 +40,9 @@ before(async () => {
         { name: 'dead', keys_secret: 'DEAD_KEYS', models: ['dead-model'] },
         { name: 'slow', keys_secret: 'SLOW_KEYS', models: ['slow-model'] },
         { name: 'cut', keys_secret: 'CUT_KEYS', models: ['cut-model'] },
+        { name: 'reset', keys_secret: 'RESET_KEYS', models: ['reset-model'] },
       ],
-      prices: { 'flaky-model': FREE, 'dead-model': FREE, 'slow-model': FREE, 'cut-model': FREE },
+      prices: { 'flaky-model': FREE, 'dead-model': FREE, 'slow-model': FREE, 'cut-model': FREE, 'reset-model': FREE },
     },
   });
 });
@@ -72,7 +74,9 @@ test('every path answers as expected (the responses are kept for the search)', a
     ['all keys benched', ask('dead-model', { stream: true }), 503],
     ['timeout', ask('slow-model'), 504],
     ['cut mid-stream', ask('cut-model', { stream: true }), 200],
-    ['cut before a byte', ask('cut-model'), 503],
+    // Every call goes upstream as a stream: a non-streamed answer cut after its head is a 502.
+    ['cut after the head', ask('cut-model'), 502],
+    ['cut before a byte', ask('reset-model'), 503],
     ['upstream 400 passed through', ask('gpt-4o-mini', { n: 0 }), 400],
     ['upstream 400 for n out of range', ask('gpt-4o-mini', { n: 500 }), 400],
     ['no credential', chat(stack.url, null, { messages: [{ role: 'user', content: 'x' }] }), 401],

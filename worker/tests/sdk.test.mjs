@@ -14,6 +14,10 @@ import { GENEROUS_TIERS, ROOT, admin, findSecrets, mockCounters, startStack } fr
 
 const PYTHON = join(ROOT, 'worker/tests/.venv/bin/python');
 const UPSTREAM_KEY = 'sk-mock-ok-sdk';
+/** oachat's default request-field allow-list (`DEFAULT_ALLOWED_FIELDS` in core/config.rs). */
+const DEFAULT_FIELDS = ['stream_options', 'max_tokens', 'max_completion_tokens', 'n', 'temperature', 'top_p',
+  'stop', 'presence_penalty', 'frequency_penalty', 'logit_bias', 'logprobs', 'top_logprobs', 'seed',
+  'response_format', 'tools', 'tool_choice', 'parallel_tool_calls', 'functions', 'function_call', 'reasoning_effort'];
 const TOOLS = [
   { type: 'function', function: { name: 'lookup_policy', parameters: { type: 'object', properties: { query: { type: 'string' } } } } },
   { type: 'function', function: { name: 'book_room', parameters: { type: 'object', properties: { query: { type: 'string' } } } } },
@@ -27,6 +31,14 @@ before(async () => {
     vars: { CUT_KEYS: 'sk-mock-cut' },
     config: {
       ...GENEROUS_TIERS,
+      tiers: {
+        staff: {
+          ...GENEROUS_TIERS.tiers.staff,
+          // Two choices are reserved in full; the tier lets these vendor fields through.
+          max_n: 2,
+          allowed_fields: [...DEFAULT_FIELDS, 'x_vendor_option', 'metadata', 'x_unknown_field'],
+        },
+      },
       upstreams: [
         { name: 'openai', models: ['gpt-4o-mini', 'gpt-4.1', 'gpt-4.1-mini'] },
         { name: 'cut', keys_secret: 'CUT_KEYS', models: ['cut-model'] },
@@ -72,7 +84,7 @@ function checkPythonRun(results) {
   assert.deepEqual(results.tools_streamed.arguments, { query: user });
   assert.equal(results.tools_streamed.finish_reason, 'tool_calls');
 
-  // n, max_tokens and the unknown fields all reached the upstream.
+  // n, max_tokens and the fields the tier allows all reached the upstream.
   assert.deepEqual(results.two_choices.choices.map((c) => [c.index, c.finish_reason]), [[0, 'length'], [1, 'length']]);
   assert.equal(results.two_choices.completion_tokens, 10);
 
@@ -119,6 +131,16 @@ test('npm SDK with a user token: plain, streamed with usage, tool-call deltas, n
   });
   assert.equal(two.choices.length, 2);
   assert.match(two.choices[1].message.content, /choice 2 of 2/);
+
+  // A field no tier allows is refused by name, as the SDK's typed 400; so is n beyond max_n.
+  await assert.rejects(
+    openai.chat.completions.create({ model: 'gpt-4o-mini', messages, service_tier: 'priority' }),
+    (error) => error instanceof OpenAI.BadRequestError && error.param === 'service_tier',
+  );
+  await assert.rejects(
+    openai.chat.completions.create({ model: 'gpt-4o-mini', messages, n: 3 }),
+    (error) => error instanceof OpenAI.BadRequestError && error.param === 'n',
+  );
 
   const models = await openai.models.list();
   assert.ok(models.data.some((m) => m.id === 'gpt-4o-mini'));

@@ -129,7 +129,7 @@ def main():
             user="python-sdk",
             response_format={"type": "text"},
             stop=["\n\n\n"],
-            # Fields the proxy does not know must reach the upstream and not be refused.
+            # Fields beyond the default allow-list reach the upstream when the tier allows them.
             extra_body={"x_vendor_option": {"keep": True}, "metadata": {"suite": "sdk"}},
         )
         return {

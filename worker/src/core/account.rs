@@ -270,6 +270,7 @@ impl Account {
     /// Read-only checks, and whether the deployment lease needs topping up first.
     pub fn prepare(&mut self, request: &AdmitRequest) -> Result<Prepared, Refusal> {
         self.check_rounds(request)?;
+        self.check_rate(request)?;
         let budget = self.budget(request);
         budget
             .check(
@@ -284,6 +285,36 @@ impl Account {
                 None => Prepared::Ready,
             },
         )
+    }
+
+    /// Everything [`Account::admit`] checks, taking nothing: a guest's request checks this
+    /// before it spends a slot of all guests' common rate, so a request refused anyway costs
+    /// the other guests nothing.
+    pub fn check(&mut self, request: &AdmitRequest) -> Result<(), Refusal> {
+        self.check_rounds(request)?;
+        self.check_rate(request)?;
+        let budget = self.budget(request);
+        budget
+            .check(
+                request.reserve_tokens,
+                request.reserve_micro_usd,
+                request.now_ms,
+            )
+            .map_err(refusal)?;
+        if !budget.lease_covers(request.reserve_micro_usd, request.now_ms) {
+            return Err(Refusal::Budget {
+                which: BudgetKind::Deployment,
+                resets_at_ms: budget.resets_at_ms(),
+            });
+        }
+        Ok(())
+    }
+
+    /// Hands back all unused lease (after a deployment refusal, so others can spend it).
+    pub fn surrender_lease(&mut self, now_ms: u64) -> u64 {
+        self.budget
+            .as_mut()
+            .map_or(0, |budget| budget.take_lease_surplus(0, now_ms))
     }
 
     pub fn add_lease(&mut self, granted_micro_usd: u64, now_ms: u64) {
@@ -390,6 +421,15 @@ impl Account {
 
     pub fn usage(&mut self, now_ms: u64) -> Option<crate::core::budget::BudgetUsage> {
         self.budget.as_mut().map(|budget| budget.usage(now_ms))
+    }
+
+    fn check_rate(&mut self, request: &AdmitRequest) -> Result<(), Refusal> {
+        self.limiter.set_limit(request.rpm);
+        self.limiter
+            .check(request.now_ms)
+            .map_err(|retry_after| Refusal::Rate {
+                retry_after_ms: retry_after.0,
+            })
     }
 
     fn check_rounds(&self, request: &AdmitRequest) -> Result<(), Refusal> {

@@ -455,6 +455,18 @@ impl Budget {
         self.take_lease_surplus(keep_micro_usd, now_ms)
     }
 
+    /// Whether the lease (if this budget draws on one) covers a reservation of `micro_usd`.
+    pub fn lease_covers(&mut self, micro_usd: u64, now_ms: u64) -> bool {
+        self.maintain(now_ms);
+        self.lease
+            .is_none_or(|lease| lease.available() >= micro_usd)
+    }
+
+    /// When today's budget resets.
+    pub fn resets_at_ms(&self) -> u64 {
+        next_day_start_ms(self.day)
+    }
+
     /// Unused lease held now.
     pub fn lease_available(&self) -> u64 {
         self.lease.map_or(0, |lease| lease.available())

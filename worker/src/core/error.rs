@@ -68,6 +68,8 @@ pub enum BudgetScope {
     UserTokens,
     UserUsd,
     Deployment,
+    /// The guests' share of the deployment budget (`[guest_pool] daily_usd`).
+    Guests,
 }
 
 impl ProxyError {
@@ -196,6 +198,11 @@ impl ProxyError {
             ProxyError::BudgetExceeded { scope, .. } => match scope {
                 BudgetScope::UserTokens => "Your daily token budget is spent.".into(),
                 BudgetScope::UserUsd => "Your daily spending budget is spent.".into(),
+                BudgetScope::Guests => {
+                    "The assistant's daily budget for guests is spent. Sign in to continue, or \
+                     try again tomorrow."
+                        .into()
+                }
                 BudgetScope::Deployment => {
                     "The assistant's daily budget for everyone is spent. It resets at 00:00 UTC."
                         .into()

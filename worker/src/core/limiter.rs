@@ -136,6 +136,37 @@ impl SlidingWindowLimiter {
         Err(RetryAfterMs(frees_at.saturating_sub(now).max(1)))
     }
 
+    /// Whether [`SlidingWindowLimiter::try_acquire`] would admit at `now_ms`, changing
+    /// nothing: a request checks its own rate before it spends anything shared.
+    pub fn check(&self, now_ms: u64) -> Result<(), RetryAfterMs> {
+        let Some(limit) = self.limit else {
+            return Ok(());
+        };
+        let now = self.newest_ms().map_or(now_ms, |last| now_ms.max(last));
+        let live = |run: &&Run| run.at_ms.saturating_add(self.window_ms) > now;
+        let in_window: u64 = self
+            .log
+            .iter()
+            .filter(live)
+            .map(|run| u64::from(run.count))
+            .sum();
+        if in_window < u64::from(limit) {
+            return Ok(());
+        }
+        let must_leave = in_window + 1 - u64::from(limit);
+        let mut seen = 0;
+        let frees_at = self
+            .log
+            .iter()
+            .filter(live)
+            .find_map(|run| {
+                seen += u64::from(run.count);
+                (seen >= must_leave).then_some(run.at_ms)
+            })
+            .map_or(now, |admitted| admitted.saturating_add(self.window_ms));
+        Err(RetryAfterMs(frees_at.saturating_sub(now).max(1)))
+    }
+
     /// Admissions counted in the window ending at `now_ms`.
     pub fn in_window(&mut self, now_ms: u64) -> u64 {
         self.expire(now_ms);
@@ -440,5 +471,18 @@ mod tests {
         assert_eq!(back, counter);
         assert_eq!(back.try_round("d", None), Ok(1));
         assert_eq!(back.forget_oldest_beyond(2), vec!["b".to_string()]);
+    }
+
+    #[test]
+    fn check_agrees_with_try_acquire_and_changes_nothing() {
+        let mut limiter = SlidingWindowLimiter::per_minute(Some(2));
+        assert!(limiter.check(0).is_ok());
+        assert!(limiter.try_acquire(0).is_ok());
+        assert!(limiter.try_acquire(10).is_ok());
+        let before = limiter.admissions();
+        assert_eq!(limiter.check(20), Err(RetryAfterMs(MINUTE_MS - 20)));
+        assert_eq!(limiter.admissions(), before, "a check takes nothing");
+        assert!(limiter.check(MINUTE_MS).is_ok());
+        assert_eq!(limiter.try_acquire(MINUTE_MS).is_ok(), true);
     }
 }

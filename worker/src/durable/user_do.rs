@@ -16,6 +16,7 @@ use serde::{Deserialize, Serialize};
 use worker::{durable_object, DurableObject, Env, Method, Request, RequestInit, Response, State};
 
 use crate::core::account::{Account, AdmitRequest, GuestPoolLimits, Prepared, Refusal, TierLimits};
+use crate::core::budget::BudgetKind;
 use crate::durable::account_store;
 use crate::durable::budget_do::{self, GuestSlotAnswer, GuestSlotCall, LeaseAnswer, LeaseCall};
 use crate::durable::conversation_store::{self as conversations, AppendCall, OpenCall};
@@ -70,6 +71,9 @@ pub struct UserDo {
     lease_waiters: RefCell<Vec<oneshot::Sender<()>>>,
     /// Ledger rows on their way to D1.
     outbox: Outbox,
+    /// A guest's requests are admitted one at a time (see `admit`): the lease and slot calls
+    /// are awaits, and requests interleaving there would pass their checks together.
+    guest_turns: Turns,
 }
 
 impl DurableObject for UserDo {
@@ -82,6 +86,7 @@ impl DurableObject for UserDo {
             lease_in_flight: Cell::new(false),
             lease_waiters: RefCell::new(Vec::new()),
             outbox: Outbox::default(),
+            guest_turns: Turns::default(),
         }
     }
 
@@ -255,6 +260,13 @@ impl UserDo {
         // One lease call at a time per user: a request that finds one out waits for its grant
         // and checks again, so concurrent requests share a slice instead of each taking one.
         // Every wait ends with a completed call, so this loop ends.
+        // A guest's requests are admitted one at a time, from their lease to their slot of the
+        // guests' common rate: each one's checks see the one before, so a burst from one
+        // address neither spends the whole pool's rate nor takes the lease another just got.
+        let _guest_turn = match request.guest_pool {
+            Some(_) => Some(self.guest_turns.take().await),
+            None => None,
+        };
         loop {
             let prepared = match self.with_account(|account| account.prepare(request))? {
                 Ok(prepared) => prepared,
@@ -285,11 +297,32 @@ impl UserDo {
             drop(call);
             break;
         }
-        // A guest also needs a slot of all guests' common rate. Taken after this user's own
-        // checks passed, so a guest refused anyway costs the pool nothing; if this user's
-        // admission then fails after all (a concurrent request took the room meanwhile), the
-        // slot is lost: the pool errs towards refusing, never towards letting more through.
+        // A guest also needs a slot of all guests' common rate, taken after this guest's own
+        // checks passed (so a request refused anyway costs the other guests nothing) and in
+        // turn with this guest's other requests.
         if let Some(rpm) = request.guest_pool.and_then(|pool| pool.rpm) {
+            if let Err(refusal) = self.with_account(|account| account.check(request))? {
+                if let Refusal::Budget {
+                    which: BudgetKind::Deployment,
+                    ..
+                } = refusal
+                {
+                    let surplus =
+                        self.with_account(|account| account.surrender_lease(request.now_ms))?;
+                    if surplus > 0 {
+                        let _ = self
+                            .lease_call(
+                                "/give-back",
+                                surplus,
+                                request.now_ms,
+                                request.deployment_cap_micro_usd,
+                                None,
+                            )
+                            .await;
+                    }
+                }
+                return Ok(Err(refusal));
+            }
             let slot = self.guest_slot(rpm, request.now_ms).await;
             match slot {
                 Ok(None) => {}
@@ -360,6 +393,39 @@ impl UserDo {
         let response = self.budget_stub()?.fetch_with_request(request).await?;
         let answer: GuestSlotAnswer = crate::body::json(response).await?;
         Ok(answer.retry_after_ms)
+    }
+}
+
+/// Requests of one object that must not interleave across an await take turns.
+#[derive(Default)]
+struct Turns {
+    busy: Cell<bool>,
+    waiters: RefCell<Vec<oneshot::Sender<()>>>,
+}
+
+impl Turns {
+    async fn take(&self) -> Turn<'_> {
+        while self.busy.get() {
+            let (wake, woken) = oneshot::channel();
+            self.waiters.borrow_mut().push(wake);
+            let _ = woken.await;
+        }
+        self.busy.set(true);
+        Turn { turns: self }
+    }
+}
+
+/// A turn; the next request goes when it drops (also if the request is cancelled).
+struct Turn<'a> {
+    turns: &'a Turns,
+}
+
+impl Drop for Turn<'_> {
+    fn drop(&mut self) {
+        self.turns.busy.set(false);
+        for waiter in self.turns.waiters.borrow_mut().drain(..) {
+            let _ = waiter.send(());
+        }
     }
 }
 
