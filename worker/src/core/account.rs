@@ -269,16 +269,7 @@ impl Account {
 
     /// Read-only checks, and whether the deployment lease needs topping up first.
     pub fn prepare(&mut self, request: &AdmitRequest) -> Result<Prepared, Refusal> {
-        self.check_rounds(request)?;
-        self.check_rate(request)?;
-        let budget = self.budget(request);
-        budget
-            .check(
-                request.reserve_tokens,
-                request.reserve_micro_usd,
-                request.now_ms,
-            )
-            .map_err(refusal)?;
+        let budget = self.check_own_limits(request)?;
         Ok(
             match budget.lease_request(request.reserve_micro_usd, request.now_ms) {
                 Some(ask_micro_usd) => Prepared::NeedsLease { ask_micro_usd },
@@ -291,16 +282,7 @@ impl Account {
     /// before it spends a slot of all guests' common rate, so a request refused anyway costs
     /// the other guests nothing.
     pub fn check(&mut self, request: &AdmitRequest) -> Result<(), Refusal> {
-        self.check_rounds(request)?;
-        self.check_rate(request)?;
-        let budget = self.budget(request);
-        budget
-            .check(
-                request.reserve_tokens,
-                request.reserve_micro_usd,
-                request.now_ms,
-            )
-            .map_err(refusal)?;
+        let budget = self.check_own_limits(request)?;
         if !budget.lease_covers(request.reserve_micro_usd, request.now_ms) {
             return Err(Refusal::Budget {
                 which: BudgetKind::Deployment,
@@ -421,6 +403,21 @@ impl Account {
 
     pub fn usage(&mut self, now_ms: u64) -> Option<crate::core::budget::BudgetUsage> {
         self.budget.as_mut().map(|budget| budget.usage(now_ms))
+    }
+
+    /// Rounds, rate and this user's own budget, taking nothing; the budget for what follows.
+    fn check_own_limits(&mut self, request: &AdmitRequest) -> Result<&mut Budget, Refusal> {
+        self.check_rounds(request)?;
+        self.check_rate(request)?;
+        let budget = self.budget(request);
+        budget
+            .check(
+                request.reserve_tokens,
+                request.reserve_micro_usd,
+                request.now_ms,
+            )
+            .map_err(refusal)?;
+        Ok(budget)
     }
 
     fn check_rate(&mut self, request: &AdmitRequest) -> Result<(), Refusal> {

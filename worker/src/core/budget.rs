@@ -613,6 +613,8 @@ impl DeploymentBudget {
         guests_cap_micro_usd: Option<u64>,
         now_ms: u64,
     ) -> u64 {
+        // Roll the day first: the rollover forgets who the guests are.
+        self.maintain(now_ms);
         self.guests.insert(requester_id.to_string());
         let cap = Some(guests_cap_micro_usd.unwrap_or(u64::MAX));
         self.grant_within(requester_id, want_micro_usd, cap, now_ms)

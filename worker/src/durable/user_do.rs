@@ -125,19 +125,9 @@ impl DurableObject for UserDo {
                 if !ledger.is_empty() {
                     self.outbox.schedule(&self.state).await?;
                 }
-                if surplus > 0 {
-                    // Idle now: hand the lease above a few requests' worth back so others
-                    // can spend it (a lost call only leaves money unused, never overspent).
-                    let _ = self
-                        .lease_call(
-                            "/give-back",
-                            surplus,
-                            settle.now_ms,
-                            settle.deployment_cap_micro_usd,
-                            None,
-                        )
-                        .await;
-                }
+                // Idle now: hand the lease above a few requests' worth back.
+                self.give_back(surplus, settle.now_ms, settle.deployment_cap_micro_usd)
+                    .await;
                 Response::from_json(&serde_json::json!({"ok": true}))
             }
             (Method::Post, "/renew") => {
@@ -309,17 +299,8 @@ impl UserDo {
                 {
                     let surplus =
                         self.with_account(|account| account.surrender_lease(request.now_ms))?;
-                    if surplus > 0 {
-                        let _ = self
-                            .lease_call(
-                                "/give-back",
-                                surplus,
-                                request.now_ms,
-                                request.deployment_cap_micro_usd,
-                                None,
-                            )
-                            .await;
-                    }
+                    self.give_back(surplus, request.now_ms, request.deployment_cap_micro_usd)
+                        .await;
                 }
                 return Ok(Err(refusal));
             }
@@ -338,18 +319,19 @@ impl UserDo {
             }
         }
         let (result, surplus) = self.with_account(|account| account.admit(request))?;
+        self.give_back(surplus, request.now_ms, request.deployment_cap_micro_usd)
+            .await;
+        Ok(result)
+    }
+
+    /// Returns unused lease to the deployment so others can spend it. A lost call only leaves
+    /// money unused, never overspent.
+    async fn give_back(&self, surplus: u64, now_ms: u64, cap_micro_usd: Option<u64>) {
         if surplus > 0 {
             let _ = self
-                .lease_call(
-                    "/give-back",
-                    surplus,
-                    request.now_ms,
-                    request.deployment_cap_micro_usd,
-                    None,
-                )
+                .lease_call("/give-back", surplus, now_ms, cap_micro_usd, None)
                 .await;
         }
-        Ok(result)
     }
 
     fn budget_stub(&self) -> worker::Result<worker::Stub> {
