@@ -53,6 +53,20 @@ struct Plan {
     follow_ups: Vec<String>,
 }
 
+impl Plan {
+    /// The usage to charge for what `meter` saw. An estimate of the output (the stream broke
+    /// off, or the client left) never exceeds what the upstream may generate: `n` times the
+    /// clamped cap, which the reservation holds.
+    fn metered(&self, meter: &StreamMeter) -> Usage {
+        let mut usage = meter.outcome(self.prompt_estimate);
+        if usage.estimated {
+            let output_cap = self.reserve_tokens.saturating_sub(self.prompt_estimate);
+            usage.completion_tokens = usage.completion_tokens.min(output_cap);
+        }
+        usage
+    }
+}
+
 /// Where a cacheable request's answer lives in the exact-match cache.
 struct CachePlan {
     key: String,
@@ -96,6 +110,20 @@ pub async fn serve(
 
     health::sync_before_first_use(env, &runtime).await;
     let mut reports = Vec::new();
+    // What an abandoned attempt is charged (see `with_abandoned`), added to the reservation
+    // before the request tries another key.
+    let abandoned_cost = runtime
+        .config
+        .price(&plan.upstream_model)
+        .map_or(0, |price| price.cost_micro_usd(plan.prompt_estimate, 0, 0));
+    let cover_abandoned = || -> futures_util::future::LocalBoxFuture<'_, bool> {
+        Box::pin(limits::grow(
+            env,
+            &admission,
+            plan.prompt_estimate,
+            abandoned_cost,
+        ))
+    };
     let sent = limits::while_renewing(
         env,
         &admission,
@@ -105,6 +133,7 @@ pub async fn serve(
             "/chat/completions",
             &plan.body,
             &mut reports,
+            &cover_abandoned,
         ),
     )
     .await;
@@ -213,7 +242,7 @@ pub async fn serve(
                 first_event_ms: first_ms,
                 ended_ms,
             } = end;
-            let usage = meter.outcome(plan_for_ledger.prompt_estimate);
+            let usage = plan_for_ledger.metered(&meter);
             let ttfb = first_ms.map_or(0, |at| at.saturating_sub(plan_for_ledger.started_ms));
             let row = ledger_row(
                 &runtime_for_ledger,
@@ -250,7 +279,7 @@ pub async fn serve(
         }
     }
     let usage = match read {
-        Ok(_) => meter.outcome(plan.prompt_estimate),
+        Ok(_) => plan.metered(&meter),
         // The body broke off and what it carried is lost with it: the upstream may have
         // generated up to the whole reservation, so that is what is charged (estimated).
         Err(_) => Usage {

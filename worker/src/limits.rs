@@ -19,7 +19,7 @@ use crate::core::identity::Identity;
 use crate::core::ledger::{Ending, LedgerRow};
 use crate::core::request::ChatRequest;
 use crate::durable::ledger_outbox::SettleCall;
-use crate::durable::user_do::{AdmitAnswer, RenewCall, BINDING};
+use crate::durable::user_do::{AdmitAnswer, GrowCall, RenewCall, BINDING};
 use crate::runtime::Runtime;
 use crate::time::now_ms;
 
@@ -157,6 +157,22 @@ pub async fn while_renewing<F: Future>(env: &Env, admission: &Admission, work: F
             }
         }
     }
+}
+
+/// Grows the request's reservation by `tokens` and `micro_usd` before it tries another upstream
+/// key after an attempt abandoned at the first-byte timeout (which is charged at its prompt
+/// estimate): so even a request that fails over stays within its user's budget. `false` when
+/// the budget cannot cover it (or the object is unreachable): the request must stop.
+pub async fn grow(env: &Env, admission: &Admission, tokens: u64, micro_usd: u64) -> bool {
+    let grow = GrowCall {
+        request_id: admission.request_id.clone(),
+        tokens,
+        micro_usd,
+        now_ms: now_ms(),
+    };
+    call::<_, bool>(env, &admission.user, "/grow", &grow)
+        .await
+        .unwrap_or(false)
 }
 
 /// Settles to the metered usage and hands the ledger rows (the request's own first, then its

@@ -8,7 +8,7 @@
 //! read). An attempt abandoned at the first-byte timeout may still have been billed by the
 //! upstream; it is returned as `abandoned`, for the ledger to charge at its estimate.
 
-use futures_util::future::{select, Either};
+use futures_util::future::{select, Either, LocalBoxFuture};
 use worker::{AbortController, Delay, Fetch, Headers, Method, Request, RequestInit, Response};
 
 use crate::core::error::ProxyError;
@@ -58,6 +58,10 @@ pub struct Failed {
     pub abandoned: Vec<KeyId>,
 }
 
+/// Called before a request tries another key after an abandoned attempt: `true` when the
+/// request's reservation grew to cover that attempt's charge, `false` to stop here.
+pub type CoverAbandoned<'a> = &'a dyn Fn() -> LocalBoxFuture<'a, bool>;
+
 /// Tries keys until one answers, the request's own refusal is clear, or the keys or the
 /// transient attempts run out.
 pub async fn send(
@@ -66,9 +70,19 @@ pub async fn send(
     path: &str,
     body: &str,
     reports: &mut Vec<HealthReport>,
+    cover_abandoned: CoverAbandoned<'_>,
 ) -> Result<Answer, Failed> {
     let mut attempt = Attempts::default();
-    match try_keys(runtime, upstream_index, path, body, reports, &mut attempt).await {
+    let tried = try_keys(
+        runtime,
+        upstream_index,
+        path,
+        body,
+        reports,
+        cover_abandoned,
+        &mut attempt,
+    );
+    match tried.await {
         Ok((response, key_id, controller)) => Ok(Answer {
             response,
             key_id,
@@ -96,6 +110,7 @@ async fn try_keys(
     path: &str,
     body: &str,
     reports: &mut Vec<HealthReport>,
+    cover_abandoned: CoverAbandoned<'_>,
     attempts: &mut Attempts,
 ) -> Result<(Response, KeyId, AbortController), Failure> {
     let upstream = &runtime.upstreams[upstream_index];
@@ -206,7 +221,15 @@ async fn try_keys(
                 at_ms: at,
             });
         }
-        match failover.after(&outcome, &fingerprint) {
+        let next = failover.after(&outcome, &fingerprint);
+        // The abandoned attempt is charged; the next one must fit the budget beside it.
+        if outcome == Outcome::Timeout
+            && matches!(next, Next::Retry { .. })
+            && !cover_abandoned().await
+        {
+            return Err(Failure::Proxy(ProxyError::UpstreamTimeout));
+        }
+        match next {
             Next::Retry { delay_ms: 0 } => {}
             Next::Retry { delay_ms } => {
                 Delay::from(std::time::Duration::from_millis(delay_ms)).await

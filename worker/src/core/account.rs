@@ -385,6 +385,23 @@ impl Account {
         self.rounds.rounds(conversation_id)
     }
 
+    /// The request is about to try another upstream key after one that may have billed it:
+    /// its reservation grows by that attempt's charge, or the request stops here.
+    pub fn grow(
+        &mut self,
+        request_id: &str,
+        tokens: u64,
+        micro_usd: u64,
+        now_ms: u64,
+    ) -> Result<(), Refusal> {
+        match &mut self.budget {
+            Some(budget) => budget
+                .grow(request_id, tokens, micro_usd, now_ms)
+                .map_err(refusal),
+            None => Ok(()),
+        }
+    }
+
     /// The request is still running: keep its reservation alive another TTL.
     pub fn renew(&mut self, request_id: &str, now_ms: u64) -> bool {
         self.budget

@@ -343,6 +343,44 @@ impl Budget {
         Ok(())
     }
 
+    /// Adds to the live reservation of request `id` (the request is about to try another
+    /// upstream key after one that may have billed it), if the user's limits and lease still
+    /// cover it; the reservation is renewed too. Nothing changes on a refusal.
+    pub fn grow(
+        &mut self,
+        id: &str,
+        tokens: u64,
+        micro_usd: u64,
+        now_ms: u64,
+    ) -> Result<(), BudgetRefusal> {
+        self.maintain(now_ms);
+        let resets_at_ms = next_day_start_ms(self.day);
+        let refuse = |which| BudgetRefusal {
+            which,
+            resets_at_ms,
+        };
+        if !self.reservations.get(id).is_some_and(Reservation::live) {
+            return Err(refuse(BudgetKind::Tokens));
+        }
+        self.check(tokens, micro_usd, now_ms)?;
+        if let Some(lease) = &mut self.lease {
+            if lease.available() < micro_usd {
+                return Err(refuse(BudgetKind::Deployment));
+            }
+            lease.used += micro_usd;
+        }
+        self.reserved_tokens += tokens;
+        self.reserved_micro_usd += micro_usd;
+        if let Some(reservation) = self.reservations.get_mut(id) {
+            reservation.tokens += tokens;
+            reservation.micro_usd += micro_usd;
+            reservation.created_ms = now_ms;
+        }
+        self.changes.document = true;
+        self.changes.reservations.push(id.to_string());
+        Ok(())
+    }
+
     /// The request `id` is still running: its reservation lives another TTL from now. A
     /// reservation already charged at expiry stays charged until its settle replaces it.
     pub fn renew(&mut self, id: &str, now_ms: u64) -> bool {
@@ -841,6 +879,20 @@ mod tests {
         budget.settle("a", 108, 0, NOW + 100_000);
         budget.settle("b", 108, 0, NOW + 100_000);
         assert_eq!(budget.usage(NOW + 100_001).spent_tokens, 216);
+    }
+
+    #[test]
+    fn a_reservation_grows_for_another_attempt_only_within_the_limits() {
+        let mut budget = Budget::new(Some(1_000), None, NOW);
+        assert_eq!(budget.reserve("a", 600, 0, NOW), Ok(()));
+        assert_eq!(budget.grow("a", 300, 0, NOW), Ok(()));
+        assert_eq!(budget.usage(NOW).reserved_tokens, 900);
+        assert!(budget.grow("a", 101, 0, NOW).is_err());
+        assert!(budget.grow("unknown", 1, 0, NOW).is_err());
+        assert_eq!(budget.usage(NOW).reserved_tokens, 900);
+        budget.settle("a", 850, 0, NOW);
+        let usage = budget.usage(NOW);
+        assert_eq!((usage.spent_tokens, usage.reserved_tokens), (850, 0));
     }
 
     #[test]

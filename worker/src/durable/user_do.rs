@@ -45,6 +45,15 @@ pub struct RenewCall {
     pub now_ms: u64,
 }
 
+/// `/grow`: the request tries another upstream key after one that may have billed it.
+#[derive(Serialize, Deserialize)]
+pub struct GrowCall {
+    pub request_id: String,
+    pub tokens: u64,
+    pub micro_usd: u64,
+    pub now_ms: u64,
+}
+
 #[derive(Serialize, Deserialize)]
 pub struct AdmitAnswer {
     pub refusal: Option<Refusal>,
@@ -129,6 +138,13 @@ impl DurableObject for UserDo {
                 self.give_back(surplus, settle.now_ms, settle.deployment_cap_micro_usd)
                     .await;
                 Response::from_json(&serde_json::json!({"ok": true}))
+            }
+            (Method::Post, "/grow") => {
+                let call: GrowCall = crate::body::request_json(&mut req).await?;
+                let grown = self.with_account(|account| {
+                    account.grow(&call.request_id, call.tokens, call.micro_usd, call.now_ms)
+                })?;
+                Response::from_json(&grown.is_ok())
             }
             (Method::Post, "/renew") => {
                 let call: RenewCall = crate::body::request_json(&mut req).await?;
