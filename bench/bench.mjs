@@ -151,7 +151,7 @@ async function main() {
     try {
       log('routing classifier eval (cargo test --release ... routing_eval_report)');
       const t0 = Date.now();
-      const out = run('cargo', ['test', '--release', '-p', 'oachat-worker', '--lib', 'routing_eval_report', '--', '--ignored', '--nocapture'], { timeoutMs: 900_000 });
+      const out = run('cargo', ['test', '--release', '-p', 'oachat-core', '--lib', 'routing_eval_report', '--', '--ignored', '--nocapture'], { timeoutMs: 900_000 });
       results.routing = { output: out, seconds: (Date.now() - t0) / 1000 };
     } catch (e) {
       results.errors.push(`routing: ${e.message.slice(0, 2000)}`);

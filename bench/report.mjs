@@ -281,7 +281,7 @@ export function writeReport(R, path) {
     }
   }
   if (R.routing) {
-    p('## Routing classifier (`cargo test --release -p oachat-worker --lib routing_eval_report -- --ignored --nocapture`)');
+    p('## Routing classifier (`cargo test --release -p oachat-core --lib routing_eval_report -- --ignored --nocapture`)');
     p();
     const lines = R.routing.output.split('\n').filter((l) => !/^(running \d+ tests?|test result:|test \S+ \.\.\.)/.test(l.trim()));
     p('```');

@@ -31,7 +31,7 @@ else
   cargo build --quiet --release -p mock-openai
   bash bench/install.sh all
   say "compiling the routing eval test"
-  cargo test --quiet --release -p oachat-worker --lib --no-run
+  cargo test --quiet --release -p oachat-core --lib --no-run
 fi
 
 others=$(pgrep -af "cargo|rustc|wrangler|workerd|chromium" | grep -vc binary_backend || true)

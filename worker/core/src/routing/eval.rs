@@ -11,7 +11,7 @@ use std::fmt;
 
 use super::classifier::Classifier;
 use super::{RouteRequest, Router};
-use crate::core::config::Config;
+use crate::config::Config;
 
 /// Folds for cross-validation.
 pub const FOLDS: usize = 5;
@@ -438,7 +438,7 @@ mod tests {
         );
     }
 
-    /// `make bench`: `cargo test --release -p oachat-worker --lib routing_eval_report -- --ignored --nocapture`
+    /// `make bench`: `cargo test --release -p oachat-core --lib routing_eval_report -- --ignored --nocapture`
     #[test]
     #[ignore]
     fn routing_eval_report() {

@@ -26,7 +26,7 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 
-use crate::core::config::{Config, Tier, ANY_MODEL, AUTO_MODEL};
+use crate::config::{Config, Tier, ANY_MODEL, AUTO_MODEL};
 use classifier::Classifier;
 use rules::{CompiledRule, MessageView};
 pub use template::{render_template, TemplateVars};

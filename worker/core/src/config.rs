@@ -347,7 +347,7 @@ pub struct Route {
     /// `None`: `default_model`.
     pub model: Option<String>,
     pub description: String,
-    /// Template; see [`crate::core::routing::render_template`].
+    /// Template; see [`crate::routing::render_template`].
     pub system_prompt: String,
     /// Applied (as a cap on the tier's clamp) when `routing.conciseness` is on.
     pub max_tokens: Option<u32>,
@@ -452,7 +452,7 @@ pub struct ResolvedModel {
 /// What a requested model name means.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum ModelChoice {
-    /// `auto`: let [`crate::core::routing`] decide, then resolve the route's model.
+    /// `auto`: let [`crate::routing`] decide, then resolve the route's model.
     Auto,
     Served(ResolvedModel),
 }
