@@ -18,7 +18,6 @@
 //! lists no concrete model (only `auto` or `*`) accepts whatever routing picks.
 
 pub mod classifier;
-pub mod eval;
 pub mod rules;
 pub mod template;
 
