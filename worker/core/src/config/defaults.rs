@@ -6,8 +6,7 @@ use std::collections::BTreeMap;
 use serde_json::Value;
 
 use super::errors::ConfigError;
-use super::merge::RoutePatch;
-use super::path_de::from_value_with_path;
+use super::merge::{from_value_with_path, RoutePatch};
 use super::types::{
     BudgetConfig, Config, KeyStrategy, Price, Route, RoutingConfig, Tier, Upstream,
 };

@@ -5,12 +5,42 @@
 use std::collections::BTreeMap;
 use std::fmt;
 
-use serde::de::{self, Visitor};
+use serde::de::{self, DeserializeOwned, Visitor};
 use serde::Deserialize;
+use serde_json::Value;
+use serde_path_to_error::Segment;
 
 use super::defaults::{staff_tier, DEFAULT_MODELS};
 use super::errors::{quote_key, ConfigError, ConfigProblem};
 use super::types::{Config, GuestPool, KeyStrategy, Price, Route, Scenario, Tier, Upstream};
+
+/// Deserialises `value` as `T`; an error names the field path, under `prefix`.
+///
+/// serde_json and toml report a line and column but not which field failed; an operator editing
+/// a `[vars]` table wants `tiers.staff.rpm`. Both syntaxes are first read into a
+/// `serde_json::Value`, whose errors carry no position, and deserialised from it through
+/// `serde_path_to_error`, which records the key or index each error came from.
+pub(super) fn from_value_with_path<T: DeserializeOwned>(
+    value: &Value,
+    prefix: &str,
+) -> Result<T, ConfigError> {
+    serde_path_to_error::deserialize(value).map_err(|error| {
+        let mut path = prefix.to_string();
+        for segment in error.path() {
+            match segment {
+                Segment::Seq { index } => path.push_str(&format!("[{index}]")),
+                Segment::Map { key } | Segment::Enum { variant: key } => {
+                    if !path.is_empty() {
+                        path.push('.');
+                    }
+                    path.push_str(&quote_key(key));
+                }
+                Segment::Unknown => path.push_str(".?"),
+            }
+        }
+        ConfigError::single(path, error.inner().to_string())
+    })
+}
 
 /// A number limit, or the word `"unlimited"` (TOML has no null).
 #[derive(Clone, Copy, Debug, PartialEq)]

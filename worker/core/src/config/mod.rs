@@ -94,13 +94,11 @@
 //! - `defaults.rs`: the built-in config (`Config::default`);
 //! - `merge.rs`: the raw shape as written, merged over the defaults;
 //! - `validate.rs`: [`Config::validate`];
-//! - `errors.rs`: [`ConfigError`], each problem with its field path;
-//! - `path_de.rs`: deserialising with the field path in every error.
+//! - `errors.rs`: [`ConfigError`], each problem with its field path.
 
 mod defaults;
 mod errors;
 mod merge;
-mod path_de;
 mod types;
 mod validate;
 
@@ -113,8 +111,7 @@ pub use types::{
     Route, RoutingConfig, Scenario, Tier, Upstream,
 };
 
-use merge::RawConfig;
-use path_de::from_value_with_path;
+use merge::{from_value_with_path, RawConfig};
 
 /// The model name that asks for routing instead of naming a model.
 pub const AUTO_MODEL: &str = "auto";
