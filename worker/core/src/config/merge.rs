@@ -12,7 +12,10 @@ use serde_path_to_error::Segment;
 
 use super::defaults::{staff_tier, DEFAULT_MODELS};
 use super::errors::{quote_key, ConfigError, ConfigProblem};
-use super::types::{Config, GuestPool, KeyStrategy, Price, Route, Scenario, Tier, Upstream};
+use super::types::{
+    BudgetConfig, Config, GuestPool, KeyStrategy, Price, Route, RoutingConfig, Scenario, Tier,
+    Upstream,
+};
 
 /// Deserialises `value` as `T`; an error names the field path, under `prefix`.
 ///
@@ -243,12 +246,53 @@ struct RawScenario {
 }
 
 impl RawConfig {
-    pub(super) fn apply(self, base: Config) -> Result<Config, ConfigError> {
-        let mut problems = Vec::new();
+    /// Merges what the operator wrote over `base` (the defaults), section by section, and
+    /// reports every problem the merge finds (a limit that is not a whole number, a new model
+    /// without a price) at once.
+    pub(super) fn apply(mut self, base: Config) -> Result<Config, ConfigError> {
         let mut config = base;
+        let mut problems = Vec::new();
+        self.apply_scalars(&mut config);
+        if let Some(pool) = self.guest_pool {
+            match pool.into_guest_pool() {
+                Ok(pool) => config.guest_pool = Some(pool),
+                Err(error) => problems.extend(error.problems),
+            }
+        }
+        if let Some(upstreams) = self.upstreams {
+            config.upstreams = upstreams
+                .into_iter()
+                .map(RawUpstream::into_upstream)
+                .collect();
+        }
+        config.aliases.extend(self.aliases);
+        merge_prices(&mut config.prices, self.prices, &mut problems);
+        merge_tiers(&mut config.tiers, self.tiers, &mut problems);
+        if let Some(budget) = self.budget {
+            budget.apply(&mut config.budget);
+        }
+        if let Some(routing) = self.routing {
+            routing.apply(&mut config.routing);
+        }
+        merge_routes(&mut config.routes, self.routes);
+        config.scenarios.extend(
+            self.scenarios
+                .into_iter()
+                .map(|(name, raw)| (name, raw.into_scenario())),
+        );
+        if problems.is_empty() {
+            Ok(config)
+        } else {
+            Err(ConfigError { problems })
+        }
+    }
+
+    /// The top-level scalars and lists: each one set replaces its default. Takes them out of
+    /// `self`, so `apply` can move the sections out afterwards.
+    fn apply_scalars(&mut self, config: &mut Config) {
         macro_rules! set {
             ($field:ident) => {
-                if let Some(value) = self.$field {
+                if let Some(value) = self.$field.take() {
                     config.$field = value;
                 }
             };
@@ -263,157 +307,183 @@ impl RawConfig {
         set!(guest_tier);
         set!(clock_skew_s);
         set!(max_token_lifetime_s);
-        if let Some(issuer) = self.token_issuer {
-            config.token_issuer = Some(issuer).filter(|issuer| !issuer.is_empty());
-        }
-        if let Some(audience) = self.token_audience {
-            config.token_audience = Some(audience).filter(|audience| !audience.is_empty());
-        }
-        if let Some(pool) = self.guest_pool {
-            let rpm = match pool.rpm {
-                Some(rpm) => rpm.into_integer("guest_pool.rpm"),
-                None => Ok(None),
-            };
-            match rpm {
-                Ok(rpm) => {
-                    config.guest_pool = Some(GuestPool {
-                        rpm,
-                        daily_usd: pool.daily_usd.and_then(LimitSetting::into_usd),
-                    })
-                }
-                Err(error) => problems.extend(error.problems),
-            }
-        }
         set!(history_window_tokens);
         set!(default_tier);
         set!(org);
-        if let Some(origins) = self.allowed_origins {
+        if let Some(issuer) = self.token_issuer.take() {
+            config.token_issuer = Some(issuer).filter(|issuer| !issuer.is_empty());
+        }
+        if let Some(audience) = self.token_audience.take() {
+            config.token_audience = Some(audience).filter(|audience| !audience.is_empty());
+        }
+        if let Some(origins) = self.allowed_origins.take() {
             // Browsers send scheme and host in lower case.
             config.allowed_origins = origins
                 .iter()
                 .map(|origin| origin.trim().to_ascii_lowercase())
                 .collect();
         }
-        if let Some(upstreams) = self.upstreams {
-            config.upstreams = upstreams
-                .into_iter()
-                .map(|raw| Upstream {
-                    name: raw.name,
-                    base_url: raw.base_url,
-                    base_url_var: raw
-                        .base_url_var
-                        .unwrap_or_else(|| "OPENAI_BASE_URL".to_string()),
-                    keys_secret: raw
-                        .keys_secret
-                        .unwrap_or_else(|| "OPENAI_API_KEYS".to_string()),
-                    models: raw.models.unwrap_or_else(|| {
-                        DEFAULT_MODELS
-                            .iter()
-                            .map(|model| model.to_string())
-                            .collect()
-                    }),
-                    weights: raw.weights,
+    }
+}
+
+impl GuestPoolPatch {
+    /// `[guest_pool]` as written: a limit it does not set is unlimited.
+    fn into_guest_pool(self) -> Result<GuestPool, ConfigError> {
+        let rpm = match self.rpm {
+            Some(rpm) => rpm.into_integer("guest_pool.rpm")?,
+            None => None,
+        };
+        Ok(GuestPool {
+            rpm,
+            daily_usd: self.daily_usd.and_then(LimitSetting::into_usd),
+        })
+    }
+}
+
+impl RawUpstream {
+    /// `[[upstreams]]` replace the default list; unset fields are the default upstream's.
+    fn into_upstream(self) -> Upstream {
+        Upstream {
+            name: self.name,
+            base_url: self.base_url,
+            base_url_var: self
+                .base_url_var
+                .unwrap_or_else(|| "OPENAI_BASE_URL".to_string()),
+            keys_secret: self
+                .keys_secret
+                .unwrap_or_else(|| "OPENAI_API_KEYS".to_string()),
+            models: self.models.unwrap_or_else(|| {
+                DEFAULT_MODELS
+                    .iter()
+                    .map(|model| model.to_string())
+                    .collect()
+            }),
+            weights: self.weights,
+        }
+    }
+}
+
+/// `[prices]` merge by model: a model with a price keeps what the patch does not set; a new
+/// model needs its input and output prices.
+fn merge_prices(
+    prices: &mut BTreeMap<String, Price>,
+    patches: BTreeMap<String, PricePatch>,
+    problems: &mut Vec<ConfigProblem>,
+) {
+    for (model, patch) in patches {
+        let base = prices.get(&model).copied();
+        match patch.apply(base, &model) {
+            Ok(price) => {
+                prices.insert(model, price);
+            }
+            Err(problem) => problems.push(problem),
+        }
+    }
+}
+
+impl PricePatch {
+    fn apply(self, base: Option<Price>, model: &str) -> Result<Price, ConfigProblem> {
+        let path = format!("prices.{}", quote_key(model));
+        let input = self
+            .input_per_mtok
+            .or(base.map(|price| price.input_per_mtok));
+        let output = self
+            .output_per_mtok
+            .or(base.map(|price| price.output_per_mtok));
+        match (input, output) {
+            (Some(input), Some(output)) => {
+                // A new model's cached price defaults to its input price: never cheaper
+                // than the operator said.
+                let cached = self
+                    .cached_input_per_mtok
+                    .or(base.map(|price| price.cached_input_per_mtok))
+                    .unwrap_or(input);
+                Ok(Price {
+                    input_per_mtok: input,
+                    output_per_mtok: output,
+                    cached_input_per_mtok: cached,
                 })
-                .collect();
+            }
+            (None, _) => Err(ConfigProblem {
+                path: format!("{path}.input_per_mtok"),
+                message: "required for a model without a built-in price".to_string(),
+            }),
+            (_, None) => Err(ConfigProblem {
+                path: format!("{path}.output_per_mtok"),
+                message: "required for a model without a built-in price".to_string(),
+            }),
         }
-        config.aliases.extend(self.aliases);
-        for (model, patch) in self.prices {
-            let path = format!("prices.{}", quote_key(&model));
-            let base = config.prices.get(&model).copied();
-            let input = patch
-                .input_per_mtok
-                .or(base.map(|price| price.input_per_mtok));
-            let output = patch
-                .output_per_mtok
-                .or(base.map(|price| price.output_per_mtok));
-            match (input, output) {
-                (Some(input), Some(output)) => {
-                    // A new model's cached price defaults to its input price: never cheaper
-                    // than the operator said.
-                    let cached = patch
-                        .cached_input_per_mtok
-                        .or(base.map(|price| price.cached_input_per_mtok))
-                        .unwrap_or(input);
-                    config.prices.insert(
-                        model,
-                        Price {
-                            input_per_mtok: input,
-                            output_per_mtok: output,
-                            cached_input_per_mtok: cached,
-                        },
-                    );
-                }
-                (None, _) => problems.push(ConfigProblem {
-                    path: format!("{path}.input_per_mtok"),
-                    message: "required for a model without a built-in price".to_string(),
-                }),
-                (_, None) => problems.push(ConfigProblem {
-                    path: format!("{path}.output_per_mtok"),
-                    message: "required for a model without a built-in price".to_string(),
-                }),
+    }
+}
+
+/// `[tiers]` merge by name: a known tier keeps what the patch does not set; a new tier starts
+/// from the staff defaults.
+fn merge_tiers(
+    tiers: &mut BTreeMap<String, Tier>,
+    patches: BTreeMap<String, TierPatch>,
+    problems: &mut Vec<ConfigProblem>,
+) {
+    for (name, patch) in patches {
+        let path = format!("tiers.{}", quote_key(&name));
+        let base = tiers.get(&name).cloned().unwrap_or_else(staff_tier);
+        match patch.apply(base, &path) {
+            Ok(tier) => {
+                tiers.insert(name, tier);
             }
+            Err(error) => problems.extend(error.problems),
         }
-        for (name, patch) in self.tiers {
-            let path = format!("tiers.{}", quote_key(&name));
-            let base = config.tiers.get(&name).cloned().unwrap_or_else(staff_tier);
-            match patch.apply(base, &path) {
-                Ok(tier) => {
-                    config.tiers.insert(name, tier);
-                }
-                Err(error) => problems.extend(error.problems),
-            }
+    }
+}
+
+impl BudgetPatch {
+    fn apply(self, budget: &mut BudgetConfig) {
+        if let Some(daily) = self.daily_usd {
+            budget.daily_usd = daily.into_usd();
         }
-        if let Some(budget) = self.budget {
-            if let Some(daily) = budget.daily_usd {
-                config.budget.daily_usd = daily.into_usd();
-            }
-            if let Some(slice) = budget.lease_slice_usd {
-                config.budget.lease_slice_usd = slice;
-            }
-            if let Some(ttl) = budget.reservation_ttl_s {
-                config.budget.reservation_ttl_s = ttl;
-            }
+        if let Some(slice) = self.lease_slice_usd {
+            budget.lease_slice_usd = slice;
         }
-        if let Some(routing) = self.routing {
-            let target = &mut config.routing;
-            if let Some(value) = routing.enabled {
-                target.enabled = value;
-            }
-            if let Some(value) = routing.conciseness {
-                target.conciseness = value;
-            }
-            if let Some(value) = routing.default_route {
-                target.default_route = value;
-            }
-            if let Some(value) = routing.min_confidence {
-                target.min_confidence = value;
-            }
-            if let Some(value) = routing.concise_prompt {
-                target.concise_prompt = value;
-            }
+        if let Some(ttl) = self.reservation_ttl_s {
+            budget.reservation_ttl_s = ttl;
         }
-        for (name, patch) in self.routes {
-            let base = config
-                .routes
-                .get(&name)
-                .cloned()
-                .unwrap_or_else(Route::blank);
-            config.routes.insert(name, patch.apply(base));
+    }
+}
+
+impl RoutingPatch {
+    fn apply(self, routing: &mut RoutingConfig) {
+        if let Some(value) = self.enabled {
+            routing.enabled = value;
         }
-        for (name, raw) in self.scenarios {
-            config.scenarios.insert(
-                name,
-                Scenario {
-                    route: raw.route,
-                    prompt: raw.prompt.unwrap_or_else(|| "{{input}}".to_string()),
-                    title: raw.title.unwrap_or_default(),
-                },
-            );
+        if let Some(value) = self.conciseness {
+            routing.conciseness = value;
         }
-        if problems.is_empty() {
-            Ok(config)
-        } else {
-            Err(ConfigError { problems })
+        if let Some(value) = self.default_route {
+            routing.default_route = value;
+        }
+        if let Some(value) = self.min_confidence {
+            routing.min_confidence = value;
+        }
+        if let Some(value) = self.concise_prompt {
+            routing.concise_prompt = value;
+        }
+    }
+}
+
+/// `[routes]` merge by name: a built-in route keeps its prompt and examples unless the patch
+/// sets them; a new route starts blank.
+fn merge_routes(routes: &mut BTreeMap<String, Route>, patches: BTreeMap<String, RoutePatch>) {
+    for (name, patch) in patches {
+        let base = routes.get(&name).cloned().unwrap_or_else(Route::blank);
+        routes.insert(name, patch.apply(base));
+    }
+}
+
+impl RawScenario {
+    fn into_scenario(self) -> Scenario {
+        Scenario {
+            route: self.route,
+            prompt: self.prompt.unwrap_or_else(|| "{{input}}".to_string()),
+            title: self.title.unwrap_or_default(),
         }
     }
 }

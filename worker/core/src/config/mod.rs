@@ -10,9 +10,12 @@
 //! e.g. `tiers.staff.max_tokens: invalid type: string "x", expected u32`.
 //!
 //! Loading has two steps, both done once per isolate (never on the hot path):
-//! 1. [`Config::parse`]: syntax, types, unknown keys, and merging over the defaults;
+//! 1. parsing (`Config::parse`): syntax, types, unknown keys, and merging over the defaults;
 //! 2. [`Config::validate`]: meaning (references exist, numbers in range), reporting every
-//!    problem at once. [`Config::load`] runs both.
+//!    problem at once.
+//!
+//! [`Config::load`] runs both and is the only way from text to a [`Config`]: parsing is
+//! private, so an unvalidated config cannot leave this module.
 //!
 //! # Merging over the defaults
 //! Scalars replace the default. `upstreams` and every list replace the default list. The tables
@@ -123,7 +126,8 @@ pub const ANY_MODEL: &str = "*";
 pub const MAX_N: u32 = 128;
 
 impl Config {
-    /// Parse and validate; what the glue calls once per isolate.
+    /// Parse and validate; what the glue calls once per isolate. The only way from text to a
+    /// `Config`: parsing alone is private, so a config nobody validated cannot get out.
     pub fn load(text: &str) -> Result<Config, ConfigError> {
         let config = Config::parse(text)?;
         config.validate()?;
@@ -132,7 +136,7 @@ impl Config {
 
     /// Parse JSON or TOML and merge it over the defaults. Does not check meaning; see
     /// [`Config::validate`].
-    pub fn parse(text: &str) -> Result<Config, ConfigError> {
+    fn parse(text: &str) -> Result<Config, ConfigError> {
         // A byte-order mark from an editor is not content.
         let trimmed = text.trim_start_matches('\u{feff}').trim_start();
         let value: Value = if trimmed.is_empty() {
