@@ -149,9 +149,9 @@ async function main() {
 
   if (ONLY.has('routing') && !SMOKE) {
     try {
-      log('routing classifier eval (cargo test --release ... routing_eval_report)');
+      log('routing classifier eval (cargo run --release -p oachat-routing-eval)');
       const t0 = Date.now();
-      const out = run('cargo', ['test', '--release', '-p', 'oachat-worker', '--lib', 'routing_eval_report', '--', '--ignored', '--nocapture'], { timeoutMs: 900_000 });
+      const out = run('cargo', ['run', '--quiet', '--release', '-p', 'oachat-routing-eval'], { timeoutMs: 900_000 });
       results.routing = { output: out, seconds: (Date.now() - t0) / 1000 };
     } catch (e) {
       results.errors.push(`routing: ${e.message.slice(0, 2000)}`);

@@ -281,9 +281,9 @@ export function writeReport(R, path) {
     }
   }
   if (R.routing) {
-    p('## Routing classifier (`cargo test --release -p oachat-worker --lib routing_eval_report -- --ignored --nocapture`)');
+    p('## Routing classifier (`cargo run --release -p oachat-routing-eval`)');
     p();
-    const lines = R.routing.output.split('\n').filter((l) => !/^(running \d+ tests?|test result:|test \S+ \.\.\.)/.test(l.trim()));
+    const lines = R.routing.output.trimEnd().split('\n');
     p('```');
     for (const l of lines) p(l);
     p('```');

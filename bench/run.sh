@@ -30,8 +30,8 @@ else
   bash .ci/build-worker.sh
   cargo build --quiet --release -p mock-openai
   bash bench/install.sh all
-  say "compiling the routing eval test"
-  cargo test --quiet --release -p oachat-worker --lib --no-run
+  say "building the routing eval"
+  cargo build --quiet --release -p oachat-routing-eval
 fi
 
 others=$(pgrep -af "cargo|rustc|wrangler|workerd|chromium" | grep -vc binary_backend || true)

@@ -2,16 +2,16 @@
 //! overrides, usage reports, key health, the routing explainer and recent ledger rows.
 //! docs/API.md documents every endpoint.
 
+use oachat_core::error::ProxyError;
+use oachat_core::identity::{virtual_key_hash, virtual_key_id, VIRTUAL_KEY_PREFIX};
+use oachat_core::jwt::constant_time_eq;
+use oachat_core::routing::RouteRequest;
+use oachat_core::usage::{row, to_csv, UsageQuery, UsageRow};
 use serde::Deserialize;
 use serde_json::{json, Value};
 use wasm_bindgen::JsValue;
 use worker::{Env, Headers, Method, Request, Response, ResponseBuilder};
 
-use crate::core::error::ProxyError;
-use crate::core::identity::{virtual_key_hash, virtual_key_id, VIRTUAL_KEY_PREFIX};
-use crate::core::jwt::constant_time_eq;
-use crate::core::routing::RouteRequest;
-use crate::core::usage::{row, to_csv, UsageQuery, UsageRow};
 use crate::durable::user_do::VirtualKeyRecord;
 use crate::respond::{json_response, Cors};
 use crate::runtime::Runtime;
@@ -31,7 +31,7 @@ pub async fn handle(
     authorize(&req, runtime)?;
     // Ids arrive percent-encoded (`u:%E5%BC%A0%E4%B8%89` is user 张三): decoded once, here.
     let path = req.path();
-    let decoded = crate::core::path::segments(path.trim_start_matches("/admin/"))?;
+    let decoded = oachat_core::path::segments(path.trim_start_matches("/admin/"))?;
     let segments: Vec<&str> = decoded.iter().map(String::as_str).collect();
     let method = req.method();
     let result = match (method, segments.as_slice()) {

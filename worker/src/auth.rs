@@ -2,13 +2,13 @@
 //! their own `UserDo` (named by the key's hash); guests need guest mode and a device id, and
 //! are limited by their network address.
 
-use worker::{Env, Method, Request};
-
-use crate::core::error::ProxyError;
-use crate::core::identity::{
+use oachat_core::error::ProxyError;
+use oachat_core::identity::{
     bearer, guest_identity, identify_user_token, virtual_key_hash, virtual_key_id, Bearer,
     Credential, Identity,
 };
+use worker::{Env, Method, Request};
+
 use crate::durable::user_do::VirtualKeyRecord;
 use crate::limits;
 use crate::runtime::Runtime;

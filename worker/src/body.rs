@@ -4,11 +4,10 @@
 //! round trip and one copy per network chunk. The platform's `Response.text()` reads the
 //! body natively and crosses into wasm once, with the whole string.
 
+use oachat_core::error::ProxyError;
 use serde::de::DeserializeOwned;
 use wasm_bindgen::JsCast;
 use wasm_bindgen_futures::JsFuture;
-
-use crate::core::error::ProxyError;
 
 /// The body limit of the small JSON endpoints (feedback, rename, admin calls): their bodies
 /// are a few hundred bytes, and a worker isolate has 128 MB to lose to a hostile one.

@@ -2,9 +2,8 @@
 //! a synthetic URL made from the request's key. Cache entries are per data center, which is
 //! what an exact-match cache wants: no coordination, and a miss only costs one upstream call.
 
+use oachat_core::cache::CachedAnswer;
 use worker::{Cache, Headers, Response, ResponseBuilder};
-
-use crate::core::cache::CachedAnswer;
 
 fn url(key: &str) -> String {
     format!("https://oachat-cache.internal/v1/{key}")

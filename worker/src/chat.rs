@@ -4,6 +4,17 @@
 
 use std::rc::Rc;
 
+use oachat_core::assemble::Assembler;
+use oachat_core::cache::{cache_key, CachedAnswer};
+use oachat_core::config::{ModelChoice, Tier};
+use oachat_core::error::ProxyError;
+use oachat_core::identity::{opaque_user_id, Identity};
+use oachat_core::keypool::KeyId;
+use oachat_core::ledger::{utc_day, Ending, LedgerRow};
+use oachat_core::metering::{estimate_request_prompt_tokens, StreamMeter, Usage};
+use oachat_core::relay::RelayCore;
+use oachat_core::request::{parse_chat_request, ChatRequest};
+use oachat_core::routing::{render_template, RouteRequest, TemplateVars};
 use oachat_protocol::{encode_event_into, SseParser};
 use serde_json::Value;
 use worker::{Context, Env, Headers, Request, Response, ResponseBody, ResponseBuilder};
@@ -11,17 +22,6 @@ use worker::{Context, Env, Headers, Request, Response, ResponseBody, ResponseBui
 use crate::auth;
 use crate::body;
 use crate::conversations::{self, Keep};
-use crate::core::assemble::Assembler;
-use crate::core::cache::{cache_key, CachedAnswer};
-use crate::core::config::{ModelChoice, Tier};
-use crate::core::error::ProxyError;
-use crate::core::identity::{opaque_user_id, Identity};
-use crate::core::keypool::KeyId;
-use crate::core::ledger::{utc_day, Ending, LedgerRow};
-use crate::core::metering::{estimate_request_prompt_tokens, StreamMeter, Usage};
-use crate::core::relay::RelayCore;
-use crate::core::request::{parse_chat_request, ChatRequest};
-use crate::core::routing::{render_template, RouteRequest, TemplateVars};
 use crate::health;
 use crate::ledger_d1;
 use crate::limits::{self, Admission, Admitted};

@@ -8,6 +8,12 @@
 
 use std::rc::Rc;
 
+use oachat_core::conversation::{
+    completion_body, new_id, parse_turn, title_from_message, valid_id, validate_title,
+};
+use oachat_core::error::ProxyError;
+use oachat_core::identity::{Credential, Identity};
+use oachat_core::request::parse_chat_request;
 use serde::Deserialize;
 use serde_json::{json, Value};
 use wasm_bindgen::JsValue;
@@ -15,12 +21,6 @@ use worker::{Context, Env, Method, Request, Response};
 
 use crate::auth;
 use crate::chat;
-use crate::core::conversation::{
-    completion_body, new_id, parse_turn, title_from_message, valid_id, validate_title,
-};
-use crate::core::error::ProxyError;
-use crate::core::identity::{Credential, Identity};
-use crate::core::request::parse_chat_request;
 use crate::durable::conversation_store::{AppendCall, OpenCall, Opened, Summary, Transcript};
 use crate::respond::{json_response, Cors};
 use crate::runtime::Runtime;
@@ -152,7 +152,7 @@ pub async fn handle(
     let identity = signed_caller(&req, env, runtime).await?;
     let user = identity.user.as_str();
     let path = req.path();
-    let rest = crate::core::path::decode_segment(
+    let rest = oachat_core::path::decode_segment(
         path.trim_start_matches("/v1/oachat/conversations")
             .trim_start_matches('/'),
     )?;

@@ -1,11 +1,11 @@
 //! The demo OA page and its dev-only token endpoint, served when `OACHAT_DEMO=1`
 //! (`make dev` sets it; deployments leave it off).
 
+use oachat_core::error::ProxyError;
+use oachat_core::jwt::sign_hs256;
 use serde_json::json;
 use worker::{Headers, Response, ResponseBuilder};
 
-use crate::core::error::ProxyError;
-use crate::core::jwt::sign_hs256;
 use crate::runtime::Runtime;
 use crate::time::now_ms;
 

@@ -7,10 +7,10 @@
 
 use std::rc::Rc;
 
+use oachat_core::keypool::{HealthSnapshot, KeyId, Outcome};
 use serde::{Deserialize, Serialize};
 use worker::{Context, Env, Method, Request, RequestInit};
 
-use crate::core::keypool::{HealthSnapshot, KeyId, Outcome};
 use crate::runtime::{Runtime, HEALTH_SYNC_INTERVAL_MS};
 use crate::time::now_ms;
 use crate::upstream::HealthReport;

@@ -3,10 +3,9 @@
 
 use std::cell::Cell;
 
+use oachat_core::ledger::{LedgerRow, INSERT, SCHEMA};
 use wasm_bindgen::JsValue;
 use worker::Env;
-
-use crate::core::ledger::{LedgerRow, INSERT, SCHEMA};
 
 pub const BINDING: &str = "LEDGER";
 

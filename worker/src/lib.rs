@@ -1,9 +1,8 @@
 //! oachat's edge proxy: an OpenAI-compatible chat-completions proxy for Cloudflare Workers.
 //!
-//! `core/` is the pure logic (no platform imports, tested natively). Everything else is a
-//! thin shell over `worker::`: the entry point below hands each request to [`routes`].
-
-pub mod core;
+//! The pure logic lives in the `oachat-core` crate (`worker/core`: no platform imports, tested
+//! natively). This crate is a thin shell over `worker::`: the entry point below hands each
+//! request to [`routes`].
 
 #[cfg(target_arch = "wasm32")]
 mod admin;

@@ -9,15 +9,15 @@ use worker::{Env, Method, Request, RequestInit};
 use std::future::Future;
 
 use futures_util::future::{select, Either};
+use oachat_core::account::{lease_to_keep, AdmitRequest, GuestPoolLimits, Refusal, SettleRequest};
+use oachat_core::budget::BudgetKind;
+use oachat_core::config::Tier;
+use oachat_core::error::{BudgetScope, ProxyError};
+use oachat_core::identity::Credential;
+use oachat_core::identity::Identity;
+use oachat_core::ledger::{Ending, LedgerRow};
+use oachat_core::request::ChatRequest;
 
-use crate::core::account::{lease_to_keep, AdmitRequest, GuestPoolLimits, Refusal, SettleRequest};
-use crate::core::budget::BudgetKind;
-use crate::core::config::Tier;
-use crate::core::error::{BudgetScope, ProxyError};
-use crate::core::identity::Credential;
-use crate::core::identity::Identity;
-use crate::core::ledger::{Ending, LedgerRow};
-use crate::core::request::ChatRequest;
 use crate::durable::ledger_outbox::SettleCall;
 use crate::durable::user_do::{AdmitAnswer, GrowCall, RenewCall, BINDING};
 use crate::runtime::Runtime;
@@ -63,7 +63,7 @@ pub async fn admit(
     let guest_pool = match (&identity.credential, &config.guest_pool) {
         (Credential::Guest, Some(pool)) => Some(GuestPoolLimits {
             rpm: pool.rpm,
-            cap_micro_usd: pool.daily_usd.map(crate::core::config::usd_to_micro),
+            cap_micro_usd: pool.daily_usd.map(oachat_core::config::usd_to_micro),
         }),
         _ => None,
     };
@@ -86,7 +86,7 @@ pub async fn admit(
         // object, and slices held by a few guests in flight would lock the others out.
         lease_slice_micro_usd: leased.then(|| match guest_pool {
             Some(_) => 0,
-            None => crate::core::config::usd_to_micro(config.budget.lease_slice_usd),
+            None => oachat_core::config::usd_to_micro(config.budget.lease_slice_usd),
         }),
         deployment_cap_micro_usd: deployment_cap,
         reservation_ttl_ms: config.budget.reservation_ttl_s.saturating_mul(1000),

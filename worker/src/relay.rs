@@ -24,12 +24,12 @@ use std::rc::{Rc, Weak};
 
 use futures_channel::oneshot;
 use js_sys::{Function, Promise, Reflect, Uint8Array};
+use oachat_core::ledger::Ending;
+use oachat_core::metering::StreamMeter;
+use oachat_core::relay::RelayCore;
 use wasm_bindgen::prelude::*;
 use web_sys::{ReadableStream, ReadableStreamDefaultReader, WritableStreamDefaultWriter};
 
-use crate::core::ledger::Ending;
-use crate::core::metering::StreamMeter;
-use crate::core::relay::RelayCore;
 use crate::time::now_ms;
 
 /// Output waiting for the client above which the pump stops reading the upstream.

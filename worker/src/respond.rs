@@ -1,8 +1,7 @@
 //! The one place where a [`ProxyError`] becomes an HTTP response, plus small response helpers.
 
+use oachat_core::error::ProxyError;
 use worker::{Headers, Response, ResponseBuilder};
-
-use crate::core::error::ProxyError;
 
 /// OpenAI-shaped error JSON with the status, `Retry-After` and CORS headers the error calls for.
 pub fn error_response(error: &ProxyError, cors: &Cors) -> worker::Result<Response> {

@@ -2,9 +2,9 @@
 //! around it. Handlers return `Result<Response, ProxyError>`; only here do errors become
 //! responses.
 
+use oachat_core::error::ProxyError;
 use worker::{Context, Env, Headers, Method, Request, Response, ResponseBuilder};
 
-use crate::core::error::ProxyError;
 use crate::respond::{error_response, json_response, Cors};
 use crate::runtime::{runtime, Runtime};
 use crate::{admin, auth, chat, conversations, demo};

@@ -7,14 +7,13 @@
 use std::cell::{Cell, RefCell};
 use std::rc::Rc;
 
+use oachat_core::config::{Config, KeyStrategy};
+use oachat_core::error::ProxyError;
+use oachat_core::keypool::{KeyPool, Strategy};
+use oachat_core::redact::Redactor;
+use oachat_core::routing::Router;
 use wasm_bindgen::JsValue;
 use worker::Env;
-
-use crate::core::config::{Config, KeyStrategy};
-use crate::core::error::ProxyError;
-use crate::core::keypool::{KeyPool, Strategy};
-use crate::core::redact::Redactor;
-use crate::core::routing::Router;
 
 /// One upstream as this isolate sees it.
 pub struct UpstreamRuntime {

@@ -9,12 +9,12 @@
 //! upstream; it is returned as `abandoned`, for the ledger to charge at its estimate.
 
 use futures_util::future::{select, Either, LocalBoxFuture};
+use oachat_core::error::ProxyError;
+use oachat_core::failover::{Failover, Next};
+use oachat_core::keypool::{classify, error_fingerprint, KeyId, Outcome};
+use oachat_core::redact::scrub_error_body;
 use worker::{AbortController, Delay, Fetch, Headers, Method, Request, RequestInit, Response};
 
-use crate::core::error::ProxyError;
-use crate::core::failover::{Failover, Next};
-use crate::core::keypool::{classify, error_fingerprint, KeyId, Outcome};
-use crate::core::redact::scrub_error_body;
 use crate::runtime::Runtime;
 use crate::time::now_ms;
 

@@ -14,7 +14,7 @@ import { GENEROUS_TIERS, ROOT, admin, findSecrets, mockCounters, startStack } fr
 
 const PYTHON = join(ROOT, 'worker/tests/.venv/bin/python');
 const UPSTREAM_KEY = 'sk-mock-ok-sdk';
-/** oachat's default request-field allow-list (`DEFAULT_ALLOWED_FIELDS` in core/config.rs). */
+/** oachat's default request-field allow-list (`DEFAULT_ALLOWED_FIELDS` in worker/core/src/config/defaults.rs). */
 const DEFAULT_FIELDS = ['stream_options', 'max_tokens', 'max_completion_tokens', 'n', 'temperature', 'top_p',
   'stop', 'presence_penalty', 'frequency_penalty', 'logit_bias', 'logprobs', 'top_logprobs', 'seed',
   'response_format', 'tools', 'tool_choice', 'parallel_tool_calls', 'functions', 'function_call', 'reasoning_effort'];

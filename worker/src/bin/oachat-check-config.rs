@@ -4,7 +4,7 @@
 
 use std::process::ExitCode;
 
-use oachat_worker::core::config::Config;
+use oachat_core::config::Config;
 
 fn main() -> ExitCode {
     let mut args = std::env::args().skip(1);

@@ -3,13 +3,13 @@
 //! synchronous and the writes of one event commit together, so an admission's rows are
 //! stored whole or not at all.
 
+use oachat_core::account::Account;
+use oachat_core::account_rows::{parse_budget, Change, Snapshot};
+use oachat_core::budget::Reservation;
+use oachat_core::limiter::Tracked;
 use serde::Deserialize;
 use worker::{SqlStorage, SqlStorageValue, State};
 
-use crate::core::account::Account;
-use crate::core::account_rows::{parse_budget, Change, Snapshot};
-use crate::core::budget::Reservation;
-use crate::core::limiter::Tracked;
 use crate::durable::storage;
 
 const SCHEMA: [&str; 4] = [

@@ -5,11 +5,11 @@
 
 use std::cell::RefCell;
 
+use oachat_core::budget::DeploymentBudget;
+use oachat_core::limiter::{SlidingWindowLimiter, MINUTE_MS};
 use serde::{Deserialize, Serialize};
 use worker::{durable_object, DurableObject, Env, Request, Response, State};
 
-use crate::core::budget::DeploymentBudget;
-use crate::core::limiter::{SlidingWindowLimiter, MINUTE_MS};
 use crate::durable::storage;
 
 pub const BINDING: &str = "DEPLOYMENT_BUDGET";

@@ -2,10 +2,9 @@
 //! widget's API needs. SQL calls are synchronous, so each function is atomic within the object.
 //! The rules (ids, titles, history trimming) are in `core/conversation.rs`.
 
+use oachat_core::conversation::{trim_history, StoredMessage};
 use serde::{Deserialize, Serialize};
 use worker::State;
-
-use crate::core::conversation::{trim_history, StoredMessage};
 
 const SCHEMA: [&str; 2] = [
     "CREATE TABLE IF NOT EXISTS conversations (

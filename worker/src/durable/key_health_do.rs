@@ -3,10 +3,10 @@
 
 use std::cell::RefCell;
 
+use oachat_core::config::Config;
+use oachat_core::keypool::{HealthSnapshot, KeyPool};
 use worker::{durable_object, DurableObject, Env, Request, Response, State};
 
-use crate::core::config::Config;
-use crate::core::keypool::{HealthSnapshot, KeyPool};
 use crate::health::{WireReport, WireSnapshots};
 use crate::runtime::{key_pools, runtime};
 

@@ -9,11 +9,11 @@
 
 use std::cell::Cell;
 
+use oachat_core::account::SettleRequest;
+use oachat_core::ledger::LedgerRow;
 use serde::{Deserialize, Serialize};
 use worker::{Env, State};
 
-use crate::core::account::SettleRequest;
-use crate::core::ledger::LedgerRow;
 use crate::ledger_d1;
 
 /// Rows per D1 batch: far below D1's statement limits, large enough to drain a burst quickly.

@@ -12,11 +12,11 @@ use std::cell::{Cell, RefCell};
 
 use futures_channel::oneshot;
 
+use oachat_core::account::{Account, AdmitRequest, GuestPoolLimits, Prepared, Refusal, TierLimits};
+use oachat_core::budget::BudgetKind;
 use serde::{Deserialize, Serialize};
 use worker::{durable_object, DurableObject, Env, Method, Request, RequestInit, Response, State};
 
-use crate::core::account::{Account, AdmitRequest, GuestPoolLimits, Prepared, Refusal, TierLimits};
-use crate::core::budget::BudgetKind;
 use crate::durable::account_store;
 use crate::durable::budget_do::{self, GuestSlotAnswer, GuestSlotCall, LeaseAnswer, LeaseCall};
 use crate::durable::conversation_store::{self as conversations, AppendCall, OpenCall};

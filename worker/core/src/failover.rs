@@ -1,7 +1,7 @@
 //! When a request moves to another upstream key, and when it stops: the failover policy,
 //! pure so every path is tested without a network.
 //!
-//! Failures are judged by whose they are ([`crate::core::keypool::classify`]):
+//! Failures are judged by whose they are ([`crate::keypool::classify`]):
 //! - **Key-level** (401, quota, deactivated, 429 rate limits): the key is cooled or disabled by
 //!   the pool and the request moves on at once. These never count against `max_attempts`, so a
 //!   pool with a few bad keys still reaches its healthy one (the review's pool of 429, 401,
@@ -16,7 +16,7 @@
 //! A request stops when a key answers, when every key has been tried, when the transient
 //! attempts are spent, or when a request-level refusal repeats.
 
-use crate::core::keypool::{doubling_backoff, Outcome};
+use crate::keypool::{doubling_backoff, Outcome};
 
 /// The longest wait between attempts; the client is waiting for a first byte meanwhile.
 pub const MAX_RETRY_DELAY_MS: u64 = 2_000;

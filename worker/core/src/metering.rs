@@ -10,7 +10,7 @@ use std::borrow::Cow;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use crate::core::conversation::push_bounded;
+use crate::conversation::push_bounded;
 
 /// Per-message framing that chat models add around each message (role markers and separators), as
 /// in OpenAI's published counting recipe.
@@ -64,7 +64,7 @@ pub struct StreamMeter {
     completion_text: TokenEstimator,
     saw_done: bool,
     /// The delivered `content` text, kept only when asked for (server-side conversations
-    /// store the answer), bounded by [`crate::core::conversation::MAX_STORED_ANSWER_BYTES`].
+    /// store the answer), bounded by [`crate::conversation::MAX_STORED_ANSWER_BYTES`].
     captured: Option<String>,
     /// The last `finish_reason` a choice reported: only a `stop` answer is complete enough to
     /// cache.

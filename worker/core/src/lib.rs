@@ -1,5 +1,6 @@
-//! The pure core of the worker: no `worker::`, `js_sys` or `web_sys` imports live here,
-//! so everything below is unit-tested natively with `cargo test`.
+//! The pure core of the worker. This crate does not depend on `worker`, `js-sys`, `web-sys` or
+//! `wasm-bindgen`, so nothing here can import the platform: the compiler keeps it pure, and
+//! everything below is unit-tested natively with `cargo test`.
 
 pub mod account;
 pub mod account_rows;

@@ -9,7 +9,7 @@
 
 use serde_json::{Map, Value};
 
-use crate::core::error::ProxyError;
+use crate::error::ProxyError;
 
 /// What the proxy needs to know about a chat request, read once.
 #[derive(Debug, Clone, PartialEq)]
@@ -462,7 +462,7 @@ mod tests {
     #[track_caller]
     fn check_field_refused(body: &str, field: &str) {
         let request = parse_chat_request(body.as_bytes()).unwrap();
-        let allowed: Vec<String> = crate::core::config::DEFAULT_ALLOWED_FIELDS
+        let allowed: Vec<String> = crate::config::DEFAULT_ALLOWED_FIELDS
             .iter()
             .map(|field| field.to_string())
             .collect();

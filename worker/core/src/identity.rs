@@ -6,9 +6,9 @@
 
 use sha2::{Digest, Sha256};
 
-use crate::core::config::Config;
-use crate::core::error::ProxyError;
-use crate::core::jwt::{verify_hs256, JwtError};
+use crate::config::Config;
+use crate::error::ProxyError;
+use crate::jwt::{verify_hs256, JwtError};
 
 /// The prefix of oachat's virtual API keys; anything else with dots is tried as a JWT.
 pub const VIRTUAL_KEY_PREFIX: &str = "oak-";
@@ -196,7 +196,7 @@ pub fn opaque_user_id(user: &str, key: &[u8]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::core::jwt::sign_hs256;
+    use crate::jwt::sign_hs256;
     use serde_json::json;
 
     const SECRET: &[u8] = b"test-signing-secret";

@@ -18,7 +18,6 @@
 //! lists no concrete model (only `auto` or `*`) accepts whatever routing picks.
 
 pub mod classifier;
-pub mod eval;
 pub mod rules;
 pub mod template;
 
@@ -26,7 +25,7 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 
-use crate::core::config::{Config, Tier, ANY_MODEL, AUTO_MODEL};
+use crate::config::{Config, Tier, ANY_MODEL, AUTO_MODEL};
 use classifier::Classifier;
 use rules::{CompiledRule, MessageView};
 pub use template::{render_template, TemplateVars};

@@ -1,4 +1,4 @@
-//! How an [`Account`](crate::core::account::Account) is persisted: as rows that change one at
+//! How an [`Account`](crate::account::Account) is persisted: as rows that change one at
 //! a time instead of one document rewritten whole. A [`Change`] names one row to write; a
 //! [`Snapshot`] is every row, read once when the object starts. The object's SQL tables
 //! (`durable/account_store.rs`) and the in-memory fake of the tests apply the same changes.
@@ -17,8 +17,8 @@ use std::collections::BTreeMap;
 
 use serde::Deserialize;
 
-use crate::core::budget::{Budget, Reservation};
-use crate::core::limiter::Tracked;
+use crate::budget::{Budget, Reservation};
+use crate::limiter::Tracked;
 
 /// One row to write.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -138,7 +138,7 @@ impl Snapshot {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::core::account::{
+    use crate::account::{
         Account, AdmitRequest, Prepared, Refusal, SettleRequest, MAX_TRACKED_CONVERSATIONS,
     };
 
@@ -232,7 +232,7 @@ mod tests {
             rpm: Some(rpm),
             conversation_id: None,
             daily_tokens: Some(1_000_000_000),
-            ..crate::core::account::tests::request(id, now_ms)
+            ..crate::account::tests::request(id, now_ms)
         }
     }
 

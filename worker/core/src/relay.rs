@@ -1,11 +1,11 @@
 //! The pure half of the streaming relay: upstream SSE bytes in, the client's SSE bytes out,
-//! every event metered on the way. The platform shell (`crate::relay`) only moves bytes and
-//! reports how the stream ended.
+//! every event metered on the way. The platform shell (the worker's `relay.rs`) only moves
+//! bytes and reports how the stream ended.
 
 use oachat_protocol::{encode_event_into, SseEvent, SseParser};
 
-use crate::core::error::ProxyError;
-use crate::core::metering::{Forward, StreamMeter};
+use crate::error::ProxyError;
+use crate::metering::{Forward, StreamMeter};
 
 /// Parses, meters and re-encodes one streamed completion.
 #[derive(Debug)]

@@ -1,7 +1,7 @@
 //! The built-in text classifier behind step 3 of routing: multinomial Naive Bayes over hashed
 //! character n-grams, trained at isolate start-up from the routes' example utterances.
 //!
-//! Why this shape (each choice measured with `make bench`; see `routing/eval.rs`):
+//! Why this shape (each choice measured with `make bench`; see bench/routing-eval):
 //! - **Character n-grams** need no word segmentation, so Chinese (no spaces) and English work
 //!   the same way. CJK runs give 1-, 2- and 3-grams. Latin words give the whole word, word
 //!   bigrams, and the 4-grams of the word padded with boundary marks (`<repo`, `orts>`), so

@@ -3,7 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::core::error::ProxyError;
+use crate::error::ProxyError;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Group {

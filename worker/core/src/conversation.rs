@@ -10,8 +10,8 @@
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Map, Value};
 
-use crate::core::error::ProxyError;
-use crate::core::metering::{estimate_tokens, TOKENS_PER_MESSAGE, TOKENS_PER_REQUEST};
+use crate::error::ProxyError;
+use crate::metering::{estimate_tokens, TOKENS_PER_MESSAGE, TOKENS_PER_REQUEST};
 
 /// Longest conversation id accepted, matching `oachat.conversation_id` in chat requests.
 pub const MAX_ID_CHARS: usize = 64;
@@ -102,7 +102,7 @@ pub fn parse_turn(bytes: &[u8]) -> Result<Turn, ProxyError> {
         .model
         .map(|model| model.trim().to_string())
         .filter(|model| !model.is_empty())
-        .unwrap_or_else(|| crate::core::config::AUTO_MODEL.to_string());
+        .unwrap_or_else(|| crate::config::AUTO_MODEL.to_string());
     Ok(Turn {
         conversation_id: wire.conversation_id,
         message,
@@ -352,7 +352,7 @@ mod tests {
             json!({"conversation_id": "c_1", "scenario": "code"})
         );
         // It is a valid chat request, conversation id included.
-        let parsed = crate::core::request::parse_chat_request(body.to_string().as_bytes()).unwrap();
+        let parsed = crate::request::parse_chat_request(body.to_string().as_bytes()).unwrap();
         assert_eq!(parsed.conversation_id.as_deref(), Some("c_1"));
     }
 

@@ -2,7 +2,7 @@
 //! id like `u:张三` (sent as `u:%E5%BC%A0%E4%B8%89`) or one with a space or an encoded `/` is
 //! found as itself rather than stored under its encoding.
 
-use crate::core::error::ProxyError;
+use crate::error::ProxyError;
 
 /// The segments of `raw` (a path as the URL carries it, without the query), each decoded.
 pub fn segments(raw: &str) -> Result<Vec<String>, ProxyError> {

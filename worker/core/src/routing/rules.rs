@@ -20,7 +20,7 @@
 
 use std::borrow::Cow;
 
-use crate::core::config::Route;
+use crate::config::Route;
 
 /// Characters read at each end of a message for keywords and patterns.
 pub const REQUEST_WINDOW_CHARS: usize = 200;
@@ -460,7 +460,7 @@ mod tests {
         assert_eq!(ends_of("你好世界和平", 2), "你好\n和平");
     }
 
-    use crate::core::config::Config;
+    use crate::config::Config;
 
     fn blank_route() -> Route {
         Route {

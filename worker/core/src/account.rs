@@ -16,10 +16,10 @@ use std::collections::BTreeSet;
 
 use serde::{Deserialize, Serialize};
 
-use crate::core::account_rows::{Change, Snapshot};
-use crate::core::budget::{Budget, BudgetKind, BudgetRefusal};
-use crate::core::config::Tier;
-use crate::core::limiter::{RoundCounter, SlidingWindowLimiter, MINUTE_MS};
+use crate::account_rows::{Change, Snapshot};
+use crate::budget::{Budget, BudgetKind, BudgetRefusal};
+use crate::config::Tier;
+use crate::limiter::{RoundCounter, SlidingWindowLimiter, MINUTE_MS};
 
 /// What the proxy asks the user's object before going upstream.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -418,7 +418,7 @@ impl Account {
         }
     }
 
-    pub fn usage(&mut self, now_ms: u64) -> Option<crate::core::budget::BudgetUsage> {
+    pub fn usage(&mut self, now_ms: u64) -> Option<crate::budget::BudgetUsage> {
         self.budget.as_mut().map(|budget| budget.usage(now_ms))
     }
 

@@ -1,0 +1,207 @@
+//! `OACHAT_CONFIG`: the one variable that configures the worker.
+//!
+//! The variable holds either a JSON object or a TOML document. Detection is by the first
+//! non-space character: `{` means JSON, anything else TOML. (wrangler hands a `[vars]` table to
+//! the worker as a JSON object; the glue serialises it to a JSON string before calling
+//! [`Config::load`].) An empty or all-space value means "all defaults".
+//!
+//! Every key is optional. Unknown keys are rejected with an error that names them, because a
+//! typo such as `rmp = 5` must not silently leave a tier unlimited. Errors name the field path,
+//! e.g. `tiers.staff.max_tokens: invalid type: string "x", expected u32`.
+//!
+//! Loading has two steps, both done once per isolate (never on the hot path):
+//! 1. parsing (`Config::parse`): syntax, types, unknown keys, and merging over the defaults;
+//! 2. [`Config::validate`]: meaning (references exist, numbers in range), reporting every
+//!    problem at once.
+//!
+//! [`Config::load`] runs both and is the only way from text to a [`Config`]: parsing is
+//! private, so an unvalidated config cannot leave this module.
+//!
+//! # Merging over the defaults
+//! Scalars replace the default. `upstreams` and every list replace the default list. The tables
+//! `aliases`, `prices`, `tiers`, `routes` and `scenarios` merge by name: an entry for an existing
+//! name changes only the fields it sets (so `[routes.code] model = "gpt-4o"` keeps the built-in
+//! prompt and examples); an entry for a new name starts from: the staff tier (tiers), a blank
+//! route (routes) or nothing (prices: input and output prices are then required).
+//!
+//! # Keys (TOML view)
+//!
+//! | key | default | meaning |
+//! |---|---|---|
+//! | `default_model` | `"gpt-4o-mini"` | what `auto` means when routing is off |
+//! | `key_strategy` | `"weighted"` | `weighted` random or `round_robin` key choice |
+//! | `max_body_bytes` | `1048576` | larger request bodies get 413 |
+//! | `connect_timeout_ms` | `10000` | validated but not enforced on its own: a Worker's `fetch` does not expose the connect phase, so `first_byte_timeout_ms` bounds connect + response head |
+//! | `first_byte_timeout_ms` | `30000` | upstream time to first byte |
+//! | `max_attempts` | `3` | attempts per request over the key pool (1..=10) |
+//! | `allowed_origins` | `["http://127.0.0.1:8787", "http://localhost:8787"]` | widget origins, `scheme://host[:port]` or `*` |
+//! | `guest_mode` | `false` | unsigned visitors get `guest_tier` |
+//! | `guest_tier` | `"guest"` | tier for guests |
+//! | `[guest_pool]` | none | what all guests together may use: `rpm`, `daily_usd` (a share of `budget.daily_usd`; employees keep the rest) |
+//! | `clock_skew_s` | `60` | token `exp` tolerance (0..=600) |
+//! | `max_token_lifetime_s` | `86400` | user tokens living longer than this (`exp - iat`, or `exp - now` without `iat`) are refused |
+//! | `token_issuer` | none | when set, a user token's `iss` must equal it |
+//! | `token_audience` | none | when set, a user token's `aud` (a string or a list) must contain it |
+//! | `history_window_tokens` | `6000` | server-side history trimmed to this many tokens |
+//! | `default_tier` | `"staff"` | tier of a token without a (known) `tier` claim |
+//! | `org` | `""` | value of `{{org}}` in prompts |
+//! | `[[upstreams]]` | one `openai` upstream | see below |
+//! | `upstreams[].name` | required | shown in the ledger and key ids |
+//! | `upstreams[].base_url` | env `OPENAI_BASE_URL`, else `https://api.openai.com/v1` | OpenAI-compatible base |
+//! | `upstreams[].base_url_var` | `"OPENAI_BASE_URL"` | env var read when `base_url` is unset |
+//! | `upstreams[].keys_secret` | `"OPENAI_API_KEYS"` | name of the secret holding this upstream's keys |
+//! | `upstreams[].models` | the six priced OpenAI models | models this upstream serves |
+//! | `upstreams[].weights` | `[]` (all 1) | per-key weights, in the secret's order, each > 0 |
+//! | `[aliases]` | `{}` | public name → served model, e.g. `fast = "gpt-4o-mini"` |
+//! | `[prices."m"]` | list prices of the six models | `input_per_mtok`, `output_per_mtok`, `cached_input_per_mtok` (USD per 1M tokens; cached defaults to input) |
+//! | `[tiers.T]` | `staff`, `guest` | `rpm`, `max_rounds`, `daily_tokens`, `daily_usd` (number or `"unlimited"`), `max_tokens`, `max_n` (default 1), `models`, `allowed_fields` (request fields forwarded upstream; default [`DEFAULT_ALLOWED_FIELDS`]) |
+//! | `[budget]` | | `daily_usd = 50.0` (deployment cap, or `"unlimited"`), `lease_slice_usd = 0.5`, `reservation_ttl_s = 600` (10..: how long a reservation outlives its last renewal; a live request renews it every third of this) |
+//! | `[routing]` | | `enabled = true`, `conciseness = true`, `default_route = "general"`, `min_confidence = 0.5`, `concise_prompt` |
+//! | `[routes.R]` | `code`, `translate`, `summarize`, `writing`, `general` | see the next table |
+//! | `[scenarios.S]` | `{}` | `route` (default: the default route), `prompt` (user-message template, default `"{{input}}"`), `title` |
+//!
+//! Route fields (`[routes.R]`; a new route starts from these defaults, a built-in one from its
+//! entry in `routing/default_routes.toml`):
+//!
+//! | key | default | meaning |
+//! |---|---|---|
+//! | `enabled` | `true` | disabled routes are never chosen |
+//! | `model` | `default_model` | model (or alias) that answers |
+//! | `description` | `""` | for people and the admin API |
+//! | `system_prompt` | `""` | template: `{{user.name}}`, `{{date}}`, `{{org}}`, `{{name\|fallback}}` |
+//! | `max_tokens` | none | cap on the answer when `routing.conciseness` is on |
+//! | `temperature` | none (client's) | 0..=2 |
+//! | `cache` | `false` | answers may come from the exact-match cache |
+//! | `cache_ttl_s` | `3600` | cache lifetime |
+//! | `personal` | `false` | the cache key includes the user |
+//! | `priority` | `0` | rules of higher-priority routes are tried first |
+//! | `keywords` | `[]` | case-insensitive substrings that select the route |
+//! | `patterns` | `[]` | globs: `*` any run, `?` one character, `^`/`$` anchors |
+//! | `when_code` | `false` | the message containing code selects the route |
+//! | `min_chars`, `max_chars` | none | the rule applies only inside these lengths; alone they form a length rule |
+//! | `examples` | `[]` | utterances that train the classifier (replaces the built-in list) |
+//! | `extra_examples` | `[]` | appended to `examples`: the easy way to teach a built-in route |
+//! | `follow_ups` | `[]` | suggested next questions: the widget shows them as quick replies after the answer |
+//!
+//! Tier defaults: `staff` = rpm 20, max_rounds 30, daily_tokens 200000, daily_usd 2.0,
+//! max_tokens 2048, max_n 1, models `["*"]`; `guest` = rpm 5, max_rounds 10, daily_tokens 20000,
+//! daily_usd 0.1, max_tokens 512, max_n 1, models `["auto", "gpt-4o-mini"]`. Both forward only
+//! [`DEFAULT_ALLOWED_FIELDS`]: fields that change cost or privacy (`service_tier`, `store`,
+//! `modalities`, `audio`, `web_search_options`, `prediction`, `metadata`...) are refused with a
+//! 400 naming them unless a tier lists them, and `user` is always replaced by oachat's own
+//! opaque id for the caller.
+//! The built-in prices are OpenAI list prices as known when written; operators should check them.
+//!
+//! # Where things are
+//! - `types.rs`: the resolved [`Config`] and the questions the worker asks of it;
+//! - `defaults.rs`: the built-in config (`Config::default`);
+//! - `merge.rs`: the raw shape as written, merged over the defaults;
+//! - `validate.rs`: [`Config::validate`];
+//! - `errors.rs`: [`ConfigError`], each problem with its field path.
+
+mod defaults;
+mod errors;
+mod merge;
+mod types;
+mod validate;
+
+use serde_json::Value;
+
+pub use defaults::DEFAULT_ALLOWED_FIELDS;
+pub use errors::{ConfigError, ConfigProblem, ModelError};
+pub use types::{
+    usd_to_micro, BudgetConfig, Config, GuestPool, KeyStrategy, ModelChoice, Price, ResolvedModel,
+    Route, RoutingConfig, Scenario, Tier, Upstream,
+};
+
+use merge::{from_value_with_path, RawConfig};
+
+/// The model name that asks for routing instead of naming a model.
+pub const AUTO_MODEL: &str = "auto";
+
+/// The tier `models` entry that allows every model.
+pub const ANY_MODEL: &str = "*";
+
+/// The largest `n` OpenAI accepts; a tier's `max_n` cannot go beyond it.
+pub const MAX_N: u32 = 128;
+
+impl Config {
+    /// Parse and validate; what the glue calls once per isolate. The only way from text to a
+    /// `Config`: parsing alone is private, so a config nobody validated cannot get out.
+    pub fn load(text: &str) -> Result<Config, ConfigError> {
+        let config = Config::parse(text)?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    /// Parse JSON or TOML and merge it over the defaults. Does not check meaning; see
+    /// [`Config::validate`].
+    fn parse(text: &str) -> Result<Config, ConfigError> {
+        // A byte-order mark from an editor is not content.
+        let trimmed = text.trim_start_matches('\u{feff}').trim_start();
+        let value: Value = if trimmed.is_empty() {
+            Value::Object(serde_json::Map::new())
+        } else if trimmed.starts_with('{') {
+            serde_json::from_str(trimmed)
+                .map_err(|error| ConfigError::single("", format!("JSON syntax: {error}")))?
+        } else {
+            toml::from_str(trimmed).map_err(|error| {
+                // toml's message spans several lines with a source excerpt; one line reads
+                // better in an HTTP error and a terminal.
+                let message = error
+                    .to_string()
+                    .split_whitespace()
+                    .collect::<Vec<_>>()
+                    .join(" ");
+                ConfigError::single("", format!("TOML syntax: {message}"))
+            })?
+        };
+        if !value.is_object() {
+            return Err(ConfigError::single(
+                "",
+                "the config must be a table (object)",
+            ));
+        }
+        let raw: RawConfig = from_value_with_path(&value, "")?;
+        raw.apply(Config::default())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[track_caller]
+    pub(super) fn check_error(text: &str, expected: &str) {
+        let error = match Config::load(text) {
+            Ok(_) => String::from("(loaded fine)"),
+            Err(error) => error.to_string(),
+        };
+        assert!(
+            error.contains(expected),
+            "expected `{expected}` in `{error}`"
+        );
+    }
+
+    #[track_caller]
+    pub(super) fn load(text: &str) -> Config {
+        match Config::load(text) {
+            Ok(config) => config,
+            Err(error) => panic!("config should load: {error}"),
+        }
+    }
+
+    #[test]
+    fn empty_text_means_defaults() {
+        assert_eq!(load("  \n"), Config::default());
+        assert_eq!(load("{}"), Config::default());
+        assert_eq!(load("\u{feff}{}").org, "");
+    }
+
+    #[test]
+    fn syntax_errors_say_which_syntax() {
+        check_error("{\"org\": ", "JSON syntax");
+        check_error("org = ", "TOML syntax");
+        check_error("[1, 2]", "TOML syntax");
+    }
+}
