@@ -5,7 +5,9 @@
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 
-import { admin, chat, mintToken, readSse, startStack, streamedText } from './harness.mjs';
+import {
+  admin, chat, ledgerRow as ledgerRowOf, mintToken, readSse, startStack, streamedText,
+} from './harness.mjs';
 
 const WINDOW = 400;
 
@@ -47,15 +49,7 @@ async function stored(token, id, count) {
 }
 
 /** The ledger row of a request, once written (after the response). */
-async function ledgerRow(requestId) {
-  for (let i = 0; i < 100; i++) {
-    const { rows } = await (await admin(stack.url, '/admin/ledger?limit=1000')).json();
-    const row = rows.find((r) => r.id === requestId);
-    if (row) return row;
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  throw new Error(`no ledger row for ${requestId}`);
-}
+const ledgerRow = (requestId) => ledgerRowOf(stack.url, requestId, 10_000);
 
 test('a first message creates a conversation, streams the answer and stores both', async () => {
   const token = mintToken({ sub: 'conv-alice' });

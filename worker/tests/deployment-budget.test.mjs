@@ -3,7 +3,7 @@
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 
-import { admin, chat, mintToken, startStack } from './harness.mjs';
+import { admin, chat, mintToken, settledUsage as settled, startStack } from './harness.mjs';
 
 // 1500 micro-USD: one gpt-4o-mini request reserves about 1230 (2048 output tokens at
 // $0.60/M plus the prompt) and settles to far less, so a few requests fit, then none.
@@ -27,14 +27,7 @@ after(async () => {
 
 const ask = (text) => ({ model: 'gpt-4o-mini', messages: [{ role: 'user', content: text }] });
 
-async function settledUsage(user) {
-  for (let i = 0; i < 100; i++) {
-    const usage = await (await admin(stack.url, `/admin/users/${user}/usage`)).json();
-    if (!usage || usage.reserved_micro_usd === 0) return usage;
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  throw new Error(`reservations of ${user} never settled`);
-}
+const settledUsage = (user) => settled(stack.url, user);
 
 test('the deployment budget stops everyone once spent, and says so', async () => {
   const alice = mintToken({ sub: 'dep-alice' });
@@ -95,10 +88,6 @@ test('leases held by idle users do not lock others out of an unspent deployment 
     const response = await chat(sliced.url, mintToken({ sub }), ask(`hello from user ${user}`));
     assert.equal(response.status, 200, `user ${user}: ${await response.clone().text()}`);
     await response.json();
-    for (let i = 0; i < 100; i++) {
-      const usage = await (await admin(sliced.url, `/admin/users/u:${sub}/usage`)).json();
-      if (usage.reserved_micro_usd === 0) break;
-      await new Promise((r) => setTimeout(r, 100));
-    }
+    await settled(sliced.url, `u:${sub}`);
   }
 });

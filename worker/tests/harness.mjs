@@ -169,28 +169,44 @@ export async function keyHealth(url) {
   return Object.fromEntries(body.upstreams.map(([name, snapshot]) => [name, snapshot.keys]));
 }
 
-/** Polls `check(await keyHealth(url))` until it returns truthy (health is shared after responses). */
-export async function waitForHealth(url, check, timeoutMs = 5_000) {
+/**
+ * Calls `probe()` every 100 ms until it returns something truthy, and returns that. A poll that
+ * times out fails the test (it throws, naming `what` and the last value seen): a test must never
+ * carry on as if the state it waited for had come.
+ */
+export async function poll(what, probe, timeoutMs = 5_000) {
   const deadline = Date.now() + timeoutMs;
-  let health;
+  let last;
   for (;;) {
-    health = await keyHealth(url);
-    if (check(health)) return health;
-    if (Date.now() > deadline) return health;
+    last = await probe();
+    if (last) return last;
+    if (Date.now() > deadline) throw new Error(`${what}: not reached after ${timeoutMs} ms`);
     await new Promise((r) => setTimeout(r, 100));
   }
 }
 
+/** Polls the shared key health (shared after responses) until `check(health)` holds. */
+export async function waitForHealth(url, check, timeoutMs = 5_000) {
+  return poll('key health', async () => {
+    const health = await keyHealth(url);
+    return check(health) ? health : null;
+  }, timeoutMs);
+}
+
 /** The ledger row of a request id; rows are written after the response, so this polls. */
 export async function ledgerRow(url, requestId, timeoutMs = 5_000) {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
+  return poll(`the ledger row of ${requestId}`, async () => {
     const { rows } = await (await admin(url, '/admin/ledger?limit=1000')).json();
-    const row = rows.find((r) => r.id === requestId);
-    if (row) return row;
-    if (Date.now() > deadline) throw new Error(`no ledger row for ${requestId} after ${timeoutMs} ms`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
+    return rows.find((r) => r.id === requestId);
+  }, timeoutMs);
+}
+
+/** A user's budget once nothing is reserved any more (settles run after the response). */
+export async function settledUsage(url, user, timeoutMs = 15_000) {
+  return poll(`${user}'s reservations settled`, async () => {
+    const usage = await (await admin(url, `/admin/users/${encodeURIComponent(user)}/usage`)).json();
+    return usage && usage.reserved_tokens === 0 && usage.reserved_micro_usd === 0 ? usage : null;
+  }, timeoutMs);
 }
 
 /** Mock-openai's counters for one key (zeros when it never saw the key). */

@@ -11,8 +11,8 @@ import { createHmac } from 'node:crypto';
 import { after, before, test } from 'node:test';
 
 import {
-  SIGNING_SECRET, admin, chat, keyId, ledgerRow, mintToken, mockCounters, readSse, startStack,
-  streamedText, waitForHealth,
+  SIGNING_SECRET, admin, chat, keyId, ledgerRow, mintToken, mockCounters, readSse, settledUsage,
+  startStack, waitForHealth,
 } from './harness.mjs';
 
 const FREE = { input_per_mtok: 0, output_per_mtok: 0 };
@@ -91,17 +91,6 @@ after(async () => {
 
 const ask = (text, extra = {}) => ({ model: 'gpt-4o-mini', messages: [{ role: 'user', content: text }], ...extra });
 const errorOf = async (response) => (await response.json()).error;
-
-/** A user's budget once nothing is reserved any more; fails the test if that never happens. */
-async function settledUsage(url, user, timeoutMs = 15_000) {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const usage = await (await admin(url, `/admin/users/${encodeURIComponent(user)}/usage`)).json();
-    if (usage && usage.reserved_tokens === 0 && usage.reserved_micro_usd === 0) return usage;
-    if (Date.now() > deadline) throw new Error(`${user} still has reservations: ${JSON.stringify(usage)}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
 
 /** Every ledger row of a user (the request's own and its abandoned attempts). */
 async function rowsOf(url, user) {

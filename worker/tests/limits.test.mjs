@@ -5,7 +5,7 @@
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 
-import { admin, chat, mintToken, readSse, startStack } from './harness.mjs';
+import { admin, chat, mintToken, poll, readSse, settledUsage as settled, startStack } from './harness.mjs';
 
 // `broken` serves one model whose only key always answers 500, to fail requests on purpose.
 const CONFIG = {
@@ -38,14 +38,7 @@ async function errorCode(response) {
 }
 
 /** The user's budget usage once every reservation has settled (settling runs after the response). */
-async function settledUsage(user) {
-  for (let i = 0; i < 100; i++) {
-    const usage = await (await admin(stack.url, `/admin/users/${user}/usage`)).json();
-    if (usage && usage.reserved_tokens === 0) return usage;
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  throw new Error(`reservations of ${user} never settled`);
-}
+const settledUsage = (user) => settled(stack.url, user);
 
 test('50 concurrent requests against rpm = 10 let exactly 10 through', async () => {
   const token = mintToken({ sub: 'rate-50', tier: 'rpm10' });
@@ -132,11 +125,10 @@ test('max_rounds is exact per conversation, and a failed request gives its round
   assert.ok(failed.status >= 500, `status ${failed.status}`);
   await failed.arrayBuffer();
   // The ledger row is written right after the settle that refunds the round: wait for it.
-  for (let i = 0; i < 100; i++) {
+  await poll('the failed request\'s ledger row', async () => {
     const { rows } = await (await admin(stack.url, '/admin/ledger?limit=1000')).json();
-    if (rows.some((row) => row.user === 'u:rounds' && row.status >= 500)) break;
-    await new Promise((r) => setTimeout(r, 100));
-  }
+    return rows.some((row) => row.user === 'u:rounds' && row.status >= 500);
+  }, 10_000);
   for (let round = 1; round <= 3; round++) {
     const response = await chat(stack.url, token, inConversation('conv-c', `after failure ${round}`));
     assert.equal(response.status, 200, `round ${round} after the failure`);
