@@ -299,6 +299,10 @@ pub fn update(state: &mut WidgetState, msg: Msg) -> Vec<Effect> {
             request_id,
             conversation,
         } => {
+            // A stream the user walked away from (a new chat) must not name the new one.
+            if state.chat.streaming_id() != Some(answer) {
+                return effects;
+            }
             if conversation.is_some() {
                 state.server_conversation = conversation;
             }
@@ -511,6 +515,12 @@ fn end_stream(
     result: Result<(), Failure>,
     effects: &mut Vec<Effect>,
 ) {
+    // The end of a stream left behind by a new chat, while the next answer already streams:
+    // that answer's view and button stay as they are.
+    if state.chat.is_streaming() && state.chat.streaming_id() != Some(answer) {
+        effects.push(Effect::Emit(Event::StreamEnd));
+        return;
+    }
     let failure = match result {
         // An expired token is fetched again silently and the request sent once more.
         Err(Failure::TokenExpired) if !state.token_refreshed => {

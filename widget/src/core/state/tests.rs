@@ -435,6 +435,32 @@ fn reset_and_new_chat_start_a_new_conversation() {
 }
 
 #[test]
+fn a_stream_left_behind_by_a_new_chat_does_not_touch_the_next_answer() {
+    let mut state = widget();
+    let old = send(&mut state, "q");
+    update(
+        &mut state,
+        Msg::NewChat {
+            conversation_id: "oc-second".into(),
+            from_button: true,
+        },
+    );
+    let new = send(&mut state, "next");
+    let started = Msg::Started {
+        answer: old,
+        request_id: None,
+        conversation: Some("srv-old".into()),
+    };
+    assert_eq!(update(&mut state, started), []);
+    assert_eq!(state.server_conversation, None);
+    assert_eq!(
+        update(&mut state, end(old, Ok(()))),
+        [Effect::Emit(Event::StreamEnd)]
+    );
+    assert_eq!(state.chat.streaming_id(), Some(new));
+}
+
+#[test]
 fn a_new_configuration_redraws_the_welcome_only_before_the_first_question() {
     let mut state = widget();
     let settings = state.settings.clone();
