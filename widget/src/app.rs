@@ -10,7 +10,7 @@ use std::rc::{Rc, Weak};
 use js_sys::{Object, Promise, Reflect};
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
-use wasm_bindgen_futures::{spawn_local, JsFuture};
+use wasm_bindgen_futures::{future_to_promise, spawn_local, JsFuture};
 use web_sys::{AbortController, Element, KeyboardEvent, ShadowRoot};
 
 use crate::core::cards;
@@ -26,6 +26,10 @@ use crate::core::tail_update::{self, TailUpdate};
 use crate::dom::{self, AnimationFrame, Listener, Timeout};
 use crate::net::{self, StreamEvent};
 use crate::view::{self, Action, AnswerView, View};
+
+/// How long a message waits for the history probe before it goes to the classic endpoint:
+/// a worker answers the list in milliseconds, a hanging network must not hold the chat.
+const HISTORY_PROBE_WAIT_MS: i32 = 3000;
 
 // src/panel.css without comments and indentation (build.rs).
 const PANEL_CSS: &str = include_str!(concat!(env!("OUT_DIR"), "/panel.min.css"));
@@ -46,9 +50,9 @@ struct App {
     /// `send`): handled in order after them, so effects never interleave.
     queue: RefCell<VecDeque<Msg>>,
     dispatching: Cell<bool>,
-    /// True while the first `GET /v1/oachat/conversations` is in flight: a message sent in
-    /// that moment waits for it, so it goes to the right endpoint and conversation.
-    history_probing: Cell<bool>,
+    /// The first `GET /v1/oachat/conversations`, settled once its answer is in the state: a
+    /// message sent before awaits it, so it goes to the right endpoint and conversation.
+    history_probe: RefCell<Option<Promise>>,
     streaming: RefCell<Option<StreamingAnswer>>,
     /// Aborts the request of the answer it names.
     abort: RefCell<Option<(u32, AbortController)>>,
@@ -83,7 +87,7 @@ pub fn mount(shadow: ShadowRoot, config: JsValue, bridge: JsValue) -> Widget {
         view,
         queue: RefCell::new(VecDeque::new()),
         dispatching: Cell::new(false),
-        history_probing: Cell::new(false),
+        history_probe: RefCell::new(None),
         streaming: RefCell::new(None),
         abort: RefCell::new(None),
         countdown: RefCell::new(None),
@@ -425,14 +429,15 @@ impl App {
     }
 
     async fn run_stream(weak: &Weak<App>, answer: u32, refresh_token: bool) -> Result<(), Failure> {
-        // Wait (briefly) for the history probe, so the first message already goes to the
-        // server-side conversation rather than racing it.
-        for _ in 0..100 {
-            match weak.upgrade() {
-                Some(app) if app.history_probing.get() => {}
-                _ => break,
-            }
-            dom::sleep(30).await;
+        // The request depends on the history probe's answer (which endpoint, which body), so
+        // the first message waits for it, but not for ever: a hanging probe must not hold the
+        // chat, which then goes to the classic endpoint.
+        let probe = weak
+            .upgrade()
+            .and_then(|app| app.history_probe.borrow().clone());
+        if let Some(probe) = probe {
+            let waited = js_sys::Array::of2(&probe, &dom::delay(HISTORY_PROBE_WAIT_MS));
+            let _ = JsFuture::from(Promise::race(&waited)).await;
         }
         let (request, bridge) = {
             let Some(app) = weak.upgrade() else {
@@ -627,18 +632,21 @@ impl App {
         let weak = Rc::downgrade(app);
         let url = app.state.borrow().settings.conversations_url();
         let bridge = app.bridge.clone();
-        app.history_probing.set(true);
-        spawn_local(async move {
+        // A promise rather than a plain spawned future: every message sent meanwhile can await
+        // it (and a settled one answers at once).
+        let probe = future_to_promise(async move {
             let list = fetch_conversation_list(&bridge, &url).await;
-            let Some(app) = weak.upgrade() else {
-                return;
-            };
-            app.history_probing.set(false);
-            let list = list.and_then(|list| {
-                state::conversation_list(&list, &app.state.borrow().strings.get("untitled"))
-            });
-            App::dispatch(&app, Msg::HistoryProbed(list));
+            if let Some(app) = weak.upgrade() {
+                let list = list.and_then(|list| {
+                    state::conversation_list(&list, &app.state.borrow().strings.get("untitled"))
+                });
+                App::dispatch(&app, Msg::HistoryProbed(list));
+                // Settled: later messages need not wait (those waiting hold their own handle).
+                app.history_probe.take();
+            }
+            Ok(JsValue::UNDEFINED)
         });
+        app.history_probe.replace(Some(probe));
     }
 
     fn fetch_history(app: &Rc<App>) {
