@@ -21,11 +21,10 @@ use crate::core::json::Json;
 use crate::core::markdown::render_markdown;
 use crate::core::settings::{Settings, Theme};
 use crate::core::state::{self, Effect, Event, Msg, WidgetState};
-use crate::core::streaming::{StreamingMarkdown, Update};
-use crate::core::tail_update::{self, TailUpdate};
 use crate::dom::{self, AnimationFrame, Listener, Timeout};
 use crate::net::{self, StreamEvent};
-use crate::view::{self, Action, AnswerView, View};
+use crate::streaming_view::StreamingAnswer;
+use crate::view::{self, Action, View};
 
 /// How long a message waits for the history probe before it goes to the classic endpoint:
 /// a worker answers the list in milliseconds, a hanging network must not hold the chat.
@@ -58,21 +57,6 @@ struct App {
     abort: RefCell<Option<(u32, AbortController)>>,
     countdown: RefCell<Option<Timeout>>,
     listeners: RefCell<Vec<Listener>>,
-}
-
-/// The answer being streamed: its DOM, its incremental renderer, and the text waiting for the
-/// next animation frame. Chunks only queue text; the frame renders it once and writes the DOM
-/// once, however many chunks arrived since the last paint.
-struct StreamingAnswer {
-    id: u32,
-    view: AnswerView,
-    markdown: StreamingMarkdown,
-    /// Text received since the last frame, not yet given to `markdown`.
-    pending_text: String,
-    /// The tail HTML the DOM shows now, to update it by appending text when that is all that
-    /// changed (core/tail_update.rs).
-    shown_tail: String,
-    frame: Option<AnimationFrame>,
 }
 
 #[wasm_bindgen]
@@ -314,14 +298,7 @@ impl App {
                     Some(message) => view.append_streaming_answer(message),
                     None => return,
                 };
-                *app.streaming.borrow_mut() = Some(StreamingAnswer {
-                    id: answer,
-                    view: answer_view,
-                    markdown: StreamingMarkdown::new(),
-                    pending_text: String::new(),
-                    shown_tail: String::new(),
-                    frame: None,
-                });
+                *app.streaming.borrow_mut() = Some(StreamingAnswer::new(answer, answer_view));
             }
             Effect::Request {
                 answer,
@@ -497,86 +474,29 @@ impl App {
         let Some(streaming) = streaming.as_mut().filter(|a| a.id == answer) else {
             return;
         };
-        streaming.pending_text.push_str(text);
-        if streaming.frame.is_none() {
+        if streaming.queue(text) {
             let weak = Rc::downgrade(app);
-            streaming.frame = Some(AnimationFrame::new(move || {
+            streaming.set_frame(AnimationFrame::new(move || {
                 if let Some(app) = weak.upgrade() {
-                    app.flush();
+                    if let Some(streaming) = app.streaming.borrow_mut().as_mut() {
+                        streaming.render_pending(&app.view);
+                    }
                 }
             }));
-        }
-    }
-
-    /// Renders the text received since the last frame and writes it to the DOM: new settled
-    /// blocks are appended, the tail updated. The scroll position follows the answer only if the
-    /// user was already at the bottom.
-    fn flush(&self) {
-        let mut streaming = self.streaming.borrow_mut();
-        let Some(answer) = streaming.as_mut() else {
-            return;
-        };
-        answer.frame = None;
-        if answer.pending_text.is_empty() {
-            return;
-        }
-        let update = answer.markdown.push(&answer.pending_text);
-        answer.pending_text.clear();
-        drop(streaming);
-        self.show_update(update);
-    }
-
-    /// Writes one renderer update to the streaming answer's DOM.
-    fn show_update(&self, update: Update) {
-        // Read before writing: after the writes this read would force a layout of its own.
-        let follow = self.view.near_bottom();
-        let mut streaming = self.streaming.borrow_mut();
-        let Some(answer) = streaming.as_mut() else {
-            return;
-        };
-        if !update.committed_html.is_empty() {
-            let _ = answer
-                .view
-                .committed
-                .insert_adjacent_html("beforeend", &update.committed_html);
-        }
-        let appended = match tail_update::plan(&answer.shown_tail, &update.tail_html) {
-            TailUpdate::Unchanged => true,
-            TailUpdate::AppendText { path, text } => {
-                view::append_text_at(&answer.view.tail, &path, &text)
-            }
-            TailUpdate::Replace => false,
-        };
-        if !appended {
-            answer.view.tail.set_inner_html(&update.tail_html);
-        }
-        answer.shown_tail = update.tail_html;
-        drop(streaming);
-        if follow {
-            self.view.scroll_to_bottom();
         }
     }
 
     /// Renders what is left of the streamed answer, then gives it its buttons (`keep`) or
     /// removes it (an empty answer that gave way to a notice).
     fn end_answer(&self, answer: u32, keep: bool) {
-        let last_update = {
-            let mut streaming = self.streaming.borrow_mut();
-            let Some(streaming) = streaming.as_mut().filter(|a| a.id == answer) else {
-                return;
-            };
-            streaming.frame = None;
-            let mut update = streaming.markdown.push(&streaming.pending_text);
-            streaming.pending_text.clear();
-            let last = streaming.markdown.finish();
-            update.committed_html.push_str(&last.committed_html);
-            update.tail_html = last.tail_html;
-            update
-        };
-        self.show_update(last_update);
-        let Some(streaming) = self.streaming.borrow_mut().take() else {
+        let Some(mut streaming) = self
+            .streaming
+            .borrow_mut()
+            .take_if(|streaming| streaming.id == answer)
+        else {
             return;
         };
+        streaming.render_rest(&self.view);
         let state = self.state.borrow();
         match state.chat.message(answer) {
             Some(message) if keep => {
