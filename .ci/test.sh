@@ -28,6 +28,7 @@ fi
 
 step "build worker, widget, mock-openai"
 bash .ci/build-widget.sh
+node widget/check-size.mjs   # the widget's gzip total against widget/size-budget.json
 bash .ci/build-worker.sh
 cargo build --quiet --release -p mock-openai
 

@@ -24,7 +24,7 @@ use std::mem;
 /// 128 MB isolate.
 pub const MAX_EVENT_BYTES: usize = 8 << 20;
 
-/// The terminating event of an OpenAI-style stream, ready to write.
+/// The terminating event of an OpenAI-style stream, ready to write (data [`crate::DONE_DATA`]).
 pub const DONE_EVENT: &str = "data: [DONE]\n\n";
 
 /// A comment event that keeps intermediaries from timing out an idle stream; clients ignore it.
@@ -47,7 +47,7 @@ pub struct SseEvent {
 impl SseEvent {
     /// Whether this is OpenAI's end-of-stream sentinel, `data: [DONE]`.
     pub fn is_done(&self) -> bool {
-        self.data.trim() == "[DONE]"
+        self.data.trim() == crate::names::DONE_DATA
     }
 }
 

@@ -1,28 +1,34 @@
-//! The mounted widget: owns the chat state, the view and every listener, and wires
-//! user actions and streamed events between them. Exported to the loader as `mount`.
+//! The mounted widget, exported to the loader as `mount`: the thin shell around the pure update
+//! loop in core/state.rs. It turns DOM events, API calls and network answers into [`Msg`]s,
+//! and runs the [`Effect`]s `update` returns through the view (the only module that knows the
+//! markup), the network and the host page's event bridge.
 
 use std::cell::{Cell, RefCell};
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::rc::{Rc, Weak};
 
 use js_sys::{Object, Promise, Reflect};
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
-use wasm_bindgen_futures::{spawn_local, JsFuture};
-use web_sys::{AbortController, Element, HtmlElement, KeyboardEvent, ShadowRoot};
+use wasm_bindgen_futures::{future_to_promise, spawn_local, JsFuture};
+use web_sys::{AbortController, Element, KeyboardEvent, ShadowRoot};
 
 use crate::core::cards;
-use crate::core::chat::{Chat, Role};
+use crate::core::chat::{Message, Role};
 use crate::core::failure::Failure;
 use crate::core::i18n::{Locale, Strings};
 use crate::core::json::Json;
 use crate::core::markdown::render_markdown;
 use crate::core::settings::{Settings, Theme};
-use crate::core::streaming::{StreamingMarkdown, Update};
-use crate::core::tail_update::{self, TailUpdate};
+use crate::core::state::{self, Effect, Event, Msg, WidgetState};
 use crate::dom::{self, AnimationFrame, Listener, Timeout};
 use crate::net::{self, StreamEvent};
-use crate::view::{self, AnswerView, View};
+use crate::streaming_view::StreamingAnswer;
+use crate::view::{self, Action, View};
+
+/// How long a message waits for the history probe before it goes to the classic endpoint:
+/// a worker answers the list in milliseconds, a hanging network must not hold the chat.
+const HISTORY_PROBE_WAIT_MS: i32 = 3000;
 
 // src/panel.css without comments and indentation (build.rs).
 const PANEL_CSS: &str = include_str!(concat!(env!("OUT_DIR"), "/panel.min.css"));
@@ -33,44 +39,24 @@ pub struct Widget {
     app: Rc<App>,
 }
 
+/// The shell: the widget's state (behind the update loop) and the platform handles that run
+/// its effects. Nothing here decides what the widget does.
 struct App {
-    shadow: ShadowRoot,
     bridge: JsValue,
-    settings: RefCell<Settings>,
-    strings: RefCell<Strings>,
-    chat: RefCell<Chat>,
-    /// Sent as `oachat.conversation_id`, so the worker counts rounds per conversation.
-    conversation: RefCell<String>,
-    /// Whether the worker keeps conversations (`GET /v1/oachat/conversations` answered).
-    server_history: Cell<bool>,
-    /// True while the first `GET /v1/oachat/conversations` is in flight: a message sent in
-    /// that moment waits for it, so it goes to the right endpoint and conversation.
-    history_probing: Cell<bool>,
-    /// The conversation list as last fetched, shown at once when the history opens.
-    history_cache: RefCell<Option<Vec<(String, String)>>>,
-    /// The worker's id for the current conversation (`x-oachat-conversation`), once known.
-    server_conversation: RefCell<Option<String>>,
+    state: RefCell<WidgetState>,
     view: View,
-    open: Cell<bool>,
+    /// Messages that arrived while effects were running (a host page's event handler calling
+    /// `send`): handled in order after them, so effects never interleave.
+    queue: RefCell<VecDeque<Msg>>,
+    dispatching: Cell<bool>,
+    /// The first `GET /v1/oachat/conversations`, settled once its answer is in the state: a
+    /// message sent before awaits it, so it goes to the right endpoint and conversation.
+    history_probe: RefCell<Option<Promise>>,
     streaming: RefCell<Option<StreamingAnswer>>,
-    abort: RefCell<Option<AbortController>>,
+    /// Aborts the request of the answer it names.
+    abort: RefCell<Option<(u32, AbortController)>>,
     countdown: RefCell<Option<Timeout>>,
     listeners: RefCell<Vec<Listener>>,
-}
-
-/// The answer being streamed: its DOM, its incremental renderer, and the text waiting for the
-/// next animation frame. Chunks only queue text; the frame renders it once and writes the DOM
-/// once, however many chunks arrived since the last paint.
-struct StreamingAnswer {
-    id: u32,
-    view: AnswerView,
-    markdown: StreamingMarkdown,
-    /// Text received since the last frame, not yet given to `markdown`.
-    pending_text: String,
-    /// The tail HTML the DOM shows now, to update it by appending text when that is all that
-    /// changed (core/tail_update.rs).
-    shown_tail: String,
-    frame: Option<AnimationFrame>,
 }
 
 #[wasm_bindgen]
@@ -80,18 +66,12 @@ pub fn mount(shadow: ShadowRoot, config: JsValue, bridge: JsValue) -> Widget {
     dom::adopt_css(&shadow, PANEL_CSS);
     let view = View::build(&shadow);
     let app = Rc::new(App {
-        shadow,
         bridge,
-        settings: RefCell::new(settings),
-        strings: RefCell::new(strings),
-        chat: RefCell::new(Chat::default()),
-        conversation: RefCell::new(new_conversation_id()),
-        server_history: Cell::new(false),
-        history_probing: Cell::new(false),
-        history_cache: RefCell::new(None),
-        server_conversation: RefCell::new(None),
+        state: RefCell::new(WidgetState::new(settings, strings, new_conversation_id())),
         view,
-        open: Cell::new(false),
+        queue: RefCell::new(VecDeque::new()),
+        dispatching: Cell::new(false),
+        history_probe: RefCell::new(None),
         streaming: RefCell::new(None),
         abort: RefCell::new(None),
         countdown: RefCell::new(None),
@@ -104,7 +84,7 @@ pub fn mount(shadow: ShadowRoot, config: JsValue, bridge: JsValue) -> Widget {
     // history is on unless the host page says `data-history="off"` (then the widget sends
     // the whole local history on each request instead).
     if !matches!(dom::prop_string(&config, "history").as_deref(), Some("off")) {
-        App::detect_history(&app);
+        App::probe_history(&app);
     }
     Widget { app }
 }
@@ -112,70 +92,59 @@ pub fn mount(shadow: ShadowRoot, config: JsValue, bridge: JsValue) -> Widget {
 #[wasm_bindgen]
 impl Widget {
     pub fn open(&self) {
-        self.app.set_open(true);
+        App::dispatch(&self.app, Msg::SetOpen(true));
     }
 
     pub fn close(&self) {
-        self.app.set_open(false);
+        App::dispatch(&self.app, Msg::SetOpen(false));
     }
 
     pub fn toggle(&self) {
-        self.app.set_open(!self.app.open.get());
+        App::dispatch(&self.app, Msg::Toggle);
     }
 
     #[wasm_bindgen(js_name = isOpen)]
     pub fn is_open(&self) -> bool {
-        self.app.open.get()
+        self.app.state.borrow().open
     }
 
     pub fn send(&self, text: String) {
-        self.app.set_open(true);
-        App::send(&self.app, &text);
+        App::dispatch(&self.app, Msg::SetOpen(true));
+        App::dispatch(&self.app, Msg::Send(text));
     }
 
     pub fn stop(&self) {
-        self.app.stop();
+        App::dispatch(&self.app, Msg::Stop);
     }
 
     pub fn reset(&self) {
-        self.app.stop();
-        self.app.chat.borrow_mut().reset();
-        self.app.conversation.replace(new_conversation_id());
-        self.app.server_conversation.replace(None);
-        self.app.view.clear_log();
-        self.app.show_welcome();
+        let conversation_id = new_conversation_id();
+        App::dispatch(
+            &self.app,
+            Msg::NewChat {
+                conversation_id,
+                from_button: false,
+            },
+        );
     }
 
     #[wasm_bindgen(js_name = setConfig)]
     pub fn set_config(&self, config: JsValue) {
-        *self.app.settings.borrow_mut() = settings_from(&config);
-        *self.app.strings.borrow_mut() = strings_for(&self.app.settings.borrow());
-        self.app.apply_settings();
-        // Switch the words already on screen too: the welcome (while nothing was said yet)
-        // and the labels of every answer's buttons.
-        if self.app.chat.borrow().messages().is_empty() {
-            self.app.view.clear_log();
-            self.app.show_welcome();
-        }
-        self.app.view.relabel_actions(&self.app.strings.borrow());
+        let settings = settings_from(&config);
+        let strings = strings_for(&settings);
+        let settings = Box::new(settings);
+        App::dispatch(&self.app, Msg::Configure { settings, strings });
     }
 
     /// Shows a card in the log, as if the assistant had sent it (host pages and tests).
     #[wasm_bindgen(js_name = addCard)]
     pub fn add_card(&self, name: String, data: JsValue) {
-        self.app.set_open(true);
-        self.app.view.show_starters(false);
-        let card = self.app.render_card(&name, &data);
-        let row = dom::el("div", "oc-msg");
-        dom::attrs(&row, &[("data-role", "card")]);
-        let _ = row.append_child(&card);
-        let _ = self.app.view.log.append_child(&row);
-        self.app.view.scroll_to_bottom();
-        self.app.emit("message", &card_detail(&name, &data));
+        let data = json_value_of(&data);
+        App::dispatch(&self.app, Msg::AddCard { name, data });
     }
 
     pub fn destroy(&self) {
-        self.app.stop();
+        App::dispatch(&self.app, Msg::Stop);
         self.app.listeners.borrow_mut().clear();
         self.app.countdown.borrow_mut().take();
         self.app.view.root.remove();
@@ -183,14 +152,33 @@ impl Widget {
 }
 
 impl App {
+    /// Handles `msg` and runs its effects; a message that arrives meanwhile waits its turn.
+    fn dispatch(app: &Rc<App>, msg: Msg) {
+        app.queue.borrow_mut().push_back(msg);
+        if app.dispatching.replace(true) {
+            return;
+        }
+        loop {
+            let Some(msg) = app.queue.borrow_mut().pop_front() else {
+                break;
+            };
+            let effects = state::update(&mut app.state.borrow_mut(), msg);
+            for effect in effects {
+                App::run(app, effect);
+            }
+        }
+        app.dispatching.set(false);
+    }
+
     fn listen(app: &Rc<App>) {
         let mut listeners = Vec::new();
         let weak = Rc::downgrade(app);
         listeners.push(Listener::new(&app.view.root, "click", {
             let weak = weak.clone();
             move |event| {
-                if let Some(app) = weak.upgrade() {
-                    App::on_click(&app, &event);
+                let Some(app) = weak.upgrade() else { return };
+                if let Some(action) = View::action_of(&event) {
+                    App::on_action(&app, action);
                 }
             }
         }));
@@ -209,8 +197,8 @@ impl App {
                     && key.key_code() != 229
                 {
                     event.prevent_default();
-                    let text = app.view.input.value();
-                    App::send(&app, &text);
+                    let text = app.view.input_text();
+                    App::dispatch(&app, Msg::Send(text));
                 }
             }
         }));
@@ -218,7 +206,7 @@ impl App {
             let weak = weak.clone();
             move |_| {
                 if let Some(app) = weak.upgrade() {
-                    app.autosize_input();
+                    app.view.autosize_input();
                 }
             }
         }));
@@ -230,18 +218,16 @@ impl App {
                     .dyn_ref::<KeyboardEvent>()
                     .is_some_and(|k| k.key() == "Escape")
                 {
-                    app.set_open(false);
+                    App::dispatch(&app, Msg::SetOpen(false));
                 }
             }
         }));
-        // Phones: keep the panel exactly as tall as the visible viewport, so the on-screen
-        // keyboard never covers the input (100dvh alone does not shrink for the keyboard).
         if let Some(viewport) = dom::window().visual_viewport() {
             listeners.push(Listener::new(&viewport, "resize", {
                 let weak = weak.clone();
                 move |_| {
                     if let Some(app) = weak.upgrade() {
-                        app.fit_visual_viewport();
+                        app.view.fit_visual_viewport();
                     }
                 }
             }));
@@ -249,140 +235,148 @@ impl App {
         *app.listeners.borrow_mut() = listeners;
     }
 
-    fn on_click(app: &Rc<App>, event: &web_sys::Event) {
-        let Some(target) = event.target().and_then(|t| t.dyn_into::<Element>().ok()) else {
-            return;
+    fn on_action(app: &Rc<App>, action: Action) {
+        let msg = match action {
+            Action::Send => Msg::Send(app.view.input_text()),
+            Action::SendText(text) => Msg::Send(text),
+            Action::Stop => Msg::Stop,
+            Action::Close => Msg::SetOpen(false),
+            Action::NewChat => Msg::NewChat {
+                conversation_id: new_conversation_id(),
+                from_button: true,
+            },
+            Action::CopyAnswer(answer) => Msg::CopyAnswer(answer),
+            // Copying code changes no state: the view has the code, the clipboard takes it.
+            Action::CopyCode { code, button } => {
+                write_clipboard(&code);
+                view::flash_label(&button, &app.state.borrow().strings.get("copied"));
+                return;
+            }
+            Action::Regenerate => Msg::Retry,
+            Action::ToggleHistory => Msg::ToggleHistory,
+            Action::OpenConversation(id) => Msg::OpenConversation(id),
+            Action::DeleteConversation(id) => Msg::DeleteConversation(id),
+            Action::Feedback { answer, up } => Msg::Feedback { answer, up },
         };
-        if let Ok(Some(copy)) = target.closest("[data-oc-copy]") {
-            app.copy_code(&copy);
-            return;
-        }
-        // Host card templates mark their buttons with `data-oc-send="text"`.
-        if let Ok(Some(sender)) = target.closest("[data-oc-send]") {
-            let text = sender.get_attribute("data-oc-send").unwrap_or_default();
-            App::send(app, &text);
-            return;
-        }
-        let Ok(Some(button)) = target.closest("[data-action]") else {
-            return;
-        };
-        let id = button
-            .get_attribute("data-id")
-            .and_then(|id| id.parse::<u32>().ok());
-        match button.get_attribute("data-action").as_deref() {
-            Some("send") => {
-                let text = app.view.input.value();
-                App::send(app, &text);
-            }
-            Some("stop") => app.stop(),
-            Some("close") => app.set_open(false),
-            Some("new-chat") => {
-                app.stop();
-                app.chat.borrow_mut().reset();
-                app.conversation.replace(new_conversation_id());
-                app.server_conversation.replace(None);
-                app.view.show_history(None, &app.strings.borrow());
-                app.view.clear_log();
-                app.show_welcome();
-                app.focus_input();
-            }
-            Some("starter") => {
-                let text = button.text_content().unwrap_or_default();
-                App::send(app, &text);
-            }
-            Some("copy-answer") => {
-                if let Some(text) =
-                    id.and_then(|id| app.chat.borrow().message(id).map(|m| m.text.clone()))
-                {
-                    write_clipboard(&text);
-                    flash_label(&button, &app.strings.borrow().get("copied"));
-                }
-            }
-            Some("regenerate" | "retry") => App::regenerate(app),
-            Some("history") => App::toggle_history(app),
-            Some("history-open") => {
-                if let Some(id) = button.get_attribute("data-conversation") {
-                    App::open_conversation(app, id);
-                }
-            }
-            Some("history-delete") => {
-                if let Some(id) = button.get_attribute("data-conversation") {
-                    App::delete_conversation(app, id, &button);
-                }
-            }
-            Some("card-send") => {
-                let text = button.get_attribute("data-text").unwrap_or_default();
-                App::send(app, &text);
-            }
-            Some(action @ ("thumbs-up" | "thumbs-down")) => {
-                if let Some(id) = id {
-                    App::feedback(app, id, action == "thumbs-up", &button);
-                }
-            }
-            _ => {}
-        }
+        App::dispatch(app, msg);
     }
 
-    fn set_open(&self, open: bool) {
-        if self.open.get() == open {
-            return;
-        }
-        self.open.set(open);
-        let launcher = self.shadow.query_selector(".oc-launcher").ok().flatten();
-        if open {
-            let _ = self.view.panel.remove_attribute("hidden");
-            if let Some(launcher) = &launcher {
-                let _ = launcher.set_attribute("aria-expanded", "true");
-            }
-            self.fit_visual_viewport();
-            self.view.scroll_to_bottom();
-            self.focus_input();
-            self.emit("open", &JsValue::from(Object::new()));
-        } else {
-            let _ = self.view.panel.set_attribute("hidden", "");
-            if let Some(launcher) = launcher {
-                let _ = launcher.set_attribute("aria-expanded", "false");
-                // Focus goes back where it came from.
-                if let Some(launcher) = launcher.dyn_ref::<HtmlElement>() {
-                    let _ = launcher.focus();
+    /// Runs one effect. Borrows of the state end before anything that may call the host page.
+    fn run(app: &Rc<App>, effect: Effect) {
+        let view = &app.view;
+        match effect {
+            Effect::ShowPanel(open) => {
+                view.set_open(open);
+                if open {
+                    view.fit_visual_viewport();
                 }
             }
-            self.emit("close", &JsValue::from(Object::new()));
+            Effect::FocusInput => view.focus_input(),
+            Effect::ClearInput => view.clear_input(),
+            Effect::ShowStarters(show) => view.show_starters(show),
+            Effect::ClearLog => view.clear_log(),
+            Effect::ShowWelcome => app.show_welcome(),
+            Effect::ApplySettings => app.apply_settings(),
+            Effect::RelabelActions => view.relabel_actions(&app.state.borrow().strings),
+            Effect::ScrollToBottom => view.scroll_to_bottom(),
+            Effect::Announce(text) => view.announce(&text),
+            Effect::SetStreaming(streaming) => {
+                view.set_streaming(streaming, &app.state.borrow().strings)
+            }
+            Effect::ShowMessage(id) => {
+                let state = app.state.borrow();
+                if let Some(message) = state.chat.message(id) {
+                    let html =
+                        (message.role == Role::Assistant).then(|| render_markdown(&message.text));
+                    view.append_message(message, html.as_deref(), &state.strings);
+                }
+            }
+            Effect::RemoveMessage(id) => view.remove_message(id),
+            Effect::RemoveNotices => view.remove_notices(),
+            Effect::BeginAnswer(answer) => {
+                let answer_view = match app.state.borrow().chat.message(answer) {
+                    Some(message) => view.append_streaming_answer(message),
+                    None => return,
+                };
+                *app.streaming.borrow_mut() = Some(StreamingAnswer::new(answer, answer_view));
+            }
+            Effect::Request {
+                answer,
+                refresh_token,
+            } => {
+                let weak = Rc::downgrade(app);
+                spawn_local(async move {
+                    let result = App::run_stream(&weak, answer, refresh_token).await;
+                    if let Some(app) = weak.upgrade() {
+                        App::dispatch(&app, Msg::StreamEnd { answer, result });
+                    }
+                });
+            }
+            Effect::Abort => {
+                if let Some((_, controller)) = app.abort.borrow_mut().take() {
+                    controller.abort();
+                }
+            }
+            Effect::QueueText { answer, text } => App::queue_text(app, answer, &text),
+            Effect::EndAnswer { answer, keep } => app.end_answer(answer, keep),
+            Effect::ShowCard { answer, name, data } => {
+                let card = app.render_card(&name, &data);
+                match answer {
+                    Some(answer) => {
+                        if let Some(streaming) =
+                            app.streaming.borrow().as_ref().filter(|a| a.id == answer)
+                        {
+                            let _ = streaming.view.row.append_child(&card);
+                        }
+                    }
+                    None => view.append_card(&card),
+                }
+            }
+            Effect::ShowNotice {
+                id,
+                failure,
+                retry,
+                countdown_s,
+            } => {
+                let row = {
+                    let state = app.state.borrow();
+                    let Some(notice) = state.chat.message(id) else {
+                        return;
+                    };
+                    let row = view.append_message(notice, None, &state.strings);
+                    if retry {
+                        view.add_retry(&row, &state.strings);
+                    }
+                    row
+                };
+                if let Some(seconds) = countdown_s {
+                    App::count_down(app, row, failure, seconds);
+                }
+            }
+            Effect::StopCountdown => {
+                app.countdown.borrow_mut().take();
+            }
+            Effect::Copy { answer, text } => {
+                write_clipboard(&text);
+                view.flash_copied_answer(answer, &app.state.borrow().strings.get("copied"));
+            }
+            Effect::ShowFeedback { answer, rating } => view.show_feedback(answer, rating),
+            Effect::PostFeedback { request_id, rating } => app.post_feedback(request_id, rating),
+            Effect::ShowHistoryButton => view.show_history_button(),
+            Effect::ShowHistory(list) => {
+                view.show_history(list.as_deref(), &app.state.borrow().strings)
+            }
+            Effect::FetchHistory => App::fetch_history(app),
+            Effect::FetchConversation(id) => App::fetch_conversation(app, id),
+            Effect::DeleteConversation(id) => App::delete_conversation(app, id),
+            Effect::RemoveHistoryItem(id) => view.remove_history_item(&id),
+            Effect::Emit(event) => app.emit(event),
         }
-    }
-
-    /// On touch devices autofocus would pop the keyboard over the page: only focus with a fine pointer.
-    fn focus_input(&self) {
-        let fine_pointer = dom::window()
-            .match_media("(pointer: fine)")
-            .ok()
-            .flatten()
-            .is_some_and(|query| query.matches());
-        if fine_pointer {
-            let _ = self.view.input.focus();
-        }
-    }
-
-    fn fit_visual_viewport(&self) {
-        let Some(viewport) = dom::window().visual_viewport() else {
-            return;
-        };
-        let style = self.view.root.unchecked_ref::<HtmlElement>().style();
-        // Whole pixels: formatting an f64 would pull Rust's float printer (~6 KiB gzip) into the wasm.
-        let height = viewport.height().round() as i64;
-        let _ = style.set_property("--oc-vvh", &format!("{height}px"));
-    }
-
-    fn autosize_input(&self) {
-        let input: &HtmlElement = self.view.input.unchecked_ref();
-        let style = input.style();
-        let _ = style.set_property("height", "auto");
-        let _ = style.set_property("height", &format!("{}px", input.scroll_height().min(140)));
     }
 
     fn apply_settings(&self) {
-        let settings = self.settings.borrow();
-        let dark = match settings.theme {
+        let state = self.state.borrow();
+        let dark = match state.settings.theme {
             Theme::Dark => true,
             Theme::Light => false,
             Theme::Auto => dom::window()
@@ -391,346 +385,136 @@ impl App {
                 .flatten()
                 .is_some_and(|query| query.matches()),
         };
-        let strings = self.strings.borrow();
-        self.view.apply(&settings, &strings, dark);
+        self.view.apply(&state.settings, &state.strings, dark);
         self.view
-            .set_streaming(self.chat.borrow().is_streaming(), &strings);
+            .set_streaming(state.chat.is_streaming(), &state.strings);
     }
 
     fn show_welcome(&self) {
-        let welcome = self
-            .settings
-            .borrow()
-            .welcome
-            .clone()
-            .unwrap_or_else(|| self.strings.borrow().get("welcome"));
-        let message = crate::core::chat::Message {
+        let state = self.state.borrow();
+        let welcome = state.welcome();
+        let html = render_markdown(&welcome);
+        let message = Message {
             id: 0,
             role: Role::Assistant,
-            text: welcome.clone(),
+            text: welcome,
             done: true,
             feedback: None,
             request_id: None,
         };
-        let row = self.view.append_message(
-            &message,
-            Some(&render_markdown(&welcome)),
-            &self.strings.borrow(),
-        );
-        // The welcome is not an answer: no copy/rate/regenerate buttons on it.
-        if let Ok(Some(actions)) = row.query_selector(".oc-actions") {
-            actions.remove();
-        }
-        self.view.show_starters(true);
+        self.view.show_welcome(&message, &html, &state.strings);
     }
 
-    fn send(app: &Rc<App>, text: &str) {
-        let begun = app.chat.borrow_mut().begin_send(text);
-        let Ok((user_id, answer_id)) = begun else {
-            return;
-        };
-        app.view.input.set_value("");
-        app.autosize_input();
-        app.view.show_starters(false);
-        app.countdown.borrow_mut().take();
-        if let Some(user) = app.chat.borrow().message(user_id) {
-            app.view.append_message(user, None, &app.strings.borrow());
-            app.emit("message", &message_detail("user", &user.text));
+    async fn run_stream(weak: &Weak<App>, answer: u32, refresh_token: bool) -> Result<(), Failure> {
+        // The request depends on the history probe's answer (which endpoint, which body), so
+        // the first message waits for it, but not for ever: a hanging probe must not hold the
+        // chat, which then goes to the classic endpoint.
+        let probe = weak
+            .upgrade()
+            .and_then(|app| app.history_probe.borrow().clone());
+        if let Some(probe) = probe {
+            let waited = js_sys::Array::of2(&probe, &dom::delay(HISTORY_PROBE_WAIT_MS));
+            let _ = JsFuture::from(Promise::race(&waited)).await;
         }
-        app.view.scroll_to_bottom();
-        App::stream_answer(app, answer_id);
-    }
-
-    fn regenerate(app: &Rc<App>) {
-        let last_answer = app
-            .chat
-            .borrow()
-            .messages()
-            .iter()
-            .rev()
-            .find(|m| m.role == Role::Assistant)
-            .map(|m| m.id);
-        let Some(answer_id) = app.chat.borrow_mut().begin_regenerate() else {
-            return;
-        };
-        // Everything after the last question goes: the old answer and any notices.
-        let stale: Vec<u32> = last_answer.into_iter().collect();
-        for id in stale {
-            app.view.remove_message(id);
-        }
-        if let Ok(rows) = app.view.log.query_selector_all("[data-role=\"error\"]") {
-            for index in 0..rows.length() {
-                if let Some(row) = rows.item(index).and_then(|n| n.dyn_into::<Element>().ok()) {
-                    row.remove();
-                }
-            }
-        }
-        App::stream_answer(app, answer_id);
-    }
-
-    fn stream_answer(app: &Rc<App>, answer_id: u32) {
-        let answer_view = match app.chat.borrow().message(answer_id) {
-            Some(message) => app.view.append_streaming_answer(message),
-            None => return,
-        };
-        *app.streaming.borrow_mut() = Some(StreamingAnswer {
-            id: answer_id,
-            view: answer_view,
-            markdown: StreamingMarkdown::new(),
-            pending_text: String::new(),
-            shown_tail: String::new(),
-            frame: None,
-        });
-        app.view.set_streaming(true, &app.strings.borrow());
-        app.view.announce(&app.strings.borrow().get("thinking"));
-        app.view.scroll_to_bottom();
-        app.emit("stream:start", &JsValue::from(Object::new()));
-
-        let weak = Rc::downgrade(app);
-        spawn_local(async move {
-            let result = App::run_stream(&weak, answer_id).await;
-            if let Some(app) = weak.upgrade() {
-                App::end_stream(&app, answer_id, result);
-            }
-        });
-    }
-
-    async fn run_stream(weak: &Weak<App>, answer_id: u32) -> Result<(), Failure> {
-        // Wait (briefly) for the history probe, so the first message already goes to the
-        // server-side conversation rather than racing it.
-        for _ in 0..100 {
-            match weak.upgrade() {
-                Some(app) if app.history_probing.get() => {}
-                _ => break,
-            }
-            dom::sleep(30).await;
-        }
-        let mut refreshed = false;
-        loop {
-            let (url, body, bridge) = {
-                let Some(app) = weak.upgrade() else {
-                    return Ok(());
-                };
-                let settings = app.settings.borrow();
-                if app.server_history.get() {
-                    // The worker keeps the conversation: send only the new message.
-                    let message = app.chat.borrow().last_user_text().unwrap_or("").to_string();
-                    let mut body = Json::object([("message", message.into())]);
-                    if let Some(id) = app.server_conversation.borrow().as_deref() {
-                        body.set("conversation_id", id.into());
-                    }
-                    (
-                        settings.conversation_chat_url(),
-                        body.to_string(),
-                        app.bridge.clone(),
-                    )
-                } else {
-                    let mut extension = Json::object([(
-                        "conversation_id",
-                        app.conversation.borrow().as_str().into(),
-                    )]);
-                    if let Some(scenario) = &settings.scenario {
-                        extension.set("scenario", scenario.as_str().into());
-                    }
-                    let body = Json::object([
-                        ("model", settings.model.as_str().into()),
-                        ("stream", Json::Bool(true)),
-                        ("messages", app.chat.borrow().request_messages(None)),
-                        ("oachat", extension),
-                    ]);
-                    (settings.chat_url(), body.to_string(), app.bridge.clone())
-                }
+        let (request, bridge) = {
+            let Some(app) = weak.upgrade() else {
+                return Ok(());
             };
-            let token = get_token(&bridge, refreshed).await;
-            let controller = AbortController::new().map_err(|_| Failure::Network)?;
-            let signal = controller.signal();
-            if let Some(app) = weak.upgrade() {
-                *app.abort.borrow_mut() = Some(controller);
-            }
-            let weak_for_events = weak.clone();
-            let mut on_event = move |event: StreamEvent| {
-                if let Some(app) = weak_for_events.upgrade() {
-                    App::on_stream_event(&app, answer_id, event);
-                }
+            let request = app.state.borrow().chat_request();
+            (request, app.bridge.clone())
+        };
+        let token = get_token(&bridge, refresh_token).await;
+        let controller = AbortController::new().map_err(|_| Failure::Network)?;
+        let signal = controller.signal();
+        if let Some(app) = weak.upgrade() {
+            *app.abort.borrow_mut() = Some((answer, controller));
+        }
+        let weak_for_events = weak.clone();
+        let mut on_event = move |event: StreamEvent| {
+            let Some(app) = weak_for_events.upgrade() else {
+                return;
             };
-            let result =
-                net::stream_chat(&url, token.as_deref(), &body, &signal, &mut on_event).await;
-            match result {
-                Err(Failure::TokenExpired) if !refreshed => refreshed = true,
-                other => return other,
+            let msg = match event {
+                StreamEvent::Started {
+                    request_id,
+                    conversation,
+                } => Msg::Started {
+                    answer,
+                    request_id,
+                    conversation,
+                },
+                StreamEvent::Delta(text) => Msg::Chunk { answer, text },
+                StreamEvent::Card(json) => Msg::StreamCard {
+                    answer,
+                    card: Json::parse(&json).unwrap_or(Json::Null),
+                },
+            };
+            App::dispatch(&app, msg);
+        };
+        let result = net::stream_chat(
+            &request.url,
+            token.as_deref(),
+            &request.body,
+            &signal,
+            &mut on_event,
+        )
+        .await;
+        if let Some(app) = weak.upgrade() {
+            let mut abort = app.abort.borrow_mut();
+            if abort.as_ref().is_some_and(|(owner, _)| *owner == answer) {
+                abort.take();
             }
         }
+        result
     }
 
-    fn on_stream_event(app: &Rc<App>, answer_id: u32, event: StreamEvent) {
-        match event {
-            StreamEvent::Started {
-                request_id,
-                conversation,
-            } => {
-                if conversation.is_some() {
-                    app.server_conversation.replace(conversation);
-                }
-                if let Some(request_id) = request_id {
-                    app.chat.borrow_mut().set_request_id(answer_id, request_id);
-                }
-            }
-            StreamEvent::Card(json) => {
-                let data = js_sys::JSON::parse(&json).unwrap_or(JsValue::NULL);
-                let name = dom::prop_string(&data, "card").unwrap_or_else(|| "card".into());
-                let card_data = dom::prop(&data, "data").unwrap_or(JsValue::NULL);
-                let card = app.render_card(&name, &card_data);
-                if let Some(answer) = app
-                    .streaming
-                    .borrow()
-                    .as_ref()
-                    .filter(|a| a.id == answer_id)
-                {
-                    let _ = answer.view.row.append_child(&card);
-                }
-                app.emit("message", &card_detail(&name, &card_data));
-            }
-            StreamEvent::Delta(text) => {
-                app.chat.borrow_mut().append(answer_id, &text);
-                let mut streaming = app.streaming.borrow_mut();
-                let Some(answer) = streaming.as_mut().filter(|a| a.id == answer_id) else {
-                    return;
-                };
-                answer.pending_text.push_str(&text);
-                if answer.frame.is_none() {
-                    let weak = Rc::downgrade(app);
-                    answer.frame = Some(AnimationFrame::new(move || {
-                        if let Some(app) = weak.upgrade() {
-                            app.flush();
-                        }
-                    }));
-                }
-            }
-        }
-    }
-
-    /// Renders the text received since the last frame and writes it to the DOM: new settled
-    /// blocks are appended, the tail updated. The scroll position follows the answer only if the
-    /// user was already at the bottom.
-    fn flush(&self) {
-        let mut streaming = self.streaming.borrow_mut();
-        let Some(answer) = streaming.as_mut() else {
+    /// Queues streamed text for the next animation frame.
+    fn queue_text(app: &Rc<App>, answer: u32, text: &str) {
+        let mut streaming = app.streaming.borrow_mut();
+        let Some(streaming) = streaming.as_mut().filter(|a| a.id == answer) else {
             return;
         };
-        answer.frame = None;
-        if answer.pending_text.is_empty() {
-            return;
-        }
-        let update = answer.markdown.push(&answer.pending_text);
-        answer.pending_text.clear();
-        drop(streaming);
-        self.show_update(update);
-    }
-
-    /// Writes one renderer update to the streaming answer's DOM.
-    fn show_update(&self, update: Update) {
-        // Read before writing: after the writes this read would force a layout of its own.
-        let follow = self.view.near_bottom();
-        let mut streaming = self.streaming.borrow_mut();
-        let Some(answer) = streaming.as_mut() else {
-            return;
-        };
-        if !update.committed_html.is_empty() {
-            let _ = answer
-                .view
-                .committed
-                .insert_adjacent_html("beforeend", &update.committed_html);
-        }
-        let appended = match tail_update::plan(&answer.shown_tail, &update.tail_html) {
-            TailUpdate::Unchanged => true,
-            TailUpdate::AppendText { path, text } => {
-                view::append_text_at(&answer.view.tail, &path, &text)
-            }
-            TailUpdate::Replace => false,
-        };
-        if !appended {
-            answer.view.tail.set_inner_html(&update.tail_html);
-        }
-        answer.shown_tail = update.tail_html;
-        drop(streaming);
-        if follow {
-            self.view.scroll_to_bottom();
+        if streaming.queue(text) {
+            let weak = Rc::downgrade(app);
+            streaming.set_frame(AnimationFrame::new(move || {
+                if let Some(app) = weak.upgrade() {
+                    if let Some(streaming) = app.streaming.borrow_mut().as_mut() {
+                        streaming.render_pending(&app.view);
+                    }
+                }
+            }));
         }
     }
 
-    fn end_stream(app: &Rc<App>, answer_id: u32, result: Result<(), Failure>) {
-        app.abort.borrow_mut().take();
-        let last_update = app.streaming.borrow_mut().as_mut().map(|answer| {
-            answer.frame = None;
-            let mut update = answer.markdown.push(&answer.pending_text);
-            answer.pending_text.clear();
-            let last = answer.markdown.finish();
-            update.committed_html.push_str(&last.committed_html);
-            update.tail_html = last.tail_html;
-            update
-        });
-        if let Some(update) = last_update {
-            app.show_update(update);
-        }
-        let streaming = app.streaming.borrow_mut().take();
-        let strings = app.strings.borrow().clone();
-        match result {
-            Ok(()) => {
-                app.chat.borrow_mut().finish(answer_id);
-                if let (Some(answer), Some(message)) =
-                    (streaming, app.chat.borrow().message(answer_id))
-                {
-                    app.view.finish_answer(&answer.view, message, &strings);
-                    app.emit("message", &message_detail("assistant", &message.text));
-                }
-                app.view.announce(&strings.get("answer_done"));
-                app.emit("stream:end", &JsValue::from(Object::new()));
+    /// Renders what is left of the streamed answer, then gives it its buttons (`keep`) or
+    /// removes it (an empty answer that gave way to a notice).
+    fn end_answer(&self, answer: u32, keep: bool) {
+        let Some(mut streaming) = self
+            .streaming
+            .borrow_mut()
+            .take_if(|streaming| streaming.id == answer)
+        else {
+            return;
+        };
+        streaming.render_rest(&self.view);
+        let state = self.state.borrow();
+        match state.chat.message(answer) {
+            Some(message) if keep => {
+                self.view
+                    .finish_answer(&streaming.view, message, &state.strings)
             }
-            Err(failure) => {
-                let countdown = failure.countdown_s();
-                let notice_text = strings.failure(&failure, countdown);
-                let partial = app
-                    .chat
-                    .borrow()
-                    .message(answer_id)
-                    .is_some_and(|m| !m.text.is_empty());
-                let notice_id = app.chat.borrow_mut().fail(answer_id, notice_text);
-                match (streaming, app.chat.borrow().message(answer_id)) {
-                    (Some(answer), Some(message)) if partial => {
-                        app.view.finish_answer(&answer.view, message, &strings)
-                    }
-                    (Some(answer), _) => answer.view.row.remove(),
-                    _ => {}
-                }
-                if let Some(notice) = app.chat.borrow().message(notice_id) {
-                    let row = app.view.append_message(notice, None, &strings);
-                    // Waiting helps a rate limit: the countdown says how long. A dropped network
-                    // or a provider outage may pass any moment: offer to try again.
-                    if matches!(failure, Failure::Network | Failure::UpstreamDown { .. }) {
-                        app.view.add_retry(&row, &strings);
-                    }
-                    if let Some(seconds) = countdown {
-                        App::count_down(app, row, failure.clone(), seconds);
-                    }
-                }
-                let detail = Object::new();
-                let _ = Reflect::set(&detail, &"code".into(), &failure_code(&failure).into());
-                let _ = Reflect::set(&detail, &"message".into(), &notice_text_of(app, notice_id));
-                app.emit("error", &detail);
-                app.emit("stream:end", &JsValue::from(Object::new()));
-            }
+            _ => streaming.view.row.remove(),
         }
-        app.view.set_streaming(false, &strings);
-        app.view.scroll_to_bottom();
     }
 
     /// Updates a rate-limit or budget notice every second until the wait is over.
     fn count_down(app: &Rc<App>, row: Element, failure: Failure, seconds_left: u64) {
-        let Ok(Some(bubble)) = row.query_selector(".oc-bubble") else {
-            return;
-        };
-        let text = app.strings.borrow().failure(&failure, Some(seconds_left));
-        bubble.set_text_content(Some(&text));
+        let text = app
+            .state
+            .borrow()
+            .strings
+            .failure(&failure, Some(seconds_left));
+        app.view.set_notice_text(&row, &text);
         if seconds_left == 0 {
             app.countdown.borrow_mut().take();
             return;
@@ -744,52 +528,17 @@ impl App {
         *app.countdown.borrow_mut() = Some(timeout);
     }
 
-    fn stop(&self) {
-        if let Some(controller) = self.abort.borrow_mut().take() {
-            controller.abort();
-        }
-    }
-
-    fn copy_code(&self, button: &Element) {
-        let code = button
-            .closest(".oc-code")
-            .ok()
-            .flatten()
-            .and_then(|block| block.query_selector("code").ok().flatten())
-            .and_then(|code| code.text_content());
-        if let Some(code) = code {
-            write_clipboard(&code);
-            flash_label(button, &self.strings.borrow().get("copied"));
-        }
-    }
-
-    fn feedback(app: &Rc<App>, id: u32, up: bool, button: &Element) {
-        let (rating, request_id) = {
-            let mut chat = app.chat.borrow_mut();
-            let Some(message) = chat.set_feedback(id, up) else {
-                return;
-            };
-            (message.feedback, message.request_id.clone())
-        };
-        if let Some(bar) = button.parent_element() {
-            for (action, value) in [("thumbs-up", true), ("thumbs-down", false)] {
-                if let Ok(Some(other)) = bar.query_selector(&format!("[data-action=\"{action}\"]"))
-                {
-                    let pressed = rating == Some(value);
-                    let _ =
-                        other.set_attribute("aria-pressed", if pressed { "true" } else { "false" });
-                }
-            }
-        }
-        let Some(request_id) = request_id else { return };
-        let url = format!("{}/v1/oachat/feedback", app.settings.borrow().endpoint);
-        let rating = rating.map(|up| if up { 1 } else { -1 }).unwrap_or(0);
+    fn post_feedback(&self, request_id: String, rating: i32) {
+        let url = format!(
+            "{}/v1/oachat/feedback",
+            self.state.borrow().settings.endpoint
+        );
         let body = Json::object([
             ("request_id", request_id.into()),
-            ("rating", Json::from(rating)),
+            ("rating", Json::from(i64::from(rating))),
         ])
         .to_string();
-        let bridge = app.bridge.clone();
+        let bridge = self.bridge.clone();
         spawn_local(async move {
             let token = get_token(&bridge, false).await;
             // Feedback is best effort: a failure must not disturb the chat.
@@ -799,63 +548,46 @@ impl App {
 
     /// Asks the worker once whether it keeps conversations; only then the history button shows.
     /// A worker without the endpoint (404) leaves the widget exactly as it was.
-    fn detect_history(app: &Rc<App>) {
+    fn probe_history(app: &Rc<App>) {
         let weak = Rc::downgrade(app);
-        let url = app.settings.borrow().conversations_url();
+        let url = app.state.borrow().settings.conversations_url();
         let bridge = app.bridge.clone();
-        app.history_probing.set(true);
-        spawn_local(async move {
-            let token = get_token(&bridge, false).await;
-            let answer = net::request_json("GET", &url, token.as_deref(), None).await;
-            let Some(app) = weak.upgrade() else {
-                return;
-            };
-            app.history_probing.set(false);
-            let Ok(list) = answer else {
-                return;
-            };
-            let items = conversation_items(&list, &app.strings.borrow());
-            if let Some(items) = items {
-                *app.history_cache.borrow_mut() = Some(items);
-                app.server_history.set(true);
-                let _ = app.view.history_button.remove_attribute("hidden");
+        // A promise rather than a plain spawned future: every message sent meanwhile can await
+        // it (and a settled one answers at once).
+        let probe = future_to_promise(async move {
+            let list = fetch_conversation_list(&bridge, &url).await;
+            if let Some(app) = weak.upgrade() {
+                let list = list.and_then(|list| {
+                    state::conversation_list(&list, &app.state.borrow().strings.get("untitled"))
+                });
+                App::dispatch(&app, Msg::HistoryProbed(list));
+                // Settled: later messages need not wait (those waiting hold their own handle).
+                app.history_probe.take();
             }
+            Ok(JsValue::UNDEFINED)
+        });
+        app.history_probe.replace(Some(probe));
+    }
+
+    fn fetch_history(app: &Rc<App>) {
+        let weak = Rc::downgrade(app);
+        let url = app.state.borrow().settings.conversations_url();
+        let bridge = app.bridge.clone();
+        spawn_local(async move {
+            let list = fetch_conversation_list(&bridge, &url).await;
+            let Some(app) = weak.upgrade() else { return };
+            let list = list
+                .and_then(|list| {
+                    state::conversation_list(&list, &app.state.borrow().strings.get("untitled"))
+                })
+                .unwrap_or_default();
+            App::dispatch(&app, Msg::HistoryListed(list));
         });
     }
 
-    fn toggle_history(app: &Rc<App>) {
-        if app.view.history.has_attribute("hidden") {
-            // Show the list known from the probe or the last opening at once, then refresh it.
-            // Kept in memory only: OA desks are shared, so titles are not left in localStorage.
-            if let Some(cached) = app.history_cache.borrow().as_ref() {
-                app.view.show_history(Some(cached), &app.strings.borrow());
-            }
-            let weak = Rc::downgrade(app);
-            let url = app.settings.borrow().conversations_url();
-            let bridge = app.bridge.clone();
-            spawn_local(async move {
-                let token = get_token(&bridge, false).await;
-                let answer = net::request_json("GET", &url, token.as_deref(), None).await;
-                let Some(app) = weak.upgrade() else { return };
-                let strings = app.strings.borrow();
-                let items = answer
-                    .ok()
-                    .and_then(|list| conversation_items(&list, &strings))
-                    .unwrap_or_default();
-                app.view.show_history(Some(&items), &strings);
-                *app.history_cache.borrow_mut() = Some(items);
-            });
-        } else {
-            app.view.show_history(None, &app.strings.borrow());
-        }
-    }
-
-    fn open_conversation(app: &Rc<App>, id: String) {
-        if app.chat.borrow().is_streaming() {
-            return;
-        }
+    fn fetch_conversation(app: &Rc<App>, id: String) {
         let weak = Rc::downgrade(app);
-        let url = conversation_url(app, &id);
+        let url = app.conversation_url(&id);
         let bridge = app.bridge.clone();
         spawn_local(async move {
             let token = get_token(&bridge, false).await;
@@ -863,89 +595,96 @@ impl App {
             let (Some(app), Ok(detail)) = (weak.upgrade(), answer) else {
                 return;
             };
-            let history = conversation_messages(&detail);
-            app.chat.borrow_mut().load(history);
-            app.server_conversation.replace(Some(id));
-            app.conversation.replace(new_conversation_id());
-            let strings = app.strings.borrow().clone();
-            app.view.show_history(None, &strings);
-            app.view.clear_log();
-            app.view.show_starters(false);
-            for message in app.chat.borrow().messages() {
-                let html =
-                    (message.role == Role::Assistant).then(|| render_markdown(&message.text));
-                app.view.append_message(message, html.as_deref(), &strings);
-            }
-            app.view.scroll_to_bottom();
+            let msg = Msg::ConversationLoaded {
+                id,
+                messages: state::conversation_messages(&detail),
+                conversation_id: new_conversation_id(),
+            };
+            App::dispatch(&app, msg);
         });
     }
 
-    fn delete_conversation(app: &Rc<App>, id: String, button: &Element) {
+    fn delete_conversation(app: &Rc<App>, id: String) {
         let weak = Rc::downgrade(app);
-        let url = conversation_url(app, &id);
+        let url = app.conversation_url(&id);
         let bridge = app.bridge.clone();
-        let item = button.closest(".oc-history-item").ok().flatten();
         spawn_local(async move {
             let token = get_token(&bridge, false).await;
-            if net::request_json("DELETE", &url, token.as_deref(), None)
-                .await
-                .is_err()
-            {
-                return;
-            }
-            if let Some(item) = item {
-                item.remove();
-            }
-            let Some(app) = weak.upgrade() else { return };
-            // Deleting the conversation on screen starts a new one.
-            if app.server_conversation.borrow().as_deref() == Some(id.as_str()) {
-                app.server_conversation.replace(None);
-                app.chat.borrow_mut().reset();
-                app.view.clear_log();
-                app.show_welcome();
+            let deleted = net::request_json("DELETE", &url, token.as_deref(), None).await;
+            if let (Some(app), Ok(_)) = (weak.upgrade(), deleted) {
+                App::dispatch(&app, Msg::ConversationDeleted(id));
             }
         });
+    }
+
+    /// `GET`/`DELETE` address of one stored conversation.
+    fn conversation_url(&self, id: &str) -> String {
+        let base = self.state.borrow().settings.conversations_url();
+        format!("{base}/{}", encode_path(id))
     }
 
     /// A card element: a host render callback, a host template (slots escaped), or a built-in.
     /// Unknown names fall back to the generic `card` (title, body, actions).
-    fn render_card(&self, name: &str, data: &JsValue) -> Element {
+    fn render_card(&self, name: &str, data: &Json) -> Element {
         let registered = dom::prop(&self.bridge, "cards").and_then(|cards| dom::prop(&cards, name));
         if let Some(definition) = &registered {
             if let Some(render) =
                 dom::prop(definition, "render").and_then(|f| f.dyn_into::<js_sys::Function>().ok())
             {
-                let card = dom::el("div", "oc-card");
-                dom::attrs(&card, &[("part", "card"), ("data-card", name)]);
+                let card = View::card_element(name);
                 // The host page's own code draws into its element; its errors stay its own.
-                let _ = render.call2(definition, data, &card);
+                let _ = render.call2(definition, &js_value_of(data), &card);
                 return card;
             }
         }
-        let value = json_value_of(data);
         let html = match registered
             .as_ref()
             .and_then(|definition| dom::prop_string(definition, "template"))
         {
-            Some(template) => cards::template_card_html(name, &template, &value),
-            None => cards::built_in_card_html(name, &value)
-                .or_else(|| cards::built_in_card_html("card", &value))
+            Some(template) => cards::template_card_html(name, &template, data),
+            None => cards::built_in_card_html(name, data)
+                .or_else(|| cards::built_in_card_html("card", data))
                 .unwrap_or_default(),
         };
-        let holder = dom::el("div", "");
-        holder.set_inner_html(&html);
-        holder
-            .first_element_child()
-            .unwrap_or_else(|| dom::el("div", "oc-card"))
+        View::card_from_html(&html)
     }
 
-    fn emit(&self, name: &str, detail: &JsValue) {
+    /// Tells the host page (`OAChat.on`, and `oachat:<name>` on window).
+    fn emit(&self, event: Event) {
+        let detail = Object::new();
+        let set = |key: &str, value: &JsValue| {
+            let _ = Reflect::set(&detail, &key.into(), value);
+        };
+        match &event {
+            Event::Open | Event::Close | Event::StreamStart | Event::StreamEnd => {}
+            Event::Message { role, text } => {
+                set("role", &(*role).into());
+                set("text", &text.as_str().into());
+            }
+            Event::Card { name, data } => {
+                set("role", &"card".into());
+                set("card", &name.as_str().into());
+                set("data", &js_value_of(data));
+            }
+            Event::Error { code, message } => {
+                set("code", &(*code).into());
+                set("message", &message.as_str().into());
+            }
+        }
         dom::call_method(
             &self.bridge,
             "emit",
-            &[JsValue::from_str(name), detail.clone()],
+            &[JsValue::from_str(event.name()), detail.into()],
         );
     }
+}
+
+/// A conversation list from the worker, `None` when it answers none (guests, old workers).
+async fn fetch_conversation_list(bridge: &JsValue, url: &str) -> Option<Json> {
+    let token = get_token(bridge, false).await;
+    net::request_json("GET", url, token.as_deref(), None)
+        .await
+        .ok()
 }
 
 /// Asks the loader for a token (data-token, getToken callback or token URL).
@@ -1008,74 +747,6 @@ fn strings_for(settings: &Settings) -> Strings {
     Strings::new(locale, settings.strings.clone())
 }
 
-/// The (id, title) pairs of a conversation list: a bare array, or one under `conversations`,
-/// `items` or `data`. `None` when the answer is not a list at all.
-/// `GET`/`DELETE` address of one stored conversation.
-fn conversation_url(app: &App, id: &str) -> String {
-    format!(
-        "{}/{}",
-        app.settings.borrow().conversations_url(),
-        encode_path(id)
-    )
-}
-
-fn conversation_items(
-    list: &Json,
-    strings: &crate::core::i18n::Strings,
-) -> Option<Vec<(String, String)>> {
-    let items = match list {
-        Json::Array(_) => list,
-        _ => list
-            .get("conversations")
-            .or_else(|| list.get("items"))
-            .or_else(|| list.get("data"))?,
-    };
-    let Json::Array(items) = items else {
-        return None;
-    };
-    Some(
-        items
-            .iter()
-            .filter_map(|item| {
-                let id = match item.get("id")? {
-                    Json::String(id) => id.clone(),
-                    other => other.to_string(),
-                };
-                let title = item
-                    .get("title")
-                    .and_then(Json::as_str)
-                    .filter(|t| !t.trim().is_empty())
-                    .map(str::to_string)
-                    .unwrap_or_else(|| strings.get("untitled"));
-                Some((id, title))
-            })
-            .collect(),
-    )
-}
-
-/// The user and assistant turns of a stored conversation (`messages` at the top or under
-/// `conversation`), in order.
-fn conversation_messages(detail: &Json) -> Vec<(Role, String)> {
-    let messages = detail
-        .get("messages")
-        .or_else(|| detail.get("conversation").and_then(|c| c.get("messages")));
-    let Some(Json::Array(messages)) = messages else {
-        return Vec::new();
-    };
-    messages
-        .iter()
-        .filter_map(|message| {
-            let role = match message.get("role").and_then(Json::as_str)? {
-                "user" => Role::User,
-                "assistant" => Role::Assistant,
-                _ => return None,
-            };
-            let text = message.get("content").and_then(Json::as_str)?;
-            Some((role, text.to_string()))
-        })
-        .collect()
-}
-
 /// A conversation id as one URL path segment.
 fn encode_path(id: &str) -> String {
     js_sys::encode_uri_component(id).into()
@@ -1089,7 +760,7 @@ fn new_conversation_id() -> String {
     format!("oc-{:016x}", (high << 32) | low)
 }
 
-/// Card data from the host page or the stream, as JSON for the pure card module.
+/// Card data from the host page, as JSON for the pure card module.
 fn json_value_of(data: &JsValue) -> Json {
     js_sys::JSON::stringify(data)
         .ok()
@@ -1098,62 +769,12 @@ fn json_value_of(data: &JsValue) -> Json {
         .unwrap_or(Json::Null)
 }
 
-fn card_detail(name: &str, data: &JsValue) -> JsValue {
-    let detail = Object::new();
-    let _ = Reflect::set(&detail, &"role".into(), &"card".into());
-    let _ = Reflect::set(&detail, &"card".into(), &name.into());
-    let _ = Reflect::set(&detail, &"data".into(), data);
-    detail.into()
-}
-
-fn notice_text_of(app: &App, notice_id: u32) -> JsValue {
-    app.chat
-        .borrow()
-        .message(notice_id)
-        .map(|m| JsValue::from_str(&m.text))
-        .unwrap_or(JsValue::UNDEFINED)
-}
-
-fn message_detail(role: &str, text: &str) -> JsValue {
-    let detail = Object::new();
-    let _ = Reflect::set(&detail, &"role".into(), &role.into());
-    let _ = Reflect::set(&detail, &"text".into(), &text.into());
-    detail.into()
-}
-
-fn failure_code(failure: &Failure) -> &'static str {
-    match failure {
-        Failure::RateLimited { .. } => "rate_limit_exceeded",
-        Failure::MaxRounds => "max_rounds_exceeded",
-        Failure::Budget { .. } => "budget_exceeded",
-        Failure::TokenExpired => "token_expired",
-        Failure::Unauthorized => "unauthorized",
-        Failure::Forbidden => "forbidden",
-        Failure::Network => "network",
-        Failure::UpstreamDown { .. } => "upstream_unavailable",
-        Failure::Other { .. } => "error",
-    }
+/// Card data as a JS value, for host render callbacks and event details.
+fn js_value_of(data: &Json) -> JsValue {
+    js_sys::JSON::parse(&data.to_string()).unwrap_or(JsValue::NULL)
 }
 
 fn write_clipboard(text: &str) {
     let clipboard = dom::window().navigator().clipboard();
     let _ = clipboard.write_text(text);
-}
-
-/// Shows "Copied" on a button for a moment.
-fn flash_label(button: &Element, label: &str) {
-    let _ = button.set_attribute("data-flash", label);
-    let previous = button.get_attribute("aria-label");
-    let _ = button.set_attribute("aria-label", label);
-    if button.class_name().contains("oc-copy") {
-        let before = button.text_content().unwrap_or_default();
-        button.set_text_content(Some(label));
-        let button = button.clone();
-        dom::after(1500, move || button.set_text_content(Some(&before)));
-    } else if let Some(previous) = previous {
-        let button = button.clone();
-        dom::after(1500, move || {
-            let _ = button.set_attribute("aria-label", &previous);
-        });
-    }
 }

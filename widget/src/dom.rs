@@ -115,12 +115,11 @@ pub fn after(millis: i32, handler: impl FnOnce() + 'static) {
         .set_timeout_with_callback_and_timeout_and_arguments_0(callback.unchecked_ref(), millis);
 }
 
-/// Resolves after `millis` (a `setTimeout` as a future).
-pub async fn sleep(millis: i32) {
-    let promise = js_sys::Promise::new(&mut |resolve, _reject| {
+/// A promise that resolves after `millis` (a `setTimeout`), to race another promise against.
+pub fn delay(millis: i32) -> js_sys::Promise {
+    js_sys::Promise::new(&mut |resolve, _reject| {
         let _ = window().set_timeout_with_callback_and_timeout_and_arguments_0(&resolve, millis);
-    });
-    let _ = wasm_bindgen_futures::JsFuture::from(promise).await;
+    })
 }
 
 /// A pending `requestAnimationFrame`, cancelled when dropped.

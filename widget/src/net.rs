@@ -1,7 +1,7 @@
 //! Streaming chat requests to the worker: `fetch` + a body reader + the shared SSE parser.
 
 use js_sys::{Reflect, Uint8Array};
-use oachat_protocol::SseParser;
+use oachat_protocol::{SseParser, CARD_EVENT, CONVERSATION_HEADER, REQUEST_ID_HEADER};
 use wasm_bindgen::{JsCast, JsValue};
 use wasm_bindgen_futures::JsFuture;
 use web_sys::{AbortSignal, ReadableStreamDefaultReader, RequestInit, Response};
@@ -9,9 +9,6 @@ use web_sys::{AbortSignal, ReadableStreamDefaultReader, RequestInit, Response};
 use crate::core::failure::Failure;
 use crate::core::json::Json;
 use crate::dom::window;
-
-/// The SSE event name of a card in a chat stream (`event: oachat.card`).
-pub const CARD_EVENT: &str = "oachat.card";
 
 /// What a stream delivers to the view, one event at a time.
 pub enum StreamEvent {
@@ -40,12 +37,8 @@ pub async fn stream_chat(
     if !response.ok() {
         return Err(failure_of(response).await);
     }
-    let request_id = response.headers().get("x-request-id").ok().flatten();
-    let conversation = response
-        .headers()
-        .get("x-oachat-conversation")
-        .ok()
-        .flatten();
+    let request_id = response.headers().get(REQUEST_ID_HEADER).ok().flatten();
+    let conversation = response.headers().get(CONVERSATION_HEADER).ok().flatten();
     on_event(StreamEvent::Started {
         request_id,
         conversation,

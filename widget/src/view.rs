@@ -1,13 +1,15 @@
-//! The panel's DOM: built once, then updated in place. The only module that knows the markup.
+//! The panel's DOM: built once, then updated in place. The only module that knows the markup:
+//! it draws every element, and it reads clicks back as typed [`Action`]s.
 
 use wasm_bindgen::JsCast;
-use web_sys::{CharacterData, Element, HtmlElement, HtmlTextAreaElement, Node, ShadowRoot};
+use web_sys::{CharacterData, Element, Event, HtmlElement, HtmlTextAreaElement, Node, ShadowRoot};
 
 use crate::core::chat::{Message, Role};
 use crate::core::i18n::Strings;
 use crate::core::settings::{Settings, Side};
+use crate::core::state::Conversation;
 use crate::core::tail_update::PathStep;
-use crate::dom::{attrs, el};
+use crate::dom::{self, attrs, el};
 
 const ICON_CLOSE: &str = r#"<svg viewBox="0 0 24 24" aria-hidden="true"><path d="M18.3 5.7 12 12l6.3 6.3-1.4 1.4L10.6 13.4 4.3 19.7 2.9 18.3 9.2 12 2.9 5.7 4.3 4.3l6.3 6.3 6.3-6.3z"/></svg>"#;
 const ICON_HISTORY: &str = r#"<svg viewBox="0 0 24 24" aria-hidden="true"><path d="M13 3a9 9 0 0 0-9 9H1l4 4 4-4H6a7 7 0 1 1 2.1 5l-1.4 1.4A9 9 0 1 0 13 3zm-1 5v5l4.3 2.5.7-1.2-3.5-2.1V8z"/></svg>"#;
@@ -17,7 +19,34 @@ const ICON_REDO: &str = r#"<svg viewBox="0 0 24 24" aria-hidden="true"><path d="
 const ICON_UP: &str = r#"<svg viewBox="0 0 24 24" aria-hidden="true"><path d="M2 21h4V9H2zm20-11a2 2 0 0 0-2-2h-6.3l1-4.6v-.3a1.5 1.5 0 0 0-.4-1L13.2 1 6.6 7.6A2 2 0 0 0 6 9v10a2 2 0 0 0 2 2h9a2 2 0 0 0 1.8-1.2l3-7.1a2 2 0 0 0 .2-.7z"/></svg>"#;
 const ICON_DOWN: &str = r#"<svg viewBox="0 0 24 24" aria-hidden="true"><path d="M22 3h-4v12h4zM2 14a2 2 0 0 0 2 2h6.3l-1 4.6v.3a1.5 1.5 0 0 0 .4 1l1.1 1.1 6.6-6.6A2 2 0 0 0 18 15V5a2 2 0 0 0-2-2H7a2 2 0 0 0-1.8 1.2l-3 7.1a2 2 0 0 0-.2.7z"/></svg>"#;
 
+/// What a click in the panel asks for, read from the markup by [`View::action_of`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Action {
+    Send,
+    Stop,
+    Close,
+    NewChat,
+    /// A starter chip, a card button or a host template's `data-oc-send`: send this text.
+    SendText(String),
+    CopyAnswer(u32),
+    /// A code block's copy button: the code, and the button to flash "Copied" on.
+    CopyCode {
+        code: String,
+        button: Element,
+    },
+    /// "Regenerate" under an answer and "retry" under a failure notice.
+    Regenerate,
+    ToggleHistory,
+    OpenConversation(String),
+    DeleteConversation(String),
+    Feedback {
+        answer: u32,
+        up: bool,
+    },
+}
+
 pub struct View {
+    shadow: ShadowRoot,
     pub root: Element,
     pub panel: Element,
     pub title: Element,
@@ -125,6 +154,7 @@ impl View {
         attrs(&panel, &[("aria-labelledby", "oc-title")]);
 
         View {
+            shadow: shadow.clone(),
             root,
             panel,
             title,
@@ -298,8 +328,8 @@ impl View {
         let _ = answer.row.append_child(&actions(message, strings));
     }
 
-    /// Shows or hides the history list; `items` are (id, title), newest first.
-    pub fn show_history(&self, items: Option<&[(String, String)]>, strings: &Strings) {
+    /// Shows or hides the history list, newest first.
+    pub fn show_history(&self, items: Option<&[Conversation]>, strings: &Strings) {
         let Some(items) = items else {
             attrs(&self.history, &[("hidden", "")]);
             attrs(&self.history_button, &[("aria-expanded", "false")]);
@@ -311,7 +341,7 @@ impl View {
             empty.set_text_content(Some(&strings.get("history_empty")));
             let _ = self.history.append_child(&empty);
         }
-        for (id, title) in items {
+        for Conversation { id, title } in items {
             let item = el("div", "oc-history-item");
             attrs(&item, &[("role", "listitem"), ("data-conversation", id)]);
             let open = el("button", "oc-history-open");
@@ -397,6 +427,213 @@ impl View {
         }
     }
 
+    /// The action a click asks for, from the element clicked or the nearest one around it
+    /// that carries one; `None` for clicks on nothing actionable.
+    pub fn action_of(event: &Event) -> Option<Action> {
+        let target = event.target()?.dyn_into::<Element>().ok()?;
+        let closest = |selector: &str| target.closest(selector).ok().flatten();
+        if let Some(button) = closest("[data-oc-copy]") {
+            let code = button
+                .closest(".oc-code")
+                .ok()
+                .flatten()
+                .and_then(|block| block.query_selector("code").ok().flatten())
+                .and_then(|code| code.text_content())?;
+            return Some(Action::CopyCode { code, button });
+        }
+        // Host card templates mark their buttons with `data-oc-send="text"`.
+        if let Some(sender) = closest("[data-oc-send]") {
+            let text = sender.get_attribute("data-oc-send").unwrap_or_default();
+            return Some(Action::SendText(text));
+        }
+        let button = closest("[data-action]")?;
+        let id = || button.get_attribute("data-id")?.parse::<u32>().ok();
+        let conversation = || button.get_attribute("data-conversation");
+        let action = match button.get_attribute("data-action")?.as_str() {
+            "send" => Action::Send,
+            "stop" => Action::Stop,
+            "close" => Action::Close,
+            "new-chat" => Action::NewChat,
+            "starter" => Action::SendText(button.text_content().unwrap_or_default()),
+            "card-send" => Action::SendText(button.get_attribute("data-text").unwrap_or_default()),
+            "copy-answer" => Action::CopyAnswer(id()?),
+            "regenerate" | "retry" => Action::Regenerate,
+            "history" => Action::ToggleHistory,
+            "history-open" => Action::OpenConversation(conversation()?),
+            "history-delete" => Action::DeleteConversation(conversation()?),
+            "thumbs-up" => Action::Feedback {
+                answer: id()?,
+                up: true,
+            },
+            "thumbs-down" => Action::Feedback {
+                answer: id()?,
+                up: false,
+            },
+            _ => return None,
+        };
+        Some(action)
+    }
+
+    /// Opens or closes the panel; the loader's bubble says so, and gets the focus back on close.
+    pub fn set_open(&self, open: bool) {
+        let launcher = self.shadow.query_selector(".oc-launcher").ok().flatten();
+        if open {
+            let _ = self.panel.remove_attribute("hidden");
+        } else {
+            attrs(&self.panel, &[("hidden", "")]);
+        }
+        if let Some(launcher) = launcher {
+            attrs(
+                &launcher,
+                &[("aria-expanded", if open { "true" } else { "false" })],
+            );
+            if !open {
+                if let Some(launcher) = launcher.dyn_ref::<HtmlElement>() {
+                    let _ = launcher.focus();
+                }
+            }
+        }
+    }
+
+    pub fn input_text(&self) -> String {
+        self.input.value()
+    }
+
+    pub fn clear_input(&self) {
+        self.input.set_value("");
+        self.autosize_input();
+    }
+
+    /// On touch devices autofocus would pop the keyboard over the page: only focus with a fine pointer.
+    pub fn focus_input(&self) {
+        let fine_pointer = dom::window()
+            .match_media("(pointer: fine)")
+            .ok()
+            .flatten()
+            .is_some_and(|query| query.matches());
+        if fine_pointer {
+            let _ = self.input.focus();
+        }
+    }
+
+    /// The input grows with its text, up to a limit, then scrolls.
+    pub fn autosize_input(&self) {
+        let input: &HtmlElement = self.input.unchecked_ref();
+        let style = input.style();
+        let _ = style.set_property("height", "auto");
+        let _ = style.set_property("height", &format!("{}px", input.scroll_height().min(140)));
+    }
+
+    /// Phones: keep the panel exactly as tall as the visible viewport, so the on-screen
+    /// keyboard never covers the input (100dvh alone does not shrink for the keyboard).
+    pub fn fit_visual_viewport(&self) {
+        let Some(viewport) = dom::window().visual_viewport() else {
+            return;
+        };
+        let style = self.root.unchecked_ref::<HtmlElement>().style();
+        // Whole pixels: formatting an f64 would pull Rust's float printer (~6 KiB gzip) into the wasm.
+        let height = viewport.height().round() as i64;
+        let _ = style.set_property("--oc-vvh", &format!("{height}px"));
+    }
+
+    /// The welcome message: like an answer, but without copy/rate/regenerate buttons.
+    pub fn show_welcome(&self, welcome: &Message, html: &str, strings: &Strings) {
+        let row = self.append_message(welcome, Some(html), strings);
+        if let Ok(Some(actions)) = row.query_selector(".oc-actions") {
+            actions.remove();
+        }
+        self.show_starters(true);
+    }
+
+    /// Removes every failure notice (before an answer is regenerated).
+    pub fn remove_notices(&self) {
+        let Ok(rows) = self.log.query_selector_all("[data-role=\"error\"]") else {
+            return;
+        };
+        for index in 0..rows.length() {
+            if let Some(row) = rows.item(index).and_then(|n| n.dyn_into::<Element>().ok()) {
+                row.remove();
+            }
+        }
+    }
+
+    /// Rewrites a notice's text (a countdown ticking).
+    pub fn set_notice_text(&self, row: &Element, text: &str) {
+        if let Ok(Some(bubble)) = row.query_selector(".oc-bubble") {
+            bubble.set_text_content(Some(text));
+        }
+    }
+
+    /// A card on its own row in the log (`addCard` from the host page).
+    pub fn append_card(&self, card: &Element) {
+        let row = el("div", "oc-msg");
+        attrs(&row, &[("data-role", "card")]);
+        let _ = row.append_child(card);
+        let _ = self.log.append_child(&row);
+    }
+
+    /// An empty card element for a host render callback to draw into.
+    pub fn card_element(name: &str) -> Element {
+        let card = el("div", "oc-card");
+        attrs(&card, &[("part", "card"), ("data-card", name)]);
+        card
+    }
+
+    /// A card element from its (already escaped) HTML.
+    pub fn card_from_html(html: &str) -> Element {
+        let holder = el("div", "");
+        holder.set_inner_html(html);
+        holder
+            .first_element_child()
+            .unwrap_or_else(|| el("div", "oc-card"))
+    }
+
+    /// Presses the thumb that matches `rating` under an answer, and releases the other.
+    pub fn show_feedback(&self, answer: u32, rating: Option<bool>) {
+        for (action, up) in [("thumbs-up", true), ("thumbs-down", false)] {
+            if let Some(button) = self.answer_button(answer, action) {
+                let pressed = rating == Some(up);
+                attrs(
+                    &button,
+                    &[("aria-pressed", if pressed { "true" } else { "false" })],
+                );
+            }
+        }
+    }
+
+    /// Shows "Copied" for a moment on an answer's copy button.
+    pub fn flash_copied_answer(&self, answer: u32, label: &str) {
+        if let Some(button) = self.answer_button(answer, "copy-answer") {
+            flash_label(&button, label);
+        }
+    }
+
+    pub fn show_history_button(&self) {
+        let _ = self.history_button.remove_attribute("hidden");
+    }
+
+    pub fn remove_history_item(&self, id: &str) {
+        let Ok(items) = self.history.query_selector_all(".oc-history-item") else {
+            return;
+        };
+        for index in 0..items.length() {
+            if let Some(item) = items.item(index).and_then(|n| n.dyn_into::<Element>().ok()) {
+                if item.get_attribute("data-conversation").as_deref() == Some(id) {
+                    item.remove();
+                }
+            }
+        }
+    }
+
+    fn answer_button(&self, answer: u32, action: &str) -> Option<Element> {
+        self.log
+            .query_selector(&format!(
+                "[data-id=\"{answer}\"] [data-action=\"{action}\"]"
+            ))
+            .ok()
+            .flatten()
+    }
+
     pub fn near_bottom(&self) -> bool {
         let log: &HtmlElement = self.log.unchecked_ref();
         log.scroll_height() - log.scroll_top() - log.client_height() < 48
@@ -480,5 +717,23 @@ pub fn append_text_at(tail: &Element, path: &[PathStep], text: &str) -> bool {
             .append_data(text)
             .is_ok(),
         _ => element.append_with_str_1(text).is_ok(),
+    }
+}
+
+/// Shows a label ("Copied") on a button for a moment.
+pub fn flash_label(button: &Element, label: &str) {
+    let _ = button.set_attribute("data-flash", label);
+    let previous = button.get_attribute("aria-label");
+    let _ = button.set_attribute("aria-label", label);
+    if button.class_name().contains("oc-copy") {
+        let before = button.text_content().unwrap_or_default();
+        button.set_text_content(Some(label));
+        let button = button.clone();
+        dom::after(1500, move || button.set_text_content(Some(&before)));
+    } else if let Some(previous) = previous {
+        let button = button.clone();
+        dom::after(1500, move || {
+            let _ = button.set_attribute("aria-label", &previous);
+        });
     }
 }

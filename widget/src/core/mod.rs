@@ -1,5 +1,5 @@
 //! The pure core of the widget: markdown rendering, streaming, highlighting and cards, plus the chat
-//! state, failures, words and settings.
+//! state, the widget's update loop (`state`), failures, words and settings.
 //!
 //! Nothing under `core/` imports `web_sys`, `js_sys` or `wasm_bindgen`: it is plain Rust,
 //! tested natively with `cargo test`.
@@ -12,5 +12,6 @@ pub mod i18n;
 pub mod json;
 pub mod markdown;
 pub mod settings;
+pub mod state;
 pub mod streaming;
 pub mod tail_update;

@@ -1,0 +1,661 @@
+//! The widget's one update loop: all of its state in [`WidgetState`], everything that can happen
+//! to it as a [`Msg`], and [`update`], which changes the state and returns the [`Effect`]s the
+//! shell (app.rs) must run: DOM changes through the view, requests, events for the host page.
+//!
+//! Pure: no DOM, no clock, no randomness. A new conversation id comes in with the message that
+//! needs it, and network answers come back as messages, so every flow the end-to-end tests
+//! drive (send, stream, stop, retry, errors, history, cards) is tested here natively.
+
+use super::chat::{Chat, Role};
+use super::failure::Failure;
+use super::i18n::Strings;
+use super::json::Json;
+use super::settings::Settings;
+
+/// Everything the widget knows. The DOM shows it; it never holds state of its own.
+pub struct WidgetState {
+    pub settings: Settings,
+    pub strings: Strings,
+    pub chat: Chat,
+    pub open: bool,
+    /// Sent as `oachat.conversation_id`, so the worker counts rounds per conversation.
+    pub conversation: String,
+    pub history: History,
+    /// The worker's id for the current conversation (`x-oachat-conversation`), once known.
+    pub server_conversation: Option<String>,
+    /// Whether the stream running now already asked for a fresh token (it does so once).
+    token_refreshed: bool,
+}
+
+/// Server-side conversations, as far as the widget knows them.
+#[derive(Debug, Default, Clone, PartialEq)]
+pub struct History {
+    /// Whether the worker keeps conversations (`GET /v1/oachat/conversations` answered a list).
+    pub available: bool,
+    /// The conversation list as last fetched, shown at once when the history opens.
+    /// Kept in memory only: OA desks are shared, so titles are not left in localStorage.
+    pub cached: Option<Vec<Conversation>>,
+    pub shown: bool,
+}
+
+/// One entry of the history list.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Conversation {
+    pub id: String,
+    pub title: String,
+}
+
+/// Everything that can happen to the widget: user actions, API calls, network answers.
+#[derive(Debug, Clone)]
+pub enum Msg {
+    SetOpen(bool),
+    Toggle,
+    Send(String),
+    /// The worker accepted the request for `answer`.
+    Started {
+        answer: u32,
+        request_id: Option<String>,
+        conversation: Option<String>,
+    },
+    /// More text for `answer`.
+    Chunk {
+        answer: u32,
+        text: String,
+    },
+    /// A card (`event: oachat.card`) inside `answer`.
+    StreamCard {
+        answer: u32,
+        card: Json,
+    },
+    /// The stream for `answer` is over: finished, stopped (also `Ok`) or failed.
+    StreamEnd {
+        answer: u32,
+        result: Result<(), Failure>,
+    },
+    Stop,
+    /// Streams a new answer to the last question (the retry button and "regenerate").
+    Retry,
+    /// Forget the chat: `reset()` from the API, or the "new chat" button (`from_button`
+    /// also closes the history and focuses the input).
+    NewChat {
+        conversation_id: String,
+        from_button: bool,
+    },
+    /// New settings and words (`setConfig`, `setLocale`); boxed, as settings are large.
+    Configure {
+        settings: Box<Settings>,
+        strings: Strings,
+    },
+    /// A card from the host page (`addCard`).
+    AddCard {
+        name: String,
+        data: Json,
+    },
+    CopyAnswer(u32),
+    Feedback {
+        answer: u32,
+        up: bool,
+    },
+    /// The answer to the first conversation list request: `None` when the worker keeps none.
+    HistoryProbed(Option<Vec<Conversation>>),
+    ToggleHistory,
+    HistoryListed(Vec<Conversation>),
+    OpenConversation(String),
+    ConversationLoaded {
+        id: String,
+        messages: Vec<(Role, String)>,
+        conversation_id: String,
+    },
+    DeleteConversation(String),
+    ConversationDeleted(String),
+}
+
+/// What the shell does for the state: draw, ask the network, tell the host page.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Effect {
+    ShowPanel(bool),
+    FocusInput,
+    ClearInput,
+    ShowStarters(bool),
+    ClearLog,
+    ShowWelcome,
+    ApplySettings,
+    RelabelActions,
+    ScrollToBottom,
+    Announce(String),
+    /// The send button becomes "stop" while an answer streams, and back.
+    SetStreaming(bool),
+    /// Draws a finished message (user text, a stored answer, a notice) from `chat`.
+    ShowMessage(u32),
+    RemoveMessage(u32),
+    RemoveNotices,
+    /// Adds the empty answer streaming fills, and starts its request (once the history probe
+    /// is answered: the request body depends on it).
+    BeginAnswer(u32),
+    /// Sends the request for `answer` (again), with a fresh token when `refresh_token`.
+    Request {
+        answer: u32,
+        refresh_token: bool,
+    },
+    Abort,
+    /// Queues streamed text for the next animation frame.
+    QueueText {
+        answer: u32,
+        text: String,
+    },
+    /// Renders the rest of the answer's text; `keep` false removes the (empty) answer.
+    EndAnswer {
+        answer: u32,
+        keep: bool,
+    },
+    /// A card: inside the streaming `answer`, or on its own row.
+    ShowCard {
+        answer: Option<u32>,
+        name: String,
+        data: Json,
+    },
+    /// A failure notice from `chat`, with a retry button, counting down when waiting helps.
+    ShowNotice {
+        id: u32,
+        failure: Failure,
+        retry: bool,
+        countdown_s: Option<u64>,
+    },
+    StopCountdown,
+    Copy {
+        answer: u32,
+        text: String,
+    },
+    ShowFeedback {
+        answer: u32,
+        rating: Option<bool>,
+    },
+    PostFeedback {
+        request_id: String,
+        rating: i32,
+    },
+    ShowHistoryButton,
+    /// Shows the list (`Some`) or hides it.
+    ShowHistory(Option<Vec<Conversation>>),
+    FetchHistory,
+    FetchConversation(String),
+    DeleteConversation(String),
+    RemoveHistoryItem(String),
+    Emit(Event),
+}
+
+/// Events for the host page (`OAChat.on(name, fn)` and `oachat:<name>` on window).
+#[derive(Debug, Clone, PartialEq)]
+pub enum Event {
+    Open,
+    Close,
+    Message { role: &'static str, text: String },
+    Card { name: String, data: Json },
+    StreamStart,
+    StreamEnd,
+    Error { code: &'static str, message: String },
+}
+
+impl Event {
+    pub fn name(&self) -> &'static str {
+        match self {
+            Event::Open => "open",
+            Event::Close => "close",
+            Event::Message { .. } | Event::Card { .. } => "message",
+            Event::StreamStart => "stream:start",
+            Event::StreamEnd => "stream:end",
+            Event::Error { .. } => "error",
+        }
+    }
+}
+
+/// Where a chat request goes and what it carries.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ChatRequest {
+    pub url: String,
+    pub body: String,
+}
+
+impl WidgetState {
+    pub fn new(settings: Settings, strings: Strings, conversation_id: String) -> WidgetState {
+        WidgetState {
+            settings,
+            strings,
+            chat: Chat::default(),
+            open: false,
+            conversation: conversation_id,
+            history: History::default(),
+            server_conversation: None,
+            token_refreshed: false,
+        }
+    }
+
+    /// The request for the answer being streamed: only the new message to `/v1/oachat/chat`
+    /// when the worker keeps the conversation, else the whole history to the OpenAI endpoint.
+    pub fn chat_request(&self) -> ChatRequest {
+        let settings = &self.settings;
+        if self.history.available {
+            let message = self.chat.last_user_text().unwrap_or("");
+            let mut body = Json::object([("message", message.into())]);
+            if let Some(id) = self.server_conversation.as_deref() {
+                body.set("conversation_id", id.into());
+            }
+            return ChatRequest {
+                url: settings.conversation_chat_url(),
+                body: body.to_string(),
+            };
+        }
+        let mut extension = Json::object([("conversation_id", self.conversation.as_str().into())]);
+        if let Some(scenario) = &settings.scenario {
+            extension.set("scenario", scenario.as_str().into());
+        }
+        let body = Json::object([
+            ("model", settings.model.as_str().into()),
+            ("stream", Json::Bool(true)),
+            ("messages", self.chat.request_messages(None)),
+            ("oachat", extension),
+        ]);
+        ChatRequest {
+            url: settings.chat_url(),
+            body: body.to_string(),
+        }
+    }
+
+    /// The welcome text: the host page's, or the widget's own in the current language.
+    pub fn welcome(&self) -> String {
+        self.settings
+            .welcome
+            .clone()
+            .unwrap_or_else(|| self.strings.get("welcome"))
+    }
+}
+
+/// Applies `msg` to `state` and returns what the shell must do, in order.
+pub fn update(state: &mut WidgetState, msg: Msg) -> Vec<Effect> {
+    let mut effects = Vec::new();
+    match msg {
+        Msg::SetOpen(open) => set_open(state, open, &mut effects),
+        Msg::Toggle => set_open(state, !state.open, &mut effects),
+        Msg::Send(text) => {
+            let Ok((user, answer)) = state.chat.begin_send(&text) else {
+                return effects;
+            };
+            let text = state.chat.message(user).map(|m| m.text.clone());
+            effects.extend([
+                Effect::ClearInput,
+                Effect::ShowStarters(false),
+                Effect::StopCountdown,
+                Effect::ShowMessage(user),
+                Effect::Emit(Event::Message {
+                    role: "user",
+                    text: text.unwrap_or_default(),
+                }),
+                Effect::ScrollToBottom,
+            ]);
+            begin_answer(state, answer, &mut effects);
+        }
+        Msg::Started {
+            answer,
+            request_id,
+            conversation,
+        } => {
+            // A stream the user walked away from (a new chat) must not name the new one.
+            if state.chat.streaming_id() != Some(answer) {
+                return effects;
+            }
+            if conversation.is_some() {
+                state.server_conversation = conversation;
+            }
+            if let Some(request_id) = request_id {
+                state.chat.set_request_id(answer, request_id);
+            }
+        }
+        Msg::Chunk { answer, text } => {
+            state.chat.append(answer, &text);
+            effects.push(Effect::QueueText { answer, text });
+        }
+        Msg::StreamCard { answer, card } => {
+            let name = card
+                .get("card")
+                .and_then(Json::as_str)
+                .unwrap_or("card")
+                .to_string();
+            let data = card.get("data").cloned().unwrap_or(Json::Null);
+            effects.push(Effect::ShowCard {
+                answer: Some(answer),
+                name: name.clone(),
+                data: data.clone(),
+            });
+            effects.push(Effect::Emit(Event::Card { name, data }));
+        }
+        Msg::StreamEnd { answer, result } => end_stream(state, answer, result, &mut effects),
+        Msg::Stop => effects.push(Effect::Abort),
+        Msg::Retry => {
+            let last_answer = state
+                .chat
+                .messages()
+                .iter()
+                .rev()
+                .find(|m| m.role == Role::Assistant)
+                .map(|m| m.id);
+            let Some(answer) = state.chat.begin_regenerate() else {
+                return effects;
+            };
+            // Everything after the last question goes: the old answer and any notices.
+            effects.extend(last_answer.map(Effect::RemoveMessage));
+            effects.push(Effect::RemoveNotices);
+            begin_answer(state, answer, &mut effects);
+        }
+        Msg::NewChat {
+            conversation_id,
+            from_button,
+        } => {
+            effects.push(Effect::Abort);
+            state.chat.reset();
+            state.conversation = conversation_id;
+            state.server_conversation = None;
+            if from_button {
+                state.history.shown = false;
+                effects.push(Effect::ShowHistory(None));
+            }
+            effects.extend([Effect::ClearLog, Effect::ShowWelcome]);
+            if from_button {
+                effects.push(Effect::FocusInput);
+            }
+        }
+        Msg::Configure { settings, strings } => {
+            state.settings = *settings;
+            state.strings = strings;
+            effects.push(Effect::ApplySettings);
+            // The words already on screen switch too: the welcome (while nothing was said
+            // yet) and the labels of every answer's buttons.
+            if state.chat.messages().is_empty() {
+                effects.extend([Effect::ClearLog, Effect::ShowWelcome]);
+            }
+            effects.push(Effect::RelabelActions);
+        }
+        Msg::AddCard { name, data } => {
+            set_open(state, true, &mut effects);
+            effects.extend([
+                Effect::ShowStarters(false),
+                Effect::ShowCard {
+                    answer: None,
+                    name: name.clone(),
+                    data: data.clone(),
+                },
+                Effect::ScrollToBottom,
+                Effect::Emit(Event::Card { name, data }),
+            ]);
+        }
+        Msg::CopyAnswer(answer) => {
+            if let Some(message) = state.chat.message(answer) {
+                effects.push(Effect::Copy {
+                    answer,
+                    text: message.text.clone(),
+                });
+            }
+        }
+        Msg::Feedback { answer, up } => {
+            let Some(message) = state.chat.set_feedback(answer, up) else {
+                return effects;
+            };
+            let rating = message.feedback;
+            let request_id = message.request_id.clone();
+            effects.push(Effect::ShowFeedback { answer, rating });
+            if let Some(request_id) = request_id {
+                let rating = match rating {
+                    Some(true) => 1,
+                    Some(false) => -1,
+                    None => 0,
+                };
+                effects.push(Effect::PostFeedback { request_id, rating });
+            }
+        }
+        Msg::HistoryProbed(list) => {
+            if let Some(list) = list {
+                state.history.available = true;
+                state.history.cached = Some(list);
+                effects.push(Effect::ShowHistoryButton);
+            }
+        }
+        Msg::ToggleHistory => {
+            if state.history.shown {
+                state.history.shown = false;
+                effects.push(Effect::ShowHistory(None));
+            } else {
+                // Show the list known from the probe or the last opening at once, then refresh it.
+                state.history.shown = true;
+                if let Some(cached) = &state.history.cached {
+                    effects.push(Effect::ShowHistory(Some(cached.clone())));
+                }
+                effects.push(Effect::FetchHistory);
+            }
+        }
+        Msg::HistoryListed(list) => {
+            state.history.shown = true;
+            state.history.cached = Some(list.clone());
+            effects.push(Effect::ShowHistory(Some(list)));
+        }
+        Msg::OpenConversation(id) => {
+            if !state.chat.is_streaming() {
+                effects.push(Effect::FetchConversation(id));
+            }
+        }
+        Msg::ConversationLoaded {
+            id,
+            messages,
+            conversation_id,
+        } => {
+            state.chat.load(messages);
+            state.server_conversation = Some(id);
+            state.conversation = conversation_id;
+            state.history.shown = false;
+            effects.extend([
+                Effect::ShowHistory(None),
+                Effect::ClearLog,
+                Effect::ShowStarters(false),
+            ]);
+            effects.extend(
+                state
+                    .chat
+                    .messages()
+                    .iter()
+                    .map(|m| Effect::ShowMessage(m.id)),
+            );
+            effects.push(Effect::ScrollToBottom);
+        }
+        Msg::DeleteConversation(id) => effects.push(Effect::DeleteConversation(id)),
+        Msg::ConversationDeleted(id) => {
+            if let Some(cached) = &mut state.history.cached {
+                cached.retain(|conversation| conversation.id != id);
+            }
+            // Deleting the conversation on screen starts a new one.
+            let on_screen = state.server_conversation.as_deref() == Some(id.as_str());
+            effects.push(Effect::RemoveHistoryItem(id));
+            if on_screen {
+                state.server_conversation = None;
+                state.chat.reset();
+                effects.extend([Effect::ClearLog, Effect::ShowWelcome]);
+            }
+        }
+    }
+    effects
+}
+
+fn set_open(state: &mut WidgetState, open: bool, effects: &mut Vec<Effect>) {
+    if state.open == open {
+        return;
+    }
+    state.open = open;
+    effects.push(Effect::ShowPanel(open));
+    if open {
+        effects.extend([Effect::ScrollToBottom, Effect::FocusInput]);
+    }
+    effects.push(Effect::Emit(if open { Event::Open } else { Event::Close }));
+}
+
+fn begin_answer(state: &mut WidgetState, answer: u32, effects: &mut Vec<Effect>) {
+    state.token_refreshed = false;
+    effects.extend([
+        Effect::BeginAnswer(answer),
+        Effect::SetStreaming(true),
+        Effect::Announce(state.strings.get("thinking")),
+        Effect::ScrollToBottom,
+        Effect::Emit(Event::StreamStart),
+        Effect::Request {
+            answer,
+            refresh_token: false,
+        },
+    ]);
+}
+
+fn end_stream(
+    state: &mut WidgetState,
+    answer: u32,
+    result: Result<(), Failure>,
+    effects: &mut Vec<Effect>,
+) {
+    // The end of a stream left behind by a new chat, while the next answer already streams:
+    // that answer's view and button stay as they are.
+    if state.chat.is_streaming() && state.chat.streaming_id() != Some(answer) {
+        effects.push(Effect::Emit(Event::StreamEnd));
+        return;
+    }
+    let failure = match result {
+        // An expired token is fetched again silently and the request sent once more.
+        Err(Failure::TokenExpired) if !state.token_refreshed => {
+            state.token_refreshed = true;
+            effects.push(Effect::Request {
+                answer,
+                refresh_token: true,
+            });
+            return;
+        }
+        Err(failure) => failure,
+        Ok(()) => {
+            state.chat.finish(answer);
+            let text = state.chat.message(answer).map(|m| m.text.clone());
+            effects.push(Effect::EndAnswer {
+                answer,
+                keep: text.is_some(),
+            });
+            if let Some(text) = text {
+                effects.push(Effect::Emit(Event::Message {
+                    role: "assistant",
+                    text,
+                }));
+            }
+            effects.extend([
+                Effect::Announce(state.strings.get("answer_done")),
+                Effect::Emit(Event::StreamEnd),
+                Effect::SetStreaming(false),
+                Effect::ScrollToBottom,
+            ]);
+            return;
+        }
+    };
+    let countdown_s = failure.countdown_s();
+    let message = state.strings.failure(&failure, countdown_s);
+    // A partial answer stays, with the notice after it; an empty one gives way to the notice.
+    let partial = state
+        .chat
+        .message(answer)
+        .is_some_and(|m| !m.text.is_empty());
+    let notice = state.chat.fail(answer, message.clone());
+    effects.push(Effect::EndAnswer {
+        answer,
+        keep: partial,
+    });
+    effects.push(Effect::ShowNotice {
+        id: notice,
+        // Waiting helps a rate limit: the countdown says how long. A dropped network or a
+        // provider outage may pass any moment: offer to try again.
+        retry: matches!(failure, Failure::Network | Failure::UpstreamDown { .. }),
+        countdown_s,
+        failure: failure.clone(),
+    });
+    effects.extend([
+        Effect::Emit(Event::Error {
+            code: failure_code(&failure),
+            message,
+        }),
+        Effect::Emit(Event::StreamEnd),
+        Effect::SetStreaming(false),
+        Effect::ScrollToBottom,
+    ]);
+}
+
+/// The `code` of an `error` event: the worker's error codes, plus the widget's own.
+pub fn failure_code(failure: &Failure) -> &'static str {
+    match failure {
+        Failure::RateLimited { .. } => "rate_limit_exceeded",
+        Failure::MaxRounds => "max_rounds_exceeded",
+        Failure::Budget { .. } => "budget_exceeded",
+        Failure::TokenExpired => "token_expired",
+        Failure::Unauthorized => "unauthorized",
+        Failure::Forbidden => "forbidden",
+        Failure::Network => "network",
+        Failure::UpstreamDown { .. } => "upstream_unavailable",
+        Failure::Other { .. } => "error",
+    }
+}
+
+/// The entries of a conversation list: a bare array, or one under `conversations`, `items` or
+/// `data`; untitled ones get `untitled`. `None` when the answer is not a list at all (a worker
+/// without server-side conversations).
+pub fn conversation_list(list: &Json, untitled: &str) -> Option<Vec<Conversation>> {
+    let items = match list {
+        Json::Array(_) => list,
+        _ => list
+            .get("conversations")
+            .or_else(|| list.get("items"))
+            .or_else(|| list.get("data"))?,
+    };
+    let Json::Array(items) = items else {
+        return None;
+    };
+    Some(
+        items
+            .iter()
+            .filter_map(|item| {
+                let id = match item.get("id")? {
+                    Json::String(id) => id.clone(),
+                    other => other.to_string(),
+                };
+                let title = item
+                    .get("title")
+                    .and_then(Json::as_str)
+                    .filter(|title| !title.trim().is_empty())
+                    .unwrap_or(untitled)
+                    .to_string();
+                Some(Conversation { id, title })
+            })
+            .collect(),
+    )
+}
+
+/// The user and assistant turns of a stored conversation (`messages` at the top or under
+/// `conversation`), in order.
+pub fn conversation_messages(detail: &Json) -> Vec<(Role, String)> {
+    let messages = detail
+        .get("messages")
+        .or_else(|| detail.get("conversation").and_then(|c| c.get("messages")));
+    let Some(Json::Array(messages)) = messages else {
+        return Vec::new();
+    };
+    messages
+        .iter()
+        .filter_map(|message| {
+            let role = match message.get("role").and_then(Json::as_str)? {
+                "user" => Role::User,
+                "assistant" => Role::Assistant,
+                _ => return None,
+            };
+            let text = message.get("content").and_then(Json::as_str)?;
+            Some((role, text.to_string()))
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,766 @@
+//! The flows the end-to-end tests in widget/tests/*.test.mjs drive, run through `update`.
+
+use std::collections::HashMap;
+
+use super::*;
+use crate::core::i18n::Locale;
+
+fn widget() -> WidgetState {
+    let mut settings = Settings::default();
+    settings.apply("endpoint", "https://chat.example.com");
+    WidgetState::new(
+        settings,
+        Strings::new(Locale::En, HashMap::new()),
+        "oc-first".into(),
+    )
+}
+
+fn chunk(answer: u32, text: &str) -> Msg {
+    Msg::Chunk {
+        answer,
+        text: text.into(),
+    }
+}
+
+fn end(answer: u32, result: Result<(), Failure>) -> Msg {
+    Msg::StreamEnd { answer, result }
+}
+
+/// Sends `text` and returns the id of the answer it started.
+#[track_caller]
+fn send(state: &mut WidgetState, text: &str) -> u32 {
+    let effects = update(state, Msg::Send(text.into()));
+    let answer = effects.iter().find_map(|effect| match effect {
+        Effect::Request { answer, .. } => Some(*answer),
+        _ => None,
+    });
+    answer.unwrap_or_else(|| panic!("sending {text:?} starts no request: {effects:?}"))
+}
+
+fn emitted(effects: &[Effect]) -> Vec<&'static str> {
+    effects
+        .iter()
+        .filter_map(|effect| match effect {
+            Effect::Emit(event) => Some(event.name()),
+            _ => None,
+        })
+        .collect()
+}
+
+fn body(state: &WidgetState) -> Json {
+    Json::parse(&state.chat_request().body).expect("the request body is JSON")
+}
+
+fn conversations(ids: &[&str]) -> Vec<Conversation> {
+    ids.iter()
+        .map(|id| Conversation {
+            id: id.to_string(),
+            title: format!("title of {id}"),
+        })
+        .collect()
+}
+
+#[test]
+fn a_send_shows_the_question_and_streams_the_answer() {
+    let mut state = widget();
+    let effects = update(&mut state, Msg::Send("  hello  ".into()));
+    let user = state.chat.messages()[0].id;
+    let answer = state.chat.messages()[1].id;
+    assert_eq!(
+        effects,
+        [
+            Effect::ClearInput,
+            Effect::ShowStarters(false),
+            Effect::StopCountdown,
+            Effect::ShowMessage(user),
+            Effect::Emit(Event::Message {
+                role: "user",
+                text: "hello".into()
+            }),
+            Effect::ScrollToBottom,
+            Effect::BeginAnswer(answer),
+            Effect::SetStreaming(true),
+            Effect::Announce(state.strings.get("thinking")),
+            Effect::ScrollToBottom,
+            Effect::Emit(Event::StreamStart),
+            Effect::Request {
+                answer,
+                refresh_token: false
+            },
+        ]
+    );
+    let request = state.chat_request();
+    assert_eq!(request.url, "https://chat.example.com/v1/chat/completions");
+    let body = body(&state);
+    assert_eq!(
+        body.get("messages").map(Json::to_string).as_deref(),
+        Some(r#"[{"role":"user","content":"hello"}]"#)
+    );
+    assert_eq!(
+        body.get("oachat")
+            .and_then(|o| o.get("conversation_id"))
+            .and_then(Json::as_str),
+        Some("oc-first")
+    );
+}
+
+#[test]
+fn empty_sends_and_sends_while_streaming_do_nothing() {
+    let mut state = widget();
+    assert_eq!(update(&mut state, Msg::Send("   ".into())), []);
+    send(&mut state, "one");
+    assert_eq!(update(&mut state, Msg::Send("two".into())), []);
+    assert_eq!(state.chat.messages().len(), 2);
+}
+
+#[test]
+fn chunks_queue_text_and_the_end_finishes_the_answer() {
+    let mut state = widget();
+    let answer = send(&mut state, "q");
+    update(
+        &mut state,
+        Msg::Started {
+            answer,
+            request_id: Some("req-1".into()),
+            conversation: None,
+        },
+    );
+    assert_eq!(
+        update(&mut state, chunk(answer, "Hello")),
+        [Effect::QueueText {
+            answer,
+            text: "Hello".into()
+        }]
+    );
+    update(&mut state, chunk(answer, " world"));
+    let effects = update(&mut state, end(answer, Ok(())));
+    assert_eq!(
+        effects,
+        [
+            Effect::EndAnswer { answer, keep: true },
+            Effect::Emit(Event::Message {
+                role: "assistant",
+                text: "Hello world".into()
+            }),
+            Effect::Announce(state.strings.get("answer_done")),
+            Effect::Emit(Event::StreamEnd),
+            Effect::SetStreaming(false),
+            Effect::ScrollToBottom,
+        ]
+    );
+    let message = state.chat.message(answer).unwrap();
+    assert!(message.done);
+    assert_eq!(message.request_id.as_deref(), Some("req-1"));
+    assert!(!state.chat.is_streaming());
+    // The next question carries the whole conversation.
+    send(&mut state, "again");
+    assert_eq!(
+        body(&state).get("messages").map(Json::to_string).as_deref(),
+        Some(
+            r#"[{"role":"user","content":"q"},{"role":"assistant","content":"Hello world"},{"role":"user","content":"again"}]"#
+        )
+    );
+}
+
+#[test]
+fn stop_aborts_and_the_partial_answer_stays() {
+    let mut state = widget();
+    let answer = send(&mut state, "tell me a long story");
+    update(&mut state, chunk(answer, "Once upon"));
+    assert_eq!(update(&mut state, Msg::Stop), [Effect::Abort]);
+    // An aborted stream ends without a failure.
+    let effects = update(&mut state, end(answer, Ok(())));
+    assert!(effects.contains(&Effect::EndAnswer { answer, keep: true }));
+    assert_eq!(state.chat.message(answer).unwrap().text, "Once upon");
+    // And the widget takes the next question.
+    send(&mut state, "after stop");
+}
+
+#[test]
+fn regenerate_replaces_the_last_answer() {
+    let mut state = widget();
+    let first = send(&mut state, "q");
+    update(&mut state, chunk(first, "first try"));
+    update(&mut state, end(first, Ok(())));
+    let effects = update(&mut state, Msg::Retry);
+    let second = state.chat.streaming_id().unwrap();
+    assert_eq!(
+        effects[..2],
+        [Effect::RemoveMessage(first), Effect::RemoveNotices]
+    );
+    assert!(effects.contains(&Effect::BeginAnswer(second)));
+    assert!(state.chat.message(first).is_none());
+    assert_eq!(
+        body(&state).get("messages").map(Json::to_string).as_deref(),
+        Some(r#"[{"role":"user","content":"q"}]"#)
+    );
+    // Nothing to regenerate while streaming or before any question.
+    assert_eq!(update(&mut state, Msg::Retry), []);
+    assert_eq!(update(&mut widget(), Msg::Retry), []);
+}
+
+#[test]
+fn a_dropped_network_shows_a_notice_with_retry_and_retry_works() {
+    let mut state = widget();
+    let answer = send(&mut state, "断网了");
+    let effects = update(&mut state, end(answer, Err(Failure::Network)));
+    let notice = state.chat.messages().last().unwrap();
+    assert_eq!(notice.role, Role::Notice);
+    assert_eq!(
+        effects,
+        [
+            Effect::EndAnswer {
+                answer,
+                keep: false
+            },
+            Effect::ShowNotice {
+                id: notice.id,
+                failure: Failure::Network,
+                retry: true,
+                countdown_s: None
+            },
+            Effect::Emit(Event::Error {
+                code: "network",
+                message: notice.text.clone()
+            }),
+            Effect::Emit(Event::StreamEnd),
+            Effect::SetStreaming(false),
+            Effect::ScrollToBottom,
+        ]
+    );
+    // The empty answer gave way to the notice; retry asks the same question again.
+    assert!(state.chat.message(answer).is_none());
+    let effects = update(&mut state, Msg::Retry);
+    assert!(effects.contains(&Effect::RemoveNotices));
+    let again = state.chat.streaming_id().unwrap();
+    update(&mut state, chunk(again, "back"));
+    update(&mut state, end(again, Ok(())));
+    let roles: Vec<Role> = state.chat.messages().iter().map(|m| m.role).collect();
+    assert_eq!(roles, [Role::User, Role::Assistant]);
+}
+
+#[test]
+fn a_failure_after_some_text_keeps_the_text_and_adds_the_notice() {
+    let mut state = widget();
+    let answer = send(&mut state, "q");
+    update(&mut state, chunk(answer, "partial"));
+    let effects = update(
+        &mut state,
+        end(
+            answer,
+            Err(Failure::UpstreamDown {
+                retry_after_s: None,
+            }),
+        ),
+    );
+    assert_eq!(effects[0], Effect::EndAnswer { answer, keep: true });
+    assert!(matches!(
+        effects[1],
+        Effect::ShowNotice {
+            retry: true,
+            countdown_s: None,
+            ..
+        }
+    ));
+    assert!(emitted(&effects).contains(&"error"));
+    assert_eq!(state.chat.message(answer).unwrap().text, "partial");
+}
+
+#[test]
+fn a_rate_limit_counts_down_instead_of_offering_retry() {
+    let mut state = widget();
+    let answer = send(&mut state, "second is too soon");
+    let failure = Failure::RateLimited { retry_after_s: 7 };
+    let effects = update(&mut state, end(answer, Err(failure.clone())));
+    let notice = state.chat.messages().last().unwrap();
+    assert_eq!(
+        effects[1],
+        Effect::ShowNotice {
+            id: notice.id,
+            failure: failure.clone(),
+            retry: false,
+            countdown_s: Some(7)
+        }
+    );
+    assert_eq!(notice.text, state.strings.failure(&failure, Some(7)));
+    // The next send stops the countdown.
+    let effects = update(&mut state, Msg::Send("later".into()));
+    assert!(effects.contains(&Effect::StopCountdown));
+}
+
+#[test]
+fn error_events_carry_the_code_the_host_page_sees() {
+    for (failure, code) in [
+        (
+            Failure::RateLimited { retry_after_s: 1 },
+            "rate_limit_exceeded",
+        ),
+        (
+            Failure::Budget {
+                retry_after_s: None,
+            },
+            "budget_exceeded",
+        ),
+        (Failure::MaxRounds, "max_rounds_exceeded"),
+        (Failure::Unauthorized, "unauthorized"),
+        (Failure::Forbidden, "forbidden"),
+        (
+            Failure::UpstreamDown {
+                retry_after_s: None,
+            },
+            "upstream_unavailable",
+        ),
+        (
+            Failure::Other {
+                message: "HTTP 500".into(),
+            },
+            "error",
+        ),
+    ] {
+        let mut state = widget();
+        let answer = send(&mut state, "q");
+        let effects = update(&mut state, end(answer, Err(failure.clone())));
+        let error = effects.iter().find_map(|effect| match effect {
+            Effect::Emit(Event::Error { code, .. }) => Some(*code),
+            _ => None,
+        });
+        assert_eq!(error, Some(code), "{failure:?}");
+    }
+}
+
+#[test]
+fn an_expired_token_is_refreshed_once_silently() {
+    let mut state = widget();
+    let answer = send(&mut state, "with an old token");
+    assert_eq!(
+        update(&mut state, end(answer, Err(Failure::TokenExpired))),
+        [Effect::Request {
+            answer,
+            refresh_token: true
+        }]
+    );
+    // The fresh token works: the answer streams as usual.
+    update(&mut state, chunk(answer, "ok"));
+    update(&mut state, end(answer, Ok(())));
+    assert_eq!(state.chat.message(answer).unwrap().text, "ok");
+
+    // Each new request may refresh once; a second expiry in a row is shown.
+    let answer = send(&mut state, "q");
+    update(&mut state, end(answer, Err(Failure::TokenExpired)));
+    let effects = update(&mut state, end(answer, Err(Failure::TokenExpired)));
+    assert!(effects.iter().any(|effect| matches!(
+        effect,
+        Effect::Emit(Event::Error {
+            code: "token_expired",
+            ..
+        })
+    )));
+}
+
+#[test]
+fn open_close_and_toggle_emit_once_per_change() {
+    let mut state = widget();
+    let effects = update(&mut state, Msg::SetOpen(true));
+    assert_eq!(
+        effects,
+        [
+            Effect::ShowPanel(true),
+            Effect::ScrollToBottom,
+            Effect::FocusInput,
+            Effect::Emit(Event::Open)
+        ]
+    );
+    assert_eq!(update(&mut state, Msg::SetOpen(true)), []);
+    assert_eq!(
+        update(&mut state, Msg::Toggle),
+        [Effect::ShowPanel(false), Effect::Emit(Event::Close)]
+    );
+    assert!(!state.open);
+}
+
+#[test]
+fn reset_and_new_chat_start_a_new_conversation() {
+    let mut state = widget();
+    let answer = send(&mut state, "q");
+    update(
+        &mut state,
+        Msg::Started {
+            answer,
+            request_id: None,
+            conversation: Some("srv-1".into()),
+        },
+    );
+    let effects = update(
+        &mut state,
+        Msg::NewChat {
+            conversation_id: "oc-second".into(),
+            from_button: false,
+        },
+    );
+    assert_eq!(
+        effects,
+        [Effect::Abort, Effect::ClearLog, Effect::ShowWelcome]
+    );
+    assert!(state.chat.messages().is_empty());
+    assert_eq!(state.conversation, "oc-second");
+    assert_eq!(state.server_conversation, None);
+    // The aborted stream's end arrives later and leaves nothing behind.
+    let effects = update(&mut state, end(answer, Ok(())));
+    assert_eq!(
+        effects[0],
+        Effect::EndAnswer {
+            answer,
+            keep: false
+        }
+    );
+    assert!(state.chat.messages().is_empty());
+
+    let effects = update(
+        &mut state,
+        Msg::NewChat {
+            conversation_id: "oc-third".into(),
+            from_button: true,
+        },
+    );
+    assert_eq!(
+        effects,
+        [
+            Effect::Abort,
+            Effect::ShowHistory(None),
+            Effect::ClearLog,
+            Effect::ShowWelcome,
+            Effect::FocusInput
+        ]
+    );
+}
+
+#[test]
+fn a_stream_left_behind_by_a_new_chat_does_not_touch_the_next_answer() {
+    let mut state = widget();
+    let old = send(&mut state, "q");
+    update(
+        &mut state,
+        Msg::NewChat {
+            conversation_id: "oc-second".into(),
+            from_button: true,
+        },
+    );
+    let new = send(&mut state, "next");
+    let started = Msg::Started {
+        answer: old,
+        request_id: None,
+        conversation: Some("srv-old".into()),
+    };
+    assert_eq!(update(&mut state, started), []);
+    assert_eq!(state.server_conversation, None);
+    assert_eq!(
+        update(&mut state, end(old, Ok(()))),
+        [Effect::Emit(Event::StreamEnd)]
+    );
+    assert_eq!(state.chat.streaming_id(), Some(new));
+}
+
+#[test]
+fn a_new_configuration_redraws_the_welcome_only_before_the_first_question() {
+    let mut state = widget();
+    let settings = state.settings.clone();
+    let configure = || Msg::Configure {
+        settings: Box::new(settings.clone()),
+        strings: Strings::new(Locale::ZhCn, HashMap::new()),
+    };
+    assert_eq!(
+        update(&mut state, configure()),
+        [
+            Effect::ApplySettings,
+            Effect::ClearLog,
+            Effect::ShowWelcome,
+            Effect::RelabelActions
+        ]
+    );
+    assert_eq!(state.strings.locale(), Locale::ZhCn);
+    send(&mut state, "q");
+    assert_eq!(
+        update(&mut state, configure()),
+        [Effect::ApplySettings, Effect::RelabelActions]
+    );
+}
+
+#[test]
+fn a_card_in_the_stream_shows_inside_the_answer() {
+    let mut state = widget();
+    let answer = send(&mut state, "出差摘要");
+    let card = Json::parse(r#"{"card":"kv","data":{"title":"出差审批","items":{"城市":"上海"}}}"#)
+        .unwrap();
+    let data = card.get("data").cloned().unwrap();
+    assert_eq!(
+        update(&mut state, Msg::StreamCard { answer, card }),
+        [
+            Effect::ShowCard {
+                answer: Some(answer),
+                name: "kv".into(),
+                data: data.clone()
+            },
+            Effect::Emit(Event::Card {
+                name: "kv".into(),
+                data
+            }),
+        ]
+    );
+    // Text before and after a card streams into the same answer.
+    update(&mut state, chunk(answer, "after the card"));
+    assert_eq!(state.chat.message(answer).unwrap().text, "after the card");
+}
+
+#[test]
+fn a_card_without_a_name_is_the_generic_card() {
+    let mut state = widget();
+    let answer = send(&mut state, "q");
+    let card = Json::parse(r#"{"data":{"title":"t"}}"#).unwrap();
+    let effects = update(&mut state, Msg::StreamCard { answer, card });
+    assert!(matches!(&effects[0], Effect::ShowCard { name, .. } if name == "card"));
+}
+
+#[test]
+fn a_card_from_the_host_page_opens_the_panel() {
+    let mut state = widget();
+    let data = Json::parse(r#"{"name":"张三","days":3}"#).unwrap();
+    let effects = update(
+        &mut state,
+        Msg::AddCard {
+            name: "leave".into(),
+            data: data.clone(),
+        },
+    );
+    assert_eq!(effects[0], Effect::ShowPanel(true));
+    assert!(effects.contains(&Effect::ShowCard {
+        answer: None,
+        name: "leave".into(),
+        data
+    }));
+    assert_eq!(emitted(&effects), ["open", "message"]);
+}
+
+#[test]
+fn copy_and_feedback_act_on_the_answer_they_belong_to() {
+    let mut state = widget();
+    let answer = send(&mut state, "copy me");
+    update(
+        &mut state,
+        Msg::Started {
+            answer,
+            request_id: Some("req-9".into()),
+            conversation: None,
+        },
+    );
+    update(&mut state, chunk(answer, "copied text"));
+    update(&mut state, end(answer, Ok(())));
+    assert_eq!(
+        update(&mut state, Msg::CopyAnswer(answer)),
+        [Effect::Copy {
+            answer,
+            text: "copied text".into()
+        }]
+    );
+    assert_eq!(
+        update(&mut state, Msg::Feedback { answer, up: true }),
+        [
+            Effect::ShowFeedback {
+                answer,
+                rating: Some(true)
+            },
+            Effect::PostFeedback {
+                request_id: "req-9".into(),
+                rating: 1
+            }
+        ]
+    );
+    // The same thumb again takes the rating back.
+    assert_eq!(
+        update(&mut state, Msg::Feedback { answer, up: true })[1],
+        Effect::PostFeedback {
+            request_id: "req-9".into(),
+            rating: 0
+        }
+    );
+    assert_eq!(update(&mut state, Msg::CopyAnswer(999)), []);
+}
+
+#[test]
+fn without_server_history_there_is_no_button_and_the_classic_endpoint() {
+    let mut state = widget();
+    assert_eq!(update(&mut state, Msg::HistoryProbed(None)), []);
+    send(&mut state, "q");
+    assert!(state.chat_request().url.ends_with("/v1/chat/completions"));
+}
+
+#[test]
+fn with_server_history_the_first_and_next_messages_share_the_conversation() {
+    let mut state = widget();
+    assert_eq!(
+        update(&mut state, Msg::HistoryProbed(Some(conversations(&["c1"])))),
+        [Effect::ShowHistoryButton]
+    );
+    let answer = send(&mut state, "first");
+    let request = state.chat_request();
+    assert_eq!(request.url, "https://chat.example.com/v1/oachat/chat");
+    assert_eq!(request.body, r#"{"message":"first"}"#);
+    update(
+        &mut state,
+        Msg::Started {
+            answer,
+            request_id: None,
+            conversation: Some("srv-7".into()),
+        },
+    );
+    update(&mut state, end(answer, Ok(())));
+    send(&mut state, "next");
+    assert_eq!(
+        state.chat_request().body,
+        r#"{"message":"next","conversation_id":"srv-7"}"#
+    );
+}
+
+#[test]
+fn the_history_opens_with_the_cached_list_then_refreshes() {
+    let mut state = widget();
+    update(&mut state, Msg::HistoryProbed(Some(conversations(&["c1"]))));
+    assert_eq!(
+        update(&mut state, Msg::ToggleHistory),
+        [
+            Effect::ShowHistory(Some(conversations(&["c1"]))),
+            Effect::FetchHistory
+        ]
+    );
+    assert_eq!(
+        update(&mut state, Msg::HistoryListed(conversations(&["c2", "c1"]))),
+        [Effect::ShowHistory(Some(conversations(&["c2", "c1"])))]
+    );
+    assert_eq!(
+        update(&mut state, Msg::ToggleHistory),
+        [Effect::ShowHistory(None)]
+    );
+    // Opened again, the last fetched list shows at once.
+    assert_eq!(
+        update(&mut state, Msg::ToggleHistory)[0],
+        Effect::ShowHistory(Some(conversations(&["c2", "c1"])))
+    );
+}
+
+#[test]
+fn loading_a_conversation_replaces_the_log_and_continues_it() {
+    let mut state = widget();
+    update(&mut state, Msg::HistoryProbed(Some(conversations(&["c1"]))));
+    update(&mut state, Msg::ToggleHistory);
+    assert_eq!(
+        update(&mut state, Msg::OpenConversation("c1".into())),
+        [Effect::FetchConversation("c1".into())]
+    );
+    let effects = update(
+        &mut state,
+        Msg::ConversationLoaded {
+            id: "c1".into(),
+            messages: vec![
+                (Role::User, "old q".into()),
+                (Role::Assistant, "old a".into()),
+            ],
+            conversation_id: "oc-loaded".into(),
+        },
+    );
+    let ids: Vec<u32> = state.chat.messages().iter().map(|m| m.id).collect();
+    assert_eq!(
+        effects,
+        [
+            Effect::ShowHistory(None),
+            Effect::ClearLog,
+            Effect::ShowStarters(false),
+            Effect::ShowMessage(ids[0]),
+            Effect::ShowMessage(ids[1]),
+            Effect::ScrollToBottom,
+        ]
+    );
+    assert!(!state.history.shown);
+    send(&mut state, "new q");
+    assert_eq!(
+        state.chat_request().body,
+        r#"{"message":"new q","conversation_id":"c1"}"#
+    );
+    // No loading while an answer streams.
+    assert_eq!(update(&mut state, Msg::OpenConversation("c1".into())), []);
+}
+
+#[test]
+fn deleting_the_conversation_on_screen_starts_a_new_one() {
+    let mut state = widget();
+    update(
+        &mut state,
+        Msg::HistoryProbed(Some(conversations(&["c1", "c2"]))),
+    );
+    update(
+        &mut state,
+        Msg::ConversationLoaded {
+            id: "c1".into(),
+            messages: vec![(Role::User, "q".into())],
+            conversation_id: "oc-x".into(),
+        },
+    );
+    assert_eq!(
+        update(&mut state, Msg::DeleteConversation("c2".into())),
+        [Effect::DeleteConversation("c2".into())]
+    );
+    // Another conversation goes from the list only.
+    assert_eq!(
+        update(&mut state, Msg::ConversationDeleted("c2".into())),
+        [Effect::RemoveHistoryItem("c2".into())]
+    );
+    assert_eq!(state.chat.messages().len(), 1);
+    assert_eq!(
+        update(&mut state, Msg::ConversationDeleted("c1".into())),
+        [
+            Effect::RemoveHistoryItem("c1".into()),
+            Effect::ClearLog,
+            Effect::ShowWelcome
+        ]
+    );
+    assert!(state.chat.messages().is_empty());
+    assert_eq!(state.server_conversation, None);
+    assert_eq!(state.history.cached, Some(Vec::new()));
+}
+
+#[test]
+fn conversation_lists_come_in_several_shapes() {
+    let expected = Some(vec![
+        Conversation {
+            id: "a".into(),
+            title: "First".into(),
+        },
+        Conversation {
+            id: "7".into(),
+            title: "Untitled".into(),
+        },
+    ]);
+    for text in [
+        r#"[{"id":"a","title":"First"},{"id":7,"title":" "}]"#,
+        r#"{"conversations":[{"id":"a","title":"First"},{"id":7}]}"#,
+        r#"{"data":[{"id":"a","title":"First"},{"id":7}]}"#,
+    ] {
+        let list = Json::parse(text).unwrap();
+        assert_eq!(conversation_list(&list, "Untitled"), expected, "{text}");
+    }
+    let not_found = Json::parse(r#"{"error":{"message":"not found"}}"#).unwrap();
+    assert_eq!(conversation_list(&not_found, "Untitled"), None);
+}
+
+#[test]
+fn stored_messages_keep_user_and_assistant_turns_in_order() {
+    let detail = Json::parse(
+        r#"{"conversation":{"messages":[{"role":"system","content":"s"},{"role":"user","content":"q"},{"role":"assistant","content":"a"}]}}"#,
+    )
+    .unwrap();
+    assert_eq!(
+        conversation_messages(&detail),
+        [
+            (Role::User, "q".to_string()),
+            (Role::Assistant, "a".to_string())
+        ]
+    );
+}
