@@ -12,11 +12,11 @@ use serde_json::{json, Value};
 use wasm_bindgen::JsValue;
 use worker::{Env, Headers, Method, Request, Response, ResponseBuilder};
 
-use crate::durable::user_do::VirtualKeyRecord;
 use crate::respond::{json_response, Cors};
 use crate::runtime::Runtime;
 use crate::time::now_ms;
 use crate::{health, ledger_d1, limits, random};
+use oachat_core::user_call::VirtualKeyRecord;
 
 const VKEY_TABLE: &str = "CREATE TABLE IF NOT EXISTS virtual_keys (
     id TEXT PRIMARY KEY, hash TEXT NOT NULL, name TEXT NOT NULL, tier TEXT,

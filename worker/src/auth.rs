@@ -9,10 +9,10 @@ use oachat_core::identity::{
 };
 use worker::{Env, Method, Request};
 
-use crate::durable::user_do::VirtualKeyRecord;
 use crate::limits;
 use crate::runtime::Runtime;
 use crate::time::now_ms;
+use oachat_core::user_call::VirtualKeyRecord;
 
 /// The header a guest widget sends its device id in (guest mode only).
 pub const DEVICE_HEADER: &str = "x-oachat-device";

@@ -21,11 +21,11 @@ use worker::{Context, Env, Method, Request, Response};
 
 use crate::auth;
 use crate::chat;
-use crate::durable::conversation_store::{AppendCall, OpenCall, Opened, Summary, Transcript};
 use crate::respond::{json_response, Cors};
 use crate::runtime::Runtime;
 use crate::time::now_ms;
 use crate::{ledger_d1, limits, random};
+use oachat_core::user_call::{AppendCall, OpenCall, Opened, Summary, Transcript};
 
 /// The response header naming the conversation a `POST /v1/oachat/chat` answer belongs to.
 pub const CONVERSATION_HEADER: &str = "x-oachat-conversation";

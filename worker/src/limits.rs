@@ -18,8 +18,9 @@ use oachat_core::identity::Identity;
 use oachat_core::ledger::{Ending, LedgerRow};
 use oachat_core::request::ChatRequest;
 
-use crate::durable::ledger_outbox::SettleCall;
-use crate::durable::user_do::{AdmitAnswer, GrowCall, RenewCall, BINDING};
+use oachat_core::user_call::{AdmitAnswer, GrowCall, RenewCall, SettleCall};
+
+use crate::durable::user_do::BINDING;
 use crate::runtime::Runtime;
 use crate::time::now_ms;
 

@@ -3,7 +3,8 @@
 //! The rules (ids, titles, history trimming) are in `core/conversation.rs`.
 
 use oachat_core::conversation::{trim_history, StoredMessage};
-use serde::{Deserialize, Serialize};
+use oachat_core::user_call::{AppendCall, MessageRow, OpenCall, Opened, Summary, Transcript};
+use serde::Deserialize;
 use worker::State;
 
 const SCHEMA: [&str; 2] = [
@@ -18,58 +19,6 @@ const SCHEMA: [&str; 2] = [
 
 /// Conversations listed at most, newest first: a widget's sidebar, not an archive export.
 pub const LIST_LIMIT: u32 = 200;
-
-/// A conversation as listed.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct Summary {
-    pub id: String,
-    pub title: String,
-    pub created_ms: u64,
-    pub updated_ms: u64,
-}
-
-/// A conversation with its messages.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct Transcript {
-    #[serde(flatten)]
-    pub summary: Summary,
-    pub messages: Vec<MessageRow>,
-}
-
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct MessageRow {
-    pub seq: u64,
-    pub role: String,
-    pub content: String,
-    pub ts: u64,
-}
-
-/// What the proxy asks before a new turn: open (or create) the conversation and get its
-/// history trimmed to the window.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct OpenCall {
-    /// An existing conversation, or `None` to create `new_id`.
-    pub conversation_id: Option<String>,
-    pub new_id: String,
-    pub title: String,
-    pub new_message: String,
-    pub window_tokens: u64,
-    pub now_ms: u64,
-}
-
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct Opened {
-    pub id: String,
-    pub history: Vec<StoredMessage>,
-}
-
-/// After the stream: the user's message and the delivered answer.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct AppendCall {
-    pub user_message: String,
-    pub answer: String,
-    pub now_ms: u64,
-}
 
 // SQLite integers reach Rust as JS numbers; read them as f64 and convert.
 #[derive(Deserialize)]

@@ -14,53 +14,21 @@ use futures_channel::oneshot;
 
 use oachat_core::account::{Account, AdmitRequest, GuestPoolLimits, Prepared, Refusal, TierLimits};
 use oachat_core::budget::BudgetKind;
-use serde::{Deserialize, Serialize};
+use oachat_core::user_call::{
+    AdmitAnswer, AppendCall, GrowCall, OpenCall, RenewCall, SettleCall, VirtualKeyRecord,
+};
 use worker::{durable_object, DurableObject, Env, Method, Request, RequestInit, Response, State};
 
 use crate::durable::account_store;
 use crate::durable::budget_do::{self, GuestSlotAnswer, GuestSlotCall, LeaseAnswer, LeaseCall};
-use crate::durable::conversation_store::{self as conversations, AppendCall, OpenCall};
-use crate::durable::ledger_outbox::{Outbox, SettleCall};
+use crate::durable::conversation_store as conversations;
+use crate::durable::ledger_outbox::Outbox;
 use crate::durable::storage;
 use crate::runtime;
 
 pub const BINDING: &str = "USERS";
 const TIER_DOC: &str = "tier";
 const VKEY_DOC: &str = "vkey";
-
-/// A virtual key's stored record; the key itself is never stored, only its hash (the object name).
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct VirtualKeyRecord {
-    pub id: String,
-    pub name: String,
-    pub tier: Option<String>,
-    pub created_ms: u64,
-    pub revoked: bool,
-}
-
-/// `/renew`: the request is still running.
-#[derive(Serialize, Deserialize)]
-pub struct RenewCall {
-    pub request_id: String,
-    pub now_ms: u64,
-}
-
-/// `/grow`: the request tries another upstream key after one that may have billed it.
-#[derive(Serialize, Deserialize)]
-pub struct GrowCall {
-    pub request_id: String,
-    pub tokens: u64,
-    pub micro_usd: u64,
-    pub now_ms: u64,
-}
-
-#[derive(Serialize, Deserialize)]
-pub struct AdmitAnswer {
-    pub refusal: Option<Refusal>,
-    /// Nothing was taken: plan the request again under this tier (the admin's override).
-    #[serde(default)]
-    pub replan_tier: Option<String>,
-}
 
 #[durable_object]
 pub struct UserDo {
