@@ -7,6 +7,7 @@ use oachat_core::identity::{virtual_key_hash, virtual_key_id, VIRTUAL_KEY_PREFIX
 use oachat_core::jwt::constant_time_eq;
 use oachat_core::routing::RouteRequest;
 use oachat_core::usage::{row, to_csv, UsageQuery, UsageRow};
+use oachat_core::user_call::VirtualKeyRecord;
 use serde::Deserialize;
 use serde_json::{json, Value};
 use wasm_bindgen::JsValue;
@@ -15,8 +16,8 @@ use worker::{Env, Headers, Method, Request, Response, ResponseBuilder};
 use crate::respond::{json_response, Cors};
 use crate::runtime::Runtime;
 use crate::time::now_ms;
-use crate::{health, ledger_d1, limits, random};
-use oachat_core::user_call::VirtualKeyRecord;
+use crate::user_client::UserClient;
+use crate::{health, ledger_d1, random};
 
 const VKEY_TABLE: &str = "CREATE TABLE IF NOT EXISTS virtual_keys (
     id TEXT PRIMARY KEY, hash TEXT NOT NULL, name TEXT NOT NULL, tier TEXT,
@@ -41,9 +42,8 @@ pub async fn handle(
         (Method::Get, ["keys", "health"]) => key_health(env).await,
         (Method::Put, ["users", user, "tier"]) => set_tier(&mut req, env, runtime, user).await,
         (Method::Get, ["users", user, "usage"]) => {
-            limits::send::<Value>(env, user, Method::Get, "/usage", None)
-                .await
-                .map_err(internal)
+            let usage = UserClient::new(env, user).usage().await.map_err(internal)?;
+            serde_json::to_value(usage).map_err(|_| ProxyError::Internal)
         }
         (Method::Get, ["usage"]) => return usage(&req, env, cors).await,
         (Method::Get, ["ledger"]) => recent_ledger(&req, env).await,
@@ -111,10 +111,11 @@ async fn create_key(req: &mut Request, env: &Env, runtime: &Runtime) -> Result<V
         created_ms: now_ms(),
         revoked: false,
     };
-    let _: VirtualKeyRecord =
-        limits::call_method(env, &format!("vkey:{hash}"), Method::Put, "/vkey", &record)
-            .await
-            .map_err(internal)?;
+    let object = format!("vkey:{hash}");
+    let record = UserClient::new(env, &object)
+        .set_virtual_key(record)
+        .await
+        .map_err(internal)?;
     let db = env.d1(ledger_d1::BINDING).map_err(internal)?;
     db.prepare(VKEY_TABLE).run().await.map_err(internal)?;
     db.prepare(
@@ -186,15 +187,11 @@ async fn revoke_key(env: &Env, id: &str) -> Result<Value, ProxyError> {
         revoked: true,
     };
     // The record in the key's own object is what authentication reads: revoke there first.
-    let _: VirtualKeyRecord = limits::call_method(
-        env,
-        &format!("vkey:{}", row.hash),
-        Method::Put,
-        "/vkey",
-        &record,
-    )
-    .await
-    .map_err(internal)?;
+    let object = format!("vkey:{}", row.hash);
+    UserClient::new(env, &object)
+        .set_virtual_key(record)
+        .await
+        .map_err(internal)?;
     db.prepare("UPDATE virtual_keys SET revoked = 1 WHERE id = ?1")
         .bind(&[id.into()])
         .map_err(internal)?
@@ -230,7 +227,8 @@ async fn set_tier(
             ));
         }
     }
-    let tier: Option<String> = limits::call_method(env, user, Method::Put, "/tier", &change.tier)
+    let tier = UserClient::new(env, user)
+        .set_tier(change.tier)
         .await
         .map_err(internal)?;
     Ok(json!({ "user": user, "tier": tier }))

@@ -14,6 +14,7 @@ use oachat_core::conversation::{
 use oachat_core::error::ProxyError;
 use oachat_core::identity::{Credential, Identity};
 use oachat_core::request::parse_chat_request;
+use oachat_core::user_call::{AppendCall, OpenCall};
 use serde::Deserialize;
 use serde_json::{json, Value};
 use wasm_bindgen::JsValue;
@@ -24,8 +25,8 @@ use crate::chat;
 use crate::respond::{json_response, Cors};
 use crate::runtime::Runtime;
 use crate::time::now_ms;
-use crate::{ledger_d1, limits, random};
-use oachat_core::user_call::{AppendCall, OpenCall, Opened, Summary, Transcript};
+use crate::user_client::UserClient;
+use crate::{ledger_d1, random};
 
 /// The response header naming the conversation a `POST /v1/oachat/chat` answer belongs to.
 pub const CONVERSATION_HEADER: &str = "x-oachat-conversation";
@@ -76,7 +77,8 @@ pub async fn chat(
         window_tokens: u64::from(runtime.config.history_window_tokens),
         now_ms: started_ms,
     };
-    let opened: Option<Opened> = limits::call(env, &identity.user, "/conversations", &open)
+    let opened = UserClient::new(env, &identity.user)
+        .open_conversation(open)
         .await
         .map_err(internal)?;
     let opened = opened.ok_or(ProxyError::ConversationNotFound)?;
@@ -105,9 +107,9 @@ pub async fn chat(
             // A refused first turn (rate, budget, rounds...) must not leave an empty
             // conversation behind: refusals cost nothing, so they must store nothing either.
             if turn.conversation_id.is_none() {
-                let path = format!("/conversations/{}", opened.id);
-                let _: worker::Result<Option<bool>> =
-                    limits::send(env, &user, Method::Delete, &path, None).await;
+                let _ = UserClient::new(env, &user)
+                    .delete_conversation(&opened.id)
+                    .await;
             }
             return Err(error);
         }
@@ -123,12 +125,12 @@ pub async fn keep_turn(env: &Env, keep: Keep, answer: &str) {
         return;
     }
     let call = AppendCall {
+        conversation_id: keep.conversation_id.clone(),
         user_message: keep.user_message,
         answer: answer.to_string(),
         now_ms: now_ms(),
     };
-    let path = format!("/conversations/{}/messages", keep.conversation_id);
-    let stored: worker::Result<Option<bool>> = limits::call(env, &keep.user, &path, &call).await;
+    let stored = UserClient::new(env, &keep.user).append_turn(call).await;
     if let Err(error) = stored {
         worker::console_error!(
             "oachat: storing a turn of {} failed: {error}",
@@ -161,10 +163,10 @@ pub async fn handle(
     if rest.is_empty() {
         return match method {
             Method::Get => {
-                let list: Vec<Summary> =
-                    limits::send(env, user, Method::Get, "/conversations", None)
-                        .await
-                        .map_err(internal)?;
+                let list = UserClient::new(env, user)
+                    .conversations()
+                    .await
+                    .map_err(internal)?;
                 respond(&json!({"object": "list", "data": list}), cors)
             }
             _ => Err(ProxyError::MethodNotAllowed { allowed: "GET" }),
@@ -174,13 +176,10 @@ pub async fn handle(
     if !valid_id(rest) {
         return Err(ProxyError::ConversationNotFound);
     }
-    let object_path = format!("/conversations/{rest}");
+    let object = UserClient::new(env, user);
     match method {
         Method::Get => {
-            let transcript: Option<Transcript> =
-                limits::send(env, user, Method::Get, &object_path, None)
-                    .await
-                    .map_err(internal)?;
+            let transcript = object.conversation(rest).await.map_err(internal)?;
             let transcript = transcript.ok_or(ProxyError::ConversationNotFound)?;
             respond(
                 &serde_json::to_value(&transcript).map_err(|_| ProxyError::Internal)?,
@@ -191,10 +190,10 @@ pub async fn handle(
             let rename: Rename =
                 crate::body::small_json(&mut req, "title", "{\"title\": \"...\"}").await?;
             let title = validate_title(&rename.title)?;
-            let renamed: Option<Summary> =
-                limits::call_method(env, user, Method::Patch, &object_path, &title)
-                    .await
-                    .map_err(internal)?;
+            let renamed = object
+                .rename_conversation(rest, title)
+                .await
+                .map_err(internal)?;
             let renamed = renamed.ok_or(ProxyError::ConversationNotFound)?;
             respond(
                 &serde_json::to_value(&renamed).map_err(|_| ProxyError::Internal)?,
@@ -202,10 +201,10 @@ pub async fn handle(
             )
         }
         Method::Delete => {
-            let deleted: Option<bool> = limits::send(env, user, Method::Delete, &object_path, None)
-                .await
-                .map_err(internal)?;
-            deleted.ok_or(ProxyError::ConversationNotFound)?;
+            let deleted = object.delete_conversation(rest).await.map_err(internal)?;
+            if !deleted {
+                return Err(ProxyError::ConversationNotFound);
+            }
             respond(&json!({"id": rest, "deleted": true}), cors)
         }
         _ => Err(ProxyError::MethodNotAllowed {
@@ -257,8 +256,7 @@ pub async fn feedback(
         if attempt > 1 {
             worker::Delay::from(std::time::Duration::from_millis(200)).await;
         }
-        let _ =
-            limits::send::<Value>(env, &identity.user, Method::Post, "/ledger/flush", None).await;
+        let _ = UserClient::new(env, &identity.user).flush_ledger().await;
     }
     respond(
         &json!({"request_id": feedback.request_id, "rating": feedback.rating}),

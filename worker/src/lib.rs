@@ -40,6 +40,8 @@ mod runtime;
 mod time;
 #[cfg(target_arch = "wasm32")]
 mod upstream;
+#[cfg(target_arch = "wasm32")]
+mod user_client;
 
 #[cfg(target_arch = "wasm32")]
 pub use durable::{budget_do::DeploymentBudgetDo, key_health_do::KeyHealthDo, user_do::UserDo};

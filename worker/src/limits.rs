@@ -2,9 +2,7 @@
 //! reservation, keeps the reservation alive while the request runs, and settles it after the
 //! answer.
 
-use serde::de::DeserializeOwned;
-use serde::Serialize;
-use worker::{Env, Method, Request, RequestInit};
+use worker::Env;
 
 use std::future::Future;
 
@@ -20,9 +18,9 @@ use oachat_core::request::ChatRequest;
 
 use oachat_core::user_call::{AdmitAnswer, GrowCall, RenewCall, SettleCall};
 
-use crate::durable::user_do::BINDING;
 use crate::runtime::Runtime;
 use crate::time::now_ms;
+use crate::user_client::UserClient;
 
 /// What the user's object said.
 pub enum Admitted {
@@ -93,7 +91,8 @@ pub async fn admit(
         reservation_ttl_ms: config.budget.reservation_ttl_s.saturating_mul(1000),
         guest_pool,
     };
-    let answer: AdmitAnswer = call(env, &identity.user, "/admit", &request)
+    let answer: AdmitAnswer = UserClient::new(env, &identity.user)
+        .admit(request.clone())
         .await
         .map_err(|error| {
             worker::console_error!("oachat: admission failed: {error}");
@@ -127,7 +126,7 @@ pub async fn admit(
 /// The admin's tier override of `user`, if any and known to this deployment. Only asked
 /// when the token's tier refuses the model, so the normal path makes no extra call.
 pub async fn tier_override(env: &Env, runtime: &Runtime, user: &str) -> Option<String> {
-    let tier: Option<String> = send(env, user, Method::Get, "/tier", None).await.ok()?;
+    let tier = UserClient::new(env, user).tier().await.ok()?;
     tier.filter(|tier| runtime.config.tiers.contains_key(tier))
 }
 
@@ -147,8 +146,7 @@ pub async fn while_renewing<F: Future>(env: &Env, admission: &Admission, work: F
                     request_id: admission.request_id.clone(),
                     now_ms: now_ms(),
                 };
-                let renewed: worker::Result<bool> =
-                    call(env, &admission.user, "/renew", &renewal).await;
+                let renewed = UserClient::new(env, &admission.user).renew(renewal).await;
                 if let Err(error) = renewed {
                     worker::console_error!(
                         "oachat: renewing {} failed: {error}",
@@ -171,7 +169,8 @@ pub async fn grow(env: &Env, admission: &Admission, tokens: u64, micro_usd: u64)
         micro_usd,
         now_ms: now_ms(),
     };
-    call::<_, bool>(env, &admission.user, "/grow", &grow)
+    UserClient::new(env, &admission.user)
+        .grow(grow)
         .await
         .unwrap_or(false)
 }
@@ -212,8 +211,9 @@ pub async fn settle(env: &Env, admission: Admission, rows: &[LedgerRow]) -> bool
         ledger: rows.to_vec(),
     };
     for attempt in 0..2 {
-        let settled: worker::Result<serde_json::Value> =
-            call(env, &admission.user, "/settle", &call_body).await;
+        let settled = UserClient::new(env, &admission.user)
+            .settle(call_body.clone())
+            .await;
         match settled {
             Ok(_) => return true,
             Err(error) => {
@@ -249,40 +249,4 @@ fn refused(refusal: Refusal, now: u64, pooled_guest: bool) -> ProxyError {
             retry_after_s: seconds_until(resets_at_ms),
         },
     }
-}
-
-/// POSTs a JSON body to a user's object.
-pub async fn call<B: Serialize, T: DeserializeOwned>(
-    env: &Env,
-    user: &str,
-    path: &str,
-    body: &B,
-) -> worker::Result<T> {
-    call_method(env, user, Method::Post, path, body).await
-}
-
-/// Sends a JSON body to a user's object with any method.
-pub async fn call_method<B: Serialize, T: DeserializeOwned>(
-    env: &Env,
-    user: &str,
-    method: Method,
-    path: &str,
-    body: &B,
-) -> worker::Result<T> {
-    send(env, user, method, path, Some(serde_json::to_string(body)?)).await
-}
-
-pub async fn send<T: DeserializeOwned>(
-    env: &Env,
-    user: &str,
-    method: Method,
-    path: &str,
-    body: Option<String>,
-) -> worker::Result<T> {
-    let stub = env.durable_object(BINDING)?.get_by_name(user)?;
-    let mut init = RequestInit::new();
-    init.with_method(method).with_body(body.map(Into::into));
-    let request = Request::new_with_init(&format!("https://user{path}"), &init)?;
-    let response = stub.fetch_with_request(request).await?;
-    crate::body::json(response).await
 }

@@ -1,11 +1,116 @@
-//! The wire types of calls to a user's object (`UserDo`): what the proxy sends and what the
-//! object answers. Serde only; the object and its client in the worker are the two ends.
+//! The protocol of a user's object (`UserDo`): one [`UserCall`] per request, and for each call
+//! the type of its answer ([`Ask::Answer`]). Serde only; the object (`durable/user_do.rs`) and
+//! its one client in the worker (`user_client.rs`) are the two ends, and the compiler holds
+//! both to the table in [`calls!`]: a call cannot be sent, or answered, with another's type.
 
+use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
-use crate::account::{Refusal, SettleRequest};
+use crate::account::{AdmitRequest, Refusal, SettleRequest};
+use crate::budget::BudgetUsage;
 use crate::conversation::StoredMessage;
 use crate::ledger::LedgerRow;
+
+/// A call to a user's object, typed by its answer.
+pub trait Ask: Into<UserCall> {
+    type Answer: Serialize + DeserializeOwned;
+}
+
+/// The calls, each with the type of its argument and of its answer: the protocol as a table.
+macro_rules! calls {
+    ($($(#[$doc:meta])* $variant:ident($call:ty) -> $answer:ty;)*) => {
+        /// One request to a user's object; its JSON is the request body.
+        #[derive(Debug, Serialize, Deserialize)]
+        #[serde(rename_all = "snake_case")]
+        pub enum UserCall {
+            $($(#[$doc])* $variant($call),)*
+        }
+
+        $(
+            impl From<$call> for UserCall {
+                fn from(call: $call) -> UserCall {
+                    UserCall::$variant(call)
+                }
+            }
+
+            impl Ask for $call {
+                type Answer = $answer;
+            }
+        )*
+    };
+}
+
+calls! {
+    /// Admit a request with its reservation: `refusal: None` when granted.
+    Admit(AdmitRequest) -> AdmitAnswer;
+    /// Settle a reservation to the metered usage and store its ledger rows with it.
+    Settle(SettleCall) -> ();
+    /// The request still runs: keep its reservation. `false` when there was none to renew.
+    Renew(RenewCall) -> bool;
+    /// Grow a reservation before another upstream attempt. `false` when the budget cannot.
+    Grow(GrowCall) -> bool;
+    /// Move the stored ledger rows to D1 now, not at the alarm.
+    FlushLedger(FlushLedger) -> ();
+    /// Today's budget use (`None`: no budget yet).
+    Usage(UsageCall) -> Option<BudgetUsage>;
+    /// The admin's tier override.
+    GetTier(GetTier) -> Option<String>;
+    /// Set (or with `None` clear) the admin's tier override; answers the override now held.
+    SetTier(SetTier) -> Option<String>;
+    /// A virtual key's record (in the object named `vkey:<hash>`).
+    GetVirtualKey(GetVirtualKey) -> Option<VirtualKeyRecord>;
+    /// Store a virtual key's record; answers it.
+    SetVirtualKey(VirtualKeyRecord) -> VirtualKeyRecord;
+    /// The conversations with messages, newest first.
+    ListConversations(ListConversations) -> Vec<Summary>;
+    /// Open (or create) a conversation for a new turn. `None`: no such conversation.
+    OpenConversation(OpenCall) -> Option<Opened>;
+    /// One conversation with its messages. `None`: no such conversation.
+    GetConversation(GetConversation) -> Option<Transcript>;
+    /// Rename a conversation; answers its new summary. `None`: no such conversation.
+    RenameConversation(RenameConversation) -> Option<Summary>;
+    /// Delete a conversation and forget its round count. `false`: there was none.
+    DeleteConversation(DeleteConversation) -> bool;
+    /// Append a finished turn. `false`: the conversation was deleted meanwhile.
+    AppendTurn(AppendCall) -> bool;
+}
+
+#[derive(Debug, Clone, Copy, Serialize, Deserialize)]
+pub struct FlushLedger;
+
+#[derive(Debug, Clone, Copy, Serialize, Deserialize)]
+pub struct UsageCall;
+
+#[derive(Debug, Clone, Copy, Serialize, Deserialize)]
+pub struct GetTier;
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct SetTier {
+    pub tier: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, Serialize, Deserialize)]
+pub struct GetVirtualKey;
+
+#[derive(Debug, Clone, Copy, Serialize, Deserialize)]
+pub struct ListConversations;
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct GetConversation {
+    pub id: String,
+}
+
+/// The worker validated the title.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct RenameConversation {
+    pub id: String,
+    pub title: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct DeleteConversation {
+    pub id: String,
+}
 
 /// A virtual key's stored record; the key itself is never stored, only its hash (the object name).
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -17,15 +122,15 @@ pub struct VirtualKeyRecord {
     pub revoked: bool,
 }
 
-/// `/renew`: the request is still running.
-#[derive(Serialize, Deserialize)]
+/// The request is still running.
+#[derive(Debug, Serialize, Deserialize)]
 pub struct RenewCall {
     pub request_id: String,
     pub now_ms: u64,
 }
 
-/// `/grow`: the request tries another upstream key after one that may have billed it.
-#[derive(Serialize, Deserialize)]
+/// The request tries another upstream key after one that may have billed it.
+#[derive(Debug, Serialize, Deserialize)]
 pub struct GrowCall {
     pub request_id: String,
     pub tokens: u64,
@@ -33,7 +138,7 @@ pub struct GrowCall {
     pub now_ms: u64,
 }
 
-#[derive(Serialize, Deserialize)]
+#[derive(Debug, Serialize, Deserialize)]
 pub struct AdmitAnswer {
     pub refusal: Option<Refusal>,
     /// Nothing was taken: plan the request again under this tier (the admin's override).
@@ -41,9 +146,9 @@ pub struct AdmitAnswer {
     pub replan_tier: Option<String>,
 }
 
-/// What `/settle` carries: the settle and the ledger rows it accounts for (the request's
-/// own, and one per upstream attempt it abandoned).
-#[derive(Serialize, Deserialize)]
+/// A settle and the ledger rows it accounts for (the request's own, and one per upstream
+/// attempt it abandoned).
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct SettleCall {
     #[serde(flatten)]
     pub settle: SettleRequest,
@@ -95,10 +200,65 @@ pub struct Opened {
     pub history: Vec<StoredMessage>,
 }
 
-/// After the stream: the user's message and the delivered answer.
+/// After the stream: the user's message and the delivered answer, in this conversation.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct AppendCall {
+    pub conversation_id: String,
     pub user_message: String,
     pub answer: String,
     pub now_ms: u64,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every call goes over the wire and comes back as the same call.
+    #[track_caller]
+    fn check(call: impl Into<UserCall>, expected_json: &str) {
+        let call: UserCall = call.into();
+        let json = serde_json::to_string(&call).unwrap();
+        assert_eq!(json, expected_json);
+        let back: UserCall = serde_json::from_str(&json).unwrap();
+        assert_eq!(serde_json::to_string(&back).unwrap(), json);
+    }
+
+    #[test]
+    fn calls_round_trip() {
+        check(FlushLedger, r#"{"flush_ledger":null}"#);
+        check(GetTier, r#"{"get_tier":null}"#);
+        check(SetTier { tier: None }, r#"{"set_tier":{"tier":null}}"#);
+        check(
+            RenewCall {
+                request_id: "req_1".into(),
+                now_ms: 5,
+            },
+            r#"{"renew":{"request_id":"req_1","now_ms":5}}"#,
+        );
+        check(
+            DeleteConversation { id: "c_1".into() },
+            r#"{"delete_conversation":{"id":"c_1"}}"#,
+        );
+    }
+
+    #[test]
+    fn settle_keeps_its_flat_shape() {
+        let settle = SettleCall {
+            settle: SettleRequest {
+                request_id: "req_1".into(),
+                now_ms: 1,
+                tokens: 2,
+                micro_usd: 3,
+                conversation_id: None,
+                refund_round: false,
+                keep_lease_micro_usd: 0,
+                deployment_cap_micro_usd: None,
+            },
+            ledger: Vec::new(),
+        };
+        check(
+            settle,
+            r#"{"settle":{"request_id":"req_1","now_ms":1,"tokens":2,"micro_usd":3,"conversation_id":null,"refund_round":false,"keep_lease_micro_usd":0,"deployment_cap_micro_usd":null,"ledger":[]}}"#,
+        );
+    }
 }

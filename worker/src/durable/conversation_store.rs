@@ -157,7 +157,8 @@ pub fn open(state: &State, call: &OpenCall) -> worker::Result<Option<Opened>> {
 }
 
 /// Appends the turn's two messages; `false` when the conversation was deleted meanwhile.
-pub fn append(state: &State, id: &str, call: &AppendCall) -> worker::Result<bool> {
+pub fn append(state: &State, call: &AppendCall) -> worker::Result<bool> {
+    let id = call.conversation_id.as_str();
     if summary(state, id)?.is_none() {
         return Ok(false);
     }
