@@ -2,9 +2,10 @@
 //!
 //! Conversations live in the caller's own `UserDo` (named by the verified identity), so every
 //! lookup is scoped to the caller: another user's conversation id is simply not there (404).
-//! `POST /v1/oachat/chat` takes one new message, assembles the history from the object, and
-//! runs the same path as `/v1/chat/completions` (limits, budget, routing, metering); the
-//! answer is stored after the stream, off the response's critical path.
+//! `POST /v1/oachat/chat` takes one new message and runs the same path as
+//! `/v1/chat/completions` (limits, budget, routing, metering): the conversation is opened with
+//! the admission, which brings its history (one call to the object), and the answer is stored
+//! with the settle after the stream (one more), off the response's critical path.
 
 use std::rc::Rc;
 
@@ -14,7 +15,7 @@ use oachat_core::conversation::{
 use oachat_core::error::ProxyError;
 use oachat_core::identity::{Credential, Identity};
 use oachat_core::request::parse_chat_request;
-use oachat_core::user_call::{AppendCall, OpenCall};
+use oachat_core::user_call::OpenCall;
 use serde::Deserialize;
 use serde_json::{json, Value};
 use wasm_bindgen::JsValue;
@@ -30,13 +31,6 @@ use crate::{ledger_d1, random};
 
 /// The response header naming the conversation a `POST /v1/oachat/chat` answer belongs to.
 pub const CONVERSATION_HEADER: &str = "x-oachat-conversation";
-
-/// What to store after a streamed answer: the turn's user message, in this conversation.
-pub struct Keep {
-    pub user: String,
-    pub conversation_id: String,
-    pub user_message: String,
-}
 
 /// The caller, who must be signed: a guest's device id is chosen by the browser and only
 /// trusted as a rate-limit bucket, so it must not unlock stored conversations.
@@ -77,20 +71,16 @@ pub async fn chat(
         window_tokens: u64::from(runtime.config.history_window_tokens),
         now_ms: started_ms,
     };
-    let opened = UserClient::new(env, &identity.user)
-        .open_conversation(open)
-        .await
-        .map_err(internal)?;
-    let opened = opened.ok_or(ProxyError::ConversationNotFound)?;
-    let body = completion_body(&turn, &opened.id, &opened.history);
-    let request = parse_chat_request(body.to_string().as_bytes())?;
-    let user = identity.user.clone();
-    let keep = Keep {
-        user: user.clone(),
-        conversation_id: opened.id.clone(),
-        user_message: turn.message,
+    // The conversation named, or the one this turn creates. A refused first turn (rate,
+    // budget, rounds...) creates nothing: the object only creates it with the admission.
+    let conversation_id = match &turn.conversation_id {
+        Some(id) => id.clone(),
+        None => open.new_id.clone(),
     };
-    let served = chat::serve(
+    // Without the history: it comes with the admission (`chat::serve`).
+    let body = completion_body(&turn, &conversation_id, &[]);
+    let request = parse_chat_request(body.to_string().as_bytes())?;
+    let mut response = chat::serve(
         env,
         ctx,
         runtime,
@@ -98,45 +88,13 @@ pub async fn chat(
         identity,
         request,
         started_ms,
-        Some(keep),
+        Some(open),
     )
-    .await;
-    let mut response = match served {
-        Ok(response) => response,
-        Err(error) => {
-            // A refused first turn (rate, budget, rounds...) must not leave an empty
-            // conversation behind: refusals cost nothing, so they must store nothing either.
-            if turn.conversation_id.is_none() {
-                let _ = UserClient::new(env, &user)
-                    .delete_conversation(&opened.id)
-                    .await;
-            }
-            return Err(error);
-        }
-    };
-    let _ = response.headers_mut().set(CONVERSATION_HEADER, &opened.id);
+    .await?;
+    let _ = response
+        .headers_mut()
+        .set(CONVERSATION_HEADER, &conversation_id);
     Ok(response)
-}
-
-/// Stores a finished turn (called after the stream, in `wait_until`). An answer with no
-/// delivered text (the upstream failed before any) leaves the conversation unchanged.
-pub async fn keep_turn(env: &Env, keep: Keep, answer: &str) {
-    if answer.is_empty() {
-        return;
-    }
-    let call = AppendCall {
-        conversation_id: keep.conversation_id.clone(),
-        user_message: keep.user_message,
-        answer: answer.to_string(),
-        now_ms: now_ms(),
-    };
-    let stored = UserClient::new(env, &keep.user).append_turn(call).await;
-    if let Err(error) = stored {
-        worker::console_error!(
-            "oachat: storing a turn of {} failed: {error}",
-            keep.conversation_id
-        );
-    }
 }
 
 #[derive(Deserialize)]

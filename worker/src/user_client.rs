@@ -5,9 +5,9 @@
 use oachat_core::account::AdmitRequest;
 use oachat_core::budget::BudgetUsage;
 use oachat_core::user_call::{
-    AdmitAnswer, AppendCall, Ask, DeleteConversation, FlushLedger, GetConversation, GetTier,
-    GetVirtualKey, GrowCall, ListConversations, OpenCall, Opened, RenameConversation, RenewCall,
-    SetTier, SettleCall, Summary, Transcript, UsageCall, UserCall, VirtualKeyRecord,
+    AdmitAnswer, Ask, BeginTurn, DeleteConversation, FlushLedger, GetConversation, GetTier,
+    GetVirtualKey, GrowCall, ListConversations, RenameConversation, RenewCall, SetTier, SettleCall,
+    Summary, Transcript, TurnBegun, UsageCall, UserCall, VirtualKeyRecord,
 };
 use worker::{Env, Method, Request, RequestInit};
 
@@ -39,6 +39,10 @@ impl<'a> UserClient<'a> {
 
     pub async fn admit(&self, request: AdmitRequest) -> worker::Result<AdmitAnswer> {
         self.ask(request).await
+    }
+
+    pub async fn begin_turn(&self, turn: BeginTurn) -> worker::Result<TurnBegun> {
+        self.ask(turn).await
     }
 
     pub async fn settle(&self, settle: SettleCall) -> worker::Result<()> {
@@ -84,10 +88,6 @@ impl<'a> UserClient<'a> {
         self.ask(ListConversations).await
     }
 
-    pub async fn open_conversation(&self, open: OpenCall) -> worker::Result<Option<Opened>> {
-        self.ask(open).await
-    }
-
     pub async fn conversation(&self, id: &str) -> worker::Result<Option<Transcript>> {
         self.ask(GetConversation { id: id.to_string() }).await
     }
@@ -103,9 +103,5 @@ impl<'a> UserClient<'a> {
 
     pub async fn delete_conversation(&self, id: &str) -> worker::Result<bool> {
         self.ask(DeleteConversation { id: id.to_string() }).await
-    }
-
-    pub async fn append_turn(&self, turn: AppendCall) -> worker::Result<bool> {
-        self.ask(turn).await
     }
 }

@@ -8,7 +8,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::account::{AdmitRequest, Refusal, SettleRequest};
 use crate::budget::BudgetUsage;
-use crate::conversation::StoredMessage;
+use crate::config::Price;
+use crate::conversation::{history_tokens, StoredMessage};
 use crate::ledger::LedgerRow;
 
 /// A call to a user's object, typed by its answer.
@@ -43,7 +44,10 @@ macro_rules! calls {
 calls! {
     /// Admit a request with its reservation: `refusal: None` when granted.
     Admit(AdmitRequest) -> AdmitAnswer;
-    /// Settle a reservation to the metered usage and store its ledger rows with it.
+    /// Open (or create) a conversation and admit its next turn, in one storage transaction.
+    BeginTurn(BeginTurn) -> TurnBegun;
+    /// Settle a reservation to the metered usage and store its ledger rows (and the turn of
+    /// a conversation) with it, in one storage transaction.
     Settle(SettleCall) -> ();
     /// The request still runs: keep its reservation. `false` when there was none to renew.
     Renew(RenewCall) -> bool;
@@ -63,16 +67,12 @@ calls! {
     SetVirtualKey(VirtualKeyRecord) -> VirtualKeyRecord;
     /// The conversations with messages, newest first.
     ListConversations(ListConversations) -> Vec<Summary>;
-    /// Open (or create) a conversation for a new turn. `None`: no such conversation.
-    OpenConversation(OpenCall) -> Option<Opened>;
     /// One conversation with its messages. `None`: no such conversation.
     GetConversation(GetConversation) -> Option<Transcript>;
     /// Rename a conversation; answers its new summary. `None`: no such conversation.
     RenameConversation(RenameConversation) -> Option<Summary>;
     /// Delete a conversation and forget its round count. `false`: there was none.
     DeleteConversation(DeleteConversation) -> bool;
-    /// Append a finished turn. `false`: the conversation was deleted meanwhile.
-    AppendTurn(AppendCall) -> bool;
 }
 
 #[derive(Debug, Clone, Copy, Serialize, Deserialize)]
@@ -147,13 +147,64 @@ pub struct AdmitAnswer {
 }
 
 /// A settle and the ledger rows it accounts for (the request's own, and one per upstream
-/// attempt it abandoned).
+/// attempt it abandoned); for a turn of a conversation, the turn to store.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct SettleCall {
     #[serde(flatten)]
     pub settle: SettleRequest,
     #[serde(default)]
     pub ledger: Vec<LedgerRow>,
+    /// A turn that delivered text; a turn that delivered none leaves its conversation as is.
+    #[serde(default)]
+    pub turn: Option<AppendCall>,
+}
+
+/// The turn of a server-side conversation that comes before its first byte: open (or create)
+/// the conversation and admit the request. Nothing is written unless the request is admitted,
+/// so a refused first turn leaves no conversation behind.
+///
+/// The history is in the object, so `admit` reserves the turn without it; the object adds
+/// what the history it sends back adds to the prompt ([`BeginTurn::reserve_history`]).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct BeginTurn {
+    pub open: OpenCall,
+    pub admit: AdmitRequest,
+    /// The output tokens in `admit`'s reservation (`n` times the clamped cap); the rest is
+    /// the prompt estimate.
+    pub output_tokens: u64,
+    /// The model's price (`None`: the model is not priced, the reservation costs nothing).
+    pub price: Option<Price>,
+}
+
+impl BeginTurn {
+    /// Adds `history` to the reservation, priced as the worker prices a whole prompt (one
+    /// rounding of prompt and output together), so it equals the reservation of the full body.
+    pub fn reserve_history(&mut self, history: &[StoredMessage]) {
+        let prompt_tokens = self
+            .admit
+            .reserve_tokens
+            .saturating_sub(self.output_tokens)
+            .saturating_add(history_tokens(history));
+        self.admit.reserve_tokens = prompt_tokens.saturating_add(self.output_tokens);
+        self.admit.reserve_micro_usd = self.price.map_or(0, |price| {
+            price.cost_micro_usd(prompt_tokens, self.output_tokens, 0)
+        });
+    }
+}
+
+/// The answer to [`BeginTurn`].
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TurnBegun {
+    /// Admitted: the conversation (created now, if new) with its history for the prompt.
+    Admitted(Opened),
+    Refused(Refusal),
+    /// Nothing was taken: plan the turn again under this tier (the admin's override).
+    Replan {
+        tier: String,
+    },
+    /// No such conversation: nothing was taken.
+    NotFound,
 }
 
 /// A conversation as listed.
@@ -181,8 +232,7 @@ pub struct MessageRow {
     pub ts: u64,
 }
 
-/// What the proxy asks before a new turn: open (or create) the conversation and get its
-/// history trimmed to the window.
+/// The conversation a new turn opens (or creates), and the window its history is trimmed to.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct OpenCall {
     /// An existing conversation, or `None` to create `new_id`.
@@ -194,13 +244,15 @@ pub struct OpenCall {
     pub now_ms: u64,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+/// An opened conversation: its id and the history that goes upstream with the new turn.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct Opened {
     pub id: String,
     pub history: Vec<StoredMessage>,
 }
 
-/// After the stream: the user's message and the delivered answer, in this conversation.
+/// After the stream, with the settle: the user's message and the delivered answer, in this
+/// conversation.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct AppendCall {
     pub conversation_id: String,
@@ -255,10 +307,11 @@ mod tests {
                 deployment_cap_micro_usd: None,
             },
             ledger: Vec::new(),
+            turn: None,
         };
         check(
             settle,
-            r#"{"settle":{"request_id":"req_1","now_ms":1,"tokens":2,"micro_usd":3,"conversation_id":null,"refund_round":false,"keep_lease_micro_usd":0,"deployment_cap_micro_usd":null,"ledger":[]}}"#,
+            r#"{"settle":{"request_id":"req_1","now_ms":1,"tokens":2,"micro_usd":3,"conversation_id":null,"refund_round":false,"keep_lease_micro_usd":0,"deployment_cap_micro_usd":null,"ledger":[],"turn":null}}"#,
         );
     }
 }

@@ -118,6 +118,9 @@ pub fn get(state: &State, id: &str) -> worker::Result<Option<Transcript>> {
     Ok(Some(Transcript { summary, messages }))
 }
 
+/// The conversation a turn opens, with its history trimmed to the window; `None` when the
+/// turn names a conversation that is not there. Writes nothing: a new conversation is only
+/// created (`create`) once its first turn is admitted.
 pub fn open(state: &State, call: &OpenCall) -> worker::Result<Option<Opened>> {
     ensure(state)?;
     match &call.conversation_id {
@@ -137,32 +140,53 @@ pub fn open(state: &State, call: &OpenCall) -> worker::Result<Option<Opened>> {
                 history: trim_history(&history, &call.new_message, call.window_tokens),
             }))
         }
-        None => {
-            state.storage().sql().exec(
-                "INSERT OR IGNORE INTO conversations (id, title, created_ms, updated_ms)
-                 VALUES (?, ?, ?, ?)",
-                vec![
-                    call.new_id.as_str().into(),
-                    call.title.as_str().into(),
-                    time(call.now_ms),
-                    time(call.now_ms),
-                ],
-            )?;
-            Ok(Some(Opened {
-                id: call.new_id.clone(),
-                history: Vec::new(),
-            }))
-        }
+        None => Ok(Some(Opened {
+            id: call.new_id.clone(),
+            history: Vec::new(),
+        })),
     }
 }
 
+/// Creates the conversation a first turn opened (nothing when it names an existing one).
+pub fn create(state: &State, call: &OpenCall) -> worker::Result<()> {
+    if call.conversation_id.is_some() {
+        return Ok(());
+    }
+    ensure(state)?;
+    state.storage().sql().exec(
+        "INSERT OR IGNORE INTO conversations (id, title, created_ms, updated_ms)
+         VALUES (?, ?, ?, ?)",
+        vec![
+            call.new_id.as_str().into(),
+            call.title.as_str().into(),
+            time(call.now_ms),
+            time(call.now_ms),
+        ],
+    )?;
+    Ok(())
+}
+
 /// Appends the turn's two messages; `false` when the conversation was deleted meanwhile.
+/// The same turn twice (a settle sent again when its answer was lost) is stored once.
 pub fn append(state: &State, call: &AppendCall) -> worker::Result<bool> {
     let id = call.conversation_id.as_str();
     if summary(state, id)?.is_none() {
         return Ok(false);
     }
     let sql = state.storage().sql();
+    let last: Vec<WireMessageRow> = sql
+        .exec(
+            "SELECT seq, role, content, ts FROM messages WHERE conversation_id = ?
+             ORDER BY seq DESC LIMIT 1",
+            vec![id.into()],
+        )?
+        .to_array()?;
+    let stored_already = last.first().is_some_and(|row| {
+        row.role == "assistant" && row.ts as u64 == call.now_ms && row.content == call.answer
+    });
+    if stored_already {
+        return Ok(true);
+    }
     #[derive(Deserialize)]
     struct Next {
         next: f64,

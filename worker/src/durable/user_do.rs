@@ -19,9 +19,9 @@ use oachat_core::account::{Account, AdmitRequest, GuestPoolLimits, Prepared, Ref
 use oachat_core::budget::BudgetKind;
 use oachat_core::budget::BudgetUsage;
 use oachat_core::user_call::{
-    AdmitAnswer, AppendCall, Ask, DeleteConversation, FlushLedger, GetConversation, GetTier,
-    GetVirtualKey, GrowCall, ListConversations, OpenCall, RenameConversation, RenewCall, SetTier,
-    SettleCall, UsageCall, UserCall, VirtualKeyRecord,
+    AdmitAnswer, Ask, BeginTurn, DeleteConversation, FlushLedger, GetConversation, GetTier,
+    GetVirtualKey, GrowCall, ListConversations, RenameConversation, RenewCall, SetTier, SettleCall,
+    TurnBegun, UsageCall, UserCall, VirtualKeyRecord,
 };
 use worker::{durable_object, DurableObject, Env, Method, Request, RequestInit, Response, State};
 
@@ -79,6 +79,7 @@ impl DurableObject for UserDo {
         let call: UserCall = crate::body::request_json(&mut req).await?;
         match call {
             UserCall::Admit(call) => answer::<AdmitRequest>(self.handle_admit(call).await?),
+            UserCall::BeginTurn(call) => answer::<BeginTurn>(self.handle_begin_turn(call).await?),
             UserCall::Settle(call) => answer::<SettleCall>(self.handle_settle(call).await?),
             UserCall::Renew(call) => answer::<RenewCall>(self.handle_renew(call)?),
             UserCall::Grow(call) => answer::<GrowCall>(self.handle_grow(call)?),
@@ -97,9 +98,6 @@ impl DurableObject for UserDo {
             UserCall::ListConversations(ListConversations) => {
                 answer::<ListConversations>(conversations::list(&self.state)?)
             }
-            UserCall::OpenConversation(call) => {
-                answer::<OpenCall>(conversations::open(&self.state, &call)?)
-            }
             UserCall::GetConversation(call) => {
                 answer::<GetConversation>(conversations::get(&self.state, &call.id)?)
             }
@@ -108,9 +106,6 @@ impl DurableObject for UserDo {
             ),
             UserCall::DeleteConversation(call) => {
                 answer::<DeleteConversation>(self.handle_delete_conversation(&call.id)?)
-            }
-            UserCall::AppendTurn(call) => {
-                answer::<AppendCall>(conversations::append(&self.state, &call)?)
             }
         }
     }
@@ -123,8 +118,42 @@ impl DurableObject for UserDo {
 }
 
 impl UserDo {
-    /// Admits a request, or answers "plan again" under the admin's override tier.
-    async fn handle_admit(&self, mut admit: AdmitRequest) -> worker::Result<AdmitAnswer> {
+    async fn handle_admit(&self, admit: AdmitRequest) -> worker::Result<AdmitAnswer> {
+        self.admit_then(admit, || Ok(())).await
+    }
+
+    /// Opens the turn's conversation and admits the turn with its history's reservation. A new
+    /// conversation is created with the admission, in its storage transaction: a refused turn
+    /// (or one to plan again) leaves nothing behind.
+    async fn handle_begin_turn(&self, mut call: BeginTurn) -> worker::Result<TurnBegun> {
+        let Some(opened) = conversations::open(&self.state, &call.open)? else {
+            return Ok(TurnBegun::NotFound);
+        };
+        call.reserve_history(&opened.history);
+        let open = &call.open;
+        let answer = self
+            .admit_then(call.admit, || conversations::create(&self.state, open))
+            .await?;
+        Ok(match answer {
+            AdmitAnswer {
+                replan_tier: Some(tier),
+                ..
+            } => TurnBegun::Replan { tier },
+            AdmitAnswer {
+                refusal: Some(refusal),
+                ..
+            } => TurnBegun::Refused(refusal),
+            AdmitAnswer { .. } => TurnBegun::Admitted(opened),
+        })
+    }
+
+    /// Admits a request, or answers "plan again" under the admin's override tier. `admitted`
+    /// writes what goes with a granted admission, in the admission's storage transaction.
+    async fn admit_then(
+        &self,
+        mut admit: AdmitRequest,
+        admitted: impl FnOnce() -> worker::Result<()>,
+    ) -> worker::Result<AdmitAnswer> {
         if let Some(override_tier) = self.tier_override()? {
             // Same script, same isolate: the worker's parsed config is at hand.
             let runtime = runtime::runtime(&self.env)
@@ -139,7 +168,7 @@ impl UserDo {
             }
             admit.override_limits(tiers.get(&override_tier).map(TierLimits::of));
         }
-        let refusal = self.admit(&admit).await?.err();
+        let refusal = self.admit(&admit, admitted).await?.err();
         Ok(AdmitAnswer {
             refusal,
             replan_tier: None,
@@ -147,9 +176,18 @@ impl UserDo {
     }
 
     async fn handle_settle(&self, call: SettleCall) -> worker::Result<()> {
-        let SettleCall { settle, ledger } = call;
+        let SettleCall {
+            settle,
+            ledger,
+            turn,
+        } = call;
+        // The turn first: should storing it fail, nothing is settled, and the settle sent
+        // again stores both (the turn only once). `false` (deleted meanwhile) stores nothing.
+        if let Some(turn) = &turn {
+            conversations::append(&self.state, turn)?;
+        }
         let surplus = self.with_account(|account| account.settle(&settle))?;
-        // Written before any await: the rows commit with the settle, or none does.
+        // Written before any await: the rows (and the turn) commit with the settle, or none does.
         for row in &ledger {
             self.outbox.record(&self.state, row)?;
         }
@@ -232,7 +270,11 @@ impl UserDo {
         Ok(stored)
     }
 
-    async fn admit(&self, request: &AdmitRequest) -> worker::Result<Result<(), Refusal>> {
+    async fn admit(
+        &self,
+        request: &AdmitRequest,
+        admitted: impl FnOnce() -> worker::Result<()>,
+    ) -> worker::Result<Result<(), Refusal>> {
         // One lease call at a time per user: a request that finds one out waits for its grant
         // and checks again, so concurrent requests share a slice instead of each taking one.
         // Every wait ends with a completed call, so this loop ends.
@@ -305,6 +347,10 @@ impl UserDo {
             }
         }
         let (result, surplus) = self.with_account(|account| account.admit(request))?;
+        if result.is_ok() {
+            // No await since the admission's rows: this commits with them.
+            admitted()?;
+        }
         self.give_back(surplus, request.now_ms, request.deployment_cap_micro_usd)
             .await;
         Ok(result)
