@@ -23,6 +23,7 @@ use worker::{Context, Env, Method, Request, Response};
 
 use crate::auth;
 use crate::chat;
+use crate::error::HandlerError;
 use crate::respond::{json_response, Cors};
 use crate::runtime::Runtime;
 use crate::time::now_ms;
@@ -46,11 +47,6 @@ async fn signed_caller(
     Ok(identity)
 }
 
-fn internal(error: worker::Error) -> ProxyError {
-    worker::console_error!("oachat conversations: {error}");
-    ProxyError::Internal
-}
-
 /// `POST /v1/oachat/chat`: one turn of a server-side conversation, answered as SSE.
 pub async fn chat(
     mut req: Request,
@@ -58,7 +54,7 @@ pub async fn chat(
     ctx: &Context,
     runtime: Rc<Runtime>,
     cors: &Cors,
-) -> Result<Response, ProxyError> {
+) -> Result<Response, HandlerError> {
     let started_ms = now_ms();
     let identity = signed_caller(&req, env, &runtime).await?;
     let bytes = crate::body::request_bytes(&mut req, runtime.config.max_body_bytes).await?;
@@ -108,7 +104,7 @@ pub async fn handle(
     env: &Env,
     runtime: &Runtime,
     cors: &Cors,
-) -> Result<Response, ProxyError> {
+) -> Result<Response, HandlerError> {
     let identity = signed_caller(&req, env, runtime).await?;
     let user = identity.user.as_str();
     let path = req.path();
@@ -121,53 +117,42 @@ pub async fn handle(
     if rest.is_empty() {
         return match method {
             Method::Get => {
-                let list = UserClient::new(env, user)
-                    .conversations()
-                    .await
-                    .map_err(internal)?;
+                let list = UserClient::new(env, user).conversations().await?;
                 respond(&json!({"object": "list", "data": list}), cors)
             }
-            _ => Err(ProxyError::MethodNotAllowed { allowed: "GET" }),
+            _ => Err(ProxyError::MethodNotAllowed { allowed: "GET" }.into()),
         };
     }
     // An id that could never have been issued cannot exist: 404, like any unknown id.
     if !valid_id(rest) {
-        return Err(ProxyError::ConversationNotFound);
+        return Err(ProxyError::ConversationNotFound.into());
     }
     let object = UserClient::new(env, user);
     match method {
         Method::Get => {
-            let transcript = object.conversation(rest).await.map_err(internal)?;
+            let transcript = object.conversation(rest).await?;
             let transcript = transcript.ok_or(ProxyError::ConversationNotFound)?;
-            respond(
-                &serde_json::to_value(&transcript).map_err(|_| ProxyError::Internal)?,
-                cors,
-            )
+            respond(&serde_json::to_value(&transcript)?, cors)
         }
         Method::Patch => {
             let rename: Rename =
                 crate::body::small_json(&mut req, "title", "{\"title\": \"...\"}").await?;
             let title = validate_title(&rename.title)?;
-            let renamed = object
-                .rename_conversation(rest, title)
-                .await
-                .map_err(internal)?;
+            let renamed = object.rename_conversation(rest, title).await?;
             let renamed = renamed.ok_or(ProxyError::ConversationNotFound)?;
-            respond(
-                &serde_json::to_value(&renamed).map_err(|_| ProxyError::Internal)?,
-                cors,
-            )
+            respond(&serde_json::to_value(&renamed)?, cors)
         }
         Method::Delete => {
-            let deleted = object.delete_conversation(rest).await.map_err(internal)?;
+            let deleted = object.delete_conversation(rest).await?;
             if !deleted {
-                return Err(ProxyError::ConversationNotFound);
+                return Err(ProxyError::ConversationNotFound.into());
             }
             respond(&json!({"id": rest, "deleted": true}), cors)
         }
         _ => Err(ProxyError::MethodNotAllowed {
             allowed: "GET, PATCH, DELETE",
-        }),
+        }
+        .into()),
     }
 }
 
@@ -184,7 +169,7 @@ pub async fn feedback(
     env: &Env,
     runtime: &Runtime,
     cors: &Cors,
-) -> Result<Response, ProxyError> {
+) -> Result<Response, HandlerError> {
     let identity = auth::authenticate(&req, env, runtime).await?;
     let feedback: Feedback = crate::body::small_json(
         &mut req,
@@ -193,15 +178,12 @@ pub async fn feedback(
     )
     .await?;
     if !matches!(feedback.rating, -1..=1) {
-        return Err(ProxyError::invalid(
-            "rating",
-            "`rating` must be 1, -1 or 0.",
-        ));
+        return Err(ProxyError::invalid("rating", "`rating` must be 1, -1 or 0.").into());
     }
     if feedback.request_id.is_empty() || feedback.request_id.len() > 64 {
-        return Err(ProxyError::RequestNotFound);
+        return Err(ProxyError::RequestNotFound.into());
     }
-    ledger_d1::ensure_schema(env).await.map_err(internal)?;
+    ledger_d1::ensure_schema(env).await?;
     // A rating sent right after the answer can arrive before its row reached D1: the row waits
     // in the caller's outbox (or its settle is still on the way there). Ask the caller's object
     // to move its rows now and try again, a few times.
@@ -209,7 +191,7 @@ pub async fn feedback(
     while rate(env, &identity, &feedback).await? == 0 {
         attempt += 1;
         if attempt == FEEDBACK_ATTEMPTS {
-            return Err(ProxyError::RequestNotFound);
+            return Err(ProxyError::RequestNotFound.into());
         }
         if attempt > 1 {
             worker::Delay::from(std::time::Duration::from_millis(200)).await;
@@ -227,8 +209,8 @@ pub async fn feedback(
 const FEEDBACK_ATTEMPTS: u32 = 3;
 
 /// Stores the rating; the number of rows changed (0: no such row of the caller's in D1 yet).
-async fn rate(env: &Env, identity: &Identity, feedback: &Feedback) -> Result<u64, ProxyError> {
-    let db = env.d1(ledger_d1::BINDING).map_err(internal)?;
+async fn rate(env: &Env, identity: &Identity, feedback: &Feedback) -> Result<u64, HandlerError> {
+    let db = env.d1(ledger_d1::BINDING)?;
     let rating = match feedback.rating {
         0 => JsValue::NULL,
         rating => JsValue::from_f64(f64::from(rating)),
@@ -240,18 +222,15 @@ async fn rate(env: &Env, identity: &Identity, feedback: &Feedback) -> Result<u64
             rating,
             feedback.request_id.as_str().into(),
             identity.user.as_str().into(),
-        ])
-        .map_err(internal)?
+        ])?
         .run()
-        .await
-        .map_err(internal)?;
+        .await?;
     Ok(result
-        .meta()
-        .map_err(internal)?
+        .meta()?
         .and_then(|meta| meta.changes)
         .map_or(0, |changes| changes as u64))
 }
 
-fn respond(value: &Value, cors: &Cors) -> Result<Response, ProxyError> {
-    json_response(200, value, cors).map_err(internal)
+fn respond(value: &Value, cors: &Cors) -> Result<Response, HandlerError> {
+    Ok(json_response(200, value, cors)?)
 }
