@@ -7,16 +7,18 @@ use oachat_core::identity::{virtual_key_hash, virtual_key_id, VIRTUAL_KEY_PREFIX
 use oachat_core::jwt::constant_time_eq;
 use oachat_core::routing::RouteRequest;
 use oachat_core::usage::{row, to_csv, UsageQuery, UsageRow};
+use oachat_core::user_call::VirtualKeyRecord;
 use serde::Deserialize;
 use serde_json::{json, Value};
 use wasm_bindgen::JsValue;
 use worker::{Env, Headers, Method, Request, Response, ResponseBuilder};
 
-use crate::durable::user_do::VirtualKeyRecord;
+use crate::error::HandlerError;
 use crate::respond::{json_response, Cors};
 use crate::runtime::Runtime;
 use crate::time::now_ms;
-use crate::{health, ledger_d1, limits, random};
+use crate::user_client::UserClient;
+use crate::{health, ledger_d1, random};
 
 const VKEY_TABLE: &str = "CREATE TABLE IF NOT EXISTS virtual_keys (
     id TEXT PRIMARY KEY, hash TEXT NOT NULL, name TEXT NOT NULL, tier TEXT,
@@ -27,7 +29,7 @@ pub async fn handle(
     env: &Env,
     runtime: &Runtime,
     cors: &Cors,
-) -> Result<Response, ProxyError> {
+) -> Result<Response, HandlerError> {
     authorize(&req, runtime)?;
     // Ids arrive percent-encoded (`u:%E5%BC%A0%E4%B8%89` is user 张三): decoded once, here.
     let path = req.path();
@@ -41,16 +43,15 @@ pub async fn handle(
         (Method::Get, ["keys", "health"]) => key_health(env).await,
         (Method::Put, ["users", user, "tier"]) => set_tier(&mut req, env, runtime, user).await,
         (Method::Get, ["users", user, "usage"]) => {
-            limits::send::<Value>(env, user, Method::Get, "/usage", None)
-                .await
-                .map_err(internal)
+            let usage = UserClient::new(env, user).usage().await?;
+            Ok(serde_json::to_value(usage)?)
         }
         (Method::Get, ["usage"]) => return usage(&req, env, cors).await,
         (Method::Get, ["ledger"]) => recent_ledger(&req, env).await,
         (Method::Get, ["route"]) => Ok(explain_route(&req, runtime)?),
-        _ => return Err(ProxyError::NotFound),
+        _ => return Err(ProxyError::NotFound.into()),
     }?;
-    json_response(200, &result, cors).map_err(internal)
+    Ok(json_response(200, &result, cors)?)
 }
 
 fn authorize(req: &Request, runtime: &Runtime) -> Result<(), ProxyError> {
@@ -74,32 +75,25 @@ fn authorize(req: &Request, runtime: &Runtime) -> Result<(), ProxyError> {
     Ok(())
 }
 
-fn internal(error: worker::Error) -> ProxyError {
-    worker::console_error!("oachat admin: {error}");
-    ProxyError::Internal
-}
-
 #[derive(Deserialize)]
 struct NewKey {
     name: String,
     tier: Option<String>,
 }
 
-async fn create_key(req: &mut Request, env: &Env, runtime: &Runtime) -> Result<Value, ProxyError> {
+async fn create_key(
+    req: &mut Request,
+    env: &Env,
+    runtime: &Runtime,
+) -> Result<Value, HandlerError> {
     let new: NewKey =
         crate::body::small_json(req, "name", "{\"name\": \"...\", \"tier\": \"...\"}").await?;
     if new.name.trim().is_empty() || new.name.len() > 100 {
-        return Err(ProxyError::invalid(
-            "name",
-            "`name` must be 1 to 100 characters.",
-        ));
+        return Err(ProxyError::invalid("name", "`name` must be 1 to 100 characters.").into());
     }
     if let Some(tier) = &new.tier {
         if !runtime.config.tiers.contains_key(tier) {
-            return Err(ProxyError::invalid(
-                "tier",
-                format!("Unknown tier `{tier}`."),
-            ));
+            return Err(ProxyError::invalid("tier", format!("Unknown tier `{tier}`.")).into());
         }
     }
     let key = format!("{VIRTUAL_KEY_PREFIX}{}", random::hex(24));
@@ -111,12 +105,12 @@ async fn create_key(req: &mut Request, env: &Env, runtime: &Runtime) -> Result<V
         created_ms: now_ms(),
         revoked: false,
     };
-    let _: VirtualKeyRecord =
-        limits::call_method(env, &format!("vkey:{hash}"), Method::Put, "/vkey", &record)
-            .await
-            .map_err(internal)?;
-    let db = env.d1(ledger_d1::BINDING).map_err(internal)?;
-    db.prepare(VKEY_TABLE).run().await.map_err(internal)?;
+    let object = format!("vkey:{hash}");
+    let record = UserClient::new(env, &object)
+        .set_virtual_key(record)
+        .await?;
+    let db = env.d1(ledger_d1::BINDING)?;
+    db.prepare(VKEY_TABLE).run().await?;
     db.prepare(
         "INSERT INTO virtual_keys (id, hash, name, tier, created_ms) VALUES (?1, ?2, ?3, ?4, ?5)",
     )
@@ -129,11 +123,9 @@ async fn create_key(req: &mut Request, env: &Env, runtime: &Runtime) -> Result<V
             .as_deref()
             .map_or(JsValue::NULL, JsValue::from_str),
         JsValue::from_f64(record.created_ms as f64),
-    ])
-    .map_err(internal)?
+    ])?
     .run()
-    .await
-    .map_err(internal)?;
+    .await?;
     // The only time the key is ever shown.
     Ok(
         json!({ "id": record.id, "key": key, "name": record.name, "tier": record.tier, "created_ms": record.created_ms }),
@@ -150,16 +142,16 @@ struct KeyRow {
     revoked: f64,
 }
 
-async fn list_keys(env: &Env) -> Result<Value, ProxyError> {
-    let db = env.d1(ledger_d1::BINDING).map_err(internal)?;
-    db.prepare(VKEY_TABLE).run().await.map_err(internal)?;
+async fn list_keys(env: &Env) -> Result<Value, HandlerError> {
+    let db = env.d1(ledger_d1::BINDING)?;
+    db.prepare(VKEY_TABLE).run().await?;
     let rows: Vec<KeyRow> = db
         .prepare("SELECT id, hash, name, tier, created_ms, revoked FROM virtual_keys ORDER BY created_ms")
         .all()
         .await
-        .map_err(internal)?
+        ?
         .results()
-        .map_err(internal)?;
+        ?;
     let keys: Vec<Value> = rows
         .into_iter()
         .map(|row| json!({"id": row.id, "name": row.name, "tier": row.tier, "created_ms": row.created_ms as u64, "revoked": row.revoked != 0.0}))
@@ -167,16 +159,14 @@ async fn list_keys(env: &Env) -> Result<Value, ProxyError> {
     Ok(json!({ "keys": keys }))
 }
 
-async fn revoke_key(env: &Env, id: &str) -> Result<Value, ProxyError> {
-    let db = env.d1(ledger_d1::BINDING).map_err(internal)?;
-    db.prepare(VKEY_TABLE).run().await.map_err(internal)?;
+async fn revoke_key(env: &Env, id: &str) -> Result<Value, HandlerError> {
+    let db = env.d1(ledger_d1::BINDING)?;
+    db.prepare(VKEY_TABLE).run().await?;
     let row: Option<KeyRow> = db
         .prepare("SELECT id, hash, name, tier, created_ms, revoked FROM virtual_keys WHERE id = ?1")
-        .bind(&[id.into()])
-        .map_err(internal)?
+        .bind(&[id.into()])?
         .first(None)
-        .await
-        .map_err(internal)?;
+        .await?;
     let row = row.ok_or(ProxyError::NotFound)?;
     let record = VirtualKeyRecord {
         id: row.id.clone(),
@@ -186,27 +176,20 @@ async fn revoke_key(env: &Env, id: &str) -> Result<Value, ProxyError> {
         revoked: true,
     };
     // The record in the key's own object is what authentication reads: revoke there first.
-    let _: VirtualKeyRecord = limits::call_method(
-        env,
-        &format!("vkey:{}", row.hash),
-        Method::Put,
-        "/vkey",
-        &record,
-    )
-    .await
-    .map_err(internal)?;
+    let object = format!("vkey:{}", row.hash);
+    UserClient::new(env, &object)
+        .set_virtual_key(record)
+        .await?;
     db.prepare("UPDATE virtual_keys SET revoked = 1 WHERE id = ?1")
-        .bind(&[id.into()])
-        .map_err(internal)?
+        .bind(&[id.into()])?
         .run()
-        .await
-        .map_err(internal)?;
+        .await?;
     Ok(json!({ "id": row.id, "revoked": true }))
 }
 
-async fn key_health(env: &Env) -> Result<Value, ProxyError> {
-    let snapshots = health::exchange(env, &[]).await.map_err(internal)?;
-    serde_json::to_value(&snapshots).map_err(|_| ProxyError::Internal)
+async fn key_health(env: &Env) -> Result<Value, HandlerError> {
+    let snapshots = health::exchange(env, &[]).await?;
+    Ok(serde_json::to_value(&snapshots)?)
 }
 
 #[derive(Deserialize)]
@@ -219,20 +202,15 @@ async fn set_tier(
     env: &Env,
     runtime: &Runtime,
     user: &str,
-) -> Result<Value, ProxyError> {
+) -> Result<Value, HandlerError> {
     let change: TierChange =
         crate::body::small_json(req, "tier", "{\"tier\": \"name\"} or {\"tier\": null}").await?;
     if let Some(tier) = &change.tier {
         if !runtime.config.tiers.contains_key(tier) {
-            return Err(ProxyError::invalid(
-                "tier",
-                format!("Unknown tier `{tier}`."),
-            ));
+            return Err(ProxyError::invalid("tier", format!("Unknown tier `{tier}`.")).into());
         }
     }
-    let tier: Option<String> = limits::call_method(env, user, Method::Put, "/tier", &change.tier)
-        .await
-        .map_err(internal)?;
+    let tier = UserClient::new(env, user).set_tier(change.tier).await?;
     Ok(json!({ "user": user, "tier": tier }))
 }
 
@@ -245,25 +223,17 @@ struct AggregateRow {
     cost_micro_usd: Option<f64>,
 }
 
-async fn usage(req: &Request, env: &Env, cors: &Cors) -> Result<Response, ProxyError> {
-    let url = req.url().map_err(internal)?;
+async fn usage(req: &Request, env: &Env, cors: &Cors) -> Result<Response, HandlerError> {
+    let url = req.url()?;
     let query = UsageQuery::parse(
         url.query_pairs()
             .map(|(k, v)| (k.into_owned(), v.into_owned())),
     )?;
-    ledger_d1::ensure_schema(env).await.map_err(internal)?;
+    ledger_d1::ensure_schema(env).await?;
     let (sql, values) = query.sql();
     let bound: Vec<JsValue> = values.iter().map(|v| JsValue::from_str(v)).collect();
-    let db = env.d1(ledger_d1::BINDING).map_err(internal)?;
-    let rows: Vec<AggregateRow> = db
-        .prepare(sql)
-        .bind(&bound)
-        .map_err(internal)?
-        .all()
-        .await
-        .map_err(internal)?
-        .results()
-        .map_err(internal)?;
+    let db = env.d1(ledger_d1::BINDING)?;
+    let rows: Vec<AggregateRow> = db.prepare(sql).bind(&bound)?.all().await?.results()?;
     let number = |n: Option<f64>| n.unwrap_or(0.0) as u64;
     let rows: Vec<UsageRow> = rows
         .into_iter()
@@ -290,16 +260,15 @@ async fn usage(req: &Request, env: &Env, cors: &Cors) -> Result<Response, ProxyE
             .with_headers(headers)
             .fixed(to_csv(query.group, &rows).into_bytes()));
     }
-    json_response(
+    Ok(json_response(
         200,
         &json!({ "group": query.group.column(), "data": rows }),
         cors,
-    )
-    .map_err(internal)
+    )?)
 }
 
-async fn recent_ledger(req: &Request, env: &Env) -> Result<Value, ProxyError> {
-    let url = req.url().map_err(internal)?;
+async fn recent_ledger(req: &Request, env: &Env) -> Result<Value, HandlerError> {
+    let url = req.url()?;
     let param = |name: &str| {
         url.query_pairs()
             .find(|(k, _)| k == name)
@@ -315,8 +284,8 @@ async fn recent_ledger(req: &Request, env: &Env) -> Result<Value, ProxyError> {
         .unwrap_or(0)
         .min(10_000_000);
     let user = param("user").filter(|user| !user.is_empty() && user.len() <= 256);
-    ledger_d1::ensure_schema(env).await.map_err(internal)?;
-    let db = env.d1(ledger_d1::BINDING).map_err(internal)?;
+    ledger_d1::ensure_schema(env).await?;
+    let db = env.d1(ledger_d1::BINDING)?;
     let limit = JsValue::from_f64(f64::from(limit));
     let offset = JsValue::from_f64(f64::from(offset));
     let statement = match &user {
@@ -329,19 +298,13 @@ async fn recent_ledger(req: &Request, env: &Env) -> Result<Value, ProxyError> {
             .prepare("SELECT * FROM ledger ORDER BY ts_ms DESC, id LIMIT ?1 OFFSET ?2")
             .bind(&[limit, offset]),
     };
-    let rows: Vec<Value> = statement
-        .map_err(internal)?
-        .all()
-        .await
-        .map_err(internal)?
-        .results()
-        .map_err(internal)?;
+    let rows: Vec<Value> = statement?.all().await?.results()?;
     Ok(json!({ "rows": rows }))
 }
 
 /// `GET /admin/route?text=...&scenario=...&tier=...`: the decision for a text, no upstream call.
-fn explain_route(req: &Request, runtime: &Runtime) -> Result<Value, ProxyError> {
-    let url = req.url().map_err(internal)?;
+fn explain_route(req: &Request, runtime: &Runtime) -> Result<Value, HandlerError> {
+    let url = req.url()?;
     let param = |name: &str| {
         url.query_pairs()
             .find(|(k, _)| k == name)

@@ -7,12 +7,11 @@ use oachat_core::identity::{
     bearer, guest_identity, identify_user_token, virtual_key_hash, virtual_key_id, Bearer,
     Credential, Identity,
 };
-use worker::{Env, Method, Request};
+use worker::{Env, Request};
 
-use crate::durable::user_do::VirtualKeyRecord;
-use crate::limits;
 use crate::runtime::Runtime;
 use crate::time::now_ms;
+use crate::user_client::UserClient;
 
 /// The header a guest widget sends its device id in (guest mode only).
 pub const DEVICE_HEADER: &str = "x-oachat-device";
@@ -47,10 +46,11 @@ pub async fn authenticate(
 
 async fn virtual_key(env: &Env, runtime: &Runtime, key: &str) -> Result<Identity, ProxyError> {
     let hash = virtual_key_hash(key);
-    let record: Option<VirtualKeyRecord> =
-        limits::send(env, &format!("vkey:{hash}"), Method::Get, "/vkey", None)
-            .await
-            .map_err(|_| ProxyError::Internal)?;
+    let object = format!("vkey:{hash}");
+    let record = UserClient::new(env, &object)
+        .virtual_key()
+        .await
+        .map_err(|_| ProxyError::Internal)?;
     // The object is found by the key's hash, so reaching a record already proves the key;
     // no comparison of secrets happens here at all.
     let record = record

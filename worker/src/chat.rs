@@ -7,6 +7,7 @@ use std::rc::Rc;
 use oachat_core::assemble::Assembler;
 use oachat_core::cache::{cache_key, CachedAnswer};
 use oachat_core::config::{ModelChoice, Tier};
+use oachat_core::conversation::{prepend_history, StoredMessage};
 use oachat_core::error::ProxyError;
 use oachat_core::identity::{opaque_user_id, Identity};
 use oachat_core::keypool::KeyId;
@@ -15,16 +16,16 @@ use oachat_core::metering::{estimate_request_prompt_tokens, StreamMeter, Usage};
 use oachat_core::relay::RelayCore;
 use oachat_core::request::{parse_chat_request, ChatRequest};
 use oachat_core::routing::{render_template, RouteRequest, TemplateVars};
+use oachat_core::user_call::OpenCall;
 use oachat_protocol::{encode_event_into, SseParser};
 use serde_json::Value;
 use worker::{Context, Env, Headers, Request, Response, ResponseBody, ResponseBuilder};
 
 use crate::auth;
 use crate::body;
-use crate::conversations::{self, Keep};
 use crate::health;
 use crate::ledger_d1;
-use crate::limits::{self, Admission, Admitted};
+use crate::limits::{self, Admission, Admitted, OpenTurn};
 use crate::relay::{Relay, RelayEnd};
 use crate::respond::{error_response, Cors};
 use crate::runtime::Runtime;
@@ -88,7 +89,9 @@ pub async fn completions(
 }
 
 /// The path shared by `/v1/chat/completions` and the widget's `/v1/oachat/chat`. With a
-/// [`Keep`], the streamed answer is captured and stored in the conversation afterwards.
+/// conversation's `turn` (its body without the history), the conversation is opened with the
+/// admission, which brings its history, and the streamed answer is captured and stored in it
+/// with the settle: one call to the user's object before the first byte and one after.
 #[allow(clippy::too_many_arguments)]
 pub async fn serve(
     env: &Env,
@@ -98,9 +101,10 @@ pub async fn serve(
     identity: Identity,
     chat: ChatRequest,
     started_ms: u64,
-    keep: Option<Keep>,
+    turn: Option<OpenCall>,
 ) -> Result<Response, ProxyError> {
-    let (plan, admission) = plan_and_admit(env, &runtime, identity, &chat, started_ms).await?;
+    let (plan, admission, chat) =
+        plan_and_admit(env, &runtime, identity, chat, started_ms, turn.as_ref()).await?;
 
     if let Some(cache) = &plan.cache {
         if let Some(hit) = crate::cache::lookup(&cache.key).await {
@@ -188,14 +192,14 @@ pub async fn serve(
     if plan.stream {
         let upstream_body = body::stream(&answer.response).ok_or(ProxyError::Internal)?;
         let meter = StreamMeter::new(chat.client_wants_usage);
-        let meter = if keep.is_some() || plan.cache.is_some() {
+        let meter = if turn.is_some() || plan.cache.is_some() {
             meter.capturing()
         } else {
             meter
         };
         let core = RelayCore::new(meter);
         // Cards are for the widget's own endpoint; OpenAI clients get a plain OpenAI stream.
-        let core = if keep.is_some() && !plan.follow_ups.is_empty() {
+        let core = if turn.is_some() && !plan.follow_ups.is_empty() {
             core.with_card(
                 "quick-replies",
                 &serde_json::json!({ "replies": plan.follow_ups }),
@@ -216,9 +220,6 @@ pub async fn serve(
         ctx.wait_until(async move {
             let end = limits::while_renewing(&env_for_ledger, &admission, relay.finished()).await;
             drop(controller);
-            if let Some(keep) = keep {
-                conversations::keep_turn(&env_for_ledger, keep, end.meter.captured_text()).await;
-            }
             if let Some(cache) = &plan_for_ledger.cache {
                 // Only a complete answer is worth replaying: a `length` cut is not one.
                 let complete = end.ending == Ending::Completed
@@ -256,7 +257,8 @@ pub async fn serve(
                 attempts,
             );
             let rows = with_abandoned(&runtime_for_ledger, &plan_for_ledger, row, &abandoned);
-            settle_and_record(&env_for_ledger, admission, rows).await;
+            let answer = meter.captured_text();
+            settle_and_record(&env_for_ledger, admission, rows, answer).await;
         });
         return Ok(ResponseBuilder::new()
             .with_status(200)
@@ -462,13 +464,19 @@ fn serve_cached(
 /// nothing) and the request is planned once more under the override, which then governs
 /// models, `max_tokens` and routing as well as the limits. Only overridden users pay the
 /// second call; a model refused by the token's tier asks for the override first.
+///
+/// A conversation's turn is admitted with its history, which comes back with the admission:
+/// the request is then planned once more with it (same id, same route), and goes upstream
+/// with it.
 async fn plan_and_admit(
     env: &Env,
     runtime: &Runtime,
     mut identity: Identity,
-    chat: &ChatRequest,
+    chat: ChatRequest,
     started_ms: u64,
-) -> Result<(Plan, Admission), ProxyError> {
+    turn: Option<&OpenCall>,
+) -> Result<(Plan, Admission, ChatRequest), ProxyError> {
+    let request_id = new_request_id();
     let mut replanned = false;
     loop {
         let tier = runtime
@@ -477,7 +485,14 @@ async fn plan_and_admit(
             .get(&identity.tier)
             .cloned()
             .ok_or(ProxyError::Internal)?;
-        let planned = match plan(runtime, identity.clone(), chat, &tier, started_ms) {
+        let planned = match plan(
+            runtime,
+            identity.clone(),
+            &chat,
+            &tier,
+            started_ms,
+            &request_id,
+        ) {
             Ok(planned) => planned,
             Err(ProxyError::ModelNotAllowed { model }) if !replanned => {
                 match limits::tier_override(env, runtime, &identity.user).await {
@@ -491,19 +506,42 @@ async fn plan_and_admit(
             }
             Err(error) => return Err(error),
         };
+        let open_turn = turn.map(|open| OpenTurn {
+            open,
+            output_tokens: planned.reserve_tokens - planned.prompt_estimate,
+            price: runtime.config.price(&planned.upstream_model).copied(),
+        });
         let admitted = limits::admit(
             env,
             runtime,
             &planned.identity,
             &tier,
-            chat,
+            &chat,
             &planned.request_id,
             planned.reserve_tokens,
             planned.reserve_micro_usd,
+            open_turn,
         )
         .await?;
         match admitted {
-            Admitted::Granted(admission) => return Ok((planned, admission)),
+            Admitted::Granted { admission, history } if history.is_empty() => {
+                return Ok((planned, admission, chat))
+            }
+            Admitted::Granted { admission, history } => {
+                // Only more messages: the tier, model and fields that passed still pass (a
+                // conversation's rounds are counted by the object, not from `messages`), and
+                // the reservation the object made is this plan's.
+                let chat = with_history(&chat, &history)?;
+                let planned = plan(
+                    runtime,
+                    planned.identity,
+                    &chat,
+                    &tier,
+                    started_ms,
+                    &request_id,
+                )?;
+                return Ok((planned, admission, chat));
+            }
             Admitted::Replan { tier } if !replanned => {
                 replanned = true;
                 identity.tier = tier;
@@ -514,12 +552,20 @@ async fn plan_and_admit(
     }
 }
 
+/// The request with a conversation's history before its new message.
+fn with_history(chat: &ChatRequest, history: &[StoredMessage]) -> Result<ChatRequest, ProxyError> {
+    let mut body = chat.body.clone();
+    prepend_history(&mut body, history);
+    parse_chat_request(Value::Object(body).to_string().as_bytes())
+}
+
 fn plan(
     runtime: &Runtime,
     identity: Identity,
     chat: &ChatRequest,
     tier: &Tier,
     started_ms: u64,
+    request_id: &str,
 ) -> Result<Plan, ProxyError> {
     let config = &runtime.config;
     if !tier.allows(&chat.model) {
@@ -636,7 +682,7 @@ fn plan(
         price.cost_micro_usd(prompt_estimate, output_tokens, 0)
     });
     Ok(Plan {
-        request_id: new_request_id(),
+        request_id: request_id.to_string(),
         model_asked: chat.model.clone(),
         upstream_index: resolved.upstream_index,
         upstream_model: resolved.upstream_model,
@@ -722,15 +768,16 @@ fn ledger_row(
 fn finish_after_response(ctx: &Context, env: &Env, admission: Admission, rows: Vec<LedgerRow>) {
     let env = env.clone();
     ctx.wait_until(async move {
-        settle_and_record(&env, admission, rows).await;
+        settle_and_record(&env, admission, rows, "").await;
     });
 }
 
 /// Settles the reservation to what was metered (releasing the rest); the user's object stores
-/// the rows with the settle and moves them to D1. Should the object be unreachable, the rows go
-/// to D1 directly, so a request is never missing from the ledger.
-async fn settle_and_record(env: &Env, admission: Admission, rows: Vec<LedgerRow>) {
-    if limits::settle(env, admission, &rows).await {
+/// the rows (and a conversation's turn with its delivered `answer`) with the settle and moves
+/// the rows to D1. Should the object be unreachable, the rows go to D1 directly, so a request
+/// is never missing from the ledger.
+async fn settle_and_record(env: &Env, admission: Admission, rows: Vec<LedgerRow>, answer: &str) {
+    if limits::settle(env, admission, &rows, answer).await {
         return;
     }
     if let Err(error) = ledger_d1::insert_all(env, &rows).await {

@@ -2,9 +2,10 @@
 //!
 //! Conversations live in the caller's own `UserDo` (named by the verified identity), so every
 //! lookup is scoped to the caller: another user's conversation id is simply not there (404).
-//! `POST /v1/oachat/chat` takes one new message, assembles the history from the object, and
-//! runs the same path as `/v1/chat/completions` (limits, budget, routing, metering); the
-//! answer is stored after the stream, off the response's critical path.
+//! `POST /v1/oachat/chat` takes one new message and runs the same path as
+//! `/v1/chat/completions` (limits, budget, routing, metering): the conversation is opened with
+//! the admission, which brings its history (one call to the object), and the answer is stored
+//! with the settle after the stream (one more), off the response's critical path.
 
 use std::rc::Rc;
 
@@ -14,6 +15,7 @@ use oachat_core::conversation::{
 use oachat_core::error::ProxyError;
 use oachat_core::identity::{Credential, Identity};
 use oachat_core::request::parse_chat_request;
+use oachat_core::user_call::OpenCall;
 use serde::Deserialize;
 use serde_json::{json, Value};
 use wasm_bindgen::JsValue;
@@ -21,21 +23,15 @@ use worker::{Context, Env, Method, Request, Response};
 
 use crate::auth;
 use crate::chat;
-use crate::durable::conversation_store::{AppendCall, OpenCall, Opened, Summary, Transcript};
+use crate::error::HandlerError;
 use crate::respond::{json_response, Cors};
 use crate::runtime::Runtime;
 use crate::time::now_ms;
-use crate::{ledger_d1, limits, random};
+use crate::user_client::UserClient;
+use crate::{ledger_d1, random};
 
 /// The response header naming the conversation a `POST /v1/oachat/chat` answer belongs to.
 pub const CONVERSATION_HEADER: &str = "x-oachat-conversation";
-
-/// What to store after a streamed answer: the turn's user message, in this conversation.
-pub struct Keep {
-    pub user: String,
-    pub conversation_id: String,
-    pub user_message: String,
-}
 
 /// The caller, who must be signed: a guest's device id is chosen by the browser and only
 /// trusted as a rate-limit bucket, so it must not unlock stored conversations.
@@ -51,11 +47,6 @@ async fn signed_caller(
     Ok(identity)
 }
 
-fn internal(error: worker::Error) -> ProxyError {
-    worker::console_error!("oachat conversations: {error}");
-    ProxyError::Internal
-}
-
 /// `POST /v1/oachat/chat`: one turn of a server-side conversation, answered as SSE.
 pub async fn chat(
     mut req: Request,
@@ -63,7 +54,7 @@ pub async fn chat(
     ctx: &Context,
     runtime: Rc<Runtime>,
     cors: &Cors,
-) -> Result<Response, ProxyError> {
+) -> Result<Response, HandlerError> {
     let started_ms = now_ms();
     let identity = signed_caller(&req, env, &runtime).await?;
     let bytes = crate::body::request_bytes(&mut req, runtime.config.max_body_bytes).await?;
@@ -76,19 +67,16 @@ pub async fn chat(
         window_tokens: u64::from(runtime.config.history_window_tokens),
         now_ms: started_ms,
     };
-    let opened: Option<Opened> = limits::call(env, &identity.user, "/conversations", &open)
-        .await
-        .map_err(internal)?;
-    let opened = opened.ok_or(ProxyError::ConversationNotFound)?;
-    let body = completion_body(&turn, &opened.id, &opened.history);
-    let request = parse_chat_request(body.to_string().as_bytes())?;
-    let user = identity.user.clone();
-    let keep = Keep {
-        user: user.clone(),
-        conversation_id: opened.id.clone(),
-        user_message: turn.message,
+    // The conversation named, or the one this turn creates. A refused first turn (rate,
+    // budget, rounds...) creates nothing: the object only creates it with the admission.
+    let conversation_id = match &turn.conversation_id {
+        Some(id) => id.clone(),
+        None => open.new_id.clone(),
     };
-    let served = chat::serve(
+    // Without the history: it comes with the admission (`chat::serve`).
+    let body = completion_body(&turn, &conversation_id, &[]);
+    let request = parse_chat_request(body.to_string().as_bytes())?;
+    let mut response = chat::serve(
         env,
         ctx,
         runtime,
@@ -96,45 +84,13 @@ pub async fn chat(
         identity,
         request,
         started_ms,
-        Some(keep),
+        Some(open),
     )
-    .await;
-    let mut response = match served {
-        Ok(response) => response,
-        Err(error) => {
-            // A refused first turn (rate, budget, rounds...) must not leave an empty
-            // conversation behind: refusals cost nothing, so they must store nothing either.
-            if turn.conversation_id.is_none() {
-                let path = format!("/conversations/{}", opened.id);
-                let _: worker::Result<Option<bool>> =
-                    limits::send(env, &user, Method::Delete, &path, None).await;
-            }
-            return Err(error);
-        }
-    };
-    let _ = response.headers_mut().set(CONVERSATION_HEADER, &opened.id);
+    .await?;
+    let _ = response
+        .headers_mut()
+        .set(CONVERSATION_HEADER, &conversation_id);
     Ok(response)
-}
-
-/// Stores a finished turn (called after the stream, in `wait_until`). An answer with no
-/// delivered text (the upstream failed before any) leaves the conversation unchanged.
-pub async fn keep_turn(env: &Env, keep: Keep, answer: &str) {
-    if answer.is_empty() {
-        return;
-    }
-    let call = AppendCall {
-        user_message: keep.user_message,
-        answer: answer.to_string(),
-        now_ms: now_ms(),
-    };
-    let path = format!("/conversations/{}/messages", keep.conversation_id);
-    let stored: worker::Result<Option<bool>> = limits::call(env, &keep.user, &path, &call).await;
-    if let Err(error) = stored {
-        worker::console_error!(
-            "oachat: storing a turn of {} failed: {error}",
-            keep.conversation_id
-        );
-    }
 }
 
 #[derive(Deserialize)]
@@ -148,7 +104,7 @@ pub async fn handle(
     env: &Env,
     runtime: &Runtime,
     cors: &Cors,
-) -> Result<Response, ProxyError> {
+) -> Result<Response, HandlerError> {
     let identity = signed_caller(&req, env, runtime).await?;
     let user = identity.user.as_str();
     let path = req.path();
@@ -161,56 +117,42 @@ pub async fn handle(
     if rest.is_empty() {
         return match method {
             Method::Get => {
-                let list: Vec<Summary> =
-                    limits::send(env, user, Method::Get, "/conversations", None)
-                        .await
-                        .map_err(internal)?;
+                let list = UserClient::new(env, user).conversations().await?;
                 respond(&json!({"object": "list", "data": list}), cors)
             }
-            _ => Err(ProxyError::MethodNotAllowed { allowed: "GET" }),
+            _ => Err(ProxyError::MethodNotAllowed { allowed: "GET" }.into()),
         };
     }
     // An id that could never have been issued cannot exist: 404, like any unknown id.
     if !valid_id(rest) {
-        return Err(ProxyError::ConversationNotFound);
+        return Err(ProxyError::ConversationNotFound.into());
     }
-    let object_path = format!("/conversations/{rest}");
+    let object = UserClient::new(env, user);
     match method {
         Method::Get => {
-            let transcript: Option<Transcript> =
-                limits::send(env, user, Method::Get, &object_path, None)
-                    .await
-                    .map_err(internal)?;
+            let transcript = object.conversation(rest).await?;
             let transcript = transcript.ok_or(ProxyError::ConversationNotFound)?;
-            respond(
-                &serde_json::to_value(&transcript).map_err(|_| ProxyError::Internal)?,
-                cors,
-            )
+            respond(&serde_json::to_value(&transcript)?, cors)
         }
         Method::Patch => {
             let rename: Rename =
                 crate::body::small_json(&mut req, "title", "{\"title\": \"...\"}").await?;
             let title = validate_title(&rename.title)?;
-            let renamed: Option<Summary> =
-                limits::call_method(env, user, Method::Patch, &object_path, &title)
-                    .await
-                    .map_err(internal)?;
+            let renamed = object.rename_conversation(rest, title).await?;
             let renamed = renamed.ok_or(ProxyError::ConversationNotFound)?;
-            respond(
-                &serde_json::to_value(&renamed).map_err(|_| ProxyError::Internal)?,
-                cors,
-            )
+            respond(&serde_json::to_value(&renamed)?, cors)
         }
         Method::Delete => {
-            let deleted: Option<bool> = limits::send(env, user, Method::Delete, &object_path, None)
-                .await
-                .map_err(internal)?;
-            deleted.ok_or(ProxyError::ConversationNotFound)?;
+            let deleted = object.delete_conversation(rest).await?;
+            if !deleted {
+                return Err(ProxyError::ConversationNotFound.into());
+            }
             respond(&json!({"id": rest, "deleted": true}), cors)
         }
         _ => Err(ProxyError::MethodNotAllowed {
             allowed: "GET, PATCH, DELETE",
-        }),
+        }
+        .into()),
     }
 }
 
@@ -227,7 +169,7 @@ pub async fn feedback(
     env: &Env,
     runtime: &Runtime,
     cors: &Cors,
-) -> Result<Response, ProxyError> {
+) -> Result<Response, HandlerError> {
     let identity = auth::authenticate(&req, env, runtime).await?;
     let feedback: Feedback = crate::body::small_json(
         &mut req,
@@ -236,15 +178,12 @@ pub async fn feedback(
     )
     .await?;
     if !matches!(feedback.rating, -1..=1) {
-        return Err(ProxyError::invalid(
-            "rating",
-            "`rating` must be 1, -1 or 0.",
-        ));
+        return Err(ProxyError::invalid("rating", "`rating` must be 1, -1 or 0.").into());
     }
     if feedback.request_id.is_empty() || feedback.request_id.len() > 64 {
-        return Err(ProxyError::RequestNotFound);
+        return Err(ProxyError::RequestNotFound.into());
     }
-    ledger_d1::ensure_schema(env).await.map_err(internal)?;
+    ledger_d1::ensure_schema(env).await?;
     // A rating sent right after the answer can arrive before its row reached D1: the row waits
     // in the caller's outbox (or its settle is still on the way there). Ask the caller's object
     // to move its rows now and try again, a few times.
@@ -252,13 +191,12 @@ pub async fn feedback(
     while rate(env, &identity, &feedback).await? == 0 {
         attempt += 1;
         if attempt == FEEDBACK_ATTEMPTS {
-            return Err(ProxyError::RequestNotFound);
+            return Err(ProxyError::RequestNotFound.into());
         }
         if attempt > 1 {
             worker::Delay::from(std::time::Duration::from_millis(200)).await;
         }
-        let _ =
-            limits::send::<Value>(env, &identity.user, Method::Post, "/ledger/flush", None).await;
+        let _ = UserClient::new(env, &identity.user).flush_ledger().await;
     }
     respond(
         &json!({"request_id": feedback.request_id, "rating": feedback.rating}),
@@ -271,8 +209,8 @@ pub async fn feedback(
 const FEEDBACK_ATTEMPTS: u32 = 3;
 
 /// Stores the rating; the number of rows changed (0: no such row of the caller's in D1 yet).
-async fn rate(env: &Env, identity: &Identity, feedback: &Feedback) -> Result<u64, ProxyError> {
-    let db = env.d1(ledger_d1::BINDING).map_err(internal)?;
+async fn rate(env: &Env, identity: &Identity, feedback: &Feedback) -> Result<u64, HandlerError> {
+    let db = env.d1(ledger_d1::BINDING)?;
     let rating = match feedback.rating {
         0 => JsValue::NULL,
         rating => JsValue::from_f64(f64::from(rating)),
@@ -284,18 +222,15 @@ async fn rate(env: &Env, identity: &Identity, feedback: &Feedback) -> Result<u64
             rating,
             feedback.request_id.as_str().into(),
             identity.user.as_str().into(),
-        ])
-        .map_err(internal)?
+        ])?
         .run()
-        .await
-        .map_err(internal)?;
+        .await?;
     Ok(result
-        .meta()
-        .map_err(internal)?
+        .meta()?
         .and_then(|meta| meta.changes)
         .map_or(0, |changes| changes as u64))
 }
 
-fn respond(value: &Value, cors: &Cors) -> Result<Response, ProxyError> {
-    json_response(200, value, cors).map_err(internal)
+fn respond(value: &Value, cors: &Cors) -> Result<Response, HandlerError> {
+    Ok(json_response(200, value, cors)?)
 }

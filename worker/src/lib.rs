@@ -21,6 +21,8 @@ mod demo;
 #[cfg(target_arch = "wasm32")]
 mod durable;
 #[cfg(target_arch = "wasm32")]
+mod error;
+#[cfg(target_arch = "wasm32")]
 mod health;
 #[cfg(target_arch = "wasm32")]
 mod ledger_d1;
@@ -40,6 +42,8 @@ mod runtime;
 mod time;
 #[cfg(target_arch = "wasm32")]
 mod upstream;
+#[cfg(target_arch = "wasm32")]
+mod user_client;
 
 #[cfg(target_arch = "wasm32")]
 pub use durable::{budget_do::DeploymentBudgetDo, key_health_do::KeyHealthDo, user_do::UserDo};

@@ -2,9 +2,7 @@
 //! reservation, keeps the reservation alive while the request runs, and settles it after the
 //! answer.
 
-use serde::de::DeserializeOwned;
-use serde::Serialize;
-use worker::{Env, Method, Request, RequestInit};
+use worker::Env;
 
 use std::future::Future;
 
@@ -18,18 +16,26 @@ use oachat_core::identity::Identity;
 use oachat_core::ledger::{Ending, LedgerRow};
 use oachat_core::request::ChatRequest;
 
-use crate::durable::ledger_outbox::SettleCall;
-use crate::durable::user_do::{AdmitAnswer, GrowCall, RenewCall, BINDING};
+use oachat_core::config::Price;
+use oachat_core::conversation::StoredMessage;
+use oachat_core::user_call::{
+    AdmitAnswer, AppendCall, BeginTurn, GrowCall, OpenCall, Opened, RenewCall, SettleCall,
+    TurnBegun,
+};
+
 use crate::runtime::Runtime;
 use crate::time::now_ms;
+use crate::user_client::UserClient;
 
 /// What the user's object said.
 pub enum Admitted {
-    Granted(Admission),
-    /// The user has an admin's tier override: plan again under this tier. Nothing was taken.
-    Replan {
-        tier: String,
+    /// With the conversation's history, for a turn of one (empty otherwise).
+    Granted {
+        admission: Admission,
+        history: Vec<StoredMessage>,
     },
+    /// The user has an admin's tier override: plan again under this tier. Nothing was taken.
+    Replan { tier: String },
 }
 
 /// A granted admission, carried to the settle after the answer.
@@ -42,11 +48,30 @@ pub struct Admission {
     /// Deployment lease the user keeps when idle after this request.
     pub keep_lease_micro_usd: u64,
     pub deployment_cap_micro_usd: Option<u64>,
+    /// The turn of a server-side conversation, stored with the settle.
+    pub turn: Option<KeptTurn>,
+}
+
+/// What is stored of a conversation's turn after its answer: the user's message, in this
+/// conversation (the answer is what was delivered).
+pub struct KeptTurn {
+    pub conversation_id: String,
+    pub user_message: String,
+}
+
+/// A turn of a server-side conversation (`/v1/oachat/chat`), opened with its admission: the
+/// object adds the history it holds to the reservation (see `BeginTurn`).
+pub struct OpenTurn<'a> {
+    pub open: &'a OpenCall,
+    /// The reservation's output part (`n` times the clamped cap); the rest is the prompt.
+    pub output_tokens: u64,
+    pub price: Option<Price>,
 }
 
 /// Asks the caller's object to admit a request that reserves `reserve_tokens` and
 /// `reserve_micro_usd` (its worst case: the prompt estimate plus every choice's clamped
-/// output cap).
+/// output cap). With a conversation's `turn`, this one call also opens the conversation (and
+/// creates it only if the turn is admitted) and reserves its history too.
 #[allow(clippy::too_many_arguments)]
 pub async fn admit(
     env: &Env,
@@ -57,6 +82,7 @@ pub async fn admit(
     request_id: &str,
     reserve_tokens: u64,
     reserve_micro_usd: u64,
+    turn: Option<OpenTurn<'_>>,
 ) -> Result<Admitted, ProxyError> {
     let config = &runtime.config;
     let deployment_cap = config.deployment_daily_micro_usd();
@@ -92,17 +118,59 @@ pub async fn admit(
         reservation_ttl_ms: config.budget.reservation_ttl_s.saturating_mul(1000),
         guest_pool,
     };
-    let answer: AdmitAnswer = call(env, &identity.user, "/admit", &request)
-        .await
-        .map_err(|error| {
-            worker::console_error!("oachat: admission failed: {error}");
-            ProxyError::Internal
-        })?;
-    if let Some(tier) = answer.replan_tier {
-        return Ok(Admitted::Replan { tier });
-    }
-    match answer.refusal {
-        None => Ok(Admitted::Granted(Admission {
+    let failed = |error: worker::Error| {
+        worker::console_error!("oachat: admission failed: {error}");
+        ProxyError::Internal
+    };
+    let client = UserClient::new(env, &identity.user);
+    let mut begin = turn.as_ref().map(|turn| BeginTurn {
+        open: turn.open.clone(),
+        admit: request.clone(),
+        output_tokens: turn.output_tokens,
+        price: turn.price,
+    });
+    let begun = match &begin {
+        Some(begin) => client.begin_turn(begin.clone()).await.map_err(failed)?,
+        // A request without a conversation opens none.
+        None => match client.admit(request.clone()).await.map_err(failed)? {
+            AdmitAnswer {
+                replan_tier: Some(tier),
+                ..
+            } => TurnBegun::Replan { tier },
+            AdmitAnswer {
+                refusal: Some(refusal),
+                ..
+            } => TurnBegun::Refused(refusal),
+            AdmitAnswer { .. } => TurnBegun::Admitted(Opened::default()),
+        },
+    };
+    let opened = match begun {
+        TurnBegun::Admitted(opened) => opened,
+        TurnBegun::Replan { tier } => return Ok(Admitted::Replan { tier }),
+        TurnBegun::NotFound => return Err(ProxyError::ConversationNotFound),
+        TurnBegun::Refused(refusal) => {
+            return Err(refused(
+                refusal,
+                request.now_ms,
+                request.guest_pool.is_some(),
+            ))
+        }
+    };
+    // What the object reserved: with a conversation, the history it added too.
+    let reserved_micro_usd = match &mut begin {
+        Some(begin) => {
+            begin.reserve_history(&opened.history);
+            begin.admit.reserve_micro_usd
+        }
+        None => request.reserve_micro_usd,
+    };
+    let turn = turn.map(|turn| KeptTurn {
+        conversation_id: opened.id.clone(),
+        user_message: turn.open.new_message.clone(),
+    });
+    Ok(Admitted::Granted {
+        history: opened.history,
+        admission: Admission {
             user: identity.user.clone(),
             request_id: request_id.to_string(),
             renew_every_ms: (request.reservation_ttl_ms / 3).max(1_000),
@@ -110,23 +178,19 @@ pub async fn admit(
             // Guests keep no lease when idle: every new address is a new object, and a few
             // idle guests each keeping a slice would lock all other guests out of their share.
             keep_lease_micro_usd: match (&request.guest_pool, request.lease_slice_micro_usd) {
-                (None, Some(slice)) => lease_to_keep(request.reserve_micro_usd, slice),
+                (None, Some(slice)) => lease_to_keep(reserved_micro_usd, slice),
                 _ => 0,
             },
             deployment_cap_micro_usd: request.deployment_cap_micro_usd,
-        })),
-        Some(refusal) => Err(refused(
-            refusal,
-            request.now_ms,
-            request.guest_pool.is_some(),
-        )),
-    }
+            turn,
+        },
+    })
 }
 
 /// The admin's tier override of `user`, if any and known to this deployment. Only asked
 /// when the token's tier refuses the model, so the normal path makes no extra call.
 pub async fn tier_override(env: &Env, runtime: &Runtime, user: &str) -> Option<String> {
-    let tier: Option<String> = send(env, user, Method::Get, "/tier", None).await.ok()?;
+    let tier = UserClient::new(env, user).tier().await.ok()?;
     tier.filter(|tier| runtime.config.tiers.contains_key(tier))
 }
 
@@ -146,8 +210,7 @@ pub async fn while_renewing<F: Future>(env: &Env, admission: &Admission, work: F
                     request_id: admission.request_id.clone(),
                     now_ms: now_ms(),
                 };
-                let renewed: worker::Result<bool> =
-                    call(env, &admission.user, "/renew", &renewal).await;
+                let renewed = UserClient::new(env, &admission.user).renew(renewal).await;
                 if let Err(error) = renewed {
                     worker::console_error!(
                         "oachat: renewing {} failed: {error}",
@@ -170,19 +233,20 @@ pub async fn grow(env: &Env, admission: &Admission, tokens: u64, micro_usd: u64)
         micro_usd,
         now_ms: now_ms(),
     };
-    call::<_, bool>(env, &admission.user, "/grow", &grow)
+    UserClient::new(env, &admission.user)
+        .grow(grow)
         .await
         .unwrap_or(false)
 }
 
 /// Settles to the metered usage and hands the ledger rows (the request's own first, then its
 /// abandoned attempts) to the user's object, which stores them with the settle in one
-/// transaction. Every row's tokens and cost are charged. A request that failed before any
+/// transaction; a conversation's turn that delivered an `answer` is stored with them. Every row's tokens and cost are charged. A request that failed before any
 /// output gives its round back. `false` when the object could not be reached even on a
 /// second try: the caller must then write the rows itself, and the reservation, no longer
 /// renewed, expires into a charge of its full worst case (so a lost settle errs towards the
 /// budget: it charges at least the reservation, not nothing).
-pub async fn settle(env: &Env, admission: Admission, rows: &[LedgerRow]) -> bool {
+pub async fn settle(env: &Env, admission: Admission, rows: &[LedgerRow], answer: &str) -> bool {
     let Some(row) = rows.first() else {
         return true;
     };
@@ -206,13 +270,25 @@ pub async fn settle(env: &Env, admission: Admission, rows: &[LedgerRow]) -> bool
         keep_lease_micro_usd: admission.keep_lease_micro_usd,
         deployment_cap_micro_usd: admission.deployment_cap_micro_usd,
     };
+    // A turn with no delivered text (the upstream failed before any) is not stored.
+    let turn = admission
+        .turn
+        .filter(|_| !answer.is_empty())
+        .map(|turn| AppendCall {
+            conversation_id: turn.conversation_id,
+            user_message: turn.user_message,
+            answer: answer.to_string(),
+            now_ms: settle.now_ms,
+        });
     let call_body = SettleCall {
         settle,
         ledger: rows.to_vec(),
+        turn,
     };
     for attempt in 0..2 {
-        let settled: worker::Result<serde_json::Value> =
-            call(env, &admission.user, "/settle", &call_body).await;
+        let settled = UserClient::new(env, &admission.user)
+            .settle(call_body.clone())
+            .await;
         match settled {
             Ok(_) => return true,
             Err(error) => {
@@ -248,40 +324,4 @@ fn refused(refusal: Refusal, now: u64, pooled_guest: bool) -> ProxyError {
             retry_after_s: seconds_until(resets_at_ms),
         },
     }
-}
-
-/// POSTs a JSON body to a user's object.
-pub async fn call<B: Serialize, T: DeserializeOwned>(
-    env: &Env,
-    user: &str,
-    path: &str,
-    body: &B,
-) -> worker::Result<T> {
-    call_method(env, user, Method::Post, path, body).await
-}
-
-/// Sends a JSON body to a user's object with any method.
-pub async fn call_method<B: Serialize, T: DeserializeOwned>(
-    env: &Env,
-    user: &str,
-    method: Method,
-    path: &str,
-    body: &B,
-) -> worker::Result<T> {
-    send(env, user, method, path, Some(serde_json::to_string(body)?)).await
-}
-
-pub async fn send<T: DeserializeOwned>(
-    env: &Env,
-    user: &str,
-    method: Method,
-    path: &str,
-    body: Option<String>,
-) -> worker::Result<T> {
-    let stub = env.durable_object(BINDING)?.get_by_name(user)?;
-    let mut init = RequestInit::new();
-    init.with_method(method).with_body(body.map(Into::into));
-    let request = Request::new_with_init(&format!("https://user{path}"), &init)?;
-    let response = stub.fetch_with_request(request).await?;
-    crate::body::json(response).await
 }

@@ -1,10 +1,11 @@
 //! The router: one `match` from method and path to a handler, CORS and the error mapping
-//! around it. Handlers return `Result<Response, ProxyError>`; only here do errors become
-//! responses.
+//! around it. Handlers return `Result<Response, ProxyError>` or, when they also meet platform
+//! errors, `Result<Response, HandlerError>` (`error.rs`); only here do errors become responses.
 
 use oachat_core::error::ProxyError;
 use worker::{Context, Env, Headers, Method, Request, Response, ResponseBuilder};
 
+use crate::error::HandlerError;
 use crate::respond::{error_response, json_response, Cors};
 use crate::runtime::{runtime, Runtime};
 use crate::{admin, auth, chat, conversations, demo};
@@ -30,7 +31,7 @@ pub async fn handle(req: Request, env: Env, ctx: Context) -> worker::Result<Resp
     }
     match route(req, &env, &ctx, runtime, &cors).await {
         Ok(response) => Ok(response),
-        Err(error) => {
+        Err(HandlerError(error)) => {
             if error.status() >= 500 {
                 worker::console_warn!("oachat: {} {}", error.status(), error.code());
             }
@@ -45,22 +46,22 @@ async fn route(
     ctx: &Context,
     runtime: std::rc::Rc<Runtime>,
     cors: &Cors,
-) -> Result<Response, ProxyError> {
+) -> Result<Response, HandlerError> {
     let path = req.path();
     let method = req.method();
     match (path.as_str(), method) {
         ("/v1/chat/completions", Method::Post) => {
-            chat::completions(req, env, ctx, runtime, cors).await
+            Ok(chat::completions(req, env, ctx, runtime, cors).await?)
         }
-        ("/v1/chat/completions", _) => Err(ProxyError::MethodNotAllowed { allowed: "POST" }),
+        ("/v1/chat/completions", _) => Err(ProxyError::MethodNotAllowed { allowed: "POST" }.into()),
         ("/v1/oachat/chat", Method::Post) => {
             conversations::chat(req, env, ctx, runtime, cors).await
         }
-        ("/v1/oachat/chat", _) => Err(ProxyError::MethodNotAllowed { allowed: "POST" }),
+        ("/v1/oachat/chat", _) => Err(ProxyError::MethodNotAllowed { allowed: "POST" }.into()),
         ("/v1/oachat/feedback", Method::Post) => {
             conversations::feedback(req, env, &runtime, cors).await
         }
-        ("/v1/oachat/feedback", _) => Err(ProxyError::MethodNotAllowed { allowed: "POST" }),
+        ("/v1/oachat/feedback", _) => Err(ProxyError::MethodNotAllowed { allowed: "POST" }.into()),
         (conversation, _)
             if conversation == "/v1/oachat/conversations"
                 || conversation.starts_with("/v1/oachat/conversations/") =>
@@ -70,36 +71,36 @@ async fn route(
         ("/v1/models", Method::Get) => {
             // Like OpenAI's: an SDK with a revoked key learns so here too, not only on a chat.
             auth::authenticate(&req, env, &runtime).await?;
-            models(&runtime, cors)
+            Ok(models(&runtime, cors)?)
         }
-        ("/v1/models", _) => Err(ProxyError::MethodNotAllowed { allowed: "GET" }),
+        ("/v1/models", _) => Err(ProxyError::MethodNotAllowed { allowed: "GET" }.into()),
         (admin_path, _) if admin_path.starts_with("/admin/") => {
             admin::handle(req, env, &runtime, cors).await
         }
-        ("/healthz", Method::Get) => json_response(200, &serde_json::json!({"ok": true}), cors)
-            .map_err(|_| ProxyError::Internal),
-        ("/demo/token", Method::Get) if runtime.demo => demo::token(&runtime),
-        (page, Method::Get) if runtime.demo && (page == "/demo" || page.starts_with("/demo/")) => {
-            demo::page(page)
+        ("/healthz", Method::Get) => {
+            Ok(json_response(200, &serde_json::json!({"ok": true}), cors)?)
         }
-        _ => Err(ProxyError::NotFound),
+        ("/demo/token", Method::Get) if runtime.demo => Ok(demo::token(&runtime)?),
+        (page, Method::Get) if runtime.demo && (page == "/demo" || page.starts_with("/demo/")) => {
+            Ok(demo::page(page)?)
+        }
+        _ => Err(ProxyError::NotFound.into()),
     }
 }
 
 /// `GET /v1/models`: what callers may ask for (`auto`, aliases and served models).
-fn models(runtime: &Runtime, cors: &Cors) -> Result<Response, ProxyError> {
+fn models(runtime: &Runtime, cors: &Cors) -> Result<Response, HandlerError> {
     let data: Vec<serde_json::Value> = runtime
         .config
         .public_models()
         .into_iter()
         .map(|id| serde_json::json!({"id": id, "object": "model", "created": 0, "owned_by": "oachat"}))
         .collect();
-    json_response(
+    Ok(json_response(
         200,
         &serde_json::json!({"object": "list", "data": data}),
         cors,
-    )
-    .map_err(|_| ProxyError::Internal)
+    )?)
 }
 
 fn preflight(cors: &Cors) -> worker::Result<Response> {

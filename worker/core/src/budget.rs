@@ -195,7 +195,7 @@ impl PartialEq for BudgetChanges {
 impl Eq for BudgetChanges {}
 
 /// A snapshot for `GET /admin/usage` and for the widget's remaining-budget display.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct BudgetUsage {
     pub day: u32,
     pub spent_tokens: u64,

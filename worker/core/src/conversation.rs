@@ -159,6 +159,21 @@ pub fn validate_title(title: &str) -> Result<String, ProxyError> {
     Ok(title.to_string())
 }
 
+/// What one message adds to a prompt's estimate: its text and its framing.
+fn message_tokens(text: &str) -> u64 {
+    estimate_tokens(text) + TOKENS_PER_MESSAGE
+}
+
+/// What `history` adds to the estimate of a prompt that carries it
+/// (`metering::estimate_request_prompt_tokens` counts each message on its own, so this is
+/// exactly the difference between a turn's body with the history and without it).
+pub fn history_tokens(history: &[StoredMessage]) -> u64 {
+    history
+        .iter()
+        .map(|message| message_tokens(&message.content))
+        .sum()
+}
+
 /// The newest part of `history` that fits `window_tokens` together with the new message.
 ///
 /// Messages are counted as the proxy counts prompts ([`estimate_tokens`] plus per-message
@@ -170,7 +185,7 @@ pub fn trim_history(
     new_message: &str,
     window_tokens: u64,
 ) -> Vec<StoredMessage> {
-    let cost = |text: &str| estimate_tokens(text) + TOKENS_PER_MESSAGE;
+    let cost = message_tokens;
     let mut used = TOKENS_PER_REQUEST + cost(new_message);
     let mut keep_from = history.len();
     for (index, message) in history.iter().enumerate().rev() {
@@ -208,6 +223,17 @@ pub fn completion_body(turn: &Turn, conversation_id: &str, history: &[StoredMess
         "messages": messages,
         "oachat": extension,
     })
+}
+
+/// Puts `history` before the messages of a turn's body (made by [`completion_body`] without
+/// it): the body the turn goes upstream with, once its history came with its admission.
+pub fn prepend_history(body: &mut Map<String, Value>, history: &[StoredMessage]) {
+    if let Some(Value::Array(messages)) = body.get_mut("messages") {
+        let earlier = history
+            .iter()
+            .map(|message| json!({"role": message.role, "content": message.content}));
+        messages.splice(0..0, earlier);
+    }
 }
 
 /// Appends delivered answer text to `answer`, never past [`MAX_STORED_ANSWER_BYTES`] and
@@ -364,5 +390,31 @@ mod tests {
         let mut answer = String::new();
         push_bounded(&mut answer, "short");
         assert_eq!(answer, "short");
+    }
+
+    /// The user's object reserves a turn's history on its own (`user_call::BeginTurn`): what it
+    /// adds must be exactly what the history adds to the whole body's estimate.
+    #[test]
+    fn history_tokens_are_what_the_history_adds_to_the_prompt_estimate() {
+        use crate::metering::estimate_request_prompt_tokens;
+        let turn = parse_turn(br#"{"model": "gpt-4o-mini", "message": "and in May?"}"#).unwrap();
+        let history = [
+            message("user", "How many leave days do I have in 2026, 张三?"),
+            message("assistant", "You have 25 days; 3 are planned for April."),
+        ];
+        let without = estimate_request_prompt_tokens(&completion_body(&turn, "c_1", &[]));
+        let with = estimate_request_prompt_tokens(&completion_body(&turn, "c_1", &history));
+        assert_eq!(with, without + history_tokens(&history));
+    }
+
+    #[test]
+    fn a_body_with_its_history_prepended_is_the_body_made_with_it() {
+        let turn = parse_turn(br#"{"model": "auto", "message": "and in May?"}"#).unwrap();
+        let history = [message("user", "leave?"), message("assistant", "25 days.")];
+        let Value::Object(mut body) = completion_body(&turn, "c_1", &[]) else {
+            panic!("a body is an object");
+        };
+        prepend_history(&mut body, &history);
+        assert_eq!(Value::Object(body), completion_body(&turn, "c_1", &history));
     }
 }

@@ -23,3 +23,4 @@ pub mod relay;
 pub mod request;
 pub mod routing;
 pub mod usage;
+pub mod user_call;

@@ -3,7 +3,8 @@
 //! The rules (ids, titles, history trimming) are in `core/conversation.rs`.
 
 use oachat_core::conversation::{trim_history, StoredMessage};
-use serde::{Deserialize, Serialize};
+use oachat_core::user_call::{AppendCall, MessageRow, OpenCall, Opened, Summary, Transcript};
+use serde::Deserialize;
 use worker::State;
 
 const SCHEMA: [&str; 2] = [
@@ -18,58 +19,6 @@ const SCHEMA: [&str; 2] = [
 
 /// Conversations listed at most, newest first: a widget's sidebar, not an archive export.
 pub const LIST_LIMIT: u32 = 200;
-
-/// A conversation as listed.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct Summary {
-    pub id: String,
-    pub title: String,
-    pub created_ms: u64,
-    pub updated_ms: u64,
-}
-
-/// A conversation with its messages.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct Transcript {
-    #[serde(flatten)]
-    pub summary: Summary,
-    pub messages: Vec<MessageRow>,
-}
-
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct MessageRow {
-    pub seq: u64,
-    pub role: String,
-    pub content: String,
-    pub ts: u64,
-}
-
-/// What the proxy asks before a new turn: open (or create) the conversation and get its
-/// history trimmed to the window.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct OpenCall {
-    /// An existing conversation, or `None` to create `new_id`.
-    pub conversation_id: Option<String>,
-    pub new_id: String,
-    pub title: String,
-    pub new_message: String,
-    pub window_tokens: u64,
-    pub now_ms: u64,
-}
-
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct Opened {
-    pub id: String,
-    pub history: Vec<StoredMessage>,
-}
-
-/// After the stream: the user's message and the delivered answer.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct AppendCall {
-    pub user_message: String,
-    pub answer: String,
-    pub now_ms: u64,
-}
 
 // SQLite integers reach Rust as JS numbers; read them as f64 and convert.
 #[derive(Deserialize)]
@@ -169,6 +118,9 @@ pub fn get(state: &State, id: &str) -> worker::Result<Option<Transcript>> {
     Ok(Some(Transcript { summary, messages }))
 }
 
+/// The conversation a turn opens, with its history trimmed to the window; `None` when the
+/// turn names a conversation that is not there. Writes nothing: a new conversation is only
+/// created (`create`) once its first turn is admitted.
 pub fn open(state: &State, call: &OpenCall) -> worker::Result<Option<Opened>> {
     ensure(state)?;
     match &call.conversation_id {
@@ -188,31 +140,53 @@ pub fn open(state: &State, call: &OpenCall) -> worker::Result<Option<Opened>> {
                 history: trim_history(&history, &call.new_message, call.window_tokens),
             }))
         }
-        None => {
-            state.storage().sql().exec(
-                "INSERT OR IGNORE INTO conversations (id, title, created_ms, updated_ms)
-                 VALUES (?, ?, ?, ?)",
-                vec![
-                    call.new_id.as_str().into(),
-                    call.title.as_str().into(),
-                    time(call.now_ms),
-                    time(call.now_ms),
-                ],
-            )?;
-            Ok(Some(Opened {
-                id: call.new_id.clone(),
-                history: Vec::new(),
-            }))
-        }
+        None => Ok(Some(Opened {
+            id: call.new_id.clone(),
+            history: Vec::new(),
+        })),
     }
 }
 
+/// Creates the conversation a first turn opened (nothing when it names an existing one).
+pub fn create(state: &State, call: &OpenCall) -> worker::Result<()> {
+    if call.conversation_id.is_some() {
+        return Ok(());
+    }
+    ensure(state)?;
+    state.storage().sql().exec(
+        "INSERT OR IGNORE INTO conversations (id, title, created_ms, updated_ms)
+         VALUES (?, ?, ?, ?)",
+        vec![
+            call.new_id.as_str().into(),
+            call.title.as_str().into(),
+            time(call.now_ms),
+            time(call.now_ms),
+        ],
+    )?;
+    Ok(())
+}
+
 /// Appends the turn's two messages; `false` when the conversation was deleted meanwhile.
-pub fn append(state: &State, id: &str, call: &AppendCall) -> worker::Result<bool> {
+/// The same turn twice (a settle sent again when its answer was lost) is stored once.
+pub fn append(state: &State, call: &AppendCall) -> worker::Result<bool> {
+    let id = call.conversation_id.as_str();
     if summary(state, id)?.is_none() {
         return Ok(false);
     }
     let sql = state.storage().sql();
+    let last: Vec<WireMessageRow> = sql
+        .exec(
+            "SELECT seq, role, content, ts FROM messages WHERE conversation_id = ?
+             ORDER BY seq DESC LIMIT 1",
+            vec![id.into()],
+        )?
+        .to_array()?;
+    let stored_already = last.first().is_some_and(|row| {
+        row.role == "assistant" && row.ts as u64 == call.now_ms && row.content == call.answer
+    });
+    if stored_already {
+        return Ok(true);
+    }
     #[derive(Deserialize)]
     struct Next {
         next: f64,

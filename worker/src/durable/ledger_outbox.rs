@@ -9,9 +9,8 @@
 
 use std::cell::Cell;
 
-use oachat_core::account::SettleRequest;
 use oachat_core::ledger::LedgerRow;
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 use worker::{Env, State};
 
 use crate::ledger_d1;
@@ -24,16 +23,6 @@ const BATCH_ROWS: usize = 100;
 /// per request); half a second lets a user's rows share a write, while reports and the admin
 /// ledger stay behind by no more than that.
 const FLUSH_DELAY_MS: u64 = 500;
-
-/// What `/settle` carries: the settle and the ledger rows it accounts for (the request's
-/// own, and one per upstream attempt it abandoned).
-#[derive(Serialize, Deserialize)]
-pub struct SettleCall {
-    #[serde(flatten)]
-    pub settle: SettleRequest,
-    #[serde(default)]
-    pub ledger: Vec<LedgerRow>,
-}
 
 /// Per-object bookkeeping: the table exists, and whether an alarm is already set.
 #[derive(Default)]

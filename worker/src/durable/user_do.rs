@@ -7,6 +7,9 @@
 //! a time and SQL calls are synchronous, so memory and storage never disagree between events.
 //!
 //! Objects named `vkey:<hash>` hold one virtual key's record instead.
+//!
+//! Each request is one `UserCall` (`oachat_core::user_call`, sent by `user_client.rs`);
+//! `fetch` dispatches it to one `handle_*` (or storage function) per call.
 
 use std::cell::{Cell, RefCell};
 
@@ -14,53 +17,24 @@ use futures_channel::oneshot;
 
 use oachat_core::account::{Account, AdmitRequest, GuestPoolLimits, Prepared, Refusal, TierLimits};
 use oachat_core::budget::BudgetKind;
-use serde::{Deserialize, Serialize};
+use oachat_core::budget::BudgetUsage;
+use oachat_core::user_call::{
+    AdmitAnswer, Ask, BeginTurn, DeleteConversation, FlushLedger, GetConversation, GetTier,
+    GetVirtualKey, GrowCall, ListConversations, RenameConversation, RenewCall, SetTier, SettleCall,
+    TurnBegun, UsageCall, UserCall, VirtualKeyRecord,
+};
 use worker::{durable_object, DurableObject, Env, Method, Request, RequestInit, Response, State};
 
 use crate::durable::account_store;
 use crate::durable::budget_do::{self, GuestSlotAnswer, GuestSlotCall, LeaseAnswer, LeaseCall};
-use crate::durable::conversation_store::{self as conversations, AppendCall, OpenCall};
-use crate::durable::ledger_outbox::{Outbox, SettleCall};
+use crate::durable::conversation_store as conversations;
+use crate::durable::ledger_outbox::Outbox;
 use crate::durable::storage;
 use crate::runtime;
 
 pub const BINDING: &str = "USERS";
 const TIER_DOC: &str = "tier";
 const VKEY_DOC: &str = "vkey";
-
-/// A virtual key's stored record; the key itself is never stored, only its hash (the object name).
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct VirtualKeyRecord {
-    pub id: String,
-    pub name: String,
-    pub tier: Option<String>,
-    pub created_ms: u64,
-    pub revoked: bool,
-}
-
-/// `/renew`: the request is still running.
-#[derive(Serialize, Deserialize)]
-pub struct RenewCall {
-    pub request_id: String,
-    pub now_ms: u64,
-}
-
-/// `/grow`: the request tries another upstream key after one that may have billed it.
-#[derive(Serialize, Deserialize)]
-pub struct GrowCall {
-    pub request_id: String,
-    pub tokens: u64,
-    pub micro_usd: u64,
-    pub now_ms: u64,
-}
-
-#[derive(Serialize, Deserialize)]
-pub struct AdmitAnswer {
-    pub refusal: Option<Refusal>,
-    /// Nothing was taken: plan the request again under this tier (the admin's override).
-    #[serde(default)]
-    pub replan_tier: Option<String>,
-}
 
 #[durable_object]
 pub struct UserDo {
@@ -99,92 +73,40 @@ impl DurableObject for UserDo {
         }
     }
 
+    /// One [`UserCall`] per request, answered by its `handle_*`; the turbofish on `answer`
+    /// holds each handler to its call's answer type.
     async fn fetch(&self, mut req: Request) -> worker::Result<Response> {
-        let path = req.path();
-        match (req.method(), path.as_str()) {
-            (Method::Post, "/admit") => {
-                let mut admit: AdmitRequest = crate::body::request_json(&mut req).await?;
-                if let Some(override_tier) = self.tier_override()? {
-                    // Same script, same isolate: the worker's parsed config is at hand.
-                    let runtime = runtime::runtime(&self.env)
-                        .map_err(|error| worker::Error::RustError(error.to_string()))?;
-                    let tiers = &runtime.config.tiers;
-                    let known = |tier: &str| tiers.contains_key(tier);
-                    if let Some(tier) = admit.replan_tier(Some(&override_tier), known) {
-                        return Response::from_json(&AdmitAnswer {
-                            refusal: None,
-                            replan_tier: Some(tier.to_string()),
-                        });
-                    }
-                    admit.override_limits(tiers.get(&override_tier).map(TierLimits::of));
-                }
-                let refusal = self.admit(&admit).await?.err();
-                Response::from_json(&AdmitAnswer {
-                    refusal,
-                    replan_tier: None,
-                })
+        let call: UserCall = crate::body::request_json(&mut req).await?;
+        match call {
+            UserCall::Admit(call) => answer::<AdmitRequest>(self.handle_admit(call).await?),
+            UserCall::BeginTurn(call) => answer::<BeginTurn>(self.handle_begin_turn(call).await?),
+            UserCall::Settle(call) => answer::<SettleCall>(self.handle_settle(call).await?),
+            UserCall::Renew(call) => answer::<RenewCall>(self.handle_renew(call)?),
+            UserCall::Grow(call) => answer::<GrowCall>(self.handle_grow(call)?),
+            UserCall::FlushLedger(FlushLedger) => {
+                answer::<FlushLedger>(self.handle_flush_ledger().await?)
             }
-            (Method::Post, "/settle") => {
-                let SettleCall { settle, ledger } = crate::body::request_json(&mut req).await?;
-                let surplus = self.with_account(|account| account.settle(&settle))?;
-                // Written before any await: the rows commit with the settle, or none does.
-                for row in &ledger {
-                    self.outbox.record(&self.state, row)?;
-                }
-                if !ledger.is_empty() {
-                    self.outbox.schedule(&self.state).await?;
-                }
-                // Idle now: hand the lease above a few requests' worth back.
-                self.give_back(surplus, settle.now_ms, settle.deployment_cap_micro_usd)
-                    .await;
-                Response::from_json(&serde_json::json!({"ok": true}))
+            UserCall::Usage(UsageCall) => answer::<UsageCall>(self.handle_usage()?),
+            UserCall::GetTier(GetTier) => answer::<GetTier>(self.tier_override()?),
+            UserCall::SetTier(call) => answer::<SetTier>(self.handle_set_tier(call)?),
+            UserCall::GetVirtualKey(GetVirtualKey) => {
+                answer::<GetVirtualKey>(storage::load(&self.state, VKEY_DOC)?)
             }
-            (Method::Post, "/grow") => {
-                let call: GrowCall = crate::body::request_json(&mut req).await?;
-                let grown = self.with_account(|account| {
-                    account.grow(&call.request_id, call.tokens, call.micro_usd, call.now_ms)
-                })?;
-                Response::from_json(&grown.is_ok())
+            UserCall::SetVirtualKey(record) => {
+                answer::<VirtualKeyRecord>(self.handle_set_virtual_key(record)?)
             }
-            (Method::Post, "/renew") => {
-                let call: RenewCall = crate::body::request_json(&mut req).await?;
-                let renewed =
-                    self.with_account(|account| account.renew(&call.request_id, call.now_ms))?;
-                Response::from_json(&renewed)
+            UserCall::ListConversations(ListConversations) => {
+                answer::<ListConversations>(conversations::list(&self.state)?)
             }
-            (Method::Post, "/ledger/flush") => {
-                // Feedback on a row still in the outbox: move the rows now, not at the alarm.
-                self.outbox.flush(&self.state, &self.env).await?;
-                Response::from_json(&serde_json::json!({"ok": true}))
+            UserCall::GetConversation(call) => {
+                answer::<GetConversation>(conversations::get(&self.state, &call.id)?)
             }
-            (Method::Get, "/usage") => {
-                let now = crate::time::now_ms();
-                let usage = self.with_account(|account| account.usage(now))?;
-                Response::from_json(&usage)
+            UserCall::RenameConversation(call) => answer::<RenameConversation>(
+                conversations::rename(&self.state, &call.id, &call.title)?,
+            ),
+            UserCall::DeleteConversation(call) => {
+                answer::<DeleteConversation>(self.handle_delete_conversation(&call.id)?)
             }
-            (Method::Get, "/tier") => Response::from_json(&self.tier_override()?),
-            (Method::Put, "/tier") => {
-                let tier: Option<String> = req.json().await?;
-                match &tier {
-                    Some(tier) => storage::save(&self.state, TIER_DOC, tier)?,
-                    None => storage::delete(&self.state, TIER_DOC)?,
-                }
-                *self.tier_override.borrow_mut() = Some(tier.clone());
-                Response::from_json(&tier)
-            }
-            (Method::Get, "/vkey") => {
-                let record: Option<VirtualKeyRecord> = storage::load(&self.state, VKEY_DOC)?;
-                Response::from_json(&record)
-            }
-            (Method::Put, "/vkey") => {
-                let record: VirtualKeyRecord = req.json().await?;
-                storage::save(&self.state, VKEY_DOC, &record)?;
-                Response::from_json(&record)
-            }
-            (method, conversation) if conversation.starts_with("/conversations") => {
-                self.conversation(method, conversation, req).await
-            }
-            _ => Response::error("not found", 404),
         }
     }
 
@@ -196,44 +118,130 @@ impl DurableObject for UserDo {
 }
 
 impl UserDo {
-    /// The conversation API; the worker validated ids and titles. `null` means not found.
-    async fn conversation(
+    async fn handle_admit(&self, admit: AdmitRequest) -> worker::Result<AdmitAnswer> {
+        self.admit_then(admit, || Ok(())).await
+    }
+
+    /// Opens the turn's conversation and admits the turn with its history's reservation. A new
+    /// conversation is created with the admission, in its storage transaction: a refused turn
+    /// (or one to plan again) leaves nothing behind.
+    async fn handle_begin_turn(&self, mut call: BeginTurn) -> worker::Result<TurnBegun> {
+        let Some(opened) = conversations::open(&self.state, &call.open)? else {
+            return Ok(TurnBegun::NotFound);
+        };
+        call.reserve_history(&opened.history);
+        let open = &call.open;
+        let answer = self
+            .admit_then(call.admit, || conversations::create(&self.state, open))
+            .await?;
+        Ok(match answer {
+            AdmitAnswer {
+                replan_tier: Some(tier),
+                ..
+            } => TurnBegun::Replan { tier },
+            AdmitAnswer {
+                refusal: Some(refusal),
+                ..
+            } => TurnBegun::Refused(refusal),
+            AdmitAnswer { .. } => TurnBegun::Admitted(opened),
+        })
+    }
+
+    /// Admits a request, or answers "plan again" under the admin's override tier. `admitted`
+    /// writes what goes with a granted admission, in the admission's storage transaction.
+    async fn admit_then(
         &self,
-        method: Method,
-        path: &str,
-        mut req: Request,
-    ) -> worker::Result<Response> {
-        let segments: Vec<&str> = path.trim_start_matches('/').split('/').collect();
-        match (method, segments.as_slice()) {
-            (Method::Get, ["conversations"]) => {
-                Response::from_json(&conversations::list(&self.state)?)
+        mut admit: AdmitRequest,
+        admitted: impl FnOnce() -> worker::Result<()>,
+    ) -> worker::Result<AdmitAnswer> {
+        if let Some(override_tier) = self.tier_override()? {
+            // Same script, same isolate: the worker's parsed config is at hand.
+            let runtime = runtime::runtime(&self.env)
+                .map_err(|error| worker::Error::RustError(error.to_string()))?;
+            let tiers = &runtime.config.tiers;
+            let known = |tier: &str| tiers.contains_key(tier);
+            if let Some(tier) = admit.replan_tier(Some(&override_tier), known) {
+                return Ok(AdmitAnswer {
+                    refusal: None,
+                    replan_tier: Some(tier.to_string()),
+                });
             }
-            (Method::Post, ["conversations"]) => {
-                let call: OpenCall = req.json().await?;
-                Response::from_json(&conversations::open(&self.state, &call)?)
-            }
-            (Method::Get, ["conversations", id]) => {
-                Response::from_json(&conversations::get(&self.state, id)?)
-            }
-            (Method::Patch, ["conversations", id]) => {
-                let title: String = req.json().await?;
-                Response::from_json(&conversations::rename(&self.state, id, &title)?)
-            }
-            (Method::Delete, ["conversations", id]) => {
-                let deleted = conversations::delete(&self.state, id)?;
-                if deleted {
-                    // A new conversation must not inherit the deleted one's round count.
-                    self.with_account(|account| account.forget_conversation(id))?;
-                }
-                Response::from_json(&deleted.then_some(true))
-            }
-            (Method::Post, ["conversations", id, "messages"]) => {
-                let call: AppendCall = req.json().await?;
-                let appended = conversations::append(&self.state, id, &call)?;
-                Response::from_json(&appended.then_some(true))
-            }
-            _ => Response::error("not found", 404),
+            admit.override_limits(tiers.get(&override_tier).map(TierLimits::of));
         }
+        let refusal = self.admit(&admit, admitted).await?.err();
+        Ok(AdmitAnswer {
+            refusal,
+            replan_tier: None,
+        })
+    }
+
+    async fn handle_settle(&self, call: SettleCall) -> worker::Result<()> {
+        let SettleCall {
+            settle,
+            ledger,
+            turn,
+        } = call;
+        // The turn first: should storing it fail, nothing is settled, and the settle sent
+        // again stores both (the turn only once). `false` (deleted meanwhile) stores nothing.
+        if let Some(turn) = &turn {
+            conversations::append(&self.state, turn)?;
+        }
+        let surplus = self.with_account(|account| account.settle(&settle))?;
+        // Written before any await: the rows (and the turn) commit with the settle, or none does.
+        for row in &ledger {
+            self.outbox.record(&self.state, row)?;
+        }
+        if !ledger.is_empty() {
+            self.outbox.schedule(&self.state).await?;
+        }
+        // Idle now: hand the lease above a few requests' worth back.
+        self.give_back(surplus, settle.now_ms, settle.deployment_cap_micro_usd)
+            .await;
+        Ok(())
+    }
+
+    fn handle_renew(&self, call: RenewCall) -> worker::Result<bool> {
+        self.with_account(|account| account.renew(&call.request_id, call.now_ms))
+    }
+
+    fn handle_grow(&self, call: GrowCall) -> worker::Result<bool> {
+        let grown = self.with_account(|account| {
+            account.grow(&call.request_id, call.tokens, call.micro_usd, call.now_ms)
+        })?;
+        Ok(grown.is_ok())
+    }
+
+    /// Feedback on a row still in the outbox: move the rows now, not at the alarm.
+    async fn handle_flush_ledger(&self) -> worker::Result<()> {
+        self.outbox.flush(&self.state, &self.env).await
+    }
+
+    fn handle_usage(&self) -> worker::Result<Option<BudgetUsage>> {
+        let now = crate::time::now_ms();
+        self.with_account(|account| account.usage(now))
+    }
+
+    fn handle_set_tier(&self, call: SetTier) -> worker::Result<Option<String>> {
+        match &call.tier {
+            Some(tier) => storage::save(&self.state, TIER_DOC, tier)?,
+            None => storage::delete(&self.state, TIER_DOC)?,
+        }
+        *self.tier_override.borrow_mut() = Some(call.tier.clone());
+        Ok(call.tier)
+    }
+
+    fn handle_set_virtual_key(&self, record: VirtualKeyRecord) -> worker::Result<VirtualKeyRecord> {
+        storage::save(&self.state, VKEY_DOC, &record)?;
+        Ok(record)
+    }
+
+    fn handle_delete_conversation(&self, id: &str) -> worker::Result<bool> {
+        let deleted = conversations::delete(&self.state, id)?;
+        if deleted {
+            // A new conversation must not inherit the deleted one's round count.
+            self.with_account(|account| account.forget_conversation(id))?;
+        }
+        Ok(deleted)
     }
 
     /// Runs `change` on the account and writes the rows it changed.
@@ -262,7 +270,11 @@ impl UserDo {
         Ok(stored)
     }
 
-    async fn admit(&self, request: &AdmitRequest) -> worker::Result<Result<(), Refusal>> {
+    async fn admit(
+        &self,
+        request: &AdmitRequest,
+        admitted: impl FnOnce() -> worker::Result<()>,
+    ) -> worker::Result<Result<(), Refusal>> {
         // One lease call at a time per user: a request that finds one out waits for its grant
         // and checks again, so concurrent requests share a slice instead of each taking one.
         // Every wait ends with a completed call, so this loop ends.
@@ -335,6 +347,10 @@ impl UserDo {
             }
         }
         let (result, surplus) = self.with_account(|account| account.admit(request))?;
+        if result.is_ok() {
+            // No await since the admission's rows: this commits with them.
+            admitted()?;
+        }
         self.give_back(surplus, request.now_ms, request.deployment_cap_micro_usd)
             .await;
         Ok(result)
@@ -392,6 +408,11 @@ impl UserDo {
         let answer: GuestSlotAnswer = crate::body::json(response).await?;
         Ok(answer.retry_after_ms)
     }
+}
+
+/// The JSON answer to a call of type `C`.
+fn answer<C: Ask>(answer: C::Answer) -> worker::Result<Response> {
+    Response::from_json(&answer)
 }
 
 /// Requests of one object that must not interleave across an await take turns.

@@ -45,7 +45,7 @@ impl Upstream {
 }
 
 /// USD per million tokens. Since 1 USD = 10^6 micro-USD, this is also micro-USD per token.
-#[derive(Clone, Copy, Debug, PartialEq, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Price {
     pub input_per_mtok: f64,
     pub output_per_mtok: f64,

@@ -1,0 +1,317 @@
+//! The protocol of a user's object (`UserDo`): one [`UserCall`] per request, and for each call
+//! the type of its answer ([`Ask::Answer`]). Serde only; the object (`durable/user_do.rs`) and
+//! its one client in the worker (`user_client.rs`) are the two ends, and the compiler holds
+//! both to the table in [`calls!`]: a call cannot be sent, or answered, with another's type.
+
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+
+use crate::account::{AdmitRequest, Refusal, SettleRequest};
+use crate::budget::BudgetUsage;
+use crate::config::Price;
+use crate::conversation::{history_tokens, StoredMessage};
+use crate::ledger::LedgerRow;
+
+/// A call to a user's object, typed by its answer.
+pub trait Ask: Into<UserCall> {
+    type Answer: Serialize + DeserializeOwned;
+}
+
+/// The calls, each with the type of its argument and of its answer: the protocol as a table.
+macro_rules! calls {
+    ($($(#[$doc:meta])* $variant:ident($call:ty) -> $answer:ty;)*) => {
+        /// One request to a user's object; its JSON is the request body.
+        #[derive(Debug, Serialize, Deserialize)]
+        #[serde(rename_all = "snake_case")]
+        pub enum UserCall {
+            $($(#[$doc])* $variant($call),)*
+        }
+
+        $(
+            impl From<$call> for UserCall {
+                fn from(call: $call) -> UserCall {
+                    UserCall::$variant(call)
+                }
+            }
+
+            impl Ask for $call {
+                type Answer = $answer;
+            }
+        )*
+    };
+}
+
+calls! {
+    /// Admit a request with its reservation: `refusal: None` when granted.
+    Admit(AdmitRequest) -> AdmitAnswer;
+    /// Open (or create) a conversation and admit its next turn, in one storage transaction.
+    BeginTurn(BeginTurn) -> TurnBegun;
+    /// Settle a reservation to the metered usage and store its ledger rows (and the turn of
+    /// a conversation) with it, in one storage transaction.
+    Settle(SettleCall) -> ();
+    /// The request still runs: keep its reservation. `false` when there was none to renew.
+    Renew(RenewCall) -> bool;
+    /// Grow a reservation before another upstream attempt. `false` when the budget cannot.
+    Grow(GrowCall) -> bool;
+    /// Move the stored ledger rows to D1 now, not at the alarm.
+    FlushLedger(FlushLedger) -> ();
+    /// Today's budget use (`None`: no budget yet).
+    Usage(UsageCall) -> Option<BudgetUsage>;
+    /// The admin's tier override.
+    GetTier(GetTier) -> Option<String>;
+    /// Set (or with `None` clear) the admin's tier override; answers the override now held.
+    SetTier(SetTier) -> Option<String>;
+    /// A virtual key's record (in the object named `vkey:<hash>`).
+    GetVirtualKey(GetVirtualKey) -> Option<VirtualKeyRecord>;
+    /// Store a virtual key's record; answers it.
+    SetVirtualKey(VirtualKeyRecord) -> VirtualKeyRecord;
+    /// The conversations with messages, newest first.
+    ListConversations(ListConversations) -> Vec<Summary>;
+    /// One conversation with its messages. `None`: no such conversation.
+    GetConversation(GetConversation) -> Option<Transcript>;
+    /// Rename a conversation; answers its new summary. `None`: no such conversation.
+    RenameConversation(RenameConversation) -> Option<Summary>;
+    /// Delete a conversation and forget its round count. `false`: there was none.
+    DeleteConversation(DeleteConversation) -> bool;
+}
+
+#[derive(Debug, Clone, Copy, Serialize, Deserialize)]
+pub struct FlushLedger;
+
+#[derive(Debug, Clone, Copy, Serialize, Deserialize)]
+pub struct UsageCall;
+
+#[derive(Debug, Clone, Copy, Serialize, Deserialize)]
+pub struct GetTier;
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct SetTier {
+    pub tier: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, Serialize, Deserialize)]
+pub struct GetVirtualKey;
+
+#[derive(Debug, Clone, Copy, Serialize, Deserialize)]
+pub struct ListConversations;
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct GetConversation {
+    pub id: String,
+}
+
+/// The worker validated the title.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct RenameConversation {
+    pub id: String,
+    pub title: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct DeleteConversation {
+    pub id: String,
+}
+
+/// A virtual key's stored record; the key itself is never stored, only its hash (the object name).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct VirtualKeyRecord {
+    pub id: String,
+    pub name: String,
+    pub tier: Option<String>,
+    pub created_ms: u64,
+    pub revoked: bool,
+}
+
+/// The request is still running.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct RenewCall {
+    pub request_id: String,
+    pub now_ms: u64,
+}
+
+/// The request tries another upstream key after one that may have billed it.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct GrowCall {
+    pub request_id: String,
+    pub tokens: u64,
+    pub micro_usd: u64,
+    pub now_ms: u64,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+pub struct AdmitAnswer {
+    pub refusal: Option<Refusal>,
+    /// Nothing was taken: plan the request again under this tier (the admin's override).
+    #[serde(default)]
+    pub replan_tier: Option<String>,
+}
+
+/// A settle and the ledger rows it accounts for (the request's own, and one per upstream
+/// attempt it abandoned); for a turn of a conversation, the turn to store.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct SettleCall {
+    #[serde(flatten)]
+    pub settle: SettleRequest,
+    #[serde(default)]
+    pub ledger: Vec<LedgerRow>,
+    /// A turn that delivered text; a turn that delivered none leaves its conversation as is.
+    #[serde(default)]
+    pub turn: Option<AppendCall>,
+}
+
+/// The turn of a server-side conversation that comes before its first byte: open (or create)
+/// the conversation and admit the request. Nothing is written unless the request is admitted,
+/// so a refused first turn leaves no conversation behind.
+///
+/// The history is in the object, so `admit` reserves the turn without it; the object adds
+/// what the history it sends back adds to the prompt ([`BeginTurn::reserve_history`]).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct BeginTurn {
+    pub open: OpenCall,
+    pub admit: AdmitRequest,
+    /// The output tokens in `admit`'s reservation (`n` times the clamped cap); the rest is
+    /// the prompt estimate.
+    pub output_tokens: u64,
+    /// The model's price (`None`: the model is not priced, the reservation costs nothing).
+    pub price: Option<Price>,
+}
+
+impl BeginTurn {
+    /// Adds `history` to the reservation, priced as the worker prices a whole prompt (one
+    /// rounding of prompt and output together), so it equals the reservation of the full body.
+    pub fn reserve_history(&mut self, history: &[StoredMessage]) {
+        let prompt_tokens = self
+            .admit
+            .reserve_tokens
+            .saturating_sub(self.output_tokens)
+            .saturating_add(history_tokens(history));
+        self.admit.reserve_tokens = prompt_tokens.saturating_add(self.output_tokens);
+        self.admit.reserve_micro_usd = self.price.map_or(0, |price| {
+            price.cost_micro_usd(prompt_tokens, self.output_tokens, 0)
+        });
+    }
+}
+
+/// The answer to [`BeginTurn`].
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TurnBegun {
+    /// Admitted: the conversation (created now, if new) with its history for the prompt.
+    Admitted(Opened),
+    Refused(Refusal),
+    /// Nothing was taken: plan the turn again under this tier (the admin's override).
+    Replan {
+        tier: String,
+    },
+    /// No such conversation: nothing was taken.
+    NotFound,
+}
+
+/// A conversation as listed.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Summary {
+    pub id: String,
+    pub title: String,
+    pub created_ms: u64,
+    pub updated_ms: u64,
+}
+
+/// A conversation with its messages.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Transcript {
+    #[serde(flatten)]
+    pub summary: Summary,
+    pub messages: Vec<MessageRow>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct MessageRow {
+    pub seq: u64,
+    pub role: String,
+    pub content: String,
+    pub ts: u64,
+}
+
+/// The conversation a new turn opens (or creates), and the window its history is trimmed to.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct OpenCall {
+    /// An existing conversation, or `None` to create `new_id`.
+    pub conversation_id: Option<String>,
+    pub new_id: String,
+    pub title: String,
+    pub new_message: String,
+    pub window_tokens: u64,
+    pub now_ms: u64,
+}
+
+/// An opened conversation: its id and the history that goes upstream with the new turn.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct Opened {
+    pub id: String,
+    pub history: Vec<StoredMessage>,
+}
+
+/// After the stream, with the settle: the user's message and the delivered answer, in this
+/// conversation.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct AppendCall {
+    pub conversation_id: String,
+    pub user_message: String,
+    pub answer: String,
+    pub now_ms: u64,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every call goes over the wire and comes back as the same call.
+    #[track_caller]
+    fn check(call: impl Into<UserCall>, expected_json: &str) {
+        let call: UserCall = call.into();
+        let json = serde_json::to_string(&call).unwrap();
+        assert_eq!(json, expected_json);
+        let back: UserCall = serde_json::from_str(&json).unwrap();
+        assert_eq!(serde_json::to_string(&back).unwrap(), json);
+    }
+
+    #[test]
+    fn calls_round_trip() {
+        check(FlushLedger, r#"{"flush_ledger":null}"#);
+        check(GetTier, r#"{"get_tier":null}"#);
+        check(SetTier { tier: None }, r#"{"set_tier":{"tier":null}}"#);
+        check(
+            RenewCall {
+                request_id: "req_1".into(),
+                now_ms: 5,
+            },
+            r#"{"renew":{"request_id":"req_1","now_ms":5}}"#,
+        );
+        check(
+            DeleteConversation { id: "c_1".into() },
+            r#"{"delete_conversation":{"id":"c_1"}}"#,
+        );
+    }
+
+    #[test]
+    fn settle_keeps_its_flat_shape() {
+        let settle = SettleCall {
+            settle: SettleRequest {
+                request_id: "req_1".into(),
+                now_ms: 1,
+                tokens: 2,
+                micro_usd: 3,
+                conversation_id: None,
+                refund_round: false,
+                keep_lease_micro_usd: 0,
+                deployment_cap_micro_usd: None,
+            },
+            ledger: Vec::new(),
+            turn: None,
+        };
+        check(
+            settle,
+            r#"{"settle":{"request_id":"req_1","now_ms":1,"tokens":2,"micro_usd":3,"conversation_id":null,"refund_round":false,"keep_lease_micro_usd":0,"deployment_cap_micro_usd":null,"ledger":[],"turn":null}}"#,
+        );
+    }
+}
