@@ -17,6 +17,7 @@ use oachat_core::relay::RelayCore;
 use oachat_core::request::{parse_chat_request, ChatRequest};
 use oachat_core::routing::{render_template, RouteRequest, TemplateVars};
 use oachat_core::user_call::OpenCall;
+use oachat_protocol::names::REQUEST_ID_HEADER;
 use oachat_protocol::{encode_event_into, SseParser};
 use serde_json::Value;
 use worker::{Context, Env, Headers, Request, Response, ResponseBody, ResponseBuilder};
@@ -172,7 +173,9 @@ pub async fn serve(
                 Failure::Upstream(pass) => {
                     let mut response =
                         passthrough_response(pass, cors).map_err(|_| ProxyError::Internal)?;
-                    let _ = response.headers_mut().set("x-request-id", &plan.request_id);
+                    let _ = response
+                        .headers_mut()
+                        .set(REQUEST_ID_HEADER, &plan.request_id);
                     Ok(response)
                 }
             };
@@ -180,7 +183,7 @@ pub async fn serve(
     };
 
     let headers = Headers::new();
-    let _ = headers.set("x-request-id", &plan.request_id);
+    let _ = headers.set(REQUEST_ID_HEADER, &plan.request_id);
     let _ = headers.set("x-oachat-route", &plan.route);
     let _ = headers.set("x-oachat-model", &plan.upstream_model);
     let _ = headers.set("x-oachat-cache", "miss");
@@ -413,7 +416,7 @@ fn serve_cached(
     hit: CachedAnswer,
 ) -> Result<Response, ProxyError> {
     let headers = Headers::new();
-    let _ = headers.set("x-request-id", &plan.request_id);
+    let _ = headers.set(REQUEST_ID_HEADER, &plan.request_id);
     let _ = headers.set("x-oachat-route", &plan.route);
     let _ = headers.set("x-oachat-model", &plan.upstream_model);
     let _ = headers.set("x-oachat-cache", "hit");
@@ -794,7 +797,7 @@ fn failure_response(
 ) -> Result<Response, ProxyError> {
     worker::console_warn!("oachat: {} {}", error.status(), error.code());
     let mut response = error_response(error, cors).map_err(|_| ProxyError::Internal)?;
-    let _ = response.headers_mut().set("x-request-id", request_id);
+    let _ = response.headers_mut().set(REQUEST_ID_HEADER, request_id);
     Ok(response)
 }
 

@@ -31,7 +31,7 @@ use crate::user_client::UserClient;
 use crate::{ledger_d1, random};
 
 /// The response header naming the conversation a `POST /v1/oachat/chat` answer belongs to.
-pub const CONVERSATION_HEADER: &str = "x-oachat-conversation";
+pub use oachat_protocol::CONVERSATION_HEADER;
 
 /// The caller, who must be signed: a guest's device id is chosen by the browser and only
 /// trusted as a rate-limit bucket, so it must not unlock stored conversations.

@@ -105,7 +105,7 @@ impl CachedAnswer {
                 .to_string(),
             );
         }
-        events.push("[DONE]".to_string());
+        events.push(oachat_protocol::names::DONE_DATA.to_string());
         events
     }
 }

@@ -108,7 +108,7 @@ impl StreamMeter {
     /// A client that did not ask gets those chunks without the member, as OpenAI would have sent
     /// them: [`strip_null_usage`] cuts it out of the text without a JSON round trip.
     pub fn observe(&mut self, data: &str) -> Forward {
-        if data.trim() == "[DONE]" {
+        if data.trim() == oachat_protocol::names::DONE_DATA {
             self.saw_done = true;
             return Forward::AsIs;
         }

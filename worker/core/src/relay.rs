@@ -2,6 +2,8 @@
 //! every event metered on the way. The platform shell (the worker's `relay.rs`) only moves
 //! bytes and reports how the stream ended.
 
+use oachat_protocol::names::CARD_EVENT;
+use oachat_protocol::sse::DONE_EVENT;
 use oachat_protocol::{encode_event_into, SseEvent, SseParser};
 
 use crate::error::ProxyError;
@@ -32,7 +34,7 @@ impl RelayCore {
     /// expect named events.
     pub fn with_card(mut self, card: &str, data: &serde_json::Value) -> RelayCore {
         let payload = serde_json::json!({ "card": card, "data": data }).to_string();
-        let mut trailer = String::from("event: oachat.card\n");
+        let mut trailer = format!("event: {CARD_EVENT}\n");
         encode_event_into(&mut trailer, &payload);
         self.trailer = Some(trailer);
         self
@@ -88,7 +90,7 @@ impl RelayCore {
                     if let Some(trailer) = self.trailer.take() {
                         out.push_str(&trailer);
                     }
-                    out.push_str("data: [DONE]\n\n")
+                    out.push_str(DONE_EVENT)
                 }
                 Forward::AsIs => encode_event_into(&mut out, &event.data),
                 Forward::Rewritten(data) => encode_event_into(&mut out, &data),
