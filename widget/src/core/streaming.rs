@@ -667,44 +667,4 @@ mod tests {
         assert!(chunks.len() >= 1_500, "{} chunks", chunks.len());
         check_streaming(chunks);
     }
-
-    /// Prints the time for the 20 KB / 2,000 chunk case, against re-rendering everything per
-    /// chunk. Run with
-    /// `cargo test --release -p oachat-widget --lib -- --ignored --nocapture timing`.
-    #[test]
-    #[ignore]
-    fn timing_twenty_kilobytes_in_two_thousand_chunks() {
-        let mixed = long_answer();
-        // The corpus has a checked task item `[x]`, which a later `[x]: url` could turn into a
-        // link, so it holds commits back until the tail reaches FORCED_COMMIT_TAIL_BYTES.
-        let without_references = mixed.replace("[x]", "[ ]");
-        for (name, text) in [
-            ("with [x] tasks", &mixed),
-            ("without references", &without_references),
-        ] {
-            let chunks = token_sized_chunks(text);
-            let started = std::time::Instant::now();
-            let mut stream = StreamingMarkdown::new();
-            let mut tail_bytes = 0;
-            for chunk in &chunks {
-                tail_bytes += stream.push(chunk).tail_html.len();
-            }
-            stream.finish();
-            let streamed = started.elapsed();
-            let started = std::time::Instant::now();
-            let mut end = 0;
-            for chunk in &chunks {
-                end += chunk.len();
-                render_markdown(&text[..end]);
-            }
-            let naive = started.elapsed();
-            println!(
-                "{name}: {} bytes in {} chunks: streaming {streamed:?} (average tail {} bytes of HTML), \
-                 re-rendering everything per chunk {naive:?}",
-                text.len(),
-                chunks.len(),
-                tail_bytes / chunks.len(),
-            );
-        }
-    }
 }
