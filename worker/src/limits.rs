@@ -19,8 +19,7 @@ use oachat_core::request::ChatRequest;
 use oachat_core::config::Price;
 use oachat_core::conversation::StoredMessage;
 use oachat_core::user_call::{
-    AdmitAnswer, AppendCall, BeginTurn, GrowCall, OpenCall, Opened, RenewCall, SettleCall,
-    TurnBegun,
+    AppendCall, BeginTurn, GrowCall, OpenCall, Opened, RenewCall, SettleCall, TurnBegun,
 };
 
 use crate::runtime::Runtime;
@@ -132,17 +131,11 @@ pub async fn admit(
     let begun = match &begin {
         Some(begin) => client.begin_turn(begin.clone()).await.map_err(failed)?,
         // A request without a conversation opens none.
-        None => match client.admit(request.clone()).await.map_err(failed)? {
-            AdmitAnswer {
-                replan_tier: Some(tier),
-                ..
-            } => TurnBegun::Replan { tier },
-            AdmitAnswer {
-                refusal: Some(refusal),
-                ..
-            } => TurnBegun::Refused(refusal),
-            AdmitAnswer { .. } => TurnBegun::Admitted(Opened::default()),
-        },
+        None => client
+            .admit(request.clone())
+            .await
+            .map_err(failed)?
+            .into_turn(Opened::default),
     };
     let opened = match begun {
         TurnBegun::Admitted(opened) => opened,

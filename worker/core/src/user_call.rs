@@ -146,6 +146,23 @@ pub struct AdmitAnswer {
     pub replan_tier: Option<String>,
 }
 
+impl AdmitAnswer {
+    /// The answer as a turn's beginning: admitted into `opened`, refused, or plan again.
+    pub fn into_turn(self, opened: impl FnOnce() -> Opened) -> TurnBegun {
+        match self {
+            AdmitAnswer {
+                replan_tier: Some(tier),
+                ..
+            } => TurnBegun::Replan { tier },
+            AdmitAnswer {
+                refusal: Some(refusal),
+                ..
+            } => TurnBegun::Refused(refusal),
+            AdmitAnswer { .. } => TurnBegun::Admitted(opened()),
+        }
+    }
+}
+
 /// A settle and the ledger rows it accounts for (the request's own, and one per upstream
 /// attempt it abandoned); for a turn of a conversation, the turn to store.
 #[derive(Debug, Clone, Serialize, Deserialize)]

@@ -134,17 +134,7 @@ impl UserDo {
         let answer = self
             .admit_then(call.admit, || conversations::create(&self.state, open))
             .await?;
-        Ok(match answer {
-            AdmitAnswer {
-                replan_tier: Some(tier),
-                ..
-            } => TurnBegun::Replan { tier },
-            AdmitAnswer {
-                refusal: Some(refusal),
-                ..
-            } => TurnBegun::Refused(refusal),
-            AdmitAnswer { .. } => TurnBegun::Admitted(opened),
-        })
+        Ok(answer.into_turn(|| opened))
     }
 
     /// Admits a request, or answers "plan again" under the admin's override tier. `admitted`
