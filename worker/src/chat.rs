@@ -5,17 +5,16 @@
 use std::rc::Rc;
 
 use oachat_core::assemble::Assembler;
-use oachat_core::cache::{cache_key, CachedAnswer};
-use oachat_core::config::{ModelChoice, Tier};
+use oachat_core::cache::CachedAnswer;
+use oachat_core::config::Tier;
 use oachat_core::conversation::{prepend_history, StoredMessage};
 use oachat_core::error::ProxyError;
-use oachat_core::identity::{opaque_user_id, Identity};
-use oachat_core::keypool::KeyId;
-use oachat_core::ledger::{utc_day, Ending, LedgerRow};
-use oachat_core::metering::{estimate_request_prompt_tokens, StreamMeter, Usage};
+use oachat_core::identity::Identity;
+use oachat_core::ledger::{Ending, LedgerRow};
+use oachat_core::metering::{StreamMeter, Usage};
+use oachat_core::plan::{cached_answer, plan, Plan, PlanInput};
 use oachat_core::relay::RelayCore;
 use oachat_core::request::{parse_chat_request, ChatRequest};
-use oachat_core::routing::{render_template, RouteRequest, TemplateVars};
 use oachat_core::user_call::OpenCall;
 use oachat_protocol::names::REQUEST_ID_HEADER;
 use oachat_protocol::{encode_event_into, SseParser};
@@ -32,48 +31,6 @@ use crate::respond::{error_response, Cors};
 use crate::runtime::Runtime;
 use crate::time::now_ms;
 use crate::upstream::{self, Failure};
-
-/// Everything decided before going upstream, carried into the ledger row.
-struct Plan {
-    identity: Identity,
-    request_id: String,
-    model_asked: String,
-    upstream_index: usize,
-    upstream_model: String,
-    route: String,
-    route_reason: String,
-    stream: bool,
-    prompt_estimate: u64,
-    /// The worst case reserved: the prompt estimate plus `n` times the clamped output cap.
-    reserve_tokens: u64,
-    reserve_micro_usd: u64,
-    body: String,
-    started_ms: u64,
-    /// Set when the route allows cached answers and the request can be answered from one.
-    cache: Option<CachePlan>,
-    /// The route's suggested next questions (widget endpoint only: a quick-replies card).
-    follow_ups: Vec<String>,
-}
-
-impl Plan {
-    /// The usage to charge for what `meter` saw. An estimate of the output (the stream broke
-    /// off, or the client left) never exceeds what the upstream may generate: `n` times the
-    /// clamped cap, which the reservation holds.
-    fn metered(&self, meter: &StreamMeter) -> Usage {
-        let mut usage = meter.outcome(self.prompt_estimate);
-        if usage.estimated {
-            let output_cap = self.reserve_tokens.saturating_sub(self.prompt_estimate);
-            usage.completion_tokens = usage.completion_tokens.min(output_cap);
-        }
-        usage
-    }
-}
-
-/// Where a cacheable request's answer lives in the exact-match cache.
-struct CachePlan {
-    key: String,
-    ttl_s: u32,
-}
 
 pub async fn completions(
     mut req: Request,
@@ -109,7 +66,7 @@ pub async fn serve(
 
     if let Some(cache) = &plan.cache {
         if let Some(hit) = crate::cache::lookup(&cache.key).await {
-            return serve_cached(ctx, env, runtime, cors, plan, admission, &chat, hit);
+            return serve_cached(ctx, env, cors, plan, admission, &chat, hit);
         }
     }
 
@@ -155,9 +112,7 @@ pub async fn serve(
                 Failure::Proxy(error) => error.status(),
                 Failure::Upstream(pass) => pass.status,
             };
-            let row = ledger_row(
-                &runtime,
-                &plan,
+            let row = plan.ledger_row(
                 "",
                 Usage::default(),
                 status,
@@ -166,7 +121,7 @@ pub async fn serve(
                 now_ms(),
                 attempts,
             );
-            let rows = with_abandoned(&runtime, &plan, row, &abandoned);
+            let rows = plan.with_abandoned(row, &abandoned, now_ms());
             finish_after_response(ctx, env, admission, rows);
             return match failure {
                 Failure::Proxy(error) => failure_response(&error, cors, &plan.request_id),
@@ -217,7 +172,6 @@ pub async fn serve(
         let _ = headers.set("content-type", "text/event-stream; charset=utf-8");
         let _ = headers.set("cache-control", "no-cache");
         let _ = headers.set("x-accel-buffering", "no");
-        let runtime_for_ledger = runtime.clone();
         let plan_for_ledger = plan;
         let env_for_ledger = env.clone();
         ctx.wait_until(async move {
@@ -248,18 +202,9 @@ pub async fn serve(
             } = end;
             let usage = plan_for_ledger.metered(&meter);
             let ttfb = first_ms.map_or(0, |at| at.saturating_sub(plan_for_ledger.started_ms));
-            let row = ledger_row(
-                &runtime_for_ledger,
-                &plan_for_ledger,
-                &key_id,
-                usage,
-                200,
-                ending,
-                ttfb,
-                ended_ms,
-                attempts,
-            );
-            let rows = with_abandoned(&runtime_for_ledger, &plan_for_ledger, row, &abandoned);
+            let row =
+                plan_for_ledger.ledger_row(&key_id, usage, 200, ending, ttfb, ended_ms, attempts);
+            let rows = plan_for_ledger.with_abandoned(row, &abandoned, now_ms());
             let answer = meter.captured_text();
             settle_and_record(&env_for_ledger, admission, rows, answer).await;
         });
@@ -300,9 +245,7 @@ pub async fn serve(
         // billed what it generated: charge the metered estimate, and answer with an error,
         // not a truncated answer passed off as complete.
         let error = ProxyError::UpstreamBroken;
-        let row = ledger_row(
-            &runtime,
-            &plan,
+        let row = plan.ledger_row(
             &key_id,
             usage,
             error.status(),
@@ -315,7 +258,7 @@ pub async fn serve(
             ctx,
             env,
             admission,
-            with_abandoned(&runtime, &plan, row, &abandoned),
+            plan.with_abandoned(row, &abandoned, now_ms()),
         );
         return failure_response(&error, cors, &plan.request_id);
     }
@@ -325,9 +268,7 @@ pub async fn serve(
         let ttl_s = cache.ttl_s;
         ctx.wait_until(async move { crate::cache::store(&key, &answer, ttl_s).await });
     }
-    let row = ledger_row(
-        &runtime,
-        &plan,
+    let row = plan.ledger_row(
         &key_id,
         usage,
         200,
@@ -340,65 +281,13 @@ pub async fn serve(
         ctx,
         env,
         admission,
-        with_abandoned(&runtime, &plan, row, &abandoned),
+        plan.with_abandoned(row, &abandoned, now_ms()),
     );
     let _ = headers.set("content-type", "application/json");
     Ok(ResponseBuilder::new()
         .with_status(200)
         .with_headers(headers)
         .fixed(completion.to_string().into_bytes()))
-}
-
-/// The request's ledger row followed by one row per upstream attempt it abandoned at the
-/// first-byte timeout: the upstream may have billed those, so each is charged at the prompt
-/// estimate (nothing came back, so no output is known) and marked estimated.
-fn with_abandoned(
-    runtime: &Runtime,
-    plan: &Plan,
-    row: LedgerRow,
-    abandoned: &[KeyId],
-) -> Vec<LedgerRow> {
-    let mut rows = vec![row];
-    for (index, key_id) in abandoned.iter().enumerate() {
-        let usage = Usage {
-            prompt_tokens: plan.prompt_estimate,
-            estimated: true,
-            ..Usage::default()
-        };
-        let attempt = u32::try_from(index + 1).unwrap_or(u32::MAX);
-        let mut extra = ledger_row(
-            runtime,
-            plan,
-            key_id.as_str(),
-            usage,
-            ProxyError::UpstreamTimeout.status(),
-            Ending::Abandoned,
-            0,
-            now_ms(),
-            attempt,
-        );
-        extra.id = format!("{}:a{attempt}", plan.request_id);
-        rows.push(extra);
-    }
-    rows
-}
-
-/// The text answer of a finished non-streamed completion, for the cache.
-fn cached_answer(body: &Value, usage: &Usage) -> Option<CachedAnswer> {
-    let choice = body.get("choices")?.get(0)?;
-    let content = choice.get("message")?.get("content")?.as_str()?;
-    let finish_reason = choice.get("finish_reason")?.as_str()?;
-    (finish_reason == "stop" && !content.is_empty()).then(|| CachedAnswer {
-        model: body
-            .get("model")
-            .and_then(Value::as_str)
-            .unwrap_or_default()
-            .to_string(),
-        content: content.to_string(),
-        finish_reason: finish_reason.to_string(),
-        prompt_tokens: usage.prompt_tokens,
-        completion_tokens: usage.completion_tokens,
-    })
 }
 
 /// Answers from the exact-match cache, streamed like a live answer when asked. Metered as
@@ -408,7 +297,6 @@ fn cached_answer(body: &Value, usage: &Usage) -> Option<CachedAnswer> {
 fn serve_cached(
     ctx: &Context,
     env: &Env,
-    runtime: Rc<Runtime>,
     cors: &Cors,
     plan: Plan,
     admission: Admission,
@@ -429,17 +317,7 @@ fn serve_cached(
         cached_tokens: hit.prompt_tokens,
         estimated: false,
     };
-    let mut row = ledger_row(
-        &runtime,
-        &plan,
-        "",
-        usage,
-        200,
-        Ending::Cached,
-        0,
-        now_ms(),
-        0,
-    );
+    let mut row = plan.ledger_row("", usage, 200, Ending::Cached, 0, now_ms(), 0);
     row.cost_micro_usd = 0;
     finish_after_response(ctx, env, admission, vec![row]);
     if plan.stream {
@@ -488,7 +366,7 @@ async fn plan_and_admit(
             .get(&identity.tier)
             .cloned()
             .ok_or(ProxyError::Internal)?;
-        let planned = match plan(
+        let planned = match plan_with(
             runtime,
             identity.clone(),
             &chat,
@@ -535,7 +413,7 @@ async fn plan_and_admit(
                 // conversation's rounds are counted by the object, not from `messages`), and
                 // the reservation the object made is this plan's.
                 let chat = with_history(&chat, &history)?;
-                let planned = plan(
+                let planned = plan_with(
                     runtime,
                     planned.identity,
                     &chat,
@@ -555,14 +433,8 @@ async fn plan_and_admit(
     }
 }
 
-/// The request with a conversation's history before its new message.
-fn with_history(chat: &ChatRequest, history: &[StoredMessage]) -> Result<ChatRequest, ProxyError> {
-    let mut body = chat.body.clone();
-    prepend_history(&mut body, history);
-    parse_chat_request(Value::Object(body).to_string().as_bytes())
-}
-
-fn plan(
+/// Plans under this isolate's config, router and signing secret.
+fn plan_with(
     runtime: &Runtime,
     identity: Identity,
     chat: &ChatRequest,
@@ -570,202 +442,23 @@ fn plan(
     started_ms: u64,
     request_id: &str,
 ) -> Result<Plan, ProxyError> {
-    let config = &runtime.config;
-    if !tier.allows(&chat.model) {
-        return Err(ProxyError::ModelNotAllowed {
-            model: chat.model.clone(),
-        });
-    }
-    // Fields the reservation cannot price never reach the upstream.
-    chat.check_fields(&tier.allowed_fields)?;
-    // Every choice is generated and billed: `n` multiplies the worst case.
-    if chat.n > u64::from(tier.max_n) {
-        return Err(ProxyError::invalid(
-            "n",
-            format!(
-                "`n` may be at most {} for your tier: each choice is billed in full.",
-                tier.max_n
-            ),
-        ));
-    }
-    // Without a server-side conversation, a round is a user turn of `messages`: the request
-    // carrying the k-th user message is round k.
-    if let (None, Some(max)) = (&chat.conversation_id, tier.max_rounds) {
-        if chat.user_turns() > max {
-            return Err(ProxyError::MaxRounds { max });
-        }
-    }
-    let mut route = String::new();
-    let mut route_reason = String::from("asked");
-    let mut system_prompt = None;
-    let mut route_max_tokens = None;
-    let mut temperature = None;
-    // (ttl, personal) when the chosen route may be answered from the cache.
-    let mut cache_policy = None;
-    let mut follow_ups = Vec::new();
-    let resolved = match config.resolve_model(&chat.model) {
-        Ok(ModelChoice::Served(resolved)) => resolved,
-        Ok(ModelChoice::Auto) => {
-            let text = chat.last_user_text();
-            let decision = runtime.router.decide(&RouteRequest {
-                text: &text,
-                scenario: chat.scenario.as_deref(),
-                tier: Some(tier),
-                explain: false,
-            });
-            route_reason = decision.reason.label();
-            if let Some(chosen) = config.routes.get(&decision.route) {
-                let user_name = identity.name.clone().unwrap_or_default();
-                let date = utc_day(started_ms);
-                let vars = TemplateVars {
-                    user_name: &user_name,
-                    date: &date,
-                    org: &config.org,
-                    input: &text,
-                };
-                let mut prompt = render_template(&chosen.system_prompt, &vars);
-                if config.routing.conciseness {
-                    if !prompt.is_empty() {
-                        prompt.push_str("\n\n");
-                    }
-                    prompt.push_str(&config.routing.concise_prompt);
-                    route_max_tokens = chosen.max_tokens;
-                }
-                system_prompt = Some(prompt).filter(|p| !p.trim().is_empty());
-                temperature = chosen.temperature;
-                follow_ups = chosen.follow_ups.clone();
-                if chosen.cache && single_text_answer(chat) {
-                    cache_policy = Some((chosen.cache_ttl_s, chosen.personal));
-                }
-            }
-            route = decision.route;
-            match config.resolve_model(&decision.model) {
-                Ok(ModelChoice::Served(resolved)) => resolved,
-                _ => {
-                    return Err(ProxyError::ModelNotFound {
-                        model: decision.model,
-                    })
-                }
-            }
-        }
-        Err(_) => {
-            return Err(ProxyError::ModelNotFound {
-                model: chat.model.clone(),
-            })
-        }
-    };
-
-    // The caller's cap, clamped to the tier's cap and (for routed answers) the route's.
-    let mut cap = u64::from(tier.max_tokens);
-    if let Some(route_cap) = route_max_tokens {
-        cap = cap.min(u64::from(route_cap));
-    }
-    let max_tokens = chat.max_tokens.map_or(cap, |asked| asked.min(cap));
-    let salt = runtime.signing_secret.as_deref().unwrap_or(b"oachat");
-    let opaque_user = opaque_user_id(&identity.user, salt);
-    let mut body = chat.upstream_body(&resolved.upstream_model, cap, &opaque_user);
-    if let Some(prompt) = system_prompt {
-        if let Some(Value::Array(messages)) = body.get_mut("messages") {
-            messages.insert(0, serde_json::json!({"role": "system", "content": prompt}));
-        }
-    }
-    if let Some(temperature) = temperature {
-        body.entry("temperature")
-            .or_insert(serde_json::json!(temperature));
-    }
-    let cache = cache_policy.map(|(ttl_s, personal)| CachePlan {
-        key: cache_key(&body, personal.then_some(identity.user.as_str())),
-        ttl_s,
-    });
-    let body = Value::Object(body);
-    let prompt_estimate = estimate_request_prompt_tokens(&body);
-    let output_tokens = max_tokens.saturating_mul(chat.n);
-    let reserve_tokens = prompt_estimate.saturating_add(output_tokens);
-    let reserve_micro_usd = config.price(&resolved.upstream_model).map_or(0, |price| {
-        price.cost_micro_usd(prompt_estimate, output_tokens, 0)
-    });
-    Ok(Plan {
-        request_id: request_id.to_string(),
-        model_asked: chat.model.clone(),
-        upstream_index: resolved.upstream_index,
-        upstream_model: resolved.upstream_model,
-        route,
-        route_reason,
-        stream: chat.stream,
-        prompt_estimate,
-        reserve_tokens,
-        reserve_micro_usd,
-        body: body.to_string(),
-        started_ms,
+    plan(PlanInput {
+        config: &runtime.config,
+        router: &runtime.router,
         identity,
-        cache,
-        follow_ups,
+        chat,
+        tier,
+        started_ms,
+        request_id,
+        user_key: runtime.signing_secret.as_deref().unwrap_or(b"oachat"),
     })
 }
 
-/// Only plain single-choice text answers are cached: tool calls, several choices and
-/// log-probabilities are not what [`CachedAnswer`] stores.
-fn single_text_answer(chat: &ChatRequest) -> bool {
-    let one_choice = chat.body.get("n").and_then(Value::as_u64).unwrap_or(1) == 1;
-    let no_tools = chat
-        .body
-        .get("tools")
-        .and_then(Value::as_array)
-        .is_none_or(|tools| tools.is_empty());
-    let no_logprobs = !chat
-        .body
-        .get("logprobs")
-        .and_then(Value::as_bool)
-        .unwrap_or(false);
-    one_choice && no_tools && no_logprobs
-}
-
-#[allow(clippy::too_many_arguments)]
-fn ledger_row(
-    runtime: &Runtime,
-    plan: &Plan,
-    key_id: &str,
-    usage: Usage,
-    status: u16,
-    ending: Ending,
-    ttfb_ms: u64,
-    ended_ms: u64,
-    attempts: u32,
-) -> LedgerRow {
-    let cost_micro_usd = runtime
-        .config
-        .price(&plan.upstream_model)
-        .map_or(0, |price| {
-            price.cost_micro_usd(
-                usage.prompt_tokens,
-                usage.completion_tokens,
-                usage.cached_tokens,
-            )
-        });
-    LedgerRow {
-        id: plan.request_id.clone(),
-        ts_ms: plan.started_ms,
-        day: utc_day(plan.started_ms),
-        user: plan.identity.user.clone(),
-        credential: plan.identity.credential.label(),
-        upstream: runtime.upstreams[plan.upstream_index].name.clone(),
-        key_id: key_id.to_string(),
-        model_asked: plan.model_asked.clone(),
-        model_used: plan.upstream_model.clone(),
-        route: plan.route.clone(),
-        route_reason: plan.route_reason.clone(),
-        prompt_tokens: usage.prompt_tokens,
-        completion_tokens: usage.completion_tokens,
-        cached_tokens: usage.cached_tokens,
-        cost_micro_usd,
-        status,
-        ending,
-        ttfb_ms,
-        total_ms: ended_ms.saturating_sub(plan.started_ms),
-        estimated: usage.estimated,
-        attempts,
-        stream: plan.stream,
-    }
+/// The request with a conversation's history before its new message.
+fn with_history(chat: &ChatRequest, history: &[StoredMessage]) -> Result<ChatRequest, ProxyError> {
+    let mut body = chat.body.clone();
+    prepend_history(&mut body, history);
+    parse_chat_request(Value::Object(body).to_string().as_bytes())
 }
 
 fn finish_after_response(ctx: &Context, env: &Env, admission: Admission, rows: Vec<LedgerRow>) {

@@ -18,6 +18,7 @@ pub mod ledger;
 pub mod limiter;
 pub mod metering;
 pub mod path;
+pub mod plan;
 pub mod redact;
 pub mod relay;
 pub mod request;
