@@ -51,10 +51,18 @@ export async function startMocks(holdTotalS = 20) {
 // mock-openai quotes the user's message in its answer and splits the answer into at most
 // `chunks` pieces of at least one character: the burst prompt is long enough for 500 chunks.
 const LONG_PROMPT = 'Please explain, step by step and with examples, how our travel expense policy works: who approves trips, which receipts are needed, how per-diem rates are chosen for domestic and international travel, what happens with currency conversion, how mileage for private cars is reimbursed, and which deadlines apply to claims submitted after the end of a quarter. '.repeat(2);
+// A non-streamed answer comes at once from mock-openai, but oachat asks every upstream for a
+// stream (so first-byte timing and failover mean the same for both kinds of call): the pacing
+// directive gives that stream no delay, so every proxy's non-streamed row sees an upstream that
+// answers at once, as the rows before this change did.
 const body = (kind, stream) =>
   JSON.stringify({
     model: MOCKS[kind].model,
-    messages: [{ role: 'user', content: kind === 'burst' ? LONG_PROMPT : 'Hello! Summarise our leave policy in three sentences.' }],
+    messages: [{
+      role: 'user',
+      content: (kind === 'burst' ? LONG_PROMPT : 'Hello! Summarise our leave policy in three sentences.')
+        + (stream ? '' : ' [mock delay_ms=0]'),
+    }],
     ...(stream ? { stream: true } : {}),
   });
 
