@@ -5,24 +5,21 @@
 use oachat_core::error::ProxyError;
 use oachat_core::identity::{virtual_key_hash, virtual_key_id, VIRTUAL_KEY_PREFIX};
 use oachat_core::jwt::constant_time_eq;
+use oachat_core::ledger_store::{KeyListing, LedgerStore, RecentQuery};
 use oachat_core::routing::RouteRequest;
-use oachat_core::usage::{row, to_csv, UsageQuery, UsageRow};
+use oachat_core::usage::{to_csv, UsageQuery};
 use oachat_core::user_call::VirtualKeyRecord;
 use serde::Deserialize;
 use serde_json::{json, Value};
-use wasm_bindgen::JsValue;
 use worker::{Env, Headers, Method, Request, Response, ResponseBuilder};
 
 use crate::error::HandlerError;
+use crate::ledger_d1::D1Ledger;
 use crate::respond::{json_response, Cors};
 use crate::runtime::Runtime;
 use crate::time::now_ms;
 use crate::user_client::UserClient;
-use crate::{health, ledger_d1, random};
-
-const VKEY_TABLE: &str = "CREATE TABLE IF NOT EXISTS virtual_keys (
-    id TEXT PRIMARY KEY, hash TEXT NOT NULL, name TEXT NOT NULL, tier TEXT,
-    created_ms INTEGER NOT NULL, revoked INTEGER NOT NULL DEFAULT 0)";
+use crate::{health, random};
 
 pub async fn handle(
     mut req: Request,
@@ -109,82 +106,49 @@ async fn create_key(
     let record = UserClient::new(env, &object)
         .set_virtual_key(record)
         .await?;
-    let db = env.d1(ledger_d1::BINDING)?;
-    db.prepare(VKEY_TABLE).run().await?;
-    db.prepare(
-        "INSERT INTO virtual_keys (id, hash, name, tier, created_ms) VALUES (?1, ?2, ?3, ?4, ?5)",
-    )
-    .bind(&[
-        record.id.as_str().into(),
-        hash.as_str().into(),
-        record.name.as_str().into(),
-        record
-            .tier
-            .as_deref()
-            .map_or(JsValue::NULL, JsValue::from_str),
-        JsValue::from_f64(record.created_ms as f64),
-    ])?
-    .run()
-    .await?;
+    let listing = KeyListing {
+        id: record.id.clone(),
+        hash,
+        name: record.name.clone(),
+        tier: record.tier.clone(),
+        created_ms: record.created_ms,
+        revoked: false,
+    };
+    D1Ledger::open(env).await?.add_key(&listing).await?;
     // The only time the key is ever shown.
     Ok(
         json!({ "id": record.id, "key": key, "name": record.name, "tier": record.tier, "created_ms": record.created_ms }),
     )
 }
 
-#[derive(Deserialize)]
-struct KeyRow {
-    id: String,
-    hash: String,
-    name: String,
-    tier: Option<String>,
-    created_ms: f64,
-    revoked: f64,
-}
-
 async fn list_keys(env: &Env) -> Result<Value, HandlerError> {
-    let db = env.d1(ledger_d1::BINDING)?;
-    db.prepare(VKEY_TABLE).run().await?;
-    let rows: Vec<KeyRow> = db
-        .prepare("SELECT id, hash, name, tier, created_ms, revoked FROM virtual_keys ORDER BY created_ms")
-        .all()
-        .await
-        ?
-        .results()
-        ?;
-    let keys: Vec<Value> = rows
+    let keys: Vec<Value> = D1Ledger::open(env)
+        .await?
+        .keys()
+        .await?
         .into_iter()
-        .map(|row| json!({"id": row.id, "name": row.name, "tier": row.tier, "created_ms": row.created_ms as u64, "revoked": row.revoked != 0.0}))
+        .map(|key| json!({"id": key.id, "name": key.name, "tier": key.tier, "created_ms": key.created_ms, "revoked": key.revoked}))
         .collect();
     Ok(json!({ "keys": keys }))
 }
 
 async fn revoke_key(env: &Env, id: &str) -> Result<Value, HandlerError> {
-    let db = env.d1(ledger_d1::BINDING)?;
-    db.prepare(VKEY_TABLE).run().await?;
-    let row: Option<KeyRow> = db
-        .prepare("SELECT id, hash, name, tier, created_ms, revoked FROM virtual_keys WHERE id = ?1")
-        .bind(&[id.into()])?
-        .first(None)
-        .await?;
-    let row = row.ok_or(ProxyError::NotFound)?;
+    let ledger = D1Ledger::open(env).await?;
+    let key = ledger.key(id).await?.ok_or(ProxyError::NotFound)?;
     let record = VirtualKeyRecord {
-        id: row.id.clone(),
-        name: row.name,
-        tier: row.tier,
-        created_ms: row.created_ms as u64,
+        id: key.id.clone(),
+        name: key.name,
+        tier: key.tier,
+        created_ms: key.created_ms,
         revoked: true,
     };
     // The record in the key's own object is what authentication reads: revoke there first.
-    let object = format!("vkey:{}", row.hash);
+    let object = format!("vkey:{}", key.hash);
     UserClient::new(env, &object)
         .set_virtual_key(record)
         .await?;
-    db.prepare("UPDATE virtual_keys SET revoked = 1 WHERE id = ?1")
-        .bind(&[id.into()])?
-        .run()
-        .await?;
-    Ok(json!({ "id": row.id, "revoked": true }))
+    ledger.revoke_key(id).await?;
+    Ok(json!({ "id": key.id, "revoked": true }))
 }
 
 async fn key_health(env: &Env) -> Result<Value, HandlerError> {
@@ -214,39 +178,13 @@ async fn set_tier(
     Ok(json!({ "user": user, "tier": tier }))
 }
 
-#[derive(Deserialize)]
-struct AggregateRow {
-    key: Option<String>,
-    requests: f64,
-    prompt_tokens: Option<f64>,
-    completion_tokens: Option<f64>,
-    cost_micro_usd: Option<f64>,
-}
-
 async fn usage(req: &Request, env: &Env, cors: &Cors) -> Result<Response, HandlerError> {
     let url = req.url()?;
     let query = UsageQuery::parse(
         url.query_pairs()
             .map(|(k, v)| (k.into_owned(), v.into_owned())),
     )?;
-    ledger_d1::ensure_schema(env).await?;
-    let (sql, values) = query.sql();
-    let bound: Vec<JsValue> = values.iter().map(|v| JsValue::from_str(v)).collect();
-    let db = env.d1(ledger_d1::BINDING)?;
-    let rows: Vec<AggregateRow> = db.prepare(sql).bind(&bound)?.all().await?.results()?;
-    let number = |n: Option<f64>| n.unwrap_or(0.0) as u64;
-    let rows: Vec<UsageRow> = rows
-        .into_iter()
-        .map(|r| {
-            row(
-                r.key.unwrap_or_default(),
-                r.requests as u64,
-                number(r.prompt_tokens),
-                number(r.completion_tokens),
-                number(r.cost_micro_usd),
-            )
-        })
-        .collect();
+    let rows = D1Ledger::open(env).await?.usage(&query).await?;
     if query.csv {
         let headers = Headers::new();
         let _ = headers.set("content-type", "text/csv; charset=utf-8");
@@ -269,36 +207,11 @@ async fn usage(req: &Request, env: &Env, cors: &Cors) -> Result<Response, Handle
 
 async fn recent_ledger(req: &Request, env: &Env) -> Result<Value, HandlerError> {
     let url = req.url()?;
-    let param = |name: &str| {
+    let query = RecentQuery::parse(
         url.query_pairs()
-            .find(|(k, _)| k == name)
-            .map(|(_, v)| v.into_owned())
-    };
-    let limit = param("limit")
-        .and_then(|v| v.parse::<u32>().ok())
-        .unwrap_or(50)
-        .min(1000);
-    // Paging through a large ledger (the soak reconciles every row): bounded like `limit`.
-    let offset = param("offset")
-        .and_then(|v| v.parse::<u32>().ok())
-        .unwrap_or(0)
-        .min(10_000_000);
-    let user = param("user").filter(|user| !user.is_empty() && user.len() <= 256);
-    ledger_d1::ensure_schema(env).await?;
-    let db = env.d1(ledger_d1::BINDING)?;
-    let limit = JsValue::from_f64(f64::from(limit));
-    let offset = JsValue::from_f64(f64::from(offset));
-    let statement = match &user {
-        Some(user) => db
-            .prepare(
-                "SELECT * FROM ledger WHERE user = ?3 ORDER BY ts_ms DESC, id LIMIT ?1 OFFSET ?2",
-            )
-            .bind(&[limit, offset, user.as_str().into()]),
-        None => db
-            .prepare("SELECT * FROM ledger ORDER BY ts_ms DESC, id LIMIT ?1 OFFSET ?2")
-            .bind(&[limit, offset]),
-    };
-    let rows: Vec<Value> = statement?.all().await?.results()?;
+            .map(|(k, v)| (k.into_owned(), v.into_owned())),
+    );
+    let rows = D1Ledger::open(env).await?.recent(&query).await?;
     Ok(json!({ "rows": rows }))
 }
 

@@ -9,6 +9,7 @@ use oachat_core::identity::{
 };
 use worker::{Env, Request};
 
+use crate::error::internal;
 use crate::runtime::Runtime;
 use crate::time::now_ms;
 use crate::user_client::UserClient;
@@ -50,7 +51,7 @@ async fn virtual_key(env: &Env, runtime: &Runtime, key: &str) -> Result<Identity
     let record = UserClient::new(env, &object)
         .virtual_key()
         .await
-        .map_err(|_| ProxyError::Internal)?;
+        .map_err(internal)?;
     // The object is found by the key's hash, so reaching a record already proves the key;
     // no comparison of secrets happens here at all.
     let record = record

@@ -18,17 +18,18 @@ use oachat_core::request::parse_chat_request;
 use oachat_core::user_call::OpenCall;
 use serde::Deserialize;
 use serde_json::{json, Value};
-use wasm_bindgen::JsValue;
 use worker::{Context, Env, Method, Request, Response};
 
 use crate::auth;
 use crate::chat;
 use crate::error::HandlerError;
+use crate::ledger_d1::D1Ledger;
+use crate::random;
 use crate::respond::{json_response, Cors};
 use crate::runtime::Runtime;
 use crate::time::now_ms;
 use crate::user_client::UserClient;
-use crate::{ledger_d1, random};
+use oachat_core::ledger_store::LedgerStore;
 
 /// The response header naming the conversation a `POST /v1/oachat/chat` answer belongs to.
 pub use oachat_protocol::CONVERSATION_HEADER;
@@ -76,17 +77,13 @@ pub async fn chat(
     // Without the history: it comes with the admission (`chat::serve`).
     let body = completion_body(&turn, &conversation_id, &[]);
     let request = parse_chat_request(body.to_string().as_bytes())?;
-    let mut response = chat::serve(
+    let call = chat::Call {
         env,
         ctx,
         runtime,
         cors,
-        identity,
-        request,
-        started_ms,
-        Some(open),
-    )
-    .await?;
+    };
+    let mut response = chat::serve(&call, identity, request, started_ms, Some(open)).await?;
     let _ = response
         .headers_mut()
         .set(CONVERSATION_HEADER, &conversation_id);
@@ -183,12 +180,15 @@ pub async fn feedback(
     if feedback.request_id.is_empty() || feedback.request_id.len() > 64 {
         return Err(ProxyError::RequestNotFound.into());
     }
-    ledger_d1::ensure_schema(env).await?;
+    let ledger = D1Ledger::open(env).await?;
     // A rating sent right after the answer can arrive before its row reached D1: the row waits
     // in the caller's outbox (or its settle is still on the way there). Ask the caller's object
     // to move its rows now and try again, a few times.
     let mut attempt = 0;
-    while rate(env, &identity, &feedback).await? == 0 {
+    while !ledger
+        .rate(&feedback.request_id, &identity.user, feedback.rating)
+        .await?
+    {
         attempt += 1;
         if attempt == FEEDBACK_ATTEMPTS {
             return Err(ProxyError::RequestNotFound.into());
@@ -207,29 +207,6 @@ pub async fn feedback(
 /// Tries of the rating's UPDATE before a 404: the first at once, the next after a flush of the
 /// caller's outbox, the last after one more short wait for a settle still in flight.
 const FEEDBACK_ATTEMPTS: u32 = 3;
-
-/// Stores the rating; the number of rows changed (0: no such row of the caller's in D1 yet).
-async fn rate(env: &Env, identity: &Identity, feedback: &Feedback) -> Result<u64, HandlerError> {
-    let db = env.d1(ledger_d1::BINDING)?;
-    let rating = match feedback.rating {
-        0 => JsValue::NULL,
-        rating => JsValue::from_f64(f64::from(rating)),
-    };
-    // `AND user = ?` is what keeps a user to their own rows.
-    let result = db
-        .prepare("UPDATE ledger SET feedback = ?1 WHERE id = ?2 AND user = ?3")
-        .bind(&[
-            rating,
-            feedback.request_id.as_str().into(),
-            identity.user.as_str().into(),
-        ])?
-        .run()
-        .await?;
-    Ok(result
-        .meta()?
-        .and_then(|meta| meta.changes)
-        .map_or(0, |changes| changes as u64))
-}
 
 fn respond(value: &Value, cors: &Cors) -> Result<Response, HandlerError> {
     Ok(json_response(200, value, cors)?)

@@ -6,6 +6,7 @@ use oachat_core::jwt::sign_hs256;
 use serde_json::json;
 use worker::{Headers, Response, ResponseBuilder};
 
+use crate::error::internal;
 use crate::runtime::Runtime;
 use crate::time::now_ms;
 
@@ -65,6 +66,5 @@ pub fn token(runtime: &Runtime) -> Result<Response, ProxyError> {
         &json!({"sub": "demo-employee", "name": "演示员工 Demo", "tier": runtime.config.default_tier, "iat": now, "exp": now + DEMO_TOKEN_TTL_S}),
         secret,
     );
-    Response::from_json(&json!({"token": token, "expires_in": DEMO_TOKEN_TTL_S}))
-        .map_err(|_| ProxyError::Internal)
+    Response::from_json(&json!({"token": token, "expires_in": DEMO_TOKEN_TTL_S})).map_err(internal)
 }

@@ -3,6 +3,7 @@
 //! errors, `Result<Response, HandlerError>` (`error.rs`); only here do errors become responses.
 
 use oachat_core::error::ProxyError;
+use oachat_protocol::names::REQUEST_ID_HEADER;
 use worker::{Context, Env, Headers, Method, Request, Response, ResponseBuilder};
 
 use crate::error::HandlerError;
@@ -31,11 +32,15 @@ pub async fn handle(req: Request, env: Env, ctx: Context) -> worker::Result<Resp
     }
     match route(req, &env, &ctx, runtime, &cors).await {
         Ok(response) => Ok(response),
-        Err(HandlerError(error)) => {
+        Err(HandlerError { error, request_id }) => {
             if error.status() >= 500 {
                 worker::console_warn!("oachat: {} {}", error.status(), error.code());
             }
-            error_response(&error, &cors)
+            let mut response = error_response(&error, &cors)?;
+            if let Some(id) = request_id {
+                response.headers_mut().set(REQUEST_ID_HEADER, &id)?;
+            }
+            Ok(response)
         }
     }
 }
@@ -51,7 +56,13 @@ async fn route(
     let method = req.method();
     match (path.as_str(), method) {
         ("/v1/chat/completions", Method::Post) => {
-            Ok(chat::completions(req, env, ctx, runtime, cors).await?)
+            let call = chat::Call {
+                env,
+                ctx,
+                runtime,
+                cors,
+            };
+            chat::completions(req, &call).await
         }
         ("/v1/chat/completions", _) => Err(ProxyError::MethodNotAllowed { allowed: "POST" }.into()),
         ("/v1/oachat/chat", Method::Post) => {

@@ -147,6 +147,7 @@ async fn try_keys(
         tried.push(key_id.clone());
 
         let controller = AbortController::default();
+        // The error is not logged: it is about a request that carries the key.
         let request = build_request(&url, pick.secret(), body)
             .map_err(|_| Failure::Proxy(ProxyError::Internal))?;
         let fetch = Fetch::Request(request);

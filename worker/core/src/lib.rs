@@ -15,6 +15,7 @@ pub mod identity;
 pub mod jwt;
 pub mod keypool;
 pub mod ledger;
+pub mod ledger_store;
 pub mod limiter;
 pub mod metering;
 pub mod path;

@@ -104,7 +104,10 @@ impl Outbox {
                     stored.len() - rows.len()
                 );
             }
-            ledger_d1::insert_all(env, &rows).await?;
+            // Left in the outbox on failure: the next alarm tries again.
+            ledger_d1::insert_all(env, &rows)
+                .await
+                .map_err(|error| worker::Error::RustError(error.code().to_string()))?;
             state.storage().sql().exec(
                 "DELETE FROM ledger_outbox WHERE seq <= ?",
                 vec![last.into()],

@@ -1,0 +1,106 @@
+//! A streamed answer: the relay pumps the upstream's events to the client as they come,
+//! metered, and after the last one the answer is cached (when complete and cacheable), the
+//! reservation settled and the ledger row written.
+
+use oachat_core::cache::CachedAnswer;
+use oachat_core::error::ProxyError;
+use oachat_core::ledger::Ending;
+use oachat_core::metering::StreamMeter;
+use oachat_core::plan::Plan;
+use oachat_core::relay::RelayCore;
+use oachat_core::request::ChatRequest;
+use worker::{Response, ResponseBody, ResponseBuilder};
+
+use super::{answer_headers, finish, stream_headers, Call};
+use crate::body;
+use crate::error::HandlerError;
+use crate::limits::{self, Admission};
+use crate::relay::{Relay, RelayEnd};
+use crate::time::now_ms;
+use crate::upstream::Answer;
+
+/// `conversation` is whether this is a widget conversation's turn: its answer is captured
+/// to be stored, and it may end with a quick-replies card.
+pub(super) fn answer(
+    call: &Call<'_>,
+    plan: Plan,
+    admission: Admission,
+    chat: &ChatRequest,
+    answer: Answer,
+    conversation: bool,
+) -> Result<Response, HandlerError> {
+    let headers = answer_headers(&plan, "miss", call.cors)?;
+    stream_headers(&headers)?;
+    let upstream_body = body::stream(&answer.response).ok_or(ProxyError::Internal)?;
+    let meter = StreamMeter::new(chat.client_wants_usage);
+    let meter = if conversation || plan.cache.is_some() {
+        meter.capturing()
+    } else {
+        meter
+    };
+    let mut core = RelayCore::new(meter);
+    // Cards are for the widget's own endpoint; OpenAI clients get a plain OpenAI stream.
+    if conversation && !plan.follow_ups.is_empty() {
+        let replies = serde_json::json!({ "replies": plan.follow_ups });
+        core = core.with_card("quick-replies", &replies);
+    }
+    let relay = Relay::start(&upstream_body, core).map_err(worker::Error::from)?;
+    let client_body = relay.client_body();
+    let Answer {
+        key_id,
+        attempts,
+        abandoned,
+        _controller: controller,
+        ..
+    } = answer;
+    let env = call.env.clone();
+    call.ctx.wait_until(async move {
+        let end = limits::while_renewing(&env, &admission, relay.finished()).await;
+        // Dropping the controller must not abort the stream: it lives as long as the pump.
+        drop(controller);
+        cache_if_complete(&plan, &end).await;
+        let RelayEnd {
+            ending,
+            meter,
+            first_event_ms,
+            ended_ms,
+        } = end;
+        let usage = plan.metered(&meter);
+        let ttfb = first_event_ms.map_or(0, |at| at.saturating_sub(plan.started_ms));
+        let row = plan.ledger_row(
+            key_id.as_str(),
+            usage,
+            200,
+            ending,
+            ttfb,
+            ended_ms,
+            attempts,
+        );
+        let rows = plan.with_abandoned(row, &abandoned, now_ms());
+        finish::settle_and_record(&env, admission, rows, meter.captured_text()).await;
+    });
+    Ok(ResponseBuilder::new()
+        .with_status(200)
+        .with_headers(headers)
+        .body(ResponseBody::Stream(client_body)))
+}
+
+/// Only a complete answer is worth replaying: a `length` cut is not one.
+async fn cache_if_complete(plan: &Plan, end: &RelayEnd) {
+    let Some(cache) = &plan.cache else { return };
+    let complete = end.ending == Ending::Completed
+        && end.meter.finish_reason() == Some("stop")
+        && !end.meter.captured_text().is_empty();
+    if !complete {
+        return;
+    }
+    let usage = end.meter.outcome(plan.prompt_estimate);
+    let answer = CachedAnswer {
+        model: plan.upstream_model.clone(),
+        content: end.meter.captured_text().to_string(),
+        finish_reason: "stop".into(),
+        prompt_tokens: usage.prompt_tokens,
+        completion_tokens: usage.completion_tokens,
+    };
+    crate::cache::store(&cache.key, &answer, cache.ttl_s).await;
+}

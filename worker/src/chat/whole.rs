@@ -1,0 +1,98 @@
+//! A non-streamed answer. The upstream streamed it all the same (every upstream call is a
+//! stream, so a key that stalls is noticed and usage is always reported): its events are
+//! metered and assembled into one chat completion (`oachat_core::assemble`).
+
+use oachat_core::assemble::Assembler;
+use oachat_core::error::ProxyError;
+use oachat_core::ledger::Ending;
+use oachat_core::metering::{StreamMeter, Usage};
+use oachat_core::plan::{cached_answer, Plan};
+use oachat_protocol::SseParser;
+use worker::{Response, ResponseBuilder};
+
+use super::{answer_headers, finish, Call};
+use crate::body;
+use crate::error::HandlerError;
+use crate::limits::{self, Admission};
+use crate::time::now_ms;
+use crate::upstream::Answer;
+
+pub(super) async fn answer(
+    call: &Call<'_>,
+    plan: Plan,
+    admission: Admission,
+    answer: Answer,
+) -> Result<Response, HandlerError> {
+    let ttfb = now_ms().saturating_sub(plan.started_ms);
+    let key_id = answer.key_id.as_str().to_string();
+    let (attempts, abandoned) = (answer.attempts, answer.abandoned);
+    let read = limits::while_renewing(call.env, &admission, body::text(answer.response)).await;
+    let mut meter = StreamMeter::new(true);
+    let mut assembler = Assembler::default();
+    if let Ok(text) = &read {
+        let mut parser = SseParser::new();
+        let mut events = parser.push(text.as_bytes());
+        events.extend(parser.finish());
+        for event in &events {
+            meter.observe(&event.data);
+            assembler.push(&event.data);
+        }
+    }
+    // Finished: `[DONE]` or the usage chunk (always asked for, and last) arrived.
+    let finished = read.is_ok() && (meter.saw_done() || meter.reported_usage().is_some());
+    if !finished {
+        // The body broke off after a 200 head. Nothing reached the client, but the upstream
+        // billed what it generated: charge what was metered, or, when the body itself is
+        // lost, up to the whole reservation (estimated); answer with an error, not a
+        // truncated answer passed off as complete.
+        let usage = match read {
+            Ok(_) => plan.metered(&meter),
+            Err(_) => Usage {
+                prompt_tokens: plan.prompt_estimate,
+                completion_tokens: plan.reserve_tokens.saturating_sub(plan.prompt_estimate),
+                cached_tokens: 0,
+                estimated: true,
+            },
+        };
+        let error = ProxyError::UpstreamBroken;
+        let row = plan.ledger_row(
+            &key_id,
+            usage,
+            error.status(),
+            Ending::UpstreamCut,
+            ttfb,
+            now_ms(),
+            attempts,
+        );
+        let rows = plan.with_abandoned(row, &abandoned, now_ms());
+        finish::after_response(call, admission, rows);
+        return Err(HandlerError::of_request(error, &plan.request_id));
+    }
+    let usage = plan.metered(&meter);
+    let completion = assembler.finish();
+    if let (Some(cache), Some(answer)) = (&plan.cache, cached_answer(&completion, &usage)) {
+        let (key, ttl_s) = (cache.key.clone(), cache.ttl_s);
+        call.ctx
+            .wait_until(async move { crate::cache::store(&key, &answer, ttl_s).await });
+    }
+    let row = plan.ledger_row(
+        &key_id,
+        usage,
+        200,
+        Ending::Completed,
+        ttfb,
+        now_ms(),
+        attempts,
+    );
+    finish::after_response(
+        call,
+        admission,
+        plan.with_abandoned(row, &abandoned, now_ms()),
+    );
+    let headers = answer_headers(&plan, "miss", call.cors)?;
+    headers.set("content-type", "application/json")?;
+    Ok(ResponseBuilder::new()
+        .with_status(200)
+        .with_headers(headers)
+        .fixed(completion.to_string().into_bytes()))
+}
