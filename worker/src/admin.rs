@@ -152,7 +152,7 @@ async fn revoke_key(env: &Env, id: &str) -> Result<Value, HandlerError> {
 }
 
 async fn key_health(env: &Env) -> Result<Value, HandlerError> {
-    let snapshots = health::exchange(env, &[]).await?;
+    let snapshots = health::exchange(env, Vec::new()).await?;
     Ok(serde_json::to_value(&snapshots)?)
 }
 

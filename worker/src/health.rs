@@ -7,9 +7,8 @@
 
 use std::rc::Rc;
 
-use oachat_core::keypool::{HealthSnapshot, KeyId, Outcome};
-use serde::{Deserialize, Serialize};
-use worker::{Context, Env, Method, Request, RequestInit};
+use oachat_core::key_health_call::{Exchange, KeyReport, Snapshots};
+use worker::{Context, Env};
 
 use crate::runtime::{Runtime, HEALTH_SYNC_INTERVAL_MS};
 use crate::time::now_ms;
@@ -18,20 +17,6 @@ use crate::upstream::HealthReport;
 pub const BINDING: &str = "KEY_HEALTH";
 /// One object holds every upstream's key health: failures are rare events, not per-request traffic.
 pub const OBJECT_NAME: &str = "global";
-
-#[derive(Serialize, Deserialize)]
-pub struct WireReport {
-    pub upstream: String,
-    pub key_id: KeyId,
-    pub outcome: Outcome,
-    pub at_ms: u64,
-}
-
-#[derive(Serialize, Deserialize, Default)]
-pub struct WireSnapshots {
-    /// Upstream name to its snapshot.
-    pub upstreams: Vec<(String, HealthSnapshot)>,
-}
 
 /// Reports failures (if any) and refreshes this isolate's view, after the response.
 pub fn share_after_response(
@@ -46,9 +31,9 @@ pub fn share_after_response(
         return;
     }
     runtime.health_synced_ms.set(now);
-    let wire: Vec<WireReport> = reports
+    let wire: Vec<KeyReport> = reports
         .into_iter()
-        .map(|report| WireReport {
+        .map(|report| KeyReport {
             upstream: runtime.upstreams[report.upstream_index].name.clone(),
             key_id: report.key_id,
             outcome: report.outcome,
@@ -58,7 +43,7 @@ pub fn share_after_response(
     let env = env.clone();
     let runtime = runtime.clone();
     ctx.wait_until(async move {
-        match exchange(&env, &wire).await {
+        match exchange(&env, wire).await {
             Ok(snapshots) => apply(&runtime, &snapshots),
             Err(error) => worker::console_warn!("oachat: key health sync failed: {error}"),
         }
@@ -74,24 +59,19 @@ pub async fn sync_before_first_use(env: &Env, runtime: &Runtime) {
     }
     // Set first: concurrent first requests go ahead rather than queue behind this one.
     runtime.health_synced_ms.set(now_ms());
-    match exchange(env, &[]).await {
+    match exchange(env, Vec::new()).await {
         Ok(snapshots) => apply(runtime, &snapshots),
         Err(error) => worker::console_warn!("oachat: key health sync failed: {error}"),
     }
 }
 
 /// Sends reports (possibly none) and returns the shared snapshots.
-pub async fn exchange(env: &Env, reports: &[WireReport]) -> worker::Result<WireSnapshots> {
+pub async fn exchange(env: &Env, reports: Vec<KeyReport>) -> worker::Result<Snapshots> {
     let stub = env.durable_object(BINDING)?.get_by_name(OBJECT_NAME)?;
-    let mut init = RequestInit::new();
-    init.with_method(Method::Post)
-        .with_body(Some(serde_json::to_string(reports)?.into()));
-    let request = Request::new_with_init("https://key-health/report", &init)?;
-    let response = stub.fetch_with_request(request).await?;
-    crate::body::json(response).await
+    crate::durable::client::ask(&stub, Exchange { reports }).await
 }
 
-fn apply(runtime: &Runtime, snapshots: &WireSnapshots) {
+fn apply(runtime: &Runtime, snapshots: &Snapshots) {
     for (name, snapshot) in &snapshots.upstreams {
         if let Some(upstream) = runtime.upstreams.iter().find(|u| &u.name == name) {
             upstream.pool.borrow_mut().merge(snapshot);

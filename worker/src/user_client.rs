@@ -9,7 +9,7 @@ use oachat_core::user_call::{
     GetVirtualKey, GrowCall, ListConversations, RenameConversation, RenewCall, SetTier, SettleCall,
     Summary, Transcript, TurnBegun, UsageCall, UserCall, VirtualKeyRecord,
 };
-use worker::{Env, Method, Request, RequestInit};
+use worker::Env;
 
 use crate::durable::user_do::BINDING;
 
@@ -25,16 +25,9 @@ impl<'a> UserClient<'a> {
     }
 
     /// Sends one call and reads its answer.
-    pub async fn ask<C: Ask>(&self, call: C) -> worker::Result<C::Answer> {
-        let call: UserCall = call.into();
-        let body = serde_json::to_string(&call)?;
+    pub async fn ask<C: Ask<Call = UserCall>>(&self, call: C) -> worker::Result<C::Answer> {
         let stub = self.env.durable_object(BINDING)?.get_by_name(self.user)?;
-        let mut init = RequestInit::new();
-        init.with_method(Method::Post).with_body(Some(body.into()));
-        // The object reads only the body; the URL just has to be one.
-        let request = Request::new_with_init("https://user/", &init)?;
-        let response = stub.fetch_with_request(request).await?;
-        crate::body::json(response).await
+        crate::durable::client::ask(&stub, call).await
     }
 
     pub async fn admit(&self, request: AdmitRequest) -> worker::Result<AdmitAnswer> {

@@ -1,9 +1,8 @@
 //! The protocol of a user's object (`UserDo`): one [`UserCall`] per request, and for each call
 //! the type of its answer ([`Ask::Answer`]). Serde only; the object (`durable/user_do.rs`) and
-//! its one client in the worker (`user_client.rs`) are the two ends, and the compiler holds
-//! both to the table in [`calls!`]: a call cannot be sent, or answered, with another's type.
+//! its one client in the worker (`user_client.rs`) are the two ends, held to the table below
+//! by `calls!` (`calls.rs`).
 
-use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
 use crate::account::{AdmitRequest, Refusal, SettleRequest};
@@ -12,67 +11,44 @@ use crate::config::Price;
 use crate::conversation::{history_tokens, StoredMessage};
 use crate::ledger::LedgerRow;
 
-/// A call to a user's object, typed by its answer.
-pub trait Ask: Into<UserCall> {
-    type Answer: Serialize + DeserializeOwned;
-}
-
-/// The calls, each with the type of its argument and of its answer: the protocol as a table.
-macro_rules! calls {
-    ($($(#[$doc:meta])* $variant:ident($call:ty) -> $answer:ty;)*) => {
-        /// One request to a user's object; its JSON is the request body.
-        #[derive(Debug, Serialize, Deserialize)]
-        #[serde(rename_all = "snake_case")]
-        pub enum UserCall {
-            $($(#[$doc])* $variant($call),)*
-        }
-
-        $(
-            impl From<$call> for UserCall {
-                fn from(call: $call) -> UserCall {
-                    UserCall::$variant(call)
-                }
-            }
-
-            impl Ask for $call {
-                type Answer = $answer;
-            }
-        )*
-    };
-}
+use crate::calls::calls;
+pub use crate::calls::Ask;
 
 calls! {
-    /// Admit a request with its reservation: `refusal: None` when granted.
-    Admit(AdmitRequest) -> AdmitAnswer;
-    /// Open (or create) a conversation and admit its next turn, in one storage transaction.
-    BeginTurn(BeginTurn) -> TurnBegun;
-    /// Settle a reservation to the metered usage and store its ledger rows (and the turn of
-    /// a conversation) with it, in one storage transaction.
-    Settle(SettleCall) -> ();
-    /// The request still runs: keep its reservation. `false` when there was none to renew.
-    Renew(RenewCall) -> bool;
-    /// Grow a reservation before another upstream attempt. `false` when the budget cannot.
-    Grow(GrowCall) -> bool;
-    /// Move the stored ledger rows to D1 now, not at the alarm.
-    FlushLedger(FlushLedger) -> ();
-    /// Today's budget use (`None`: no budget yet).
-    Usage(UsageCall) -> Option<BudgetUsage>;
-    /// The admin's tier override.
-    GetTier(GetTier) -> Option<String>;
-    /// Set (or with `None` clear) the admin's tier override; answers the override now held.
-    SetTier(SetTier) -> Option<String>;
-    /// A virtual key's record (in the object named `vkey:<hash>`).
-    GetVirtualKey(GetVirtualKey) -> Option<VirtualKeyRecord>;
-    /// Store a virtual key's record; answers it.
-    SetVirtualKey(VirtualKeyRecord) -> VirtualKeyRecord;
-    /// The conversations with messages, newest first.
-    ListConversations(ListConversations) -> Vec<Summary>;
-    /// One conversation with its messages. `None`: no such conversation.
-    GetConversation(GetConversation) -> Option<Transcript>;
-    /// Rename a conversation; answers its new summary. `None`: no such conversation.
-    RenameConversation(RenameConversation) -> Option<Summary>;
-    /// Delete a conversation and forget its round count. `false`: there was none.
-    DeleteConversation(DeleteConversation) -> bool;
+    /// One request to a user's object; its JSON is the request body.
+    UserCall {
+        /// Admit a request with its reservation: `refusal: None` when granted.
+        Admit(AdmitRequest) -> AdmitAnswer;
+        /// Open (or create) a conversation and admit its next turn, in one storage transaction.
+        BeginTurn(BeginTurn) -> TurnBegun;
+        /// Settle a reservation to the metered usage and store its ledger rows (and the turn of
+        /// a conversation) with it, in one storage transaction.
+        Settle(SettleCall) -> ();
+        /// The request still runs: keep its reservation. `false` when there was none to renew.
+        Renew(RenewCall) -> bool;
+        /// Grow a reservation before another upstream attempt. `false` when the budget cannot.
+        Grow(GrowCall) -> bool;
+        /// Move the stored ledger rows to D1 now, not at the alarm.
+        FlushLedger(FlushLedger) -> ();
+        /// Today's budget use (`None`: no budget yet).
+        Usage(UsageCall) -> Option<BudgetUsage>;
+        /// The admin's tier override.
+        GetTier(GetTier) -> Option<String>;
+        /// Set (or with `None` clear) the admin's tier override; answers the override now held.
+        SetTier(SetTier) -> Option<String>;
+        /// A virtual key's record (in the object named `vkey:<hash>`).
+        GetVirtualKey(GetVirtualKey) -> Option<VirtualKeyRecord>;
+        /// Store a virtual key's record; answers it.
+        SetVirtualKey(VirtualKeyRecord) -> VirtualKeyRecord;
+        /// The conversations with messages, newest first.
+        ListConversations(ListConversations) -> Vec<Summary>;
+        /// One conversation with its messages. `None`: no such conversation.
+        GetConversation(GetConversation) -> Option<Transcript>;
+        /// Rename a conversation; answers its new summary. `None`: no such conversation.
+        RenameConversation(RenameConversation) -> Option<Summary>;
+        /// Delete a conversation and forget its round count. `false`: there was none.
+        DeleteConversation(DeleteConversation) -> bool;
+    }
 }
 
 #[derive(Debug, Clone, Copy, Serialize, Deserialize)]

@@ -10,9 +10,7 @@ use oachat_core::limiter::Tracked;
 use serde::Deserialize;
 use worker::{SqlStorage, SqlStorageValue, State};
 
-use crate::durable::storage;
-
-const SCHEMA: [&str; 4] = [
+pub const SCHEMA: &[&str] = &[
     "CREATE TABLE IF NOT EXISTS account_admissions (
         ms INTEGER PRIMARY KEY, admitted INTEGER NOT NULL)",
     "CREATE TABLE IF NOT EXISTS account_rounds (
@@ -30,14 +28,10 @@ const BUDGET_DOC: &str = "account_budget";
 /// The whole account as one document, as stored before the rows; migrated on first load.
 const LEGACY_ACCOUNT_DOC: &str = "account";
 
-/// Creates the tables (once per object instance: the object calls this when it first needs
-/// the account) and reads the account, migrating an old account document.
+/// Reads the account (once per object instance: the object calls this when it first needs
+/// it), migrating an old account document.
 pub fn open(state: &State) -> worker::Result<Account> {
-    storage::ensure(state)?;
     let sql = state.storage().sql();
-    for statement in SCHEMA {
-        sql.exec(statement, None)?;
-    }
     if let Some(document) = read_doc(&sql, LEGACY_ACCOUNT_DOC)? {
         let account = Account::restore(Snapshot::from_legacy_document(&document));
         apply(state, &account.rows())?;

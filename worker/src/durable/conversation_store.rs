@@ -7,7 +7,7 @@ use oachat_core::user_call::{AppendCall, MessageRow, OpenCall, Opened, Summary, 
 use serde::Deserialize;
 use worker::State;
 
-const SCHEMA: [&str; 2] = [
+pub const SCHEMA: &[&str] = &[
     "CREATE TABLE IF NOT EXISTS conversations (
         id TEXT PRIMARY KEY, title TEXT NOT NULL,
         created_ms INTEGER NOT NULL, updated_ms INTEGER NOT NULL)",
@@ -48,14 +48,6 @@ struct WireMessageRow {
     ts: f64,
 }
 
-fn ensure(state: &State) -> worker::Result<()> {
-    let sql = state.storage().sql();
-    for statement in SCHEMA {
-        sql.exec(statement, None)?;
-    }
-    Ok(())
-}
-
 fn time(ms: u64) -> worker::SqlStorageValue {
     (ms as f64).into()
 }
@@ -63,7 +55,6 @@ fn time(ms: u64) -> worker::SqlStorageValue {
 /// Conversations with at least one message, most recently used first. A conversation opened
 /// by a turn that was then refused (rate, budget) has no messages and stays out of the list.
 pub fn list(state: &State) -> worker::Result<Vec<Summary>> {
-    ensure(state)?;
     let rows: Vec<SummaryRow> = state
         .storage()
         .sql()
@@ -78,7 +69,6 @@ pub fn list(state: &State) -> worker::Result<Vec<Summary>> {
 }
 
 fn summary(state: &State, id: &str) -> worker::Result<Option<Summary>> {
-    ensure(state)?;
     let rows: Vec<SummaryRow> = state
         .storage()
         .sql()
@@ -122,7 +112,6 @@ pub fn get(state: &State, id: &str) -> worker::Result<Option<Transcript>> {
 /// turn names a conversation that is not there. Writes nothing: a new conversation is only
 /// created (`create`) once its first turn is admitted.
 pub fn open(state: &State, call: &OpenCall) -> worker::Result<Option<Opened>> {
-    ensure(state)?;
     match &call.conversation_id {
         Some(id) => {
             if summary(state, id)?.is_none() {
@@ -152,7 +141,6 @@ pub fn create(state: &State, call: &OpenCall) -> worker::Result<()> {
     if call.conversation_id.is_some() {
         return Ok(());
     }
-    ensure(state)?;
     state.storage().sql().exec(
         "INSERT OR IGNORE INTO conversations (id, title, created_ms, updated_ms)
          VALUES (?, ?, ?, ?)",

@@ -4,16 +4,22 @@
 use std::cell::RefCell;
 
 use oachat_core::config::Config;
+use oachat_core::key_health_call::{Exchange, KeyHealthCall, Snapshots};
 use oachat_core::keypool::{HealthSnapshot, KeyPool};
 use worker::{durable_object, DurableObject, Env, Request, Response, State};
 
-use crate::health::{WireReport, WireSnapshots};
+use crate::durable::client::{answer, call};
+use crate::durable::tables::Tables;
 use crate::runtime::{key_pools, runtime};
+
+const SCHEMA: &[&str] =
+    &["CREATE TABLE IF NOT EXISTS health (upstream TEXT PRIMARY KEY, snapshot TEXT NOT NULL)"];
 
 #[durable_object]
 pub struct KeyHealthDo {
     state: State,
     env: Env,
+    tables: Tables,
     /// (upstream name, pool); loaded from storage on first use.
     pools: RefCell<Option<Vec<(String, KeyPool)>>>,
 }
@@ -23,14 +29,23 @@ impl DurableObject for KeyHealthDo {
         KeyHealthDo {
             state,
             env,
+            tables: Tables::new(&[SCHEMA]),
             pools: RefCell::new(None),
         }
     }
 
     async fn fetch(&self, mut req: Request) -> worker::Result<Response> {
-        let reports: Vec<WireReport> = crate::body::request_json(&mut req)
-            .await
-            .unwrap_or_default();
+        self.tables.ensure(&self.state)?;
+        match call(&mut req).await? {
+            KeyHealthCall::Exchange(exchange) => {
+                answer::<Exchange>(self.handle_exchange(exchange)?)
+            }
+        }
+    }
+}
+
+impl KeyHealthDo {
+    fn handle_exchange(&self, Exchange { reports }: Exchange) -> worker::Result<Snapshots> {
         // A pull without reports (every isolate's periodic refresh, the admin view) changes
         // nothing: answer it without a storage write.
         let changed = !reports.is_empty();
@@ -43,7 +58,7 @@ impl DurableObject for KeyHealthDo {
                 pool.report(&report.key_id, report.outcome, report.at_ms);
             }
         }
-        let mut snapshots = WireSnapshots::default();
+        let mut snapshots = Snapshots::default();
         for (name, pool) in pools.iter() {
             let snapshot = pool.snapshot();
             if changed {
@@ -57,11 +72,9 @@ impl DurableObject for KeyHealthDo {
             }
             snapshots.upstreams.push((name.clone(), snapshot));
         }
-        Response::from_json(&snapshots)
+        Ok(snapshots)
     }
-}
 
-impl KeyHealthDo {
     fn load(&self) -> worker::Result<()> {
         if self.pools.borrow().is_some() {
             return Ok(());
@@ -71,10 +84,6 @@ impl KeyHealthDo {
             Err(_) => Config::default(),
         };
         let sql = self.state.storage().sql();
-        sql.exec(
-            "CREATE TABLE IF NOT EXISTS health (upstream TEXT PRIMARY KEY, snapshot TEXT NOT NULL)",
-            None,
-        )?;
         #[derive(serde::Deserialize)]
         struct Row {
             upstream: String,

@@ -24,29 +24,18 @@ const BATCH_ROWS: usize = 100;
 /// ledger stay behind by no more than that.
 const FLUSH_DELAY_MS: u64 = 500;
 
-/// Per-object bookkeeping: the table exists, and whether an alarm is already set.
+pub const SCHEMA: &[&str] = &["CREATE TABLE IF NOT EXISTS ledger_outbox \
+     (seq INTEGER PRIMARY KEY AUTOINCREMENT, body TEXT NOT NULL)"];
+
+/// Per-object bookkeeping: whether an alarm is already set.
 #[derive(Default)]
 pub struct Outbox {
-    ready: Cell<bool>,
     alarm_set: Cell<bool>,
 }
 
 impl Outbox {
-    fn ensure(&self, state: &State) -> worker::Result<()> {
-        if !self.ready.get() {
-            state.storage().sql().exec(
-                "CREATE TABLE IF NOT EXISTS ledger_outbox \
-                 (seq INTEGER PRIMARY KEY AUTOINCREMENT, body TEXT NOT NULL)",
-                None,
-            )?;
-            self.ready.set(true);
-        }
-        Ok(())
-    }
-
     /// Stores `row` (synchronously, so it commits with the settle written in the same event).
     pub fn record(&self, state: &State, row: &LedgerRow) -> worker::Result<()> {
-        self.ensure(state)?;
         state.storage().sql().exec(
             "INSERT INTO ledger_outbox (body) VALUES (?)",
             vec![serde_json::to_string(row)?.into()],
@@ -74,7 +63,6 @@ impl Outbox {
     /// took them. A failure leaves them for the next alarm (the runtime retries a failed alarm).
     pub async fn flush(&self, state: &State, env: &Env) -> worker::Result<()> {
         self.alarm_set.set(false);
-        self.ensure(state)?;
         loop {
             #[derive(Deserialize)]
             struct Stored {

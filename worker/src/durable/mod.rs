@@ -2,8 +2,10 @@
 
 pub mod account_store;
 pub mod budget_do;
+pub mod client;
 pub mod conversation_store;
 pub mod key_health_do;
 pub mod ledger_outbox;
 pub mod storage;
+pub mod tables;
 pub mod user_do;

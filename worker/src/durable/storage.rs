@@ -1,20 +1,15 @@
 //! A tiny JSON-document store over a Durable Object's SQLite: each object keeps its state as
 //! a few named documents, read once into memory and written back after each change. SQL
-//! calls are synchronous, so a read-modify-write never interleaves with another request.
+//! calls are synchronous, so a read-modify-write never interleaves with another request. The
+//! `docs` table is [`SCHEMA`], created by the object (`tables.rs`).
 
 use serde::{de::DeserializeOwned, Serialize};
 use worker::State;
 
-pub fn ensure(state: &State) -> worker::Result<()> {
-    state.storage().sql().exec(
-        "CREATE TABLE IF NOT EXISTS docs (name TEXT PRIMARY KEY, body TEXT NOT NULL)",
-        None,
-    )?;
-    Ok(())
-}
+pub const SCHEMA: &[&str] =
+    &["CREATE TABLE IF NOT EXISTS docs (name TEXT PRIMARY KEY, body TEXT NOT NULL)"];
 
 pub fn load<T: DeserializeOwned>(state: &State, name: &str) -> worker::Result<Option<T>> {
-    ensure(state)?;
     #[derive(serde::Deserialize)]
     struct Row {
         body: String,
@@ -31,9 +26,6 @@ pub fn load<T: DeserializeOwned>(state: &State, name: &str) -> worker::Result<Op
 }
 
 pub fn save<T: Serialize>(state: &State, name: &str, value: &T) -> worker::Result<()> {
-    // A fresh object may be written before it is ever read (a new virtual key, a tier set
-    // for a user who never chatted): the table must exist for that too.
-    ensure(state)?;
     let body = serde_json::to_string(value)?;
     state.storage().sql().exec(
         "INSERT OR REPLACE INTO docs (name, body) VALUES (?, ?)",
@@ -43,7 +35,6 @@ pub fn save<T: Serialize>(state: &State, name: &str, value: &T) -> worker::Resul
 }
 
 pub fn delete(state: &State, name: &str) -> worker::Result<()> {
-    ensure(state)?;
     state
         .storage()
         .sql()

@@ -18,18 +18,21 @@ use futures_channel::oneshot;
 use oachat_core::account::{Account, AdmitRequest, GuestPoolLimits, Prepared, Refusal, TierLimits};
 use oachat_core::budget::BudgetKind;
 use oachat_core::budget::BudgetUsage;
+use oachat_core::deployment_call::{GiveBack, Grant, GuestSlot};
 use oachat_core::user_call::{
-    AdmitAnswer, Ask, BeginTurn, DeleteConversation, FlushLedger, GetConversation, GetTier,
+    AdmitAnswer, BeginTurn, DeleteConversation, FlushLedger, GetConversation, GetTier,
     GetVirtualKey, GrowCall, ListConversations, RenameConversation, RenewCall, SetTier, SettleCall,
     TurnBegun, UsageCall, UserCall, VirtualKeyRecord,
 };
-use worker::{durable_object, DurableObject, Env, Method, Request, RequestInit, Response, State};
+use worker::{durable_object, DurableObject, Env, Request, Response, State};
 
 use crate::durable::account_store;
-use crate::durable::budget_do::{self, GuestSlotAnswer, GuestSlotCall, LeaseAnswer, LeaseCall};
+use crate::durable::budget_do;
+use crate::durable::client::{answer, ask, call};
 use crate::durable::conversation_store as conversations;
-use crate::durable::ledger_outbox::Outbox;
+use crate::durable::ledger_outbox::{self, Outbox};
 use crate::durable::storage;
+use crate::durable::tables::Tables;
 use crate::runtime;
 
 pub const BINDING: &str = "USERS";
@@ -40,6 +43,7 @@ const VKEY_DOC: &str = "vkey";
 pub struct UserDo {
     state: State,
     env: Env,
+    tables: Tables,
     /// Read on first use; `None` again after a failed write, so storage is read anew.
     account: RefCell<Option<Account>>,
     /// The admin's tier override, read on first use: it changes only through `PUT /tier` on
@@ -64,6 +68,12 @@ impl DurableObject for UserDo {
         UserDo {
             state,
             env,
+            tables: Tables::new(&[
+                storage::SCHEMA,
+                account_store::SCHEMA,
+                conversations::SCHEMA,
+                ledger_outbox::SCHEMA,
+            ]),
             account: RefCell::new(None),
             tier_override: RefCell::new(None),
             lease_in_flight: Cell::new(false),
@@ -76,8 +86,8 @@ impl DurableObject for UserDo {
     /// One [`UserCall`] per request, answered by its `handle_*`; the turbofish on `answer`
     /// holds each handler to its call's answer type.
     async fn fetch(&self, mut req: Request) -> worker::Result<Response> {
-        let call: UserCall = crate::body::request_json(&mut req).await?;
-        match call {
+        self.tables.ensure(&self.state)?;
+        match call::<UserCall>(&mut req).await? {
             UserCall::Admit(call) => answer::<AdmitRequest>(self.handle_admit(call).await?),
             UserCall::BeginTurn(call) => answer::<BeginTurn>(self.handle_begin_turn(call).await?),
             UserCall::Settle(call) => answer::<SettleCall>(self.handle_settle(call).await?),
@@ -112,6 +122,7 @@ impl DurableObject for UserDo {
 
     /// Moves stored ledger rows to D1.
     async fn alarm(&self) -> worker::Result<Response> {
+        self.tables.ensure(&self.state)?;
         self.outbox.flush(&self.state, &self.env).await?;
         Response::ok("")
     }
@@ -292,8 +303,7 @@ impl UserDo {
             let call = LeaseInFlight::start(self);
             // Other requests may run while this call is out; `admit` below re-checks everything.
             let granted = self
-                .lease_call(
-                    "/grant",
+                .lease(
                     ask_micro_usd,
                     request.now_ms,
                     request.deployment_cap_micro_usd,
@@ -350,9 +360,15 @@ impl UserDo {
     /// money unused, never overspent.
     async fn give_back(&self, surplus: u64, now_ms: u64, cap_micro_usd: Option<u64>) {
         if surplus > 0 {
-            let _ = self
-                .lease_call("/give-back", surplus, now_ms, cap_micro_usd, None)
-                .await;
+            let give = GiveBack {
+                requester: self.state.id().to_string(),
+                micro_usd: surplus,
+                now_ms,
+                cap_micro_usd,
+            };
+            if let Ok(stub) = self.budget_stub() {
+                let _ = ask(&stub, give).await;
+            }
         }
     }
 
@@ -362,15 +378,15 @@ impl UserDo {
             .get_by_name(budget_do::OBJECT_NAME)
     }
 
-    async fn lease_call(
+    /// Leases up to `micro_usd` of the deployment's cap (a guest's from the guests' share).
+    async fn lease(
         &self,
-        path: &str,
         micro_usd: u64,
         now_ms: u64,
         cap_micro_usd: Option<u64>,
         guest_pool: Option<&GuestPoolLimits>,
     ) -> worker::Result<u64> {
-        let call = LeaseCall {
+        let grant = Grant {
             requester: self.state.id().to_string(),
             micro_usd,
             now_ms,
@@ -378,31 +394,14 @@ impl UserDo {
             guest: guest_pool.is_some(),
             guests_cap_micro_usd: guest_pool.and_then(|pool| pool.cap_micro_usd),
         };
-        let mut init = RequestInit::new();
-        init.with_method(Method::Post)
-            .with_body(Some(serde_json::to_string(&call)?.into()));
-        let request = Request::new_with_init(&format!("https://budget{path}"), &init)?;
-        let response = self.budget_stub()?.fetch_with_request(request).await?;
-        let answer: LeaseAnswer = crate::body::json(response).await?;
-        Ok(answer.micro_usd)
+        Ok(ask(&self.budget_stub()?, grant).await?.micro_usd)
     }
 
     /// A slot of the guests' common per-minute limit: `None` when granted, else the wait.
     async fn guest_slot(&self, rpm: u32, now_ms: u64) -> worker::Result<Option<u64>> {
-        let call = GuestSlotCall { now_ms, rpm };
-        let mut init = RequestInit::new();
-        init.with_method(Method::Post)
-            .with_body(Some(serde_json::to_string(&call)?.into()));
-        let request = Request::new_with_init("https://budget/guest-slot", &init)?;
-        let response = self.budget_stub()?.fetch_with_request(request).await?;
-        let answer: GuestSlotAnswer = crate::body::json(response).await?;
-        Ok(answer.retry_after_ms)
+        let slot = GuestSlot { now_ms, rpm };
+        Ok(ask(&self.budget_stub()?, slot).await?.retry_after_ms)
     }
-}
-
-/// The JSON answer to a call of type `C`.
-fn answer<C: Ask>(answer: C::Answer) -> worker::Result<Response> {
-    Response::from_json(&answer)
 }
 
 /// Requests of one object that must not interleave across an await take turns.

@@ -1,0 +1,35 @@
+//! The protocol of the keys' shared health (`KeyHealthDo`): isolates report the failures they
+//! saw (possibly none) and get every upstream's snapshot back, to merge into their own pools.
+
+use serde::{Deserialize, Serialize};
+
+use crate::calls::calls;
+use crate::keypool::{HealthSnapshot, KeyId, Outcome};
+
+calls! {
+    /// One request to the key health object; its JSON is the request body.
+    KeyHealthCall {
+        /// Apply these reports (none: a pull) and answer with the snapshots.
+        Exchange(Exchange) -> Snapshots;
+    }
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct Exchange {
+    pub reports: Vec<KeyReport>,
+}
+
+/// What one request saw of one key.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct KeyReport {
+    pub upstream: String,
+    pub key_id: KeyId,
+    pub outcome: Outcome,
+    pub at_ms: u64,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct Snapshots {
+    /// Upstream name to its snapshot.
+    pub upstreams: Vec<(String, HealthSnapshot)>,
+}
