@@ -385,6 +385,10 @@ export async function measure(c, P) {
       ['GET /healthz (runtime + wasm entry, no I/O)', { url: t.url.replace('/v1/chat/completions', '/healthz'), headers: {} }, null],
       ['POST chat, invalid token → 401 (routing, auth; no Durable Object, no upstream)', { url: t.url, headers: { ...t.headers, authorization: 'Bearer not-a-token' } }, body('paced', false)],
       ['POST chat, non-streaming (admission in UserDo, upstream, settle, D1 ledger)', t, body('paced', false)],
+      // The widget's turn: one call to the user's object before the first byte (open the
+      // conversation + admit) and one after (append the turn + settle + ledger row).
+      ['POST /v1/oachat/chat, a new conversation\'s turn (2 UserDo calls: begin turn, settle + append)', { url: t.url.replace('/v1/chat/completions', '/v1/oachat/chat'), headers: t.headers },
+        JSON.stringify({ message: 'Hello! Summarise our leave policy in three sentences. [mock delay_ms=0]' })],
     ];
     for (const [label, target, b] of steps) {
       for (const conc of [1, 10]) {
