@@ -236,6 +236,7 @@ pub async fn serve(
             prompt_tokens: plan.prompt_estimate,
             completion_tokens: plan.reserve_tokens.saturating_sub(plan.prompt_estimate),
             cached_tokens: 0,
+            reasoning_tokens: 0,
             estimated: true,
         },
     };
@@ -315,6 +316,7 @@ fn serve_cached(
         prompt_tokens: hit.prompt_tokens,
         completion_tokens: hit.completion_tokens,
         cached_tokens: hit.prompt_tokens,
+        reasoning_tokens: 0,
         estimated: false,
     };
     let mut row = plan.ledger_row("", usage, 200, Ending::Cached, 0, now_ms(), 0);

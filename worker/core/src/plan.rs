@@ -12,6 +12,7 @@ use crate::identity::{opaque_user_id, Identity};
 use crate::keypool::KeyId;
 use crate::ledger::{utc_day, Ending, LedgerRow};
 use crate::metering::{estimate_request_prompt_tokens, StreamMeter, Usage};
+use crate::provider::{body_output_cap, reasoning_budget, shape_request, UpstreamTarget};
 use crate::request::ChatRequest;
 use crate::routing::{render_template, RouteRequest, Router, TemplateVars};
 
@@ -24,6 +25,8 @@ pub struct Plan {
     pub upstream_index: usize,
     /// The upstream's name, for the ledger.
     pub upstream_name: String,
+    /// Where the shell sends `body` (under the upstream's base URL) and how it sends the key.
+    pub target: UpstreamTarget,
     pub upstream_model: String,
     /// The upstream model's price (`None`: free), for the reservation and the ledger.
     pub price: Option<Price>,
@@ -31,9 +34,13 @@ pub struct Plan {
     pub route_reason: String,
     pub stream: bool,
     pub prompt_estimate: u64,
-    /// The worst case reserved: the prompt estimate plus `n` times the clamped output cap.
+    /// The worst case reserved: the prompt estimate plus `n` times the clamped output cap
+    /// (for a reasoning model, with its reasoning budget; see
+    /// [`crate::provider::reasoning_budget`]).
     pub reserve_tokens: u64,
     pub reserve_micro_usd: u64,
+    /// The upstream body: clamped, rewritten and shaped for the provider
+    /// ([`crate::provider::shape_request`]); the shell sends it as is.
     pub body: String,
     pub started_ms: u64,
     /// Set when the route allows cached answers and the request can be answered from one.
@@ -89,6 +96,7 @@ impl Plan {
             prompt_tokens: usage.prompt_tokens,
             completion_tokens: usage.completion_tokens,
             cached_tokens: usage.cached_tokens,
+            reasoning_tokens: usage.reasoning_tokens,
             cost_micro_usd,
             status,
             ending,
@@ -268,15 +276,32 @@ pub fn plan(input: PlanInput<'_>) -> Result<Plan, ProxyError> {
         body.entry("temperature")
             .or_insert(serde_json::json!(temperature));
     }
+    // The provider's rules come last, so they see the body as it will be sent: a reasoning
+    // budget widens the caps first, then the provider clamps what it must.
+    let upstream = &config.upstreams[resolved.upstream_index];
+    let price = config.price(&resolved.upstream_model).copied();
+    let budget = reasoning_budget(
+        upstream.provider,
+        &mut body,
+        price
+            .and_then(|price| price.max_reasoning_tokens)
+            .map(u64::from),
+    );
+    shape_request(upstream.provider, &mut body)?;
     let cache = cache_policy.map(|(ttl_s, personal)| CachePlan {
         key: cache_key(&body, personal.then_some(identity.user.as_str())),
         ttl_s,
     });
+    // What one choice may cost in output: the cap the body carries (it already includes a
+    // budget the cap bounds), plus a reasoning budget the cap does not bound.
+    let per_choice = body_output_cap(&body)
+        .unwrap_or(max_tokens)
+        .saturating_add(budget.extra_tokens);
+    let target = UpstreamTarget::chat(upstream, &resolved.upstream_model);
     let body = Value::Object(body);
     let prompt_estimate = estimate_request_prompt_tokens(&body);
-    let output_tokens = max_tokens.saturating_mul(chat.n);
+    let output_tokens = per_choice.saturating_mul(chat.n);
     let reserve_tokens = prompt_estimate.saturating_add(output_tokens);
-    let price = config.price(&resolved.upstream_model).copied();
     let reserve_micro_usd = price.map_or(0, |price| {
         price.cost_micro_usd(prompt_estimate, output_tokens, 0)
     });
@@ -284,7 +309,8 @@ pub fn plan(input: PlanInput<'_>) -> Result<Plan, ProxyError> {
         request_id: request_id.to_string(),
         model_asked: chat.model.clone(),
         upstream_index: resolved.upstream_index,
-        upstream_name: config.upstreams[resolved.upstream_index].name.clone(),
+        upstream_name: upstream.name.clone(),
+        target,
         upstream_model: resolved.upstream_model,
         price,
         route,
