@@ -607,4 +607,133 @@ mod tests {
             },
         );
     }
+
+    /// One provider's stream, as it places usage, and what the meter must bill for it.
+    #[track_caller]
+    fn check_provider_stream(events: &[Value], expected: Usage) {
+        let mut meter = StreamMeter::new(false);
+        for event in events {
+            meter.observe(&event.to_string());
+        }
+        meter.observe("[DONE]");
+        assert_eq!(meter.outcome(999), expected);
+    }
+
+    #[test]
+    fn usage_is_read_wherever_each_provider_puts_it() {
+        let content = |text: &str| json!({"choices": [{"index": 0, "delta": {"content": text}}]});
+        // OpenAI, DeepSeek, Qwen: a usage-only chunk after the last content.
+        check_provider_stream(
+            &[
+                content("Hi"),
+                json!({"choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]}),
+                json!({"choices": [], "usage": {"prompt_tokens": 12, "completion_tokens": 2}}),
+            ],
+            reported(12, 2, 0),
+        );
+        // Zhipu, Doubao: on the last content chunk, with its finish_reason.
+        check_provider_stream(
+            &[
+                content("Hi"),
+                json!({"choices": [{"index": 0, "delta": {"content": "!"}, "finish_reason": "stop"}],
+                       "usage": {"prompt_tokens": 12, "completion_tokens": 3,
+                                 "prompt_tokens_details": {"cached_tokens": 4}}}),
+            ],
+            reported(12, 3, 4),
+        );
+        // Moonshot: inside the choice, no top-level usage.
+        check_provider_stream(
+            &[
+                content("Hi"),
+                json!({"choices": [{"index": 0, "delta": {}, "finish_reason": "stop",
+                                    "usage": {"prompt_tokens": 19, "completion_tokens": 13,
+                                              "total_tokens": 32}}]}),
+            ],
+            reported(19, 13, 0),
+        );
+        // Running totals on every chunk: the last is taken, never the sum.
+        check_provider_stream(
+            &[
+                json!({"choices": [{"delta": {"content": "a"}}],
+                       "usage": {"prompt_tokens": 5, "completion_tokens": 1}}),
+                json!({"choices": [{"delta": {"content": "b"}}],
+                       "usage": {"prompt_tokens": 5, "completion_tokens": 2}}),
+                json!({"choices": [{"delta": {}, "finish_reason": "stop"}],
+                       "usage": {"prompt_tokens": 5, "completion_tokens": 2}}),
+            ],
+            reported(5, 2, 0),
+        );
+        // DeepSeek reasoning: cache hits and misses, reasoning inside the completion.
+        check_provider_stream(
+            &[
+                json!({"choices": [{"delta": {"reasoning_content": "Let me think."}}]}),
+                content("42"),
+                json!({"choices": [], "usage": {"prompt_tokens": 100, "completion_tokens": 60,
+                       "prompt_cache_hit_tokens": 64, "prompt_cache_miss_tokens": 36,
+                       "completion_tokens_details": {"reasoning_tokens": 58}}}),
+            ],
+            Usage {
+                reasoning_tokens: 58,
+                ..reported(100, 60, 64)
+            },
+        );
+    }
+
+    #[test]
+    fn a_moonshot_usage_chunk_goes_to_the_client_as_it_came() {
+        let last = json!({"choices": [{"index": 0, "delta": {}, "finish_reason": "stop",
+            "usage": {"prompt_tokens": 1, "completion_tokens": 1}}]})
+        .to_string();
+        assert_eq!(StreamMeter::new(false).observe(&last), Forward::AsIs);
+    }
+
+    #[test]
+    fn reasoning_without_usage_is_estimated_and_counted_as_output() {
+        let mut meter = StreamMeter::new(false);
+        meter.observe(
+            &json!({"choices": [{"delta": {"reasoning_content": "abcdefgh"}}]}).to_string(),
+        );
+        meter.observe(&json!({"choices": [{"delta": {"reasoning": "ijkl"}}]}).to_string());
+        meter.observe(&json!({"choices": [{"delta": {"content": "mnop"}}]}).to_string());
+        assert_eq!(
+            meter.outcome(7),
+            Usage {
+                prompt_tokens: 7,
+                completion_tokens: 4,
+                cached_tokens: 0,
+                reasoning_tokens: 3,
+                estimated: true,
+            }
+        );
+    }
+
+    #[test]
+    fn reasoning_is_captured_apart_from_the_answer() {
+        let mut meter = StreamMeter::new(false).capturing();
+        meter.observe(
+            &json!({"choices": [{"delta": {"reasoning_content": "First, "}}]}).to_string(),
+        );
+        meter.observe(&json!({"choices": [{"delta": {"reasoning": "think."}}]}).to_string());
+        meter.observe(&chunk("Answer."));
+        assert_eq!(meter.captured_reasoning(), "First, think.");
+        assert_eq!(meter.captured_text(), "Answer.");
+        let mut plain = StreamMeter::new(false);
+        plain.observe(&json!({"choices": [{"delta": {"reasoning_content": "x"}}]}).to_string());
+        assert_eq!(plain.captured_reasoning(), "");
+    }
+
+    #[test]
+    fn zhipu_filter_and_failure_endings_are_visible() {
+        let ending = |reason: &str| {
+            let mut meter = StreamMeter::new(true);
+            meter.observe(&chunk("partial"));
+            meter
+                .observe(&json!({"choices": [{"delta": {}, "finish_reason": reason}]}).to_string());
+            meter.ended_abnormally()
+        };
+        assert_eq!(ending("sensitive"), Some(Ending::Filtered));
+        assert_eq!(ending("network_error"), Some(Ending::UpstreamError));
+        assert_eq!(ending("stop"), None);
+        assert_eq!(StreamMeter::new(true).ended_abnormally(), None);
+    }
 }
