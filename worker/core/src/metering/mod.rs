@@ -231,6 +231,13 @@ impl StreamMeter {
         self.completion_text.tokens()
     }
 
+    /// Whether any generated text arrived yet (content, refusal, reasoning or a tool call):
+    /// what ends the first-token wait (`Config::first_token_timeout_ms`). Role-only deltas,
+    /// empty chunks and keep-alives do not count.
+    pub fn first_token_seen(&self) -> bool {
+        self.completion_text.tokens() > 0
+    }
+
     /// Whether the `[DONE]` sentinel arrived, i.e. the upstream finished rather than broke off.
     pub fn saw_done(&self) -> bool {
         self.saw_done
@@ -720,6 +727,18 @@ mod tests {
         let mut plain = StreamMeter::new(false);
         plain.observe(&json!({"choices": [{"delta": {"reasoning_content": "x"}}]}).to_string());
         assert_eq!(plain.captured_reasoning(), "");
+    }
+
+    #[test]
+    fn the_first_token_is_generated_text_not_a_role_or_an_empty_chunk() {
+        let mut meter = StreamMeter::new(false);
+        meter.observe(
+            &json!({"choices": [{"delta": {"role": "assistant", "content": ""}}]}).to_string(),
+        );
+        meter.observe(&json!({"choices": []}).to_string());
+        assert!(!meter.first_token_seen());
+        meter.observe(&json!({"choices": [{"delta": {"reasoning_content": "Hm"}}]}).to_string());
+        assert!(meter.first_token_seen());
     }
 
     #[test]

@@ -217,6 +217,29 @@ mod tests {
         );
     }
 
+    /// Every config block of `docs/providers.md` loads, beside the default OpenAI upstream
+    /// the default tiers and routes refer to.
+    #[test]
+    fn the_documented_config_blocks_load() {
+        let doc = include_str!("../../../../docs/providers.md");
+        let blocks: Vec<&str> = doc
+            .split("```toml")
+            .skip(1)
+            .filter_map(|rest| rest.split("```").next())
+            .collect();
+        assert_eq!(blocks.len(), Provider::ALL.len());
+        for block in blocks {
+            let text = if block.contains("name = \"openai\"") {
+                block.to_string()
+            } else {
+                format!("[[upstreams]]\nname = \"openai\"\n{block}")
+            };
+            if let Err(error) = crate::config::Config::load(&text) {
+                panic!("{error}\n{block}");
+            }
+        }
+    }
+
     #[test]
     fn other_providers_append_the_path() {
         let deepseek = upstream(Provider::DeepSeek);
