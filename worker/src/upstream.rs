@@ -189,7 +189,8 @@ async fn try_keys(
                 let text = runtime
                     .redactor
                     .redact(&crate::body::text(response).await.unwrap_or_default());
-                let outcome = classify(status, &text, retry_after.as_deref());
+                let provider = runtime.config.upstreams[upstream_index].provider;
+                let outcome = classify(provider, status, &text, retry_after.as_deref());
                 if let Outcome::ClientError { .. } = outcome {
                     refusal = Some(PassThrough {
                         status,

@@ -65,6 +65,15 @@ impl Assembler {
         let Some(Value::Array(choices)) = chunk.get("choices") else {
             return;
         };
+        // Moonshot puts its usage inside the choice; a completion carries it at the top.
+        if !chunk.get("usage").is_some_and(Value::is_object) {
+            if let Some(usage) = choices
+                .iter()
+                .find_map(|choice| choice.get("usage").filter(|usage| usage.is_object()))
+            {
+                self.usage = Some(usage.clone());
+            }
+        }
         for choice in choices {
             let index = choice.get("index").and_then(Value::as_u64).unwrap_or(0);
             self.choices.entry(index).or_default().absorb(choice);
@@ -224,6 +233,17 @@ mod tests {
         assert_eq!(answer["choices"][1]["message"]["content"], "B");
         assert_eq!(answer["choices"][1]["finish_reason"], "stop");
         assert_eq!(answer["usage"]["total_tokens"], 7);
+    }
+
+    #[test]
+    fn moonshot_usage_inside_the_choice_comes_back_at_the_top() {
+        let answer = assemble(&[
+            r#"{"id":"c1","choices":[{"index":0,"delta":{"content":"你好"}}]}"#,
+            r#"{"id":"c1","choices":[{"index":0,"delta":{},"finish_reason":"stop","usage":{"prompt_tokens":19,"completion_tokens":13,"total_tokens":32}}]}"#,
+            "[DONE]",
+        ]);
+        assert_eq!(answer["usage"]["total_tokens"], 32);
+        assert_eq!(answer["choices"][0]["message"]["content"], "你好");
     }
 
     #[test]

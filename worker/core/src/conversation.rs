@@ -38,6 +38,11 @@ pub const UNTITLED: &str = "New conversation";
 pub struct StoredMessage {
     pub role: String,
     pub content: String,
+    /// An assistant answer's reasoning text (`reasoning_content`), kept for display only:
+    /// see [`upstream_message`] for why it never goes back upstream. Messages stored
+    /// before it existed read as `None`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reasoning: Option<String>,
 }
 
 /// `POST /v1/oachat/chat`: one new turn.
@@ -207,10 +212,7 @@ pub fn trim_history(
 /// and the `oachat` extension carrying the conversation (rounds are counted on it) and the
 /// scenario. It then goes through the same validation as any `/v1/chat/completions` body.
 pub fn completion_body(turn: &Turn, conversation_id: &str, history: &[StoredMessage]) -> Value {
-    let mut messages: Vec<Value> = history
-        .iter()
-        .map(|message| json!({"role": message.role, "content": message.content}))
-        .collect();
+    let mut messages: Vec<Value> = history.iter().map(upstream_message).collect();
     messages.push(json!({"role": "user", "content": turn.message}));
     let mut extension = Map::new();
     extension.insert("conversation_id".into(), conversation_id.into());
@@ -229,11 +231,25 @@ pub fn completion_body(turn: &Turn, conversation_id: &str, history: &[StoredMess
 /// it): the body the turn goes upstream with, once its history came with its admission.
 pub fn prepend_history(body: &mut Map<String, Value>, history: &[StoredMessage]) {
     if let Some(Value::Array(messages)) = body.get_mut("messages") {
-        let earlier = history
-            .iter()
-            .map(|message| json!({"role": message.role, "content": message.content}));
-        messages.splice(0..0, earlier);
+        messages.splice(0..0, history.iter().map(upstream_message));
     }
+}
+
+/// A stored message as it goes upstream in a later turn: role and content, never its
+/// reasoning.
+///
+/// The rule, by provider: reasoning models do not take their earlier chains of thought
+/// back (OpenAI drops reasoning between turns; DeepSeek ignores `reasoning_content` of a
+/// turn without tool calls, and its older `deepseek-reasoner` answered 400 to it; it would
+/// also cost prompt tokens for nothing). The one exception is DeepSeek's thinking mode with
+/// tool calls: an assistant message that *called tools* must carry its `reasoning_content`
+/// back within the same user turn, or the API answers 400
+/// (`provider::Preset::reasoning_with_tool_calls`). Stored conversation turns are plain
+/// text answers (the widget's endpoint sends no tools), so that case cannot arise here; a
+/// client that drives tools through `/v1/chat/completions` sends its own messages, and
+/// oachat forwards their `reasoning_content` untouched.
+pub fn upstream_message(message: &StoredMessage) -> Value {
+    json!({"role": message.role, "content": message.content})
 }
 
 /// Appends delivered answer text to `answer`, never past [`MAX_STORED_ANSWER_BYTES`] and
@@ -259,6 +275,7 @@ mod tests {
         StoredMessage {
             role: role.into(),
             content: content.into(),
+            reasoning: None,
         }
     }
 
@@ -416,5 +433,28 @@ mod tests {
         };
         prepend_history(&mut body, &history);
         assert_eq!(Value::Object(body), completion_body(&turn, "c_1", &history));
+    }
+
+    #[test]
+    fn stored_reasoning_is_for_display_and_never_goes_upstream() {
+        let turn = parse_turn(br#"{"model": "deepseek-reasoner", "message": "and 3?"}"#)
+            .unwrap_or_else(|error| panic!("{error}"));
+        let mut answer = message("assistant", "2 is prime.");
+        answer.reasoning = Some("2 has no divisors but 1 and itself.".into());
+        let history = [message("user", "is 2 prime?"), answer.clone()];
+        let body = completion_body(&turn, "c_1", &history);
+        assert_eq!(
+            body["messages"][1],
+            json!({"role": "assistant", "content": "2 is prime."})
+        );
+        assert!(!body.to_string().contains("divisors"));
+        // The widget reads it back; older rows without it read as None.
+        let stored = serde_json::to_value(&answer).unwrap_or_default();
+        assert_eq!(stored["reasoning"], "2 has no divisors but 1 and itself.");
+        let old: Option<StoredMessage> =
+            serde_json::from_str(r#"{"role":"assistant","content":"hi"}"#).ok();
+        assert_eq!(old.and_then(|message| message.reasoning), None);
+        let plain = serde_json::to_string(&message("user", "x")).unwrap_or_default();
+        assert!(!plain.contains("reasoning"));
     }
 }

@@ -15,6 +15,8 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
+use crate::provider::{classify_quirk, Provider};
+
 /// First cooldown after a 429 without Retry-After; doubles with each consecutive 429.
 pub const RATE_LIMIT_BACKOFF_START_MS: u64 = 1_000;
 /// Cap of the doubling 429 cooldown.
@@ -637,11 +639,34 @@ fn probe_backoff(failures: u32) -> u64 {
 /// that may not use the model), 413, 422, 429 "Request too large" (the request alone exceeds
 /// the organisation's tokens per minute), content filters. One hostile or unlucky request
 /// must not take the shared pool down.
-pub fn classify(status: u16, body: &str, retry_after_header: Option<&str>) -> Outcome {
+///
+/// `provider`'s own codes are read first ([`crate::provider::classify_quirk`]): DeepSeek's
+/// 402, DashScope's `Arrearage` and region-mismatched keys, Moonshot's spent balance and
+/// Zhipu's numeric account codes are the key's, whatever their status says generically.
+pub fn classify(
+    provider: Provider,
+    status: u16,
+    body: &str,
+    retry_after_header: Option<&str>,
+) -> Outcome {
     if (200..300).contains(&status) {
         return Outcome::Success;
     }
     let error = UpstreamError::parse(body);
+    if let Some(outcome) = classify_quirk(
+        provider,
+        status,
+        error.code.as_deref(),
+        error.kind.as_deref(),
+        &error.message,
+    ) {
+        return match outcome {
+            Outcome::RateLimited { .. } => Outcome::RateLimited {
+                retry_after_ms: retry_after_header.and_then(parse_retry_after_ms),
+            },
+            other => other,
+        };
+    }
     if (400..500).contains(&status) && error.says_no_quota() {
         return Outcome::QuotaExhausted;
     }
@@ -688,7 +713,13 @@ impl UpstreamError {
         };
         let text = |field: &str| error.get(field).and_then(Value::as_str).map(str::to_owned);
         UpstreamError {
-            code: text("code"),
+            // Zhipu's codes are numbers ("1113"); some servers send them unquoted.
+            code: text("code").or_else(|| {
+                error
+                    .get("code")
+                    .and_then(Value::as_u64)
+                    .map(|code| code.to_string())
+            }),
             kind: text("type"),
             message: text("message").unwrap_or_default(),
         }
@@ -818,11 +849,15 @@ mod tests {
         let mut pool = pool(Strategy::RoundRobin, &[1, 1, 1]);
         let pick = pool.pick(0, 0.5, &[]).unwrap_or_else(|| panic!("a key"));
         assert!(pick.secret().contains("SECRET"));
-        pool.report(&pick.id, classify(401, "", None), 10);
+        pool.report(&pick.id, classify(Provider::OpenAi, 401, "", None), 10);
         let pick = pool.pick(0, 0.5, &[]).unwrap_or_else(|| panic!("a key"));
         let error_body =
             format!(r#"{{"error":{{"message":"Incorrect API key provided: {SECRET_B}"}}}}"#);
-        pool.report(&pick.id, classify(429, &error_body, Some("1")), 10);
+        pool.report(
+            &pick.id,
+            classify(Provider::OpenAi, 429, &error_body, Some("1")),
+            10,
+        );
 
         let snapshot_json = serde_json::to_string(&pool.snapshot()).unwrap_or_default();
         assert!(snapshot_json.contains("key_"), "{snapshot_json}");
@@ -864,7 +899,11 @@ mod tests {
     #[test]
     fn rate_limit_honours_retry_after_then_the_key_comes_back() {
         let mut pool = pool(Strategy::RoundRobin, &[1, 1]);
-        pool.report(&id(SECRET_A), classify(429, "{}", Some("7")), 1_000);
+        pool.report(
+            &id(SECRET_A),
+            classify(Provider::OpenAi, 429, "{}", Some("7")),
+            1_000,
+        );
         assert_eq!(
             pool.state(&id(SECRET_A)).map(|state| state.health),
             Some(Health::CoolingDown { until_ms: 8_000 })
@@ -917,7 +956,7 @@ mod tests {
     fn unauthorized_disables_then_a_half_open_probe_heals_on_success() {
         let mut pool = pool(Strategy::RoundRobin, &[1, 1]);
         let key = id(SECRET_A);
-        pool.report(&key, classify(401, "", None), 0);
+        pool.report(&key, classify(Provider::OpenAi, 401, "", None), 0);
         let disabled = Health::Disabled {
             since_ms: 0,
             next_probe_ms: PROBE_BACKOFF_START_MS,
@@ -1207,7 +1246,10 @@ mod tests {
 
     #[track_caller]
     fn check_classify(status: u16, body: &str, retry_after: Option<&str>, expected: Outcome) {
-        assert_eq!(classify(status, body, retry_after), expected);
+        assert_eq!(
+            classify(Provider::OpenAi, status, body, retry_after),
+            expected
+        );
     }
 
     #[test]
@@ -1298,6 +1340,51 @@ mod tests {
         check_classify(500, quota, None, Outcome::ServerError { status: 500 });
         check_classify(529, "", None, Outcome::ServerError { status: 529 });
         check_classify(302, "", None, Outcome::ServerError { status: 302 });
+    }
+
+    #[test]
+    fn provider_codes_make_billing_states_the_keys() {
+        // DashScope's overdue account arrives as a 400: generically the request's fault.
+        let arrearage = r#"{"error":{"code":"Arrearage","type":"Arrearage","message":"Access denied, please make sure your account is in good standing."}}"#;
+        assert_eq!(
+            classify(Provider::OpenAi, 400, arrearage, None),
+            Outcome::ClientError { status: 400 }
+        );
+        assert_eq!(
+            classify(Provider::Qwen, 400, arrearage, None),
+            Outcome::QuotaExhausted
+        );
+        let deepseek = r#"{"error":{"message":"Insufficient Balance","type":"unknown_error","code":"invalid_request_error"}}"#;
+        assert_eq!(
+            classify(Provider::DeepSeek, 402, deepseek, None),
+            Outcome::QuotaExhausted
+        );
+        // Zhipu's numeric codes, quoted or not; its concurrency limit keeps Retry-After.
+        assert_eq!(
+            classify(
+                Provider::Zhipu,
+                429,
+                r#"{"error":{"code":1113,"message":"arrears"}}"#,
+                None
+            ),
+            Outcome::QuotaExhausted
+        );
+        assert_eq!(
+            classify(
+                Provider::Zhipu,
+                429,
+                r#"{"error":{"code":"1302"}}"#,
+                Some("2")
+            ),
+            Outcome::RateLimited {
+                retry_after_ms: Some(2_000)
+            }
+        );
+        let moonshot = r#"{"error":{"type":"exceeded_current_quota_error","message":"Your account is suspended"}}"#;
+        assert_eq!(
+            classify(Provider::Moonshot, 429, moonshot, Some("1")),
+            Outcome::QuotaExhausted
+        );
     }
 
     #[test]

@@ -25,6 +25,12 @@ pub enum Ending {
     /// another key. The upstream may have billed it, so it has a row of its own (id
     /// `<request id>:a<n>`), charged at its prompt estimate and marked estimated.
     Abandoned,
+    /// The upstream stopped the answer with a content filter (`finish_reason`
+    /// `content_filter`, or Zhipu's `sensitive`). Charged as metered: the tokens were made.
+    Filtered,
+    /// The upstream ended the stream reporting its own failure in `finish_reason` (Zhipu's
+    /// `network_error`: "model inference error") rather than by breaking the connection.
+    UpstreamError,
 }
 
 impl Ending {
@@ -36,6 +42,19 @@ impl Ending {
             Ending::Failed => "failed",
             Ending::Cached => "cached",
             Ending::Abandoned => "abandoned",
+            Ending::Filtered => "filtered",
+            Ending::UpstreamError => "upstream_error",
+        }
+    }
+
+    /// How a stream that reached its end ended, from its last `finish_reason`: a content
+    /// filter or an upstream-reported failure, or `None` for an ordinary ending (`stop`,
+    /// `length`, `tool_calls`...), which the shell records as it would have.
+    pub fn from_finish_reason(finish_reason: Option<&str>) -> Option<Ending> {
+        match finish_reason? {
+            "content_filter" | "sensitive" => Some(Ending::Filtered),
+            "network_error" => Some(Ending::UpstreamError),
+            _ => None,
         }
     }
 }
@@ -59,6 +78,10 @@ pub struct LedgerRow {
     pub prompt_tokens: u64,
     pub completion_tokens: u64,
     pub cached_tokens: u64,
+    /// Completion tokens spent on reasoning; a subset of `completion_tokens`. Rows written
+    /// before this field existed read as 0.
+    #[serde(default)]
+    pub reasoning_tokens: u64,
     pub cost_micro_usd: u64,
     pub status: u16,
     pub ending: Ending,
@@ -132,5 +155,38 @@ mod tests {
         assert_eq!(utc_day(951_782_400_000), "2000-02-29");
         assert_eq!(utc_day(1_795_651_199_999), "2026-11-25");
         assert_eq!(utc_day(1_795_651_200_000), "2026-11-26");
+    }
+
+    #[test]
+    fn filtered_and_failed_streams_are_told_apart_from_ordinary_endings() {
+        assert_eq!(
+            Ending::from_finish_reason(Some("sensitive")),
+            Some(Ending::Filtered)
+        );
+        assert_eq!(
+            Ending::from_finish_reason(Some("content_filter")),
+            Some(Ending::Filtered)
+        );
+        assert_eq!(
+            Ending::from_finish_reason(Some("network_error")),
+            Some(Ending::UpstreamError)
+        );
+        for ordinary in [Some("stop"), Some("length"), Some("tool_calls"), None] {
+            assert_eq!(Ending::from_finish_reason(ordinary), None);
+        }
+        let json = serde_json::to_string(&Ending::UpstreamError).unwrap_or_default();
+        assert_eq!(json, "\"upstream_error\"");
+        assert_eq!(Ending::Filtered.as_str(), "filtered");
+    }
+
+    #[test]
+    fn rows_stored_before_reasoning_tokens_read_as_zero() {
+        let old = r#"{"id":"r","ts_ms":1,"day":"1970-01-01","user":"u","credential":"jwt",
+            "upstream":"openai","key_id":"k","model_asked":"m","model_used":"m","route":"",
+            "route_reason":"asked","prompt_tokens":1,"completion_tokens":2,"cached_tokens":0,
+            "cost_micro_usd":3,"status":200,"ending":"completed","ttfb_ms":0,"total_ms":0,
+            "estimated":false,"attempts":1,"stream":true}"#;
+        let row: Option<LedgerRow> = serde_json::from_str(old).ok();
+        assert_eq!(row.map(|row| row.reasoning_tokens), Some(0));
     }
 }

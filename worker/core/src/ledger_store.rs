@@ -255,6 +255,7 @@ mod tests {
             prompt_tokens: tokens,
             completion_tokens: tokens * 2,
             cached_tokens: 0,
+            reasoning_tokens: 0,
             cost_micro_usd: tokens * 10,
             status: 200,
             ending: Ending::Completed,

@@ -23,6 +23,7 @@ pub mod limiter;
 pub mod metering;
 pub mod path;
 pub mod plan;
+pub mod provider;
 pub mod redact;
 pub mod relay;
 pub mod request;

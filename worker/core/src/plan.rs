@@ -12,6 +12,7 @@ use crate::identity::{opaque_user_id, Identity};
 use crate::keypool::KeyId;
 use crate::ledger::{utc_day, Ending, LedgerRow};
 use crate::metering::{estimate_request_prompt_tokens, StreamMeter, Usage};
+use crate::provider::{body_output_cap, reasoning_budget, shape_request, UpstreamTarget};
 use crate::request::ChatRequest;
 use crate::routing::{render_template, RouteRequest, Router, TemplateVars};
 
@@ -24,6 +25,8 @@ pub struct Plan {
     pub upstream_index: usize,
     /// The upstream's name, for the ledger.
     pub upstream_name: String,
+    /// Where the shell sends `body` (under the upstream's base URL) and how it sends the key.
+    pub target: UpstreamTarget,
     pub upstream_model: String,
     /// The upstream model's price (`None`: free), for the reservation and the ledger.
     pub price: Option<Price>,
@@ -31,9 +34,13 @@ pub struct Plan {
     pub route_reason: String,
     pub stream: bool,
     pub prompt_estimate: u64,
-    /// The worst case reserved: the prompt estimate plus `n` times the clamped output cap.
+    /// The worst case reserved: the prompt estimate plus `n` times the clamped output cap
+    /// (for a reasoning model, with its reasoning budget; see
+    /// [`crate::provider::reasoning_budget`]).
     pub reserve_tokens: u64,
     pub reserve_micro_usd: u64,
+    /// The upstream body: clamped, rewritten and shaped for the provider
+    /// ([`crate::provider::shape_request`]); the shell sends it as is.
     pub body: String,
     pub started_ms: u64,
     /// Set when the route allows cached answers and the request can be answered from one.
@@ -89,6 +96,7 @@ impl Plan {
             prompt_tokens: usage.prompt_tokens,
             completion_tokens: usage.completion_tokens,
             cached_tokens: usage.cached_tokens,
+            reasoning_tokens: usage.reasoning_tokens,
             cost_micro_usd,
             status,
             ending,
@@ -268,15 +276,32 @@ pub fn plan(input: PlanInput<'_>) -> Result<Plan, ProxyError> {
         body.entry("temperature")
             .or_insert(serde_json::json!(temperature));
     }
+    // The provider's rules come last, so they see the body as it will be sent: a reasoning
+    // budget widens the caps first, then the provider clamps what it must.
+    let upstream = &config.upstreams[resolved.upstream_index];
+    let price = config.price(&resolved.upstream_model).copied();
+    let budget = reasoning_budget(
+        upstream.provider,
+        &mut body,
+        price
+            .and_then(|price| price.max_reasoning_tokens)
+            .map(u64::from),
+    );
+    shape_request(upstream.provider, &mut body)?;
     let cache = cache_policy.map(|(ttl_s, personal)| CachePlan {
         key: cache_key(&body, personal.then_some(identity.user.as_str())),
         ttl_s,
     });
+    // What one choice may cost in output: the cap the body carries (it already includes a
+    // budget the cap bounds), plus a reasoning budget the cap does not bound.
+    let per_choice = body_output_cap(&body)
+        .unwrap_or(max_tokens)
+        .saturating_add(budget.extra_tokens);
+    let target = UpstreamTarget::chat(upstream, &resolved.upstream_model);
     let body = Value::Object(body);
     let prompt_estimate = estimate_request_prompt_tokens(&body);
-    let output_tokens = max_tokens.saturating_mul(chat.n);
+    let output_tokens = per_choice.saturating_mul(chat.n);
     let reserve_tokens = prompt_estimate.saturating_add(output_tokens);
-    let price = config.price(&resolved.upstream_model).copied();
     let reserve_micro_usd = price.map_or(0, |price| {
         price.cost_micro_usd(prompt_estimate, output_tokens, 0)
     });
@@ -284,7 +309,8 @@ pub fn plan(input: PlanInput<'_>) -> Result<Plan, ProxyError> {
         request_id: request_id.to_string(),
         model_asked: chat.model.clone(),
         upstream_index: resolved.upstream_index,
-        upstream_name: config.upstreams[resolved.upstream_index].name.clone(),
+        upstream_name: upstream.name.clone(),
+        target,
         upstream_model: resolved.upstream_model,
         price,
         route,
@@ -476,5 +502,164 @@ mod tests {
             rows[1].cost_micro_usd,
             price.cost_micro_usd(planned.prompt_estimate, 0, 0)
         );
+    }
+
+    /// One upstream per provider under test, each serving one model with a reasoning budget
+    /// where the test needs one.
+    fn providers_config() -> Config {
+        let text = r#"
+            [[upstreams]]
+            name = "openai"
+            [[upstreams]]
+            name = "azure"
+            provider = "azure"
+            base_url = "https://contoso.openai.azure.com"
+            api_version = "2024-10-21"
+            deployments = { "gpt-4o-eu" = "prod-4o" }
+            [[upstreams]]
+            name = "doubao"
+            provider = "doubao"
+            models = ["doubao-seed-1-6"]
+            [[upstreams]]
+            name = "qwen"
+            provider = "qwen"
+            models = ["qwen-plus"]
+            [[upstreams]]
+            name = "zhipu"
+            provider = "zhipu"
+            models = ["glm-4.5"]
+            [prices.gpt-4o-eu]
+            input_per_mtok = 2.5
+            output_per_mtok = 10
+            [prices.o4-mini]
+            max_reasoning_tokens = 3000
+            [prices.doubao-seed-1-6]
+            input_per_mtok = 0.11
+            output_per_mtok = 1.1
+            max_reasoning_tokens = 4000
+            [prices.qwen-plus]
+            input_per_mtok = 0.11
+            output_per_mtok = 0.28
+            max_reasoning_tokens = 2000
+            [prices."glm-4.5"]
+            input_per_mtok = 0.28
+            output_per_mtok = 1.1
+            [tiers.staff]
+            max_tokens = 1000
+        "#;
+        Config::load(text).unwrap_or_else(|error| panic!("{error}"))
+    }
+
+    fn planned_body(planned: &Plan) -> Value {
+        serde_json::from_str(&planned.body).unwrap_or_default()
+    }
+
+    #[test]
+    fn azure_plans_target_the_deployment_with_an_api_key() {
+        let config = providers_config();
+        let planned = plan_of(
+            &config,
+            r#"{"model":"gpt-4o-eu","messages":[{"role":"user","content":"hi"}]}"#,
+        )
+        .unwrap_or_else(|error| panic!("{error}"));
+        assert_eq!(planned.upstream_name, "azure");
+        assert_eq!(
+            planned.target.key_header,
+            crate::provider::KeyHeader::ApiKey
+        );
+        assert_eq!(
+            planned.target.url("https://contoso.openai.azure.com"),
+            "https://contoso.openai.azure.com/openai/deployments/prod-4o/chat/completions?api-version=2024-10-21"
+        );
+        let openai = plan_of(
+            &config,
+            r#"{"model":"gpt-4o","messages":[{"role":"user","content":"hi"}]}"#,
+        )
+        .unwrap_or_else(|error| panic!("{error}"));
+        assert_eq!(openai.target.path_and_query, "/chat/completions");
+    }
+
+    #[test]
+    fn a_reasoning_budget_is_reserved_and_held_by_the_cap_that_bounds_it() {
+        let config = providers_config();
+        // OpenAI: max_completion_tokens bounds reasoning, so the cap grows by the budget.
+        let o4 = plan_of(
+            &config,
+            r#"{"model":"o4-mini","max_completion_tokens":500,"messages":[{"role":"user","content":"hi"}]}"#,
+        )
+        .unwrap_or_else(|error| panic!("{error}"));
+        assert_eq!(planned_body(&o4)["max_completion_tokens"], 3500);
+        assert_eq!(o4.reserve_tokens, o4.prompt_estimate + 3500);
+        // Doubao: one max_completion_tokens, the tier's cap plus the budget.
+        let doubao = plan_of(
+            &config,
+            r#"{"model":"doubao-seed-1-6","max_tokens":800,"messages":[{"role":"user","content":"hi"}]}"#,
+        )
+        .unwrap_or_else(|error| panic!("{error}"));
+        let body = planned_body(&doubao);
+        assert_eq!(body.get("max_tokens"), None);
+        assert_eq!(body["max_completion_tokens"], 4800);
+        assert_eq!(doubao.reserve_tokens, doubao.prompt_estimate + 4800);
+        // Qwen: thinking_budget caps the reasoning, reserved on top of the answer's cap.
+        let qwen = plan_of(
+            &config,
+            r#"{"model":"qwen-plus","messages":[{"role":"user","content":"hi"}]}"#,
+        )
+        .unwrap_or_else(|error| panic!("{error}"));
+        let body = planned_body(&qwen);
+        assert_eq!(body["max_tokens"], 1000);
+        assert_eq!(body["thinking_budget"], 2000);
+        assert_eq!(qwen.reserve_tokens, qwen.prompt_estimate + 3000);
+        let price = qwen.price.unwrap_or_else(|| panic!("priced"));
+        assert_eq!(
+            qwen.reserve_micro_usd,
+            price.cost_micro_usd(qwen.prompt_estimate, 3000, 0)
+        );
+    }
+
+    #[test]
+    fn zhipu_rules_apply_before_anything_is_reserved() {
+        let mut config = providers_config();
+        if let Some(staff) = config.tiers.get_mut("staff") {
+            staff.allowed_fields.push("tool_choice".into());
+        }
+        check_refused(
+            &config,
+            r#"{"model":"glm-4.5","tool_choice":"required","tools":[{"type":"function","function":{"name":"f"}}],
+                "messages":[{"role":"user","content":"hi"}]}"#,
+            "tool_choice",
+        );
+        let planned = plan_of(
+            &config,
+            r#"{"model":"glm-4.5","temperature":1.8,"stream_options":{"include_usage":true},
+                "messages":[{"role":"user","content":"hi"}]}"#,
+        )
+        .unwrap_or_else(|error| panic!("{error}"));
+        let body = planned_body(&planned);
+        assert_eq!(body["temperature"], 1.0);
+        assert_eq!(body.get("stream_options"), None);
+        assert_eq!(body["stream"], true);
+    }
+
+    #[test]
+    fn ledger_rows_carry_reasoning_tokens_and_bill_them_as_output() {
+        let config = providers_config();
+        let planned = plan_of(
+            &config,
+            r#"{"model":"o4-mini","messages":[{"role":"user","content":"hi"}]}"#,
+        )
+        .unwrap_or_else(|error| panic!("{error}"));
+        let usage = Usage {
+            prompt_tokens: 1000,
+            completion_tokens: 600,
+            cached_tokens: 400,
+            reasoning_tokens: 500,
+            estimated: false,
+        };
+        let row = planned.ledger_row("key_a", usage, 200, Ending::Completed, 5, 10, 1);
+        assert_eq!(row.reasoning_tokens, 500);
+        // o4-mini: 600 uncached × 1.10 + 400 cached × 0.275 + 600 output × 4.40 micro-USD;
+        // the 500 reasoning tokens are inside the 600 output ones, not billed twice.
+        assert_eq!(row.cost_micro_usd, 660 + 110 + 2640);
     }
 }

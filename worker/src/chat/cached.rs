@@ -32,6 +32,7 @@ pub(super) fn answer(
         prompt_tokens: hit.prompt_tokens,
         completion_tokens: hit.completion_tokens,
         cached_tokens: hit.prompt_tokens,
+        reasoning_tokens: 0,
         estimated: false,
     };
     let mut row = plan.ledger_row("", usage, 200, Ending::Cached, 0, now_ms(), 0);

@@ -51,6 +51,7 @@ pub(super) async fn answer(
                 prompt_tokens: plan.prompt_estimate,
                 completion_tokens: plan.reserve_tokens.saturating_sub(plan.prompt_estimate),
                 cached_tokens: 0,
+                reasoning_tokens: 0,
                 estimated: true,
             },
         };

@@ -122,6 +122,7 @@ pub fn open(state: &State, call: &OpenCall) -> worker::Result<Option<Opened>> {
                 .map(|row| StoredMessage {
                     role: row.role,
                     content: row.content,
+                    reasoning: None,
                 })
                 .collect();
             Ok(Some(Opened {

@@ -120,6 +120,7 @@ impl Default for Config {
             max_body_bytes: 1024 * 1024,
             connect_timeout_ms: 10_000,
             first_byte_timeout_ms: 30_000,
+            first_token_timeout_ms: 30_000,
             max_attempts: 3,
             allowed_origins: vec![
                 "http://127.0.0.1:8787".to_string(),
@@ -145,6 +146,10 @@ impl Default for Config {
                     .map(|model| model.to_string())
                     .collect(),
                 weights: Vec::new(),
+                provider: crate::provider::Provider::OpenAi,
+                deployments: BTreeMap::new(),
+                api_version: None,
+                first_token_timeout_ms: None,
             }],
             aliases: BTreeMap::new(),
             prices: DEFAULT_PRICES
@@ -154,6 +159,7 @@ impl Default for Config {
                         input_per_mtok: input,
                         output_per_mtok: output,
                         cached_input_per_mtok: cached,
+                        max_reasoning_tokens: None,
                     };
                     (model.to_string(), price)
                 })

@@ -16,6 +16,7 @@ use super::types::{
     BudgetConfig, Config, GuestPool, KeyStrategy, Price, Route, RoutingConfig, Scenario, Tier,
     Upstream,
 };
+use crate::provider::Provider;
 
 /// Deserialises `value` as `T`; an error names the field path, under `prefix`.
 ///
@@ -127,6 +128,7 @@ pub(super) struct RawConfig {
     max_body_bytes: Option<u64>,
     connect_timeout_ms: Option<u64>,
     first_byte_timeout_ms: Option<u64>,
+    first_token_timeout_ms: Option<u64>,
     max_attempts: Option<u32>,
     allowed_origins: Option<Vec<String>>,
     guest_mode: Option<bool>,
@@ -158,12 +160,18 @@ pub(super) struct RawConfig {
 #[serde(deny_unknown_fields)]
 struct RawUpstream {
     name: String,
+    #[serde(default)]
+    provider: Provider,
     base_url: Option<String>,
     base_url_var: Option<String>,
     keys_secret: Option<String>,
     models: Option<Vec<String>>,
     #[serde(default)]
     weights: Vec<u32>,
+    #[serde(default)]
+    deployments: BTreeMap<String, String>,
+    api_version: Option<String>,
+    first_token_timeout_ms: Option<u64>,
 }
 
 #[derive(Deserialize)]
@@ -172,6 +180,7 @@ struct PricePatch {
     input_per_mtok: Option<f64>,
     output_per_mtok: Option<f64>,
     cached_input_per_mtok: Option<f64>,
+    max_reasoning_tokens: Option<u32>,
 }
 
 #[derive(Deserialize)]
@@ -302,6 +311,7 @@ impl RawConfig {
         set!(max_body_bytes);
         set!(connect_timeout_ms);
         set!(first_byte_timeout_ms);
+        set!(first_token_timeout_ms);
         set!(max_attempts);
         set!(guest_mode);
         set!(guest_tier);
@@ -343,22 +353,33 @@ impl GuestPoolPatch {
 impl RawUpstream {
     /// `[[upstreams]]` replace the default list; unset fields are the default upstream's.
     fn into_upstream(self) -> Upstream {
+        let preset = self.provider.preset();
         Upstream {
             name: self.name,
+            provider: self.provider,
             base_url: self.base_url,
+            // Each provider reads its own variable, so pointing OpenAI at a mock in
+            // development never moves another provider's traffic there.
             base_url_var: self
                 .base_url_var
-                .unwrap_or_else(|| "OPENAI_BASE_URL".to_string()),
+                .unwrap_or_else(|| preset.default_base_url_var.to_string()),
             keys_secret: self
                 .keys_secret
-                .unwrap_or_else(|| "OPENAI_API_KEYS".to_string()),
-            models: self.models.unwrap_or_else(|| {
-                DEFAULT_MODELS
+                .unwrap_or_else(|| preset.default_keys_secret.to_string()),
+            // OpenAI's models are the default only for OpenAI; an Azure upstream serves the
+            // models it names deployments for; any other provider must list its own.
+            models: self.models.unwrap_or_else(|| match self.provider {
+                Provider::OpenAi => DEFAULT_MODELS
                     .iter()
                     .map(|model| model.to_string())
-                    .collect()
+                    .collect(),
+                Provider::Azure => self.deployments.keys().cloned().collect(),
+                _ => Vec::new(),
             }),
             weights: self.weights,
+            deployments: self.deployments,
+            api_version: self.api_version,
+            first_token_timeout_ms: self.first_token_timeout_ms,
         }
     }
 }
@@ -402,6 +423,9 @@ impl PricePatch {
                     input_per_mtok: input,
                     output_per_mtok: output,
                     cached_input_per_mtok: cached,
+                    max_reasoning_tokens: self
+                        .max_reasoning_tokens
+                        .or(base.and_then(|price| price.max_reasoning_tokens)),
                 })
             }
             (None, _) => Err(ConfigProblem {

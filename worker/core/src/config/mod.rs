@@ -33,6 +33,7 @@
 //! | `max_body_bytes` | `1048576` | larger request bodies get 413 |
 //! | `connect_timeout_ms` | `10000` | validated but not enforced on its own: a Worker's `fetch` does not expose the connect phase, so `first_byte_timeout_ms` bounds connect + response head |
 //! | `first_byte_timeout_ms` | `30000` | upstream time to first byte |
+//! | `first_token_timeout_ms` | `30000` | time from the response head to the first generated token (content, reasoning or tool call); `upstreams[].first_token_timeout_ms` overrides it |
 //! | `max_attempts` | `3` | attempts per request over the key pool (1..=10) |
 //! | `allowed_origins` | `["http://127.0.0.1:8787", "http://localhost:8787"]` | widget origins, `scheme://host[:port]` or `*` |
 //! | `guest_mode` | `false` | unsigned visitors get `guest_tier` |
@@ -47,13 +48,17 @@
 //! | `org` | `""` | value of `{{org}}` in prompts |
 //! | `[[upstreams]]` | one `openai` upstream | see below |
 //! | `upstreams[].name` | required | shown in the ledger and key ids |
-//! | `upstreams[].base_url` | env `OPENAI_BASE_URL`, else `https://api.openai.com/v1` | OpenAI-compatible base |
-//! | `upstreams[].base_url_var` | `"OPENAI_BASE_URL"` | env var read when `base_url` is unset |
-//! | `upstreams[].keys_secret` | `"OPENAI_API_KEYS"` | name of the secret holding this upstream's keys |
-//! | `upstreams[].models` | the six priced OpenAI models | models this upstream serves |
+//! | `upstreams[].provider` | `"openai"` | `openai`, `azure`, `deepseek`, `qwen`, `moonshot`, `zhipu`, `doubao` or `openai-compatible`: default base URL, key header and quirks (see [`crate::provider`] and `docs/providers.md`) |
+//! | `upstreams[].base_url` | env `base_url_var`, else the provider's default (`https://api.openai.com/v1`, `https://api.deepseek.com`, ...) | OpenAI-compatible base; required for `azure` (`https://{resource}.openai.azure.com`) and `openai-compatible` unless `base_url_var` is set |
+//! | `upstreams[].base_url_var` | per provider: `"OPENAI_BASE_URL"`, `"DEEPSEEK_BASE_URL"`, `"QWEN_BASE_URL"`, `"MOONSHOT_BASE_URL"`, `"ZHIPU_BASE_URL"`, `"DOUBAO_BASE_URL"`, `"AZURE_OPENAI_BASE_URL"`, `"OPENAI_COMPATIBLE_BASE_URL"` | env var read when `base_url` is unset |
+//! | `upstreams[].keys_secret` | per provider: `"OPENAI_API_KEYS"`, `"DEEPSEEK_API_KEYS"`, ... (`<PROVIDER>_API_KEYS`) | name of the secret holding this upstream's keys |
+//! | `upstreams[].models` | `openai`: the six priced OpenAI models; `azure`: the keys of `deployments`; others: required | models this upstream serves |
 //! | `upstreams[].weights` | `[]` (all 1) | per-key weights, in the secret's order, each > 0 |
+//! | `upstreams[].deployments` | `{}` | `azure` only, required: model name → deployment name, e.g. `{ "gpt-4o" = "prod-4o" }` |
+//! | `upstreams[].api_version` | none | `azure` only, required: the `api-version` query parameter, e.g. `"2024-10-21"` |
+//! | `upstreams[].first_token_timeout_ms` | top-level value | this upstream's first-token timeout (reasoning models think before their first token) |
 //! | `[aliases]` | `{}` | public name → served model, e.g. `fast = "gpt-4o-mini"` |
-//! | `[prices."m"]` | list prices of the six models | `input_per_mtok`, `output_per_mtok`, `cached_input_per_mtok` (USD per 1M tokens; cached defaults to input) |
+//! | `[prices."m"]` | list prices of the six models | `input_per_mtok`, `output_per_mtok`, `cached_input_per_mtok` (USD per 1M tokens; cached defaults to input); `max_reasoning_tokens` (reasoning models: the chain of thought's budget per choice, reserved with the answer's cap and enforced where the provider allows; reasoning is billed as output) |
 //! | `[tiers.T]` | `staff`, `guest` | `rpm`, `max_rounds`, `daily_tokens`, `daily_usd` (number or `"unlimited"`), `max_tokens`, `max_n` (default 1), `models`, `allowed_fields` (request fields forwarded upstream; default [`DEFAULT_ALLOWED_FIELDS`]) |
 //! | `[budget]` | | `daily_usd = 50.0` (deployment cap, or `"unlimited"`), `lease_slice_usd = 0.5`, `reservation_ttl_s = 600` (10..: how long a reservation outlives its last renewal; a live request renews it every third of this) |
 //! | `[routing]` | | `enabled = true`, `conciseness = true`, `default_route = "general"`, `min_confidence = 0.5`, `concise_prompt` |

@@ -7,6 +7,7 @@ use serde::{Deserialize, Serialize};
 
 use super::errors::ModelError;
 use super::{ANY_MODEL, AUTO_MODEL};
+use crate::provider::Provider;
 
 /// How the key pool picks a key.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -20,7 +21,10 @@ pub enum KeyStrategy {
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct Upstream {
     pub name: String,
-    /// `None`: read the env var `base_url_var`, falling back to OpenAI's public API.
+    /// Which API this is: its default base URL, key header and quirks
+    /// (see [`crate::provider`]).
+    pub provider: Provider,
+    /// `None`: read the env var `base_url_var`, falling back to the provider's default.
     pub base_url: Option<String>,
     pub base_url_var: String,
     /// Name of the secret that holds this upstream's keys.
@@ -28,17 +32,25 @@ pub struct Upstream {
     pub models: Vec<String>,
     /// Per-key weights in the secret's order; empty means every key weighs 1.
     pub weights: Vec<u32>,
+    /// Azure: public model name → deployment name (the URL names the deployment).
+    pub deployments: BTreeMap<String, String>,
+    /// Azure: the `api-version` query parameter.
+    pub api_version: Option<String>,
+    /// Overrides the top-level `first_token_timeout_ms` for this upstream.
+    pub first_token_timeout_ms: Option<u64>,
 }
 
 impl Upstream {
     /// The base URL without a trailing slash. `env` looks up plain vars, which the core
-    /// cannot read itself.
+    /// cannot read itself. Empty when neither the config, the env var nor the provider
+    /// names one (validation refuses such a config for providers without a default).
     pub fn base_url(&self, env: impl Fn(&str) -> Option<String>) -> String {
         let url = match &self.base_url {
             Some(url) => url.clone(),
             None => env(&self.base_url_var)
                 .filter(|value| !value.trim().is_empty())
-                .unwrap_or_else(|| "https://api.openai.com/v1".to_string()),
+                .or_else(|| self.provider.preset().default_base_url.map(str::to_string))
+                .unwrap_or_default(),
         };
         url.trim().trim_end_matches('/').to_string()
     }
@@ -50,6 +62,12 @@ pub struct Price {
     pub input_per_mtok: f64,
     pub output_per_mtok: f64,
     pub cached_input_per_mtok: f64,
+    /// A reasoning model's budget for its chain of thought, per choice: reserved (and, where
+    /// the provider allows, enforced) on top of the answer's cap. `None`: not a reasoning
+    /// model, or one whose reasoning the answer's cap already bounds as configured.
+    /// Reasoning is billed at `output_per_mtok`.
+    #[serde(default)]
+    pub max_reasoning_tokens: Option<u32>,
 }
 
 impl Price {
@@ -200,6 +218,9 @@ pub struct Config {
     pub max_body_bytes: u64,
     pub connect_timeout_ms: u64,
     pub first_byte_timeout_ms: u64,
+    /// How long a stream may go without its first token (content, reasoning or a tool
+    /// call) once the head arrived; upstreams may override it. The shell does the timing.
+    pub first_token_timeout_ms: u64,
     pub max_attempts: u32,
     pub allowed_origins: Vec<String>,
     pub guest_mode: bool,
@@ -295,6 +316,15 @@ impl Config {
             .any(|allowed| allowed == "*" || allowed.eq_ignore_ascii_case(origin))
     }
 
+    /// The first-token timeout of the upstream at `upstream_index`: its own, or the
+    /// top-level one.
+    pub fn first_token_timeout_ms(&self, upstream_index: usize) -> u64 {
+        self.upstreams
+            .get(upstream_index)
+            .and_then(|upstream| upstream.first_token_timeout_ms)
+            .unwrap_or(self.first_token_timeout_ms)
+    }
+
     /// `budget.daily_usd` in micro-USD.
     pub fn deployment_daily_micro_usd(&self) -> Option<u64> {
         self.budget.daily_usd.map(usd_to_micro)
@@ -317,6 +347,7 @@ mod tests {
             input_per_mtok: 0.15,
             output_per_mtok: 0.6,
             cached_input_per_mtok: 0.075,
+            max_reasoning_tokens: None,
         };
         // 2 uncached × 0.15 + 1 cached × 0.075 + 7 × 0.6 = 4.575 µ$, rounded up.
         assert_eq!(mini.cost_micro_usd(3, 7, 1), 5);
@@ -326,6 +357,7 @@ mod tests {
             input_per_mtok: 2.5,
             output_per_mtok: 10.0,
             cached_input_per_mtok: 1.25,
+            max_reasoning_tokens: None,
         };
         assert_eq!(gpt_4o.cost_micro_usd(1_000_000, 1_000_000, 0), 12_500_000);
         assert_eq!(gpt_4o.cost_micro_usd(1_000_000, 0, 400_000), 2_000_000);

@@ -4,8 +4,9 @@
 use std::collections::BTreeSet;
 
 use super::errors::{quote_key, ConfigError, ConfigProblem};
-use super::types::{Config, ModelChoice};
+use super::types::{Config, ModelChoice, Upstream};
 use super::{ANY_MODEL, AUTO_MODEL, MAX_N};
+use crate::provider::Provider;
 
 impl Config {
     /// Check meaning: references exist, numbers are in range. Reports every problem.
@@ -38,6 +39,9 @@ impl Config {
         }
         if self.first_byte_timeout_ms == 0 {
             problems.add("first_byte_timeout_ms", "must be greater than 0");
+        }
+        if self.first_token_timeout_ms == 0 {
+            problems.add("first_token_timeout_ms", "must be greater than 0");
         }
         if !(1..=10).contains(&self.max_attempts) {
             problems.add("max_attempts", "must be between 1 and 10");
@@ -133,6 +137,13 @@ impl Config {
                     );
                 }
             }
+            if upstream.first_token_timeout_ms == Some(0) {
+                problems.add(
+                    format!("{path}.first_token_timeout_ms"),
+                    "must be greater than 0",
+                );
+            }
+            validate_provider(upstream, &path, problems);
         }
     }
 
@@ -177,6 +188,12 @@ impl Config {
                 if !(value.is_finite() && value >= 0.0) {
                     problems.add(format!("{path}.{field}"), "must be a non-negative number");
                 }
+            }
+            if price.max_reasoning_tokens == Some(0) {
+                problems.add(
+                    format!("{path}.max_reasoning_tokens"),
+                    "must be greater than 0 (leave it out for a model that does not reason)",
+                );
             }
         }
         // Without a price, usage costs nothing and USD budgets never trigger.
@@ -296,6 +313,71 @@ impl Config {
             if scenario.prompt.trim().is_empty() {
                 problems.add(format!("{path}.prompt"), "must not be empty");
             }
+        }
+    }
+}
+
+/// What an upstream's provider requires of it: Azure names deployments and an API version;
+/// providers without a public default need a base URL; Azure-only keys elsewhere are typos.
+fn validate_provider(upstream: &Upstream, path: &str, problems: &mut Problems) {
+    let provider = upstream.provider;
+    let preset = provider.preset();
+    if preset.default_base_url.is_none()
+        && upstream.base_url.is_none()
+        && upstream.base_url_var == preset.default_base_url_var
+    {
+        let example = match provider {
+            Provider::Azure => "https://{resource}.openai.azure.com",
+            _ => "http://10.0.0.5:8000/v1",
+        };
+        problems.add(
+            format!("{path}.base_url"),
+            format!(
+                "required for provider `{provider}`, which has no public default (e.g. \
+                 `{example}`); or set base_url_var to the env var that holds it"
+            ),
+        );
+    }
+    if provider == Provider::Azure {
+        match upstream.api_version.as_deref().map(str::trim) {
+            None | Some("") => problems.add(
+                format!("{path}.api_version"),
+                "required for provider `azure` (e.g. \"2024-10-21\")",
+            ),
+            Some(_) => {}
+        }
+        if upstream.deployments.is_empty() {
+            problems.add(
+                format!("{path}.deployments"),
+                "required for provider `azure`: a table of model name = deployment name",
+            );
+        }
+        for model in &upstream.models {
+            match upstream.deployments.get(model) {
+                Some(deployment) if !deployment.trim().is_empty() => {}
+                Some(_) => problems.add(
+                    format!("{path}.deployments.{}", quote_key(model)),
+                    "must name a deployment",
+                ),
+                None if upstream.deployments.is_empty() => {}
+                None => problems.add(
+                    format!("{path}.deployments"),
+                    format!("no deployment for `{model}`, which this upstream serves"),
+                ),
+            }
+        }
+    } else {
+        if !upstream.deployments.is_empty() {
+            problems.add(
+                format!("{path}.deployments"),
+                format!("only used with provider = \"azure\" (this upstream is `{provider}`)"),
+            );
+        }
+        if upstream.api_version.is_some() {
+            problems.add(
+                format!("{path}.api_version"),
+                format!("only used with provider = \"azure\" (this upstream is `{provider}`)"),
+            );
         }
     }
 }
@@ -454,6 +536,140 @@ mod tests {
         let config = load("allowed_origins = [\"HTTPS://OA.Example.com\"]");
         assert!(config.origin_allowed("https://oa.example.com"));
         assert!(!config.origin_allowed("https://evil.example.com"));
+    }
+
+    #[test]
+    fn azure_needs_deployments_an_api_version_and_a_base_url() {
+        let error = Config::load(
+            r#"
+            default_model = "gpt-4o"
+            [[upstreams]]
+            name = "azure"
+            provider = "azure"
+            models = ["gpt-4o"]
+        "#,
+        )
+        .err()
+        .map(|e| e.to_string())
+        .unwrap_or_default();
+        for expected in [
+            "upstreams[0].base_url: required for provider `azure`",
+            "upstreams[0].api_version: required for provider `azure`",
+            "upstreams[0].deployments: required for provider `azure`",
+        ] {
+            assert!(
+                error.contains(expected),
+                "expected `{expected}` in `{error}`"
+            );
+        }
+        check_error(
+            r#"
+            default_model = "gpt-4o"
+            [[upstreams]]
+            name = "azure"
+            provider = "azure"
+            base_url = "https://contoso.openai.azure.com"
+            api_version = "2024-10-21"
+            models = ["gpt-4o", "gpt-4o-mini"]
+            deployments = { "gpt-4o" = "prod-4o" }
+        "#,
+            "upstreams[0].deployments: no deployment for `gpt-4o-mini`",
+        );
+        let config = load(
+            r#"
+            [[upstreams]]
+            name = "openai"
+            [[upstreams]]
+            name = "azure"
+            provider = "azure"
+            base_url = "https://contoso.openai.azure.com"
+            api_version = "2024-10-21"
+            deployments = { "gpt-4o-eu" = "prod-4o" }
+            [prices.gpt-4o-eu]
+            input_per_mtok = 2.5
+            output_per_mtok = 10
+        "#,
+        );
+        let azure = &config.upstreams[1];
+        assert_eq!(azure.models, vec!["gpt-4o-eu".to_string()]);
+        assert_eq!(azure.keys_secret, "AZURE_OPENAI_API_KEYS");
+    }
+
+    #[test]
+    fn azure_keys_elsewhere_are_refused_and_other_providers_need_models() {
+        check_error(
+            r#"
+            default_model = "deepseek-chat"
+            [[upstreams]]
+            name = "ds"
+            provider = "deepseek"
+            models = ["deepseek-chat"]
+            api_version = "2024-10-21"
+            [prices.deepseek-chat]
+            input_per_mtok = 0.27
+            output_per_mtok = 1.1
+        "#,
+            "upstreams[0].api_version: only used with provider = \"azure\"",
+        );
+        check_error(
+            "[[upstreams]]\nname = \"ds\"\nprovider = \"deepseek\"",
+            "upstreams[0].models: must list at least one model",
+        );
+        check_error(
+            "[[upstreams]]\nname = \"x\"\nprovider = \"gemini\"",
+            "upstreams[0].provider: unknown variant `gemini`",
+        );
+        check_error(
+            "[[upstreams]]\nname = \"x\"\nprovider = \"openai-compatible\"\nmodels = [\"m\"]",
+            "upstreams[0].base_url: required for provider `openai-compatible`",
+        );
+    }
+
+    #[test]
+    fn timeouts_and_reasoning_budgets_are_positive() {
+        check_error(
+            "first_token_timeout_ms = 0",
+            "first_token_timeout_ms: must be greater than 0",
+        );
+        check_error(
+            "[[upstreams]]\nname = \"o\"\nfirst_token_timeout_ms = 0",
+            "upstreams[0].first_token_timeout_ms: must be greater than 0",
+        );
+        check_error(
+            "[prices.o4-mini]\nmax_reasoning_tokens = 0",
+            "prices.o4-mini.max_reasoning_tokens: must be greater than 0",
+        );
+        let config = load(
+            r#"
+            first_token_timeout_ms = 20000
+            [[upstreams]]
+            name = "openai"
+            [[upstreams]]
+            name = "ds"
+            provider = "deepseek"
+            models = ["deepseek-reasoner"]
+            first_token_timeout_ms = 90000
+            [prices.deepseek-reasoner]
+            input_per_mtok = 0.55
+            output_per_mtok = 2.19
+            cached_input_per_mtok = 0.14
+            max_reasoning_tokens = 8000
+        "#,
+        );
+        assert_eq!(config.first_token_timeout_ms(0), 20_000);
+        assert_eq!(config.first_token_timeout_ms(1), 90_000);
+        assert_eq!(config.first_token_timeout_ms(7), 20_000);
+        assert_eq!(
+            config.prices["deepseek-reasoner"].max_reasoning_tokens,
+            Some(8000)
+        );
+        let deepseek = &config.upstreams[1];
+        assert_eq!(deepseek.keys_secret, "DEEPSEEK_API_KEYS");
+        assert_eq!(deepseek.base_url(|_| None), "https://api.deepseek.com");
+        // OPENAI_BASE_URL (the dev mock) does not move DeepSeek.
+        let mock = |name: &str| (name == "OPENAI_BASE_URL").then(|| "http://mock/v1".to_string());
+        assert_eq!(deepseek.base_url(mock), "https://api.deepseek.com");
+        assert_eq!(config.upstreams[0].base_url(mock), "http://mock/v1");
     }
 
     #[test]

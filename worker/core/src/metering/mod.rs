@@ -4,28 +4,34 @@
 //! Bugs in peers that shaped this module: cumulative usage chunks summed instead of the last one taken
 //! (one-api #415), a final chunk carrying both usage and choices dropped (LiteLLM #36168), streamed
 //! usage recorded as zero so budgets never trigger (LiteLLM #37923).
+//!
+//! Where providers put usage in a stream, all read here (the last report wins, never the sum):
+//! - a usage-only chunk with empty `choices` after the last content (OpenAI, DeepSeek, Qwen
+//!   with `stream_options.include_usage`);
+//! - on the last content chunk, beside its `finish_reason` (Zhipu, Doubao, several gateways);
+//! - inside `choices[0].usage` with no top-level `usage` (Moonshot);
+//! - running totals on every chunk (some gateways): each restates the totals so far.
+//!
+//! Keep-alive SSE comments never reach the meter: `oachat_protocol::sse` drops comment lines.
+//!
+//! - `estimate.rs`: token estimation without a tokenizer;
+//! - `wire.rs`: the `usage` object and the chunk fields the meter reads.
 
-use std::borrow::Cow;
+mod estimate;
+mod wire;
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::conversation::push_bounded;
+use crate::ledger::Ending;
 
-/// Per-message framing that chat models add around each message (role markers and separators), as
-/// in OpenAI's published counting recipe.
-pub const TOKENS_PER_MESSAGE: u64 = 4;
-
-/// Framing added once per request to prime the assistant's reply.
-pub const TOKENS_PER_REQUEST: u64 = 3;
-
-/// What an image part is assumed to cost when reserving budget: a 1024×1024 image at high detail
-/// under gpt-4o's tile formula (85 + 4 × 170). The true size is unknown without fetching the image,
-/// and over-reserving is the safe side.
-pub const IMAGE_PART_TOKENS: u64 = 765;
-
-/// Bytes of ordinary text per estimated token (OpenAI's "about four characters per token" rule).
-const BYTES_PER_TOKEN: u64 = 4;
+pub use estimate::{
+    estimate_prompt_tokens, estimate_request_prompt_tokens, estimate_tokens, TokenEstimator,
+    IMAGE_PART_TOKENS, TOKENS_PER_MESSAGE, TOKENS_PER_REQUEST,
+};
+pub use wire::usage_from_body;
+use wire::{usage_from_value, WireChunk};
 
 /// Token counts of one completion.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
@@ -34,6 +40,10 @@ pub struct Usage {
     pub completion_tokens: u64,
     /// Prompt tokens served from the provider's cache; a subset of `prompt_tokens`.
     pub cached_tokens: u64,
+    /// Completion tokens spent on reasoning (`completion_tokens_details.reasoning_tokens`);
+    /// a subset of `completion_tokens`, billed at the output price with the rest.
+    #[serde(default)]
+    pub reasoning_tokens: u64,
     /// Some count here is our estimate rather than the upstream's report.
     pub estimated: bool,
 }
@@ -62,10 +72,16 @@ pub struct StreamMeter {
     client_wants_usage: bool,
     reported: Option<Usage>,
     completion_text: TokenEstimator,
+    /// The reasoning part of `completion_text`, for `reasoning_tokens` when nothing is
+    /// reported.
+    reasoning_text: TokenEstimator,
     saw_done: bool,
     /// The delivered `content` text, kept only when asked for (server-side conversations
     /// store the answer), bounded by [`crate::conversation::MAX_STORED_ANSWER_BYTES`].
     captured: Option<String>,
+    /// The delivered reasoning text (`reasoning_content` or `reasoning`), kept with
+    /// `captured` and bounded the same way.
+    captured_reasoning: Option<String>,
     /// The last `finish_reason` a choice reported: only a `stop` answer is complete enough to
     /// cache.
     finish_reason: Option<String>,
@@ -79,8 +95,10 @@ impl StreamMeter {
             client_wants_usage,
             reported: None,
             completion_text: TokenEstimator::default(),
+            reasoning_text: TokenEstimator::default(),
             saw_done: false,
             captured: None,
+            captured_reasoning: None,
             finish_reason: None,
         }
     }
@@ -90,15 +108,31 @@ impl StreamMeter {
         self.finish_reason.as_deref()
     }
 
-    /// Also keep the answer's `content` text, for [`StreamMeter::captured_text`].
+    /// How the stream ended, when its `finish_reason` says it ended abnormally: a content
+    /// filter (`content_filter`, Zhipu's `sensitive`) or the upstream's own failure (Zhipu's
+    /// `network_error`). `None` for ordinary endings; the shell records those as it sees
+    /// them (completed, cut, aborted).
+    pub fn ended_abnormally(&self) -> Option<Ending> {
+        Ending::from_finish_reason(self.finish_reason())
+    }
+
+    /// Also keep the answer's `content` text and its reasoning, for
+    /// [`StreamMeter::captured_text`] and [`StreamMeter::captured_reasoning`].
     pub fn capturing(mut self) -> StreamMeter {
         self.captured = Some(String::new());
+        self.captured_reasoning = Some(String::new());
         self
     }
 
     /// The content text delivered so far (empty unless [`StreamMeter::capturing`]).
     pub fn captured_text(&self) -> &str {
         self.captured.as_deref().unwrap_or_default()
+    }
+
+    /// The reasoning text delivered so far (empty unless [`StreamMeter::capturing`]), for a
+    /// conversation to keep beside the answer for display.
+    pub fn captured_reasoning(&self) -> &str {
+        self.captured_reasoning.as_deref().unwrap_or_default()
     }
 
     /// Records one event and says how to forward it. Data that is not a JSON chunk (an error object,
@@ -115,17 +149,39 @@ impl StreamMeter {
         let Ok(chunk) = serde_json::from_str::<WireChunk<'_>>(data) else {
             return Forward::AsIs;
         };
-        let choices = chunk.choices.unwrap_or_default();
+        let mut choices = chunk.choices.unwrap_or_default();
         for choice in &choices {
             if let Some(reason) = &choice.finish_reason {
                 self.finish_reason = Some(reason.to_string());
             }
             if let Some(delta) = &choice.delta {
-                delta.feed(&mut self.completion_text);
+                delta.feed(&mut self.completion_text, &mut self.reasoning_text);
                 if let (Some(answer), Some(content)) = (&mut self.captured, &delta.content) {
                     push_bounded(answer, content);
                 }
+                if let Some(reasoning) = &mut self.captured_reasoning {
+                    for text in [&delta.reasoning_content, &delta.reasoning]
+                        .into_iter()
+                        .flatten()
+                    {
+                        push_bounded(reasoning, text);
+                    }
+                }
             }
+        }
+        // Moonshot puts the usage of its last chunk inside the choice, with no top-level
+        // member: read it there, and forward the chunk as it came (the client asked a
+        // Moonshot-compatible API, and the usage is not in the place oachat strips).
+        if chunk.usage.is_none() {
+            if let Some(usage) = choices
+                .iter_mut()
+                .find_map(|choice| choice.usage.take())
+                .as_ref()
+                .and_then(usage_from_value)
+            {
+                self.record(usage);
+            }
+            return Forward::AsIs;
         }
         let usage_value = match chunk.usage {
             None => return Forward::AsIs,
@@ -138,13 +194,8 @@ impl StreamMeter {
             }
             Some(usage_value) => usage_value,
         };
-        // Cumulative usage chunks each restate the totals so far, so the last report wins; summing
-        // them overbills (one-api #415). An all-zero report carries no information (some upstreams
-        // send one in every chunk before the real one) and must not replace an earlier real report.
         if let Some(usage) = usage_from_value(&usage_value) {
-            if usage.prompt_tokens != 0 || usage.completion_tokens != 0 {
-                self.reported = Some(usage);
-            }
+            self.record(usage);
         }
         if self.client_wants_usage {
             Forward::AsIs
@@ -159,6 +210,16 @@ impl StreamMeter {
         }
     }
 
+    /// Cumulative usage chunks each restate the totals so far, so the last report wins;
+    /// summing them overbills (one-api #415). An all-zero report carries no information (some
+    /// upstreams send one in every chunk before the real one) and must not replace an earlier
+    /// real report.
+    fn record(&mut self, usage: Usage) {
+        if usage.prompt_tokens != 0 || usage.completion_tokens != 0 {
+            self.reported = Some(usage);
+        }
+    }
+
     /// The last usage the upstream reported, if any.
     pub fn reported_usage(&self) -> Option<Usage> {
         self.reported
@@ -170,6 +231,13 @@ impl StreamMeter {
         self.completion_text.tokens()
     }
 
+    /// Whether any generated text arrived yet (content, refusal, reasoning or a tool call):
+    /// what ends the first-token wait (`Config::first_token_timeout_ms`). Role-only deltas,
+    /// empty chunks and keep-alives do not count.
+    pub fn first_token_seen(&self) -> bool {
+        self.completion_text.tokens() > 0
+    }
+
     /// Whether the `[DONE]` sentinel arrived, i.e. the upstream finished rather than broke off.
     pub fn saw_done(&self) -> bool {
         self.saw_done
@@ -178,7 +246,8 @@ impl StreamMeter {
     /// The usage to bill. The upstream's last report wins; a count it leaves at zero although tokens
     /// evidently exist (a prompt, or delivered text) is replaced by the estimate, because billing zero
     /// is how budgets silently stop working (LiteLLM #37923). With no report at all, as when the
-    /// client disconnects or the upstream ignores `include_usage`, everything is estimated.
+    /// client disconnects or the upstream ignores `include_usage`, everything is estimated,
+    /// reasoning text included (it is billed as output).
     pub fn outcome(&self, prompt_estimate: u64) -> Usage {
         let completion_estimate = self.completion_estimate();
         let Some(reported) = self.reported else {
@@ -186,6 +255,7 @@ impl StreamMeter {
                 prompt_tokens: prompt_estimate,
                 completion_tokens: completion_estimate,
                 cached_tokens: 0,
+                reasoning_tokens: self.reasoning_text.tokens(),
                 estimated: true,
             };
         };
@@ -250,240 +320,6 @@ pub fn strip_null_usage(data: &str) -> Option<String> {
     Some(out)
 }
 
-/// The usage of a non-streamed completion body, if it reports one.
-pub fn usage_from_body(body: &Value) -> Option<Usage> {
-    usage_from_value(body.get("usage")?)
-}
-
-/// Reads an OpenAI `usage` object. Lenient about number shapes (`12.0`, `"12"`) because one odd
-/// provider must not make a request free; `None` when neither count is present.
-fn usage_from_value(usage: &Value) -> Option<Usage> {
-    let prompt_tokens = count_field(usage.get("prompt_tokens"));
-    let completion_tokens = count_field(usage.get("completion_tokens"));
-    if prompt_tokens.is_none() && completion_tokens.is_none() {
-        return None;
-    }
-    let prompt_tokens = prompt_tokens.unwrap_or(0);
-    // OpenAI reports cached prompt tokens in `prompt_tokens_details`; DeepSeek as a top-level
-    // `prompt_cache_hit_tokens`.
-    let cached_tokens = count_field(usage.pointer("/prompt_tokens_details/cached_tokens"))
-        .or_else(|| count_field(usage.get("prompt_cache_hit_tokens")))
-        .unwrap_or(0);
-    Some(Usage {
-        prompt_tokens,
-        completion_tokens: completion_tokens.unwrap_or(0),
-        cached_tokens: cached_tokens.min(prompt_tokens),
-        estimated: false,
-    })
-}
-
-fn count_field(value: Option<&Value>) -> Option<u64> {
-    match value? {
-        Value::Number(number) => number.as_u64().or_else(|| {
-            let float = number.as_f64()?;
-            (float.is_finite() && float >= 0.0).then(|| float.round() as u64)
-        }),
-        Value::String(text) => text.trim().parse().ok(),
-        _ => None,
-    }
-}
-
-// The subset of a chat.completion.chunk the meter reads. Unknown fields are skipped without being
-// materialised, which keeps the per-event cost well below parsing into a `Value`.
-#[derive(Deserialize)]
-struct WireChunk<'a> {
-    #[serde(default, borrow)]
-    choices: Option<Vec<WireChoice<'a>>>,
-    /// `Some(Value::Null)` for `"usage": null`, `None` when the member is absent.
-    #[serde(default, deserialize_with = "present")]
-    usage: Option<Value>,
-}
-
-fn present<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<Option<Value>, D::Error> {
-    Value::deserialize(deserializer).map(Some)
-}
-
-#[derive(Deserialize)]
-struct WireChoice<'a> {
-    #[serde(default, borrow)]
-    delta: Option<WireDelta<'a>>,
-    #[serde(default, borrow)]
-    finish_reason: Option<Cow<'a, str>>,
-}
-
-#[derive(Deserialize)]
-struct WireDelta<'a> {
-    #[serde(default, borrow)]
-    content: Option<Cow<'a, str>>,
-    #[serde(default, borrow)]
-    refusal: Option<Cow<'a, str>>,
-    // Reasoning text is billed as completion tokens; providers name it either way.
-    #[serde(default, borrow)]
-    reasoning_content: Option<Cow<'a, str>>,
-    #[serde(default, borrow)]
-    reasoning: Option<Cow<'a, str>>,
-    #[serde(default, borrow)]
-    tool_calls: Option<Vec<WireToolCall<'a>>>,
-    #[serde(default, borrow)]
-    function_call: Option<WireFunction<'a>>,
-}
-
-#[derive(Deserialize)]
-struct WireToolCall<'a> {
-    #[serde(default, borrow)]
-    function: Option<WireFunction<'a>>,
-}
-
-#[derive(Deserialize)]
-struct WireFunction<'a> {
-    #[serde(default, borrow)]
-    name: Option<Cow<'a, str>>,
-    #[serde(default, borrow)]
-    arguments: Option<Cow<'a, str>>,
-}
-
-impl WireDelta<'_> {
-    fn feed(&self, estimator: &mut TokenEstimator) {
-        let texts = [
-            &self.content,
-            &self.refusal,
-            &self.reasoning_content,
-            &self.reasoning,
-        ];
-        for text in texts.into_iter().flatten() {
-            estimator.push_str(text);
-        }
-        let calls = self.tool_calls.iter().flatten();
-        let functions = calls
-            .filter_map(|call| call.function.as_ref())
-            .chain(&self.function_call);
-        for function in functions {
-            for text in [&function.name, &function.arguments].into_iter().flatten() {
-                estimator.push_str(text);
-            }
-        }
-    }
-}
-
-/// Estimates the tokens of `text` without a tokenizer.
-///
-/// The rule: every CJK ideograph, kana, hangul syllable or jamo, CJK punctuation mark and fullwidth
-/// form counts one token; every run of other text counts one token per started 4 bytes of UTF-8.
-/// For ASCII that is OpenAI's "4 characters per token"; measuring bytes rather than characters keeps
-/// scripts that byte-level BPE splits finer (Cyrillic, Greek, Arabic: 2 bytes a letter; emoji: 4)
-/// from being undercounted by 2–4×.
-///
-/// Error bound, from the commonly published ratios of cl100k/o200k-style tokenizers (not measured
-/// in this repository): English prose lands within about ±20%; Chinese is overestimated by up to
-/// ~60% for o200k, Qwen or DeepSeek (≈0.6–0.8 tokens per hanzi) and underestimated by up to ~30%
-/// for cl100k on rarer characters; code, numbers, URLs and base64 can be underestimated by up to
-/// 2×; emoji, especially ZWJ sequences, by up to 3×. Use it for budget reservations and as the
-/// fallback when an upstream reports no usage, never in place of a reported count.
-pub fn estimate_tokens(text: &str) -> u64 {
-    let mut estimator = TokenEstimator::default();
-    estimator.push_str(text);
-    estimator.tokens()
-}
-
-/// [`estimate_tokens`] over text that arrives in pieces. A run of ordinary text continues across
-/// pieces, so the total does not depend on how a stream was chunked.
-#[derive(Debug, Clone, Default)]
-pub struct TokenEstimator {
-    closed_tokens: u64,
-    open_run_bytes: u64,
-}
-
-impl TokenEstimator {
-    pub fn push_str(&mut self, text: &str) {
-        if text.is_ascii() {
-            self.open_run_bytes += text.len() as u64;
-            return;
-        }
-        for character in text.chars() {
-            if is_one_token_character(character) {
-                self.closed_tokens += self.open_run_bytes.div_ceil(BYTES_PER_TOKEN) + 1;
-                self.open_run_bytes = 0;
-            } else {
-                self.open_run_bytes += character.len_utf8() as u64;
-            }
-        }
-    }
-
-    pub fn tokens(&self) -> u64 {
-        self.closed_tokens + self.open_run_bytes.div_ceil(BYTES_PER_TOKEN)
-    }
-}
-
-fn is_one_token_character(character: char) -> bool {
-    matches!(character,
-        '\u{1100}'..='\u{11FF}'     // Hangul jamo
-        | '\u{3000}'..='\u{303F}'   // CJK symbols and punctuation: 。、「」
-        | '\u{3040}'..='\u{30FF}'   // Hiragana, katakana
-        | '\u{3130}'..='\u{318F}'   // Hangul compatibility jamo
-        | '\u{31F0}'..='\u{31FF}'   // Katakana phonetic extensions
-        | '\u{3400}'..='\u{4DBF}'   // CJK extension A
-        | '\u{4E00}'..='\u{9FFF}'   // CJK unified ideographs
-        | '\u{AC00}'..='\u{D7AF}'   // Hangul syllables
-        | '\u{F900}'..='\u{FAFF}'   // CJK compatibility ideographs
-        | '\u{FF00}'..='\u{FFEF}'   // Fullwidth and halfwidth forms: ，！？
-        | '\u{20000}'..='\u{3134F}' // CJK extensions B to G
-    )
-}
-
-/// Estimates the prompt tokens of an OpenAI `messages` array: [`TOKENS_PER_MESSAGE`] per message,
-/// [`TOKENS_PER_REQUEST`] once, plus the text of each message's content (a string, or an array of
-/// parts with `text`), name and tool calls, and [`IMAGE_PART_TOKENS`] per image part.
-pub fn estimate_prompt_tokens(messages: &Value) -> u64 {
-    let mut tokens = TOKENS_PER_REQUEST;
-    for message in messages.as_array().into_iter().flatten() {
-        tokens += TOKENS_PER_MESSAGE;
-        match message.get("content") {
-            Some(Value::String(text)) => tokens += estimate_tokens(text),
-            Some(Value::Array(parts)) => {
-                for part in parts {
-                    tokens += estimate_content_part(part);
-                }
-            }
-            _ => {}
-        }
-        if let Some(name) = message.get("name").and_then(Value::as_str) {
-            tokens += estimate_tokens(name);
-        }
-        let tool_calls = message.get("tool_calls").and_then(Value::as_array);
-        for call in tool_calls.into_iter().flatten() {
-            for field in ["/function/name", "/function/arguments"] {
-                if let Some(text) = call.pointer(field).and_then(Value::as_str) {
-                    tokens += estimate_tokens(text);
-                }
-            }
-        }
-    }
-    tokens
-}
-
-fn estimate_content_part(part: &Value) -> u64 {
-    if let Some(text) = part.get("text").and_then(Value::as_str) {
-        return estimate_tokens(text);
-    }
-    match part.get("type").and_then(Value::as_str) {
-        Some("image_url" | "input_image" | "image") => IMAGE_PART_TOKENS,
-        _ => 0,
-    }
-}
-
-/// Estimates the prompt of a whole chat request: its messages plus its tool (or legacy function)
-/// definitions, which the provider renders into the prompt too.
-pub fn estimate_request_prompt_tokens(request: &Value) -> u64 {
-    let messages = request.get("messages").unwrap_or(&Value::Null);
-    let mut tokens = estimate_prompt_tokens(messages);
-    for definitions in ["tools", "functions"] {
-        if let Some(definitions) = request.get(definitions).filter(|value| !value.is_null()) {
-            tokens += estimate_tokens(&definitions.to_string());
-        }
-    }
-    tokens
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -526,7 +362,7 @@ mod tests {
             prompt_tokens,
             completion_tokens,
             cached_tokens,
-            estimated: false,
+            ..Usage::default()
         }
     }
 
@@ -700,6 +536,7 @@ mod tests {
                 prompt_tokens: 12,
                 completion_tokens: 3,
                 cached_tokens: 0,
+                reasoning_tokens: 0,
                 estimated: true,
             },
         );
@@ -730,6 +567,7 @@ mod tests {
                 prompt_tokens: 7,
                 completion_tokens: 2,
                 cached_tokens: 0,
+                reasoning_tokens: 0,
                 estimated: true,
             },
         );
@@ -771,96 +609,150 @@ mod tests {
                 prompt_tokens: 4,
                 completion_tokens: 0,
                 cached_tokens: 0,
+                reasoning_tokens: 0,
                 estimated: true,
             },
         );
     }
 
-    #[test]
-    fn usage_from_non_streamed_body() {
-        let body = json!({
-            "choices": [{"message": {"role": "assistant", "content": "hi"}}],
-            "usage": {"prompt_tokens": 100, "completion_tokens": 20, "total_tokens": 120,
-                      "prompt_tokens_details": {"cached_tokens": 64}},
-        });
-        assert_eq!(usage_from_body(&body), Some(reported(100, 20, 64)));
-        let deepseek = json!({"usage": {"prompt_tokens": 10, "completion_tokens": 1,
-                                        "prompt_cache_hit_tokens": 8}});
-        assert_eq!(usage_from_body(&deepseek), Some(reported(10, 1, 8)));
-        let odd_numbers = json!({"usage": {"prompt_tokens": 10.0, "completion_tokens": "3"}});
-        assert_eq!(usage_from_body(&odd_numbers), Some(reported(10, 3, 0)));
-        assert_eq!(usage_from_body(&json!({"usage": null})), None);
-        assert_eq!(usage_from_body(&json!({"usage": {}})), None);
-        assert_eq!(usage_from_body(&json!({})), None);
-        // Cached tokens can never exceed the prompt they are part of.
-        let inconsistent = json!({"usage": {"prompt_tokens": 5, "completion_tokens": 1,
-                                            "prompt_tokens_details": {"cached_tokens": 50}}});
-        assert_eq!(usage_from_body(&inconsistent), Some(reported(5, 1, 5)));
-    }
-
+    /// One provider's stream, as it places usage, and what the meter must bill for it.
     #[track_caller]
-    fn check_estimate(text: &str, expected: u64) {
-        assert_eq!(estimate_tokens(text), expected, "{text:?}");
-    }
-
-    #[test]
-    fn estimates_for_english_chinese_and_emoji() {
-        check_estimate("", 0);
-        check_estimate("a", 1);
-        check_estimate("Hello, world!", 4); // 13 bytes; cl100k says 4
-        check_estimate("The quick brown fox jumps over the lazy dog.", 11); // 44 bytes; cl100k: 10
-        check_estimate("你好，世界！", 6); // one per ideograph and fullwidth punctuation mark
-        check_estimate("こんにちは", 5);
-        check_estimate("안녕하세요", 5);
-        check_estimate("🎉", 1); // 4 bytes
-        check_estimate("🎉🎉🎉", 3);
-        check_estimate("👨‍👩‍👧", 5); // 18 bytes: three emoji and two zero-width joiners
-        check_estimate("Привет", 3); // 12 bytes: Cyrillic is not counted as 4 letters a token
-                                     // A run of ordinary text between ideographs costs at least one token.
-        check_estimate("用Rust写", 3);
-        check_estimate("中a文b", 4);
-    }
-
-    #[test]
-    fn estimate_does_not_depend_on_chunking() {
-        let text = "Rust 是一门系统编程语言 🎉 with zero-cost abstractions.";
-        let expected = estimate_tokens(text);
-        for split in (0..=text.len()).filter(|&index| text.is_char_boundary(index)) {
-            let mut estimator = TokenEstimator::default();
-            estimator.push_str(&text[..split]);
-            estimator.push_str(&text[split..]);
-            assert_eq!(estimator.tokens(), expected, "split at {split}");
+    fn check_provider_stream(events: &[Value], expected: Usage) {
+        let mut meter = StreamMeter::new(false);
+        for event in events {
+            meter.observe(&event.to_string());
         }
+        meter.observe("[DONE]");
+        assert_eq!(meter.outcome(999), expected);
     }
 
     #[test]
-    fn prompt_estimate_adds_openai_framing() {
-        assert_eq!(estimate_prompt_tokens(&json!([])), 3);
-        assert_eq!(estimate_prompt_tokens(&json!(null)), 3);
-        let messages = json!([
-            {"role": "system", "content": "Be brief."},                  // 9 bytes: 3
-            {"role": "user", "name": "ann", "content": [                  // name: 1
-                {"type": "text", "text": "你好"},                          // 2
-                {"type": "image_url", "image_url": {"url": "https://x/y.png"}},
-            ]},
-            {"role": "assistant", "content": null, "tool_calls": [
-                {"id": "c1", "type": "function",
-                 "function": {"name": "lookup", "arguments": "{\"q\":1}"}}, // 2 + 2
-            ]},
-        ]);
-        assert_eq!(
-            estimate_prompt_tokens(&messages),
-            3 + 3 * 4 + 3 + 1 + 2 + IMAGE_PART_TOKENS + 2 + 2
+    fn usage_is_read_wherever_each_provider_puts_it() {
+        let content = |text: &str| json!({"choices": [{"index": 0, "delta": {"content": text}}]});
+        // OpenAI, DeepSeek, Qwen: a usage-only chunk after the last content.
+        check_provider_stream(
+            &[
+                content("Hi"),
+                json!({"choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]}),
+                json!({"choices": [], "usage": {"prompt_tokens": 12, "completion_tokens": 2}}),
+            ],
+            reported(12, 2, 0),
         );
-        let request = json!({
-            "model": "m",
-            "messages": [{"role": "user", "content": "hi"}],
-            "tools": [{"type": "function", "function": {"name": "f"}}],
-        });
-        let tools_json = request["tools"].to_string();
-        assert_eq!(
-            estimate_request_prompt_tokens(&request),
-            3 + 4 + 1 + estimate_tokens(&tools_json)
+        // Zhipu, Doubao: on the last content chunk, with its finish_reason.
+        check_provider_stream(
+            &[
+                content("Hi"),
+                json!({"choices": [{"index": 0, "delta": {"content": "!"}, "finish_reason": "stop"}],
+                       "usage": {"prompt_tokens": 12, "completion_tokens": 3,
+                                 "prompt_tokens_details": {"cached_tokens": 4}}}),
+            ],
+            reported(12, 3, 4),
         );
+        // Moonshot: inside the choice, no top-level usage.
+        check_provider_stream(
+            &[
+                content("Hi"),
+                json!({"choices": [{"index": 0, "delta": {}, "finish_reason": "stop",
+                                    "usage": {"prompt_tokens": 19, "completion_tokens": 13,
+                                              "total_tokens": 32}}]}),
+            ],
+            reported(19, 13, 0),
+        );
+        // Running totals on every chunk: the last is taken, never the sum.
+        check_provider_stream(
+            &[
+                json!({"choices": [{"delta": {"content": "a"}}],
+                       "usage": {"prompt_tokens": 5, "completion_tokens": 1}}),
+                json!({"choices": [{"delta": {"content": "b"}}],
+                       "usage": {"prompt_tokens": 5, "completion_tokens": 2}}),
+                json!({"choices": [{"delta": {}, "finish_reason": "stop"}],
+                       "usage": {"prompt_tokens": 5, "completion_tokens": 2}}),
+            ],
+            reported(5, 2, 0),
+        );
+        // DeepSeek reasoning: cache hits and misses, reasoning inside the completion.
+        check_provider_stream(
+            &[
+                json!({"choices": [{"delta": {"reasoning_content": "Let me think."}}]}),
+                content("42"),
+                json!({"choices": [], "usage": {"prompt_tokens": 100, "completion_tokens": 60,
+                       "prompt_cache_hit_tokens": 64, "prompt_cache_miss_tokens": 36,
+                       "completion_tokens_details": {"reasoning_tokens": 58}}}),
+            ],
+            Usage {
+                reasoning_tokens: 58,
+                ..reported(100, 60, 64)
+            },
+        );
+    }
+
+    #[test]
+    fn a_moonshot_usage_chunk_goes_to_the_client_as_it_came() {
+        let last = json!({"choices": [{"index": 0, "delta": {}, "finish_reason": "stop",
+            "usage": {"prompt_tokens": 1, "completion_tokens": 1}}]})
+        .to_string();
+        assert_eq!(StreamMeter::new(false).observe(&last), Forward::AsIs);
+    }
+
+    #[test]
+    fn reasoning_without_usage_is_estimated_and_counted_as_output() {
+        let mut meter = StreamMeter::new(false);
+        meter.observe(
+            &json!({"choices": [{"delta": {"reasoning_content": "abcdefgh"}}]}).to_string(),
+        );
+        meter.observe(&json!({"choices": [{"delta": {"reasoning": "ijkl"}}]}).to_string());
+        meter.observe(&json!({"choices": [{"delta": {"content": "mnop"}}]}).to_string());
+        assert_eq!(
+            meter.outcome(7),
+            Usage {
+                prompt_tokens: 7,
+                completion_tokens: 4,
+                cached_tokens: 0,
+                reasoning_tokens: 3,
+                estimated: true,
+            }
+        );
+    }
+
+    #[test]
+    fn reasoning_is_captured_apart_from_the_answer() {
+        let mut meter = StreamMeter::new(false).capturing();
+        meter.observe(
+            &json!({"choices": [{"delta": {"reasoning_content": "First, "}}]}).to_string(),
+        );
+        meter.observe(&json!({"choices": [{"delta": {"reasoning": "think."}}]}).to_string());
+        meter.observe(&chunk("Answer."));
+        assert_eq!(meter.captured_reasoning(), "First, think.");
+        assert_eq!(meter.captured_text(), "Answer.");
+        let mut plain = StreamMeter::new(false);
+        plain.observe(&json!({"choices": [{"delta": {"reasoning_content": "x"}}]}).to_string());
+        assert_eq!(plain.captured_reasoning(), "");
+    }
+
+    #[test]
+    fn the_first_token_is_generated_text_not_a_role_or_an_empty_chunk() {
+        let mut meter = StreamMeter::new(false);
+        meter.observe(
+            &json!({"choices": [{"delta": {"role": "assistant", "content": ""}}]}).to_string(),
+        );
+        meter.observe(&json!({"choices": []}).to_string());
+        assert!(!meter.first_token_seen());
+        meter.observe(&json!({"choices": [{"delta": {"reasoning_content": "Hm"}}]}).to_string());
+        assert!(meter.first_token_seen());
+    }
+
+    #[test]
+    fn zhipu_filter_and_failure_endings_are_visible() {
+        let ending = |reason: &str| {
+            let mut meter = StreamMeter::new(true);
+            meter.observe(&chunk("partial"));
+            meter
+                .observe(&json!({"choices": [{"delta": {}, "finish_reason": reason}]}).to_string());
+            meter.ended_abnormally()
+        };
+        assert_eq!(ending("sensitive"), Some(Ending::Filtered));
+        assert_eq!(ending("network_error"), Some(Ending::UpstreamError));
+        assert_eq!(ending("stop"), None);
+        assert_eq!(StreamMeter::new(true).ended_abnormally(), None);
     }
 }
