@@ -44,29 +44,39 @@ pub async fn request_bytes(req: &mut worker::Request, limit: u64) -> Result<Vec<
     let reader: web_sys::ReadableStreamDefaultReader =
         stream.get_reader().dyn_into().map_err(|_| unreadable())?;
     let mut bytes = Vec::new();
-    loop {
-        let chunk = JsFuture::from(reader.read())
-            .await
-            .map_err(|_| unreadable())?;
-        let done = js_sys::Reflect::get(&chunk, &"done".into())
-            .ok()
-            .and_then(|done| done.as_bool())
-            .unwrap_or(true);
-        if done {
-            return Ok(bytes);
-        }
-        let value = js_sys::Reflect::get(&chunk, &"value".into()).map_err(|_| unreadable())?;
-        let array: js_sys::Uint8Array = value.dyn_into().map_err(|_| unreadable())?;
+    while let Some(array) = next_chunk(&reader).await.map_err(|_| unreadable())? {
         if bytes.len() as u64 + u64::from(array.length()) > limit {
             // Stop reading and answer; the rest is never read. (Cancelling the stream instead
             // makes wrangler's dev proxy drop the connection before the 413 gets out.)
             reader.release_lock();
             return Err(ProxyError::BodyTooLarge { limit });
         }
-        let start = bytes.len();
-        bytes.resize(start + array.length() as usize, 0);
-        array.copy_to(&mut bytes[start..]);
+        append(&mut bytes, &array);
     }
+    Ok(bytes)
+}
+
+/// The next chunk of a byte stream; `None` at its end.
+pub async fn next_chunk(
+    reader: &web_sys::ReadableStreamDefaultReader,
+) -> Result<Option<js_sys::Uint8Array>, wasm_bindgen::JsValue> {
+    let chunk = JsFuture::from(reader.read()).await?;
+    let done = js_sys::Reflect::get(&chunk, &"done".into())
+        .ok()
+        .and_then(|done| done.as_bool())
+        .unwrap_or(true);
+    if done {
+        return Ok(None);
+    }
+    let value = js_sys::Reflect::get(&chunk, &"value".into())?;
+    Ok(Some(value.dyn_into()?))
+}
+
+/// Appends a chunk's bytes (one copy out of JS memory).
+pub fn append(bytes: &mut Vec<u8>, array: &js_sys::Uint8Array) {
+    let start = bytes.len();
+    bytes.resize(start + array.length() as usize, 0);
+    array.copy_to(&mut bytes[start..]);
 }
 
 /// A small JSON request body (at most [`SMALL_BODY_BYTES`]), or a 400 that shows its shape.

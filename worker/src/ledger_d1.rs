@@ -7,7 +7,7 @@
 use std::cell::Cell;
 
 use oachat_core::error::ProxyError;
-use oachat_core::ledger::{LedgerRow, INSERT, SCHEMA};
+use oachat_core::ledger::{LedgerRow, INSERT, MIGRATIONS, SCHEMA};
 use oachat_core::ledger_store::{KeyListing, LedgerStore, RecentQuery};
 use oachat_core::usage::{row, UsageQuery, UsageRow};
 use serde::Deserialize;
@@ -44,6 +44,10 @@ impl D1Ledger {
                 .map(|sql| db.prepare(*sql))
                 .collect();
             db.batch(statements).await.map_err(internal)?;
+            for migration in MIGRATIONS {
+                // Fails where the column is already there, which is what it is for.
+                let _ = db.prepare(*migration).run().await;
+            }
             SCHEMA_READY.with(|ready| ready.set(true));
         }
         Ok(D1Ledger { db })
@@ -233,7 +237,7 @@ impl LedgerStore for D1Ledger {
     }
 }
 
-fn values(row: &LedgerRow) -> [JsValue; 22] {
+fn values(row: &LedgerRow) -> [JsValue; 23] {
     let number = |n: u64| JsValue::from_f64(n as f64);
     [
         JsValue::from_str(&row.id),
@@ -258,5 +262,6 @@ fn values(row: &LedgerRow) -> [JsValue; 22] {
         number(u64::from(row.estimated)),
         number(u64::from(row.attempts)),
         number(u64::from(row.stream)),
+        number(row.reasoning_tokens),
     ]
 }

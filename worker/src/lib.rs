@@ -43,6 +43,8 @@ mod time;
 #[cfg(target_arch = "wasm32")]
 mod upstream;
 #[cfg(target_arch = "wasm32")]
+mod upstream_body;
+#[cfg(target_arch = "wasm32")]
 mod user_client;
 
 #[cfg(target_arch = "wasm32")]

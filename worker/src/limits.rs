@@ -239,7 +239,13 @@ pub async fn grow(env: &Env, admission: &Admission, tokens: u64, micro_usd: u64)
 /// second try: the caller must then write the rows itself, and the reservation, no longer
 /// renewed, expires into a charge of its full worst case (so a lost settle errs towards the
 /// budget: it charges at least the reservation, not nothing).
-pub async fn settle(env: &Env, admission: Admission, rows: &[LedgerRow], answer: &str) -> bool {
+pub async fn settle(
+    env: &Env,
+    admission: Admission,
+    rows: &[LedgerRow],
+    answer: &str,
+    reasoning: &str,
+) -> bool {
     let Some(row) = rows.first() else {
         return true;
     };
@@ -271,6 +277,7 @@ pub async fn settle(env: &Env, admission: Admission, rows: &[LedgerRow], answer:
             conversation_id: turn.conversation_id,
             user_message: turn.user_message,
             answer: answer.to_string(),
+            reasoning: (!reasoning.is_empty()).then(|| reasoning.to_string()),
             now_ms: settle.now_ms,
         });
     let call_body = SettleCall {

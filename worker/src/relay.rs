@@ -30,6 +30,8 @@ use oachat_core::relay::RelayCore;
 use wasm_bindgen::prelude::*;
 use web_sys::{ReadableStream, ReadableStreamDefaultReader, WritableStreamDefaultWriter};
 
+use crate::upstream_body::UpstreamBody;
+
 use crate::time::now_ms;
 
 /// Output waiting for the client above which the pump stops reading the upstream.
@@ -66,11 +68,13 @@ pub struct Relay {
 }
 
 impl Relay {
-    /// Starts moving `upstream` through `core` into a new client body.
-    pub fn start(upstream: &ReadableStream, core: RelayCore) -> Result<Relay, JsValue> {
+    /// Starts moving `upstream` (what the first-token wait read, then the rest) through
+    /// `core` into a new client body.
+    pub fn start(upstream: UpstreamBody, mut core: RelayCore) -> Result<Relay, JsValue> {
         let pass = IdentityTransformStream::new()?;
         let writer = pass.writable().get_writer()?;
-        let reader: ReadableStreamDefaultReader = upstream.get_reader().unchecked_into();
+        let UpstreamBody { reader, prefix } = upstream;
+        let first = core.push(&prefix);
         let (report, ended) = oneshot::channel();
         let pump = Rc::new(RefCell::new(Pump {
             reader,
@@ -95,6 +99,8 @@ impl Relay {
                 &functions.client_gone,
             );
             pump.functions = Some(functions);
+            pump.queue(first.as_bytes());
+            pump.flush();
             pump.read();
         }
         Ok(Relay {

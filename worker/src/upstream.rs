@@ -12,18 +12,21 @@ use futures_util::future::{select, Either, LocalBoxFuture};
 use oachat_core::error::ProxyError;
 use oachat_core::failover::{Failover, Next};
 use oachat_core::keypool::{classify, error_fingerprint, KeyId, Outcome};
+use oachat_core::provider::{KeyHeader, UpstreamTarget};
 use oachat_core::redact::scrub_error_body;
-use worker::{AbortController, Delay, Fetch, Headers, Method, Request, RequestInit, Response};
+use worker::{AbortController, Delay, Fetch, Headers, Method, Request, RequestInit};
 
 use crate::runtime::Runtime;
 use crate::time::now_ms;
+use crate::upstream_body::{wait_first_token, UpstreamBody};
 
-/// A successful upstream answer, headers received, body not yet read.
+/// A successful upstream answer that has started (its first token, or its end, arrived).
 pub struct Answer {
-    pub response: Response,
+    pub body: UpstreamBody,
     pub key_id: KeyId,
     pub attempts: u32,
-    /// Earlier attempts abandoned at the first-byte timeout (the upstream may bill them).
+    /// Earlier attempts abandoned at the first-byte or first-token timeout (the upstream may
+    /// bill them).
     pub abandoned: Vec<KeyId>,
     /// Keep the controller alive with the body: dropping it must not abort the stream,
     /// but the relay may abort it explicitly.
@@ -67,7 +70,7 @@ pub type CoverAbandoned<'a> = &'a dyn Fn() -> LocalBoxFuture<'a, bool>;
 pub async fn send(
     runtime: &Runtime,
     upstream_index: usize,
-    path: &str,
+    target: &UpstreamTarget,
     body: &str,
     reports: &mut Vec<HealthReport>,
     cover_abandoned: CoverAbandoned<'_>,
@@ -76,15 +79,15 @@ pub async fn send(
     let tried = try_keys(
         runtime,
         upstream_index,
-        path,
+        target,
         body,
         reports,
         cover_abandoned,
         &mut attempt,
     );
     match tried.await {
-        Ok((response, key_id, controller)) => Ok(Answer {
-            response,
+        Ok((body, key_id, controller)) => Ok(Answer {
+            body,
             key_id,
             attempts: attempt.made,
             abandoned: attempt.abandoned,
@@ -107,15 +110,16 @@ struct Attempts {
 async fn try_keys(
     runtime: &Runtime,
     upstream_index: usize,
-    path: &str,
+    target: &UpstreamTarget,
     body: &str,
     reports: &mut Vec<HealthReport>,
     cover_abandoned: CoverAbandoned<'_>,
     attempts: &mut Attempts,
-) -> Result<(Response, KeyId, AbortController), Failure> {
+) -> Result<(UpstreamBody, KeyId, AbortController), Failure> {
     let upstream = &runtime.upstreams[upstream_index];
     let mut failover = Failover::new(runtime.config.max_attempts, BACKOFF_BASE_MS);
-    let url = format!("{}{}", upstream.base_url, path);
+    let url = target.url(&upstream.base_url);
+    let first_token_timeout_ms = runtime.config.first_token_timeout_ms(upstream_index);
     let mut tried: Vec<KeyId> = Vec::new();
     let mut last_timeout = false;
     // A request-level refusal met on an earlier key: what the client gets if no key is left.
@@ -148,7 +152,7 @@ async fn try_keys(
 
         let controller = AbortController::default();
         // The error is not logged: it is about a request that carries the key.
-        let request = build_request(&url, pick.secret(), body)
+        let request = build_request(&url, target.key_header, pick.secret(), body)
             .map_err(|_| Failure::Proxy(ProxyError::Internal))?;
         let fetch = Fetch::Request(request);
         // One deadline for connect and response head: a Worker's `fetch` exposes no connect
@@ -163,24 +167,32 @@ async fn try_keys(
         .await;
         let (outcome, fingerprint) = match raced {
             Either::Left((Ok(response), _)) if (200..300).contains(&response.status_code()) => {
-                let share = pick.probe
-                    || upstream
-                        .pool
-                        .borrow()
-                        .worth_sharing(&key_id, &Outcome::Success);
-                upstream
-                    .pool
-                    .borrow_mut()
-                    .report(&key_id, Outcome::Success, now_ms());
-                if share {
-                    reports.push(HealthReport {
-                        upstream_index,
-                        key_id: key_id.clone(),
-                        outcome: Outcome::Success,
-                        at_ms: now_ms(),
-                    });
+                // The head is in; nothing has reached the client until the answer starts, so
+                // a key that stalls before its first token is given up like a silent one.
+                let started = wait_first_token(&response, first_token_timeout_ms).await;
+                match started {
+                    Some(started) => {
+                        let share = pick.probe
+                            || upstream
+                                .pool
+                                .borrow()
+                                .worth_sharing(&key_id, &Outcome::Success);
+                        upstream
+                            .pool
+                            .borrow_mut()
+                            .report(&key_id, Outcome::Success, now_ms());
+                        if share {
+                            reports.push(HealthReport {
+                                upstream_index,
+                                key_id: key_id.clone(),
+                                outcome: Outcome::Success,
+                                at_ms: now_ms(),
+                            });
+                        }
+                        return Ok((started, key_id, controller));
+                    }
+                    None => abandon(controller, attempts, &key_id, &mut last_timeout),
                 }
-                return Ok((response, key_id, controller));
             }
             Either::Left((Ok(response), _)) => {
                 let status = response.status_code();
@@ -204,13 +216,7 @@ async fn try_keys(
                 last_timeout = false;
                 (Outcome::ServerError { status: 502 }, String::new())
             }
-            Either::Right(_) => {
-                controller.abort();
-                last_timeout = true;
-                // Sent and unanswered: the upstream may have started on it.
-                attempts.abandoned.push(key_id.clone());
-                (Outcome::Timeout, String::new())
-            }
+            Either::Right(_) => abandon(controller, attempts, &key_id, &mut last_timeout),
         };
         let at = now_ms();
         let shared = upstream.pool.borrow().worth_sharing(&key_id, &outcome);
@@ -255,12 +261,32 @@ async fn try_keys(
     }
 }
 
+/// An attempt given up at a timeout (no head, or no first token): sent and unanswered, the
+/// upstream may have started on it, so it is kept as abandoned, for the ledger to charge.
+fn abandon(
+    controller: AbortController,
+    attempts: &mut Attempts,
+    key_id: &KeyId,
+    last_timeout: &mut bool,
+) -> (Outcome, String) {
+    controller.abort();
+    *last_timeout = true;
+    attempts.abandoned.push(key_id.clone());
+    (Outcome::Timeout, String::new())
+}
+
 /// The first wait after a 5xx or timeout; doubles with each one (`core/failover.rs`).
 const BACKOFF_BASE_MS: u64 = 100;
 
-fn build_request(url: &str, key: &str, body: &str) -> worker::Result<Request> {
+fn build_request(
+    url: &str,
+    key_header: KeyHeader,
+    key: &str,
+    body: &str,
+) -> worker::Result<Request> {
     let headers = Headers::new();
-    headers.set("authorization", &format!("Bearer {key}"))?;
+    let (name, value) = key_header.header(key);
+    headers.set(name, &value)?;
     headers.set("content-type", "application/json")?;
     let mut init = RequestInit::new();
     init.with_method(Method::Post)

@@ -117,16 +117,23 @@ pub const SCHEMA: &[&str] = &[
         estimated INTEGER NOT NULL,
         attempts INTEGER NOT NULL,
         stream INTEGER NOT NULL,
-        feedback INTEGER
+        feedback INTEGER,
+        reasoning_tokens INTEGER NOT NULL DEFAULT 0
     )",
     "CREATE INDEX IF NOT EXISTS ledger_day_user ON ledger (day, user)",
     "CREATE INDEX IF NOT EXISTS ledger_day_model ON ledger (day, model_used)",
 ];
 
+/// Columns added after a ledger may already exist: each is added when missing (its `ALTER`
+/// fails, harmlessly, where the column is already there).
+pub const MIGRATIONS: &[&str] =
+    &["ALTER TABLE ledger ADD COLUMN reasoning_tokens INTEGER NOT NULL DEFAULT 0"];
+
 pub const INSERT: &str = "INSERT OR IGNORE INTO ledger (id, ts_ms, day, user, credential, upstream, \
     key_id, model_asked, model_used, route, route_reason, prompt_tokens, completion_tokens, \
-    cached_tokens, cost_micro_usd, status, ending, ttfb_ms, total_ms, estimated, attempts, stream) \
-    VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22)";
+    cached_tokens, cost_micro_usd, status, ending, ttfb_ms, total_ms, estimated, attempts, stream, \
+    reasoning_tokens) \
+    VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22, ?23)";
 
 /// Converts days since the Unix epoch to a civil date (Howard Hinnant's algorithm),
 /// so the core needs no date library.

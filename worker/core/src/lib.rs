@@ -13,6 +13,7 @@ pub mod conversation;
 pub mod deployment_call;
 pub mod error;
 pub mod failover;
+pub mod first_token;
 pub mod identity;
 pub mod jwt;
 pub mod key_health_call;

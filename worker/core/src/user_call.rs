@@ -222,6 +222,9 @@ pub struct MessageRow {
     pub seq: u64,
     pub role: String,
     pub content: String,
+    /// An answer's reasoning, for the widget's thinking block.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reasoning: Option<String>,
     pub ts: u64,
 }
 
@@ -251,6 +254,9 @@ pub struct AppendCall {
     pub conversation_id: String,
     pub user_message: String,
     pub answer: String,
+    /// The answer's reasoning (thinking models), stored for display only.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reasoning: Option<String>,
     pub now_ms: u64,
 }
 

@@ -18,12 +18,12 @@ use crate::upstream::{Failed, Failure};
 pub(super) fn after_response(call: &Call<'_>, admission: Admission, rows: Vec<LedgerRow>) {
     let env = call.env.clone();
     call.ctx.wait_until(async move {
-        settle_and_record(&env, admission, rows, "").await;
+        settle_and_record(&env, admission, rows, "", "").await;
     });
 }
 
 /// Settles the reservation to what was metered (releasing the rest); the user's object stores
-/// the rows (and a conversation's turn with its delivered `answer`) with the settle and moves
+/// the rows (and a conversation's turn with its delivered `answer` and `reasoning`) with the settle and moves
 /// the rows to D1. Should the object be unreachable, the rows go to D1 directly, so a request
 /// is never missing from the ledger.
 pub(super) async fn settle_and_record(
@@ -31,8 +31,9 @@ pub(super) async fn settle_and_record(
     admission: Admission,
     rows: Vec<LedgerRow>,
     answer: &str,
+    reasoning: &str,
 ) {
-    if limits::settle(env, admission, &rows, answer).await {
+    if limits::settle(env, admission, &rows, answer, reasoning).await {
         return;
     }
     if let Err(error) = ledger_d1::insert_all(env, &rows).await {

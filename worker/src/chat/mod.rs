@@ -89,7 +89,7 @@ pub async fn serve(
         upstream::send(
             runtime,
             plan.upstream_index,
-            "/chat/completions",
+            &plan.target,
             &plan.body,
             &mut reports,
             &cover_abandoned,

@@ -3,7 +3,6 @@
 //! reservation settled and the ledger row written.
 
 use oachat_core::cache::CachedAnswer;
-use oachat_core::error::ProxyError;
 use oachat_core::ledger::Ending;
 use oachat_core::metering::StreamMeter;
 use oachat_core::plan::Plan;
@@ -12,7 +11,6 @@ use oachat_core::request::ChatRequest;
 use worker::{Response, ResponseBody, ResponseBuilder};
 
 use super::{answer_headers, finish, stream_headers, Call};
-use crate::body;
 use crate::error::HandlerError;
 use crate::limits::{self, Admission};
 use crate::relay::{Relay, RelayEnd};
@@ -31,7 +29,6 @@ pub(super) fn answer(
 ) -> Result<Response, HandlerError> {
     let headers = answer_headers(&plan, "miss", call.cors)?;
     stream_headers(&headers)?;
-    let upstream_body = body::stream(&answer.response).ok_or(ProxyError::Internal)?;
     let meter = StreamMeter::new(chat.client_wants_usage);
     let meter = if conversation || plan.cache.is_some() {
         meter.capturing()
@@ -44,15 +41,15 @@ pub(super) fn answer(
         let replies = serde_json::json!({ "replies": plan.follow_ups });
         core = core.with_card("quick-replies", &replies);
     }
-    let relay = Relay::start(&upstream_body, core).map_err(worker::Error::from)?;
-    let client_body = relay.client_body();
     let Answer {
+        body,
         key_id,
         attempts,
         abandoned,
         _controller: controller,
-        ..
     } = answer;
+    let relay = Relay::start(body, core).map_err(worker::Error::from)?;
+    let client_body = relay.client_body();
     let env = call.env.clone();
     call.ctx.wait_until(async move {
         let end = limits::while_renewing(&env, &admission, relay.finished()).await;
@@ -66,6 +63,12 @@ pub(super) fn answer(
             ended_ms,
         } = end;
         let usage = plan.metered(&meter);
+        // A stream the upstream itself stopped (a content filter, its own failure) ended
+        // with a finish reason, not a cut: the ledger says which.
+        let ending = match ending {
+            Ending::Completed => meter.ended_abnormally().unwrap_or(ending),
+            other => other,
+        };
         let ttfb = first_event_ms.map_or(0, |at| at.saturating_sub(plan.started_ms));
         let row = plan.ledger_row(
             key_id.as_str(),
@@ -77,7 +80,8 @@ pub(super) fn answer(
             attempts,
         );
         let rows = plan.with_abandoned(row, &abandoned, now_ms());
-        finish::settle_and_record(&env, admission, rows, meter.captured_text()).await;
+        let (answer, reasoning) = (meter.captured_text(), meter.captured_reasoning());
+        finish::settle_and_record(&env, admission, rows, answer, reasoning).await;
     });
     Ok(ResponseBuilder::new()
         .with_status(200)

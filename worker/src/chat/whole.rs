@@ -11,7 +11,6 @@ use oachat_protocol::SseParser;
 use worker::{Response, ResponseBuilder};
 
 use super::{answer_headers, finish, Call};
-use crate::body;
 use crate::error::HandlerError;
 use crate::limits::{self, Admission};
 use crate::time::now_ms;
@@ -26,12 +25,12 @@ pub(super) async fn answer(
     let ttfb = now_ms().saturating_sub(plan.started_ms);
     let key_id = answer.key_id.as_str().to_string();
     let (attempts, abandoned) = (answer.attempts, answer.abandoned);
-    let read = limits::while_renewing(call.env, &admission, body::text(answer.response)).await;
+    let read = limits::while_renewing(call.env, &admission, answer.body.read_all()).await;
     let mut meter = StreamMeter::new(true);
     let mut assembler = Assembler::default();
-    if let Ok(text) = &read {
+    if let Ok(bytes) = &read {
         let mut parser = SseParser::new();
-        let mut events = parser.push(text.as_bytes());
+        let mut events = parser.push(bytes);
         events.extend(parser.finish());
         for event in &events {
             meter.observe(&event.data);
@@ -76,15 +75,8 @@ pub(super) async fn answer(
         call.ctx
             .wait_until(async move { crate::cache::store(&key, &answer, ttl_s).await });
     }
-    let row = plan.ledger_row(
-        &key_id,
-        usage,
-        200,
-        Ending::Completed,
-        ttfb,
-        now_ms(),
-        attempts,
-    );
+    let ending = meter.ended_abnormally().unwrap_or(Ending::Completed);
+    let row = plan.ledger_row(&key_id, usage, 200, ending, ttfb, now_ms(), attempts);
     finish::after_response(
         call,
         admission,

@@ -13,9 +13,13 @@ pub const SCHEMA: &[&str] = &[
         created_ms INTEGER NOT NULL, updated_ms INTEGER NOT NULL)",
     "CREATE TABLE IF NOT EXISTS messages (
         conversation_id TEXT NOT NULL, seq INTEGER NOT NULL, role TEXT NOT NULL,
-        content TEXT NOT NULL, ts INTEGER NOT NULL,
+        content TEXT NOT NULL, ts INTEGER NOT NULL, reasoning TEXT,
         PRIMARY KEY (conversation_id, seq))",
 ];
+
+/// Columns added after objects may already hold the tables (`tables.rs` runs these and
+/// ignores the failure where the column is there).
+pub const MIGRATIONS: &[&str] = &["ALTER TABLE messages ADD COLUMN reasoning TEXT"];
 
 /// Conversations listed at most, newest first: a widget's sidebar, not an archive export.
 pub const LIST_LIMIT: u32 = 200;
@@ -45,6 +49,8 @@ struct WireMessageRow {
     seq: f64,
     role: String,
     content: String,
+    #[serde(default)]
+    reasoning: Option<String>,
     ts: f64,
 }
 
@@ -85,7 +91,8 @@ fn messages(state: &State, id: &str) -> worker::Result<Vec<MessageRow>> {
         .storage()
         .sql()
         .exec(
-            "SELECT seq, role, content, ts FROM messages WHERE conversation_id = ? ORDER BY seq",
+            "SELECT seq, role, content, reasoning, ts FROM messages WHERE conversation_id = ?
+             ORDER BY seq",
             vec![id.into()],
         )?
         .to_array()?;
@@ -95,6 +102,7 @@ fn messages(state: &State, id: &str) -> worker::Result<Vec<MessageRow>> {
             seq: row.seq as u64,
             role: row.role,
             content: row.content,
+            reasoning: row.reasoning,
             ts: row.ts as u64,
         })
         .collect())
@@ -122,7 +130,7 @@ pub fn open(state: &State, call: &OpenCall) -> worker::Result<Option<Opened>> {
                 .map(|row| StoredMessage {
                     role: row.role,
                     content: row.content,
-                    reasoning: None,
+                    reasoning: row.reasoning,
                 })
                 .collect();
             Ok(Some(Opened {
@@ -187,18 +195,25 @@ pub fn append(state: &State, call: &AppendCall) -> worker::Result<bool> {
         )?
         .one()?;
     let seq = next.next;
-    for (offset, role, content) in [
-        (0.0, "user", call.user_message.as_str()),
-        (1.0, "assistant", call.answer.as_str()),
+    for (offset, role, content, reasoning) in [
+        (0.0, "user", call.user_message.as_str(), None),
+        (
+            1.0,
+            "assistant",
+            call.answer.as_str(),
+            call.reasoning.as_deref(),
+        ),
     ] {
         sql.exec(
-            "INSERT INTO messages (conversation_id, seq, role, content, ts) VALUES (?, ?, ?, ?, ?)",
+            "INSERT INTO messages (conversation_id, seq, role, content, ts, reasoning)
+             VALUES (?, ?, ?, ?, ?, ?)",
             vec![
                 id.into(),
                 (seq + offset).into(),
                 role.into(),
                 content.into(),
                 time(call.now_ms),
+                reasoning.map_or(worker::SqlStorageValue::Null, Into::into),
             ],
         )?;
     }

@@ -9,6 +9,7 @@ use worker::State;
 
 pub struct Tables {
     schemas: &'static [&'static [&'static str]],
+    migrations: &'static [&'static str],
     ready: Cell<bool>,
 }
 
@@ -16,8 +17,16 @@ impl Tables {
     pub const fn new(schemas: &'static [&'static [&'static str]]) -> Tables {
         Tables {
             schemas,
+            migrations: &[],
             ready: Cell::new(false),
         }
+    }
+
+    /// Columns added since objects were first created (`ALTER TABLE ... ADD COLUMN`): run
+    /// after the schema, each allowed to fail where the column is already there.
+    pub const fn with_migrations(mut self, migrations: &'static [&'static str]) -> Tables {
+        self.migrations = migrations;
+        self
     }
 
     /// Creates what is missing (`CREATE ... IF NOT EXISTS`), the first time only. On an error
@@ -29,6 +38,9 @@ impl Tables {
         let sql = state.storage().sql();
         for statement in self.schemas.iter().flat_map(|schema| schema.iter()) {
             sql.exec(statement, None)?;
+        }
+        for migration in self.migrations {
+            let _ = sql.exec(migration, None);
         }
         self.ready.set(true);
         Ok(())

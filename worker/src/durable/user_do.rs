@@ -73,7 +73,8 @@ impl DurableObject for UserDo {
                 account_store::SCHEMA,
                 conversations::SCHEMA,
                 ledger_outbox::SCHEMA,
-            ]),
+            ])
+            .with_migrations(conversations::MIGRATIONS),
             account: RefCell::new(None),
             tier_override: RefCell::new(None),
             lease_in_flight: Cell::new(false),
