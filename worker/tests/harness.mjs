@@ -66,6 +66,10 @@ export async function startMock(args = []) {
     async lastRequest() {
       return (await fetch(`${url}/_mock/last-request`)).json();
     },
+    /** The last chat request with its method, path, query, dialect and headers. */
+    async lastRequestDetail() {
+      return (await fetch(`${url}/_mock/last-request?detail=1`)).json();
+    },
     stop() {
       child.kill('SIGTERM');
     },
@@ -81,6 +85,9 @@ export async function startStack({ config = {}, keys = 'sk-mock-ok', vars = {}, 
   // The worker does not forward a client's x-mock-* headers upstream: stream shape comes
   // from the mock's own flags (`mockArgs`, e.g. ['--chunks', '60', '--delay-ms', '40']).
   const mock = await startMock(mockArgs);
+  // `config` and `vars` may be functions of the mock, for upstreams at its provider paths.
+  if (typeof config === 'function') config = config(mock);
+  if (typeof vars === 'function') vars = vars(mock);
   const port = await freePort();
   const inspector = await freePort();
   // Pass a previous stack's `persist` to restart on its Durable Objects and D1.
