@@ -26,6 +26,13 @@ directive in the last user message, [mock chunks=N delay_ms=MS] (either field,
 any order; for callers behind a proxy that drops x-mock-* headers). A header
 beats the directive, which beats the flags; a bad directive value is ignored.
 
+Reasoning: a model whose name contains reason, think, qwq or qwen3 (e.g.
+deepseek-reasoner), or the directive [mock think=N], streams N (default 8)
+delta.reasoning_content chunks before the content (think=0: none);
+[mock think_ms=MS] paces them (default: like content). Usage counts them in
+completion_tokens and completion_tokens_details.reasoning_tokens; a
+non-streamed answer carries message.reasoning_content.
+
 Keys (Authorization: Bearer KEY):
   sk-mock-<other>        a normal answer
   sk-mock-slow           waits 3 s before the response head
@@ -212,6 +219,8 @@ mod tests {
         for needle in [
             "--tpm-limit",
             "[mock chunks=N delay_ms=MS]",
+            "[mock think=N]",
+            "think_ms",
             "sk-mock-slowgen",
             "sk-mock-deactivated",
             "sk-mock-echo400",

@@ -15,15 +15,22 @@
 //!   count truncates the answer to that many tokens, finish reason `length`.
 //! * Message content may be a string, an array of parts (the `text` of the
 //!   text parts joined with `\n`) or null/absent (empty).
+//! * A reasoning request ([`crate::reasoning`]) gets the same chain of
+//!   thought on every choice; its tokens are added to `completion_tokens`
+//!   and reported as `reasoning_tokens`. `max_tokens` truncates only the
+//!   answer, never the reasoning.
 //! * A `forbidden-*` model is refused while parsing
 //!   ([`crate::request_faults`]); the TPM check needs the server's limit, so
 //!   the router applies it to the parsed [`ChatRequest`].
+
+use std::ops::Range;
 
 use serde::Deserialize;
 use serde_json::Value;
 
 use crate::answer::answer_text;
 use crate::errors::ApiError;
+use crate::reasoning::{reasoning_steps, think_steps};
 use crate::request_faults::check_model_access;
 use crate::tokens::{count_prompt_tokens, count_tokens, truncate_to_tokens};
 use crate::wire::{self, Usage};
@@ -86,6 +93,11 @@ pub struct Completion {
     pub created: u64,
     pub model: String,
     pub choices: Vec<ChoiceOutput>,
+    /// The chain of thought; empty when the request does not reason.
+    /// Every choice carries it.
+    pub reasoning: String,
+    /// Byte ranges of `reasoning`, one per reasoning chunk.
+    pub reasoning_pieces: Vec<Range<usize>>,
     pub usage: Usage,
 }
 
@@ -136,6 +148,8 @@ pub struct ChatRequest {
     /// `max_completion_tokens`, else `max_tokens`.
     token_limit: Option<u64>,
     tool_name: Option<String>,
+    /// Reasoning chunks to stream before the answer, if the request reasons.
+    think_steps: Option<usize>,
 }
 
 impl ChatRequest {
@@ -179,8 +193,10 @@ impl ChatRequest {
             .rev()
             .find(|(message, _)| message.role == "user")
             .map_or_else(String::new, |(_, text)| text.clone());
+        let think_steps = think_steps(&model, &last_user_message);
         Ok(ChatRequest {
             model,
+            think_steps,
             last_user_message,
             prompt_tokens: count_prompt_tokens(message_texts.iter().map(String::as_str)),
             stream: request.stream.unwrap_or(false),
@@ -236,9 +252,25 @@ impl ChatRequest {
                 }
             })
             .collect();
+        let steps = self
+            .think_steps
+            .map(|steps| reasoning_steps(&self.last_user_message, steps))
+            .unwrap_or_default();
+        let mut reasoning = String::new();
+        let reasoning_pieces = steps
+            .iter()
+            .map(|step| {
+                let start = reasoning.len();
+                reasoning.push_str(step);
+                start..reasoning.len()
+            })
+            .collect();
+        let reasoning_tokens = count_tokens(&reasoning).saturating_mul(choices.len() as u64);
+        let answer_tokens: u64 = choices.iter().map(ChoiceOutput::completion_tokens).sum();
         let usage = Usage {
             prompt_tokens: self.prompt_tokens,
-            completion_tokens: choices.iter().map(ChoiceOutput::completion_tokens).sum(),
+            completion_tokens: answer_tokens.saturating_add(reasoning_tokens),
+            reasoning_tokens,
         };
         ChatPlan {
             completion: Completion {
@@ -246,6 +278,8 @@ impl ChatRequest {
                 created,
                 model: self.model,
                 choices,
+                reasoning,
+                reasoning_pieces,
                 usage,
             },
             stream: self.stream,
@@ -262,6 +296,8 @@ pub fn plan_chat(body: &[u8], id: String, created: u64) -> Result<ChatPlan, ApiE
 
 /// The non-streaming `chat.completion` JSON for a planned completion.
 pub fn completion_json(completion: &Completion) -> wire::ChatCompletion<'_> {
+    let reasoning_content =
+        (!completion.reasoning.is_empty()).then_some(completion.reasoning.as_str());
     let choices = completion
         .choices
         .iter()
@@ -272,12 +308,14 @@ pub fn completion_json(completion: &Completion) -> wire::ChatCompletion<'_> {
                     role: "assistant",
                     content: Some(text),
                     refusal: None,
+                    reasoning_content,
                     tool_calls: None,
                 },
                 ChoiceOutput::ToolCall { name, arguments } => wire::AssistantMessage {
                     role: "assistant",
                     content: None,
                     refusal: None,
+                    reasoning_content,
                     tool_calls: Some([wire::ToolCall {
                         id: wire::TOOL_CALL_ID,
                         kind: "function",
@@ -689,5 +727,33 @@ mod tests {
             r#"{"query":"q"}"#
         );
         assert_eq!(value["choices"][0]["finish_reason"], "tool_calls");
+    }
+
+    #[test]
+    fn non_streamed_reasoning_is_in_the_message_and_the_usage() {
+        let plan = plan(json!({
+            "model": "deepseek-reasoner",
+            "messages": [{"role": "user", "content": "hello"}],
+        }));
+        let value = serde_json::to_value(completion_json(&plan.completion)).unwrap_or_default();
+        let reasoning = value["choices"][0]["message"]["reasoning_content"]
+            .as_str()
+            .unwrap_or_default();
+        assert!(reasoning.starts_with("The user wants"), "{value}");
+        let reasoning_tokens = count_tokens(reasoning);
+        let answer_tokens = count_tokens(text_of(&plan.completion.choices[0]));
+        assert_eq!(
+            value["usage"]["completion_tokens"],
+            reasoning_tokens + answer_tokens
+        );
+        assert_eq!(
+            value["usage"]["completion_tokens_details"]["reasoning_tokens"],
+            reasoning_tokens
+        );
+        let plain = self::plan(json!({"model": "m", "messages": []}));
+        let value = serde_json::to_value(completion_json(&plain.completion)).unwrap_or_default();
+        assert!(value["choices"][0]["message"]
+            .get("reasoning_content")
+            .is_none());
     }
 }

@@ -196,6 +196,7 @@ async fn answer_api(
                 Usage {
                     prompt_tokens: response.prompt_tokens(),
                     completion_tokens: 0,
+                    reasoning_tokens: 0,
                 },
             );
             Ok(json_response(StatusCode::OK, &response))
@@ -220,9 +221,9 @@ async fn chat_completion(
     }
     let chat = ChatRequest::parse(&body)?;
     check_request_size(&chat.model, chat.requested_tokens(), state.tpm_limit)?;
-    let settings = header_pacing
-        .or(PacingOverrides::from_message(chat.last_user_message()))
-        .apply(state.stream);
+    let overrides = header_pacing.or(PacingOverrides::from_message(chat.last_user_message()));
+    let settings = overrides.apply(state.stream);
+    let think_delay = overrides.think_delay.unwrap_or(settings.delay);
     let sequence = state.next_completion_id.fetch_add(1, Ordering::Relaxed);
     let id = format!("chatcmpl-mock-{sequence}");
     let plan = chat.plan(id.clone(), unix_now());
@@ -238,6 +239,7 @@ async fn chat_completion(
         sse_response(SseBody::new(
             script,
             settings.delay,
+            think_delay,
             state.stats.clone(),
             key.to_owned(),
         ))
@@ -331,6 +333,7 @@ mod tests {
     const USAGE: Usage = Usage {
         prompt_tokens: 10,
         completion_tokens: 20,
+        reasoning_tokens: 0,
     };
 
     #[tokio::test(start_paused = true)]

@@ -138,6 +138,7 @@ mod tests {
     const USAGE: Usage = Usage {
         prompt_tokens: 10,
         completion_tokens: 20,
+        reasoning_tokens: 0,
     };
 
     #[test]

@@ -7,10 +7,13 @@
 //! 1. a head chunk: `{"role":"assistant","content":"","refusal":null}`, or for
 //!    a tool call `content: null` plus the call's index, id, type, name and
 //!    empty arguments;
-//! 2. a [`Event::Wait`], then one content chunk per choice — repeated for
-//!    each piece (the text split into `chunks` pieces, tool arguments into
-//!    [`TOOL_ARGUMENT_PIECES`]);
-//! 3. a chunk with an empty delta and the finish reason;
+//! 2. for a reasoning request, a [`Pause::Reasoning`] wait, then one
+//!    `{"content":null,"reasoning_content":"..."}` chunk per choice —
+//!    repeated for each reasoning step (DeepSeek's shape);
+//! 3. a [`Pause::Content`] wait, then one content chunk per choice — repeated
+//!    for each piece (the text split into `chunks` pieces, tool arguments
+//!    into [`TOOL_ARGUMENT_PIECES`]);
+//! 4. a chunk with an empty delta and the finish reason;
 //!
 //! then, only with `include_usage`, a chunk with `"choices":[]` and the usage
 //! (earlier chunks then carry `"usage":null`), and finally `data: [DONE]`.
@@ -34,10 +37,17 @@ const DONE_FRAME: &[u8] = b"data: [DONE]\n\n";
 pub enum Event {
     /// Send these bytes as one body frame.
     Frame(Bytes),
-    /// Pause for the configured delay before continuing.
-    Wait,
+    /// Pause for the configured delay of this kind before continuing.
+    Wait(Pause),
     /// Drop the connection without finishing the stream.
     Cut,
+}
+
+/// Which delay a pause takes: reasoning and content are paced apart.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Pause {
+    Reasoning,
+    Content,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -56,6 +66,8 @@ pub struct StreamScript {
     completion: Completion,
     /// Byte ranges of each choice's pieces, indexed `[choice][step]`.
     pieces: Vec<Vec<Range<usize>>>,
+    /// The first `think_steps` steps send reasoning, the rest content.
+    think_steps: usize,
     steps: usize,
     include_usage: bool,
     /// Content steps sent before the connection is cut, if it is to be cut.
@@ -82,13 +94,16 @@ impl StreamScript {
                 }
             })
             .collect();
-        let steps = pieces.iter().map(Vec::len).max().unwrap_or(0);
+        let think_steps = completion.reasoning_pieces.len();
+        let steps = think_steps + pieces.iter().map(Vec::len).max().unwrap_or(0);
         StreamScript {
             completion,
             pieces,
+            think_steps,
             steps,
             include_usage,
-            cut_after: cut_after.map(|after| after.min(steps)),
+            // The cut counts content steps: the reasoning always goes out.
+            cut_after: cut_after.map(|after| (think_steps + after).min(steps)),
             phase: Phase::Head { choice: 0 },
         }
     }
@@ -145,12 +160,13 @@ impl StreamScript {
                 role: Some("assistant"),
                 content: Some(Some("")),
                 refusal: Some(None),
-                tool_calls: None,
+                ..wire::Delta::default()
             },
             ChoiceOutput::ToolCall { name, .. } => wire::Delta {
                 role: Some("assistant"),
                 content: Some(None),
                 refusal: Some(None),
+                reasoning_content: None,
                 tool_calls: Some([wire::ToolCallDelta {
                     index: 0,
                     id: Some(wire::TOOL_CALL_ID),
@@ -168,6 +184,10 @@ impl StreamScript {
     /// The content chunk for `step` of choice `index`, if that choice has
     /// that many pieces (short answers may have fewer than `chunks`).
     fn content_frame(&self, index: usize, step: usize) -> Option<Bytes> {
+        if step < self.think_steps {
+            return self.reasoning_frame(index, step);
+        }
+        let step = step - self.think_steps;
         let range = self.pieces.get(index)?.get(step)?.clone();
         let delta = match self.completion.choices.get(index)? {
             ChoiceOutput::Text { text, .. } => wire::Delta {
@@ -186,6 +206,17 @@ impl StreamScript {
                 }]),
                 ..wire::Delta::default()
             },
+        };
+        Some(self.frame(chunk_choice(index, delta, None)))
+    }
+
+    /// Reasoning step `step` of choice `index`.
+    fn reasoning_frame(&self, index: usize, step: usize) -> Option<Bytes> {
+        let range = self.completion.reasoning_pieces.get(step)?.clone();
+        let delta = wire::Delta {
+            content: Some(None),
+            reasoning_content: Some(Some(self.completion.reasoning.get(range)?)),
+            ..wire::Delta::default()
         };
         Some(self.frame(chunk_choice(index, delta, None)))
     }
@@ -218,7 +249,12 @@ impl Iterator for StreamScript {
                     } else {
                         Phase::Content { step, choice: 0 }
                     };
-                    (Some(Event::Wait), next)
+                    let pause = if step < self.think_steps {
+                        Pause::Reasoning
+                    } else {
+                        Pause::Content
+                    };
+                    (Some(Event::Wait(pause)), next)
                 }
                 Phase::Content { step, choice } => {
                     let next = match self.next_choice(choice) {
@@ -358,7 +394,7 @@ mod tests {
                     let payload = &text["data: ".len()..text.len() - 2];
                     Some(serde_json::from_str(payload).unwrap_or(Value::String(payload.into())))
                 }
-                Event::Wait => None,
+                Event::Wait(_) => None,
                 Event::Cut => Some(Value::String("CUT".into())),
             })
             .collect()
@@ -509,5 +545,122 @@ mod tests {
             .is_none());
         assert_eq!(frames[4]["choices"][0]["finish_reason"], "tool_calls");
         assert_eq!(frames[5], "[DONE]");
+    }
+
+    fn reasoning_of(frames: &[Value]) -> String {
+        frames
+            .iter()
+            .filter_map(|frame| frame["choices"][0]["delta"]["reasoning_content"].as_str())
+            .collect()
+    }
+
+    #[test]
+    fn reasoning_streams_before_the_content_and_is_counted() {
+        let request = json!({
+            "model": "deepseek-reasoner", "stream": true,
+            "stream_options": {"include_usage": true},
+            "messages": [{"role": "user", "content": "why?"}],
+        });
+        let script = script_for(request, 4, None);
+        let usage = script.usage();
+        let events: Vec<Event> = script.collect();
+        let pauses: Vec<Pause> = events
+            .iter()
+            .filter_map(|event| match event {
+                Event::Wait(pause) => Some(*pause),
+                _ => None,
+            })
+            .collect();
+        let mut expected = vec![Pause::Reasoning; 8];
+        expected.extend([Pause::Content; 4]);
+        assert_eq!(pauses, expected);
+
+        let frames: Vec<Value> = run(script_for(
+            json!({
+                "model": "deepseek-reasoner", "stream": true,
+                "stream_options": {"include_usage": true},
+                "messages": [{"role": "user", "content": "why?"}],
+            }),
+            4,
+            None,
+        ))
+        .into_iter()
+        .flatten()
+        .collect();
+        // head, 8 reasoning, 4 content, finish, usage, [DONE]
+        assert_eq!(frames.len(), 1 + 8 + 4 + 1 + 1 + 1);
+        for frame in &frames[1..9] {
+            let delta = &frame["choices"][0]["delta"];
+            assert!(delta["reasoning_content"].is_string(), "{frame}");
+            assert!(delta["content"].is_null() && delta.get("content").is_some());
+        }
+        assert!(frames[9..13]
+            .iter()
+            .all(|f| f["choices"][0]["delta"]["content"].is_string()
+                && f["choices"][0]["delta"].get("reasoning_content").is_none()));
+        let thought = reasoning_of(&frames);
+        assert!(thought.starts_with("The user wants"));
+        let reasoning_tokens = crate::tokens::count_tokens(&thought);
+        let answer_tokens = crate::tokens::count_tokens(&content_of(&frames, 0));
+        assert_eq!(usage.reasoning_tokens, reasoning_tokens);
+        let usage_chunk = &frames[frames.len() - 2]["usage"];
+        assert_eq!(
+            usage_chunk["completion_tokens"],
+            reasoning_tokens + answer_tokens
+        );
+        assert_eq!(
+            usage_chunk["completion_tokens_details"]["reasoning_tokens"],
+            reasoning_tokens
+        );
+    }
+
+    #[test]
+    fn think_directive_sets_the_reasoning_chunk_count() {
+        let request = json!({
+            "model": "gpt-4o-mini", "stream": true,
+            "messages": [{"role": "user", "content": "你好 [mock think=3]"}],
+        });
+        let frames: Vec<Value> = run(script_for(request, 2, None))
+            .into_iter()
+            .flatten()
+            .collect();
+        let reasoning_chunks = frames
+            .iter()
+            .filter(|f| f["choices"][0]["delta"]["reasoning_content"].is_string())
+            .count();
+        assert_eq!(reasoning_chunks, 3);
+        assert!(reasoning_of(&frames).starts_with("用户"));
+    }
+
+    #[test]
+    fn plain_models_send_no_reasoning() {
+        let frames: Vec<Value> = run(script_for(request(true), 4, None))
+            .into_iter()
+            .flatten()
+            .collect();
+        assert!(reasoning_of(&frames).is_empty());
+        assert_eq!(
+            frames[frames.len() - 2]["usage"]["completion_tokens_details"]["reasoning_tokens"],
+            0
+        );
+    }
+
+    #[test]
+    fn a_cut_reasoning_stream_still_sends_its_reasoning() {
+        let request = json!({
+            "model": "mock-thinker", "stream": true,
+            "messages": [{"role": "user", "content": "q"}],
+        });
+        let frames: Vec<Value> = run(script_for(request, 40, Some(5)))
+            .into_iter()
+            .flatten()
+            .collect();
+        assert_eq!(frames.last(), Some(&Value::String("CUT".into())));
+        assert!(!reasoning_of(&frames).is_empty());
+        let content_chunks = frames[1..]
+            .iter()
+            .filter(|f| f["choices"][0]["delta"]["content"].is_string())
+            .count();
+        assert_eq!(content_chunks, 5);
     }
 }

@@ -19,7 +19,10 @@ pub const TOOL_CALL_ID: &str = "call_mock_1";
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Usage {
     pub prompt_tokens: u64,
+    /// Everything generated, reasoning included (as OpenAI and DeepSeek count).
     pub completion_tokens: u64,
+    /// The part of `completion_tokens` spent on reasoning.
+    pub reasoning_tokens: u64,
 }
 
 impl Usage {
@@ -52,7 +55,7 @@ impl Serialize for Usage {
             total_tokens: self.total_tokens(),
             prompt_tokens_details: PromptDetails { cached_tokens: 0 },
             completion_tokens_details: CompletionDetails {
-                reasoning_tokens: 0,
+                reasoning_tokens: self.reasoning_tokens,
             },
         }
         .serialize(serializer)
@@ -84,6 +87,9 @@ pub struct AssistantMessage<'a> {
     pub role: &'static str,
     pub content: Option<&'a str>,
     pub refusal: Option<&'a str>,
+    /// The chain of thought of a reasoning model; absent otherwise.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reasoning_content: Option<&'a str>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub tool_calls: Option<[ToolCall<'a>; 1]>,
 }
@@ -132,6 +138,8 @@ pub struct Delta<'a> {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub content: Option<Option<&'a str>>,
     #[serde(skip_serializing_if = "Option::is_none")]
+    pub reasoning_content: Option<Option<&'a str>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub refusal: Option<Option<&'a str>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub tool_calls: Option<[ToolCallDelta<'a>; 1]>,
@@ -163,12 +171,26 @@ mod tests {
         let usage = Usage {
             prompt_tokens: 7,
             completion_tokens: 5,
+            reasoning_tokens: 0,
         };
         let json = serde_json::to_string(&usage).unwrap_or_default();
         assert_eq!(
             json,
             r#"{"prompt_tokens":7,"completion_tokens":5,"total_tokens":12,"prompt_tokens_details":{"cached_tokens":0},"completion_tokens_details":{"reasoning_tokens":0}}"#
         );
+    }
+
+    #[test]
+    fn reasoning_tokens_are_detailed() {
+        let usage = Usage {
+            prompt_tokens: 1,
+            completion_tokens: 9,
+            reasoning_tokens: 6,
+        };
+        let value = serde_json::to_value(usage).unwrap_or_default();
+        assert_eq!(value["completion_tokens"], 9);
+        assert_eq!(value["total_tokens"], 10);
+        assert_eq!(value["completion_tokens_details"]["reasoning_tokens"], 6);
     }
 
     #[test]
