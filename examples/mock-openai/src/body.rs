@@ -95,6 +95,16 @@ pub fn json_response(status: StatusCode, value: &impl Serialize) -> Response<Res
     response
 }
 
+/// A JSON response whose body is already serialised.
+pub fn raw_json_response(status: StatusCode, body: String) -> Response<ResponseBody> {
+    let mut response = Response::new(ResponseBody::Full(Some(Bytes::from(body))));
+    *response.status_mut() = status;
+    response
+        .headers_mut()
+        .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    response
+}
+
 /// A `text/event-stream` response around a stream body.
 pub fn sse_response(body: SseBody) -> Response<ResponseBody> {
     let mut response = Response::new(ResponseBody::Stream(Box::new(body)));
@@ -171,6 +181,11 @@ impl SseBody {
                     // pending, so each piece still leaves as its own write.
                     context.waker().wake_by_ref();
                     return Poll::Pending;
+                }
+                Some(Event::Sleep(time)) => {
+                    self.next_deadline += time;
+                    self.sleep.as_mut().reset(self.next_deadline);
+                    self.sleeping = true;
                 }
                 Some(Event::Wait(pause)) => {
                     self.next_deadline += self.delay_of(pause);

@@ -30,9 +30,9 @@ use serde_json::Value;
 
 use crate::answer::answer_text;
 use crate::errors::ApiError;
-use crate::reasoning::{reasoning_steps, think_steps};
+use crate::reasoning::{reasoning_steps, think_steps, think_steps_for};
 use crate::request_faults::check_model_access;
-use crate::tokens::{count_prompt_tokens, count_tokens, truncate_to_tokens};
+use crate::tokens::{count_prompt_tokens, count_tokens, truncate_to_tokens, TOKENS_PER_PROMPT};
 use crate::wire::{self, Usage};
 
 /// OpenAI's own ceiling on `n`; it also bounds the work one request can ask for.
@@ -43,6 +43,10 @@ pub enum FinishReason {
     Stop,
     Length,
     ToolCalls,
+    /// Zhipu's content-safety stop, mid-answer.
+    Sensitive,
+    /// Zhipu's inference failure, mid-answer.
+    NetworkError,
 }
 
 impl FinishReason {
@@ -51,6 +55,17 @@ impl FinishReason {
             FinishReason::Stop => "stop",
             FinishReason::Length => "length",
             FinishReason::ToolCalls => "tool_calls",
+            FinishReason::Sensitive => "sensitive",
+            FinishReason::NetworkError => "network_error",
+        }
+    }
+
+    /// The mid-answer endings a `[mock finish=...]` directive can ask for.
+    pub fn parse_early(name: &str) -> Option<FinishReason> {
+        match name {
+            "sensitive" => Some(FinishReason::Sensitive),
+            "network_error" => Some(FinishReason::NetworkError),
+            _ => None,
         }
     }
 }
@@ -101,6 +116,31 @@ pub struct Completion {
     pub usage: Usage,
 }
 
+impl Completion {
+    /// Cuts every text answer to its first half and ends it with `reason`,
+    /// as Zhipu stops an answer mid-way; usage then counts what was kept.
+    pub fn end_early(&mut self, reason: FinishReason) {
+        let mut answer_tokens = 0;
+        for choice in &mut self.choices {
+            if let ChoiceOutput::Text {
+                text,
+                finish_reason,
+            } = choice
+            {
+                let half = text.chars().count() / 2;
+                let cut = text
+                    .char_indices()
+                    .nth(half)
+                    .map_or(text.len(), |(at, _)| at);
+                text.truncate(cut);
+                *finish_reason = reason;
+            }
+            answer_tokens += choice.completion_tokens();
+        }
+        self.usage.completion_tokens = answer_tokens + self.usage.reasoning_tokens;
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ChatPlan {
     pub completion: Completion,
@@ -132,6 +172,8 @@ struct Message {
 #[derive(Deserialize)]
 struct StreamOptions {
     include_usage: Option<bool>,
+    /// Volcengine Ark's running usage on every chunk.
+    chunk_include_usage: Option<bool>,
 }
 
 /// A chat request that passed validation, before its answer is planned.
@@ -142,8 +184,12 @@ pub struct ChatRequest {
     pub model: String,
     last_user_message: String,
     prompt_tokens: u64,
+    /// Prompt tokens of every message before the last: what a provider's
+    /// prompt cache would have seen already (DeepSeek reports it as hits).
+    history_tokens: u64,
     stream: bool,
     include_usage: bool,
+    chunk_include_usage: bool,
     choice_count: usize,
     /// `max_completion_tokens`, else `max_tokens`.
     token_limit: Option<u64>,
@@ -153,11 +199,19 @@ pub struct ChatRequest {
 }
 
 impl ChatRequest {
+    #[cfg(test)]
     pub fn parse(body: &[u8]) -> Result<ChatRequest, ApiError> {
+        ChatRequest::parse_for(body, None)
+    }
+
+    /// Parses a body that may leave `model` out when the endpoint names it
+    /// (Azure's deployment): `default_model` then stands in.
+    pub fn parse_for(body: &[u8], default_model: Option<&str>) -> Result<ChatRequest, ApiError> {
         let request: RequestBody =
             serde_json::from_slice(body).map_err(|error| ApiError::BadJson(error.to_string()))?;
         let model = request
             .model
+            .or_else(|| default_model.map(str::to_owned))
             .ok_or_else(|| ApiError::invalid("model", "you must provide a model parameter"))?;
         check_model_access(&model)?;
         let messages = request.messages.ok_or_else(|| {
@@ -194,16 +248,22 @@ impl ChatRequest {
             .find(|(message, _)| message.role == "user")
             .map_or_else(String::new, |(_, text)| text.clone());
         let think_steps = think_steps(&model, &last_user_message);
+        let history_tokens = message_texts.split_last().map_or(0, |(_, earlier)| {
+            count_prompt_tokens(earlier.iter().map(String::as_str)) - TOKENS_PER_PROMPT
+        });
+        let (include_usage, chunk_include_usage) =
+            request.stream_options.map_or((None, None), |options| {
+                (options.include_usage, options.chunk_include_usage)
+            });
         Ok(ChatRequest {
             model,
             think_steps,
+            history_tokens,
+            include_usage: include_usage.unwrap_or(false),
+            chunk_include_usage: chunk_include_usage.unwrap_or(false),
             last_user_message,
             prompt_tokens: count_prompt_tokens(message_texts.iter().map(String::as_str)),
             stream: request.stream.unwrap_or(false),
-            include_usage: request
-                .stream_options
-                .and_then(|options| options.include_usage)
-                .unwrap_or(false),
             choice_count,
             token_limit,
             tool_name: tool_to_call(
@@ -211,6 +271,24 @@ impl ChatRequest {
                 request.tool_choice.as_ref(),
             ),
         })
+    }
+
+    pub fn include_usage(&self) -> bool {
+        self.include_usage
+    }
+
+    pub fn chunk_include_usage(&self) -> bool {
+        self.chunk_include_usage
+    }
+
+    pub fn history_tokens(&self) -> u64 {
+        self.history_tokens
+    }
+
+    /// A provider's explicit switch (Qwen's `enable_thinking`) overrides the
+    /// model's name; a `[mock think=N]` directive still wins over both.
+    pub fn set_thinking(&mut self, on: bool) {
+        self.think_steps = think_steps_for(on, &self.last_user_message);
     }
 
     /// The text of the last `user` message, empty if there is none.
@@ -271,6 +349,7 @@ impl ChatRequest {
             prompt_tokens: self.prompt_tokens,
             completion_tokens: answer_tokens.saturating_add(reasoning_tokens),
             reasoning_tokens,
+            ..Usage::default()
         };
         ChatPlan {
             completion: Completion {

@@ -46,6 +46,12 @@ const CHINESE_STEPS: [&str; 8] = [
 /// How many reasoning chunks this request streams, `None` when it does
 /// not reason. The directive beats the model name.
 pub fn think_steps(model: &str, last_user_message: &str) -> Option<usize> {
+    think_steps_for(is_reasoning_model(model), last_user_message)
+}
+
+/// As [`think_steps`], for a request whose reasoning is on or off by
+/// something other than its model name; the directive still wins.
+pub fn think_steps_for(reasons: bool, last_user_message: &str) -> Option<usize> {
     let directive = directive_value(last_user_message, "think", |value| {
         value
             .trim()
@@ -56,7 +62,7 @@ pub fn think_steps(model: &str, last_user_message: &str) -> Option<usize> {
     match directive {
         Some(0) => None,
         Some(steps) => Some(steps),
-        None => is_reasoning_model(model).then_some(DEFAULT_THINK_STEPS),
+        None => reasons.then_some(DEFAULT_THINK_STEPS),
     }
 }
 

@@ -18,13 +18,22 @@
 //! then, only with `include_usage`, a chunk with `"choices":[]` and the usage
 //! (earlier chunks then carry `"usage":null`), and finally `data: [DONE]`.
 //! A cut stream stops after its allotted content steps with [`Event::Cut`].
+//!
+//! That is OpenAI's shape; a provider dialect's [`StreamStyle`] moves the
+//! usage (onto the finishing chunk, into `choices[0]`, or a running total
+//! on every chunk), opens with Azure's prompt-filter chunk, or makes the
+//! stream wait behind DeepSeek's `: keep-alive` comments before its head.
 
 use std::ops::Range;
 
 use bytes::Bytes;
 use serde::Serialize;
 
+use std::time::Duration;
+
 use crate::chat::{ChoiceOutput, Completion};
+use crate::dialect::stream_style::{StreamStyle, UsagePlacement, KEEP_ALIVE_FRAME};
+use crate::tokens::count_tokens;
 use crate::wire::{self, Usage};
 
 /// Tool-call arguments arrive over this many chunks, enough for clients to
@@ -39,6 +48,8 @@ pub enum Event {
     Frame(Bytes),
     /// Pause for the configured delay of this kind before continuing.
     Wait(Pause),
+    /// Pause for exactly this long (a queue's keep-alive interval).
+    Sleep(Duration),
     /// Drop the connection without finishing the stream.
     Cut,
 }
@@ -52,6 +63,9 @@ pub enum Pause {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Phase {
+    KeepAlive { left: usize },
+    Queued { left: usize },
+    PromptFilter,
     Head { choice: usize },
     Wait { step: usize },
     Content { step: usize, choice: usize },
@@ -69,19 +83,35 @@ pub struct StreamScript {
     /// The first `think_steps` steps send reasoning, the rest content.
     think_steps: usize,
     steps: usize,
-    include_usage: bool,
+    style: StreamStyle,
     /// Content steps sent before the connection is cut, if it is to be cut.
     cut_after: Option<usize>,
     phase: Phase,
 }
 
 impl StreamScript {
-    /// `chunks` is how many pieces each text answer is split into;
-    /// `cut_after` cuts the stream after that many content steps.
+    /// OpenAI's stream. `chunks` is how many pieces each text answer is
+    /// split into; `cut_after` cuts the stream after that many content steps.
+    #[cfg(test)]
     pub fn new(
         completion: Completion,
         chunks: usize,
         include_usage: bool,
+        cut_after: Option<usize>,
+    ) -> StreamScript {
+        StreamScript::with_style(
+            completion,
+            chunks,
+            StreamStyle::openai(include_usage),
+            cut_after,
+        )
+    }
+
+    /// A stream shaped by a provider dialect's `style`.
+    pub fn with_style(
+        completion: Completion,
+        chunks: usize,
+        style: StreamStyle,
         cut_after: Option<usize>,
     ) -> StreamScript {
         let pieces: Vec<Vec<Range<usize>>> = completion
@@ -101,10 +131,15 @@ impl StreamScript {
             pieces,
             think_steps,
             steps,
-            include_usage,
+            style,
             // The cut counts content steps: the reasoning always goes out.
             cut_after: cut_after.map(|after| (think_steps + after).min(steps)),
-            phase: Phase::Head { choice: 0 },
+            phase: match style.keep_alive {
+                Some(keep_alive) => Phase::KeepAlive {
+                    left: keep_alive.count(),
+                },
+                None => Phase::PromptFilter,
+            },
         }
     }
 
@@ -132,9 +167,66 @@ impl StreamScript {
         (choice + 1 < self.choice_count()).then_some(choice + 1)
     }
 
-    fn frame(&self, choice: wire::ChunkChoice<'_>) -> Bytes {
-        let usage = self.include_usage.then_some(None);
+    /// A chunk of one choice; `step` is the last step it completes (`None`
+    /// for the head), for a running usage total.
+    fn frame(&self, choice: wire::ChunkChoice<'_>, step: Option<usize>) -> Bytes {
+        let usage = match self.style.usage {
+            UsagePlacement::Running => Some(Some(self.usage_through(step))),
+            _ if self.style.null_usage_before => Some(None),
+            _ => None,
+        };
         self.chunk_bytes(std::slice::from_ref(&choice), usage)
+    }
+
+    /// Usage of everything sent up to and including `step` (of every
+    /// choice), for Doubao's running totals.
+    fn usage_through(&self, step: Option<usize>) -> Usage {
+        let Some(step) = step else {
+            return Usage {
+                completion_tokens: 0,
+                reasoning_tokens: 0,
+                ..self.completion.usage
+            };
+        };
+        if step + 1 >= self.steps {
+            return self.completion.usage;
+        }
+        let choices = self.choice_count() as u64;
+        let thought = self
+            .completion
+            .reasoning_pieces
+            .get(step.min(self.think_steps.saturating_sub(1)))
+            .filter(|_| self.think_steps > 0)
+            .map_or(0, |range| {
+                count_tokens(&self.completion.reasoning[..range.end])
+            })
+            * choices;
+        let answered: u64 = match step.checked_sub(self.think_steps) {
+            None => 0,
+            Some(content_step) => self
+                .completion
+                .choices
+                .iter()
+                .zip(&self.pieces)
+                .map(|(choice, pieces)| {
+                    let end = pieces
+                        .get(content_step)
+                        .or(pieces.last())
+                        .map_or(0, |range| range.end);
+                    match choice {
+                        ChoiceOutput::Text { text, .. } => count_tokens(&text[..end]),
+                        ChoiceOutput::ToolCall { name, arguments } => {
+                            count_tokens(name) + count_tokens(&arguments[..end])
+                        }
+                    }
+                })
+                .sum(),
+        };
+        Usage {
+            completion_tokens: thought + answered,
+            reasoning_tokens: thought,
+            ..self.completion.usage
+        }
     }
 
     fn chunk_bytes(
@@ -178,7 +270,7 @@ impl StreamScript {
                 }]),
             },
         };
-        Some(self.frame(chunk_choice(index, delta, None)))
+        Some(self.frame(chunk_choice(index, delta, None), None))
     }
 
     /// The content chunk for `step` of choice `index`, if that choice has
@@ -187,8 +279,8 @@ impl StreamScript {
         if step < self.think_steps {
             return self.reasoning_frame(index, step);
         }
-        let step = step - self.think_steps;
-        let range = self.pieces.get(index)?.get(step)?.clone();
+        let content_step = step - self.think_steps;
+        let range = self.pieces.get(index)?.get(content_step)?.clone();
         let delta = match self.completion.choices.get(index)? {
             ChoiceOutput::Text { text, .. } => wire::Delta {
                 content: Some(Some(&text[range])),
@@ -207,7 +299,7 @@ impl StreamScript {
                 ..wire::Delta::default()
             },
         };
-        Some(self.frame(chunk_choice(index, delta, None)))
+        Some(self.frame(chunk_choice(index, delta, None), Some(step)))
     }
 
     /// Reasoning step `step` of choice `index`.
@@ -218,12 +310,45 @@ impl StreamScript {
             reasoning_content: Some(Some(self.completion.reasoning.get(range)?)),
             ..wire::Delta::default()
         };
-        Some(self.frame(chunk_choice(index, delta, None)))
+        Some(self.frame(chunk_choice(index, delta, None), Some(step)))
     }
 
+    /// The finish chunk of choice `index`; the last choice's carries the
+    /// usage when the dialect puts it there.
     fn finish_frame(&self, index: usize) -> Option<Bytes> {
         let reason = self.completion.choices.get(index)?.finish_reason().as_str();
-        Some(self.frame(chunk_choice(index, wire::Delta::default(), Some(reason))))
+        let mut choice = chunk_choice(index, wire::Delta::default(), Some(reason));
+        let last = index + 1 == self.choice_count();
+        let usage = self.completion.usage;
+        let top_level = match self.style.usage {
+            UsagePlacement::FinishChunk if last => Some(Some(usage)),
+            UsagePlacement::Running => Some(Some(usage)),
+            UsagePlacement::InChoice if last => {
+                choice.usage = Some(usage);
+                None
+            }
+            _ if self.style.null_usage_before => Some(None),
+            _ => None,
+        };
+        Some(self.chunk_bytes(std::slice::from_ref(&choice), top_level))
+    }
+
+    /// Azure's opening chunk: no choices, the prompt's filter verdicts.
+    fn prompt_filter_frame() -> Bytes {
+        let safe = serde_json::json!({"filtered": false, "severity": "safe"});
+        sse_frame(&serde_json::json!({
+            "choices": [],
+            "created": 0,
+            "id": "",
+            "model": "",
+            "object": "",
+            "prompt_filter_results": [{
+                "prompt_index": 0,
+                "content_filter_results": {
+                    "hate": safe, "self_harm": safe, "sexual": safe, "violence": safe,
+                },
+            }],
+        }))
     }
 }
 
@@ -233,6 +358,26 @@ impl Iterator for StreamScript {
     fn next(&mut self) -> Option<Event> {
         loop {
             let (event, next_phase) = match self.phase {
+                Phase::KeepAlive { left } => (
+                    Some(Event::Frame(Bytes::from_static(KEEP_ALIVE_FRAME))),
+                    Phase::Queued { left },
+                ),
+                Phase::Queued { left } => {
+                    let interval = self.style.keep_alive.map(|k| k.interval);
+                    let next = if left > 1 {
+                        Phase::KeepAlive { left: left - 1 }
+                    } else {
+                        Phase::PromptFilter
+                    };
+                    (interval.map(Event::Sleep), next)
+                }
+                Phase::PromptFilter => {
+                    let frame = self
+                        .style
+                        .prompt_filter_head
+                        .then(|| Event::Frame(StreamScript::prompt_filter_frame()));
+                    (frame, Phase::Head { choice: 0 })
+                }
                 Phase::Head { choice } => {
                     let next = match self.next_choice(choice) {
                         Some(choice) => Phase::Head { choice },
@@ -267,7 +412,7 @@ impl Iterator for StreamScript {
                 Phase::Finish { choice } => {
                     let next = match self.next_choice(choice) {
                         Some(choice) => Phase::Finish { choice },
-                        None if self.include_usage => Phase::Usage,
+                        None if self.style.usage == UsagePlacement::FinalChunk => Phase::Usage,
                         None => Phase::Done,
                     };
                     (self.finish_frame(choice).map(Event::Frame), next)
@@ -300,6 +445,7 @@ fn chunk_choice<'a>(
         delta,
         logprobs: None,
         finish_reason,
+        usage: None,
     }
 }
 
@@ -394,7 +540,7 @@ mod tests {
                     let payload = &text["data: ".len()..text.len() - 2];
                     Some(serde_json::from_str(payload).unwrap_or(Value::String(payload.into())))
                 }
-                Event::Wait(_) => None,
+                Event::Wait(_) | Event::Sleep(_) => None,
                 Event::Cut => Some(Value::String("CUT".into())),
             })
             .collect()

@@ -23,6 +23,11 @@ pub struct Usage {
     pub completion_tokens: u64,
     /// The part of `completion_tokens` spent on reasoning.
     pub reasoning_tokens: u64,
+    /// The part of `prompt_tokens` served from a prompt cache.
+    pub cached_tokens: u64,
+    /// DeepSeek's spelling of the cache split as well:
+    /// `prompt_cache_hit_tokens` and `prompt_cache_miss_tokens`.
+    pub cache_hit_fields: bool,
 }
 
 impl Usage {
@@ -46,14 +51,25 @@ impl Serialize for Usage {
             prompt_tokens: u64,
             completion_tokens: u64,
             total_tokens: u64,
+            #[serde(skip_serializing_if = "Option::is_none")]
+            prompt_cache_hit_tokens: Option<u64>,
+            #[serde(skip_serializing_if = "Option::is_none")]
+            prompt_cache_miss_tokens: Option<u64>,
             prompt_tokens_details: PromptDetails,
             completion_tokens_details: CompletionDetails,
         }
+        let cache_split = |tokens: u64| self.cache_hit_fields.then_some(tokens);
         UsageWire {
             prompt_tokens: self.prompt_tokens,
             completion_tokens: self.completion_tokens,
             total_tokens: self.total_tokens(),
-            prompt_tokens_details: PromptDetails { cached_tokens: 0 },
+            prompt_cache_hit_tokens: cache_split(self.cached_tokens),
+            prompt_cache_miss_tokens: cache_split(
+                self.prompt_tokens.saturating_sub(self.cached_tokens),
+            ),
+            prompt_tokens_details: PromptDetails {
+                cached_tokens: self.cached_tokens,
+            },
             completion_tokens_details: CompletionDetails {
                 reasoning_tokens: self.reasoning_tokens,
             },
@@ -128,6 +144,9 @@ pub struct ChunkChoice<'a> {
     pub delta: Delta<'a>,
     pub logprobs: Option<()>,
     pub finish_reason: Option<&'static str>,
+    /// Moonshot reports a stream's usage here, on the finishing choice.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub usage: Option<Usage>,
 }
 
 /// The incremental part of a chunk; an all-`None` delta serialises as `{}`.
@@ -171,7 +190,7 @@ mod tests {
         let usage = Usage {
             prompt_tokens: 7,
             completion_tokens: 5,
-            reasoning_tokens: 0,
+            ..Usage::default()
         };
         let json = serde_json::to_string(&usage).unwrap_or_default();
         assert_eq!(
@@ -186,11 +205,29 @@ mod tests {
             prompt_tokens: 1,
             completion_tokens: 9,
             reasoning_tokens: 6,
+            ..Usage::default()
         };
         let value = serde_json::to_value(usage).unwrap_or_default();
         assert_eq!(value["completion_tokens"], 9);
         assert_eq!(value["total_tokens"], 10);
         assert_eq!(value["completion_tokens_details"]["reasoning_tokens"], 6);
+    }
+
+    #[test]
+    fn deepseek_spells_out_the_cache_split() {
+        let usage = Usage {
+            prompt_tokens: 10,
+            completion_tokens: 1,
+            cached_tokens: 4,
+            cache_hit_fields: true,
+            ..Usage::default()
+        };
+        let value = serde_json::to_value(usage).unwrap_or_default();
+        assert_eq!(value["prompt_cache_hit_tokens"], 4);
+        assert_eq!(value["prompt_cache_miss_tokens"], 6);
+        assert_eq!(value["prompt_tokens_details"]["cached_tokens"], 4);
+        let plain = serde_json::to_value(Usage::default()).unwrap_or_default();
+        assert!(plain.get("prompt_cache_hit_tokens").is_none());
     }
 
     #[test]
