@@ -16,6 +16,8 @@ pub mod answer;
 pub mod checks;
 pub mod errors;
 pub mod stream_style;
+#[cfg(test)]
+mod wire_tests;
 
 use hyper::header::HeaderMap;
 
