@@ -39,7 +39,7 @@ delta.reasoning_content chunks before the content (think=0: none);
 completion_tokens and completion_tokens_details.reasoning_tokens; a
 non-streamed answer carries message.reasoning_content.
 
-Keys (Authorization: Bearer KEY):
+Keys (Authorization: Bearer KEY; for Azure the api-key: KEY header):
   sk-mock-<other>        a normal answer
   sk-mock-slow           waits 3 s before the response head
   sk-mock-slowgen        non-streamed chat: waits chunks x delay generating,
