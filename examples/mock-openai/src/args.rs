@@ -7,10 +7,13 @@
 
 use std::time::Duration;
 
+use crate::dialect::Provider;
+
 pub const USAGE: &str = "\
 mock-openai: an OpenAI-compatible fake for dev, tests and benchmarks.
 
 Usage: mock-openai [--port PORT] [--chunks N] [--delay-ms MS] [--tpm-limit N]
+                   [--provider NAME]
 
 Options:
   --port PORT      TCP port on 127.0.0.1; 0 picks a free one   [default: 9999]
@@ -19,6 +22,9 @@ Options:
   --tpm-limit N    most tokens one chat request may ask for, prompt plus
                    max_tokens; more gets OpenAI's 429 \"Request too large\"
                    (type tokens); 0 turns the check off        [default: 50000]
+  --provider NAME  the dialect spoken when a request names none: openai,
+                   openai-compatible, deepseek, qwen, moonshot, zhipu,
+                   doubao or azure                             [default: openai]
   -h, --help       print this help
 
 Pacing per request: the headers x-mock-chunks and x-mock-delay-ms, or a
@@ -26,7 +32,14 @@ directive in the last user message, [mock chunks=N delay_ms=MS] (either field,
 any order; for callers behind a proxy that drops x-mock-* headers). A header
 beats the directive, which beats the flags; a bad directive value is ignored.
 
-Keys (Authorization: Bearer KEY):
+Reasoning: a model whose name contains reason, think, qwq or qwen3 (e.g.
+deepseek-reasoner), or the directive [mock think=N], streams N (default 8)
+delta.reasoning_content chunks before the content (think=0: none);
+[mock think_ms=MS] paces them (default: like content). Usage counts them in
+completion_tokens and completion_tokens_details.reasoning_tokens; a
+non-streamed answer carries message.reasoning_content.
+
+Keys (Authorization: Bearer KEY; for Azure the api-key: KEY header):
   sk-mock-<other>        a normal answer
   sk-mock-slow           waits 3 s before the response head
   sk-mock-slowgen        non-streamed chat: waits chunks x delay generating,
@@ -39,10 +52,41 @@ Keys (Authorization: Bearer KEY):
   sk-mock-500            500 server_error
   sk-mock-deactivated    403 account_deactivated
   sk-mock-echo400[-*]    400 invalid_value whose message quotes the key
+  sk-mock-nobalance      402 with DeepSeek's Insufficient Balance body
+  sk-mock-wrongregion    401 DashScope's invalid_api_key (a key of another region)
+  sk-mock-arrears        429 with DashScope's Arrearage body: a billing state of
+                         the key, not a rate limit (DashScope itself sends 400:
+                         sk-mock-arrears400)
 Models: any model named forbidden-* gets 403 model_not_found, on every key.
 
+Provider dialects, chosen per request by the header x-mock-provider: NAME, a
+path prefix /_provider/NAME/... (base_url http://127.0.0.1:PORT/_provider/NAME;
+under it any path ending in /chat/completions, /models or /embeddings works),
+Azure's path /openai/deployments/DEPLOYMENT/chat/completions?api-version=V,
+else --provider:
+  openai, openai-compatible  as above: usage only with include_usage
+  deepseek   usage (with prompt_cache_hit_tokens/miss) on the finish chunk, or
+             a usage-only chunk with [mock usage=separate]; x-mock-queue-ms: N
+             or [mock queue_ms=N] sends `: keep-alive` comments for N ms first
+  qwen       usage chunk with include_usage; enable_thinking needs stream:true
+             (else 400); enable_thinking turns reasoning on or off
+  moonshot   usage as choices[0].usage on the finish chunk, unasked
+  zhipu      usage on the finish chunk, unasked; [mock finish=sensitive] or
+             [mock finish=network_error] ends the answer half-way with that
+             finish_reason; tool_choice other than auto, or temperature
+             outside [0,1]: 400 (Zhipu's error code 1214)
+  doubao     ep-... models answer as doubao-1-5-pro-32k-250115; usage chunk
+             with include_usage, a running total on every chunk with
+             stream_options.chunk_include_usage or [mock usage=running];
+             max_tokens with max_completion_tokens: 400
+  azure      key in the api-key header (Bearer alone: 401), api-version
+             required (else 404); the stream opens with a choices:[] chunk of
+             prompt_filter_results; answers name the model gpt-4o-2024-08-06
+
 GET /_mock/stats counts per key; POST /_mock/reset zeroes the counts;
-GET /_mock/last-request shows the body of the last chat request as received.
+GET /_mock/last-request shows the body of the last chat request as received;
+GET /_mock/last-request?detail=1 shows {method, path, query, provider,
+headers, body} of it (headers as sent, keys included: it is a fake).
 Prints `mock-openai listening on http://127.0.0.1:PORT` once ready.";
 
 pub const DEFAULT_PORT: u16 = 9999;
@@ -71,6 +115,8 @@ pub struct Config {
     /// Most tokens (prompt plus `max_tokens`) one chat request may ask for;
     /// 0 means no limit.
     pub tpm_limit: u64,
+    /// The dialect of requests that name none.
+    pub provider: Provider,
 }
 
 impl Default for Config {
@@ -82,6 +128,7 @@ impl Default for Config {
                 delay: DEFAULT_DELAY,
             },
             tpm_limit: DEFAULT_TPM_LIMIT,
+            provider: Provider::OpenAi,
         }
     }
 }
@@ -107,7 +154,7 @@ pub fn parse_args(args: impl IntoIterator<Item = String>) -> Result<Command, Str
         }
         if !matches!(
             flag.as_str(),
-            "--port" | "--chunks" | "--delay-ms" | "--tpm-limit"
+            "--port" | "--chunks" | "--delay-ms" | "--tpm-limit" | "--provider"
         ) {
             return Err(format!("unknown argument '{flag}'"));
         }
@@ -121,6 +168,10 @@ pub fn parse_args(args: impl IntoIterator<Item = String>) -> Result<Command, Str
                 })?;
             }
             "--chunks" => config.stream.chunks = parse_chunks(&value)?,
+            "--provider" => {
+                config.provider = Provider::parse(&value)
+                    .ok_or_else(|| format!("--provider must name a dialect, got '{value}'"))?;
+            }
             "--tpm-limit" => {
                 config.tpm_limit = value.trim().parse().map_err(|_| {
                     format!(
@@ -179,6 +230,7 @@ mod tests {
                 delay: Duration::from_millis(delay_ms),
             },
             tpm_limit,
+            provider: Provider::OpenAi,
         }))
     }
 
@@ -212,13 +264,46 @@ mod tests {
         for needle in [
             "--tpm-limit",
             "[mock chunks=N delay_ms=MS]",
+            "[mock think=N]",
+            "think_ms",
             "sk-mock-slowgen",
             "sk-mock-deactivated",
             "sk-mock-echo400",
             "forbidden-*",
+            "--provider",
+            "x-mock-provider",
+            "/_provider/NAME",
+            "/openai/deployments/",
+            "sk-mock-nobalance",
+            "sk-mock-wrongregion",
+            "sk-mock-arrears",
+            "[mock usage=separate]",
+            "[mock usage=running]",
+            "[mock finish=sensitive]",
+            "queue_ms",
+            "?detail=1",
         ] {
             assert!(USAGE.contains(needle), "USAGE lacks {needle}");
         }
+    }
+
+    #[test]
+    fn provider_flag_sets_the_default_dialect() {
+        let provider = |args: &[&str]| match parse_args(args.iter().map(|a| a.to_string())) {
+            Ok(Command::Serve(config)) => Ok(config.provider),
+            Ok(Command::Help) => Err("help".to_owned()),
+            Err(message) => Err(message),
+        };
+        assert_eq!(provider(&[]), Ok(Provider::OpenAi));
+        assert_eq!(
+            provider(&["--provider", "deepseek"]),
+            Ok(Provider::DeepSeek)
+        );
+        assert_eq!(provider(&["--provider=azure"]), Ok(Provider::Azure));
+        assert_eq!(
+            provider(&["--provider", "claude"]),
+            Err("--provider must name a dialect, got 'claude'".to_owned())
+        );
     }
 
     #[test]

@@ -23,7 +23,7 @@ use serde::Serialize;
 use tokio::time::{Instant, Sleep};
 
 use crate::stats::Stats;
-use crate::stream::{Event, StreamScript};
+use crate::stream::{Event, Pause, StreamScript};
 use crate::wire::Usage;
 
 /// Returned to hyper to make it drop the connection without a (complete)
@@ -95,6 +95,16 @@ pub fn json_response(status: StatusCode, value: &impl Serialize) -> Response<Res
     response
 }
 
+/// A JSON response whose body is already serialised.
+pub fn raw_json_response(status: StatusCode, body: String) -> Response<ResponseBody> {
+    let mut response = Response::new(ResponseBody::Full(Some(Bytes::from(body))));
+    *response.status_mut() = status;
+    response
+        .headers_mut()
+        .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    response
+}
+
 /// A `text/event-stream` response around a stream body.
 pub fn sse_response(body: SseBody) -> Response<ResponseBody> {
     let mut response = Response::new(ResponseBody::Stream(Box::new(body)));
@@ -110,6 +120,7 @@ pub fn sse_response(body: SseBody) -> Response<ResponseBody> {
 pub struct SseBody {
     script: StreamScript,
     delay: Duration,
+    think_delay: Duration,
     /// Pauses end at absolute deadlines, so a stream of `k` pauses lasts
     /// `k × delay` however late the task is woken for any one of them.
     next_deadline: Instant,
@@ -120,12 +131,20 @@ pub struct SseBody {
 }
 
 impl SseBody {
-    pub fn new(script: StreamScript, delay: Duration, stats: Arc<Stats>, key: String) -> SseBody {
+    /// `delay` paces content chunks, `think_delay` reasoning chunks.
+    pub fn new(
+        script: StreamScript,
+        delay: Duration,
+        think_delay: Duration,
+        stats: Arc<Stats>,
+        key: String,
+    ) -> SseBody {
         let now = Instant::now();
         let usage = script.usage();
         SseBody {
             script,
             delay,
+            think_delay,
             next_deadline: now,
             sleep: Box::pin(tokio::time::sleep_until(now)),
             sleeping: false,
@@ -136,6 +155,13 @@ impl SseBody {
                 usage,
                 finished: false,
             },
+        }
+    }
+
+    fn delay_of(&self, pause: Pause) -> Duration {
+        match pause {
+            Pause::Content => self.delay,
+            Pause::Reasoning => self.think_delay,
         }
     }
 
@@ -150,14 +176,19 @@ impl SseBody {
             }
             match self.script.next() {
                 Some(Event::Frame(bytes)) => return Poll::Ready(Some(Ok(Frame::data(bytes)))),
-                Some(Event::Wait) if self.delay.is_zero() => {
+                Some(Event::Wait(pause)) if self.delay_of(pause).is_zero() => {
                     // Yield once anyway: hyper flushes whenever the body is
                     // pending, so each piece still leaves as its own write.
                     context.waker().wake_by_ref();
                     return Poll::Pending;
                 }
-                Some(Event::Wait) => {
-                    self.next_deadline += self.delay;
+                Some(Event::Sleep(time)) => {
+                    self.next_deadline += time;
+                    self.sleep.as_mut().reset(self.next_deadline);
+                    self.sleeping = true;
+                }
+                Some(Event::Wait(pause)) => {
+                    self.next_deadline += self.delay_of(pause);
                     self.sleep.as_mut().reset(self.next_deadline);
                     self.sleeping = true;
                 }
@@ -216,6 +247,7 @@ mod tests {
         let script = StreamScript::new(plan.completion, chunks, false, cut_after);
         ResponseBody::Stream(Box::new(SseBody::new(
             script,
+            delay,
             delay,
             stats.clone(),
             "sk-mock-t".into(),
@@ -277,5 +309,28 @@ mod tests {
     fn full_body_has_an_exact_length() {
         let body = ResponseBody::Full(Some(Bytes::from_static(b"{}")));
         assert_eq!(body.size_hint().exact(), Some(2));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn reasoning_chunks_take_their_own_delay() {
+        let stats = Arc::new(Stats::default());
+        let request = json!({"model": "m", "stream": true,
+            "messages": [{"role": "user", "content": "hi [mock think=3]"}]});
+        let plan = match plan_chat(request.to_string().as_bytes(), "id".into(), 0) {
+            Ok(plan) => plan,
+            Err(error) => panic!("bad test request: {error:?}"),
+        };
+        let script = StreamScript::new(plan.completion, 2, false, None);
+        let mut body = ResponseBody::Stream(Box::new(SseBody::new(
+            script,
+            Duration::from_millis(10),
+            Duration::from_millis(100),
+            stats,
+            "sk-mock-t".into(),
+        )));
+        let started = Instant::now();
+        while let Some(Ok(_)) = body.frame().await {}
+        // Three reasoning pauses of 100 ms, two content pauses of 10 ms.
+        assert_eq!(started.elapsed(), Duration::from_millis(320));
     }
 }

@@ -15,17 +15,24 @@
 //!   count truncates the answer to that many tokens, finish reason `length`.
 //! * Message content may be a string, an array of parts (the `text` of the
 //!   text parts joined with `\n`) or null/absent (empty).
+//! * A reasoning request ([`crate::reasoning`]) gets the same chain of
+//!   thought on every choice; its tokens are added to `completion_tokens`
+//!   and reported as `reasoning_tokens`. `max_tokens` truncates only the
+//!   answer, never the reasoning.
 //! * A `forbidden-*` model is refused while parsing
 //!   ([`crate::request_faults`]); the TPM check needs the server's limit, so
 //!   the router applies it to the parsed [`ChatRequest`].
+
+use std::ops::Range;
 
 use serde::Deserialize;
 use serde_json::Value;
 
 use crate::answer::answer_text;
 use crate::errors::ApiError;
+use crate::reasoning::{reasoning_steps, think_steps, think_steps_for};
 use crate::request_faults::check_model_access;
-use crate::tokens::{count_prompt_tokens, count_tokens, truncate_to_tokens};
+use crate::tokens::{count_prompt_tokens, count_tokens, truncate_to_tokens, TOKENS_PER_PROMPT};
 use crate::wire::{self, Usage};
 
 /// OpenAI's own ceiling on `n`; it also bounds the work one request can ask for.
@@ -36,6 +43,10 @@ pub enum FinishReason {
     Stop,
     Length,
     ToolCalls,
+    /// Zhipu's content-safety stop, mid-answer.
+    Sensitive,
+    /// Zhipu's inference failure, mid-answer.
+    NetworkError,
 }
 
 impl FinishReason {
@@ -44,6 +55,17 @@ impl FinishReason {
             FinishReason::Stop => "stop",
             FinishReason::Length => "length",
             FinishReason::ToolCalls => "tool_calls",
+            FinishReason::Sensitive => "sensitive",
+            FinishReason::NetworkError => "network_error",
+        }
+    }
+
+    /// The mid-answer endings a `[mock finish=...]` directive can ask for.
+    pub fn parse_early(name: &str) -> Option<FinishReason> {
+        match name {
+            "sensitive" => Some(FinishReason::Sensitive),
+            "network_error" => Some(FinishReason::NetworkError),
+            _ => None,
         }
     }
 }
@@ -86,7 +108,37 @@ pub struct Completion {
     pub created: u64,
     pub model: String,
     pub choices: Vec<ChoiceOutput>,
+    /// The chain of thought; empty when the request does not reason.
+    /// Every choice carries it.
+    pub reasoning: String,
+    /// Byte ranges of `reasoning`, one per reasoning chunk.
+    pub reasoning_pieces: Vec<Range<usize>>,
     pub usage: Usage,
+}
+
+impl Completion {
+    /// Cuts every text answer to its first half and ends it with `reason`,
+    /// as Zhipu stops an answer mid-way; usage then counts what was kept.
+    pub fn end_early(&mut self, reason: FinishReason) {
+        let mut answer_tokens = 0;
+        for choice in &mut self.choices {
+            if let ChoiceOutput::Text {
+                text,
+                finish_reason,
+            } = choice
+            {
+                let half = text.chars().count() / 2;
+                let cut = text
+                    .char_indices()
+                    .nth(half)
+                    .map_or(text.len(), |(at, _)| at);
+                text.truncate(cut);
+                *finish_reason = reason;
+            }
+            answer_tokens += choice.completion_tokens();
+        }
+        self.usage.completion_tokens = answer_tokens + self.usage.reasoning_tokens;
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -120,6 +172,8 @@ struct Message {
 #[derive(Deserialize)]
 struct StreamOptions {
     include_usage: Option<bool>,
+    /// Volcengine Ark's running usage on every chunk.
+    chunk_include_usage: Option<bool>,
 }
 
 /// A chat request that passed validation, before its answer is planned.
@@ -130,20 +184,34 @@ pub struct ChatRequest {
     pub model: String,
     last_user_message: String,
     prompt_tokens: u64,
+    /// Prompt tokens of every message before the last: what a provider's
+    /// prompt cache would have seen already (DeepSeek reports it as hits).
+    history_tokens: u64,
     stream: bool,
     include_usage: bool,
+    chunk_include_usage: bool,
     choice_count: usize,
     /// `max_completion_tokens`, else `max_tokens`.
     token_limit: Option<u64>,
     tool_name: Option<String>,
+    /// Reasoning chunks to stream before the answer, if the request reasons.
+    think_steps: Option<usize>,
 }
 
 impl ChatRequest {
+    #[cfg(test)]
     pub fn parse(body: &[u8]) -> Result<ChatRequest, ApiError> {
+        ChatRequest::parse_for(body, None)
+    }
+
+    /// Parses a body that may leave `model` out when the endpoint names it
+    /// (Azure's deployment): `default_model` then stands in.
+    pub fn parse_for(body: &[u8], default_model: Option<&str>) -> Result<ChatRequest, ApiError> {
         let request: RequestBody =
             serde_json::from_slice(body).map_err(|error| ApiError::BadJson(error.to_string()))?;
         let model = request
             .model
+            .or_else(|| default_model.map(str::to_owned))
             .ok_or_else(|| ApiError::invalid("model", "you must provide a model parameter"))?;
         check_model_access(&model)?;
         let messages = request.messages.ok_or_else(|| {
@@ -179,15 +247,23 @@ impl ChatRequest {
             .rev()
             .find(|(message, _)| message.role == "user")
             .map_or_else(String::new, |(_, text)| text.clone());
+        let think_steps = think_steps(&model, &last_user_message);
+        let history_tokens = message_texts.split_last().map_or(0, |(_, earlier)| {
+            count_prompt_tokens(earlier.iter().map(String::as_str)) - TOKENS_PER_PROMPT
+        });
+        let (include_usage, chunk_include_usage) =
+            request.stream_options.map_or((None, None), |options| {
+                (options.include_usage, options.chunk_include_usage)
+            });
         Ok(ChatRequest {
             model,
+            think_steps,
+            history_tokens,
+            include_usage: include_usage.unwrap_or(false),
+            chunk_include_usage: chunk_include_usage.unwrap_or(false),
             last_user_message,
             prompt_tokens: count_prompt_tokens(message_texts.iter().map(String::as_str)),
             stream: request.stream.unwrap_or(false),
-            include_usage: request
-                .stream_options
-                .and_then(|options| options.include_usage)
-                .unwrap_or(false),
             choice_count,
             token_limit,
             tool_name: tool_to_call(
@@ -195,6 +271,24 @@ impl ChatRequest {
                 request.tool_choice.as_ref(),
             ),
         })
+    }
+
+    pub fn include_usage(&self) -> bool {
+        self.include_usage
+    }
+
+    pub fn chunk_include_usage(&self) -> bool {
+        self.chunk_include_usage
+    }
+
+    pub fn history_tokens(&self) -> u64 {
+        self.history_tokens
+    }
+
+    /// A provider's explicit switch (Qwen's `enable_thinking`) overrides the
+    /// model's name; a `[mock think=N]` directive still wins over both.
+    pub fn set_thinking(&mut self, on: bool) {
+        self.think_steps = think_steps_for(on, &self.last_user_message);
     }
 
     /// The text of the last `user` message, empty if there is none.
@@ -236,9 +330,26 @@ impl ChatRequest {
                 }
             })
             .collect();
+        let steps = self
+            .think_steps
+            .map(|steps| reasoning_steps(&self.last_user_message, steps))
+            .unwrap_or_default();
+        let mut reasoning = String::new();
+        let reasoning_pieces = steps
+            .iter()
+            .map(|step| {
+                let start = reasoning.len();
+                reasoning.push_str(step);
+                start..reasoning.len()
+            })
+            .collect();
+        let reasoning_tokens = count_tokens(&reasoning).saturating_mul(choices.len() as u64);
+        let answer_tokens: u64 = choices.iter().map(ChoiceOutput::completion_tokens).sum();
         let usage = Usage {
             prompt_tokens: self.prompt_tokens,
-            completion_tokens: choices.iter().map(ChoiceOutput::completion_tokens).sum(),
+            completion_tokens: answer_tokens.saturating_add(reasoning_tokens),
+            reasoning_tokens,
+            ..Usage::default()
         };
         ChatPlan {
             completion: Completion {
@@ -246,6 +357,8 @@ impl ChatRequest {
                 created,
                 model: self.model,
                 choices,
+                reasoning,
+                reasoning_pieces,
                 usage,
             },
             stream: self.stream,
@@ -262,6 +375,8 @@ pub fn plan_chat(body: &[u8], id: String, created: u64) -> Result<ChatPlan, ApiE
 
 /// The non-streaming `chat.completion` JSON for a planned completion.
 pub fn completion_json(completion: &Completion) -> wire::ChatCompletion<'_> {
+    let reasoning_content =
+        (!completion.reasoning.is_empty()).then_some(completion.reasoning.as_str());
     let choices = completion
         .choices
         .iter()
@@ -272,12 +387,14 @@ pub fn completion_json(completion: &Completion) -> wire::ChatCompletion<'_> {
                     role: "assistant",
                     content: Some(text),
                     refusal: None,
+                    reasoning_content,
                     tool_calls: None,
                 },
                 ChoiceOutput::ToolCall { name, arguments } => wire::AssistantMessage {
                     role: "assistant",
                     content: None,
                     refusal: None,
+                    reasoning_content,
                     tool_calls: Some([wire::ToolCall {
                         id: wire::TOOL_CALL_ID,
                         kind: "function",
@@ -341,353 +458,4 @@ fn tool_to_call(tools: &[Value], tool_choice: Option<&Value>) -> Option<String> 
 }
 
 #[cfg(test)]
-mod tests {
-    use serde_json::json;
-
-    use super::*;
-
-    #[track_caller]
-    fn plan(request: Value) -> ChatPlan {
-        match plan_chat(request.to_string().as_bytes(), "chatcmpl-mock-1".into(), 42) {
-            Ok(plan) => plan,
-            Err(error) => panic!("unexpected error {error:?}"),
-        }
-    }
-
-    #[track_caller]
-    fn plan_error(body: &str) -> ApiError {
-        match plan_chat(body.as_bytes(), "chatcmpl-mock-1".into(), 42) {
-            Ok(plan) => panic!("expected an error, got {plan:?}"),
-            Err(error) => error,
-        }
-    }
-
-    fn text_of(output: &ChoiceOutput) -> &str {
-        match output {
-            ChoiceOutput::Text { text, .. } => text,
-            ChoiceOutput::ToolCall { arguments, .. } => arguments,
-        }
-    }
-
-    #[test]
-    fn answers_quote_the_last_user_message() {
-        let plan = plan(json!({
-            "model": "gpt-4o-mini",
-            "messages": [
-                {"role": "system", "content": "be brief"},
-                {"role": "user", "content": "first"},
-                {"role": "assistant", "content": "ok"},
-                {"role": "user", "content": "<b>second</b> 你好 😀"},
-            ],
-        }));
-        assert!(!plan.stream);
-        assert!(text_of(&plan.completion.choices[0]).contains("\n\n<b>second</b> 你好 😀\n\n"));
-        assert_eq!(
-            plan.completion.choices[0].finish_reason(),
-            FinishReason::Stop
-        );
-    }
-
-    #[test]
-    fn content_parts_are_joined() {
-        let plan = plan(json!({
-            "model": "m",
-            "messages": [{"role": "user", "content": [
-                {"type": "text", "text": "part one"},
-                {"type": "image_url", "image_url": {"url": "http://x"}},
-                {"type": "text", "text": "part two"},
-            ]}],
-        }));
-        assert!(text_of(&plan.completion.choices[0]).contains("\n\npart one\npart two\n\n"));
-    }
-
-    #[test]
-    fn usage_counts_prompt_and_answer() {
-        let plan = plan(json!({
-            "model": "m",
-            "messages": [{"role": "user", "content": "hello world"}],
-        }));
-        let answer = text_of(&plan.completion.choices[0]);
-        assert_eq!(plan.completion.usage.prompt_tokens, 4 + 4 + 3);
-        assert_eq!(
-            plan.completion.usage.completion_tokens,
-            count_tokens(answer)
-        );
-    }
-
-    #[test]
-    fn max_tokens_truncates_with_finish_reason_length() {
-        let plan = plan(json!({
-            "model": "m",
-            "messages": [{"role": "user", "content": "hi"}],
-            "max_tokens": 5,
-        }));
-        let choice = &plan.completion.choices[0];
-        assert_eq!(choice.finish_reason(), FinishReason::Length);
-        assert_eq!(text_of(choice), "## Mock answer\n\nThis");
-        assert_eq!(plan.completion.usage.completion_tokens, 5);
-    }
-
-    #[test]
-    fn max_completion_tokens_wins_over_max_tokens() {
-        let plan = plan(json!({
-            "model": "m",
-            "messages": [{"role": "user", "content": "hi"}],
-            "max_tokens": 5,
-            "max_completion_tokens": 2,
-        }));
-        assert_eq!(plan.completion.usage.completion_tokens, 2);
-    }
-
-    #[test]
-    fn large_max_tokens_leaves_the_answer_whole() {
-        let plan = plan(json!({
-            "model": "m",
-            "messages": [{"role": "user", "content": "hi"}],
-            "max_tokens": 100000,
-        }));
-        assert_eq!(
-            plan.completion.choices[0].finish_reason(),
-            FinishReason::Stop
-        );
-    }
-
-    #[test]
-    fn n_produces_distinct_choices() {
-        let plan = plan(json!({
-            "model": "m",
-            "messages": [{"role": "user", "content": "hi"}],
-            "n": 3,
-        }));
-        assert_eq!(plan.completion.choices.len(), 3);
-        assert!(text_of(&plan.completion.choices[2]).contains("choice 3 of 3"));
-        let per_choice: u64 = plan
-            .completion
-            .choices
-            .iter()
-            .map(|c| count_tokens(text_of(c)))
-            .sum();
-        assert_eq!(plan.completion.usage.completion_tokens, per_choice);
-    }
-
-    #[test]
-    fn tools_turn_answers_into_calls() {
-        let plan = plan(json!({
-            "model": "m",
-            "messages": [{"role": "user", "content": "weather in \"Paris\"?"}],
-            "tools": [
-                {"type": "function", "function": {"name": "get_weather", "parameters": {}}},
-                {"type": "function", "function": {"name": "other"}},
-            ],
-        }));
-        assert_eq!(
-            plan.completion.choices[0],
-            ChoiceOutput::ToolCall {
-                name: "get_weather".into(),
-                arguments: r#"{"query":"weather in \"Paris\"?"}"#.into(),
-            }
-        );
-        assert_eq!(
-            plan.completion.choices[0].finish_reason(),
-            FinishReason::ToolCalls
-        );
-    }
-
-    #[test]
-    fn tool_choice_none_answers_in_text_and_named_choice_is_honoured() {
-        let tools = json!([
-            {"type": "function", "function": {"name": "first"}},
-            {"type": "function", "function": {"name": "second"}},
-        ]);
-        let none = plan(json!({
-            "model": "m", "messages": [], "tools": tools, "tool_choice": "none",
-        }));
-        assert!(matches!(
-            none.completion.choices[0],
-            ChoiceOutput::Text { .. }
-        ));
-        let named = plan(json!({
-            "model": "m", "messages": [], "tools": tools,
-            "tool_choice": {"type": "function", "function": {"name": "second"}},
-        }));
-        assert!(
-            matches!(&named.completion.choices[0], ChoiceOutput::ToolCall { name, .. } if name == "second")
-        );
-        let empty = plan(json!({"model": "m", "messages": [], "tools": []}));
-        assert!(matches!(
-            empty.completion.choices[0],
-            ChoiceOutput::Text { .. }
-        ));
-    }
-
-    #[test]
-    fn stream_options_are_read() {
-        let plan = plan(json!({
-            "model": "m", "messages": [], "stream": true,
-            "stream_options": {"include_usage": true},
-        }));
-        assert!(plan.stream && plan.include_usage);
-    }
-
-    #[test]
-    fn bad_requests_are_rejected_without_panicking() {
-        assert!(matches!(plan_error("{not json"), ApiError::BadJson(_)));
-        assert!(matches!(plan_error("[]"), ApiError::BadJson(_)));
-        assert!(matches!(
-            plan_error(r#"{"model":"m","messages":"x"}"#),
-            ApiError::BadJson(_)
-        ));
-        assert!(matches!(
-            plan_error(r#"{"model":"m","messages":[{"content":"x"}]}"#),
-            ApiError::BadJson(_)
-        ));
-        assert!(matches!(
-            plan_error(r#"{"messages":[]}"#),
-            ApiError::InvalidParameter { param: "model", .. }
-        ));
-        assert!(matches!(
-            plan_error(r#"{"model":"m"}"#),
-            ApiError::InvalidParameter {
-                param: "messages",
-                ..
-            }
-        ));
-        assert!(matches!(
-            plan_error(r#"{"model":"m","messages":[],"n":0}"#),
-            ApiError::InvalidParameter { param: "n", .. }
-        ));
-        assert!(matches!(
-            plan_error(r#"{"model":"m","messages":[],"n":100000}"#),
-            ApiError::InvalidParameter { param: "n", .. }
-        ));
-        assert!(matches!(
-            plan_error(r#"{"model":"m","messages":[],"n":-1}"#),
-            ApiError::BadJson(_)
-        ));
-        assert!(matches!(
-            plan_error(r#"{"model":"m","messages":[],"max_tokens":0}"#),
-            ApiError::InvalidParameter {
-                param: "max_tokens",
-                ..
-            }
-        ));
-    }
-
-    #[track_caller]
-    fn parsed(request: Value) -> ChatRequest {
-        match ChatRequest::parse(request.to_string().as_bytes()) {
-            Ok(parsed) => parsed,
-            Err(error) => panic!("unexpected error {error:?}"),
-        }
-    }
-
-    #[track_caller]
-    fn check_requested(request: Value, expected: u64) {
-        assert_eq!(
-            parsed(request.clone()).requested_tokens(),
-            expected,
-            "{request}"
-        );
-    }
-
-    #[test]
-    fn requested_tokens_are_prompt_plus_output_limit() {
-        let hello = json!([{"role": "user", "content": "hello world"}]);
-        // "hello world" is 4 tokens, plus 4 for the message and 3 for the prompt.
-        check_requested(json!({"model": "m", "messages": hello}), 11);
-        check_requested(
-            json!({"model": "m", "messages": hello, "max_tokens": 100}),
-            111,
-        );
-        check_requested(
-            json!({"model": "m", "messages": hello, "max_tokens": 100, "max_completion_tokens": 7}),
-            18,
-        );
-        check_requested(
-            json!({"model": "m", "messages": hello, "max_tokens": u64::MAX}),
-            u64::MAX,
-        );
-        let big_prompt = "x".repeat(300 * 1024);
-        check_requested(
-            json!({"model": "m", "messages": [{"role": "user", "content": big_prompt}]}),
-            300 * 1024 / 4 + 4 + 3,
-        );
-    }
-
-    #[test]
-    fn last_user_message_is_kept_for_the_pacing_directive() {
-        let request = parsed(json!({
-            "model": "m",
-            "messages": [
-                {"role": "user", "content": "[mock chunks=1] old"},
-                {"role": "user", "content": "new [mock chunks=2]"},
-                {"role": "assistant", "content": "[mock chunks=3]"},
-            ],
-        }));
-        assert_eq!(request.last_user_message(), "new [mock chunks=2]");
-        let plan = request.plan("id".into(), 0);
-        assert!(text_of(&plan.completion.choices[0]).contains("\n\nnew [mock chunks=2]\n\n"));
-        assert_eq!(
-            parsed(json!({"model": "m", "messages": []})).last_user_message(),
-            ""
-        );
-    }
-
-    #[test]
-    fn forbidden_models_are_refused() {
-        assert_eq!(
-            plan_error(r#"{"model":"forbidden-gpt-5","messages":[]}"#),
-            ApiError::ModelNotAllowed {
-                model: "forbidden-gpt-5".into()
-            }
-        );
-    }
-
-    #[test]
-    fn nulls_are_accepted_where_openai_accepts_them() {
-        let plan = plan(json!({
-            "model": "m",
-            "messages": [{"role": "assistant", "content": null}, {"role": "user", "content": "x"}],
-            "stream": null, "stream_options": null, "n": null, "max_tokens": null, "tools": null,
-        }));
-        assert_eq!(plan.completion.choices.len(), 1);
-    }
-
-    #[test]
-    fn non_streaming_json_has_the_openai_shape() {
-        let plan = plan(json!({"model": "gpt-4o", "messages": [{"role": "user", "content": "x"}]}));
-        let value = serde_json::to_value(completion_json(&plan.completion)).unwrap_or_default();
-        assert_eq!(value["object"], "chat.completion");
-        assert_eq!(value["id"], "chatcmpl-mock-1");
-        assert_eq!(value["created"], 42);
-        assert_eq!(value["model"], "gpt-4o");
-        assert_eq!(value["system_fingerprint"], "fp_mock");
-        let choice = &value["choices"][0];
-        assert_eq!(choice["index"], 0);
-        assert_eq!(choice["message"]["role"], "assistant");
-        assert!(choice["message"]["refusal"].is_null());
-        assert!(choice["message"].get("tool_calls").is_none());
-        assert!(choice["logprobs"].is_null());
-        assert_eq!(choice["finish_reason"], "stop");
-        assert_eq!(value["usage"]["prompt_tokens_details"]["cached_tokens"], 0);
-    }
-
-    #[test]
-    fn non_streaming_tool_call_has_null_content() {
-        let plan = plan(json!({
-            "model": "m", "messages": [{"role": "user", "content": "q"}],
-            "tools": [{"type": "function", "function": {"name": "lookup"}}],
-        }));
-        let value = serde_json::to_value(completion_json(&plan.completion)).unwrap_or_default();
-        let message = &value["choices"][0]["message"];
-        assert!(message["content"].is_null());
-        assert_eq!(message["tool_calls"][0]["id"], "call_mock_1");
-        assert_eq!(message["tool_calls"][0]["type"], "function");
-        assert_eq!(message["tool_calls"][0]["function"]["name"], "lookup");
-        assert_eq!(
-            message["tool_calls"][0]["function"]["arguments"],
-            r#"{"query":"q"}"#
-        );
-        assert_eq!(value["choices"][0]["finish_reason"], "tool_calls");
-    }
-}
+mod tests;

@@ -14,7 +14,7 @@ use hyper::header::{HeaderValue, RETRY_AFTER};
 use hyper::{Method, Response, StatusCode};
 use serde::Serialize;
 
-use crate::body::{json_response, ResponseBody};
+use crate::body::{json_response, raw_json_response, ResponseBody};
 
 /// Seconds a rate-limited client is told to wait; short so retry tests are fast.
 const RETRY_AFTER_SECONDS: &str = "1";
@@ -66,6 +66,14 @@ pub enum ApiError {
         param: &'static str,
         message: String,
     },
+    /// A provider dialect's own error (DeepSeek's 402, DashScope's
+    /// `Arrearage`, Azure's 401, ...): its status and its exact JSON body,
+    /// built in [`crate::dialect::errors`] because each provider shapes
+    /// errors differently from OpenAI's envelope.
+    Provider {
+        status: StatusCode,
+        body: String,
+    },
 }
 
 impl ApiError {
@@ -92,6 +100,7 @@ impl ApiError {
             | ApiError::InvalidParameter { .. }
             | ApiError::KeyEchoed { .. } => StatusCode::BAD_REQUEST,
             ApiError::BodyTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            ApiError::Provider { status, .. } => *status,
         }
     }
 
@@ -122,7 +131,8 @@ impl ApiError {
             ApiError::MissingApiKey
             | ApiError::ServerError
             | ApiError::BadJson(_)
-            | ApiError::InvalidParameter { .. } => None,
+            | ApiError::InvalidParameter { .. }
+            | ApiError::Provider { .. } => None,
         }
     }
 
@@ -186,10 +196,14 @@ impl ApiError {
                 )
             }
             ApiError::InvalidParameter { message, .. } => message.clone(),
+            ApiError::Provider { body, .. } => body.clone(),
         }
     }
 
     pub fn into_response(self) -> Response<ResponseBody> {
+        if let ApiError::Provider { status, body } = self {
+            return raw_json_response(status, body);
+        }
         #[derive(Serialize)]
         struct Envelope<'a> {
             error: Detail<'a>,

@@ -15,13 +15,21 @@
 //! | `sk-mock-500` | 500 `server_error` |
 //! | `sk-mock-deactivated` | 403 `account_deactivated` |
 //! | `sk-mock-echo400`, `sk-mock-echo400-*` | 400 `invalid_value` quoting the key |
+//! | `sk-mock-nobalance` | 402, DeepSeek's "Insufficient Balance" body |
+//! | `sk-mock-wrongregion` | 401, DashScope's `invalid_api_key` body |
+//! | `sk-mock-arrears` | 429 with DashScope's `Arrearage` body (`-arrears400`: its real 400) |
 //! | anything not starting with `sk-mock-` | 401 `invalid_api_key` |
+//!
+//! The provider-shaped failures answer in every dialect, so a test can pick
+//! the body it needs whatever preset it runs.
 //!
 //! Faults that follow from the request rather than the key (a `forbidden-*`
 //! model, a request over the TPM limit) are in [`crate::request_faults`].
 
 use hyper::header::{HeaderMap, AUTHORIZATION};
+use hyper::StatusCode;
 
+use crate::dialect::errors;
 use crate::errors::ApiError;
 
 /// Every key the mock accepts starts with this.
@@ -73,6 +81,14 @@ pub fn behaviour_for(key: &str) -> KeyBehaviour {
         "sk-mock-slowgen" => KeyBehaviour::SlowGeneration,
         "sk-mock-cut" => KeyBehaviour::Cut,
         "sk-mock-reset" => KeyBehaviour::Reset,
+        "sk-mock-nobalance" => KeyBehaviour::Fail(errors::deepseek_insufficient_balance()),
+        "sk-mock-wrongregion" => KeyBehaviour::Fail(errors::dashscope_invalid_key()),
+        "sk-mock-arrears" => {
+            KeyBehaviour::Fail(errors::dashscope_arrearage(StatusCode::TOO_MANY_REQUESTS))
+        }
+        "sk-mock-arrears400" => {
+            KeyBehaviour::Fail(errors::dashscope_arrearage(StatusCode::BAD_REQUEST))
+        }
         _ if is_echo_key(key) => KeyBehaviour::Fail(ApiError::KeyEchoed {
             key: key.to_owned(),
         }),
@@ -114,6 +130,22 @@ mod tests {
             KeyBehaviour::Fail(ApiError::AccountDeactivated),
         );
         check("sk-live-real", KeyBehaviour::Fail(ApiError::InvalidApiKey));
+        check(
+            "sk-mock-nobalance",
+            KeyBehaviour::Fail(errors::deepseek_insufficient_balance()),
+        );
+        check(
+            "sk-mock-wrongregion",
+            KeyBehaviour::Fail(errors::dashscope_invalid_key()),
+        );
+        check(
+            "sk-mock-arrears",
+            KeyBehaviour::Fail(errors::dashscope_arrearage(StatusCode::TOO_MANY_REQUESTS)),
+        );
+        check(
+            "sk-mock-arrears400",
+            KeyBehaviour::Fail(errors::dashscope_arrearage(StatusCode::BAD_REQUEST)),
+        );
         check("", KeyBehaviour::Fail(ApiError::InvalidApiKey));
     }
 

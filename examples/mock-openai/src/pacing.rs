@@ -18,19 +18,20 @@ use std::time::Duration;
 use hyper::header::HeaderMap;
 
 use crate::args::{parse_chunks, parse_delay_ms, StreamSettings};
+use crate::directive::directive_value;
 use crate::errors::ApiError;
 
 pub const CHUNKS_HEADER: &str = "x-mock-chunks";
 pub const DELAY_HEADER: &str = "x-mock-delay-ms";
-
-/// What opens a directive; the fields follow after whitespace, up to `]`.
-const DIRECTIVE_OPEN: &str = "[mock";
 
 /// Stream settings one request asks for; `None` keeps the weaker source's.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct PacingOverrides {
     pub chunks: Option<usize>,
     pub delay: Option<Duration>,
+    /// Pause before each reasoning chunk; only the directive sets it, and
+    /// without it reasoning is paced like content.
+    pub think_delay: Option<Duration>,
 }
 
 impl PacingOverrides {
@@ -57,35 +58,23 @@ impl PacingOverrides {
                 parse_delay_ms(value).map_err(|message| ApiError::invalid(DELAY_HEADER, message))
             })
             .transpose()?;
-        Ok(PacingOverrides { chunks, delay })
+        Ok(PacingOverrides {
+            chunks,
+            delay,
+            think_delay: None,
+        })
     }
 
     /// The first `[mock ...]` directive in a message, e.g.
-    /// `[mock chunks=120 delay_ms=1000]`. Fields are separated by whitespace
-    /// or commas, in any order; unknown fields and invalid values are
-    /// ignored, and a later valid value of a field replaces an earlier one.
+    /// `[mock chunks=120 delay_ms=1000]` (see [`crate::directive`]); invalid
+    /// values are ignored, and a later valid value of a field replaces an
+    /// earlier one. `think_ms` sets the pause before each reasoning chunk.
     pub fn from_message(text: &str) -> PacingOverrides {
-        let mut overrides = PacingOverrides::default();
-        let Some(fields) = first_directive(text) else {
-            return overrides;
-        };
-        let separators = |c: char| c.is_whitespace() || c == ',';
-        for field in fields.split(separators) {
-            match field.split_once('=') {
-                Some(("chunks", value)) => {
-                    if let Ok(chunks) = parse_chunks(value) {
-                        overrides.chunks = Some(chunks);
-                    }
-                }
-                Some(("delay_ms", value)) => {
-                    if let Ok(delay) = parse_delay_ms(value) {
-                        overrides.delay = Some(delay);
-                    }
-                }
-                _ => {}
-            }
+        PacingOverrides {
+            chunks: directive_value(text, "chunks", |value| parse_chunks(value).ok()),
+            delay: directive_value(text, "delay_ms", |value| parse_delay_ms(value).ok()),
+            think_delay: directive_value(text, "think_ms", |value| parse_delay_ms(value).ok()),
         }
-        overrides
     }
 
     /// These overrides, falling back to `weaker`'s field by field.
@@ -93,6 +82,7 @@ impl PacingOverrides {
         PacingOverrides {
             chunks: self.chunks.or(weaker.chunks),
             delay: self.delay.or(weaker.delay),
+            think_delay: self.think_delay.or(weaker.think_delay),
         }
     }
 
@@ -101,21 +91,6 @@ impl PacingOverrides {
             chunks: self.chunks.unwrap_or(defaults.chunks),
             delay: self.delay.unwrap_or(defaults.delay),
         }
-    }
-}
-
-/// The text between `[mock` and the next `]` of the first directive, which
-/// must be `[mock]` or `[mock` plus whitespace (so `[mockery]` is not one).
-fn first_directive(text: &str) -> Option<&str> {
-    let mut rest = text;
-    loop {
-        let start = rest.find(DIRECTIVE_OPEN)?;
-        let after_open = &rest[start + DIRECTIVE_OPEN.len()..];
-        if after_open.starts_with(']') || after_open.starts_with(char::is_whitespace) {
-            let end = after_open.find(']')?;
-            return Some(&after_open[..end]);
-        }
-        rest = after_open;
     }
 }
 

@@ -2,10 +2,13 @@
 //! hand it to the pure core, and wrap the result in a response. Nothing here
 //! decides what an answer says.
 //!
-//! A chat completion goes: key behaviour (failures answer before the body is
-//! read) → `x-mock-*` headers → body → [`ChatRequest::parse`] (which refuses
-//! `forbidden-*` models) → TPM check → pacing → plan → stream or JSON. Every
-//! API request is counted under its key, and every error response by status.
+//! A request first gets its dialect ([`crate::dialect::select`]). A chat
+//! completion then goes: the dialect's query and key checks → key behaviour
+//! (failures answer before the body is read) → `x-mock-*` headers → body →
+//! the dialect's body checks → [`ChatRequest::parse_for`] (which refuses
+//! `forbidden-*` models) → TPM check → pacing → plan → the dialect's shaping
+//! → stream or JSON. Every API request is counted under its key, and every
+//! error response by status.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -17,12 +20,17 @@ use hyper::body::Incoming;
 use hyper::header::HeaderValue;
 use hyper::{Method, Request, Response, StatusCode};
 
-use crate::args::{Config, StreamSettings};
+use crate::args::{parse_delay_ms, Config, StreamSettings};
 use crate::body::{json_response, sse_response, ConnectionCut, ResponseBody, SseBody};
 use crate::chat::{completion_json, ChatRequest};
+use crate::dialect::answer::shape_completion;
+use crate::dialect::stream_style::{stream_style, StreamAsk};
+use crate::dialect::{checks, query_value, select, Provider, Selected};
+use crate::directive::directive_value;
 use crate::embeddings::embed_request;
 use crate::errors::ApiError;
-use crate::keys::{bearer_key, behaviour_for, KeyBehaviour, MISSING_KEY_LABEL};
+use crate::keys::{behaviour_for, KeyBehaviour, MISSING_KEY_LABEL};
+use crate::last_request::LastRequest;
 use crate::models::model_list;
 use crate::pacing::{generation_time, PacingOverrides};
 use crate::request_faults::check_request_size;
@@ -43,15 +51,20 @@ pub const CUT_AFTER_CONTENT_CHUNKS: usize = 5;
 
 const REQUEST_ID_HEADER: &str = "x-request-id";
 
+/// How long a DeepSeek request waits in the queue before its first token.
+const QUEUE_HEADER: &str = "x-mock-queue-ms";
+
 /// State shared by every connection.
 pub struct AppState {
     stream: StreamSettings,
     tpm_limit: u64,
     stats: Arc<Stats>,
     next_completion_id: AtomicU64,
-    /// The body of the last chat request, as received: tests check what a proxy forwarded
-    /// (clamped caps, refused fields, a replaced `user`).
-    last_chat_request: std::sync::Mutex<Option<serde_json::Value>>,
+    /// The dialect of requests that name none.
+    provider: Provider,
+    /// The last chat request, as received: tests check what a proxy forwarded
+    /// (clamped caps, refused fields, a replaced `user`, Azure's `api-key`).
+    last_chat_request: std::sync::Mutex<Option<LastRequest>>,
 }
 
 impl AppState {
@@ -61,6 +74,7 @@ impl AppState {
             tpm_limit: config.tpm_limit,
             stats: Arc::new(Stats::default()),
             next_completion_id: AtomicU64::new(1),
+            provider: config.provider,
             last_chat_request: std::sync::Mutex::new(None),
         }
     }
@@ -112,7 +126,14 @@ pub async fn handle(
     request: Request<Incoming>,
     state: Arc<AppState>,
 ) -> Result<Response<ResponseBody>, ConnectionCut> {
-    match route(request.method(), request.uri().path()) {
+    let selected = match select(request.headers(), request.uri().path(), state.provider) {
+        Ok(selected) => selected,
+        Err(name) => {
+            let message = format!("mock-openai speaks no provider dialect named '{name}'.");
+            return Ok(ApiError::invalid("x-mock-provider", message).into_response());
+        }
+    };
+    match route(request.method(), &selected.path) {
         Err(error) => Ok(error.into_response()),
         Ok(Route::Stats) => Ok(json_response(StatusCode::OK, &state.stats.snapshot())),
         Ok(Route::LastRequest) => {
@@ -121,7 +142,12 @@ pub async fn handle(
                 .lock()
                 .map(|last| last.clone())
                 .unwrap_or_default();
-            Ok(json_response(StatusCode::OK, &last))
+            if query_value(request.uri().query(), "detail").is_some() {
+                Ok(json_response(StatusCode::OK, &last))
+            } else {
+                let body = last.map(|last| last.body);
+                Ok(json_response(StatusCode::OK, &body))
+            }
         }
         Ok(Route::Reset) => {
             state.stats.reset();
@@ -130,11 +156,13 @@ pub async fn handle(
                 &serde_json::json!({ "reset": true }),
             ))
         }
-        Ok(Route::Api(api_route)) => match handle_api(api_route, request, &state).await {
-            Ok(response) => Ok(response),
-            Err(Failure::Api(error)) => Ok(error.into_response()),
-            Err(Failure::Cut) => Err(ConnectionCut),
-        },
+        Ok(Route::Api(api_route)) => {
+            match handle_api(api_route, request, &state, &selected).await {
+                Ok(response) => Ok(response),
+                Err(Failure::Api(error)) => Ok(error.into_response()),
+                Err(Failure::Cut) => Err(ConnectionCut),
+            }
+        }
     }
 }
 
@@ -154,11 +182,18 @@ async fn handle_api(
     api_route: ApiRoute,
     request: Request<Incoming>,
     state: &AppState,
+    selected: &Selected,
 ) -> Result<Response<ResponseBody>, Failure> {
-    let key = bearer_key(request.headers()).map(str::to_owned);
-    let label = key.as_deref().unwrap_or(MISSING_KEY_LABEL);
-    state.stats.record_request(label);
-    let answered = answer_api(api_route, request, state, key.as_deref()).await;
+    let provider = selected.provider;
+    let key = checks::request_key(provider, request.headers()).map(|key| key.map(str::to_owned));
+    let label = key.as_ref().ok().and_then(Option::as_deref);
+    let label = label.unwrap_or(MISSING_KEY_LABEL).to_owned();
+    state.stats.record_request(&label);
+    let answered = match (checks::check_query(provider, request.uri().query()), key) {
+        (Err(error), _) | (Ok(()), Err(error)) => Err(error.into()),
+        (Ok(()), Ok(key)) => answer_api(api_route, request, state, key.as_deref(), selected).await,
+    };
+    let label = label.as_str();
     if let Err(Failure::Api(error)) = &answered {
         state.stats.record_error(label, error.status().as_u16());
     }
@@ -170,6 +205,7 @@ async fn answer_api(
     request: Request<Incoming>,
     state: &AppState,
     key: Option<&str>,
+    selected: &Selected,
 ) -> Result<Response<ResponseBody>, Failure> {
     let key = key.ok_or(ApiError::MissingApiKey)?;
     let behaviour = match behaviour_for(key) {
@@ -196,11 +232,14 @@ async fn answer_api(
                 Usage {
                     prompt_tokens: response.prompt_tokens(),
                     completion_tokens: 0,
+                    ..Usage::default()
                 },
             );
             Ok(json_response(StatusCode::OK, &response))
         }
-        ApiRoute::ChatCompletions => chat_completion(request, state, key, behaviour).await,
+        ApiRoute::ChatCompletions => {
+            chat_completion(request, state, key, behaviour, selected).await
+        }
     }
 }
 
@@ -209,39 +248,76 @@ async fn chat_completion(
     state: &AppState,
     key: &str,
     behaviour: KeyBehaviour,
+    selected: &Selected,
 ) -> Result<Response<ResponseBody>, Failure> {
+    let provider = selected.provider;
     let header_pacing = PacingOverrides::from_headers(request.headers())?;
+    let queue_header = request
+        .headers()
+        .get(QUEUE_HEADER)
+        .map(|value| {
+            parse_delay_ms(value.to_str().unwrap_or_default())
+                .map_err(|message| ApiError::invalid(QUEUE_HEADER, message))
+        })
+        .transpose()?;
+    let mut record = LastRequest::new(
+        request.method().as_str(),
+        request.uri().path(),
+        request.uri().query(),
+        provider.name(),
+        request.headers(),
+    );
     let body = read_body(request.into_body()).await?;
-    if let (Ok(mut last), Ok(value)) = (
-        state.last_chat_request.lock(),
-        serde_json::from_slice::<serde_json::Value>(&body),
-    ) {
-        *last = Some(value);
+    record.body = serde_json::from_slice(&body).unwrap_or_default();
+    checks::check_chat_body(provider, &record.body)?;
+    let thinking = checks::requested_thinking(provider, &record.body);
+    if let Ok(mut last) = state.last_chat_request.lock() {
+        *last = Some(record);
     }
-    let chat = ChatRequest::parse(&body)?;
+    let mut chat = ChatRequest::parse_for(&body, selected.deployment.as_deref())?;
+    if let Some(on) = thinking {
+        chat.set_thinking(on);
+    }
     check_request_size(&chat.model, chat.requested_tokens(), state.tpm_limit)?;
-    let settings = header_pacing
-        .or(PacingOverrides::from_message(chat.last_user_message()))
-        .apply(state.stream);
+    let message = chat.last_user_message().to_owned();
+    let overrides = header_pacing.or(PacingOverrides::from_message(&message));
+    let settings = overrides.apply(state.stream);
+    let think_delay = overrides.think_delay.unwrap_or(settings.delay);
+    let usage_directive = directive_value(&message, "usage", |value| Some(value.to_owned()));
+    let queue = queue_header.or(directive_value(&message, "queue_ms", |value| {
+        parse_delay_ms(value).ok()
+    }));
+    let style = stream_style(
+        provider,
+        StreamAsk {
+            include_usage: chat.include_usage(),
+            chunk_include_usage: chat.chunk_include_usage(),
+            usage_directive: usage_directive.as_deref(),
+            queue,
+        },
+    );
+    let history_tokens = chat.history_tokens();
     let sequence = state.next_completion_id.fetch_add(1, Ordering::Relaxed);
     let id = format!("chatcmpl-mock-{sequence}");
-    let plan = chat.plan(id.clone(), unix_now());
+    let mut plan = chat.plan(id.clone(), unix_now());
+    shape_completion(provider, &mut plan.completion, history_tokens, &message);
 
     let mut response = if plan.stream {
         let cut_after = (behaviour == KeyBehaviour::Cut).then_some(CUT_AFTER_CONTENT_CHUNKS);
-        let script = StreamScript::new(
-            plan.completion,
-            settings.chunks,
-            plan.include_usage,
-            cut_after,
-        );
+        let script = StreamScript::with_style(plan.completion, settings.chunks, style, cut_after);
         sse_response(SseBody::new(
             script,
             settings.delay,
+            think_delay,
             state.stats.clone(),
             key.to_owned(),
         ))
     } else {
+        if let Some(queue) = style.keep_alive.map(|keep_alive| keep_alive.total) {
+            // DeepSeek holds a queued non-streamed request open (sending
+            // blank lines); the mock only holds it.
+            tokio::time::sleep(queue).await;
+        }
         match behaviour {
             KeyBehaviour::Cut => return Err(Failure::Cut),
             KeyBehaviour::SlowGeneration => {
@@ -331,6 +407,9 @@ mod tests {
     const USAGE: Usage = Usage {
         prompt_tokens: 10,
         completion_tokens: 20,
+        reasoning_tokens: 0,
+        cached_tokens: 0,
+        cache_hit_fields: false,
     };
 
     #[tokio::test(start_paused = true)]

@@ -138,6 +138,9 @@ mod tests {
     const USAGE: Usage = Usage {
         prompt_tokens: 10,
         completion_tokens: 20,
+        reasoning_tokens: 0,
+        cached_tokens: 0,
+        cache_hit_fields: false,
     };
 
     #[test]

@@ -57,7 +57,7 @@ pub fn count_prompt_tokens<'a>(message_texts: impl IntoIterator<Item = &'a str>)
 }
 
 /// Whether `c` counts as one token by itself.
-fn is_cjk(c: char) -> bool {
+pub fn is_cjk(c: char) -> bool {
     matches!(c,
         '\u{3000}'..='\u{303F}'   // CJK symbols and punctuation
         | '\u{3040}'..='\u{30FF}' // Hiragana, Katakana

@@ -19,7 +19,15 @@ pub const TOOL_CALL_ID: &str = "call_mock_1";
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Usage {
     pub prompt_tokens: u64,
+    /// Everything generated, reasoning included (as OpenAI and DeepSeek count).
     pub completion_tokens: u64,
+    /// The part of `completion_tokens` spent on reasoning.
+    pub reasoning_tokens: u64,
+    /// The part of `prompt_tokens` served from a prompt cache.
+    pub cached_tokens: u64,
+    /// DeepSeek's spelling of the cache split as well:
+    /// `prompt_cache_hit_tokens` and `prompt_cache_miss_tokens`.
+    pub cache_hit_fields: bool,
 }
 
 impl Usage {
@@ -43,16 +51,27 @@ impl Serialize for Usage {
             prompt_tokens: u64,
             completion_tokens: u64,
             total_tokens: u64,
+            #[serde(skip_serializing_if = "Option::is_none")]
+            prompt_cache_hit_tokens: Option<u64>,
+            #[serde(skip_serializing_if = "Option::is_none")]
+            prompt_cache_miss_tokens: Option<u64>,
             prompt_tokens_details: PromptDetails,
             completion_tokens_details: CompletionDetails,
         }
+        let cache_split = |tokens: u64| self.cache_hit_fields.then_some(tokens);
         UsageWire {
             prompt_tokens: self.prompt_tokens,
             completion_tokens: self.completion_tokens,
             total_tokens: self.total_tokens(),
-            prompt_tokens_details: PromptDetails { cached_tokens: 0 },
+            prompt_cache_hit_tokens: cache_split(self.cached_tokens),
+            prompt_cache_miss_tokens: cache_split(
+                self.prompt_tokens.saturating_sub(self.cached_tokens),
+            ),
+            prompt_tokens_details: PromptDetails {
+                cached_tokens: self.cached_tokens,
+            },
             completion_tokens_details: CompletionDetails {
-                reasoning_tokens: 0,
+                reasoning_tokens: self.reasoning_tokens,
             },
         }
         .serialize(serializer)
@@ -84,6 +103,9 @@ pub struct AssistantMessage<'a> {
     pub role: &'static str,
     pub content: Option<&'a str>,
     pub refusal: Option<&'a str>,
+    /// The chain of thought of a reasoning model; absent otherwise.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reasoning_content: Option<&'a str>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub tool_calls: Option<[ToolCall<'a>; 1]>,
 }
@@ -122,6 +144,9 @@ pub struct ChunkChoice<'a> {
     pub delta: Delta<'a>,
     pub logprobs: Option<()>,
     pub finish_reason: Option<&'static str>,
+    /// Moonshot reports a stream's usage here, on the finishing choice.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub usage: Option<Usage>,
 }
 
 /// The incremental part of a chunk; an all-`None` delta serialises as `{}`.
@@ -131,6 +156,8 @@ pub struct Delta<'a> {
     pub role: Option<&'static str>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub content: Option<Option<&'a str>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reasoning_content: Option<Option<&'a str>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub refusal: Option<Option<&'a str>>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -163,12 +190,44 @@ mod tests {
         let usage = Usage {
             prompt_tokens: 7,
             completion_tokens: 5,
+            ..Usage::default()
         };
         let json = serde_json::to_string(&usage).unwrap_or_default();
         assert_eq!(
             json,
             r#"{"prompt_tokens":7,"completion_tokens":5,"total_tokens":12,"prompt_tokens_details":{"cached_tokens":0},"completion_tokens_details":{"reasoning_tokens":0}}"#
         );
+    }
+
+    #[test]
+    fn reasoning_tokens_are_detailed() {
+        let usage = Usage {
+            prompt_tokens: 1,
+            completion_tokens: 9,
+            reasoning_tokens: 6,
+            ..Usage::default()
+        };
+        let value = serde_json::to_value(usage).unwrap_or_default();
+        assert_eq!(value["completion_tokens"], 9);
+        assert_eq!(value["total_tokens"], 10);
+        assert_eq!(value["completion_tokens_details"]["reasoning_tokens"], 6);
+    }
+
+    #[test]
+    fn deepseek_spells_out_the_cache_split() {
+        let usage = Usage {
+            prompt_tokens: 10,
+            completion_tokens: 1,
+            cached_tokens: 4,
+            cache_hit_fields: true,
+            ..Usage::default()
+        };
+        let value = serde_json::to_value(usage).unwrap_or_default();
+        assert_eq!(value["prompt_cache_hit_tokens"], 4);
+        assert_eq!(value["prompt_cache_miss_tokens"], 6);
+        assert_eq!(value["prompt_tokens_details"]["cached_tokens"], 4);
+        let plain = serde_json::to_value(Usage::default()).unwrap_or_default();
+        assert!(plain.get("prompt_cache_hit_tokens").is_none());
     }
 
     #[test]
