@@ -57,6 +57,8 @@ Keys (Authorization: Bearer KEY; for Azure the api-key: KEY header):
   sk-mock-arrears        429 with DashScope's Arrearage body: a billing state of
                          the key, not a rate limit (DashScope itself sends 400:
                          sk-mock-arrears400)
+  sk-mock-queued[-*]     DeepSeek dialect: every request queued 60 s (head, then
+                         `: keep-alive` comments only), as a stalled key does
 Models: any model named forbidden-* gets 403 model_not_found, on every key.
 
 Provider dialects, chosen per request by the header x-mock-provider: NAME, a
@@ -277,6 +279,7 @@ mod tests {
             "sk-mock-nobalance",
             "sk-mock-wrongregion",
             "sk-mock-arrears",
+            "sk-mock-queued",
             "[mock usage=separate]",
             "[mock usage=running]",
             "[mock finish=sensitive]",

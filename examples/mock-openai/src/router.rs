@@ -53,6 +53,10 @@ const REQUEST_ID_HEADER: &str = "x-request-id";
 
 /// How long a DeepSeek request waits in the queue before its first token.
 const QUEUE_HEADER: &str = "x-mock-queue-ms";
+/// A key whose every request waits in the queue (DeepSeek dialect): the one of a pool that
+/// stalls while the others answer, for the first-token failover.
+const QUEUED_KEY: &str = "sk-mock-queued";
+const QUEUED_FOR: std::time::Duration = std::time::Duration::from_secs(60);
 
 /// State shared by every connection.
 pub struct AppState {
@@ -284,9 +288,11 @@ async fn chat_completion(
     let settings = overrides.apply(state.stream);
     let think_delay = overrides.think_delay.unwrap_or(settings.delay);
     let usage_directive = directive_value(&message, "usage", |value| Some(value.to_owned()));
-    let queue = queue_header.or(directive_value(&message, "queue_ms", |value| {
-        parse_delay_ms(value).ok()
-    }));
+    let queue = queue_header
+        .or(directive_value(&message, "queue_ms", |value| {
+            parse_delay_ms(value).ok()
+        }))
+        .or_else(|| key.starts_with(QUEUED_KEY).then_some(QUEUED_FOR));
     let style = stream_style(
         provider,
         StreamAsk {
