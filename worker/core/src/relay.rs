@@ -17,6 +17,8 @@ pub struct RelayCore {
     meter: StreamMeter,
     /// Encoded events (an `oachat.card`) sent just before `[DONE]`, once.
     trailer: Option<String>,
+    /// Whether the error event for an abnormal `finish_reason` went out.
+    told_finish_error: bool,
 }
 
 impl RelayCore {
@@ -26,6 +28,7 @@ impl RelayCore {
             events: Vec::new(),
             meter,
             trailer: None,
+            told_finish_error: false,
         }
     }
 
@@ -54,10 +57,20 @@ impl RelayCore {
             self.events.push(event);
         }
         let mut out = self.encode();
-        if !self.completed() {
+        if self.completed() {
+            self.tell_finish_error(&mut out);
+        } else {
             out.push_str(&Self::broken());
         }
         out
+    }
+
+    /// After an answer that ended with a `finish_reason` an SDK would not read as a failure
+    /// (Zhipu's `sensitive`, `network_error`), OpenAI's mid-stream error event, once: the
+    /// chunk itself went through unchanged, and the SDK now raises instead of passing the cut
+    /// answer off as complete.
+    fn tell_finish_error(&mut self, out: &mut String) {
+        tell_finish_error(&self.meter, &mut self.told_finish_error, out);
     }
 
     /// The last event of a stream the upstream broke off: OpenAI's mid-stream error shape, so an
@@ -87,6 +100,7 @@ impl RelayCore {
             // `[DONE]` goes through the meter too: it is what tells a finished stream from a cut one.
             match self.meter.observe(&event.data) {
                 Forward::AsIs if event.is_done() => {
+                    tell_finish_error(&self.meter, &mut self.told_finish_error, &mut out);
                     if let Some(trailer) = self.trailer.take() {
                         out.push_str(&trailer);
                     }
@@ -98,6 +112,18 @@ impl RelayCore {
             }
         }
         out
+    }
+}
+
+/// See [`RelayCore::tell_finish_error`]; a function of the fields it needs, so it can run
+/// while the parsed events are being drained.
+fn tell_finish_error(meter: &StreamMeter, told: &mut bool, out: &mut String) {
+    if *told {
+        return;
+    }
+    if let Some(error) = meter.finish_error() {
+        *told = true;
+        encode_event_into(out, &error.to_json().to_string());
     }
 }
 
@@ -173,6 +199,39 @@ mod tests {
             check(false, STREAM, &[split], FOR_CLIENT_WITHOUT_USAGE, true, 5);
             check(true, STREAM, &[split], STREAM, true, 5);
         }
+    }
+
+    #[test]
+    fn an_ending_sdks_cannot_read_is_followed_by_an_error_event_once() {
+        let zhipu = |reason: &str, done: &str| {
+            format!(
+                "data: {{\"choices\":[{{\"index\":0,\"delta\":{{\"content\":\"半\"}}}}]}}\n\n\
+                 data: {{\"choices\":[{{\"index\":0,\"delta\":{{}},\"finish_reason\":\"{reason}\"}}],\
+                 \"usage\":{{\"prompt_tokens\":4,\"completion_tokens\":1,\"total_tokens\":5}}}}\n\n{done}"
+            )
+        };
+        for (reason, code) in [
+            ("sensitive", "content_filter"),
+            ("network_error", "upstream_model_error"),
+        ] {
+            for done in ["data: [DONE]\n\n", ""] {
+                let mut relay = RelayCore::new(StreamMeter::new(true));
+                let mut out = relay.push(zhipu(reason, done).as_bytes());
+                out.push_str(&relay.finish());
+                assert_eq!(out.matches("\"error\"").count(), 1, "{out}");
+                assert!(out.contains(&format!("\"code\":\"{code}\"")), "{out}");
+                // The chunk itself is relayed unchanged, and the error comes before `[DONE]`.
+                assert!(out.contains(&format!("\"finish_reason\":\"{reason}\"")));
+                if !done.is_empty() {
+                    assert!(out.find("\"error\"") < out.find("[DONE]"), "{out}");
+                }
+            }
+        }
+        // OpenAI's own content_filter is an ending SDKs know: no extra event.
+        let mut relay = RelayCore::new(StreamMeter::new(true));
+        let mut out = relay.push(zhipu("content_filter", "data: [DONE]\n\n").as_bytes());
+        out.push_str(&relay.finish());
+        assert!(!out.contains("\"error\""), "{out}");
     }
 
     #[test]
