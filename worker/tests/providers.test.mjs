@@ -163,6 +163,9 @@ test('deepseek-reasoner: reasoning deltas pass through, and reasoning tokens are
   assert.ok(row.reasoning_tokens > 0 && row.reasoning_tokens < row.completion_tokens,
     `reasoning ${row.reasoning_tokens} within completion ${row.completion_tokens}`);
   assert.equal(row.cost_micro_usd, expectedCost(row), 'reasoning is billed as output');
+  // The usage report totals it, for the administrator who asks where output tokens went.
+  const report = await (await admin(stack.url, '/admin/usage?user=u%3Ap-reasoner&group=user')).json();
+  assert.equal(report.data[0].reasoning_tokens, row.reasoning_tokens);
   // The cap sent upstream bounds the chain of thought too: widened by max_reasoning_tokens.
   const sent = await stack.mock.lastRequest();
   const cap = sent.max_tokens ?? sent.max_completion_tokens;
