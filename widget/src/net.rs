@@ -80,6 +80,10 @@ pub async fn stream_chat(
                 on_event(StreamEvent::Card(event.data));
                 continue;
             }
+            // The answer so far stays on screen, with the worker's notice after it.
+            if let Some(failure) = Failure::from_stream_event(&event.data) {
+                return Err(failure);
+            }
             let delta = parse_delta(&event.data);
             // A chunk carrying both ends the reasoning with its first answer text.
             if let Some(reasoning) = delta.reasoning {

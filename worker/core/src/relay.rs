@@ -74,9 +74,9 @@ impl RelayCore {
     }
 
     /// The last event of a stream the upstream broke off: OpenAI's mid-stream error shape, so an
-    /// SDK raises instead of passing a truncated answer off as complete. (The widget ignores
-    /// events without a delta; it shows the answer as it stands.) Nothing may be retried here:
-    /// part of the answer already reached the client.
+    /// SDK raises instead of passing a truncated answer off as complete. (The widget keeps the
+    /// answer as it stands and shows the error's message after it.) Nothing may be retried
+    /// here: part of the answer already reached the client.
     pub fn broken() -> String {
         let mut out = String::new();
         encode_event_into(&mut out, &ProxyError::UpstreamBroken.to_json().to_string());
