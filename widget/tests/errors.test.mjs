@@ -9,6 +9,7 @@ import { apiSendAndWait, coreReady, hostPage, launch } from './browser.mjs';
 
 let stack;
 let down;
+let cut;
 let browser;
 before(async () => {
   stack = await startStack({
@@ -24,12 +25,15 @@ before(async () => {
   });
   // Every upstream key answers 500: the worker reports the provider as unavailable.
   down = await startStack({ name: 'widget-errors-down', keys: 'sk-mock-500' });
+  // Every upstream answer breaks off mid-stream: the worker ends the stream with an error event.
+  cut = await startStack({ name: 'widget-errors-cut', keys: 'sk-mock-cut' });
   browser = await launch();
 });
 after(async () => {
   await browser?.close();
   await stack?.stop();
   await down?.stop();
+  await cut?.stop();
 });
 
 /** A host page whose getToken hands out the given tokens in turn (the last one repeats). */
@@ -127,4 +131,15 @@ test('the model provider down (503): a message saying so, in English and Chinese
     assert.match(await notice(page).innerText(), pattern);
     assert.equal(await page.locator('oachat-widget').locator('.oc-retry').count(), 1);
   }
+});
+
+test('an answer the provider broke off keeps its text, with the worker\'s notice after it', async () => {
+  const { page } = await hostPage(browser, `${cut.url}/test/cut`, tokenPage([cut.token()], 'en'));
+  await coreReady(page);
+  await apiSendAndWait(page, 'a long answer please');
+  const widget = page.locator('oachat-widget');
+  const answer = await widget.locator('.oc-msg[data-role="assistant"] .oc-bubble').last().innerText();
+  assert.ok(answer.length > 0, 'the partial answer stays');
+  assert.match(await notice(page).innerText(), /broke off/, 'and the notice says it is not whole');
+  assert.deepEqual(await page.evaluate(() => window.errors), ['error']);
 });
