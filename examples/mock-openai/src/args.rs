@@ -39,6 +39,30 @@ delta.reasoning_content chunks before the content (think=0: none);
 completion_tokens and completion_tokens_details.reasoning_tokens; a
 non-streamed answer carries message.reasoning_content.
 
+Tool calling: with tools (or legacy functions) offered, a last user message
+containing a tool's name, or its description up to the first punctuation mark
+or whitespace (ASCII or CJK: ：，。...), is answered with a call of
+the first such tool (finish_reason tool_calls). Arguments come from the
+schema: each property's examples[0], else default; required ones without
+either get a placeholder (\"\", 0, false, [], {}; nested objects recurse).
+tool_choice \"none\" never calls, {\"type\":\"function\",\"function\":{\"name\":N}}
+always calls N, \"required\" calls the asked-for tool or else the first. Call
+ids are call_ + hex hashed from the request. Streamed: the head chunk opens
+the call, its arguments follow in 3 fragments paced like content, then the
+finish chunk and usage as for text. A request ending in tool messages is
+answered in text quoting each result (工具 `NAME` 返回： and a fenced
+block), never with another call, unless a directive asks. Directives (in the
+last user message):
+  [mock tool=NAME]         call NAME, offered or not, whatever tool_choice says
+  [mock args=BASE64URL]    the first call's raw arguments text (any UTF-8
+                           text, invalid JSON included)
+  [mock args_json=TEXT]    the same, percent-encoded: write whitespace, comma,
+                           ] and % as %20 %2C %5D %25, e.g. args_json={\"a\":1%2C\"b\":2}
+  [mock tool_loop=1]       after a tool result, call the same tool again
+                           (not with tool_choice \"none\")
+  [mock tools=N]           up to N (at most 8) parallel calls: the asked-for
+                           tools, then the other offered ones
+
 Keys (Authorization: Bearer KEY; for Azure the api-key: KEY header):
   sk-mock-<other>        a normal answer
   sk-mock-slow           waits 3 s before the response head

@@ -6,11 +6,12 @@
 //! Rules beyond [`crate::answer`] and [`crate::tokens`]:
 //!
 //! * `n` choices (default 1, at most [`MAX_CHOICES`]) each get an answer.
-//! * A non-empty `tools` array with `tool_choice` other than `"none"` turns
-//!   every choice into a call of the first tool's function (or the function
-//!   `tool_choice` names) with arguments `{"query": <last user message>}`.
-//!   Tool calls cost `tokens(name) + tokens(arguments)` and are never
-//!   truncated by `max_tokens`.
+//! * Tools ([`crate::tools`]): a user message that asks for an offered tool
+//!   (or `tool_choice`, or a directive) turns every choice into calls, with
+//!   arguments built from the tool's schema; a request ending in tool
+//!   results is answered by quoting them. Calls cost
+//!   `tokens(name) + tokens(arguments)` each and are never truncated by
+//!   `max_tokens`; a quote is a text answer like any other.
 //! * `max_completion_tokens` (else `max_tokens`) below the answer's token
 //!   count truncates the answer to that many tokens, finish reason `length`.
 //! * Message content may be a string, an array of parts (the `text` of the
@@ -28,11 +29,15 @@ use std::ops::Range;
 use serde::Deserialize;
 use serde_json::Value;
 
+mod message;
+pub use message::Message;
+
 use crate::answer::answer_text;
 use crate::errors::ApiError;
 use crate::reasoning::{reasoning_steps, think_steps, think_steps_for};
 use crate::request_faults::check_model_access;
 use crate::tokens::{count_prompt_tokens, count_tokens, truncate_to_tokens, TOKENS_PER_PROMPT};
+use crate::tools::{self, call_id, request_digest, Offered, ToolReply};
 use crate::wire::{self, Usage};
 
 /// OpenAI's own ceiling on `n`; it also bounds the work one request can ask for.
@@ -77,26 +82,37 @@ pub enum ChoiceOutput {
         text: String,
         finish_reason: FinishReason,
     },
-    ToolCall {
-        name: String,
-        arguments: String,
-    },
+    /// One or more calls (`[mock tools=N]`), in index order.
+    ToolCalls(Vec<ToolCall>),
+}
+
+/// One call of a tool-calling choice.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ToolCall {
+    pub id: String,
+    pub name: String,
+    /// A JSON string, as OpenAI sends arguments.
+    pub arguments: String,
+}
+
+impl ToolCall {
+    pub fn tokens(&self) -> u64 {
+        count_tokens(&self.name) + count_tokens(&self.arguments)
+    }
 }
 
 impl ChoiceOutput {
     pub fn finish_reason(&self) -> FinishReason {
         match self {
             ChoiceOutput::Text { finish_reason, .. } => *finish_reason,
-            ChoiceOutput::ToolCall { .. } => FinishReason::ToolCalls,
+            ChoiceOutput::ToolCalls(_) => FinishReason::ToolCalls,
         }
     }
 
     fn completion_tokens(&self) -> u64 {
         match self {
             ChoiceOutput::Text { text, .. } => count_tokens(text),
-            ChoiceOutput::ToolCall { name, arguments } => {
-                count_tokens(name) + count_tokens(arguments)
-            }
+            ChoiceOutput::ToolCalls(calls) => calls.iter().map(ToolCall::tokens).sum(),
         }
     }
 }
@@ -160,13 +176,9 @@ struct RequestBody {
     max_completion_tokens: Option<u64>,
     tools: Option<Vec<Value>>,
     tool_choice: Option<Value>,
-}
-
-#[derive(Deserialize)]
-struct Message {
-    role: String,
-    #[serde(default)]
-    content: Value,
+    /// The legacy spelling of `tools` and `tool_choice`.
+    functions: Option<Vec<Value>>,
+    function_call: Option<Value>,
 }
 
 #[derive(Deserialize)]
@@ -193,7 +205,9 @@ pub struct ChatRequest {
     choice_count: usize,
     /// `max_completion_tokens`, else `max_tokens`.
     token_limit: Option<u64>,
-    tool_name: Option<String>,
+    tool_reply: ToolReply,
+    /// Seeds the tool-call ids: the same body always gets the same ids.
+    request_digest: u64,
     /// Reasoning chunks to stream before the answer, if the request reasons.
     think_steps: Option<usize>,
 }
@@ -239,8 +253,7 @@ impl ChatRequest {
             ));
         }
 
-        let message_texts: Vec<String> =
-            messages.iter().map(|m| content_text(&m.content)).collect();
+        let message_texts: Vec<String> = messages.iter().map(Message::text).collect();
         let last_user_message = messages
             .iter()
             .zip(&message_texts)
@@ -255,6 +268,13 @@ impl ChatRequest {
             request.stream_options.map_or((None, None), |options| {
                 (options.include_usage, options.chunk_include_usage)
             });
+        let offered = Offered::parse(
+            request.tools.as_deref().unwrap_or_default(),
+            request.functions.as_deref().unwrap_or_default(),
+            request.tool_choice.as_ref(),
+            request.function_call.as_ref(),
+        );
+        let tool_reply = tools::decide(&offered, &messages, &last_user_message);
         Ok(ChatRequest {
             model,
             think_steps,
@@ -266,10 +286,8 @@ impl ChatRequest {
             stream: request.stream.unwrap_or(false),
             choice_count,
             token_limit,
-            tool_name: tool_to_call(
-                request.tools.as_deref().unwrap_or_default(),
-                request.tool_choice.as_ref(),
-            ),
+            tool_reply,
+            request_digest: request_digest(body),
         })
     }
 
@@ -307,13 +325,23 @@ impl ChatRequest {
     /// tests are deterministic.
     pub fn plan(self, id: String, created: u64) -> ChatPlan {
         let choices: Vec<ChoiceOutput> = (0..self.choice_count)
-            .map(|index| match &self.tool_name {
-                Some(name) => ChoiceOutput::ToolCall {
-                    name: name.clone(),
-                    arguments: serde_json::json!({ "query": self.last_user_message }).to_string(),
-                },
-                None => {
-                    let full = answer_text(&self.last_user_message, index, self.choice_count);
+            .map(|index| match &self.tool_reply {
+                ToolReply::Calls(calls) => ChoiceOutput::ToolCalls(
+                    calls
+                        .iter()
+                        .enumerate()
+                        .map(|(call_index, call)| ToolCall {
+                            id: call_id(self.request_digest, index, call_index),
+                            name: call.name.clone(),
+                            arguments: call.arguments.clone(),
+                        })
+                        .collect(),
+                ),
+                reply => {
+                    let full = match reply {
+                        ToolReply::QuoteResults(quote) => quote.clone(),
+                        _ => answer_text(&self.last_user_message, index, self.choice_count),
+                    };
                     match self
                         .token_limit
                         .and_then(|limit| truncate_to_tokens(&full, limit))
@@ -390,16 +418,24 @@ pub fn completion_json(completion: &Completion) -> wire::ChatCompletion<'_> {
                     reasoning_content,
                     tool_calls: None,
                 },
-                ChoiceOutput::ToolCall { name, arguments } => wire::AssistantMessage {
+                ChoiceOutput::ToolCalls(calls) => wire::AssistantMessage {
                     role: "assistant",
                     content: None,
                     refusal: None,
                     reasoning_content,
-                    tool_calls: Some([wire::ToolCall {
-                        id: wire::TOOL_CALL_ID,
-                        kind: "function",
-                        function: wire::FunctionCall { name, arguments },
-                    }]),
+                    tool_calls: Some(
+                        calls
+                            .iter()
+                            .map(|call| wire::ToolCall {
+                                id: &call.id,
+                                kind: "function",
+                                function: wire::FunctionCall {
+                                    name: &call.name,
+                                    arguments: &call.arguments,
+                                },
+                            })
+                            .collect(),
+                    ),
                 },
             };
             wire::CompletionChoice {
@@ -419,42 +455,6 @@ pub fn completion_json(completion: &Completion) -> wire::ChatCompletion<'_> {
         usage: completion.usage,
         system_fingerprint: wire::SYSTEM_FINGERPRINT,
     }
-}
-
-/// The text of a message's `content`, flattened.
-fn content_text(content: &Value) -> String {
-    match content {
-        Value::String(text) => text.clone(),
-        Value::Array(parts) => parts
-            .iter()
-            .filter(|part| {
-                matches!(
-                    part.get("type").and_then(Value::as_str),
-                    None | Some("text")
-                )
-            })
-            .filter_map(|part| part.get("text").and_then(Value::as_str))
-            .collect::<Vec<_>>()
-            .join("\n"),
-        _ => String::new(),
-    }
-}
-
-/// The function to call, if the request offers tools and allows calling one.
-fn tool_to_call(tools: &[Value], tool_choice: Option<&Value>) -> Option<String> {
-    if tools.is_empty() || tool_choice.and_then(Value::as_str) == Some("none") {
-        return None;
-    }
-    let function_name = |value: &Value| {
-        value
-            .get("function")?
-            .get("name")?
-            .as_str()
-            .map(str::to_owned)
-    };
-    tool_choice
-        .and_then(function_name)
-        .or_else(|| tools.iter().find_map(function_name))
 }
 
 #[cfg(test)]

@@ -3,7 +3,7 @@
 //!
 //! This file parses flags and runs the accept loop; [`router`] is the HTTP
 //! glue, and everything that decides what a response says ([`chat`],
-//! [`answer`], [`tokens`], [`stream`], [`embeddings`], [`pacing`],
+//! [`answer`], [`tools`], [`tokens`], [`stream`], [`embeddings`], [`pacing`],
 //! [`request_faults`]) is plain Rust with no I/O. Which key does what is in
 //! [`keys`]. The server binds 127.0.0.1 only: it is a fake, never a service.
 
@@ -25,6 +25,7 @@ mod router;
 mod stats;
 mod stream;
 mod tokens;
+mod tools;
 mod wire;
 
 use std::io::{self, Write};

@@ -5,14 +5,15 @@
 //! For each choice (interleaved when `n > 1`, one choice per chunk):
 //!
 //! 1. a head chunk: `{"role":"assistant","content":"","refusal":null}`, or for
-//!    a tool call `content: null` plus the call's index, id, type, name and
-//!    empty arguments;
+//!    tool calls `content: null` plus the first call's index, id, type, name
+//!    and empty arguments (after reasoning, when there is reasoning);
 //! 2. for a reasoning request, a [`Pause::Reasoning`] wait, then one
 //!    `{"content":null,"reasoning_content":"..."}` chunk per choice —
 //!    repeated for each reasoning step (DeepSeek's shape);
 //! 3. a [`Pause::Content`] wait, then one content chunk per choice — repeated
-//!    for each piece (the text split into `chunks` pieces, tool arguments
-//!    into [`TOOL_ARGUMENT_PIECES`]);
+//!    for each piece (the text split into `chunks` pieces; each call's
+//!    arguments into [`TOOL_ARGUMENT_PIECES`] fragments of its JSON, every
+//!    later call opened by a chunk with its index, id, type and name);
 //! 4. a chunk with an empty delta and the finish reason;
 //!
 //! then, only with `include_usage`, a chunk with `"choices":[]` and the usage
@@ -31,7 +32,7 @@ use serde::Serialize;
 
 use std::time::Duration;
 
-use crate::chat::{ChoiceOutput, Completion};
+use crate::chat::{ChoiceOutput, Completion, ToolCall};
 use crate::dialect::stream_style::{StreamStyle, UsagePlacement, KEEP_ALIVE_FRAME};
 use crate::tokens::count_tokens;
 use crate::wire::{self, Usage};
@@ -76,10 +77,24 @@ enum Phase {
     End,
 }
 
+/// What one content step sends for one choice.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Piece {
+    /// These bytes of the text answer.
+    Text(Range<usize>),
+    /// The opening of call `call`: its index, id, type and name.
+    CallHead(usize),
+    /// These bytes of call `call`'s arguments.
+    Arguments { call: usize, range: Range<usize> },
+}
+
 pub struct StreamScript {
     completion: Completion,
-    /// Byte ranges of each choice's pieces, indexed `[choice][step]`.
-    pieces: Vec<Vec<Range<usize>>>,
+    /// Each choice's pieces, indexed `[choice][step]`.
+    pieces: Vec<Vec<Piece>>,
+    /// Completion tokens a choice has sent once each of its pieces is out,
+    /// indexed like `pieces` (for Doubao's running usage).
+    sent_tokens: Vec<Vec<u64>>,
     /// The first `think_steps` steps send reasoning, the rest content.
     think_steps: usize,
     steps: usize,
@@ -114,21 +129,23 @@ impl StreamScript {
         style: StreamStyle,
         cut_after: Option<usize>,
     ) -> StreamScript {
-        let pieces: Vec<Vec<Range<usize>>> = completion
+        let think_steps = completion.reasoning_pieces.len();
+        let pieces: Vec<Vec<Piece>> = completion
             .choices
             .iter()
-            .map(|choice| match choice {
-                ChoiceOutput::Text { text, .. } => split_even(text, chunks),
-                ChoiceOutput::ToolCall { arguments, .. } => {
-                    split_even(arguments, TOOL_ARGUMENT_PIECES)
-                }
-            })
+            .map(|choice| choice_pieces(choice, chunks, think_steps > 0))
             .collect();
-        let think_steps = completion.reasoning_pieces.len();
+        let sent_tokens = completion
+            .choices
+            .iter()
+            .zip(&pieces)
+            .map(|(choice, pieces)| tokens_after_each(choice, pieces))
+            .collect();
         let steps = think_steps + pieces.iter().map(Vec::len).max().unwrap_or(0);
         StreamScript {
             completion,
             pieces,
+            sent_tokens,
             think_steps,
             steps,
             style,
@@ -204,22 +221,9 @@ impl StreamScript {
         let answered: u64 = match step.checked_sub(self.think_steps) {
             None => 0,
             Some(content_step) => self
-                .completion
-                .choices
+                .sent_tokens
                 .iter()
-                .zip(&self.pieces)
-                .map(|(choice, pieces)| {
-                    let end = pieces
-                        .get(content_step)
-                        .or(pieces.last())
-                        .map_or(0, |range| range.end);
-                    match choice {
-                        ChoiceOutput::Text { text, .. } => count_tokens(&text[..end]),
-                        ChoiceOutput::ToolCall { name, arguments } => {
-                            count_tokens(name) + count_tokens(&arguments[..end])
-                        }
-                    }
-                })
+                .map(|sent| sent.get(content_step).or(sent.last()).copied().unwrap_or(0))
                 .sum(),
         };
         Usage {
@@ -254,20 +258,16 @@ impl StreamScript {
                 refusal: Some(None),
                 ..wire::Delta::default()
             },
-            ChoiceOutput::ToolCall { name, .. } => wire::Delta {
+            ChoiceOutput::ToolCalls(calls) => wire::Delta {
                 role: Some("assistant"),
                 content: Some(None),
                 refusal: Some(None),
                 reasoning_content: None,
-                tool_calls: Some([wire::ToolCallDelta {
-                    index: 0,
-                    id: Some(wire::TOOL_CALL_ID),
-                    kind: Some("function"),
-                    function: wire::FunctionDelta {
-                        name: Some(name),
-                        arguments: "",
-                    },
-                }]),
+                // After reasoning, the first call opens in its own chunk.
+                tool_calls: calls
+                    .first()
+                    .filter(|_| self.think_steps == 0)
+                    .map(|call| [call_head(0, call)]),
             },
         };
         Some(self.frame(chunk_choice(index, delta, None), None))
@@ -280,24 +280,29 @@ impl StreamScript {
             return self.reasoning_frame(index, step);
         }
         let content_step = step - self.think_steps;
-        let range = self.pieces.get(index)?.get(content_step)?.clone();
-        let delta = match self.completion.choices.get(index)? {
-            ChoiceOutput::Text { text, .. } => wire::Delta {
-                content: Some(Some(&text[range])),
+        let piece = self.pieces.get(index)?.get(content_step)?;
+        let delta = match (self.completion.choices.get(index)?, piece) {
+            (ChoiceOutput::Text { text, .. }, Piece::Text(range)) => wire::Delta {
+                content: Some(Some(text.get(range.clone())?)),
                 ..wire::Delta::default()
             },
-            ChoiceOutput::ToolCall { arguments, .. } => wire::Delta {
+            (ChoiceOutput::ToolCalls(calls), Piece::CallHead(call)) => wire::Delta {
+                tool_calls: Some([call_head(*call, calls.get(*call)?)]),
+                ..wire::Delta::default()
+            },
+            (ChoiceOutput::ToolCalls(calls), Piece::Arguments { call, range }) => wire::Delta {
                 tool_calls: Some([wire::ToolCallDelta {
-                    index: 0,
+                    index: *call,
                     id: None,
                     kind: None,
                     function: wire::FunctionDelta {
                         name: None,
-                        arguments: &arguments[range],
+                        arguments: calls.get(*call)?.arguments.get(range.clone())?,
                     },
                 }]),
                 ..wire::Delta::default()
             },
+            _ => return None,
         };
         Some(self.frame(chunk_choice(index, delta, None), Some(step)))
     }
@@ -433,6 +438,73 @@ impl Iterator for StreamScript {
             }
         }
     }
+}
+
+/// The delta that opens call `index`: id, type, name and empty arguments.
+fn call_head(index: usize, call: &ToolCall) -> wire::ToolCallDelta<'_> {
+    wire::ToolCallDelta {
+        index,
+        id: Some(&call.id),
+        kind: Some("function"),
+        function: wire::FunctionDelta {
+            name: Some(&call.name),
+            arguments: "",
+        },
+    }
+}
+
+/// A choice's content steps. `heads_in_pieces`: every call opens in a piece
+/// of its own (after reasoning), not only the later ones.
+fn choice_pieces(choice: &ChoiceOutput, chunks: usize, heads_in_pieces: bool) -> Vec<Piece> {
+    match choice {
+        ChoiceOutput::Text { text, .. } => split_even(text, chunks)
+            .into_iter()
+            .map(Piece::Text)
+            .collect(),
+        ChoiceOutput::ToolCalls(calls) => {
+            let mut pieces = Vec::new();
+            for (call, tool_call) in calls.iter().enumerate() {
+                if call > 0 || heads_in_pieces {
+                    pieces.push(Piece::CallHead(call));
+                }
+                let fragments = split_even(&tool_call.arguments, TOOL_ARGUMENT_PIECES);
+                pieces.extend(
+                    fragments
+                        .into_iter()
+                        .map(|range| Piece::Arguments { call, range }),
+                );
+            }
+            pieces
+        }
+    }
+}
+
+/// The completion tokens a choice has sent once each piece is out: the
+/// text so far, or every earlier call whole plus the current call's name
+/// and arguments so far.
+fn tokens_after_each(choice: &ChoiceOutput, pieces: &[Piece]) -> Vec<u64> {
+    let calls: &[ToolCall] = match choice {
+        ChoiceOutput::ToolCalls(calls) => calls,
+        ChoiceOutput::Text { .. } => &[],
+    };
+    let before = |call: usize| -> u64 { calls.iter().take(call).map(ToolCall::tokens).sum() };
+    let name = |call: usize| calls.get(call).map_or(0, |c| count_tokens(&c.name));
+    pieces
+        .iter()
+        .map(|piece| match (choice, piece) {
+            (ChoiceOutput::Text { text, .. }, Piece::Text(range)) => {
+                count_tokens(text.get(..range.end).unwrap_or_default())
+            }
+            (_, Piece::CallHead(call)) => before(*call) + name(*call),
+            (_, Piece::Arguments { call, range }) => {
+                let arguments = calls.get(*call).map_or("", |c| c.arguments.as_str());
+                before(*call)
+                    + name(*call)
+                    + count_tokens(arguments.get(..range.end).unwrap_or_default())
+            }
+            _ => 0,
+        })
+        .collect()
 }
 
 fn chunk_choice<'a>(

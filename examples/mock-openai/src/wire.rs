@@ -12,9 +12,6 @@ use serde::Serialize;
 /// the mock from the real thing.
 pub const SYSTEM_FINGERPRINT: &str = "fp_mock";
 
-/// Identifier of the single tool call the mock ever makes per choice.
-pub const TOOL_CALL_ID: &str = "call_mock_1";
-
 /// Token usage of one request, as reported to the client and to the stats.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Usage {
@@ -107,12 +104,12 @@ pub struct AssistantMessage<'a> {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub reasoning_content: Option<&'a str>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub tool_calls: Option<[ToolCall<'a>; 1]>,
+    pub tool_calls: Option<Vec<ToolCall<'a>>>,
 }
 
 #[derive(Serialize)]
 pub struct ToolCall<'a> {
-    pub id: &'static str,
+    pub id: &'a str,
     #[serde(rename = "type")]
     pub kind: &'static str,
     pub function: FunctionCall<'a>,
@@ -168,7 +165,7 @@ pub struct Delta<'a> {
 pub struct ToolCallDelta<'a> {
     pub index: usize,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub id: Option<&'static str>,
+    pub id: Option<&'a str>,
     #[serde(rename = "type", skip_serializing_if = "Option::is_none")]
     pub kind: Option<&'static str>,
     pub function: FunctionDelta<'a>,

@@ -665,3 +665,69 @@ fn message_directive_paces_when_headers_cannot_reach_the_mock() {
     assert_eq!(response.status, 200);
     assert_eq!(content_chunk_count(&response.body), 40);
 }
+
+/// One turn of an OA action over the wire: the page's tool is called
+/// (streamed), and the result sent back is quoted in the next answer.
+#[test]
+fn a_tool_round_trip_over_the_wire() {
+    let server = MockServer::start(&["--delay-ms", "0"]);
+    let tools = serde_json::json!([{"type": "function", "function": {
+        "name": "leave_balance", "description": "查询年假余额：返回剩余天数",
+        "parameters": {"type": "object", "required": ["year"],
+            "properties": {"year": {"type": "integer", "examples": [2025]}}}}}]);
+    let ask = serde_json::json!({
+        "model": "gpt-4o-mini", "stream": true, "stream_options": {"include_usage": true},
+        "tools": tools, "messages": [{"role": "user", "content": "帮我查询年假余额"}],
+    });
+    let response = server.exchange(
+        "POST",
+        "/v1/chat/completions",
+        Some("sk-mock-ok"),
+        &[],
+        &ask.to_string(),
+    );
+    assert_eq!(response.status, 200);
+    let events = sse_events(&response.body);
+    let call_chunks = events
+        .iter()
+        .filter(|event| event["choices"][0]["delta"]["tool_calls"].is_array())
+        .count();
+    assert!(call_chunks >= 3, "a head and at least two fragments");
+    let id = events[0]["choices"][0]["delta"]["tool_calls"][0]["id"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    assert!(id.starts_with("call_"), "{id}");
+    let arguments: String = events
+        .iter()
+        .filter_map(|event| {
+            event["choices"][0]["delta"]["tool_calls"][0]["function"]["arguments"].as_str()
+        })
+        .collect();
+    assert_eq!(arguments, r#"{"year":2025}"#);
+    assert!(events
+        .iter()
+        .any(|event| event["choices"][0]["finish_reason"] == "tool_calls"));
+
+    let answer = serde_json::json!({
+        "model": "gpt-4o-mini", "tools": tools, "messages": [
+            {"role": "user", "content": "帮我查询年假余额"},
+            {"role": "assistant", "content": null, "tool_calls": [{"id": id, "type": "function",
+                "function": {"name": "leave_balance", "arguments": arguments}}]},
+            {"role": "tool", "tool_call_id": id, "content": "{\"days\":5}"},
+        ],
+    });
+    let response = server.exchange(
+        "POST",
+        "/v1/chat/completions",
+        Some("sk-mock-ok"),
+        &[],
+        &answer.to_string(),
+    );
+    let completion = response.json();
+    assert_eq!(completion["choices"][0]["finish_reason"], "stop");
+    assert_eq!(
+        completion["choices"][0]["message"]["content"],
+        "工具 `leave_balance` 返回：\n\n```json\n{\"days\":5}\n```"
+    );
+}

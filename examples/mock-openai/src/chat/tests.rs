@@ -22,7 +22,7 @@ fn plan_error(body: &str) -> ApiError {
 fn text_of(output: &ChoiceOutput) -> &str {
     match output {
         ChoiceOutput::Text { text, .. } => text,
-        ChoiceOutput::ToolCall { arguments, .. } => arguments,
+        ChoiceOutput::ToolCalls(calls) => &calls[0].arguments,
     }
 }
 
@@ -127,27 +127,127 @@ fn n_produces_distinct_choices() {
     assert_eq!(plan.completion.usage.completion_tokens, per_choice);
 }
 
+fn calls_of(output: &ChoiceOutput) -> Vec<(&str, &str)> {
+    match output {
+        ChoiceOutput::ToolCalls(calls) => calls
+            .iter()
+            .map(|call| (call.name.as_str(), call.arguments.as_str()))
+            .collect(),
+        ChoiceOutput::Text { .. } => Vec::new(),
+    }
+}
+
 #[test]
-fn tools_turn_answers_into_calls() {
-    let plan = plan(json!({
+fn a_message_asking_for_a_tool_gets_a_call() {
+    let request = json!({
         "model": "m",
-        "messages": [{"role": "user", "content": "weather in \"Paris\"?"}],
+        "messages": [{"role": "user", "content": "天气 in \"Paris\"?"}],
         "tools": [
-            {"type": "function", "function": {"name": "get_weather", "parameters": {}}},
             {"type": "function", "function": {"name": "other"}},
+            {"type": "function", "function": {"name": "get_weather", "description": "天气：今天的",
+                "parameters": {"type": "object", "properties": {"city": {"type": "string", "examples": ["Paris"]}}}}},
         ],
-    }));
+    });
+    let called = plan(request.clone());
     assert_eq!(
-        plan.completion.choices[0],
-        ChoiceOutput::ToolCall {
-            name: "get_weather".into(),
-            arguments: r#"{"query":"weather in \"Paris\"?"}"#.into(),
-        }
+        calls_of(&called.completion.choices[0]),
+        [("get_weather", r#"{"city":"Paris"}"#)]
     );
     assert_eq!(
-        plan.completion.choices[0].finish_reason(),
+        called.completion.choices[0].finish_reason(),
         FinishReason::ToolCalls
     );
+    let mut unasked = request;
+    unasked["messages"][0]["content"] = json!("hello");
+    let answered = plan(unasked);
+    assert!(text_of(&answered.completion.choices[0]).contains("## Mock answer"));
+}
+
+#[test]
+fn choices_get_their_own_call_ids_and_usage_counts_every_call() {
+    let request = json!({
+        "model": "m", "n": 2,
+        "messages": [{"role": "user", "content": "a and b [mock tools=2]"}],
+        "tools": [
+            {"type": "function", "function": {"name": "a", "parameters": {"type": "object",
+                "required": ["q"], "properties": {"q": {"type": "string"}}}}},
+            {"type": "function", "function": {"name": "b"}},
+        ],
+    });
+    let planned = plan(request.clone());
+    let ids: Vec<&str> = planned
+        .completion
+        .choices
+        .iter()
+        .flat_map(|choice| match choice {
+            ChoiceOutput::ToolCalls(calls) => calls.iter().map(|call| call.id.as_str()).collect(),
+            ChoiceOutput::Text { .. } => Vec::new(),
+        })
+        .collect();
+    assert_eq!(ids.len(), 4);
+    assert!(ids.iter().all(|id| id.starts_with("call_")));
+    let distinct: std::collections::BTreeSet<&&str> = ids.iter().collect();
+    assert_eq!(distinct.len(), 4, "{ids:?}");
+    assert_eq!(
+        plan(request).completion,
+        planned.completion,
+        "deterministic"
+    );
+    // Per choice: a + {"q":""} (1 + 2) and b + {} (1 + 1).
+    assert_eq!(planned.completion.usage.completion_tokens, 2 * (3 + 2));
+}
+
+#[test]
+fn tool_results_are_quoted_and_truncated_like_text() {
+    let request = json!({
+        "model": "m",
+        "messages": [
+            {"role": "user", "content": "查询年假余额"},
+            {"role": "assistant", "content": null, "tool_calls": [
+                {"id": "call_9", "type": "function", "function": {"name": "leave", "arguments": "{}"}}]},
+            {"role": "tool", "tool_call_id": "call_9", "content": "{\"days\":5}"},
+        ],
+        "tools": [{"type": "function", "function": {"name": "leave", "description": "查询年假余额"}}],
+    });
+    let quoted = plan(request.clone());
+    let ChoiceOutput::Text {
+        text,
+        finish_reason,
+    } = &quoted.completion.choices[0]
+    else {
+        panic!("expected text, got {:?}", quoted.completion.choices[0]);
+    };
+    assert_eq!(text, "工具 `leave` 返回：\n\n```json\n{\"days\":5}\n```");
+    assert_eq!(*finish_reason, FinishReason::Stop);
+    assert_eq!(
+        quoted.completion.usage.completion_tokens,
+        count_tokens(text)
+    );
+    let mut limited = request;
+    limited["max_tokens"] = json!(3);
+    let truncated = plan(limited);
+    assert_eq!(text_of(&truncated.completion.choices[0]), "工具 `lea");
+    assert_eq!(
+        truncated.completion.choices[0].finish_reason(),
+        FinishReason::Length
+    );
+}
+
+#[test]
+fn legacy_functions_are_offered_too() {
+    let planned = plan(json!({
+        "model": "m", "messages": [{"role": "user", "content": "call legacy_fn"}],
+        "functions": [{"name": "legacy_fn", "parameters": {"type": "object"}}],
+    }));
+    assert_eq!(
+        calls_of(&planned.completion.choices[0]),
+        [("legacy_fn", "{}")]
+    );
+    let refused = plan(json!({
+        "model": "m", "messages": [{"role": "user", "content": "call legacy_fn"}],
+        "functions": [{"name": "legacy_fn"}], "function_call": "none",
+    }));
+    assert!(calls_of(&refused.completion.choices[0]).is_empty());
 }
 
 #[test]
@@ -167,9 +267,7 @@ fn tool_choice_none_answers_in_text_and_named_choice_is_honoured() {
         "model": "m", "messages": [], "tools": tools,
         "tool_choice": {"type": "function", "function": {"name": "second"}},
     }));
-    assert!(
-        matches!(&named.completion.choices[0], ChoiceOutput::ToolCall { name, .. } if name == "second")
-    );
+    assert!(calls_of(&named.completion.choices[0]) == [("second", "{}")]);
     let empty = plan(json!({"model": "m", "messages": [], "tools": []}));
     assert!(matches!(
         empty.completion.choices[0],
@@ -332,19 +430,29 @@ fn non_streaming_json_has_the_openai_shape() {
 #[test]
 fn non_streaming_tool_call_has_null_content() {
     let plan = plan(json!({
-        "model": "m", "messages": [{"role": "user", "content": "q"}],
-        "tools": [{"type": "function", "function": {"name": "lookup"}}],
+        "model": "m", "messages": [{"role": "user", "content": "lookup [mock tools=2]"}],
+        "tools": [
+            {"type": "function", "function": {"name": "lookup",
+                "parameters": {"type": "object", "properties": {"q": {"type": "string", "default": "x"}}}}},
+            {"type": "function", "function": {"name": "second"}},
+        ],
     }));
     let value = serde_json::to_value(completion_json(&plan.completion)).unwrap_or_default();
     let message = &value["choices"][0]["message"];
     assert!(message["content"].is_null());
-    assert_eq!(message["tool_calls"][0]["id"], "call_mock_1");
+    assert_eq!(message["role"], "assistant");
+    let ChoiceOutput::ToolCalls(calls) = &plan.completion.choices[0] else {
+        panic!("expected calls");
+    };
+    assert_eq!(message["tool_calls"][0]["id"], calls[0].id.as_str());
     assert_eq!(message["tool_calls"][0]["type"], "function");
     assert_eq!(message["tool_calls"][0]["function"]["name"], "lookup");
     assert_eq!(
         message["tool_calls"][0]["function"]["arguments"],
-        r#"{"query":"q"}"#
+        r#"{"q":"x"}"#
     );
+    assert_eq!(message["tool_calls"][1]["function"]["name"], "second");
+    assert_eq!(message["tool_calls"][1]["function"]["arguments"], "{}");
     assert_eq!(value["choices"][0]["finish_reason"], "tool_calls");
 }
 

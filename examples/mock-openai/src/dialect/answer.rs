@@ -83,7 +83,7 @@ mod tests {
         let mut answer = completion("glm-4", json!([{"role": "user", "content": message}]));
         let full = match &answer.choices[0] {
             ChoiceOutput::Text { text, .. } => text.clone(),
-            ChoiceOutput::ToolCall { .. } => String::new(),
+            ChoiceOutput::ToolCalls(_) => String::new(),
         };
         shape_completion(Provider::Zhipu, &mut answer, 0, message);
         let ChoiceOutput::Text {

@@ -249,3 +249,60 @@ fn openai_compatible_streams_like_openai() {
     let compatible = stream(Provider::OpenAiCompatible, asked, StreamAsk::default());
     assert_eq!(openai, compatible);
 }
+
+/// Where a stream's final usage sits: `"top"` (a chunk's `usage`) or
+/// `"choice"` (`choices[0].usage`), with the chunk's finish reason.
+fn final_usage<'a>(frames: &[&'a Value]) -> Option<(&'static str, &'a Value, &'a Value)> {
+    frames.iter().rev().find_map(|frame| {
+        let finish = &frame["choices"][0]["finish_reason"];
+        if frame["usage"].is_object() {
+            Some(("top", &frame["usage"], finish))
+        } else if frame["choices"][0]["usage"].is_object() {
+            Some(("choice", &frame["choices"][0]["usage"], finish))
+        } else {
+            None
+        }
+    })
+}
+
+#[test]
+fn tool_calls_stream_in_every_dialect_with_its_usage_placement() {
+    let body = request(json!({
+        "messages": [{"role": "user", "content": "please lookup"}],
+        "stream_options": {"include_usage": true},
+        "tools": [{"type": "function", "function": {"name": "lookup", "parameters": {
+            "type": "object", "properties": {"q": {"type": "string", "examples": ["假期"]}}}}}],
+    }));
+    let arguments = r#"{"q":"假期"}"#;
+    let expected_tokens = count_tokens("lookup") + count_tokens(arguments);
+    for provider in Provider::ALL {
+        let events = stream(provider, body.clone(), StreamAsk::default());
+        let frames = frames(&events);
+        let streamed: String = frames
+            .iter()
+            .filter_map(|f| {
+                f["choices"][0]["delta"]["tool_calls"][0]["function"]["arguments"].as_str()
+            })
+            .collect();
+        assert_eq!(streamed, arguments, "{provider:?}");
+        let finish = frames
+            .iter()
+            .find_map(|f| f["choices"][0]["finish_reason"].as_str());
+        assert_eq!(finish, Some("tool_calls"), "{provider:?}");
+        let Some((place, usage, finish_of_usage_chunk)) = final_usage(&frames) else {
+            panic!("{provider:?} sent no usage");
+        };
+        assert_eq!(usage["completion_tokens"], expected_tokens, "{provider:?}");
+        let expected_place = match provider {
+            Provider::Moonshot => ("choice", json!("tool_calls")),
+            Provider::DeepSeek | Provider::Zhipu => ("top", json!("tool_calls")),
+            // A running total on every chunk (Doubao only with chunk_include_usage).
+            _ => ("top", Value::Null),
+        };
+        assert_eq!(
+            (place, finish_of_usage_chunk.clone()),
+            expected_place,
+            "{provider:?}"
+        );
+    }
+}

@@ -177,34 +177,186 @@ fn n_choices_are_interleaved() {
     assert!(content_of(&frames, 1).contains("choice 2 of 2"));
 }
 
-#[test]
-fn tool_call_arguments_arrive_in_three_pieces() {
-    let request = json!({
+fn tool_request(content: &str, extra: Value) -> Value {
+    let mut body = json!({
         "model": "m", "stream": true,
-        "messages": [{"role": "user", "content": "find 你好"}],
-        "tools": [{"type": "function", "function": {"name": "search"}}],
+        "stream_options": {"include_usage": true},
+        "messages": [{"role": "user", "content": content}],
+        "tools": [
+            {"type": "function", "function": {"name": "search", "description": "搜索：全文",
+                "parameters": {"type": "object", "required": ["q"], "properties": {
+                    "q": {"type": "string", "examples": ["年假 规定"]},
+                    "limit": {"type": "integer", "default": 5},
+                }}}},
+            {"type": "function", "function": {"name": "open_page"}},
+        ],
     });
-    let frames: Vec<Value> = run(script_for(request, 40, None))
-        .into_iter()
-        .flatten()
-        .collect();
+    if let (Some(body), Some(extra)) = (body.as_object_mut(), extra.as_object()) {
+        body.extend(extra.clone());
+    }
+    body
+}
+
+/// A client's reassembly of streamed calls: per call index, (id, name,
+/// arguments), as the SDKs concatenate deltas.
+fn reassemble_calls(frames: &[Value]) -> Vec<(String, String, String)> {
+    let mut calls: Vec<(String, String, String)> = Vec::new();
+    let deltas = frames
+        .iter()
+        .filter_map(|frame| frame["choices"][0]["delta"]["tool_calls"].as_array())
+        .flatten();
+    for delta in deltas {
+        let index = delta["index"].as_u64().unwrap_or(u64::MAX) as usize;
+        if index == calls.len() {
+            calls.push(Default::default());
+        }
+        let Some(call) = calls.get_mut(index) else {
+            panic!("call index {index} out of order");
+        };
+        call.0 += delta["id"].as_str().unwrap_or_default();
+        call.1 += delta["function"]["name"].as_str().unwrap_or_default();
+        call.2 += delta["function"]["arguments"].as_str().unwrap_or_default();
+    }
+    calls
+}
+
+#[test]
+fn a_streamed_call_has_openais_shape() {
+    let script = script_for(tool_request("请搜索一下", json!({})), 40, None);
+    let usage = script.usage();
+    let events = run(script);
+    let frames: Vec<Value> = events.iter().flatten().cloned().collect();
+    let ChoiceOutput::ToolCalls(planned) =
+        &plan_of(tool_request("请搜索一下", json!({}))).choices[0]
+    else {
+        panic!("expected a call");
+    };
+    let id = planned[0].id.as_str();
     assert_eq!(
         frames[0]["choices"][0]["delta"],
         json!({"role": "assistant", "content": null, "refusal": null, "tool_calls": [
-            {"index": 0, "id": "call_mock_1", "type": "function", "function": {"name": "search", "arguments": ""}}
+            {"index": 0, "id": id, "type": "function", "function": {"name": "search", "arguments": ""}}
         ]})
     );
-    let pieces: Vec<&str> = frames[1..4]
+    let fragments: Vec<&Value> = frames[1..frames.len() - 3]
         .iter()
-        .filter_map(|f| f["choices"][0]["delta"]["tool_calls"][0]["function"]["arguments"].as_str())
+        .map(|frame| &frame["choices"][0]["delta"])
         .collect();
-    assert_eq!(pieces.len(), 3);
-    assert_eq!(pieces.concat(), r#"{"query":"find 你好"}"#);
-    assert!(frames[1]["choices"][0]["delta"]["tool_calls"][0]
-        .get("id")
-        .is_none());
-    assert_eq!(frames[4]["choices"][0]["finish_reason"], "tool_calls");
-    assert_eq!(frames[5], "[DONE]");
+    assert_eq!(fragments.len(), TOOL_ARGUMENT_PIECES);
+    for fragment in &fragments {
+        let keys: Vec<&String> = fragment
+            .as_object()
+            .map(|o| o.keys().collect())
+            .unwrap_or_default();
+        assert_eq!(keys, ["tool_calls"], "{fragment}");
+        let call = &fragment["tool_calls"][0];
+        assert_eq!(call["index"], 0);
+        assert!(call.get("id").is_none() && call.get("type").is_none());
+        assert!(call["function"].get("name").is_none());
+        let piece = call["function"]["arguments"].as_str().unwrap_or_default();
+        assert!(!piece.is_empty());
+        assert!(
+            serde_json::from_str::<Value>(piece).is_err(),
+            "split inside the JSON: {piece}"
+        );
+    }
+    // Each fragment is paced like content.
+    let waits_before_fragments = events[1..1 + 2 * TOOL_ARGUMENT_PIECES]
+        .iter()
+        .filter(|event| event.is_none())
+        .count();
+    assert_eq!(waits_before_fragments, TOOL_ARGUMENT_PIECES);
+    let calls = reassemble_calls(&frames);
+    assert_eq!(
+        calls,
+        [(
+            id.to_owned(),
+            "search".to_owned(),
+            r#"{"limit":5,"q":"年假 规定"}"#.to_owned()
+        )]
+    );
+    let finish = &frames[frames.len() - 3];
+    assert_eq!(finish["choices"][0]["finish_reason"], "tool_calls");
+    assert_eq!(finish["choices"][0]["delta"], json!({}));
+    let usage_chunk = &frames[frames.len() - 2];
+    assert_eq!(usage_chunk["choices"], json!([]));
+    let expected_tokens = count_tokens("search") + count_tokens(&calls[0].2);
+    assert_eq!(usage.completion_tokens, expected_tokens);
+    assert_eq!(usage_chunk["usage"]["completion_tokens"], expected_tokens);
+    assert_eq!(frames[frames.len() - 1], "[DONE]");
+}
+
+fn plan_of(request: Value) -> Completion {
+    match plan_chat(request.to_string().as_bytes(), "chatcmpl-mock-7".into(), 9) {
+        Ok(plan) => plan.completion,
+        Err(error) => panic!("bad test request: {error:?}"),
+    }
+}
+
+#[test]
+fn parallel_calls_stream_one_after_the_other() {
+    let frames: Vec<Value> = run(script_for(
+        tool_request("search [mock tools=2]", json!({})),
+        40,
+        None,
+    ))
+    .into_iter()
+    .flatten()
+    .collect();
+    let calls = reassemble_calls(&frames);
+    let names: Vec<(&str, &str)> = calls.iter().map(|c| (c.1.as_str(), c.2.as_str())).collect();
+    assert_eq!(
+        names,
+        [
+            ("search", r#"{"limit":5,"q":"年假 规定"}"#),
+            ("open_page", "{}")
+        ]
+    );
+    assert_ne!(calls[0].0, calls[1].0);
+    // The second call opens in a chunk of its own, after the first's arguments.
+    let opening = frames
+        .iter()
+        .position(|f| f["choices"][0]["delta"]["tool_calls"][0]["index"] == 1)
+        .unwrap_or(0);
+    assert_eq!(opening, 1 + TOOL_ARGUMENT_PIECES);
+    assert_eq!(
+        frames[opening]["choices"][0]["delta"],
+        json!({"tool_calls": [{"index": 1, "id": calls[1].0, "type": "function",
+            "function": {"name": "open_page", "arguments": ""}}]})
+    );
+    let usage = &frames[frames.len() - 2]["usage"];
+    assert_eq!(
+        usage["completion_tokens"],
+        count_tokens("search")
+            + count_tokens(&calls[0].2)
+            + count_tokens("open_page")
+            + count_tokens("{}")
+    );
+}
+
+#[test]
+fn after_reasoning_the_call_opens_in_its_own_chunk() {
+    let frames: Vec<Value> = run(script_for(
+        tool_request("search [mock think=2]", json!({})),
+        40,
+        None,
+    ))
+    .into_iter()
+    .flatten()
+    .collect();
+    assert_eq!(
+        frames[0]["choices"][0]["delta"],
+        json!({"role": "assistant", "content": null, "refusal": null})
+    );
+    assert!(frames[1]["choices"][0]["delta"]["reasoning_content"].is_string());
+    assert!(frames[2]["choices"][0]["delta"]["reasoning_content"].is_string());
+    assert_eq!(
+        frames[3]["choices"][0]["delta"]["tool_calls"][0]["function"]["name"],
+        "search"
+    );
+    let calls = reassemble_calls(&frames);
+    assert_eq!(calls.len(), 1);
+    assert_eq!(calls[0].2, r#"{"limit":5,"q":"年假 规定"}"#);
 }
 
 fn reasoning_of(frames: &[Value]) -> String {
