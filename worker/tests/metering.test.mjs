@@ -27,7 +27,7 @@ test('ledger totals equal the upstream usage exactly for completed streams and n
     { stream: true, stream_options: { include_usage: true }, messages: [{ role: 'user', content: '你好，世界 📋 tokens' }] },
     { stream: true, n: 2, messages: [{ role: 'system', content: 'be brief' }, { role: 'user', content: 'two answers' }] },
     { stream: true, max_tokens: 7, messages: [{ role: 'user', content: 'truncated answer' }] },
-    { stream: true, tools: [{ type: 'function', function: { name: 'lookup', parameters: { type: 'object' } } }], messages: [{ role: 'user', content: 'call a tool' }] },
+    { stream: true, tools: [{ type: 'function', function: { name: 'lookup', parameters: { type: 'object' } } }], messages: [{ role: 'user', content: 'please call lookup' }] },
     { messages: [{ role: 'user', content: 'not streamed' }] },
     { n: 3, messages: [{ role: 'user', content: 'three, not streamed' }] },
   ];

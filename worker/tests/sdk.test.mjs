@@ -19,8 +19,8 @@ const DEFAULT_FIELDS = ['stream_options', 'max_tokens', 'max_completion_tokens',
   'stop', 'presence_penalty', 'frequency_penalty', 'logit_bias', 'logprobs', 'top_logprobs', 'seed',
   'response_format', 'tools', 'tool_choice', 'parallel_tool_calls', 'functions', 'function_call', 'reasoning_effort'];
 const TOOLS = [
-  { type: 'function', function: { name: 'lookup_policy', parameters: { type: 'object', properties: { query: { type: 'string' } } } } },
-  { type: 'function', function: { name: 'book_room', parameters: { type: 'object', properties: { query: { type: 'string' } } } } },
+  { type: 'function', function: { name: 'lookup_policy', parameters: { type: 'object', properties: { query: { type: 'string', examples: ['年假'] } } } } },
+  { type: 'function', function: { name: 'book_room', parameters: { type: 'object', properties: { query: { type: 'string', examples: ['年假'] } } } } },
 ];
 
 let stack;
@@ -78,10 +78,10 @@ function checkPythonRun(results) {
 
   assert.equal(results.tools.finish_reason, 'tool_calls');
   assert.equal(results.tools.name, 'lookup_policy');
-  assert.deepEqual(results.tools.arguments, { query: user });
+  assert.deepEqual(results.tools.arguments, { query: '年假' }, 'arguments from the schema\'s examples');
 
   assert.equal(results.tools_streamed.name, 'book_room');
-  assert.deepEqual(results.tools_streamed.arguments, { query: user });
+  assert.deepEqual(results.tools_streamed.arguments, { query: '年假' });
   assert.equal(results.tools_streamed.finish_reason, 'tool_calls');
 
   // n, max_tokens and the fields the tier allows all reached the upstream.
@@ -123,7 +123,7 @@ test('npm SDK with a user token: plain, streamed with usage, tool-call deltas, n
   const final = await runner.finalChatCompletion();
   const call = final.choices[0].message.tool_calls[0];
   assert.equal(call.function.name, 'book_room');
-  assert.deepEqual(JSON.parse(call.function.arguments), { query: 'npm sdk 👋' });
+  assert.deepEqual(JSON.parse(call.function.arguments), { query: '年假' });
   assert.equal(final.choices[0].finish_reason, 'tool_calls');
 
   const two = await openai.chat.completions.create({

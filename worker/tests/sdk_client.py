@@ -19,14 +19,20 @@ TOOLS = [
         "function": {
             "name": "lookup_policy",
             "description": "Looks up an HR policy.",
-            "parameters": {"type": "object", "properties": {"query": {"type": "string"}}},
+            "parameters": {
+                "type": "object",
+                "properties": {"query": {"type": "string", "examples": ["年假"]}},
+            },
         },
     },
     {
         "type": "function",
         "function": {
             "name": "book_room",
-            "parameters": {"type": "object", "properties": {"query": {"type": "string"}}},
+            "parameters": {
+                "type": "object",
+                "properties": {"query": {"type": "string", "examples": ["年假"]}},
+            },
         },
     },
 ]
@@ -92,7 +98,8 @@ def main():
 
     def tools():
         completion = client.chat.completions.create(
-            model="gpt-4o-mini", messages=[user], tools=TOOLS
+            # "required": the message names no tool, so the mock calls the first one.
+            model="gpt-4o-mini", messages=[user], tools=TOOLS, tool_choice="required"
         )
         call = completion.choices[0].message.tool_calls[0]
         return {
@@ -106,7 +113,7 @@ def main():
             model="gpt-4o-mini",
             messages=[user],
             tools=TOOLS,
-            # Names the second tool: only an untouched `tool_choice` makes the mock call it.
+            # Names the second tool: the mock calls it only if `tool_choice` reached it untouched.
             tool_choice={"type": "function", "function": {"name": "book_room"}},
             stream=True,
         )
