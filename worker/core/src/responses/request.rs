@@ -123,7 +123,7 @@ pub fn parse_responses_request(bytes: &[u8]) -> Result<ResponsesRequest, ProxyEr
     }
     if let Some(cap) = body.get("max_output_tokens") {
         // Checked again as `max_tokens` by the chat validation; named here as sent.
-        if !cap.as_u64().is_some_and(|cap| cap > 0) {
+        if cap.as_u64().is_none_or(|cap| cap == 0) {
             return Err(ProxyError::invalid(
                 "max_output_tokens",
                 "`max_output_tokens` must be a positive integer.",
