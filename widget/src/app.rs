@@ -23,12 +23,15 @@ use crate::core::settings::{Settings, Theme};
 use crate::core::state::{self, Effect, Event, Msg, WidgetState};
 use crate::dom::{self, AnimationFrame, Listener, Timeout};
 use crate::net::{self, StreamEvent};
-use crate::streaming_view::StreamingAnswer;
+use crate::streaming_view::{Part, StreamingAnswer};
 use crate::view::{self, Action, View};
 
 /// How long a message waits for the history probe before it goes to the classic endpoint:
 /// a worker answers the list in milliseconds, a hanging network must not hold the chat.
 const HISTORY_PROBE_WAIT_MS: i32 = 3000;
+
+/// The live "Thinking… N s" shows whole seconds: one tick a second is all it needs.
+const THINKING_TICK_MS: i32 = 1000;
 
 // src/panel.css without comments and indentation (build.rs).
 const PANEL_CSS: &str = include_str!(concat!(env!("OUT_DIR"), "/panel.min.css"));
@@ -56,6 +59,8 @@ struct App {
     /// Aborts the request of the answer it names.
     abort: RefCell<Option<(u32, AbortController)>>,
     countdown: RefCell<Option<Timeout>>,
+    /// The next tick of "Thinking… N s": one pending timeout while an answer thinks.
+    thinking_timer: RefCell<Option<Timeout>>,
     listeners: RefCell<Vec<Listener>>,
 }
 
@@ -75,6 +80,7 @@ pub fn mount(shadow: ShadowRoot, config: JsValue, bridge: JsValue) -> Widget {
         streaming: RefCell::new(None),
         abort: RefCell::new(None),
         countdown: RefCell::new(None),
+        thinking_timer: RefCell::new(None),
         listeners: RefCell::new(Vec::new()),
     });
     app.apply_settings();
@@ -147,6 +153,7 @@ impl Widget {
         App::dispatch(&self.app, Msg::Stop);
         self.app.listeners.borrow_mut().clear();
         self.app.countdown.borrow_mut().take();
+        self.app.thinking_timer.borrow_mut().take();
         self.app.view.root.remove();
     }
 }
@@ -257,6 +264,10 @@ impl App {
             Action::OpenConversation(id) => Msg::OpenConversation(id),
             Action::DeleteConversation(id) => Msg::DeleteConversation(id),
             Action::Feedback { answer, up } => Msg::Feedback { answer, up },
+            Action::ToggleThinking(answer) => Msg::ToggleThinking {
+                answer,
+                now_ms: now_ms(),
+            },
         };
         App::dispatch(app, msg);
     }
@@ -288,7 +299,16 @@ impl App {
                 if let Some(message) = state.chat.message(id) {
                     let html =
                         (message.role == Role::Assistant).then(|| render_markdown(&message.text));
-                    view.append_message(message, html.as_deref(), &state.strings);
+                    let row = view.append_message(message, html.as_deref(), &state.strings);
+                    // A stored answer's reasoning, rendered whole (ShowThinking draws the rest).
+                    if let Some(thinking) = &message.thinking {
+                        if let Some(target) = View::add_thinking(&row, id) {
+                            target
+                                .committed
+                                .set_inner_html(&render_markdown(&thinking.text));
+                            let _ = target.tail.class_list().remove_1("oc-typing");
+                        }
+                    }
                 }
             }
             Effect::RemoveMessage(id) => view.remove_message(id),
@@ -317,7 +337,41 @@ impl App {
                     controller.abort();
                 }
             }
-            Effect::QueueText { answer, text } => App::queue_text(app, answer, &text),
+            Effect::QueueText { answer, text } => App::queue_text(app, answer, Part::Answer, &text),
+            Effect::BeginThinking(answer) => {
+                if let Some(streaming) = app
+                    .streaming
+                    .borrow_mut()
+                    .as_mut()
+                    .filter(|a| a.id == answer)
+                {
+                    if let Some(target) = View::add_thinking(&streaming.view.row, answer) {
+                        streaming.begin_reasoning(target);
+                    }
+                }
+            }
+            Effect::QueueReasoning { answer, text } => {
+                App::queue_text(app, answer, Part::Reasoning, &text)
+            }
+            Effect::ShowThinking {
+                answer,
+                label,
+                live,
+                expanded,
+            } => view.show_thinking(answer, &label, live, expanded),
+            Effect::StartThinkingTimer(answer) => {
+                let weak = Rc::downgrade(app);
+                let tick = Timeout::new(THINKING_TICK_MS, move || {
+                    if let Some(app) = weak.upgrade() {
+                        let now_ms = now_ms();
+                        App::dispatch(&app, Msg::ThinkingTick { answer, now_ms });
+                    }
+                });
+                *app.thinking_timer.borrow_mut() = Some(tick);
+            }
+            Effect::StopThinkingTimer => {
+                app.thinking_timer.borrow_mut().take();
+            }
             Effect::EndAnswer { answer, keep } => app.end_answer(answer, keep),
             Effect::ShowCard { answer, name, data } => {
                 let card = app.render_card(&name, &data);
@@ -401,6 +455,7 @@ impl App {
             done: true,
             feedback: None,
             request_id: None,
+            thinking: None,
         };
         self.view.show_welcome(&message, &html, &state.strings);
     }
@@ -443,7 +498,16 @@ impl App {
                     request_id,
                     conversation,
                 },
-                StreamEvent::Delta(text) => Msg::Chunk { answer, text },
+                StreamEvent::Delta(text) => Msg::Chunk {
+                    answer,
+                    text,
+                    now_ms: now_ms(),
+                },
+                StreamEvent::Reasoning(text) => Msg::Reasoning {
+                    answer,
+                    text,
+                    now_ms: now_ms(),
+                },
                 StreamEvent::Card(json) => Msg::StreamCard {
                     answer,
                     card: Json::parse(&json).unwrap_or(Json::Null),
@@ -468,13 +532,13 @@ impl App {
         result
     }
 
-    /// Queues streamed text for the next animation frame.
-    fn queue_text(app: &Rc<App>, answer: u32, text: &str) {
+    /// Queues streamed answer or reasoning text for the next animation frame.
+    fn queue_text(app: &Rc<App>, answer: u32, part: Part, text: &str) {
         let mut streaming = app.streaming.borrow_mut();
         let Some(streaming) = streaming.as_mut().filter(|a| a.id == answer) else {
             return;
         };
-        if streaming.queue(text) {
+        if streaming.queue(part, text) {
             let weak = Rc::downgrade(app);
             streaming.set_frame(AnimationFrame::new(move || {
                 if let Some(app) = weak.upgrade() {
@@ -745,6 +809,11 @@ fn strings_for(settings: &Settings) -> Strings {
     let navigator_language = dom::window().navigator().language();
     let locale = Locale::detect(settings.locale.as_deref(), navigator_language.as_deref());
     Strings::new(locale, settings.strings.clone())
+}
+
+/// The clock the core's timers read: milliseconds since the epoch (only differences matter).
+fn now_ms() -> u64 {
+    js_sys::Date::now() as u64
 }
 
 /// A conversation id as one URL path segment.

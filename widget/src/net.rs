@@ -6,6 +6,7 @@ use wasm_bindgen::{JsCast, JsValue};
 use wasm_bindgen_futures::JsFuture;
 use web_sys::{AbortSignal, ReadableStreamDefaultReader, RequestInit, Response};
 
+use crate::core::delta::parse_delta;
 use crate::core::failure::Failure;
 use crate::core::json::Json;
 use crate::dom::window;
@@ -20,6 +21,8 @@ pub enum StreamEvent {
     },
     /// More answer text.
     Delta(String),
+    /// More reasoning (`delta.reasoning_content`), shown above the answer.
+    Reasoning(String),
     /// A card, from an `event: oachat.card` SSE event: `{"card": name, "data": {...}}` as JSON.
     Card(String),
 }
@@ -77,7 +80,16 @@ pub async fn stream_chat(
                 on_event(StreamEvent::Card(event.data));
                 continue;
             }
-            if let Some(text) = delta_text(&event.data) {
+            // The answer so far stays on screen, with the worker's notice after it.
+            if let Some(failure) = Failure::from_stream_event(&event.data) {
+                return Err(failure);
+            }
+            let delta = parse_delta(&event.data);
+            // A chunk carrying both ends the reasoning with its first answer text.
+            if let Some(reasoning) = delta.reasoning {
+                on_event(StreamEvent::Reasoning(reasoning));
+            }
+            if let Some(text) = delta.content {
                 on_event(StreamEvent::Delta(text));
             }
         }
@@ -155,18 +167,4 @@ async fn failure_of(response: Response) -> Failure {
         Err(_) => String::new(),
     };
     Failure::from_response(status, &body, retry_after.as_deref())
-}
-
-/// The answer text in one `chat.completion.chunk`: `choices[0].delta.content`.
-fn delta_text(data: &str) -> Option<String> {
-    let value = Json::parse(data)?;
-    let content = value
-        .get("choices")?
-        .get("0")?
-        .get("delta")?
-        .get("content")?;
-    content
-        .as_str()
-        .filter(|s| !s.is_empty())
-        .map(str::to_string)
 }

@@ -43,6 +43,8 @@ pub enum Action {
         answer: u32,
         up: bool,
     },
+    /// The summary line of an answer's reasoning: open or close the block.
+    ToggleThinking(u32),
 }
 
 pub struct View {
@@ -67,8 +69,25 @@ pub struct View {
 /// The elements of one assistant answer that streaming updates touch.
 pub struct AnswerView {
     pub row: Element,
+    pub markdown: MarkdownTarget,
+}
+
+/// Where one streamed markdown text goes: settled blocks, then the tail still being typed.
+#[derive(Clone)]
+pub struct MarkdownTarget {
     pub committed: Element,
     pub tail: Element,
+}
+
+impl MarkdownTarget {
+    /// A committed part and a typing tail inside `parent`.
+    fn inside(parent: &Element) -> MarkdownTarget {
+        let committed = el("div", "oc-committed");
+        let tail = el("div", "oc-tail oc-typing");
+        let _ = parent.append_child(&committed);
+        let _ = parent.append_child(&tail);
+        MarkdownTarget { committed, tail }
+    }
 }
 
 impl View {
@@ -305,23 +324,81 @@ impl View {
             &[("part", "bubble assistant"), ("aria-busy", "true")],
         );
         let markdown = el("div", "oc-md");
-        let committed = el("div", "oc-committed");
-        let tail = el("div", "oc-tail oc-typing");
-        let _ = markdown.append_child(&committed);
-        let _ = markdown.append_child(&tail);
+        let target = MarkdownTarget::inside(&markdown);
         let _ = bubble.append_child(&markdown);
         let _ = row.append_child(&bubble);
         let _ = self.log.append_child(&row);
         AnswerView {
             row,
-            committed,
-            tail,
+            markdown: target,
+        }
+    }
+
+    /// Puts the reasoning block at the top of an answer's bubble: a summary line that is a real
+    /// button (keyboard, `aria-expanded`), and the reasoning under it, rendered as markdown.
+    /// Returns where the reasoning streams to; a stored answer fills `committed` at once.
+    pub fn add_thinking(row: &Element, answer: u32) -> Option<MarkdownTarget> {
+        let bubble = row.query_selector(".oc-bubble").ok().flatten()?;
+        let block = el("div", "oc-think");
+        attrs(&block, &[("part", "thinking")]);
+        // One static template (the id is a number): far less wasm than an element at a time.
+        // The label is `aria-live="off"`: the timer changes every second, and inside the
+        // log's live region it would be read out each time.
+        block.set_inner_html(&format!(
+            "<button type=\"button\" class=\"oc-think-toggle\" data-action=\"thinking\" \
+             data-id=\"{answer}\" aria-controls=\"oc-think-{answer}\" aria-expanded=\"false\">\
+             <span class=\"oc-think-label\" aria-live=\"off\"></span></button>\
+             <div class=\"oc-think-body oc-md\" id=\"oc-think-{answer}\" hidden>\
+             <div class=\"oc-committed\"></div><div class=\"oc-tail oc-typing\"></div></div>"
+        ));
+        let part = |class: &str| block.query_selector(class).ok().flatten();
+        let target = MarkdownTarget {
+            committed: part(".oc-committed")?,
+            tail: part(".oc-tail")?,
+        };
+        let _ = bubble.insert_before(&block, bubble.first_child().as_ref());
+        Some(target)
+    }
+
+    /// Draws an answer's reasoning block as the state has it: the summary line, whether the
+    /// model is still thinking, whether the reasoning shows.
+    pub fn show_thinking(&self, answer: u32, label: &str, live: bool, expanded: bool) {
+        let Ok(Some(block)) = self
+            .log
+            .query_selector(&format!(".oc-msg[data-id=\"{answer}\"] .oc-think"))
+        else {
+            return;
+        };
+        let part = |class: &str| block.query_selector(class).ok().flatten();
+        if let Some(text) = part(".oc-think-label") {
+            text.set_text_content(Some(label));
+        }
+        if live {
+            attrs(&block, &[("data-live", "")]);
+        } else {
+            let _ = block.remove_attribute("data-live");
+            if let Some(tail) = part(".oc-think-body .oc-typing") {
+                let _ = tail.class_list().remove_1("oc-typing");
+            }
+        }
+        if let Some(toggle) = part(".oc-think-toggle") {
+            attrs(
+                &toggle,
+                &[("aria-expanded", if expanded { "true" } else { "false" })],
+            );
+        }
+        if let Some(body) = part(".oc-think-body") {
+            if expanded {
+                let _ = body.remove_attribute("hidden");
+            } else {
+                attrs(&body, &[("hidden", "")]);
+            }
         }
     }
 
     /// Marks a streamed answer finished and adds its action buttons.
     pub fn finish_answer(&self, answer: &AnswerView, message: &Message, strings: &Strings) {
-        let _ = answer.tail.class_list().remove_1("oc-typing");
+        let _ = answer.markdown.tail.class_list().remove_1("oc-typing");
         if let Ok(Some(bubble)) = answer.row.query_selector(".oc-bubble") {
             let _ = bubble.remove_attribute("aria-busy");
         }
@@ -469,6 +546,7 @@ impl View {
                 answer: id()?,
                 up: false,
             },
+            "thinking" => Action::ToggleThinking(id()?),
             _ => return None,
         };
         Some(action)

@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 
 import { startStack } from '../../worker/tests/harness.mjs';
-import { apiSendAndWait, coreReady, launch, openPage } from './browser.mjs';
+import { apiSendAndWait, coreReady, hostPage, launch, openPage } from './browser.mjs';
 
 // Each payload that could run script sets window.__xss (or calls alert, caught as a dialog).
 const X = 'window.__xss=1';
@@ -147,4 +147,47 @@ test('the streamed answer shows the payload as text, not markup', async () => {
   const answer = widget.locator('.oc-msg[data-role="assistant"]').last();
   assert.match(await answer.innerText(), /<img src=x onerror="window.__xss=1"> and <b>bold\?<\/b>/);
   assert.equal(await answer.locator('img, b').count(), 0);
+});
+
+test('hostile reasoning, streamed or loaded from a stored conversation, runs nothing and shows as text', async () => {
+  // The reasoning comes from the page's network layer: mock-openai's chain of thought is canned,
+  // and the worker passes reasoning_content through untouched anyway.
+  const html = `<!DOCTYPE html><html><head><meta charset="utf-8"></head><body>
+    <script src="/v1/widget.js" data-token-url="/demo/token" data-locale="en"></script></body></html>`;
+  const { page, context, dialogs } = await hostPage(browser, `${stack.url}/test/xss-reasoning`, html);
+  const url = page.url();
+  const chunk = (delta) => `data: ${JSON.stringify({ choices: [{ index: 0, delta }] })}\n\n`;
+  const stream = PAYLOADS.map((payload) => chunk({ reasoning_content: `${payload}\n\n` })).join('')
+    + chunk({ content: 'ok' }) + 'data: [DONE]\n\n';
+  const stored = { id: 'c-x', messages: [
+    { role: 'user', content: 'q' },
+    { role: 'assistant', content: 'a', reasoning: PAYLOADS.join('\n\n') },
+  ] };
+  await context.route('**/v1/oachat/conversations', (route) => route.fulfill({ json: { conversations: [{ id: 'c-x', title: 'hostile' }] } }));
+  await context.route('**/v1/oachat/conversations/*', (route) => route.fulfill({ json: stored }));
+  await context.route('**/v1/oachat/chat', (route) => route.fulfill({ status: 200, headers: { 'content-type': 'text/event-stream' }, body: stream }));
+
+  await page.evaluate(() => OAChat.open());
+  const widget = page.locator('oachat-widget');
+  await widget.locator('[data-action="history"]').waitFor({ state: 'visible' });
+  const check = async (when) => {
+    const body = widget.locator('.oc-msg[data-role="assistant"]').last().locator('.oc-think-body');
+    await widget.locator('.oc-msg[data-role="assistant"]').last().locator('.oc-think-toggle').click();
+    assert.equal(await body.isVisible(), true, when);
+    assert.match(await body.innerText(), /<script>window.__xss=1<\/script>/, when);
+    assert.equal(await body.locator('script, img, svg, iframe, object, embed, form, style, video, audio').count(), 0, when);
+    await page.waitForTimeout(300);
+    const result = await page.evaluate(scan);
+    assert.deepEqual(result.found, [], when);
+    assert.equal(result.xss, null, `a script ran (${when})`);
+    assert.equal(result.location, url, `the page navigated (${when})`);
+  };
+  await page.evaluate(() => new Promise((resolve) => { OAChat.on('stream:end', resolve); OAChat.send('think hostile'); }));
+  await check('streamed');
+  await widget.locator('[data-action="history"]').click();
+  await widget.locator('.oc-history-open', { hasText: 'hostile' }).click();
+  await widget.locator('.oc-msg[data-role="assistant"] .oc-think').waitFor();
+  await check('stored');
+  assert.deepEqual(dialogs, []);
+  await context.close();
 });

@@ -9,7 +9,7 @@ use std::cell::Cell;
 use oachat_core::error::ProxyError;
 use oachat_core::ledger::{LedgerRow, INSERT, MIGRATIONS, SCHEMA};
 use oachat_core::ledger_store::{KeyListing, LedgerStore, RecentQuery};
-use oachat_core::usage::{row, UsageQuery, UsageRow};
+use oachat_core::usage::{Totals, UsageQuery, UsageRow};
 use serde::Deserialize;
 use serde_json::Value;
 use wasm_bindgen::JsValue;
@@ -69,6 +69,8 @@ struct AggregateRow {
     requests: f64,
     prompt_tokens: Option<f64>,
     completion_tokens: Option<f64>,
+    cached_tokens: Option<f64>,
+    reasoning_tokens: Option<f64>,
     cost_micro_usd: Option<f64>,
 }
 
@@ -144,13 +146,15 @@ impl LedgerStore for D1Ledger {
         Ok(rows
             .into_iter()
             .map(|r| {
-                row(
-                    r.key.unwrap_or_default(),
-                    r.requests as u64,
-                    number(r.prompt_tokens),
-                    number(r.completion_tokens),
-                    number(r.cost_micro_usd),
-                )
+                Totals {
+                    requests: r.requests as u64,
+                    prompt_tokens: number(r.prompt_tokens),
+                    completion_tokens: number(r.completion_tokens),
+                    cached_tokens: number(r.cached_tokens),
+                    reasoning_tokens: number(r.reasoning_tokens),
+                    cost_micro_usd: number(r.cost_micro_usd),
+                }
+                .into_row(r.key.unwrap_or_default())
             })
             .collect())
     }

@@ -87,7 +87,7 @@ test('usage reports group the ledger, as JSON and as CSV', async () => {
   const csv = await admin(stack.url, '/admin/usage?group=day&format=csv');
   assert.match(csv.headers.get('content-type'), /text\/csv/);
   const lines = (await csv.text()).trim().split('\r\n');
-  assert.equal(lines[0], 'day,requests,prompt_tokens,completion_tokens,total_tokens,cost_usd');
+  assert.equal(lines[0], 'day,requests,prompt_tokens,completion_tokens,cached_tokens,reasoning_tokens,total_tokens,cost_usd');
   assert.ok(lines.some((line) => line.startsWith(`${today},`)));
 
   const bad = await admin(stack.url, '/admin/usage?from=yesterday');

@@ -4,6 +4,7 @@
 // and the budget held exactly for a thinking model under concurrency.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
+import OpenAI from 'openai';
 import {
   startStack, mintToken, chat, readSse, streamedText, ledgerRow, mockCounters, settledUsage, admin, poll,
 } from './harness.mjs';
@@ -162,23 +163,52 @@ test('deepseek-reasoner: reasoning deltas pass through, and reasoning tokens are
   assert.ok(row.reasoning_tokens > 0 && row.reasoning_tokens < row.completion_tokens,
     `reasoning ${row.reasoning_tokens} within completion ${row.completion_tokens}`);
   assert.equal(row.cost_micro_usd, expectedCost(row), 'reasoning is billed as output');
+  // The usage report totals it, for the administrator who asks where output tokens went.
+  const report = await (await admin(stack.url, '/admin/usage?user=u%3Ap-reasoner&group=user')).json();
+  assert.equal(report.data[0].reasoning_tokens, row.reasoning_tokens);
   // The cap sent upstream bounds the chain of thought too: widened by max_reasoning_tokens.
   const sent = await stack.mock.lastRequest();
   const cap = sent.max_tokens ?? sent.max_completion_tokens;
   assert.ok(cap >= 300, `cap ${cap} leaves room for the reasoning budget`);
 });
 
-test('zhipu: an answer the provider stops as sensitive is recorded as filtered', async () => {
+test('zhipu: a sensitive ending reaches the client as a clear error, and is recorded as filtered', async () => {
   const token = mintToken({ sub: 'p-zhipu-sensitive' });
   const response = await chat(stack.url, token, ask('glm-4.5', 'Something touchy [mock finish=sensitive]', { stream: true }));
   assert.equal(response.status, 200);
   const { events } = await readSse(response);
-  const finish = events.filter((e) => e !== '[DONE]').map((e) => JSON.parse(e))
-    .map((c) => c.choices?.[0]?.finish_reason).filter(Boolean);
-  assert.deepEqual(finish, ['sensitive'], 'the client sees how the provider ended it');
+  const parsed = events.filter((e) => e !== '[DONE]').map((e) => JSON.parse(e));
+  const finish = parsed.map((c) => c.choices?.[0]?.finish_reason).filter(Boolean);
+  assert.deepEqual(finish, ['sensitive'], 'the chunk itself passes unchanged');
+  const errors = parsed.filter((c) => c.error);
+  assert.equal(errors.length, 1, 'then one OpenAI-shaped error event');
+  assert.equal(errors[0].error.code, 'content_filter');
+  assert.ok(events.indexOf('[DONE]') > events.findIndex((e) => e.includes('"error"')), 'before [DONE]');
   const row = await ledgerRow(stack.url, response.headers.get('x-request-id'));
   assert.equal(row.ending, 'filtered');
   assert.ok(row.completion_tokens > 0, 'what was generated before the stop is charged');
+
+  // The official SDK raises on it instead of handing over half an answer as complete.
+  const client = new OpenAI({ baseURL: `${stack.url}/v1`, apiKey: token, maxRetries: 0 });
+  const stream = await client.chat.completions.create(ask('glm-4.5', 'Touchy again [mock finish=sensitive]', { stream: true }));
+  await assert.rejects(async () => { for await (const _ of stream); }, (err) => {
+    assert.match(err.message, /content filter/);
+    return true;
+  });
+});
+
+test('zhipu: network_error unstreamed is a 502 the client can read, charged as metered', async () => {
+  const token = mintToken({ sub: 'p-zhipu-network' });
+  const response = await chat(stack.url, token, ask('glm-4.5', 'Half an answer [mock finish=network_error]'));
+  assert.equal(response.status, 502);
+  const body = await response.json();
+  assert.equal(body.error.code, 'upstream_model_error');
+  assert.equal(body.error.type, 'upstream_error');
+  const row = await ledgerRow(stack.url, response.headers.get('x-request-id'));
+  assert.equal(row.ending, 'upstream_error');
+  assert.equal(row.status, 502);
+  assert.equal(row.estimated, 0, 'the usage Zhipu reported is what is charged');
+  assert.ok(row.completion_tokens > 0 && row.cost_micro_usd === expectedCost(row));
 });
 
 /** Sends until `key` has answered once; every request must succeed on the pool's good key. */

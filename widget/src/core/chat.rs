@@ -3,6 +3,7 @@
 //! Pure state, no DOM: the view layer asks it what changed and draws that.
 
 use super::json::Json;
+use super::thinking::Thinking;
 
 /// Who wrote a message. `Notice` is the widget speaking (errors, limits), never sent upstream.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -33,6 +34,16 @@ pub struct Message {
     pub feedback: Option<bool>,
     /// The request id the worker gave this answer, for feedback.
     pub request_id: Option<String>,
+    /// An answer's reasoning, shown above it; never copied or sent with it.
+    pub thinking: Option<Thinking>,
+}
+
+/// A message of a stored conversation, as the worker gives it back.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StoredTurn {
+    pub role: Role,
+    pub text: String,
+    pub reasoning: Option<String>,
 }
 
 /// Why a send was not started.
@@ -106,6 +117,28 @@ impl Chat {
         }
     }
 
+    /// Adds reasoning to answer `id`, received at `now_ms`. Returns true when it is the
+    /// answer's first (its thinking block appears and its timer starts).
+    pub fn append_reasoning(&mut self, id: u32, delta: &str, now_ms: u64) -> bool {
+        let Some(message) = self.messages.iter_mut().find(|m| m.id == id) else {
+            return false;
+        };
+        let first = message.thinking.is_none();
+        message
+            .thinking
+            .get_or_insert_with(|| Thinking::live(now_ms))
+            .push(delta, now_ms);
+        first
+    }
+
+    pub fn thinking_mut(&mut self, id: u32) -> Option<&mut Thinking> {
+        self.messages
+            .iter_mut()
+            .find(|m| m.id == id)?
+            .thinking
+            .as_mut()
+    }
+
     pub fn set_request_id(&mut self, id: u32, request_id: String) {
         if let Some(message) = self.messages.iter_mut().find(|m| m.id == id) {
             message.request_id = Some(request_id);
@@ -162,10 +195,15 @@ impl Chat {
     }
 
     /// Replaces the log with a stored conversation (history from the worker).
-    pub fn load(&mut self, history: Vec<(Role, String)>) {
+    pub fn load(&mut self, history: Vec<StoredTurn>) {
         self.reset();
-        for (role, text) in history {
-            self.push(role, text, true);
+        for turn in history {
+            self.push(turn.role, turn.text, true);
+            let reasoning = turn.reasoning.filter(|text| !text.trim().is_empty());
+            // `push` just added the message last.
+            if let (Some(reasoning), Some(message)) = (reasoning, self.messages.last_mut()) {
+                message.thinking = Some(Thinking::stored(reasoning));
+            }
         }
     }
 
@@ -205,6 +243,7 @@ impl Chat {
             done,
             feedback: None,
             request_id: None,
+            thinking: None,
         });
         id
     }
@@ -284,6 +323,43 @@ mod tests {
                 ("content", "q".into())
             ])])
         );
+    }
+
+    #[test]
+    fn reasoning_is_kept_apart_from_the_answer_and_never_sent_back() {
+        let mut chat = Chat::default();
+        let (_, answer) = chat.begin_send("q").unwrap();
+        assert!(chat.append_reasoning(answer, "Let me see. ", 1_000));
+        assert!(!chat.append_reasoning(answer, "Yes.", 2_000));
+        chat.append(answer, "42");
+        chat.finish(answer);
+        let message = chat.message(answer).unwrap();
+        assert_eq!(message.text, "42");
+        assert_eq!(message.thinking.as_ref().unwrap().text, "Let me see. Yes.");
+        let sent = chat.request_messages(None).to_string();
+        assert!(!sent.contains("Let me see"), "{sent}");
+    }
+
+    #[test]
+    fn a_loaded_conversation_keeps_each_answers_reasoning() {
+        let mut chat = Chat::default();
+        let turn = |role, text: &str, reasoning: Option<&str>| StoredTurn {
+            role,
+            text: text.into(),
+            reasoning: reasoning.map(str::to_string),
+        };
+        chat.load(vec![
+            turn(Role::User, "q1", None),
+            turn(Role::Assistant, "a1", Some("because")),
+            turn(Role::User, "q2", None),
+            turn(Role::Assistant, "a2", Some("  ")),
+        ]);
+        let thoughts: Vec<Option<&str>> = chat
+            .messages()
+            .iter()
+            .map(|m| m.thinking.as_ref().map(|t| t.text.as_str()))
+            .collect();
+        assert_eq!(thoughts, [None, Some("because"), None, None]);
     }
 
     #[test]

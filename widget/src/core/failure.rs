@@ -66,6 +66,16 @@ impl Failure {
         }
     }
 
+    /// An OpenAI error event inside a stream (`data: {"error": {...}}`): the worker's word
+    /// that the answer so far is not the whole answer (the provider broke it off, or ended it
+    /// with a filter or a failure of its own). `None` for every other event.
+    pub fn from_stream_event(data: &str) -> Option<Failure> {
+        let parsed = Json::parse(data)?;
+        parsed.get("error")?.get("message")?;
+        // No status: the code and the worker's message say what happened.
+        Some(Failure::from_response(0, data, None))
+    }
+
     /// Seconds to count down before the user may try again, when waiting helps.
     pub fn countdown_s(&self) -> Option<u64> {
         match self {
@@ -159,5 +169,24 @@ mod tests {
             .countdown_s(),
             None
         );
+    }
+
+    #[test]
+    fn an_error_event_in_a_stream_is_a_failure_with_the_workers_message() {
+        let event = r#"{"error":{"message":"The model provider's content filter stopped this answer.","type":"invalid_request_error","param":null,"code":"content_filter"}}"#;
+        assert_eq!(
+            Failure::from_stream_event(event),
+            Some(Failure::Other {
+                message: "The model provider's content filter stopped this answer.".into()
+            })
+        );
+        for ordinary in [
+            r#"{"choices":[{"delta":{"content":"error"}}]}"#,
+            r#"{"error":"a string, not an error object"}"#,
+            "[DONE]",
+            "not json",
+        ] {
+            assert_eq!(Failure::from_stream_event(ordinary), None, "{ordinary}");
+        }
     }
 }

@@ -58,6 +58,9 @@ const KEYS: &[(&str, &str, &str)] = &[
     ("delete", "删除", "Delete"),
     ("untitled", "未命名对话", "Untitled conversation"),
     ("thinking", "正在思考…", "Thinking…"),
+    ("thinking_live", "正在思考… {s} 秒", "Thinking… {s} s"),
+    ("thought_for", "已深度思考 {s} 秒", "Thought for {s} s"),
+    ("thought", "已深度思考", "Thought process"),
     ("answer_done", "回答完成", "Answer complete"),
     ("stopped", "已停止生成", "Stopped"),
     (

@@ -1,11 +1,13 @@
 //! The pure core of the widget: markdown rendering, streaming, highlighting and cards, plus the chat
-//! state, the widget's update loop (`state`), failures, words and settings.
+//! state, the widget's update loop (`state`), stream deltas and reasoning (`delta`, `thinking`),
+//! failures, words and settings.
 //!
 //! Nothing under `core/` imports `web_sys`, `js_sys` or `wasm_bindgen`: it is plain Rust,
 //! tested natively with `cargo test`.
 
 pub mod cards;
 pub mod chat;
+pub mod delta;
 pub mod failure;
 pub mod highlight;
 pub mod i18n;
@@ -15,3 +17,4 @@ pub mod settings;
 pub mod state;
 pub mod streaming;
 pub mod tail_update;
+pub mod thinking;

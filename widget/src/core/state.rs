@@ -6,11 +6,12 @@
 //! needs it, and network answers come back as messages, so every flow the end-to-end tests
 //! drive (send, stream, stop, retry, errors, history, cards) is tested here natively.
 
-use super::chat::{Chat, Role};
+use super::chat::{Chat, Role, StoredTurn};
 use super::failure::Failure;
 use super::i18n::Strings;
 use super::json::Json;
 use super::settings::Settings;
+use super::thinking::Phase;
 
 /// Everything the widget knows. The DOM shows it; it never holds state of its own.
 pub struct WidgetState {
@@ -57,10 +58,27 @@ pub enum Msg {
         request_id: Option<String>,
         conversation: Option<String>,
     },
-    /// More text for `answer`.
+    /// More text for `answer`, received at `now_ms` (its first ends the thinking).
     Chunk {
         answer: u32,
         text: String,
+        now_ms: u64,
+    },
+    /// More reasoning for `answer` (`delta.reasoning_content`), received at `now_ms`.
+    Reasoning {
+        answer: u32,
+        text: String,
+        now_ms: u64,
+    },
+    /// The thinking timer of `answer` fired: time to update "Thinking… N s".
+    ThinkingTick {
+        answer: u32,
+        now_ms: u64,
+    },
+    /// The summary line of an answer's reasoning was clicked: open or close the block.
+    ToggleThinking {
+        answer: u32,
+        now_ms: u64,
     },
     /// A card (`event: oachat.card`) inside `answer`.
     StreamCard {
@@ -103,7 +121,7 @@ pub enum Msg {
     OpenConversation(String),
     ConversationLoaded {
         id: String,
-        messages: Vec<(Role, String)>,
+        messages: Vec<StoredTurn>,
         conversation_id: String,
     },
     DeleteConversation(String),
@@ -143,6 +161,24 @@ pub enum Effect {
         answer: u32,
         text: String,
     },
+    /// Adds the (empty, open) reasoning block above the streaming `answer`.
+    BeginThinking(u32),
+    /// Queues streamed reasoning for the next animation frame.
+    QueueReasoning {
+        answer: u32,
+        text: String,
+    },
+    /// Draws the state of an answer's reasoning block: its summary line, whether the model is
+    /// still thinking (`live`) and whether the reasoning shows.
+    ShowThinking {
+        answer: u32,
+        label: String,
+        live: bool,
+        expanded: bool,
+    },
+    /// Fires [`Msg::ThinkingTick`] for `answer` in a second (replacing any pending tick).
+    StartThinkingTimer(u32),
+    StopThinkingTimer,
     /// Renders the rest of the answer's text; `keep` false removes the (empty) answer.
     EndAnswer {
         answer: u32,
@@ -310,9 +346,52 @@ pub fn update(state: &mut WidgetState, msg: Msg) -> Vec<Effect> {
                 state.chat.set_request_id(answer, request_id);
             }
         }
-        Msg::Chunk { answer, text } => {
+        Msg::Chunk {
+            answer,
+            text,
+            now_ms,
+        } => {
             state.chat.append(answer, &text);
+            // The answer starting ends the thinking: the block collapses to its summary.
+            if let Some(thinking) = state.chat.thinking_mut(answer) {
+                if thinking.conclude(now_ms) {
+                    effects.push(Effect::StopThinkingTimer);
+                    effects.push(show_thinking(state, answer, now_ms));
+                }
+            }
             effects.push(Effect::QueueText { answer, text });
+        }
+        Msg::Reasoning {
+            answer,
+            text,
+            now_ms,
+        } => {
+            // Reasoning of a stream left behind by a new chat has no block to go to.
+            if state.chat.streaming_id() != Some(answer) {
+                return effects;
+            }
+            if state.chat.append_reasoning(answer, &text, now_ms) {
+                effects.extend([
+                    Effect::BeginThinking(answer),
+                    show_thinking(state, answer, now_ms),
+                    Effect::StartThinkingTimer(answer),
+                ]);
+            }
+            effects.push(Effect::QueueReasoning { answer, text });
+        }
+        Msg::ThinkingTick { answer, now_ms } => {
+            if is_thinking(state) && state.chat.streaming_id() == Some(answer) {
+                effects.extend([
+                    show_thinking(state, answer, now_ms),
+                    Effect::StartThinkingTimer(answer),
+                ]);
+            }
+        }
+        Msg::ToggleThinking { answer, now_ms } => {
+            if let Some(thinking) = state.chat.thinking_mut(answer) {
+                thinking.toggle();
+                effects.push(show_thinking(state, answer, now_ms));
+            }
         }
         Msg::StreamCard { answer, card } => {
             let name = card
@@ -351,6 +430,9 @@ pub fn update(state: &mut WidgetState, msg: Msg) -> Vec<Effect> {
             from_button,
         } => {
             effects.push(Effect::Abort);
+            if is_thinking(state) {
+                effects.push(Effect::StopThinkingTimer);
+            }
             state.chat.reset();
             state.conversation = conversation_id;
             state.server_conversation = None;
@@ -373,6 +455,22 @@ pub fn update(state: &mut WidgetState, msg: Msg) -> Vec<Effect> {
                 effects.extend([Effect::ClearLog, Effect::ShowWelcome]);
             }
             effects.push(Effect::RelabelActions);
+            // Finished thinking blocks say "Thought for" in the new language; a live one
+            // switches at its next tick.
+            let answered: Vec<u32> = state
+                .chat
+                .messages()
+                .iter()
+                .filter(|m| {
+                    m.thinking
+                        .as_ref()
+                        .is_some_and(|t| t.phase() == Phase::Answered)
+                })
+                .map(|m| m.id)
+                .collect();
+            for answer in answered {
+                effects.push(show_thinking(state, answer, 0));
+            }
         }
         Msg::AddCard { name, data } => {
             set_open(state, true, &mut effects);
@@ -455,13 +553,12 @@ pub fn update(state: &mut WidgetState, msg: Msg) -> Vec<Effect> {
                 Effect::ClearLog,
                 Effect::ShowStarters(false),
             ]);
-            effects.extend(
-                state
-                    .chat
-                    .messages()
-                    .iter()
-                    .map(|m| Effect::ShowMessage(m.id)),
-            );
+            for message in state.chat.messages() {
+                effects.push(Effect::ShowMessage(message.id));
+                if message.thinking.is_some() {
+                    effects.push(show_thinking(state, message.id, 0));
+                }
+            }
             effects.push(Effect::ScrollToBottom);
         }
         Msg::DeleteConversation(id) => effects.push(Effect::DeleteConversation(id)),
@@ -494,6 +591,29 @@ fn set_open(state: &mut WidgetState, open: bool, effects: &mut Vec<Effect>) {
     effects.push(Effect::Emit(if open { Event::Open } else { Event::Close }));
 }
 
+/// Whether the answer streaming now is still thinking (its timer runs).
+fn is_thinking(state: &WidgetState) -> bool {
+    state
+        .chat
+        .streaming_id()
+        .and_then(|answer| state.chat.message(answer))
+        .and_then(|message| message.thinking.as_ref())
+        .is_some_and(|thinking| thinking.phase() == Phase::Thinking)
+}
+
+/// The effect that draws answer `answer`'s thinking block as the state has it now.
+fn show_thinking(state: &WidgetState, answer: u32, now_ms: u64) -> Effect {
+    let thinking = state.chat.message(answer).and_then(|m| m.thinking.as_ref());
+    Effect::ShowThinking {
+        answer,
+        label: thinking
+            .map(|t| t.label(&state.strings, now_ms))
+            .unwrap_or_default(),
+        live: thinking.is_some_and(|t| t.phase() == Phase::Thinking),
+        expanded: thinking.is_some_and(|t| t.expanded()),
+    }
+}
+
 fn begin_answer(state: &mut WidgetState, answer: u32, effects: &mut Vec<Effect>) {
     state.token_refreshed = false;
     effects.extend([
@@ -520,6 +640,15 @@ fn end_stream(
     if state.chat.is_streaming() && state.chat.streaming_id() != Some(answer) {
         effects.push(Effect::Emit(Event::StreamEnd));
         return;
+    }
+    // The thinking timer never outlives its stream. A stream that ends while still thinking
+    // (stopped, cut off) thought until its last reasoning.
+    let concluded = state
+        .chat
+        .thinking_mut(answer)
+        .is_some_and(|thinking| thinking.conclude_at_last_chunk());
+    if concluded {
+        effects.extend([Effect::StopThinkingTimer, show_thinking(state, answer, 0)]);
     }
     let failure = match result {
         // An expired token is fetched again silently and the request sent once more.
@@ -635,8 +764,8 @@ pub fn conversation_list(list: &Json, untitled: &str) -> Option<Vec<Conversation
 }
 
 /// The user and assistant turns of a stored conversation (`messages` at the top or under
-/// `conversation`), in order.
-pub fn conversation_messages(detail: &Json) -> Vec<(Role, String)> {
+/// `conversation`), in order, each answer with its `reasoning` when the worker kept it.
+pub fn conversation_messages(detail: &Json) -> Vec<StoredTurn> {
     let messages = detail
         .get("messages")
         .or_else(|| detail.get("conversation").and_then(|c| c.get("messages")));
@@ -652,7 +781,15 @@ pub fn conversation_messages(detail: &Json) -> Vec<(Role, String)> {
                 _ => return None,
             };
             let text = message.get("content").and_then(Json::as_str)?;
-            Some((role, text.to_string()))
+            let reasoning = message
+                .get("reasoning")
+                .and_then(Json::as_str)
+                .map(str::to_string);
+            Some(StoredTurn {
+                role,
+                text: text.to_string(),
+                reasoning,
+            })
         })
         .collect()
 }

@@ -58,6 +58,13 @@ pub enum ProxyError {
     UpstreamTimeout,
     /// The upstream's (non-streamed) answer broke off after its head: nothing usable arrived.
     UpstreamBroken,
+    /// The provider's content filter stopped the answer with a `finish_reason` that OpenAI's
+    /// clients do not know (Zhipu's `sensitive`). OpenAI's own `content_filter` is a
+    /// finish reason SDKs understand, and passes as it is.
+    AnswerFiltered,
+    /// The provider ended the answer reporting its own failure in `finish_reason` (Zhipu's
+    /// `network_error`) instead of breaking the connection.
+    UpstreamModelFailed,
     /// The deployment's configuration is invalid; the message names the field.
     BadConfig { message: String },
     /// Something that should not happen; the detail is logged, never shown.
@@ -103,7 +110,8 @@ impl ProxyError {
             | ProxyError::MaxRounds { .. }
             | ProxyError::BudgetExceeded { .. } => 429,
             ProxyError::UpstreamExhausted { .. } => 503,
-            ProxyError::UpstreamBroken => 502,
+            ProxyError::UpstreamBroken | ProxyError::UpstreamModelFailed => 502,
+            ProxyError::AnswerFiltered => 400,
             ProxyError::UpstreamTimeout => 504,
             ProxyError::BadConfig { .. } | ProxyError::Internal => 500,
         }
@@ -124,12 +132,14 @@ impl ProxyError {
             | ProxyError::NotFound
             | ProxyError::ConversationNotFound
             | ProxyError::RequestNotFound
-            | ProxyError::ResponseNotFound => "invalid_request_error",
+            | ProxyError::ResponseNotFound
+            | ProxyError::AnswerFiltered => "invalid_request_error",
             ProxyError::RateLimited { .. } | ProxyError::MaxRounds { .. } => "requests",
             ProxyError::BudgetExceeded { .. } => "insufficient_quota",
             ProxyError::UpstreamExhausted { .. }
             | ProxyError::UpstreamTimeout
-            | ProxyError::UpstreamBroken => "upstream_error",
+            | ProxyError::UpstreamBroken
+            | ProxyError::UpstreamModelFailed => "upstream_error",
             ProxyError::BadConfig { .. } | ProxyError::Internal => "server_error",
         }
     }
@@ -156,6 +166,8 @@ impl ProxyError {
             ProxyError::UpstreamExhausted { .. } => "upstream_unavailable",
             ProxyError::UpstreamTimeout => "upstream_timeout",
             ProxyError::UpstreamBroken => "upstream_broken",
+            ProxyError::AnswerFiltered => "content_filter",
+            ProxyError::UpstreamModelFailed => "upstream_model_error",
             ProxyError::BadConfig { .. } => "bad_config",
             ProxyError::Internal => "internal_error",
         }
@@ -225,6 +237,14 @@ impl ProxyError {
             ProxyError::UpstreamTimeout => "The model provider did not answer in time.".into(),
             ProxyError::UpstreamBroken => {
                 "The model provider's answer broke off before it was complete. Try again.".into()
+            }
+            ProxyError::AnswerFiltered => {
+                "The model provider's content filter stopped this answer. Rephrase the request \
+                 and try again."
+                    .into()
+            }
+            ProxyError::UpstreamModelFailed => {
+                "The model provider reported a failure while answering. Try again.".into()
             }
             ProxyError::BadConfig { message } => format!("Invalid OACHAT_CONFIG: {message}"),
             ProxyError::Internal => "Internal error.".into(),
@@ -348,6 +368,8 @@ mod tests {
         );
         check(ProxyError::UpstreamTimeout, 504, "upstream_timeout");
         check(ProxyError::UpstreamBroken, 502, "upstream_broken");
+        check(ProxyError::AnswerFiltered, 400, "content_filter");
+        check(ProxyError::UpstreamModelFailed, 502, "upstream_model_error");
     }
 
     #[test]

@@ -10,7 +10,7 @@ use serde_json::Value;
 
 use crate::error::ProxyError;
 use crate::ledger::LedgerRow;
-use crate::usage::{row, Group, UsageQuery, UsageRow};
+use crate::usage::{Group, Totals, UsageQuery, UsageRow};
 
 /// A page of the newest ledger rows: `GET /admin/ledger?limit=&offset=&user=`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -145,7 +145,7 @@ impl LedgerStore for MemoryLedger {
 
     async fn usage(&self, query: &UsageQuery) -> Result<Vec<UsageRow>, ProxyError> {
         self.up()?;
-        let mut groups: BTreeMap<String, [u64; 4]> = BTreeMap::new();
+        let mut groups: BTreeMap<String, Totals> = BTreeMap::new();
         let at_least =
             |value: &str, bound: &Option<String>| bound.as_deref().is_none_or(|b| value >= b);
         let at_most =
@@ -166,17 +166,11 @@ impl LedgerStore for MemoryLedger {
                 Group::Model => &row.model_used,
                 Group::User => &row.user,
             };
-            let totals = groups.entry(key.clone()).or_default();
-            totals[0] += 1;
-            totals[1] += row.prompt_tokens;
-            totals[2] += row.completion_tokens;
-            totals[3] += row.cost_micro_usd;
+            groups.entry(key.clone()).or_default().add(row);
         }
         Ok(groups
             .into_iter()
-            .map(|(key, [requests, prompt, completion, cost])| {
-                row(key, requests, prompt, completion, cost)
-            })
+            .map(|(key, totals)| totals.into_row(key))
             .collect())
     }
 
@@ -254,8 +248,8 @@ mod tests {
             route_reason: "default".into(),
             prompt_tokens: tokens,
             completion_tokens: tokens * 2,
-            cached_tokens: 0,
-            reasoning_tokens: 0,
+            cached_tokens: tokens / 2,
+            reasoning_tokens: tokens,
             cost_micro_usd: tokens * 10,
             status: 200,
             ending: Ending::Completed,
@@ -314,6 +308,7 @@ mod tests {
         assert_eq!(keys, [("alice", 1), ("bob", 1)]);
         assert_eq!(usage[1].prompt_tokens, 3);
         assert_eq!(usage[1].completion_tokens, 6);
+        assert_eq!((usage[1].cached_tokens, usage[1].reasoning_tokens), (1, 3));
     }
 
     #[test]

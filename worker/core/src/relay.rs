@@ -18,6 +18,8 @@ pub struct RelayCore {
     meter: StreamMeter,
     /// Encoded events (an `oachat.card`) sent just before `[DONE]`, once.
     trailer: Option<String>,
+    /// Whether the error event for an abnormal `finish_reason` went out.
+    told_finish_error: bool,
     /// The client asked `/v1/responses`: each chunk becomes Responses events instead of being
     /// forwarded. The meter still sees every upstream event first, as on chat completions.
     responses: Option<ResponsesDialect>,
@@ -57,6 +59,7 @@ impl RelayCore {
             meter,
             trailer: None,
             responses: None,
+            told_finish_error: false,
         }
     }
 
@@ -102,6 +105,8 @@ impl RelayCore {
             // Ended after its usage chunk without `[DONE]`: the answer is whole.
             let usage = dialect.billing.usage(&self.meter);
             dialect.stream.complete(&usage, &mut out);
+        } else {
+            self.tell_finish_error(&mut out);
         }
         out
     }
@@ -113,7 +118,11 @@ impl RelayCore {
     pub fn break_off(&mut self) -> String {
         let completed = self.completed();
         match &mut self.responses {
-            None if completed => String::new(),
+            None if completed => {
+                let mut out = String::new();
+                tell_finish_error(&self.meter, &mut self.told_finish_error, &mut out);
+                out
+            }
             None => Self::broken(),
             Some(dialect) if completed => {
                 let mut out = String::new();
@@ -132,10 +141,18 @@ impl RelayCore {
         }
     }
 
+    /// After an answer that ended with a `finish_reason` an SDK would not read as a failure
+    /// (Zhipu's `sensitive`, `network_error`), OpenAI's mid-stream error event, once: the
+    /// chunk itself went through unchanged, and the SDK now raises instead of passing the cut
+    /// answer off as complete.
+    fn tell_finish_error(&mut self, out: &mut String) {
+        tell_finish_error(&self.meter, &mut self.told_finish_error, out);
+    }
+
     /// The last event of a stream the upstream broke off: OpenAI's mid-stream error shape, so an
-    /// SDK raises instead of passing a truncated answer off as complete. (The widget ignores
-    /// events without a delta; it shows the answer as it stands.) Nothing may be retried here:
-    /// part of the answer already reached the client.
+    /// SDK raises instead of passing a truncated answer off as complete. (The widget keeps the
+    /// answer as it stands and shows the error's message after it.) Nothing may be retried
+    /// here: part of the answer already reached the client.
     pub fn broken() -> String {
         let mut out = String::new();
         encode_event_into(&mut out, &ProxyError::UpstreamBroken.to_json().to_string());
@@ -178,6 +195,7 @@ impl RelayCore {
             // `[DONE]` goes through the meter too: it is what tells a finished stream from a cut one.
             match self.meter.observe(&event.data) {
                 Forward::AsIs if event.is_done() => {
+                    tell_finish_error(&self.meter, &mut self.told_finish_error, &mut out);
                     if let Some(trailer) = self.trailer.take() {
                         out.push_str(&trailer);
                     }
@@ -189,6 +207,18 @@ impl RelayCore {
             }
         }
         out
+    }
+}
+
+/// See [`RelayCore::tell_finish_error`]; a function of the fields it needs, so it can run
+/// while the parsed events are being drained.
+fn tell_finish_error(meter: &StreamMeter, told: &mut bool, out: &mut String) {
+    if *told {
+        return;
+    }
+    if let Some(error) = meter.finish_error() {
+        *told = true;
+        encode_event_into(out, &error.to_json().to_string());
     }
 }
 
@@ -264,6 +294,39 @@ mod tests {
             check(false, STREAM, &[split], FOR_CLIENT_WITHOUT_USAGE, true, 5);
             check(true, STREAM, &[split], STREAM, true, 5);
         }
+    }
+
+    #[test]
+    fn an_ending_sdks_cannot_read_is_followed_by_an_error_event_once() {
+        let zhipu = |reason: &str, done: &str| {
+            format!(
+                "data: {{\"choices\":[{{\"index\":0,\"delta\":{{\"content\":\"半\"}}}}]}}\n\n\
+                 data: {{\"choices\":[{{\"index\":0,\"delta\":{{}},\"finish_reason\":\"{reason}\"}}],\
+                 \"usage\":{{\"prompt_tokens\":4,\"completion_tokens\":1,\"total_tokens\":5}}}}\n\n{done}"
+            )
+        };
+        for (reason, code) in [
+            ("sensitive", "content_filter"),
+            ("network_error", "upstream_model_error"),
+        ] {
+            for done in ["data: [DONE]\n\n", ""] {
+                let mut relay = RelayCore::new(StreamMeter::new(true));
+                let mut out = relay.push(zhipu(reason, done).as_bytes());
+                out.push_str(&relay.finish());
+                assert_eq!(out.matches("\"error\"").count(), 1, "{out}");
+                assert!(out.contains(&format!("\"code\":\"{code}\"")), "{out}");
+                // The chunk itself is relayed unchanged, and the error comes before `[DONE]`.
+                assert!(out.contains(&format!("\"finish_reason\":\"{reason}\"")));
+                if !done.is_empty() {
+                    assert!(out.find("\"error\"") < out.find("[DONE]"), "{out}");
+                }
+            }
+        }
+        // OpenAI's own content_filter is an ending SDKs know: no extra event.
+        let mut relay = RelayCore::new(StreamMeter::new(true));
+        let mut out = relay.push(zhipu("content_filter", "data: [DONE]\n\n").as_bytes());
+        out.push_str(&relay.finish());
+        assert!(!out.contains("\"error\""), "{out}");
     }
 
     #[test]

@@ -40,8 +40,48 @@ pub struct UsageRow {
     pub requests: u64,
     pub prompt_tokens: u64,
     pub completion_tokens: u64,
+    /// Of `prompt_tokens`, those the provider served from its prompt cache.
+    pub cached_tokens: u64,
+    /// Of `completion_tokens`, the chain of thought of reasoning models.
+    pub reasoning_tokens: u64,
     pub total_tokens: u64,
     pub cost_usd: f64,
+}
+
+/// A group's sums as the ledger has them (cost in micro-USD), before they become a [`UsageRow`].
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Totals {
+    pub requests: u64,
+    pub prompt_tokens: u64,
+    pub completion_tokens: u64,
+    pub cached_tokens: u64,
+    pub reasoning_tokens: u64,
+    pub cost_micro_usd: u64,
+}
+
+impl Totals {
+    /// Adds one ledger row (what the SQL's `COUNT` and `SUM`s do, for stores without SQL).
+    pub fn add(&mut self, row: &crate::ledger::LedgerRow) {
+        self.requests += 1;
+        self.prompt_tokens += row.prompt_tokens;
+        self.completion_tokens += row.completion_tokens;
+        self.cached_tokens += row.cached_tokens;
+        self.reasoning_tokens += row.reasoning_tokens;
+        self.cost_micro_usd += row.cost_micro_usd;
+    }
+
+    pub fn into_row(self, key: String) -> UsageRow {
+        UsageRow {
+            key,
+            requests: self.requests,
+            prompt_tokens: self.prompt_tokens,
+            completion_tokens: self.completion_tokens,
+            cached_tokens: self.cached_tokens,
+            reasoning_tokens: self.reasoning_tokens,
+            total_tokens: self.prompt_tokens + self.completion_tokens,
+            cost_usd: self.cost_micro_usd as f64 / 1_000_000.0,
+        }
+    }
 }
 
 impl UsageQuery {
@@ -126,7 +166,8 @@ impl UsageQuery {
         let column = self.group.column();
         let sql = format!(
             "SELECT {column} AS key, COUNT(*) AS requests, SUM(prompt_tokens) AS prompt_tokens, \
-             SUM(completion_tokens) AS completion_tokens, SUM(cost_micro_usd) AS cost_micro_usd \
+             SUM(completion_tokens) AS completion_tokens, SUM(cached_tokens) AS cached_tokens, \
+             SUM(reasoning_tokens) AS reasoning_tokens, SUM(cost_micro_usd) AS cost_micro_usd \
              FROM ledger{filter} GROUP BY {column} ORDER BY {column}"
         );
         (sql, values)
@@ -153,28 +194,11 @@ fn date(value: &str, field: &str) -> Result<String, ProxyError> {
     }
 }
 
-/// Builds a report row from the aggregate's integers (cost in micro-USD).
-pub fn row(
-    key: String,
-    requests: u64,
-    prompt_tokens: u64,
-    completion_tokens: u64,
-    cost_micro_usd: u64,
-) -> UsageRow {
-    UsageRow {
-        key,
-        requests,
-        prompt_tokens,
-        completion_tokens,
-        total_tokens: prompt_tokens + completion_tokens,
-        cost_usd: cost_micro_usd as f64 / 1_000_000.0,
-    }
-}
-
 /// RFC 4180 CSV with a header row; keys are quoted when they need it.
 pub fn to_csv(group: Group, rows: &[UsageRow]) -> String {
     let mut out = format!(
-        "{},requests,prompt_tokens,completion_tokens,total_tokens,cost_usd\r\n",
+        "{},requests,prompt_tokens,completion_tokens,cached_tokens,reasoning_tokens,total_tokens,\
+         cost_usd\r\n",
         group.column()
     );
     for row in rows {
@@ -184,8 +208,14 @@ pub fn to_csv(group: Group, rows: &[UsageRow]) -> String {
             row.key.clone()
         };
         out.push_str(&format!(
-            "{key},{},{},{},{},{:.6}\r\n",
-            row.requests, row.prompt_tokens, row.completion_tokens, row.total_tokens, row.cost_usd
+            "{key},{},{},{},{},{},{},{:.6}\r\n",
+            row.requests,
+            row.prompt_tokens,
+            row.completion_tokens,
+            row.cached_tokens,
+            row.reasoning_tokens,
+            row.total_tokens,
+            row.cost_usd
         ));
     }
     out
@@ -232,11 +262,20 @@ mod tests {
 
     #[test]
     fn csv_quotes_keys_that_need_it() {
-        let rows = vec![row("a,b".into(), 2, 10, 5, 1_500)];
+        let totals = Totals {
+            requests: 2,
+            prompt_tokens: 10,
+            completion_tokens: 5,
+            cached_tokens: 4,
+            reasoning_tokens: 3,
+            cost_micro_usd: 1_500,
+        };
+        let rows = vec![totals.into_row("a,b".into())];
         let csv = to_csv(Group::User, &rows);
         assert_eq!(
             csv,
-            "user,requests,prompt_tokens,completion_tokens,total_tokens,cost_usd\r\n\"a,b\",2,10,5,15,0.001500\r\n"
+            "user,requests,prompt_tokens,completion_tokens,cached_tokens,reasoning_tokens,total_tokens,\
+             cost_usd\r\n\"a,b\",2,10,5,4,3,15,0.001500\r\n"
         );
     }
 }

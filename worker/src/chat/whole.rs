@@ -87,12 +87,19 @@ pub(super) async fn answer(
             .wait_until(async move { crate::cache::store(&key, &answer, ttl_s).await });
     }
     let ending = meter.ended_abnormally().unwrap_or(Ending::Completed);
-    let row = plan.ledger_row(&key_id, usage, 200, ending, ttfb, now_ms(), attempts);
+    // An ending an SDK would read as ordinary (Zhipu's `sensitive`, `network_error`) is
+    // answered as the error it is. The tokens were made all the same: charged as metered.
+    let refusal = meter.finish_error();
+    let status = refusal.as_ref().map_or(200, ProxyError::status);
+    let row = plan.ledger_row(&key_id, usage, status, ending, ttfb, now_ms(), attempts);
     finish::after_response(
         call,
         admission,
         plan.with_abandoned(row, &abandoned, now_ms()),
     );
+    if let Some(error) = refusal {
+        return Err(HandlerError::of_request(error, &plan.request_id));
+    }
     let body = match (responses, translator) {
         (Some(turn), Some(mut translator)) => {
             translator.complete(&usage, &mut unsent);

@@ -19,6 +19,15 @@ fn chunk(answer: u32, text: &str) -> Msg {
     Msg::Chunk {
         answer,
         text: text.into(),
+        now_ms: 0,
+    }
+}
+
+fn turn(role: Role, text: &str) -> StoredTurn {
+    StoredTurn {
+        role,
+        text: text.into(),
+        reasoning: None,
     }
 }
 
@@ -659,10 +668,7 @@ fn loading_a_conversation_replaces_the_log_and_continues_it() {
         &mut state,
         Msg::ConversationLoaded {
             id: "c1".into(),
-            messages: vec![
-                (Role::User, "old q".into()),
-                (Role::Assistant, "old a".into()),
-            ],
+            messages: vec![turn(Role::User, "old q"), turn(Role::Assistant, "old a")],
             conversation_id: "oc-loaded".into(),
         },
     );
@@ -699,7 +705,7 @@ fn deleting_the_conversation_on_screen_starts_a_new_one() {
         &mut state,
         Msg::ConversationLoaded {
             id: "c1".into(),
-            messages: vec![(Role::User, "q".into())],
+            messages: vec![turn(Role::User, "q")],
             conversation_id: "oc-x".into(),
         },
     );
@@ -758,9 +764,290 @@ fn stored_messages_keep_user_and_assistant_turns_in_order() {
     .unwrap();
     assert_eq!(
         conversation_messages(&detail),
+        [turn(Role::User, "q"), turn(Role::Assistant, "a")]
+    );
+}
+
+fn reasoning(answer: u32, text: &str, now_ms: u64) -> Msg {
+    Msg::Reasoning {
+        answer,
+        text: text.into(),
+        now_ms,
+    }
+}
+
+fn thinking_shown(label: &str, live: bool, expanded: bool, answer: u32) -> Effect {
+    Effect::ShowThinking {
+        answer,
+        label: label.into(),
+        live,
+        expanded,
+    }
+}
+
+#[test]
+fn reasoning_opens_a_live_thinking_block_with_a_timer() {
+    let mut state = widget();
+    let answer = send(&mut state, "why?");
+    assert_eq!(
+        update(&mut state, reasoning(answer, "Let me see. ", 10_000)),
         [
-            (Role::User, "q".to_string()),
-            (Role::Assistant, "a".to_string())
+            Effect::BeginThinking(answer),
+            thinking_shown("Thinking… 0 s", true, true, answer),
+            Effect::StartThinkingTimer(answer),
+            Effect::QueueReasoning {
+                answer,
+                text: "Let me see. ".into()
+            },
         ]
+    );
+    // More reasoning only queues text: one block, one timer.
+    assert_eq!(
+        update(&mut state, reasoning(answer, "**Two** steps.", 11_000)),
+        [Effect::QueueReasoning {
+            answer,
+            text: "**Two** steps.".into()
+        }]
+    );
+    // Each tick redraws the timer and asks for the next one.
+    assert_eq!(
+        update(
+            &mut state,
+            Msg::ThinkingTick {
+                answer,
+                now_ms: 18_200
+            }
+        ),
+        [
+            thinking_shown("Thinking… 8 s", true, true, answer),
+            Effect::StartThinkingTimer(answer),
+        ]
+    );
+}
+
+#[test]
+fn the_answer_starting_collapses_the_block_and_stops_the_timer() {
+    let mut state = widget();
+    let answer = send(&mut state, "why?");
+    update(&mut state, reasoning(answer, "Hmm.", 1_000));
+    let effects = update(
+        &mut state,
+        Msg::Chunk {
+            answer,
+            text: "Because.".into(),
+            now_ms: 13_000,
+        },
+    );
+    assert_eq!(
+        effects,
+        [
+            Effect::StopThinkingTimer,
+            thinking_shown("Thought for 12 s", false, false, answer),
+            Effect::QueueText {
+                answer,
+                text: "Because.".into()
+            },
+        ]
+    );
+    // A tick already on its way does nothing now.
+    let tick = Msg::ThinkingTick {
+        answer,
+        now_ms: 14_000,
+    };
+    assert_eq!(update(&mut state, tick), []);
+    // Later chunks and the end of the stream leave the block alone.
+    assert_eq!(
+        update(&mut state, chunk(answer, " More.")),
+        [Effect::QueueText {
+            answer,
+            text: " More.".into()
+        }]
+    );
+    let ended = update(&mut state, end(answer, Ok(())));
+    assert!(
+        !ended
+            .iter()
+            .any(|e| matches!(e, Effect::ShowThinking { .. } | Effect::StopThinkingTimer)),
+        "{ended:?}"
+    );
+}
+
+#[test]
+fn the_summary_line_opens_and_closes_the_reasoning() {
+    let mut state = widget();
+    let answer = send(&mut state, "why?");
+    update(&mut state, reasoning(answer, "Hmm.", 0));
+    update(
+        &mut state,
+        Msg::Chunk {
+            answer,
+            text: "A.".into(),
+            now_ms: 3_000,
+        },
+    );
+    update(&mut state, end(answer, Ok(())));
+    let toggle = || Msg::ToggleThinking {
+        answer,
+        now_ms: 60_000,
+    };
+    assert_eq!(
+        update(&mut state, toggle()),
+        [thinking_shown("Thought for 3 s", false, true, answer)]
+    );
+    assert_eq!(
+        update(&mut state, toggle()),
+        [thinking_shown("Thought for 3 s", false, false, answer)]
+    );
+    // An answer without reasoning has nothing to toggle.
+    let plain = send(&mut state, "hi");
+    update(&mut state, chunk(plain, "hello"));
+    let toggle_plain = Msg::ToggleThinking {
+        answer: plain,
+        now_ms: 0,
+    };
+    assert_eq!(update(&mut state, toggle_plain), []);
+}
+
+#[test]
+fn the_copy_button_copies_the_answer_without_its_reasoning() {
+    let mut state = widget();
+    let answer = send(&mut state, "why?");
+    update(&mut state, reasoning(answer, "secret chain of thought", 0));
+    update(&mut state, chunk(answer, "The answer."));
+    update(&mut state, end(answer, Ok(())));
+    assert_eq!(
+        update(&mut state, Msg::CopyAnswer(answer)),
+        [Effect::Copy {
+            answer,
+            text: "The answer.".into()
+        }]
+    );
+}
+
+#[test]
+fn stopping_while_thinking_stops_the_timer_and_keeps_what_was_thought() {
+    let mut state = widget();
+    let answer = send(&mut state, "why?");
+    update(&mut state, reasoning(answer, "Step one. ", 1_000));
+    update(&mut state, reasoning(answer, "Step two.", 5_000));
+    assert_eq!(update(&mut state, Msg::Stop), [Effect::Abort]);
+    let effects = update(&mut state, end(answer, Ok(())));
+    assert_eq!(
+        effects[..2],
+        [
+            Effect::StopThinkingTimer,
+            thinking_shown("Thought for 4 s", false, false, answer),
+        ]
+    );
+    let message = state.chat.message(answer).unwrap();
+    assert_eq!(
+        message.thinking.as_ref().unwrap().text,
+        "Step one. Step two."
+    );
+}
+
+#[test]
+fn a_failure_while_thinking_stops_the_timer() {
+    let mut state = widget();
+    let answer = send(&mut state, "why?");
+    update(&mut state, reasoning(answer, "Step one.", 1_000));
+    let effects = update(&mut state, end(answer, Err(Failure::Network)));
+    assert_eq!(effects[0], Effect::StopThinkingTimer);
+    assert!(effects.contains(&Effect::EndAnswer {
+        answer,
+        keep: false
+    }));
+}
+
+#[test]
+fn a_new_chat_while_thinking_stops_the_timer_and_ignores_the_old_streams_reasoning() {
+    let mut state = widget();
+    let answer = send(&mut state, "why?");
+    update(&mut state, reasoning(answer, "Step one.", 1_000));
+    let effects = update(
+        &mut state,
+        Msg::NewChat {
+            conversation_id: "oc-2".into(),
+            from_button: false,
+        },
+    );
+    assert_eq!(effects[..2], [Effect::Abort, Effect::StopThinkingTimer]);
+    let next = send(&mut state, "again");
+    // The old stream's last reasoning and tick arrive late: nothing happens.
+    assert_eq!(update(&mut state, reasoning(answer, "late", 2_000)), []);
+    let tick = Msg::ThinkingTick {
+        answer,
+        now_ms: 2_000,
+    };
+    assert_eq!(update(&mut state, tick), []);
+    assert!(state.chat.message(next).unwrap().thinking.is_none());
+}
+
+#[test]
+fn a_loaded_conversation_shows_stored_reasoning_collapsed() {
+    let mut state = widget();
+    let effects = update(
+        &mut state,
+        Msg::ConversationLoaded {
+            id: "c1".into(),
+            messages: vec![
+                turn(Role::User, "q"),
+                StoredTurn {
+                    role: Role::Assistant,
+                    text: "a".into(),
+                    reasoning: Some("I thought.".into()),
+                },
+            ],
+            conversation_id: "oc-loaded".into(),
+        },
+    );
+    let ids: Vec<u32> = state.chat.messages().iter().map(|m| m.id).collect();
+    assert_eq!(
+        effects[3..6],
+        [
+            Effect::ShowMessage(ids[0]),
+            Effect::ShowMessage(ids[1]),
+            thinking_shown("Thought process", false, false, ids[1]),
+        ]
+    );
+}
+
+#[test]
+fn stored_messages_carry_their_reasoning() {
+    let detail = Json::parse(
+        r#"{"id":"c1","messages":[{"role":"user","content":"q"},{"role":"assistant","content":"a","reasoning":"r"}]}"#,
+    )
+    .unwrap();
+    assert_eq!(
+        conversation_messages(&detail)[1].reasoning.as_deref(),
+        Some("r")
+    );
+}
+
+#[test]
+fn switching_the_language_relabels_finished_thinking_blocks() {
+    let mut state = widget();
+    let answer = send(&mut state, "why?");
+    update(&mut state, reasoning(answer, "Hmm.", 0));
+    update(
+        &mut state,
+        Msg::Chunk {
+            answer,
+            text: "A.".into(),
+            now_ms: 2_000,
+        },
+    );
+    update(&mut state, end(answer, Ok(())));
+    let settings = Box::new(state.settings.clone());
+    let effects = update(
+        &mut state,
+        Msg::Configure {
+            settings,
+            strings: Strings::new(Locale::ZhCn, HashMap::new()),
+        },
+    );
+    assert_eq!(
+        effects.last(),
+        Some(&thinking_shown("已深度思考 2 秒", false, false, answer))
     );
 }

@@ -116,6 +116,13 @@ impl StreamMeter {
         Ending::from_finish_reason(self.finish_reason())
     }
 
+    /// The error the client should get for how the answer ended, when its `finish_reason`
+    /// is one an OpenAI SDK would not read as a failure (see
+    /// [`crate::provider::finish_error`]).
+    pub fn finish_error(&self) -> Option<crate::error::ProxyError> {
+        crate::provider::finish_error(self.finish_reason())
+    }
+
     /// Also keep the answer's `content` text and its reasoning, for
     /// [`StreamMeter::captured_text`] and [`StreamMeter::captured_reasoning`].
     pub fn capturing(mut self) -> StreamMeter {

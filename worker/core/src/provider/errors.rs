@@ -10,7 +10,21 @@
 //! concurrency).
 
 use super::Provider;
+use crate::error::ProxyError;
 use crate::keypool::Outcome;
+
+/// The error a client gets for an answer that ended with a `finish_reason` OpenAI's SDKs
+/// cannot read as a failure: Zhipu's `sensitive` (its safety filter replaced or cut the
+/// answer) and `network_error` (its inference failed mid-answer). Passed through as they
+/// are, an SDK would report an ordinary ending with a truncated answer. OpenAI's own
+/// `content_filter` is not here: every SDK already knows what it means.
+pub fn finish_error(finish_reason: Option<&str>) -> Option<ProxyError> {
+    match finish_reason? {
+        "sensitive" => Some(ProxyError::AnswerFiltered),
+        "network_error" => Some(ProxyError::UpstreamModelFailed),
+        _ => None,
+    }
+}
 
 /// What `provider`'s own error code says about an attempt with status `status`, when it says
 /// more than the status does; `None` leaves the generic classification to decide. `code`,
@@ -162,5 +176,21 @@ mod tests {
                 retry_after_ms: None,
             }),
         );
+    }
+
+    #[test]
+    fn only_endings_sdks_cannot_read_become_errors() {
+        assert_eq!(
+            finish_error(Some("sensitive")),
+            Some(ProxyError::AnswerFiltered)
+        );
+        assert_eq!(
+            finish_error(Some("network_error")),
+            Some(ProxyError::UpstreamModelFailed)
+        );
+        for ordinary in ["stop", "length", "tool_calls", "content_filter"] {
+            assert_eq!(finish_error(Some(ordinary)), None, "{ordinary}");
+        }
+        assert_eq!(finish_error(None), None);
     }
 }

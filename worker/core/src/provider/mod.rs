@@ -8,7 +8,8 @@
 //! - `shape.rs`: [`shape_request`], the provider's rules applied to the upstream body, and
 //!   [`reasoning_budget`], how a reasoning model's budget is made to hold;
 //! - `errors.rs`: [`classify_quirk`], the provider's own error codes that say "this key"
-//!   where the generic reading would say otherwise.
+//!   where the generic reading would say otherwise, and [`finish_error`], the endings
+//!   (Zhipu's `sensitive`, `network_error`) a client must hear about as errors.
 //!
 //! Where each fact comes from is noted beside it; facts that could not be checked against
 //! the provider's documentation say so.
@@ -21,7 +22,7 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
-pub use errors::classify_quirk;
+pub use errors::{classify_quirk, finish_error};
 pub use preset::{KeyHeader, Preset};
 pub use shape::{body_output_cap, reasoning_budget, shape_request, ReasoningBudget};
 
