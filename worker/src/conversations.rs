@@ -83,7 +83,7 @@ pub async fn chat(
         runtime,
         cors,
     };
-    let mut response = chat::serve(&call, identity, request, started_ms, Some(open)).await?;
+    let mut response = chat::serve(&call, identity, request, started_ms, Some(open), None).await?;
     let _ = response
         .headers_mut()
         .set(CONVERSATION_HEADER, &conversation_id);

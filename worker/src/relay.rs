@@ -27,6 +27,7 @@ use js_sys::{Function, Promise, Reflect, Uint8Array};
 use oachat_core::ledger::Ending;
 use oachat_core::metering::StreamMeter;
 use oachat_core::relay::RelayCore;
+use oachat_core::responses::ResponsesStream;
 use wasm_bindgen::prelude::*;
 use web_sys::{ReadableStream, ReadableStreamDefaultReader, WritableStreamDefaultWriter};
 
@@ -51,6 +52,8 @@ extern "C" {
 pub struct RelayEnd {
     pub ending: Ending,
     pub meter: StreamMeter,
+    /// The Responses translator, when the client asked `/v1/responses`: the answer it gave.
+    pub responses_stream: Option<ResponsesStream>,
     /// When the first event reached the client (ms since epoch), if any did.
     pub first_event_ms: Option<u64>,
     pub ended_ms: u64,
@@ -131,15 +134,16 @@ impl Relay {
             Ok(end) => end,
             // Unreachable while `_pump` holds the sender; a bug here must not lose the meter.
             Err(_) => {
-                let meter = _pump
+                let (meter, responses_stream) = _pump
                     .borrow_mut()
                     .core
                     .take()
-                    .map(RelayCore::into_meter)
-                    .unwrap_or_else(|| StreamMeter::new(false));
+                    .map(RelayCore::into_parts)
+                    .unwrap_or_else(|| (StreamMeter::new(false), None));
                 RelayEnd {
                     ending: Ending::ClientAborted,
                     meter,
+                    responses_stream,
                     first_event_ms: None,
                     ended_ms: now_ms(),
                 }
@@ -263,18 +267,19 @@ impl Pump {
 
     /// The upstream connection broke. After the usage chunk that is only a lost `[DONE]`;
     /// before it, the client's stream ends with an error event after what arrived, and the
-    /// ledger records the cut.
+    /// ledger records the cut (`RelayCore::break_off` says what the client gets either way).
     fn on_read_failed(&mut self, _error: JsValue) {
         self.reading = false;
-        let Some(core) = self.core.as_ref() else {
+        let Some(core) = self.core.as_mut() else {
             return;
         };
         let ending = if core.completed() {
             Ending::Completed
         } else {
-            self.queue(RelayCore::broken().as_bytes());
             Ending::UpstreamCut
         };
+        let ending_events = core.break_off();
+        self.queue(ending_events.as_bytes());
         self.upstream_ended = Some(ending);
         self.flush();
     }
@@ -339,9 +344,11 @@ impl Pump {
 
     fn report(&mut self, ending: Ending) {
         if let (Some(report), Some(core)) = (self.report.take(), self.core.take()) {
+            let (meter, responses_stream) = core.into_parts();
             let _ = report.send(RelayEnd {
                 ending,
-                meter: core.into_meter(),
+                meter,
+                responses_stream,
                 first_event_ms: self.first_event_ms,
                 ended_ms: now_ms(),
             });

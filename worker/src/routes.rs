@@ -9,7 +9,7 @@ use worker::{Context, Env, Headers, Method, Request, Response, ResponseBuilder};
 use crate::error::HandlerError;
 use crate::respond::{error_response, json_response, Cors};
 use crate::runtime::{runtime, Runtime};
-use crate::{admin, auth, chat, conversations, demo};
+use crate::{admin, auth, chat, conversations, demo, responses};
 
 pub async fn handle(req: Request, env: Env, ctx: Context) -> worker::Result<Response> {
     let origin = req.headers().get("origin").ok().flatten();
@@ -65,6 +65,16 @@ async fn route(
             chat::completions(req, &call).await
         }
         ("/v1/chat/completions", _) => Err(ProxyError::MethodNotAllowed { allowed: "POST" }.into()),
+        ("/v1/responses", Method::Post) => {
+            let call = chat::Call {
+                env,
+                ctx,
+                runtime,
+                cors,
+            };
+            responses::create(req, &call).await
+        }
+        ("/v1/responses", _) => Err(ProxyError::MethodNotAllowed { allowed: "POST" }.into()),
         ("/v1/oachat/chat", Method::Post) => {
             conversations::chat(req, env, ctx, runtime, cors).await
         }

@@ -5,9 +5,10 @@
 use oachat_core::account::AdmitRequest;
 use oachat_core::budget::BudgetUsage;
 use oachat_core::user_call::{
-    AdmitAnswer, Ask, BeginTurn, DeleteConversation, FlushLedger, GetConversation, GetTier,
-    GetVirtualKey, GrowCall, ListConversations, RenameConversation, RenewCall, SetTier, SettleCall,
-    Summary, Transcript, TurnBegun, UsageCall, UserCall, VirtualKeyRecord,
+    AdmitAnswer, Ask, BeginTurn, DeleteConversation, FlushLedger, GetConversation, GetResponse,
+    GetTier, GetVirtualKey, GrowCall, ListConversations, RenameConversation, RenewCall, SetTier,
+    SettleCall, StoreResponse, Summary, Transcript, TurnBegun, UsageCall, UserCall,
+    VirtualKeyRecord,
 };
 use worker::Env;
 
@@ -96,5 +97,13 @@ impl<'a> UserClient<'a> {
 
     pub async fn delete_conversation(&self, id: &str) -> worker::Result<bool> {
         self.ask(DeleteConversation { id: id.to_string() }).await
+    }
+
+    pub async fn store_response(&self, response: StoreResponse) -> worker::Result<()> {
+        self.ask(response).await
+    }
+
+    pub async fn response(&self, id: &str) -> worker::Result<Option<String>> {
+        self.ask(GetResponse { id: id.to_string() }).await
     }
 }

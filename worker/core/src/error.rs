@@ -41,6 +41,8 @@ pub enum ProxyError {
     ConversationNotFound,
     /// No ledger row with this request id among the caller's own requests.
     RequestNotFound,
+    /// `previous_response_id` names no stored response among the caller's own.
+    ResponseNotFound,
     /// Per-user requests-per-minute cap hit.
     RateLimited { retry_after_s: u64 },
     /// Per-conversation round cap hit.
@@ -100,7 +102,8 @@ impl ProxyError {
             ProxyError::ModelNotFound { .. }
             | ProxyError::NotFound
             | ProxyError::ConversationNotFound
-            | ProxyError::RequestNotFound => 404,
+            | ProxyError::RequestNotFound
+            | ProxyError::ResponseNotFound => 404,
             ProxyError::BodyTooLarge { .. } => 413,
             ProxyError::MethodNotAllowed { .. } => 405,
             ProxyError::RateLimited { .. }
@@ -129,6 +132,7 @@ impl ProxyError {
             | ProxyError::NotFound
             | ProxyError::ConversationNotFound
             | ProxyError::RequestNotFound
+            | ProxyError::ResponseNotFound
             | ProxyError::AnswerFiltered => "invalid_request_error",
             ProxyError::RateLimited { .. } | ProxyError::MaxRounds { .. } => "requests",
             ProxyError::BudgetExceeded { .. } => "insufficient_quota",
@@ -155,6 +159,7 @@ impl ProxyError {
             ProxyError::NotFound => "not_found",
             ProxyError::ConversationNotFound => "conversation_not_found",
             ProxyError::RequestNotFound => "request_not_found",
+            ProxyError::ResponseNotFound => "previous_response_not_found",
             ProxyError::RateLimited { .. } => "rate_limit_exceeded",
             ProxyError::MaxRounds { .. } => "max_rounds_exceeded",
             ProxyError::BudgetExceeded { .. } => "budget_exceeded",
@@ -196,6 +201,11 @@ impl ProxyError {
             ProxyError::NotFound => "No such endpoint.".into(),
             ProxyError::ConversationNotFound => {
                 "No such conversation: it was deleted or never existed.".into()
+            }
+            ProxyError::ResponseNotFound => {
+                "No stored response with this `previous_response_id` among yours: it was sent \
+                 with `store: false`, has been forgotten, or never existed."
+                    .into()
             }
             ProxyError::RequestNotFound => {
                 "No such request among yours (its record is written just after the answer ends)."
@@ -258,6 +268,7 @@ impl ProxyError {
             ProxyError::ModelNotFound { .. } | ProxyError::ModelNotAllowed { .. } => {
                 Some("model".to_string())
             }
+            ProxyError::ResponseNotFound => Some("previous_response_id".to_string()),
             _ => None,
         };
         let mut error = json!({
@@ -343,6 +354,11 @@ mod tests {
             "conversation_not_found",
         );
         check(ProxyError::RequestNotFound, 404, "request_not_found");
+        check(
+            ProxyError::ResponseNotFound,
+            404,
+            "previous_response_not_found",
+        );
         check(
             ProxyError::UpstreamExhausted {
                 retry_after_s: None,

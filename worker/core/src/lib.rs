@@ -28,6 +28,7 @@ pub mod provider;
 pub mod redact;
 pub mod relay;
 pub mod request;
+pub mod responses;
 pub mod routing;
 pub mod usage;
 pub mod user_call;

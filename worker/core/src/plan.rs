@@ -54,12 +54,15 @@ impl Plan {
     /// off, or the client left) never exceeds what the upstream may generate: `n` times the
     /// clamped cap, which the reservation holds.
     pub fn metered(&self, meter: &StreamMeter) -> Usage {
-        let mut usage = meter.outcome(self.prompt_estimate);
-        if usage.estimated {
-            let output_cap = self.reserve_tokens.saturating_sub(self.prompt_estimate);
-            usage.completion_tokens = usage.completion_tokens.min(output_cap);
+        self.billing().usage(meter)
+    }
+
+    /// How this request's meter becomes billed usage (also the Responses relay's final usage).
+    pub fn billing(&self) -> crate::relay::Billing {
+        crate::relay::Billing {
+            prompt_estimate: self.prompt_estimate,
+            output_cap: self.reserve_tokens.saturating_sub(self.prompt_estimate),
         }
-        usage
     }
 
     /// This request's ledger row, once it ended with `usage`.

@@ -7,7 +7,8 @@ use oachat_protocol::sse::DONE_EVENT;
 use oachat_protocol::{encode_event_into, SseEvent, SseParser};
 
 use crate::error::ProxyError;
-use crate::metering::{Forward, StreamMeter};
+use crate::metering::{Forward, StreamMeter, Usage};
+use crate::responses::ResponsesStream;
 
 /// Parses, meters and re-encodes one streamed completion.
 #[derive(Debug)]
@@ -19,6 +20,35 @@ pub struct RelayCore {
     trailer: Option<String>,
     /// Whether the error event for an abnormal `finish_reason` went out.
     told_finish_error: bool,
+    /// The client asked `/v1/responses`: each chunk becomes Responses events instead of being
+    /// forwarded. The meter still sees every upstream event first, as on chat completions.
+    responses: Option<ResponsesDialect>,
+}
+
+/// The Responses translator and what it needs to state the billed usage at the end.
+#[derive(Debug)]
+struct ResponsesDialect {
+    stream: Box<ResponsesStream>,
+    billing: Billing,
+}
+
+/// How a meter's outcome becomes the billed usage (`Plan::metered`): the prompt estimate for
+/// a prompt the upstream did not report, and the output cap that bounds an estimated output.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Billing {
+    pub prompt_estimate: u64,
+    pub output_cap: u64,
+}
+
+impl Billing {
+    /// The usage to bill for what `meter` saw.
+    pub fn usage(&self, meter: &StreamMeter) -> Usage {
+        let mut usage = meter.outcome(self.prompt_estimate);
+        if usage.estimated {
+            usage.completion_tokens = usage.completion_tokens.min(self.output_cap);
+        }
+        usage
+    }
 }
 
 impl RelayCore {
@@ -28,8 +58,20 @@ impl RelayCore {
             events: Vec::new(),
             meter,
             trailer: None,
+            responses: None,
             told_finish_error: false,
         }
+    }
+
+    /// A relay that answers in the Responses dialect: `stream` turns the chunks into events,
+    /// and its final usage is `billing` applied to the meter (what the ledger records).
+    pub fn responses(meter: StreamMeter, stream: ResponsesStream, billing: Billing) -> RelayCore {
+        let mut relay = RelayCore::new(meter);
+        relay.responses = Some(ResponsesDialect {
+            stream: Box::new(stream),
+            billing,
+        });
+        relay
     }
 
     /// Adds a card after the answer: `event: oachat.card` with `{"card", "data"}`, the format
@@ -57,12 +99,46 @@ impl RelayCore {
             self.events.push(event);
         }
         let mut out = self.encode();
-        if self.completed() {
-            self.tell_finish_error(&mut out);
+        if !self.completed() {
+            out.push_str(&self.break_off());
+        } else if let Some(dialect) = &mut self.responses {
+            // Ended after its usage chunk without `[DONE]`: the answer is whole.
+            let usage = dialect.billing.usage(&self.meter);
+            dialect.stream.complete(&usage, &mut out);
         } else {
-            out.push_str(&Self::broken());
+            self.tell_finish_error(&mut out);
         }
         out
+    }
+
+    /// What the client gets when the upstream connection broke. After the usage chunk only
+    /// the ending was lost: nothing on chat completions, `response.completed` in the Responses
+    /// dialect. Before it, [`RelayCore::broken`], or in the Responses dialect an `error` event
+    /// and `response.failed`.
+    pub fn break_off(&mut self) -> String {
+        let completed = self.completed();
+        match &mut self.responses {
+            None if completed => {
+                let mut out = String::new();
+                tell_finish_error(&self.meter, &mut self.told_finish_error, &mut out);
+                out
+            }
+            None => Self::broken(),
+            Some(dialect) if completed => {
+                let mut out = String::new();
+                let usage = dialect.billing.usage(&self.meter);
+                dialect.stream.complete(&usage, &mut out);
+                out
+            }
+            Some(dialect) => {
+                let mut out = String::new();
+                let usage = dialect.billing.usage(&self.meter);
+                dialect
+                    .stream
+                    .fail(&ProxyError::UpstreamBroken, &usage, &mut out);
+                out
+            }
+        }
     }
 
     /// After an answer that ended with a `finish_reason` an SDK would not read as a failure
@@ -94,8 +170,27 @@ impl RelayCore {
         self.meter
     }
 
+    /// The meter, and the Responses translator when the relay had one (its final response and
+    /// answer are what a stored conversation keeps).
+    pub fn into_parts(self) -> (StreamMeter, Option<ResponsesStream>) {
+        let stream = self.responses.map(|dialect| *dialect.stream);
+        (self.meter, stream)
+    }
+
     fn encode(&mut self) -> String {
         let mut out = String::new();
+        if let Some(dialect) = &mut self.responses {
+            for event in self.events.drain(..) {
+                self.meter.observe(&event.data);
+                if event.is_done() {
+                    let usage = dialect.billing.usage(&self.meter);
+                    dialect.stream.complete(&usage, &mut out);
+                } else {
+                    dialect.stream.chunk(&event.data, &mut out);
+                }
+            }
+            return out;
+        }
         for event in self.events.drain(..) {
             // `[DONE]` goes through the meter too: it is what tells a finished stream from a cut one.
             match self.meter.observe(&event.data) {
@@ -239,6 +334,67 @@ mod tests {
         let without_done = STREAM.trim_end_matches("data: [DONE]\n\n");
         let expected = FOR_CLIENT_WITHOUT_USAGE.trim_end_matches("data: [DONE]\n\n");
         check(false, without_done, &[], expected, true, 5);
+    }
+
+    fn responses_relay() -> RelayCore {
+        let head = crate::responses::ResponseHead {
+            id: "resp_1".into(),
+            created_at: 1,
+            model: "m".into(),
+            echo: serde_json::Map::new(),
+        };
+        let billing = Billing {
+            prompt_estimate: 3,
+            output_cap: 100,
+        };
+        RelayCore::responses(StreamMeter::new(false), ResponsesStream::new(head), billing)
+    }
+
+    #[test]
+    fn the_responses_dialect_meters_the_upstream_bytes_and_reports_them_as_usage() {
+        for split in [0, 1, 57, STREAM.len() / 2, STREAM.len() - 3] {
+            let mut relay = responses_relay();
+            let mut out = relay.push(&STREAM.as_bytes()[..split]);
+            out.push_str(&relay.push(&STREAM.as_bytes()[split..]));
+            out.push_str(&relay.finish());
+            assert!(relay.completed());
+            assert!(
+                !out.contains("chat.completion") && !out.contains("[DONE]"),
+                "{out}"
+            );
+            assert_eq!(
+                out.matches("event: response.completed\n").count(),
+                1,
+                "{out}"
+            );
+            assert!(out.contains(r#""delta":"你好 👋 world""#), "{out}");
+            assert!(out.contains(r#""input_tokens":11"#) && out.contains(r#""output_tokens":5"#));
+            let (meter, stream) = relay.into_parts();
+            assert_eq!(meter.outcome(3).completion_tokens, 5);
+            assert_eq!(
+                stream.map(|s| s.response()["status"].clone()),
+                Some("completed".into())
+            );
+        }
+    }
+
+    #[test]
+    fn a_broken_responses_stream_ends_with_an_error_and_response_failed() {
+        let cut = &STREAM[..STREAM
+            .find("data: {\"id\":\"c\",\"choices\":[{\"index\":0,\"delta\":{},")
+            .unwrap_or(0)];
+        let mut relay = responses_relay();
+        let mut out = relay.push(cut.as_bytes());
+        out.push_str(&relay.finish());
+        assert!(!relay.completed());
+        let error = out.find("event: error\n").expect("an error event");
+        let failed = out
+            .find("event: response.failed\n")
+            .expect("response.failed");
+        assert!(
+            error < failed && !out.contains("response.completed"),
+            "{out}"
+        );
     }
 
     #[test]

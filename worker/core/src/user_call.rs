@@ -48,6 +48,11 @@ calls! {
         RenameConversation(RenameConversation) -> Option<Summary>;
         /// Delete a conversation and forget its round count. `false`: there was none.
         DeleteConversation(DeleteConversation) -> bool;
+        /// Keep a `/v1/responses` answer's conversation for `previous_response_id`; the
+        /// oldest beyond `MAX_STORED_RESPONSES` are forgotten.
+        StoreResponse(StoreResponse) -> ();
+        /// A stored response's conversation (JSON chat messages). `None`: not among this user's.
+        GetResponse(GetResponse) -> Option<String>;
     }
 }
 
@@ -85,6 +90,19 @@ pub struct RenameConversation {
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct DeleteConversation {
+    pub id: String,
+}
+
+/// A `/v1/responses` answer's conversation (`oachat_core::responses::stored_conversation`).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct StoreResponse {
+    pub id: String,
+    pub conversation: String,
+    pub now_ms: u64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct GetResponse {
     pub id: String,
 }
 

@@ -26,6 +26,7 @@ use crate::error::HandlerError;
 use crate::health;
 use crate::limits;
 use crate::respond::Cors;
+use crate::responses::ResponsesTurn;
 use crate::runtime::Runtime;
 use crate::time::now_ms;
 use crate::upstream;
@@ -43,19 +44,23 @@ pub async fn completions(mut req: Request, call: &Call<'_>) -> Result<Response, 
     let identity = crate::auth::authenticate(&req, call.env, &call.runtime).await?;
     let bytes = body::request_bytes(&mut req, call.runtime.config.max_body_bytes).await?;
     let chat = parse_chat_request(&bytes)?;
-    serve(call, identity, chat, started_ms, None).await
+    serve(call, identity, chat, started_ms, None, None).await
 }
 
 /// The path shared by `/v1/chat/completions` and the widget's `/v1/oachat/chat`. With a
 /// conversation's `turn` (its body without the history), the conversation is opened with the
 /// admission, which brings its history, and the streamed answer is captured and stored in it
 /// with the settle: one call to the user's object before the first byte and one after.
+///
+/// With `responses`, the caller asked `/v1/responses`: everything up to the upstream's answer
+/// is this same path, and the answer is given in the Responses dialect.
 pub async fn serve(
     call: &Call<'_>,
     identity: Identity,
     chat: ChatRequest,
     started_ms: u64,
     turn: Option<OpenCall>,
+    responses: Option<ResponsesTurn>,
 ) -> Result<Response, HandlerError> {
     let (env, runtime) = (call.env, &call.runtime);
     let (plan, admission, chat) =
@@ -63,7 +68,7 @@ pub async fn serve(
 
     if let Some(cache) = &plan.cache {
         if let Some(hit) = crate::cache::lookup(&cache.key).await {
-            return cached::answer(call, plan, admission, &chat, hit);
+            return cached::answer(call, plan, admission, &chat, hit, responses).await;
         }
     }
 
@@ -100,10 +105,16 @@ pub async fn serve(
 
     match sent {
         Err(failed) => finish::upstream_failed(call, plan, admission, failed),
-        Ok(answer) if plan.stream => {
-            streamed::answer(call, plan, admission, &chat, answer, turn.is_some())
-        }
-        Ok(answer) => whole::answer(call, plan, admission, answer).await,
+        Ok(answer) if plan.stream => streamed::answer(
+            call,
+            plan,
+            admission,
+            &chat,
+            answer,
+            turn.is_some(),
+            responses,
+        ),
+        Ok(answer) => whole::answer(call, plan, admission, answer, responses).await,
     }
 }
 

@@ -8,17 +8,21 @@ use oachat_core::metering::StreamMeter;
 use oachat_core::plan::Plan;
 use oachat_core::relay::RelayCore;
 use oachat_core::request::ChatRequest;
+use oachat_core::responses::ResponsesStream;
 use worker::{Response, ResponseBody, ResponseBuilder};
 
 use super::{answer_headers, finish, stream_headers, Call};
 use crate::error::HandlerError;
 use crate::limits::{self, Admission};
 use crate::relay::{Relay, RelayEnd};
+use crate::responses::ResponsesTurn;
 use crate::time::now_ms;
 use crate::upstream::Answer;
 
 /// `conversation` is whether this is a widget conversation's turn: its answer is captured
-/// to be stored, and it may end with a quick-replies card.
+/// to be stored, and it may end with a quick-replies card. With `responses`, the relay
+/// answers in the Responses dialect (metered the same), and the answer is kept for
+/// `previous_response_id` after the settle.
 pub(super) fn answer(
     call: &Call<'_>,
     plan: Plan,
@@ -26,6 +30,7 @@ pub(super) fn answer(
     chat: &ChatRequest,
     answer: Answer,
     conversation: bool,
+    responses: Option<ResponsesTurn>,
 ) -> Result<Response, HandlerError> {
     let headers = answer_headers(&plan, "miss", call.cors)?;
     stream_headers(&headers)?;
@@ -35,7 +40,11 @@ pub(super) fn answer(
     } else {
         meter
     };
-    let mut core = RelayCore::new(meter);
+    let mut core = match &responses {
+        // The translator reads usage from the meter, so the meter keeps the usage chunk.
+        Some(turn) => RelayCore::responses(meter, turn.stream(&plan), plan.billing()),
+        None => RelayCore::new(meter),
+    };
     // Cards are for the widget's own endpoint; OpenAI clients get a plain OpenAI stream.
     if conversation && !plan.follow_ups.is_empty() {
         let replies = serde_json::json!({ "replies": plan.follow_ups });
@@ -59,6 +68,7 @@ pub(super) fn answer(
         let RelayEnd {
             ending,
             meter,
+            responses_stream,
             first_event_ms,
             ended_ms,
         } = end;
@@ -82,11 +92,24 @@ pub(super) fn answer(
         let rows = plan.with_abandoned(row, &abandoned, now_ms());
         let (answer, reasoning) = (meter.captured_text(), meter.captured_reasoning());
         finish::settle_and_record(&env, admission, rows, answer, reasoning).await;
+        keep_answer(&env, &plan, responses, responses_stream).await;
     });
     Ok(ResponseBuilder::new()
         .with_status(200)
         .with_headers(headers)
         .body(ResponseBody::Stream(client_body)))
+}
+
+/// A `/v1/responses` answer's conversation, kept after its settle.
+async fn keep_answer(
+    env: &worker::Env,
+    plan: &Plan,
+    turn: Option<ResponsesTurn>,
+    stream: Option<ResponsesStream>,
+) {
+    if let (Some(turn), Some(stream)) = (turn, stream) {
+        turn.keep_answer(env, &plan.identity.user, &stream).await;
+    }
 }
 
 /// Only a complete answer is worth replaying: a `length` cut is not one.

@@ -13,14 +13,19 @@ use worker::{Response, ResponseBuilder};
 use super::{answer_headers, finish, Call};
 use crate::error::HandlerError;
 use crate::limits::{self, Admission};
+use crate::responses::ResponsesTurn;
 use crate::time::now_ms;
 use crate::upstream::Answer;
 
+/// With `responses`, the same events are fed to the Responses translator too, and its final
+/// response object is the answer (kept for `previous_response_id` before it is returned, so a
+/// client that continues at once finds it).
 pub(super) async fn answer(
     call: &Call<'_>,
     plan: Plan,
     admission: Admission,
     answer: Answer,
+    responses: Option<ResponsesTurn>,
 ) -> Result<Response, HandlerError> {
     let ttfb = now_ms().saturating_sub(plan.started_ms);
     let key_id = answer.key_id.as_str().to_string();
@@ -28,6 +33,9 @@ pub(super) async fn answer(
     let read = limits::while_renewing(call.env, &admission, answer.body.read_all()).await;
     let mut meter = StreamMeter::new(true);
     let mut assembler = Assembler::default();
+    let mut translator = responses.as_ref().map(|turn| turn.stream(&plan));
+    // The events a streamed answer would have sent: not sent, only the final object is.
+    let mut unsent = String::new();
     if let Ok(bytes) = &read {
         let mut parser = SseParser::new();
         let mut events = parser.push(bytes);
@@ -35,6 +43,9 @@ pub(super) async fn answer(
         for event in &events {
             meter.observe(&event.data);
             assembler.push(&event.data);
+            if let Some(translator) = &mut translator {
+                translator.chunk(&event.data, &mut unsent);
+            }
         }
     }
     // Finished: `[DONE]` or the usage chunk (always asked for, and last) arrived.
@@ -89,10 +100,19 @@ pub(super) async fn answer(
     if let Some(error) = refusal {
         return Err(HandlerError::of_request(error, &plan.request_id));
     }
+    let body = match (responses, translator) {
+        (Some(turn), Some(mut translator)) => {
+            translator.complete(&usage, &mut unsent);
+            turn.keep_answer(call.env, &plan.identity.user, &translator)
+                .await;
+            translator.response()
+        }
+        _ => completion,
+    };
     let headers = answer_headers(&plan, "miss", call.cors)?;
     headers.set("content-type", "application/json")?;
     Ok(ResponseBuilder::new()
         .with_status(200)
         .with_headers(headers)
-        .fixed(completion.to_string().into_bytes()))
+        .fixed(body.to_string().into_bytes()))
 }

@@ -6,6 +6,7 @@ pub mod client;
 pub mod conversation_store;
 pub mod key_health_do;
 pub mod ledger_outbox;
+pub mod response_store;
 pub mod storage;
 pub mod tables;
 pub mod user_do;

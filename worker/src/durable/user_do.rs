@@ -20,9 +20,9 @@ use oachat_core::budget::BudgetKind;
 use oachat_core::budget::BudgetUsage;
 use oachat_core::deployment_call::{GiveBack, Grant, GuestSlot};
 use oachat_core::user_call::{
-    AdmitAnswer, BeginTurn, DeleteConversation, FlushLedger, GetConversation, GetTier,
+    AdmitAnswer, BeginTurn, DeleteConversation, FlushLedger, GetConversation, GetResponse, GetTier,
     GetVirtualKey, GrowCall, ListConversations, RenameConversation, RenewCall, SetTier, SettleCall,
-    TurnBegun, UsageCall, UserCall, VirtualKeyRecord,
+    StoreResponse, TurnBegun, UsageCall, UserCall, VirtualKeyRecord,
 };
 use worker::{durable_object, DurableObject, Env, Request, Response, State};
 
@@ -31,6 +31,7 @@ use crate::durable::budget_do;
 use crate::durable::client::{answer, ask, call};
 use crate::durable::conversation_store as conversations;
 use crate::durable::ledger_outbox::{self, Outbox};
+use crate::durable::response_store as responses;
 use crate::durable::storage;
 use crate::durable::tables::Tables;
 use crate::runtime;
@@ -72,6 +73,7 @@ impl DurableObject for UserDo {
                 storage::SCHEMA,
                 account_store::SCHEMA,
                 conversations::SCHEMA,
+                responses::SCHEMA,
                 ledger_outbox::SCHEMA,
             ])
             .with_migrations(conversations::MIGRATIONS),
@@ -117,6 +119,12 @@ impl DurableObject for UserDo {
             ),
             UserCall::DeleteConversation(call) => {
                 answer::<DeleteConversation>(self.handle_delete_conversation(&call.id)?)
+            }
+            UserCall::StoreResponse(call) => {
+                answer::<StoreResponse>(responses::store(&self.state, &call)?)
+            }
+            UserCall::GetResponse(call) => {
+                answer::<GetResponse>(responses::get(&self.state, &call.id)?)
             }
         }
     }
