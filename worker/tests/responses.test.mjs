@@ -19,7 +19,7 @@ const PYTHON = join(ROOT, 'worker/tests/.venv/bin/python');
 const OK_KEY = 'sk-mock-ok-responses';
 const POOL_KEYS = 'sk-mock-429,sk-mock-ok-pool';
 const TOOLS = [{ type: 'function', name: 'get_weather', description: 'Weather in a city.',
-  parameters: { type: 'object', properties: { query: { type: 'string' } } } }];
+  parameters: { type: 'object', properties: { query: { type: 'string', examples: ['Paris'] } } } }];
 
 let stack;
 before(async () => {
@@ -140,11 +140,11 @@ test('Vercel AI SDK: generateText and streamText over Responses (default) and ch
   }
   // A tool call comes back as the SDK's own tool call.
   const withTool = await generateText({
-    model: provider('gpt-4o-mini'), prompt: 'weather?', maxRetries: 0,
-    tools: { get_weather: { description: 'Weather', inputSchema: (await import('ai')).jsonSchema({ type: 'object', properties: { query: { type: 'string' } } }) } },
+    model: provider('gpt-4o-mini'), prompt: 'get_weather for Paris?', maxRetries: 0,
+    tools: { get_weather: { description: 'Weather', inputSchema: (await import('ai')).jsonSchema({ type: 'object', properties: { query: { type: 'string', examples: ['Paris'] } } }) } },
   });
   assert.equal(withTool.toolCalls[0]?.toolName, 'get_weather');
-  assert.deepEqual(withTool.toolCalls[0].input, { query: 'weather?' });
+  assert.deepEqual(withTool.toolCalls[0].input, { query: 'Paris' });
 });
 
 test('LangChain ChatOpenAI with and without the Responses API', async () => {
@@ -174,8 +174,8 @@ test('Python SDK: create, streamed, stream helper, tool loop, previous_response_
   assert.ok(results.streamed.types.includes('response.completed'));
   assert.equal(results.helper.text, results.plain.text);
   assert.equal(results.tools.type, 'function_call', JSON.stringify(results.tools));
-  assert.deepEqual(results.tools.arguments, { query: 'python responses 你好' });
-  assert.match(results.tools.then, /Mock answer/);
+  assert.deepEqual(results.tools.arguments, { query: 'Paris' });
+  assert.match(results.tools.then, /get_weather[\s\S]*sunny/, 'the answer quotes the tool result');
   assert.match(results.chained.text, /what was it\?/);
   assert.equal(results.unsupported.error.class, 'BadRequestError');
   await checkLedger(results.plain.id, { input_tokens: results.plain.usage.input_tokens, output_tokens: results.plain.usage.output_tokens, total_tokens: results.plain.usage.total_tokens });
@@ -217,18 +217,18 @@ test('previous_response_id continues the conversation; another user\'s id or an 
 
 test('a tool loop: function_call out, function_call_output in, as chat tool messages upstream', async () => {
   const openai = client();
-  const first = await openai.responses.create({ model: 'gpt-4o-mini', input: 'weather in Paris?', tools: TOOLS });
+  const first = await openai.responses.create({ model: 'gpt-4o-mini', input: 'get_weather in Paris?', tools: TOOLS });
   const call = first.output[0];
   assert.equal(call.type, 'function_call');
   assert.equal(call.name, 'get_weather');
-  assert.deepEqual(JSON.parse(call.arguments), { query: 'weather in Paris?' });
+  assert.deepEqual(JSON.parse(call.arguments), { query: 'Paris' }, 'the schema\'s example');
   assert.ok(call.call_id);
   const sentFirst = await stack.mock.lastRequest();
   assert.deepEqual(sentFirst.tools, [{ type: 'function', function: { name: 'get_weather', description: 'Weather in a city.', parameters: TOOLS[0].parameters } }]);
 
   const second = await openai.responses.create({
     model: 'gpt-4o-mini', tools: TOOLS, tool_choice: 'none',
-    input: [{ role: 'user', content: 'weather in Paris?' }, call, { type: 'function_call_output', call_id: call.call_id, output: 'sunny' }],
+    input: [{ role: 'user', content: 'get_weather in Paris?' }, call, { type: 'function_call_output', call_id: call.call_id, output: 'sunny' }],
   });
   assert.equal(second.output[0].type, 'message');
   const sent = await stack.mock.lastRequest();
@@ -239,11 +239,11 @@ test('a tool loop: function_call out, function_call_output in, as chat tool mess
 
   // Streamed: the call's arguments arrive as deltas and match the done event.
   const events = [];
-  for await (const event of await openai.responses.create({ model: 'gpt-4o-mini', input: 'stream a call', tools: TOOLS, stream: true })) events.push(event);
+  for await (const event of await openai.responses.create({ model: 'gpt-4o-mini', input: 'stream get_weather', tools: TOOLS, stream: true })) events.push(event);
   const deltas = events.filter((e) => e.type === 'response.function_call_arguments.delta').map((e) => e.delta).join('');
   const done = events.find((e) => e.type === 'response.function_call_arguments.done');
   assert.equal(deltas, done.arguments);
-  assert.deepEqual(JSON.parse(done.arguments), { query: 'stream a call' });
+  assert.deepEqual(JSON.parse(done.arguments), { query: 'Paris' });
 });
 
 test('limits and routing are the chat path\'s: budget refused before upstream, 429 failover, auto routed', async () => {

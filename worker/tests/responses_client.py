@@ -13,7 +13,8 @@ import openai
 from openai import OpenAI
 
 TOOLS = [{"type": "function", "name": "get_weather", "description": "Weather in a city.",
-          "parameters": {"type": "object", "properties": {"query": {"type": "string"}}}}]
+          "parameters": {"type": "object",
+                         "properties": {"query": {"type": "string", "examples": ["Paris"]}}}}]
 
 
 def error_of(exception):
@@ -57,7 +58,9 @@ def main():
         return {"text": final.output_text, "status": final.status}
 
     def tools():
-        first = client.responses.create(model="gpt-4o-mini", input=user, tools=TOOLS)
+        # "required": the message names no tool, so the mock calls the first one.
+        first = client.responses.create(model="gpt-4o-mini", input=user, tools=TOOLS,
+                                        tool_choice="required")
         call = first.output[0]
         second = client.responses.create(
             model="gpt-4o-mini", tools=TOOLS, tool_choice="none",
