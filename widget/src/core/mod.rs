@@ -13,6 +13,7 @@ pub mod highlight;
 pub mod i18n;
 pub mod json;
 pub mod markdown;
+pub mod schema;
 pub mod settings;
 pub mod state;
 pub mod streaming;
