@@ -111,6 +111,16 @@ impl Chat {
         Some(assistant_id)
     }
 
+    /// An empty answer to stream the model's reply to tool results into (no new question).
+    pub fn begin_continuation(&mut self) -> Option<u32> {
+        if self.streaming.is_some() {
+            return None;
+        }
+        let assistant_id = self.push(Role::Assistant, String::new(), false);
+        self.streaming = Some(assistant_id);
+        Some(assistant_id)
+    }
+
     pub fn append(&mut self, id: u32, delta: &str) {
         if let Some(message) = self.messages.iter_mut().find(|m| m.id == id) {
             message.text.push_str(delta);

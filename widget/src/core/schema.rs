@@ -351,7 +351,10 @@ mod tests {
             LEAVE,
             r#"{"from":"2024-06-24","to":"2024-06-26","type":"年假","days":3,"note":null}"#,
         );
-        check_ok(LEAVE, r#"{"from":"2024-06-24","to":"x","type":"病假","days":3.0}"#);
+        check_ok(
+            LEAVE,
+            r#"{"from":"2024-06-24","to":"x","type":"病假","days":3.0}"#,
+        );
     }
 
     #[test]
@@ -464,7 +467,11 @@ mod tests {
             ("12.5e-1", "1.25", Ordering::Equal),
             ("100", "1e2", Ordering::Equal),
             ("-0.5", "0", Ordering::Less),
-            ("123456789012345678901234567890", "1.2e29", Ordering::Greater),
+            (
+                "123456789012345678901234567890",
+                "1.2e29",
+                Ordering::Greater,
+            ),
         ] {
             assert_eq!(compare_numbers(a, b), expected, "{a} vs {b}");
         }

@@ -10,8 +10,10 @@ use super::chat::{Chat, Role, StoredTurn};
 use super::failure::Failure;
 use super::i18n::Strings;
 use super::json::Json;
+use super::page_context::{bounded_context, quotable, quote_block};
 use super::settings::Settings;
 use super::thinking::Phase;
+use super::tools::{Phase as ToolPhase, ToolSpec, Tools};
 
 /// Everything the widget knows. The DOM shows it; it never holds state of its own.
 pub struct WidgetState {
@@ -26,6 +28,12 @@ pub struct WidgetState {
     pub server_conversation: Option<String>,
     /// Whether the stream running now already asked for a fresh token (it does so once).
     token_refreshed: bool,
+    /// The page's tools and the calls of the answer being handled.
+    pub tools: Tools,
+    /// What the page says about itself, sent with each message (`context`).
+    pub context: Option<Json>,
+    /// The page's selected text, offered as a quote while the panel is open.
+    pub quote: Option<String>,
 }
 
 /// Server-side conversations, as far as the widget knows them.
@@ -126,6 +134,38 @@ pub enum Msg {
     },
     DeleteConversation(String),
     ConversationDeleted(String),
+    /// The page's tools changed (`registerTool`, `unregisterTool`, `tools` in the config).
+    SetTools(Vec<ToolSpec>),
+    /// A tool call (`event: oachat.tool_call`) at the end of `answer`.
+    ToolCall {
+        answer: u32,
+        id: String,
+        name: String,
+        arguments: String,
+    },
+    /// The page's `confirm(args)` function answered for call `key`.
+    ToolConfirmNeeded {
+        key: u32,
+        needed: bool,
+    },
+    /// The user pressed 确认 (`confirmed`) or 取消 on call `key`'s card.
+    ToolDecision {
+        key: u32,
+        confirmed: bool,
+    },
+    /// Call `key`'s handler answered: its result as JSON text, or its error message.
+    ToolFinished {
+        key: u32,
+        outcome: Result<String, String>,
+    },
+    /// `OAChat.setContext(...)` (or the `data-context-selector` element): `Null` clears it.
+    SetContext(Json),
+    /// The user removed the "Using: this page" chip.
+    RemoveContext,
+    /// The text selected on the page when the panel opened (`None`: nothing selected).
+    OfferQuote(Option<String>),
+    /// The user took the offer: the input gets the selection as a quote.
+    QuoteSelection,
 }
 
 /// What the shell does for the state: draw, ask the network, tell the host page.
@@ -217,6 +257,26 @@ pub enum Effect {
     FetchConversation(String),
     DeleteConversation(String),
     RemoveHistoryItem(String),
+    /// Draws (or redraws) the card of tool call `key` from `tools`.
+    ShowToolCard(u32),
+    /// Asks the page's `confirm(args)` function about call `key`.
+    AskConfirm {
+        key: u32,
+        name: String,
+        arguments: String,
+    },
+    /// Runs the page's handler for call `key` (the arguments are checked JSON).
+    RunTool {
+        key: u32,
+        name: String,
+        arguments: String,
+    },
+    /// Shows or hides the "Using: this page" chip.
+    ShowContext(bool),
+    /// Shows or hides the "Quote selection" offer.
+    ShowQuoteOffer(bool),
+    /// Puts text in the input (a quote), the caret after it.
+    PrefillInput(String),
     Emit(Event),
 }
 
@@ -263,6 +323,9 @@ impl WidgetState {
             history: History::default(),
             server_conversation: None,
             token_refreshed: false,
+            tools: Tools::default(),
+            context: None,
+            quote: None,
         }
     }
 
@@ -271,10 +334,22 @@ impl WidgetState {
     pub fn chat_request(&self) -> ChatRequest {
         let settings = &self.settings;
         if self.history.available {
-            let message = self.chat.last_user_text().unwrap_or("");
-            let mut body = Json::object([("message", message.into())]);
+            // The results of the last answer's tool calls continue it; else the new message.
+            let mut body = match &self.tools.sending {
+                Some(results) => Json::object([("tool_results", results.clone())]),
+                None => {
+                    let message = self.chat.last_user_text().unwrap_or("");
+                    Json::object([("message", message.into())])
+                }
+            };
             if let Some(id) = self.server_conversation.as_deref() {
                 body.set("conversation_id", id.into());
+            }
+            if let Some(tools) = self.tools.wire() {
+                body.set("tools", tools);
+            }
+            if let Some(context) = &self.context {
+                body.set("context", context.clone());
             }
             return ChatRequest {
                 url: settings.conversation_chat_url(),
@@ -313,9 +388,14 @@ pub fn update(state: &mut WidgetState, msg: Msg) -> Vec<Effect> {
         Msg::SetOpen(open) => set_open(state, open, &mut effects),
         Msg::Toggle => set_open(state, !state.open, &mut effects),
         Msg::Send(text) => {
+            // Calls of the last answer still waiting (a confirmation, a handler) come first.
+            if state.tools.busy() {
+                return effects;
+            }
             let Ok((user, answer)) = state.chat.begin_send(&text) else {
                 return effects;
             };
+            state.tools.sending = None;
             let text = state.chat.message(user).map(|m| m.text.clone());
             effects.extend([
                 Effect::ClearInput,
@@ -408,7 +488,15 @@ pub fn update(state: &mut WidgetState, msg: Msg) -> Vec<Effect> {
             effects.push(Effect::Emit(Event::Card { name, data }));
         }
         Msg::StreamEnd { answer, result } => end_stream(state, answer, result, &mut effects),
-        Msg::Stop => effects.push(Effect::Abort),
+        Msg::Stop => {
+            effects.push(Effect::Abort);
+            // Calls waiting for a confirmation or a handler end, and nothing more is sent.
+            let changed = state.tools.stop("Stopped by the user.");
+            effects.extend(changed.into_iter().map(Effect::ShowToolCard));
+            if !state.chat.is_streaming() {
+                effects.push(Effect::SetStreaming(false));
+            }
+        }
         Msg::Retry => {
             let last_answer = state
                 .chat
@@ -417,9 +505,13 @@ pub fn update(state: &mut WidgetState, msg: Msg) -> Vec<Effect> {
                 .rev()
                 .find(|m| m.role == Role::Assistant)
                 .map(|m| m.id);
+            if state.tools.busy() {
+                return effects;
+            }
             let Some(answer) = state.chat.begin_regenerate() else {
                 return effects;
             };
+            state.tools.sending = None;
             // Everything after the last question goes: the old answer and any notices.
             effects.extend(last_answer.map(Effect::RemoveMessage));
             effects.push(Effect::RemoveNotices);
@@ -434,6 +526,9 @@ pub fn update(state: &mut WidgetState, msg: Msg) -> Vec<Effect> {
                 effects.push(Effect::StopThinkingTimer);
             }
             state.chat.reset();
+            state.tools.stop("The chat was closed.");
+            state.tools.clear();
+            state.tools.sending = None;
             state.conversation = conversation_id;
             state.server_conversation = None;
             if from_button {
@@ -572,11 +667,104 @@ pub fn update(state: &mut WidgetState, msg: Msg) -> Vec<Effect> {
             if on_screen {
                 state.server_conversation = None;
                 state.chat.reset();
+                state.tools.stop("The chat was closed.");
+                state.tools.clear();
                 effects.extend([Effect::ClearLog, Effect::ShowWelcome]);
+            }
+        }
+        Msg::SetTools(list) => state.tools.registry = list,
+        Msg::ToolCall {
+            answer,
+            id,
+            name,
+            arguments,
+        } => {
+            // Calls of a stream left behind (a new chat, a stop) are not this chat's.
+            if state.chat.streaming_id() != Some(answer) {
+                return effects;
+            }
+            let Some(key) = state.tools.receive(answer, &id, &name, &arguments) else {
+                return effects;
+            };
+            effects.extend([Effect::ShowToolCard(key), Effect::ScrollToBottom]);
+            next_tool_step(state, key, &mut effects);
+        }
+        Msg::ToolConfirmNeeded { key, needed } => {
+            if state.tools.confirm_needed(key, needed).is_some() {
+                effects.push(Effect::ShowToolCard(key));
+                next_tool_step(state, key, &mut effects);
+            }
+        }
+        Msg::ToolDecision { key, confirmed } => {
+            if state.tools.decide(key, confirmed).is_some() {
+                effects.push(Effect::ShowToolCard(key));
+                next_tool_step(state, key, &mut effects);
+            }
+        }
+        Msg::ToolFinished { key, outcome } => {
+            if state.tools.finish(key, outcome).is_some() {
+                effects.push(Effect::ShowToolCard(key));
+                next_tool_step(state, key, &mut effects);
+            }
+        }
+        Msg::SetContext(context) => {
+            state.context = bounded_context(context);
+            effects.push(Effect::ShowContext(state.context.is_some()));
+        }
+        Msg::RemoveContext => {
+            state.context = None;
+            effects.extend([Effect::ShowContext(false), Effect::FocusInput]);
+        }
+        Msg::OfferQuote(selection) => {
+            state.quote = selection.as_deref().and_then(quotable);
+            effects.push(Effect::ShowQuoteOffer(state.quote.is_some()));
+        }
+        Msg::QuoteSelection => {
+            if let Some(text) = state.quote.take() {
+                effects.extend([
+                    Effect::ShowQuoteOffer(false),
+                    Effect::PrefillInput(quote_block(&text)),
+                ]);
             }
         }
     }
     effects
+}
+
+/// What call `key` needs next in its phase: the page's confirm function, the user (the card
+/// already asks), its handler; once every call is answered, the continuation.
+fn next_tool_step(state: &mut WidgetState, key: u32, effects: &mut Vec<Effect>) {
+    let Some(call) = state.tools.call(key) else {
+        return;
+    };
+    let (name, arguments) = (call.name.clone(), call.arguments.to_string());
+    match call.phase {
+        ToolPhase::Checking => effects.push(Effect::AskConfirm {
+            key,
+            name,
+            arguments,
+        }),
+        ToolPhase::Confirm => effects.push(Effect::Announce(state.strings.get("tool_confirm_ask"))),
+        ToolPhase::Running => effects.push(Effect::RunTool {
+            key,
+            name,
+            arguments,
+        }),
+        ToolPhase::Done | ToolPhase::Failed | ToolPhase::Declined => {
+            continue_with_results(state, effects)
+        }
+    }
+}
+
+/// Sends the tool results once every call of the answer has one and its stream is over:
+/// the model's next answer streams below the cards.
+fn continue_with_results(state: &mut WidgetState, effects: &mut Vec<Effect>) {
+    if state.chat.is_streaming() || state.tools.take_continuation().is_none() {
+        return;
+    }
+    if let Some(answer) = state.chat.begin_continuation() {
+        begin_answer(state, answer, effects);
+    }
 }
 
 fn set_open(state: &mut WidgetState, open: bool, effects: &mut Vec<Effect>) {
@@ -664,9 +852,13 @@ fn end_stream(
         Ok(()) => {
             state.chat.finish(answer);
             let text = state.chat.message(answer).map(|m| m.text.clone());
+            let called_tools = state.tools.belongs_to(answer);
             effects.push(Effect::EndAnswer {
                 answer,
-                keep: text.is_some(),
+                // An answer that only called tools leaves its cards, not an empty bubble.
+                keep: text
+                    .as_deref()
+                    .is_some_and(|t| !(t.is_empty() && called_tools)),
             });
             if let Some(text) = text {
                 effects.push(Effect::Emit(Event::Message {
@@ -677,12 +869,23 @@ fn end_stream(
             effects.extend([
                 Effect::Announce(state.strings.get("answer_done")),
                 Effect::Emit(Event::StreamEnd),
-                Effect::SetStreaming(false),
-                Effect::ScrollToBottom,
             ]);
+            if called_tools && state.tools.busy() {
+                // The stop button stays while calls wait; their results continue the answer.
+                state.tools.stream_ended(answer);
+                continue_with_results(state, effects);
+            } else {
+                effects.push(Effect::SetStreaming(false));
+            }
+            effects.push(Effect::ScrollToBottom);
             return;
         }
     };
+    // A stream that failed after calling tools: its calls cannot be answered any more.
+    if state.tools.belongs_to(answer) {
+        let changed = state.tools.stop("The answer was cut off.");
+        effects.extend(changed.into_iter().map(Effect::ShowToolCard));
+    }
     let countdown_s = failure.countdown_s();
     let message = state.strings.failure(&failure, countdown_s);
     // A partial answer stays, with the notice after it; an empty one gives way to the notice.

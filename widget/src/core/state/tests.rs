@@ -1051,3 +1051,334 @@ fn switching_the_language_relabels_finished_thinking_blocks() {
         Some(&thinking_shown("已深度思考 2 秒", false, false, answer))
     );
 }
+
+// Tools the page registers, the calls the model makes, and the continuation.
+
+fn with_tools() -> WidgetState {
+    let mut state = widget();
+    update(&mut state, Msg::HistoryProbed(Some(Vec::new())));
+    let list = Json::parse(
+        r#"[{"name":"leave_balance","description":"查询年假余额","parameters":{"type":"object","properties":{}}},
+            {"name":"submit_leave","description":"提交请假申请：进入审批","confirm":true,
+             "parameters":{"type":"object","required":["from"],"properties":{"from":{"type":"string"}}}}]"#,
+    )
+    .expect("tools JSON");
+    update(&mut state, Msg::SetTools(ToolSpec::list_from(&list)));
+    state
+}
+
+fn tool_call(answer: u32, id: &str, name: &str, arguments: &str) -> Msg {
+    Msg::ToolCall {
+        answer,
+        id: id.into(),
+        name: name.into(),
+        arguments: arguments.into(),
+    }
+}
+
+fn started(state: &mut WidgetState, answer: u32) {
+    update(
+        state,
+        Msg::Started {
+            answer,
+            request_id: None,
+            conversation: Some("c_1".into()),
+        },
+    );
+}
+
+fn requested(effects: &[Effect]) -> Option<u32> {
+    effects.iter().find_map(|effect| match effect {
+        Effect::Request { answer, .. } => Some(*answer),
+        _ => None,
+    })
+}
+
+#[test]
+fn each_message_offers_the_tools_and_the_page_context() {
+    let mut state = with_tools();
+    update(
+        &mut state,
+        Msg::SetContext(Json::parse(r#"{"form":"leave"}"#).expect("JSON")),
+    );
+    send(&mut state, "查询年假余额");
+    let body = body(&state);
+    assert_eq!(
+        body.get("message").and_then(Json::as_str),
+        Some("查询年假余额")
+    );
+    let tools = body.get("tools").map(Json::to_string).unwrap_or_default();
+    assert!(
+        tools.starts_with(r#"[{"name":"leave_balance","description":"查询年假余额""#),
+        "{tools}"
+    );
+    assert!(!tools.contains("confirm"), "{tools}");
+    assert_eq!(
+        body.get("context").map(Json::to_string).as_deref(),
+        Some(r#"{"form":"leave"}"#)
+    );
+}
+
+#[test]
+fn a_call_without_confirmation_runs_and_its_result_continues_the_answer() {
+    let mut state = with_tools();
+    let answer = send(&mut state, "查询年假余额");
+    started(&mut state, answer);
+    let effects = update(
+        &mut state,
+        tool_call(answer, "call_1", "leave_balance", "{}"),
+    );
+    let key = state.tools.calls()[0].key;
+    assert_eq!(
+        effects,
+        [
+            Effect::ShowToolCard(key),
+            Effect::ScrollToBottom,
+            Effect::RunTool {
+                key,
+                name: "leave_balance".into(),
+                arguments: "{}".into()
+            },
+        ]
+    );
+    // The handler may answer before the stream is over: the continuation waits for the end.
+    let effects = update(
+        &mut state,
+        Msg::ToolFinished {
+            key,
+            outcome: Ok(r#"{"days":5}"#.into()),
+        },
+    );
+    assert_eq!(effects, [Effect::ShowToolCard(key)]);
+    let effects = update(&mut state, end(answer, Ok(())));
+    assert!(
+        effects.contains(&Effect::EndAnswer {
+            answer,
+            keep: false
+        }),
+        "an answer that only called a tool leaves no empty bubble: {effects:?}"
+    );
+    assert!(!effects.contains(&Effect::SetStreaming(false)));
+    let next = requested(&effects).expect("the continuation is requested");
+    assert!(next > answer);
+    let body = body(&state);
+    assert_eq!(
+        body.to_string(),
+        r#"{"tool_results":[{"id":"call_1","status":"ok","content":"{\"days\":5}"}],"conversation_id":"c_1","tools":[{"name":"leave_balance","description":"查询年假余额","parameters":{"type":"object","properties":{}}},{"name":"submit_leave","description":"提交请假申请：进入审批","parameters":{"type":"object","required":["from"],"properties":{"from":{"type":"string"}}}}]}"#
+    );
+    // The continuation's answer ends like any other; the next message is a message again.
+    update(&mut state, chunk(next, "你还有 5 天年假"));
+    let effects = update(&mut state, end(next, Ok(())));
+    assert!(effects.contains(&Effect::SetStreaming(false)));
+    send(&mut state, "谢谢");
+    assert_eq!(body_message(&state), Some("谢谢".into()));
+}
+
+fn body_message(state: &WidgetState) -> Option<String> {
+    let body = body(state);
+    assert!(body.get("tool_results").is_none(), "{body}");
+    body.get("message")
+        .and_then(Json::as_str)
+        .map(str::to_string)
+}
+
+#[test]
+fn a_confirmed_call_runs_and_a_cancelled_one_is_declined() {
+    let mut state = with_tools();
+    let answer = send(&mut state, "提交请假申请");
+    started(&mut state, answer);
+    let effects = update(
+        &mut state,
+        tool_call(answer, "call_a", "submit_leave", r#"{"from":"2024-06-24"}"#),
+    );
+    let first = state.tools.calls()[0].key;
+    assert!(effects.contains(&Effect::Announce(state.strings.get("tool_confirm_ask"))));
+    assert!(!effects.iter().any(|e| matches!(e, Effect::RunTool { .. })));
+    update(
+        &mut state,
+        tool_call(answer, "call_b", "submit_leave", r#"{"from":"2024-07-01"}"#),
+    );
+    let second = state.tools.calls()[1].key;
+    update(&mut state, end(answer, Ok(())));
+    // A message typed meanwhile waits for the calls.
+    assert_eq!(update(&mut state, Msg::Send("别的".into())), []);
+    let effects = update(
+        &mut state,
+        Msg::ToolDecision {
+            key: first,
+            confirmed: true,
+        },
+    );
+    assert_eq!(
+        effects,
+        [
+            Effect::ShowToolCard(first),
+            Effect::RunTool {
+                key: first,
+                name: "submit_leave".into(),
+                arguments: r#"{"from":"2024-06-24"}"#.into()
+            }
+        ]
+    );
+    let effects = update(
+        &mut state,
+        Msg::ToolDecision {
+            key: second,
+            confirmed: false,
+        },
+    );
+    assert_eq!(requested(&effects), None, "the first call still runs");
+    let effects = update(
+        &mut state,
+        Msg::ToolFinished {
+            key: first,
+            outcome: Err("OA 系统维护中".into()),
+        },
+    );
+    assert!(requested(&effects).is_some());
+    let results = body(&state).get("tool_results").map(Json::to_string);
+    assert_eq!(
+        results.as_deref(),
+        Some(
+            r#"[{"id":"call_a","status":"error","content":"OA 系统维护中"},{"id":"call_b","status":"declined","content":"The user declined."}]"#
+        )
+    );
+}
+
+#[test]
+fn unknown_tools_and_invalid_arguments_are_answered_without_running_anything() {
+    let mut state = with_tools();
+    let answer = send(&mut state, "x");
+    started(&mut state, answer);
+    let effects = update(&mut state, tool_call(answer, "c1", "drop_tables", "{}"));
+    assert!(!effects.iter().any(|e| matches!(e, Effect::RunTool { .. })));
+    let effects = update(
+        &mut state,
+        tool_call(answer, "c2", "submit_leave", r#"{"from":3}"#),
+    );
+    assert!(!effects
+        .iter()
+        .any(|e| matches!(e, Effect::RunTool { .. } | Effect::Request { .. })));
+    let effects = update(&mut state, end(answer, Ok(())));
+    assert!(requested(&effects).is_some());
+    assert_eq!(
+        body(&state)
+            .get("tool_results")
+            .map(Json::to_string)
+            .as_deref(),
+        Some(
+            r#"[{"id":"c1","status":"error","content":"Tool drop_tables is not available on this page."},{"id":"c2","status":"error","content":"Invalid arguments: $.from: expected string, got number"}]"#
+        )
+    );
+}
+
+#[test]
+fn stop_while_a_call_waits_ends_it_and_sends_nothing() {
+    let mut state = with_tools();
+    let answer = send(&mut state, "提交请假申请");
+    started(&mut state, answer);
+    update(
+        &mut state,
+        tool_call(answer, "c1", "submit_leave", r#"{"from":"2024-06-24"}"#),
+    );
+    update(&mut state, tool_call(answer, "c2", "leave_balance", "{}"));
+    update(&mut state, end(answer, Ok(())));
+    let keys: Vec<u32> = state.tools.calls().iter().map(|c| c.key).collect();
+    let effects = update(&mut state, Msg::Stop);
+    assert_eq!(
+        effects,
+        [
+            Effect::Abort,
+            Effect::ShowToolCard(keys[0]),
+            Effect::ShowToolCard(keys[1]),
+            Effect::SetStreaming(false),
+        ]
+    );
+    let phases: Vec<ToolPhase> = state.tools.calls().iter().map(|c| c.phase).collect();
+    assert_eq!(phases, [ToolPhase::Declined, ToolPhase::Failed]);
+    // The handler answering late sends nothing; the chat is free again.
+    let late = update(
+        &mut state,
+        Msg::ToolFinished {
+            key: keys[1],
+            outcome: Ok("1".into()),
+        },
+    );
+    assert_eq!(late, []);
+    send(&mut state, "下一个问题");
+    assert_eq!(body_message(&state), Some("下一个问题".into()));
+}
+
+#[test]
+fn stop_during_the_stream_that_calls_tools_ends_with_the_button_back() {
+    let mut state = with_tools();
+    let answer = send(&mut state, "查询年假余额");
+    update(&mut state, tool_call(answer, "c1", "leave_balance", "{}"));
+    update(&mut state, Msg::Stop);
+    let effects = update(&mut state, end(answer, Ok(())));
+    assert!(
+        effects.contains(&Effect::SetStreaming(false)),
+        "{effects:?}"
+    );
+    assert_eq!(requested(&effects), None);
+}
+
+#[test]
+fn a_failed_stream_or_a_new_chat_drops_the_calls() {
+    let mut state = with_tools();
+    let answer = send(&mut state, "查询年假余额");
+    update(&mut state, tool_call(answer, "c1", "leave_balance", "{}"));
+    let effects = update(&mut state, end(answer, Err(Failure::Network)));
+    let key = state.tools.calls()[0].key;
+    assert!(effects.contains(&Effect::ShowToolCard(key)));
+    assert!(!state.tools.busy());
+    let answer = send(&mut state, "查询年假余额");
+    update(&mut state, tool_call(answer, "c2", "leave_balance", "{}"));
+    update(
+        &mut state,
+        Msg::NewChat {
+            conversation_id: "oc-2".into(),
+            from_button: false,
+        },
+    );
+    assert!(state.tools.calls().is_empty() && !state.tools.busy());
+    // A call of the stream left behind does not reach the new chat.
+    assert_eq!(
+        update(&mut state, tool_call(answer, "c3", "leave_balance", "{}")),
+        []
+    );
+}
+
+#[test]
+fn the_context_chip_shows_and_removing_it_stops_sending_the_context() {
+    let mut state = with_tools();
+    let effects = update(&mut state, Msg::SetContext("表单：请假申请".into()));
+    assert_eq!(effects, [Effect::ShowContext(true)]);
+    let effects = update(&mut state, Msg::RemoveContext);
+    assert_eq!(effects, [Effect::ShowContext(false), Effect::FocusInput]);
+    send(&mut state, "q");
+    assert_eq!(body(&state).get("context"), None);
+    let effects = update(&mut state, Msg::SetContext(Json::Null));
+    assert_eq!(effects, [Effect::ShowContext(false)]);
+}
+
+#[test]
+fn a_selection_is_offered_as_a_quote_once() {
+    let mut state = widget();
+    assert_eq!(
+        update(&mut state, Msg::OfferQuote(Some("  ".into()))),
+        [Effect::ShowQuoteOffer(false)]
+    );
+    update(
+        &mut state,
+        Msg::OfferQuote(Some("年假 3 天\n6/24–6/26".into())),
+    );
+    assert_eq!(
+        update(&mut state, Msg::QuoteSelection),
+        [
+            Effect::ShowQuoteOffer(false),
+            Effect::PrefillInput("> 年假 3 天\n> 6/24–6/26\n\n".into())
+        ]
+    );
+    assert_eq!(update(&mut state, Msg::QuoteSelection), []);
+}
