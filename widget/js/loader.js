@@ -17,7 +17,7 @@
 
   var DATA_KEYS = ['title', 'avatar', 'welcome', 'position', 'offsetX', 'offsetY', 'primaryColor',
     'theme', 'locale', 'token', 'tokenUrl', 'zIndex', 'model', 'placeholder', 'starters', 'endpoint',
-    'history'];
+    'history', 'contextSelector'];
 
   function readDataset() {
     var out = {};
@@ -43,6 +43,98 @@
   var shadow = null;
   var bubble = null;
   var inlineRoot = null;  // ChatSDK `root`: the panel renders inside it instead of floating
+  // Tools the page registers: name -> { name, description, parameters, handler, confirm }.
+  // They live here, not in the core, so they can be registered before it loads; the core
+  // gets their descriptions, and calls the handlers back through the bridge.
+  var tools = {};
+  var context;            // OAChat.setContext(...); undefined until the page sets one
+  var selection = '';     // the page's selected text when the panel was last opened
+
+  var TOOL_NAME = /^[A-Za-z0-9_-]{1,64}$/;
+  var MAX_TOOLS = 32;
+  var TOOL_TIMEOUT_MS = 30000;
+
+  function registerTool(definition) {
+    var tool = definition || {};
+    if (typeof tool.name !== 'string' || !TOOL_NAME.test(tool.name)) {
+      throw new Error('OAChat.registerTool: name must match ^[A-Za-z0-9_-]{1,64}$, got ' + JSON.stringify(tool.name));
+    }
+    if (typeof tool.handler !== 'function') {
+      throw new Error('OAChat.registerTool: ' + tool.name + ' needs a handler function');
+    }
+    if (tool.parameters != null && (typeof tool.parameters !== 'object' || Array.isArray(tool.parameters))) {
+      throw new Error('OAChat.registerTool: ' + tool.name + ': parameters must be a JSON Schema object');
+    }
+    if (!tools[tool.name] && Object.keys(tools).length >= MAX_TOOLS) {
+      throw new Error('OAChat.registerTool: at most ' + MAX_TOOLS + ' tools');
+    }
+    tools[tool.name] = {
+      name: tool.name,
+      description: String(tool.description || '').slice(0, 1024),
+      parameters: tool.parameters || { type: 'object', properties: {} },
+      handler: tool.handler,
+      confirm: tool.confirm,
+    };
+    syncTools();
+  }
+
+  // What the core needs to know: no handler, and `confirm` as true, false or 'ask' (a function).
+  function toolList() {
+    return Object.keys(tools).map(function (name) {
+      var tool = tools[name];
+      return { name: name, description: tool.description, parameters: tool.parameters,
+        confirm: typeof tool.confirm === 'function' ? 'ask' : tool.confirm === true };
+    });
+  }
+  function syncTools() { if (core) core.setTools(toolList()); }
+
+  // The page's confirm(args) for a call; a throwing one asks the user, to be safe.
+  function confirmTool(name, argumentsJson) {
+    var tool = tools[name];
+    if (!tool || typeof tool.confirm !== 'function') return true;
+    try { return !!tool.confirm(JSON.parse(argumentsJson)); } catch (error) { console.error(error); return true; }
+  }
+
+  // Runs a handler with a timeout; resolves {status, content} and never rejects.
+  function runTool(name, argumentsJson) {
+    var tool = tools[name];
+    if (!tool) return Promise.resolve({ status: 'error', content: 'Tool ' + name + ' is not available on this page.' });
+    var ms = Math.min(Math.max(parseInt(config.toolTimeoutMs, 10) || TOOL_TIMEOUT_MS, 100), 120000);
+    var timer;
+    var timeout = new Promise(function (_, reject) {
+      timer = setTimeout(function () { reject(new Error('The tool did not answer within ' + ms + ' ms.')); }, ms);
+    });
+    var run = new Promise(function (resolve) { resolve(tool.handler(JSON.parse(argumentsJson))); });
+    return Promise.race([run, timeout]).then(function (result) {
+      var content = JSON.stringify(result === undefined ? null : result);
+      if (typeof content !== 'string') throw new Error('The tool result is not JSON.');
+      return { status: 'ok', content: content };
+    }).catch(function (error) {
+      var message = error && error.message ? error.message : String(error);
+      return { status: 'error', content: message || 'The tool failed.' };
+    }).then(function (result) { clearTimeout(timer); return result; });
+  }
+
+  // The context the page gave: setContext wins; else the data-context-selector element's
+  // data-oachat-context JSON or its text.
+  function pageContext() {
+    if (context !== undefined) return context;
+    if (!config.contextSelector) return undefined;
+    var element = null;
+    try { element = document.querySelector(config.contextSelector); } catch (_) { return undefined; }
+    if (!element) return undefined;
+    var data = element.getAttribute('data-oachat-context');
+    if (data) { try { return JSON.parse(data); } catch (_) { /* not JSON: its text then */ } }
+    return element.innerText || element.textContent || '';
+  }
+  function syncContext() {
+    var value = pageContext();
+    if (core && value !== undefined) core.setContext(value);
+  }
+
+  function captureSelection() {
+    try { selection = String(window.getSelection() || ''); } catch (_) { selection = ''; }
+  }
 
   function emit(name, detail) {
     (listeners[name] || []).slice().forEach(function (fn) {
@@ -135,7 +227,9 @@
     bubble.setAttribute('aria-haspopup', 'dialog');
     bubble.setAttribute('aria-expanded', 'false');
     bubble.innerHTML = '<svg viewBox="0 0 24 24" aria-hidden="true"><path d="M4 4h16a2 2 0 0 1 2 2v10a2 2 0 0 1-2 2H8l-4 4V6a2 2 0 0 1 2-2z"/></svg>';
-    bubble.addEventListener('click', function () { api.toggle(); });
+    // Before the click: the text selected on the page, for "Quote selection".
+    bubble.addEventListener('pointerdown', captureSelection);
+    bubble.addEventListener('click', function () { if (!selection) captureSelection(); api.toggle(); });
     bubble.addEventListener('pointerenter', preload, { once: true });
     bubble.addEventListener('focus', preload, { once: true });
     shadow.appendChild(bubble);
@@ -153,7 +247,12 @@
         return module.default({ module_or_path: new URL(CORE_WASM, apiBase + '/').href })
           .then(function () {
             if (!shadow) throw new Error('oachat was destroyed while loading');
-            core = module.mount(shadow, config, { emit: emit, getToken: getToken, cards: cards });
+            core = module.mount(shadow, config, {
+              emit: emit, getToken: getToken, cards: cards, runTool: runTool, confirmTool: confirmTool,
+              takeSelection: function () { var text = selection; selection = ''; return text; },
+            });
+            syncTools();
+            syncContext();
             if (bubble) bubble.removeAttribute('aria-busy');
             var pending = queue;
             queue = [];
@@ -182,16 +281,18 @@
     };
   }
 
+  var openCore = whenReady('open', true);
   var api = {
     __oachat: true,
     version: '__OACHAT_VERSION__',
     init: function (options) {
       Object.assign(config, options || {});
+      if (options && Array.isArray(options.tools)) options.tools.forEach(registerTool);
       applyTheme();
       if (core) core.setConfig(config);
       return api;
     },
-    open: whenReady('open', true),
+    open: function () { captureSelection(); return openCore(); },
     close: whenReady('close', false),
     toggle: whenReady('toggle', true),
     isOpen: function () { return core ? core.isOpen() : false; },
@@ -210,6 +311,15 @@
       return api;
     },
     addCard: whenReady('addCard', true),
+    // Tools: the model may call them; handlers run here, in the page, with the user's rights.
+    registerTool: function (definition) { registerTool(definition); return api; },
+    unregisterTool: function (name) { delete tools[String(name)]; syncTools(); return api; },
+    // Page context sent with each message (any JSON, at most 4 KB); null clears it.
+    setContext: function (value) {
+      context = value === undefined ? null : value;
+      if (core) core.setContext(context);
+      return api;
+    },
     on: function (name, fn) { (listeners[name] = listeners[name] || []).push(fn); return api; },
     off: function (name, fn) {
       listeners[name] = (listeners[name] || []).filter(function (f) { return f !== fn; });
@@ -221,7 +331,7 @@
       if (core) core.destroy();
       if (host && host.parentNode) host.parentNode.removeChild(host);
       core = null; loading = null; host = null; shadow = null; bubble = null; queue = [];
-      listeners = {}; cachedToken = null;
+      listeners = {}; cachedToken = null; selection = '';
     },
   };
 
@@ -268,6 +378,10 @@
   };
 
   window.OAChat = api;
+  // Tools in window.OAChatConfig: a bad one is reported, the widget still loads.
+  (Array.isArray(config.tools) ? config.tools : []).forEach(function (tool) {
+    try { registerTool(tool); } catch (error) { console.error(error); }
+  });
   window.ChatSDK = window.ChatSDK || ChatSDK;
 
   if (document.body) mountHost();

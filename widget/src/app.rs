@@ -21,6 +21,8 @@ use crate::core::json::Json;
 use crate::core::markdown::render_markdown;
 use crate::core::settings::{Settings, Theme};
 use crate::core::state::{self, Effect, Event, Msg, WidgetState};
+use crate::core::tool_card::tool_card_html;
+use crate::core::tools::{Phase as ToolPhase, ToolSpec};
 use crate::dom::{self, AnimationFrame, Listener, Timeout};
 use crate::net::{self, StreamEvent};
 use crate::streaming_view::{Part, StreamingAnswer};
@@ -140,6 +142,19 @@ impl Widget {
         let strings = strings_for(&settings);
         let settings = Box::new(settings);
         App::dispatch(&self.app, Msg::Configure { settings, strings });
+    }
+
+    /// The page's tools changed: `[{name, description, parameters, confirm}]` from the loader.
+    #[wasm_bindgen(js_name = setTools)]
+    pub fn set_tools(&self, list: JsValue) {
+        let list = ToolSpec::list_from(&json_value_of(&list));
+        App::dispatch(&self.app, Msg::SetTools(list));
+    }
+
+    /// The page's context for the model (any JSON; `null` clears it).
+    #[wasm_bindgen(js_name = setContext)]
+    pub fn set_context(&self, context: JsValue) {
+        App::dispatch(&self.app, Msg::SetContext(json_value_of(&context)));
     }
 
     /// Shows a card in the log, as if the assistant had sent it (host pages and tests).
@@ -268,6 +283,9 @@ impl App {
                 answer,
                 now_ms: now_ms(),
             },
+            Action::ToolDecision { key, confirmed } => Msg::ToolDecision { key, confirmed },
+            Action::RemoveContext => Msg::RemoveContext,
+            Action::QuoteSelection => Msg::QuoteSelection,
         };
         App::dispatch(app, msg);
     }
@@ -280,6 +298,10 @@ impl App {
                 view.set_open(open);
                 if open {
                     view.fit_visual_viewport();
+                    // The text the user had selected on the page, to offer as a quote.
+                    let selection = dom::call_method(&app.bridge, "takeSelection", &[])
+                        .and_then(|text| text.as_string());
+                    App::dispatch(app, Msg::OfferQuote(selection));
                 }
             }
             Effect::FocusInput => view.focus_input(),
@@ -424,8 +446,62 @@ impl App {
             Effect::FetchConversation(id) => App::fetch_conversation(app, id),
             Effect::DeleteConversation(id) => App::delete_conversation(app, id),
             Effect::RemoveHistoryItem(id) => view.remove_history_item(&id),
+            Effect::ShowToolCard(key) => {
+                let state = app.state.borrow();
+                if let Some(call) = state.tools.call(key) {
+                    let html = tool_card_html(call, &state.strings);
+                    view.show_tool_card(key, &html, call.phase == ToolPhase::Confirm);
+                }
+            }
+            Effect::AskConfirm {
+                key,
+                name,
+                arguments,
+            } => {
+                let args = [JsValue::from_str(&name), JsValue::from_str(&arguments)];
+                // A missing answer asks the user: a confirmation too many beats one too few.
+                let needed = dom::call_method(&app.bridge, "confirmTool", &args)
+                    .and_then(|answer| answer.as_bool())
+                    .unwrap_or(true);
+                App::dispatch(app, Msg::ToolConfirmNeeded { key, needed });
+            }
+            Effect::RunTool {
+                key,
+                name,
+                arguments,
+            } => App::run_tool(app, key, name, arguments),
+            Effect::ShowContext(show) => view.show_context(show),
+            Effect::ShowQuoteOffer(show) => view.show_quote_offer(show),
+            Effect::PrefillInput(text) => view.prefill_input(&text),
             Effect::Emit(event) => app.emit(event),
         }
+    }
+
+    /// Runs the page's handler through the loader (which applies the timeout) and reports
+    /// its `{status, content}` back as a message.
+    fn run_tool(app: &Rc<App>, key: u32, name: String, arguments: String) {
+        let args = [JsValue::from_str(&name), JsValue::from_str(&arguments)];
+        let promise = dom::call_method(&app.bridge, "runTool", &args)
+            .and_then(|value| value.dyn_into::<Promise>().ok());
+        let weak = Rc::downgrade(app);
+        spawn_local(async move {
+            let outcome = match promise {
+                Some(promise) => match JsFuture::from(promise).await {
+                    Ok(result) => {
+                        let content = dom::prop_string(&result, "content").unwrap_or_default();
+                        match dom::prop_string(&result, "status").as_deref() {
+                            Some("ok") => Ok(content),
+                            _ => Err(content),
+                        }
+                    }
+                    Err(_) => Err("The tool failed.".to_string()),
+                },
+                None => Err("The tool could not be run.".to_string()),
+            };
+            if let Some(app) = weak.upgrade() {
+                App::dispatch(&app, Msg::ToolFinished { key, outcome });
+            }
+        });
     }
 
     fn apply_settings(&self) {
@@ -512,6 +588,20 @@ impl App {
                     answer,
                     card: Json::parse(&json).unwrap_or(Json::Null),
                 },
+                StreamEvent::ToolCall(json) => {
+                    let call = Json::parse(&json).unwrap_or(Json::Null);
+                    let text = |key: &str| match call.get(key) {
+                        Some(Json::String(text)) => text.clone(),
+                        Some(other) => other.to_string(),
+                        None => String::new(),
+                    };
+                    Msg::ToolCall {
+                        answer,
+                        id: text("id"),
+                        name: text("name"),
+                        arguments: text("arguments"),
+                    }
+                }
             };
             App::dispatch(&app, msg);
         };

@@ -25,7 +25,12 @@ pub enum StreamEvent {
     Reasoning(String),
     /// A card, from an `event: oachat.card` SSE event: `{"card": name, "data": {...}}` as JSON.
     Card(String),
+    /// A tool call, from an `event: oachat.tool_call` SSE event: `{id, name, arguments}`.
+    ToolCall(String),
 }
+
+/// The SSE event name of a tool call the page is asked to run (the wire contract's literal).
+const TOOL_CALL_EVENT: &str = "oachat.tool_call";
 
 /// Posts `body` and calls `on_event` for each piece of the streamed answer.
 /// Returns when the stream ends; an abort via `signal` returns `Ok(())` too.
@@ -78,6 +83,10 @@ pub async fn stream_chat(
             }
             if event.event.as_deref() == Some(CARD_EVENT) {
                 on_event(StreamEvent::Card(event.data));
+                continue;
+            }
+            if event.event.as_deref() == Some(TOOL_CALL_EVENT) {
+                on_event(StreamEvent::ToolCall(event.data));
                 continue;
             }
             // The answer so far stays on screen, with the worker's notice after it.

@@ -45,6 +45,15 @@ pub enum Action {
     },
     /// The summary line of an answer's reasoning: open or close the block.
     ToggleThinking(u32),
+    /// 确认 (`confirmed`) or 取消 on a tool call's card.
+    ToolDecision {
+        key: u32,
+        confirmed: bool,
+    },
+    /// The × on the "Using: this page" chip.
+    RemoveContext,
+    /// "Quote selection": the page's selected text into the input.
+    QuoteSelection,
 }
 
 pub struct View {
@@ -64,6 +73,10 @@ pub struct View {
     pub history: Element,
     /// Screen-reader announcements ("answer complete") that must not repeat the whole log.
     pub status: Element,
+    /// "Using: this page" and its ×, shown while the page context is sent.
+    pub context: Element,
+    /// "Quote selection", offered while the page has text selected.
+    pub quote: Element,
 }
 
 /// The elements of one assistant answer that streaming updates touch.
@@ -146,6 +159,26 @@ impl View {
         let starters = el("div", "oc-starters");
         let status = el("div", "oc-sr");
         attrs(&status, &[("role", "status"), ("aria-live", "polite")]);
+        // Above the input: the page context chip and the quote offer (labels set by `apply`).
+        let extras = el("div", "oc-extras");
+        let context = el("div", "oc-context");
+        attrs(&context, &[("hidden", ""), ("part", "context")]);
+        context.set_inner_html(
+            "<span class=\"oc-context-label\"></span>\
+             <button type=\"button\" class=\"oc-context-remove\" data-action=\"context-remove\">×</button>",
+        );
+        let quote = el("button", "oc-quote");
+        attrs(
+            &quote,
+            &[
+                ("type", "button"),
+                ("hidden", ""),
+                ("data-action", "quote"),
+                ("part", "quote"),
+            ],
+        );
+        let _ = extras.append_child(&context);
+        let _ = extras.append_child(&quote);
 
         let form = el("div", "oc-form");
         let input: HtmlTextAreaElement = el("textarea", "oc-input").unchecked_into();
@@ -165,7 +198,7 @@ impl View {
         let _ = form.append_child(&input);
         let _ = form.append_child(&send);
 
-        for child in [&head, &history, &log, &starters, &status, &form] {
+        for child in [&head, &history, &log, &starters, &extras, &status, &form] {
             let _ = panel.append_child(child);
         }
         let _ = root.append_child(&panel);
@@ -187,6 +220,8 @@ impl View {
             history_button,
             history,
             status,
+            context,
+            quote,
         }
     }
 
@@ -241,6 +276,16 @@ impl View {
                 ("title", &strings.get("history")),
             ],
         );
+
+        if let Ok(Some(label)) = self.context.query_selector(".oc-context-label") {
+            label.set_text_content(Some(&strings.get("context_chip")));
+        }
+        if let Ok(Some(remove)) = self.context.query_selector(".oc-context-remove") {
+            let label = strings.get("context_remove");
+            attrs(&remove, &[("aria-label", &label), ("title", &label)]);
+        }
+        self.quote
+            .set_text_content(Some(&strings.get("quote_selection")));
 
         self.starters.set_inner_html("");
         for starter in &settings.starters {
@@ -547,6 +592,12 @@ impl View {
                 up: false,
             },
             "thinking" => Action::ToggleThinking(id()?),
+            "tool-confirm" | "tool-cancel" => Action::ToolDecision {
+                key: button.get_attribute("data-key")?.parse().ok()?,
+                confirmed: button.get_attribute("data-action")? == "tool-confirm",
+            },
+            "context-remove" => Action::RemoveContext,
+            "quote" => Action::QuoteSelection,
             _ => return None,
         };
         Some(action)
@@ -666,6 +717,48 @@ impl View {
             .unwrap_or_else(|| el("div", "oc-card"))
     }
 
+    /// Draws a tool call's card (HTML from core/tool_card.rs, every text escaped) on its own
+    /// row, or redraws it in place; a card that asks for confirmation takes the focus, so
+    /// Enter confirms and Tab reaches 取消.
+    pub fn show_tool_card(&self, key: u32, html: &str, focus: bool) {
+        let selector = format!(".oc-msg[data-role=\"tool\"][data-key=\"{key}\"]");
+        let row = match self.log.query_selector(&selector).ok().flatten() {
+            Some(row) => row,
+            None => {
+                let row = el("div", "oc-msg");
+                attrs(
+                    &row,
+                    &[("data-role", "tool"), ("data-key", &key.to_string())],
+                );
+                let _ = self.log.append_child(&row);
+                row
+            }
+        };
+        row.set_inner_html(html);
+        if focus {
+            if let Ok(Some(button)) = row.query_selector("[data-action=\"tool-confirm\"]") {
+                let _ = button.unchecked_ref::<HtmlElement>().focus();
+            }
+        }
+    }
+
+    pub fn show_context(&self, show: bool) {
+        show_element(&self.context, show);
+    }
+
+    pub fn show_quote_offer(&self, show: bool) {
+        show_element(&self.quote, show);
+    }
+
+    /// Puts `text` in the input, the caret at its end, ready for the question.
+    pub fn prefill_input(&self, text: &str) {
+        self.input.set_value(text);
+        self.autosize_input();
+        let _ = self.input.focus();
+        let end = self.input.value().len() as u32;
+        let _ = self.input.set_selection_range(end, end);
+    }
+
     /// Presses the thumb that matches `rating` under an answer, and releases the other.
     pub fn show_feedback(&self, answer: u32, rating: Option<bool>) {
         for (action, up) in [("thumbs-up", true), ("thumbs-down", false)] {
@@ -720,6 +813,14 @@ impl View {
     pub fn scroll_to_bottom(&self) {
         let log: &HtmlElement = self.log.unchecked_ref();
         log.set_scroll_top(log.scroll_height());
+    }
+}
+
+fn show_element(element: &Element, show: bool) {
+    if show {
+        let _ = element.remove_attribute("hidden");
+    } else {
+        attrs(element, &[("hidden", "")]);
     }
 }
 

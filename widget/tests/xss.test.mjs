@@ -6,71 +6,9 @@ import { after, before, test } from 'node:test';
 
 import { startStack } from '../../worker/tests/harness.mjs';
 import { apiSendAndWait, coreReady, hostPage, launch, openPage } from './browser.mjs';
+import { PAYLOADS, X } from './xss-payloads.mjs';
 
-// Each payload that could run script sets window.__xss (or calls alert, caught as a dialog).
-const X = 'window.__xss=1';
-export const PAYLOADS = [
-  `<script>${X}</script>`,
-  `<img src=x onerror="${X}">`,
-  `<img src="x" onerror=alert(1)>`,
-  `<svg onload="${X}">`,
-  `<svg><script>${X}</script></svg>`,
-  `<iframe src="javascript:${X}"></iframe>`,
-  `<iframe srcdoc="<script>parent.__xss=1</script>"></iframe>`,
-  `<body onload="${X}">`,
-  `<details open ontoggle="${X}">`,
-  `<video><source onerror="${X}"></video>`,
-  `<audio src=x onerror="${X}">`,
-  `<input autofocus onfocus="${X}">`,
-  `<marquee onstart="${X}">x</marquee>`,
-  `<object data="javascript:${X}"></object>`,
-  `<embed src="javascript:${X}">`,
-  `<a href="javascript:${X}">click</a>`,
-  `<math><mtext><table><mglyph><style><img src=x onerror="${X}">`,
-  `<form action="javascript:${X}"><button>go</button></form>`,
-  `<button formaction="javascript:${X}">go</button>`,
-  `<meta http-equiv="refresh" content="0;url=javascript:${X}">`,
-  `<link rel=import href="data:text/html,<script>${X}</script>">`,
-  `<style>@import 'javascript:${X}';</style>`,
-  `<div style="background:url(javascript:${X})">x</div>`,
-  `<base href="javascript:${X}//">`,
-  `"><script>${X}</script>`,
-  `'><img src=x onerror=${X}>`,
-  `</textarea><script>${X}</script>`,
-  `<scr<script>ipt>${X}</scr</script>ipt>`,
-  `<IMG SRC=JaVaScRiPt:${X}>`,
-  `<img src=x:alert(1) onerror=eval(src)>`,
-  `[click](javascript:${X})`,
-  `[click](JAVASCRIPT:${X})`,
-  `[click]( javascript:${X})`,
-  `[click](java\tscript:${X})`,
-  `[click](&#106;avascript:${X})`,
-  `[click](&#x6A;avascript:alert(1))`,
-  `[click](vbscript:msgbox(1))`,
-  `[click](data:text/html;base64,PHNjcmlwdD5hbGVydCgxKTwvc2NyaXB0Pg==)`,
-  `[click](file:///etc/passwd)`,
-  `![img](javascript:${X})`,
-  `![img](data:image/svg+xml;base64,PHN2ZyBvbmxvYWQ9YWxlcnQoMSk+)`,
-  `![x](x" onerror="${X})`,
-  `[ref][r]\n\n[r]: javascript:${X}`,
-  `<javascript:${X}>`,
-  `<vbscript:msgbox(1)>`,
-  `[a](javascript&colon;${X})`,
-  `[a](<javascript:${X}>)`,
-  `[a](\\javascript:${X})`,
-  `\`<script>${X}</script>\``,
-  `\`\`\`html\n<script>${X}</script>\n<img src=x onerror="${X}">\n\`\`\``,
-  `| a | b |\n|---|---|\n| <img src=x onerror="${X}"> | [x](javascript:${X}) |`,
-  `- [ ] <svg onload="${X}">`,
-  `> <iframe src="javascript:${X}">`,
-  `**<img src=x onerror="${X}">**`,
-  `<a href="https://ok.example" onclick="${X}">ok</a>`,
-  `<noscript><p title="</noscript><img src=x onerror=${X}>">`,
-  `<template><script>${X}</script></template>`,
-  `<!--><img src=x onerror="${X}">-->`,
-  `<select><option><img src=x onerror="${X}"></option></select>`,
-  `%3Cscript%3E${X}%3C/script%3E`,
-];
+export { PAYLOADS };
 
 let stack;
 let browser;

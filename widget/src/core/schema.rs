@@ -183,7 +183,7 @@ fn push_key(path: &mut String, key: &str) {
     let plain = !key.is_empty()
         && key
             .chars()
-            .all(|c| c.is_alphanumeric() || c == '_' || c == '-');
+            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
     if plain {
         path.push('.');
         path.push_str(key);

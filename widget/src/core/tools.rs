@@ -76,8 +76,9 @@ pub struct Tools {
     answer: Option<u32>,
     /// Whether that answer's stream is over (the continuation waits for it).
     stream_ended: bool,
-    /// Stop, a failed stream or a new chat: nothing more is sent for these calls.
-    stopped: bool,
+    /// The calls are settled: their results were sent, or a stop, a failed stream or a new
+    /// chat ended them. They stay on screen; nothing more happens to them.
+    settled: bool,
     next_key: u32,
     /// The `tool_results` of the continuation being streamed, kept so a request sent again
     /// (a refreshed token) carries the same ones.
@@ -144,7 +145,7 @@ impl Tools {
 
     /// Whether calls are still being handled: a new message waits until they are.
     pub fn busy(&self) -> bool {
-        !self.stopped && !self.calls.is_empty()
+        !self.settled && !self.calls.is_empty()
     }
 
     /// Whether `answer` made the calls being handled.
@@ -261,10 +262,10 @@ impl Tools {
     /// is declined, a running handler's result no longer counts) and nothing is sent.
     /// Returns the calls that changed.
     pub fn stop(&mut self, reason: &str) -> Vec<u32> {
-        if self.calls.is_empty() {
+        if self.settled {
             return Vec::new();
         }
-        self.stopped = true;
+        self.settled = true;
         let mut changed = Vec::new();
         for call in &mut self.calls {
             let result = match call.phase {
@@ -287,9 +288,9 @@ impl Tools {
     }
 
     /// Every call answered and the stream over: the `tool_results` to send, once. The calls
-    /// stay on screen; the widget is free for the next answer.
+    /// stay (their cards are drawn from them); the widget is free for the next answer.
     pub fn take_continuation(&mut self) -> Option<Json> {
-        let ready = !self.stopped
+        let ready = !self.settled
             && self.stream_ended
             && !self.calls.is_empty()
             && self.calls.iter().all(|call| call.result.is_some());
@@ -308,7 +309,7 @@ impl Tools {
                 ]))
             })
             .collect();
-        self.clear();
+        self.settled = true;
         let results = Json::Array(results);
         self.sending = Some(results.clone());
         Some(results)
@@ -319,11 +320,11 @@ impl Tools {
         self.calls.clear();
         self.answer = None;
         self.stream_ended = false;
-        self.stopped = false;
+        self.settled = false;
     }
 
     fn pending_mut(&mut self, key: u32, phase: Phase) -> Option<&mut ToolCall> {
-        if self.stopped {
+        if self.settled {
             return None;
         }
         self.calls

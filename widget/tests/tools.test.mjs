@@ -1,0 +1,273 @@
+// OA actions in the browser: tools the host page registers (OAChat.registerTool), the calls the
+// model makes (`event: oachat.tool_call`), the confirmation card, handler results, errors and
+// timeouts, the continuation with `tool_results`, and the page context.
+//
+// The first part routes `/v1/oachat/chat` to scripted SSE answers (the widget's half of the
+// contract on its own); the second runs the whole loop through the real worker and mock-openai.
+import assert from 'node:assert/strict';
+import { join } from 'node:path';
+import { after, before, test } from 'node:test';
+
+import { RESULTS, startStack } from '../../worker/tests/harness.mjs';
+import { coreReady, hostPage, launch } from './browser.mjs';
+import { PAYLOADS } from './xss-payloads.mjs';
+
+let stack;
+let browser;
+before(async () => {
+  stack = await startStack({ name: 'widget-tools', config: { tiers: { staff: { rpm: 10000, max_rounds: 10000 } } } });
+  browser = await launch();
+});
+after(async () => {
+  await browser?.close();
+  await stack?.stop();
+});
+
+const TOOLS = `
+  window.ran = [];
+  window.OAChatConfig = { toolTimeoutMs: 300, tools: [{
+    name: 'leave_balance', description: '查询年假余额：返回剩余天数',
+    parameters: { type: 'object', additionalProperties: false, properties: { year: { type: 'integer', examples: [2024] } } },
+    handler: function (args) { window.ran.push('leave_balance'); return { remaining: 7, year: args.year || 2024 }; }
+  }] };
+`;
+
+function page_(extra = '', attributes = '') {
+  return `<!DOCTYPE html><html><head><meta charset="utf-8"></head><body><p id="form" data-x="1">请假单：张三 年假 3 天</p>
+    <script>${TOOLS}</script>
+    <script src="/v1/widget.js" data-token-url="/demo/token" data-locale="zh-CN" ${attributes}></script>
+    <script>
+      OAChat.registerTool({
+        name: 'submit_leave', description: '提交请假申请：提交后进入审批', confirm: true,
+        parameters: { type: 'object', required: ['from', 'to', 'type'], additionalProperties: false, properties: {
+          from: { type: 'string', examples: ['2024-06-24'] }, to: { type: 'string', examples: ['2024-06-26'] },
+          type: { type: 'string', enum: ['年假', '病假'], examples: ['年假'] } } },
+        handler: function (args) { window.ran.push('submit_leave'); return { id: 'AP-1', status: '待审批' }; }
+      });
+      OAChat.registerTool({ name: 'slow_tool', description: '很慢的工具', parameters: { type: 'object' },
+        handler: function () { window.ran.push('slow_tool'); return new Promise(function () {}); } });
+      OAChat.registerTool({ name: 'broken_tool', description: '会出错的工具', parameters: { type: 'object' },
+        handler: function () { window.ran.push('broken_tool'); throw new Error('OA 系统维护中'); } });
+      OAChat.registerTool({ name: 'echo_tool', description: '回显', parameters: { type: 'object' },
+        handler: function (args) { window.ran.push('echo_tool'); return args; } });
+      ${extra}
+    </script></body></html>`;
+}
+
+function sse(events) {
+  return events.map(([event, data]) => (event ? `event: ${event}\n` : '') + `data: ${typeof data === 'string' ? data : JSON.stringify(data)}\n\n`).join('') + 'data: [DONE]\n\n';
+}
+const text = (t) => [null, { choices: [{ index: 0, delta: { content: t } }] }];
+const call = (id, name, args) => ['oachat.tool_call', { id, name, arguments: typeof args === 'string' ? args : JSON.stringify(args) }];
+
+/**
+ * Routes `/v1/oachat/chat`: the first request (a message) answers with `calls`; a continuation
+ * (tool_results) answers quoting the results. Every request body is kept in `bodies`.
+ */
+async function scripted(context, calls) {
+  const bodies = [];
+  await context.route('**/v1/oachat/chat', async (route) => {
+    const body = JSON.parse(route.request().postData());
+    bodies.push(body);
+    const events = body.tool_results
+      ? [text('结果：' + body.tool_results.map((r) => `${r.status} ${r.content}`).join('；'))]
+      : [text(''), ...calls];
+    await route.fulfill({ status: 200, headers: { 'content-type': 'text/event-stream', 'x-oachat-conversation': 'c_test1' }, body: sse(events) });
+  });
+  return bodies;
+}
+
+async function open(route, calls, extra, attributes) {
+  const opened = await hostPage(browser, `${stack.url}/test/${route}`, page_(extra, attributes));
+  const bodies = await scripted(opened.context, calls);
+  await coreReady(opened.page);
+  await opened.page.evaluate(() => OAChat.open());
+  return { ...opened, bodies, widget: opened.page.locator('oachat-widget') };
+}
+
+async function send(page, message) {
+  await page.evaluate((m) => OAChat.send(m), message);
+}
+
+async function lastAnswer(widget, count = 0) {
+  await widget.locator('.oc-msg[data-role="assistant"] .oc-actions').nth(count).waitFor({ timeout: 20_000 });
+  return widget.locator('.oc-msg[data-role="assistant"]').last().innerText();
+}
+
+test('registerTool validates names; tools go with each message, without handler or confirm', async () => {
+  const { page, widget, bodies, consoleErrors } = await open('names', []);
+  const errors = await page.evaluate(() => ['bad name', '', 'x'.repeat(65), 'ok/no'].map((name) => {
+    try { OAChat.registerTool({ name, handler() {} }); return 'accepted'; } catch (error) { return error.message; }
+  }));
+  for (const message of errors) assert.match(message, /name must match/);
+  const noHandler = await page.evaluate(() => { try { OAChat.registerTool({ name: 'x' }); return 'accepted'; } catch (e) { return e.message; } });
+  assert.match(noHandler, /handler/);
+  await page.evaluate(() => OAChat.unregisterTool('echo_tool'));
+  await send(page, '你好');
+  await lastAnswer(widget);
+  const names = bodies[0].tools.map((t) => t.name);
+  assert.deepEqual(names, ['leave_balance', 'submit_leave', 'slow_tool', 'broken_tool']);
+  assert.ok(bodies[0].tools.every((t) => !('handler' in t) && !('confirm' in t)));
+  assert.equal(bodies[0].tools[0].parameters.properties.year.type, 'integer');
+  assert.deepEqual(consoleErrors, []);
+});
+
+test('a call without confirmation runs, its card shows done, and the continuation carries the result', async () => {
+  const { page, widget, bodies } = await open('run', [call('call_1', 'leave_balance', { year: 2024 })]);
+  await send(page, '查询年假余额');
+  const answer = await lastAnswer(widget, 0);
+  assert.match(answer, /结果：ok \{"remaining":7,"year":2024\}/);
+  assert.equal(bodies.length, 2);
+  assert.deepEqual(bodies[1].tool_results, [{ id: 'call_1', status: 'ok', content: '{"remaining":7,"year":2024}' }]);
+  assert.equal(bodies[1].conversation_id, 'c_test1');
+  assert.equal(bodies[1].message, undefined);
+  assert.equal(bodies[1].tools.length, 5);
+  const card = widget.locator('.oc-msg[data-role="tool"] .oc-tool');
+  assert.equal(await card.getAttribute('data-phase'), 'done');
+  assert.match(await card.innerText(), /查询年假余额：year 2024/);
+  assert.match(await card.innerText(), /已完成/);
+  assert.deepEqual(await page.evaluate(() => window.ran), ['leave_balance']);
+});
+
+test('confirm: the card says what will happen; Enter confirms, the handler runs; cancel declines', async () => {
+  const args = { from: '2024-06-24', to: '2024-06-26', type: '年假' };
+  const { page, widget, bodies } = await open('confirm', [call('call_a', 'submit_leave', args)]);
+  await send(page, '提交请假申请');
+  const card = widget.locator('.oc-tool[data-phase="confirm"]');
+  await card.waitFor();
+  assert.match(await card.innerText(), /提交请假申请：from 2024-06-24, to 2024-06-26, type 年假/);
+  assert.equal(await card.locator('button').nth(0).innerText(), '确认');
+  assert.equal(await card.locator('button').nth(1).innerText(), '取消');
+  assert.deepEqual(await page.evaluate(() => window.ran), [], 'nothing runs before the user says yes');
+  await page.waitForTimeout(200);
+  await widget.locator('.oc-panel').screenshot({ path: join(RESULTS, 'widget-tool-confirm.png') });
+  // The confirm button has the focus: the keyboard confirms.
+  await page.keyboard.press('Enter');
+  await lastAnswer(widget, 0);
+  assert.deepEqual(await page.evaluate(() => window.ran), ['submit_leave']);
+  assert.deepEqual(bodies[1].tool_results, [{ id: 'call_a', status: 'ok', content: '{"id":"AP-1","status":"待审批"}' }]);
+  assert.equal(await widget.locator('.oc-tool').getAttribute('data-phase'), 'done');
+  await page.waitForTimeout(200);
+  await widget.locator('.oc-panel').screenshot({ path: join(RESULTS, 'widget-tool-result.png') });
+
+  // The same call again, cancelled (Tab to 取消, then Enter).
+  await send(page, '再提交一次');
+  await widget.locator('.oc-tool[data-phase="confirm"]').waitFor();
+  await page.keyboard.press('Tab');
+  await page.keyboard.press('Enter');
+  await lastAnswer(widget, 1);
+  assert.deepEqual(bodies[3].tool_results, [{ id: 'call_a', status: 'declined', content: 'The user declined.' }]);
+  assert.equal(await widget.locator('.oc-tool').last().getAttribute('data-phase'), 'declined');
+  assert.deepEqual(await page.evaluate(() => window.ran), ['submit_leave']);
+});
+
+test('unknown tools, invalid JSON and off-schema arguments are answered without running anything', async () => {
+  const { page, widget, bodies } = await open('invalid', [
+    call('c1', 'drop_tables', {}),
+    call('c2', 'submit_leave', '{"from": "2024-06-24", '),
+    call('c3', 'submit_leave', { from: '2024-06-24', to: '2024-06-26', type: '婚假' }),
+    call('c4', 'leave_balance', { year: '2024' }),
+  ]);
+  await send(page, '乱来');
+  await lastAnswer(widget, 0);
+  assert.deepEqual(bodies[1].tool_results, [
+    { id: 'c1', status: 'error', content: 'Tool drop_tables is not available on this page.' },
+    { id: 'c2', status: 'error', content: 'Invalid arguments: $: not valid JSON' },
+    { id: 'c3', status: 'error', content: 'Invalid arguments: $.type: must be one of "年假", "病假"' },
+    { id: 'c4', status: 'error', content: 'Invalid arguments: $.year: expected integer, got string' },
+  ]);
+  assert.equal(await widget.locator('.oc-tool[data-phase="failed"]').count(), 4);
+  assert.deepEqual(await page.evaluate(() => window.ran), []);
+});
+
+test('a handler that throws, one that never answers (timeout) and several calls in one answer', async () => {
+  const { page, widget, bodies } = await open('errors', [
+    call('c1', 'broken_tool', {}), call('c2', 'slow_tool', {}), call('c3', 'leave_balance', {}),
+  ]);
+  await send(page, '三个一起');
+  await lastAnswer(widget, 0);
+  assert.deepEqual(bodies[1].tool_results, [
+    { id: 'c1', status: 'error', content: 'OA 系统维护中' },
+    { id: 'c2', status: 'error', content: 'The tool did not answer within 300 ms.' },
+    { id: 'c3', status: 'ok', content: '{"remaining":7,"year":2024}' },
+  ]);
+  assert.equal(await widget.locator('.oc-tool').count(), 3);
+});
+
+test('stop while a confirmation waits: the call is declined and nothing more is sent', async () => {
+  const { page, widget, bodies } = await open('stop', [call('c1', 'submit_leave', { from: 'a', to: 'b', type: '年假' })]);
+  await send(page, '提交请假申请');
+  await widget.locator('.oc-tool[data-phase="confirm"]').waitFor();
+  assert.equal(await widget.locator('.oc-send').getAttribute('data-action'), 'stop');
+  await widget.locator('.oc-send').click();
+  await widget.locator('.oc-tool[data-phase="declined"]').waitFor();
+  assert.equal(await widget.locator('.oc-send').getAttribute('data-action'), 'send');
+  await page.waitForTimeout(300);
+  assert.equal(bodies.length, 1);
+  assert.equal(await widget.locator('.oc-tool button').count(), 0);
+});
+
+test('hostile arguments and results stay text on the card', async () => {
+  const hostile = PAYLOADS.slice(0, 30);
+  const { page, widget, bodies, dialogs } = await open('xss', hostile.map((p, i) => call(`c${i}`, 'echo_tool', { note: p })));
+  await send(page, 'xss');
+  await lastAnswer(widget, 0);
+  assert.equal(await widget.locator('.oc-tool[data-phase="done"]').count(), 16, 'one answer runs at most 16 calls');
+  const scan = await page.evaluate(() => {
+    const root = document.querySelector('oachat-widget').shadowRoot;
+    const found = [];
+    for (const element of root.querySelectorAll('.oc-tool *')) {
+      if (!['P', 'B', 'SPAN', 'DIV', 'PRE', 'BUTTON'].includes(element.tagName)) found.push(element.tagName);
+      for (const attribute of element.attributes) if (attribute.name.startsWith('on')) found.push(attribute.name);
+    }
+    return { found, xss: window.__xss ?? null };
+  });
+  assert.deepEqual(scan, { found: [], xss: null });
+  assert.match(await widget.locator('.oc-tool-args').first().innerText(), /<script>/);
+  assert.equal(bodies[1].tool_results.length, 16);
+  assert.deepEqual(dialogs, []);
+});
+
+test('page context: setContext and data-context-selector go with each message; the chip removes it', async () => {
+  const { page, widget, bodies } = await open('context', [], '', 'data-context-selector="#form"');
+  const chip = widget.locator('.oc-context');
+  await chip.waitFor();
+  assert.equal(await chip.locator('.oc-context-label').innerText(), '正在参考：当前页面');
+  await send(page, '一');
+  await lastAnswer(widget, 0);
+  assert.equal(bodies[0].context, '请假单：张三 年假 3 天');
+  await page.evaluate(() => OAChat.setContext({ form: 'leave', days: 3 }));
+  await send(page, '二');
+  await lastAnswer(widget, 1);
+  assert.deepEqual(bodies[1].context, { form: 'leave', days: 3 });
+  // A huge context is cut to 4 KB.
+  await page.evaluate(() => OAChat.setContext('长'.repeat(5000)));
+  await send(page, '三');
+  await lastAnswer(widget, 2);
+  assert.ok(new TextEncoder().encode(JSON.stringify(bodies[2].context)).length <= 4096);
+  await chip.locator('button').click();
+  assert.equal(await chip.isHidden(), true);
+  await send(page, '四');
+  await lastAnswer(widget, 3);
+  assert.equal('context' in bodies[3], false);
+});
+
+test('a selection on the page is offered as a quote when the widget opens', async () => {
+  const opened = await hostPage(browser, `${stack.url}/test/quote`, page_());
+  const { page } = opened;
+  const widget = page.locator('oachat-widget');
+  await coreReady(page);
+  await page.evaluate(() => {
+    const range = document.createRange();
+    range.selectNodeContents(document.getElementById('form'));
+    getSelection().removeAllRanges();
+    getSelection().addRange(range);
+  });
+  await widget.locator('.oc-launcher').click();
+  const offer = widget.locator('.oc-quote');
+  await offer.waitFor();
+  assert.equal(await offer.innerText(), '引用所选内容');
+  await offer.click();
+  assert.equal(await widget.locator('.oc-input').inputValue(), '> 请假单：张三 年假 3 天\n\n');
+  assert.equal(await offer.isHidden(), true);
+});
