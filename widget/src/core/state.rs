@@ -348,7 +348,10 @@ impl WidgetState {
             if let Some(tools) = self.tools.wire() {
                 body.set("tools", tools);
             }
-            if let Some(context) = &self.context {
+            // The context goes with the user's message. A continuation may resend it, but the
+            // worker would put it after the tool results, where the model (and mock-openai)
+            // expects them last: the results alone continue the exchange.
+            if let (Some(context), None) = (&self.context, &self.tools.sending) {
                 body.set("context", context.clone());
             }
             return ChatRequest {

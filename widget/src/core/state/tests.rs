@@ -1122,6 +1122,7 @@ fn each_message_offers_the_tools_and_the_page_context() {
 #[test]
 fn a_call_without_confirmation_runs_and_its_result_continues_the_answer() {
     let mut state = with_tools();
+    update(&mut state, Msg::SetContext("请假单".into()));
     let answer = send(&mut state, "查询年假余额");
     started(&mut state, answer);
     let effects = update(
@@ -1162,6 +1163,8 @@ fn a_call_without_confirmation_runs_and_its_result_continues_the_answer() {
     let next = requested(&effects).expect("the continuation is requested");
     assert!(next > answer);
     let body = body(&state);
+    // No context with the results (it went with the message).
+    assert!(body.get("context").is_none());
     assert_eq!(
         body.to_string(),
         r#"{"tool_results":[{"id":"call_1","status":"ok","content":"{\"days\":5}"}],"conversation_id":"c_1","tools":[{"name":"leave_balance","description":"查询年假余额","parameters":{"type":"object","properties":{}}},{"name":"submit_leave","description":"提交请假申请：进入审批","parameters":{"type":"object","required":["from"],"properties":{"from":{"type":"string"}}}}]}"#
