@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 
 import { RESULTS, startStack } from '../../worker/tests/harness.mjs';
-import { coreReady, hostPage, launch } from './browser.mjs';
+import { coreReady, hostPage, launch, openPage } from './browser.mjs';
 import { PAYLOADS } from './xss-payloads.mjs';
 
 let stack;
@@ -113,7 +113,7 @@ test('registerTool validates names; tools go with each message, without handler 
 });
 
 test('a call without confirmation runs, its card shows done, and the continuation carries the result', async () => {
-  const { page, widget, bodies } = await open('run', [call('call_1', 'leave_balance', { year: 2024 })]);
+  const { page, widget, bodies } = await open('run', [call('call_1', 'leave_balance', { year: 2024 })], 'OAChat.setContext({ form: "leave" });');
   await send(page, '查询年假余额');
   const answer = await lastAnswer(widget, 0);
   assert.match(answer, /结果：ok \{"remaining":7,"year":2024\}/);
@@ -121,6 +121,8 @@ test('a call without confirmation runs, its card shows done, and the continuatio
   assert.deepEqual(bodies[1].tool_results, [{ id: 'call_1', status: 'ok', content: '{"remaining":7,"year":2024}' }]);
   assert.equal(bodies[1].conversation_id, 'c_test1');
   assert.equal(bodies[1].message, undefined);
+  assert.deepEqual(bodies[0].context, { form: 'leave' });
+  assert.equal(bodies[1].context, undefined, 'the context went with the message, not with the results');
   assert.equal(bodies[1].tools.length, 5);
   const card = widget.locator('.oc-msg[data-role="tool"] .oc-tool');
   assert.equal(await card.getAttribute('data-phase'), 'done');
@@ -270,4 +272,130 @@ test('a selection on the page is offered as a quote when the widget opens', asyn
   await offer.click();
   assert.equal(await widget.locator('.oc-input').inputValue(), '> 请假单：张三 年假 3 天\n\n');
   assert.equal(await offer.isHidden(), true);
+});
+
+// ---- The whole loop: the real worker and mock-openai (which calls a tool when the message
+// names it or its description up to the first punctuation, and quotes the result after it). ----
+
+async function live(route, extra = '', attributes = '') {
+  const opened = await hostPage(browser, `${stack.url}/test/live-${route}`, page_(extra, attributes));
+  await coreReady(opened.page);
+  await opened.page.evaluate(() => OAChat.open());
+  return { ...opened, widget: opened.page.locator('oachat-widget') };
+}
+
+/** Sends `message` and waits until the widget is idle again (every round trip done). */
+async function ask(page, widget, message) {
+  const before = await widget.locator('.oc-msg[data-role="assistant"] .oc-actions, .oc-msg[data-role="error"]').count();
+  await send(page, message);
+  await widget.locator('.oc-msg[data-role="assistant"] .oc-actions, .oc-msg[data-role="error"]').nth(before).waitFor({ timeout: 30_000 });
+  await widget.locator('.oc-send[data-action="send"]').waitFor({ timeout: 30_000 });
+  return widget.locator('.oc-msg[data-role="assistant"], .oc-msg[data-role="error"]').last().innerText();
+}
+
+const b64 = (text) => Buffer.from(text).toString('base64url');
+
+test('live: on the demo page, 确认 submits the leave request; it shows in the page and the answer quotes it', async () => {
+  // The demo page follows the browser's language: a Chinese desk.
+  const { page, consoleErrors } = await openPage(browser, `${stack.url}/demo`, { locale: 'zh-CN' });
+  const widget = page.locator('oachat-widget');
+  await coreReady(page);
+  await page.evaluate(() => OAChat.open());
+  const rowsBefore = await page.locator('#approvals tr').count();
+  await send(page, '帮我提交请假申请，6 月 24 日到 26 日年假');
+  const card = widget.locator('.oc-tool[data-phase="confirm"]');
+  await card.waitFor({ timeout: 20_000 });
+  // mock-openai builds the arguments from the schema's examples, keys in alphabetical order.
+  assert.match(await card.innerText(), /提交请假申请：from 2024-06-24, reason 家中有事, to 2024-06-26, type 年假/);
+  assert.equal(await page.locator('#approvals tr').count(), rowsBefore, 'nothing happens before 确认');
+  await page.waitForTimeout(200);
+  await widget.locator('.oc-panel').screenshot({ path: join(RESULTS, 'widget-tool-confirm.png') });
+  await card.locator('button', { hasText: '确认' }).click();
+  await widget.locator('.oc-msg[data-role="assistant"] .oc-actions').nth(0).waitFor({ timeout: 30_000 });
+  const answer = await widget.locator('.oc-msg[data-role="assistant"]').last().innerText();
+  assert.match(answer, /submit_leave/);
+  assert.match(answer, /AP-240618-041/);
+  assert.equal(await page.locator('#approvals tr').count(), rowsBefore + 1);
+  assert.match(await page.locator('#approvals tr').first().innerText(), /AP-240618-041.*年假（2024-06-24–2024-06-26）/s);
+  assert.equal(await widget.locator('.oc-tool').getAttribute('data-phase'), 'done');
+  await page.waitForTimeout(200);
+  await widget.locator('.oc-panel').screenshot({ path: join(RESULTS, 'widget-tool-result.png') });
+  // The demo sets a page context: its chip shows above the input.
+  assert.equal(await widget.locator('.oc-context .oc-context-label').innerText(), '正在参考：当前页面');
+  assert.deepEqual(consoleErrors, []);
+});
+
+test('live: 取消 declines, and the model reads that the user said no', async () => {
+  const { page, widget } = await live('cancel');
+  await send(page, '提交请假申请');
+  const card = widget.locator('.oc-tool[data-phase="confirm"]');
+  await card.waitFor({ timeout: 20_000 });
+  await card.locator('button', { hasText: '取消' }).click();
+  await widget.locator('.oc-send[data-action="send"]').waitFor({ timeout: 30_000 });
+  const answer = await widget.locator('.oc-msg[data-role="assistant"]').last().innerText();
+  assert.match(answer, /declined/);
+  assert.deepEqual(await page.evaluate(() => window.ran), []);
+});
+
+test('live: a handler that throws and one that times out are reported to the model', async () => {
+  const { page, widget } = await live('errors');
+  assert.match(await ask(page, widget, '会出错的工具'), /OA 系统维护中/);
+  assert.match(await ask(page, widget, '很慢的工具'), /did not answer within 300 ms/);
+  assert.deepEqual(await page.evaluate(() => window.ran), ['broken_tool', 'slow_tool']);
+});
+
+test('live: invalid arguments from the model and a tool the page never registered', async () => {
+  const { page, widget } = await live('invalid');
+  const invalid = await ask(page, widget, `[mock tool=submit_leave args=${b64('{"from":"2024-06-24","to":7,"type":"年假"}')}]`);
+  assert.match(invalid, /Invalid arguments: \$\.to: expected string, got number/);
+  const unknown = await ask(page, widget, '[mock tool=drop_tables]');
+  assert.match(unknown, /Tool drop_tables is not available on this page\./);
+  assert.equal(await widget.locator('.oc-tool[data-phase="failed"]').count(), 2);
+  assert.deepEqual(await page.evaluate(() => window.ran), []);
+});
+
+test('live: a model that keeps calling stops at max_tool_rounds', async () => {
+  const { page, widget } = await live('loop');
+  await ask(page, widget, '查询年假余额 [mock tool_loop=1]');
+  const ran = await page.evaluate(() => window.ran.length);
+  // One call with the answer, then one per continuation until the worker's bound (5): the
+  // last continuation goes upstream without tools, so the loop ends.
+  assert.ok(ran >= 5 && ran <= 6, `the handler ran ${ran} times`);
+  assert.equal(await widget.locator('.oc-send').getAttribute('data-action'), 'send');
+});
+
+test('live: the XSS corpus as tool arguments and results runs nothing', async () => {
+  const { page, widget, dialogs } = await live('xss');
+  for (const payload of PAYLOADS.slice(0, 20)) {
+    await ask(page, widget, `[mock tool=echo_tool args=${b64(JSON.stringify({ note: payload }))}]`);
+  }
+  assert.equal(await widget.locator('.oc-tool[data-phase="done"]').count(), 20);
+  const scan = await page.evaluate(() => {
+    const root = document.querySelector('oachat-widget').shadowRoot;
+    const found = [];
+    for (const element of root.querySelectorAll('*')) {
+      for (const attribute of element.attributes) {
+        if (attribute.name.startsWith('on')) found.push(`${element.tagName} ${attribute.name}`);
+        if (/^\s*(javascript|vbscript|data):/i.test(attribute.value) && ['href', 'src', 'action', 'formaction'].includes(attribute.name)) found.push(`${element.tagName} ${attribute.name}`);
+      }
+    }
+    if (root.querySelectorAll('script, iframe, object, embed').length) found.push('dangerous element');
+    return { found, xss: window.__xss ?? null };
+  });
+  assert.deepEqual(scan, { found: [], xss: null });
+  assert.deepEqual(dialogs, []);
+});
+
+test('live: the page context reaches the upstream as data; removed, it does not', async () => {
+  const { page, widget } = await live('context', 'OAChat.setContext({ form: "leave", days: 3 });');
+  await ask(page, widget, '这张表单填对了吗');
+  let upstream = await stack.mock.lastRequest();
+  const context = upstream.messages.filter((m) => m.role === 'system' && /Context from the page/.test(m.content));
+  assert.equal(context.length, 1);
+  assert.match(context[0].content, /"form":"leave"/);
+  assert.equal(upstream.messages.at(-1).content, '这张表单填对了吗');
+  await widget.locator('.oc-context button').click();
+  await ask(page, widget, '再问一次');
+  upstream = await stack.mock.lastRequest();
+  assert.equal(upstream.messages.filter((m) => /Context from the page/.test(m.content ?? '')).length, 0);
 });
