@@ -192,6 +192,12 @@ impl App {
         app.dispatching.set(false);
     }
 
+    /// A message an effect produces: handled by the running dispatch loop right after the
+    /// effects before it (effects only run inside that loop).
+    fn enqueue(&self, msg: Msg) {
+        self.queue.borrow_mut().push_back(msg);
+    }
+
     fn listen(app: &Rc<App>) {
         let mut listeners = Vec::new();
         let weak = Rc::downgrade(app);
@@ -301,7 +307,7 @@ impl App {
                     // The text the user had selected on the page, to offer as a quote.
                     let selection = dom::call_method(&app.bridge, "takeSelection", &[])
                         .and_then(|text| text.as_string());
-                    App::dispatch(app, Msg::OfferQuote(selection));
+                    app.enqueue(Msg::OfferQuote(selection));
                 }
             }
             Effect::FocusInput => view.focus_input(),
@@ -463,7 +469,7 @@ impl App {
                 let needed = dom::call_method(&app.bridge, "confirmTool", &args)
                     .and_then(|answer| answer.as_bool())
                     .unwrap_or(true);
-                App::dispatch(app, Msg::ToolConfirmNeeded { key, needed });
+                app.enqueue(Msg::ToolConfirmNeeded { key, needed });
             }
             Effect::RunTool {
                 key,
