@@ -163,6 +163,22 @@ test('confirm: the card says what will happen; Enter confirms, the handler runs;
   assert.deepEqual(await page.evaluate(() => window.ran), ['submit_leave']);
 });
 
+test('confirm as a function decides per call: small requests run at once, large ones ask', async () => {
+  const extra = `OAChat.registerTool({ name: 'order', description: '下单：采购办公用品',
+    parameters: { type: 'object', properties: { qty: { type: 'integer' } } },
+    confirm: function (args) { return args.qty > 10; },
+    handler: function (args) { window.ran.push('order ' + args.qty); return { ok: true }; } });`;
+  const { page, widget, bodies } = await open('confirm-fn', [call('c1', 'order', { qty: 2 }), call('c2', 'order', { qty: 50 })], extra);
+  await send(page, '下单');
+  await widget.locator('.oc-tool[data-phase="confirm"]').waitFor();
+  assert.deepEqual(await page.evaluate(() => window.ran), ['order 2']);
+  assert.match(await widget.locator('.oc-tool[data-phase="confirm"]').innerText(), /下单：qty 50/);
+  await widget.locator('.oc-tool[data-phase="confirm"] button', { hasText: '确认' }).click();
+  await lastAnswer(widget, 0);
+  assert.deepEqual(await page.evaluate(() => window.ran), ['order 2', 'order 50']);
+  assert.deepEqual(bodies[1].tool_results.map((r) => r.status), ['ok', 'ok']);
+});
+
 test('unknown tools, invalid JSON and off-schema arguments are answered without running anything', async () => {
   const { page, widget, bodies } = await open('invalid', [
     call('c1', 'drop_tables', {}),
