@@ -190,6 +190,34 @@ mod tests {
         );
     }
 
+    #[test]
+    fn tools_and_ledger_settings_default_and_clamp() {
+        let defaults = load("");
+        assert_eq!(
+            (
+                defaults.tools.max_rounds,
+                defaults.tools.max_result_bytes,
+                defaults.tools.context_max_bytes,
+                defaults.ledger.tool_args
+            ),
+            (5, 8192, 4096, false)
+        );
+        let hostile = load(
+            "[tools]\nmax_rounds = 1000\nmax_result_bytes = 1\ncontext_max_bytes = 99999999\n[ledger]\ntool_args = true",
+        );
+        assert_eq!(
+            (
+                hostile.tools.max_rounds,
+                hostile.tools.max_result_bytes,
+                hostile.tools.context_max_bytes,
+                hostile.ledger.tool_args
+            ),
+            (20, 256, 32_768, true)
+        );
+        assert_eq!(load("[tools]\nmax_rounds = 0").tools.max_rounds, 0);
+        check_error("[tools]\nmax_round = 3", "tools");
+    }
+
     #[track_caller]
     pub(super) fn load(text: &str) -> Config {
         match Config::load(text) {
