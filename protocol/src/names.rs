@@ -5,6 +5,11 @@
 /// widget's endpoints send; its data is `{"card": name, "data": {...}}`.
 pub const CARD_EVENT: &str = "oachat.card";
 
+/// The SSE event name of one tool call the model made (`event: oachat.tool_call`), sent by
+/// `/v1/oachat/chat` after the answer's last chunk and before `[DONE]`; its data is
+/// `{"id", "name", "arguments"}` with the model's raw arguments text.
+pub const TOOL_CALL_EVENT: &str = "oachat.tool_call";
+
 /// The response header that names the server-side conversation a chat turn was stored in; the
 /// widget sends it back as `conversation_id` with the next message.
 pub const CONVERSATION_HEADER: &str = "x-oachat-conversation";

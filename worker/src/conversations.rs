@@ -5,7 +5,9 @@
 //! `POST /v1/oachat/chat` takes one new message and runs the same path as
 //! `/v1/chat/completions` (limits, budget, routing, metering): the conversation is opened with
 //! the admission, which brings its history (one call to the object), and the answer is stored
-//! with the settle after the stream (one more), off the response's critical path.
+//! with the settle after the stream (one more), off the response's critical path. A turn may
+//! offer the page's tools and context, or continue with the results of the last answer's
+//! tool calls (docs/tools.md): the same two calls, the object checking the results.
 
 use std::rc::Rc;
 
@@ -15,7 +17,7 @@ use oachat_core::conversation::{
 use oachat_core::error::ProxyError;
 use oachat_core::identity::{Credential, Identity};
 use oachat_core::request::parse_chat_request;
-use oachat_core::user_call::OpenCall;
+use oachat_core::user_call::{ContinueCall, OpenCall};
 use serde::Deserialize;
 use serde_json::{json, Value};
 use worker::{Context, Env, Method, Request, Response};
@@ -59,7 +61,14 @@ pub async fn chat(
     let started_ms = now_ms();
     let identity = signed_caller(&req, env, &runtime).await?;
     let bytes = crate::body::request_bytes(&mut req, runtime.config.max_body_bytes).await?;
-    let turn = parse_turn(&bytes)?;
+    let tools_config = &runtime.config.tools;
+    let turn = parse_turn(&bytes, &tools_config.limits())?;
+    let continuation = turn.tool_results.as_ref().map(|results| ContinueCall {
+        results: results.clone(),
+        max_tool_rounds: tools_config.max_rounds,
+    });
+    // `tools.max_rounds = 0` turns tools off: a call could never be continued.
+    let offer_tools = tools_config.max_rounds > 0;
     let open = OpenCall {
         conversation_id: turn.conversation_id.clone(),
         new_id: new_id(&random::hex(12)),
@@ -67,6 +76,7 @@ pub async fn chat(
         new_message: turn.message.clone(),
         window_tokens: u64::from(runtime.config.history_window_tokens),
         now_ms: started_ms,
+        continuation,
     };
     // The conversation named, or the one this turn creates. A refused first turn (rate,
     // budget, rounds...) creates nothing: the object only creates it with the admission.
@@ -75,7 +85,7 @@ pub async fn chat(
         None => open.new_id.clone(),
     };
     // Without the history: it comes with the admission (`chat::serve`).
-    let body = completion_body(&turn, &conversation_id, &[]);
+    let body = completion_body(&turn, &conversation_id, &[], offer_tools);
     let request = parse_chat_request(body.to_string().as_bytes())?;
     let call = chat::Call {
         env,

@@ -241,7 +241,7 @@ impl LedgerStore for D1Ledger {
     }
 }
 
-fn values(row: &LedgerRow) -> [JsValue; 23] {
+fn values(row: &LedgerRow) -> [JsValue; 25] {
     let number = |n: u64| JsValue::from_f64(n as f64);
     [
         JsValue::from_str(&row.id),
@@ -267,5 +267,9 @@ fn values(row: &LedgerRow) -> [JsValue; 23] {
         number(u64::from(row.attempts)),
         number(u64::from(row.stream)),
         number(row.reasoning_tokens),
+        JsValue::from_str(&row.tools),
+        row.tool_args
+            .as_deref()
+            .map_or(JsValue::NULL, JsValue::from_str),
     ]
 }

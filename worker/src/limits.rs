@@ -18,6 +18,7 @@ use oachat_core::request::ChatRequest;
 
 use oachat_core::config::Price;
 use oachat_core::conversation::StoredMessage;
+use oachat_core::tools::{ToolCall, ToolResult};
 use oachat_core::user_call::{
     AppendCall, BeginTurn, GrowCall, OpenCall, Opened, RenewCall, SettleCall, TurnBegun,
 };
@@ -28,10 +29,12 @@ use crate::user_client::UserClient;
 
 /// What the user's object said.
 pub enum Admitted {
-    /// With the conversation's history, for a turn of one (empty otherwise).
+    /// With the conversation's history, for a turn of one (empty otherwise), and whether
+    /// the model may be offered tools (not on the tool round that reaches the bound).
     Granted {
         admission: Admission,
         history: Vec<StoredMessage>,
+        offer_tools: bool,
     },
     /// The user has an admin's tier override: plan again under this tier. Nothing was taken.
     Replan { tier: String },
@@ -51,11 +54,13 @@ pub struct Admission {
     pub turn: Option<KeptTurn>,
 }
 
-/// What is stored of a conversation's turn after its answer: the user's message, in this
-/// conversation (the answer is what was delivered).
+/// What is stored of a conversation's turn after its answer: the user's message (or a
+/// continuation's results, completed), in this conversation (the answer is what was
+/// delivered).
 pub struct KeptTurn {
     pub conversation_id: String,
-    pub user_message: String,
+    pub user_message: Option<String>,
+    pub tool_results: Vec<ToolResult>,
 }
 
 /// A turn of a server-side conversation (`/v1/oachat/chat`), opened with its admission: the
@@ -96,13 +101,19 @@ pub async fn admit(
     // USD share of its own.
     let leased =
         deployment_cap.is_some() || guest_pool.is_some_and(|pool| pool.cap_micro_usd.is_some());
+    // A continuation is one more model call of the same round: it counts no round (and gives
+    // none back), its tool rounds are bounded by the object instead.
+    let continuation = turn
+        .as_ref()
+        .is_some_and(|turn| turn.open.continuation.is_some());
+    let conversation_id = chat.conversation_id.clone().filter(|_| !continuation);
     let request = AdmitRequest {
         request_id: request_id.to_string(),
         tier: identity.tier.clone(),
         now_ms: now_ms(),
         rpm: tier.rpm,
         max_rounds: tier.max_rounds,
-        conversation_id: chat.conversation_id.clone(),
+        conversation_id: conversation_id.clone(),
         daily_tokens: tier.daily_tokens,
         daily_micro_usd: tier.daily_micro_usd(),
         reserve_tokens,
@@ -141,6 +152,7 @@ pub async fn admit(
         TurnBegun::Admitted(opened) => opened,
         TurnBegun::Replan { tier } => return Ok(Admitted::Replan { tier }),
         TurnBegun::NotFound => return Err(ProxyError::ConversationNotFound),
+        TurnBegun::ToolsRefused(refusal) => return Err(refusal.into_error()),
         TurnBegun::Refused(refusal) => {
             return Err(refused(
                 refusal,
@@ -159,15 +171,17 @@ pub async fn admit(
     };
     let turn = turn.map(|turn| KeptTurn {
         conversation_id: opened.id.clone(),
-        user_message: turn.open.new_message.clone(),
+        user_message: (!continuation).then(|| turn.open.new_message.clone()),
+        tool_results: opened.results.clone(),
     });
     Ok(Admitted::Granted {
         history: opened.history,
+        offer_tools: opened.offer_tools,
         admission: Admission {
             user: identity.user.clone(),
             request_id: request_id.to_string(),
             renew_every_ms: (request.reservation_ttl_ms / 3).max(1_000),
-            conversation_id: chat.conversation_id.clone(),
+            conversation_id,
             // Guests keep no lease when idle: every new address is a new object, and a few
             // idle guests each keeping a slice would lock all other guests out of their share.
             keep_lease_micro_usd: match (&request.guest_pool, request.lease_slice_micro_usd) {
@@ -245,6 +259,7 @@ pub async fn settle(
     rows: &[LedgerRow],
     answer: &str,
     reasoning: &str,
+    tool_calls: &[ToolCall],
 ) -> bool {
     let Some(row) = rows.first() else {
         return true;
@@ -269,13 +284,16 @@ pub async fn settle(
         keep_lease_micro_usd: admission.keep_lease_micro_usd,
         deployment_cap_micro_usd: admission.deployment_cap_micro_usd,
     };
-    // A turn with no delivered text (the upstream failed before any) is not stored.
+    // A turn that delivered neither text nor calls (the upstream failed before any) is not
+    // stored: a continuation can then be sent again, its calls still waiting.
     let turn = admission
         .turn
-        .filter(|_| !answer.is_empty())
+        .filter(|_| !answer.is_empty() || !tool_calls.is_empty())
         .map(|turn| AppendCall {
             conversation_id: turn.conversation_id,
             user_message: turn.user_message,
+            tool_results: turn.tool_results,
+            tool_calls: tool_calls.to_vec(),
             answer: answer.to_string(),
             reasoning: (!reasoning.is_empty()).then(|| reasoning.to_string()),
             now_ms: settle.now_ms,

@@ -47,6 +47,8 @@ pub enum ProxyError {
     RateLimited { retry_after_s: u64 },
     /// Per-conversation round cap hit.
     MaxRounds { max: u32 },
+    /// A user message already had `tools.max_rounds` tool rounds (continuations).
+    MaxToolRounds { max: u32 },
     /// A per-user or deployment budget cannot fit the request.
     BudgetExceeded {
         scope: BudgetScope,
@@ -108,6 +110,7 @@ impl ProxyError {
             ProxyError::MethodNotAllowed { .. } => 405,
             ProxyError::RateLimited { .. }
             | ProxyError::MaxRounds { .. }
+            | ProxyError::MaxToolRounds { .. }
             | ProxyError::BudgetExceeded { .. } => 429,
             ProxyError::UpstreamExhausted { .. } => 503,
             ProxyError::UpstreamBroken | ProxyError::UpstreamModelFailed => 502,
@@ -134,7 +137,9 @@ impl ProxyError {
             | ProxyError::RequestNotFound
             | ProxyError::ResponseNotFound
             | ProxyError::AnswerFiltered => "invalid_request_error",
-            ProxyError::RateLimited { .. } | ProxyError::MaxRounds { .. } => "requests",
+            ProxyError::RateLimited { .. }
+            | ProxyError::MaxRounds { .. }
+            | ProxyError::MaxToolRounds { .. } => "requests",
             ProxyError::BudgetExceeded { .. } => "insufficient_quota",
             ProxyError::UpstreamExhausted { .. }
             | ProxyError::UpstreamTimeout
@@ -162,6 +167,7 @@ impl ProxyError {
             ProxyError::ResponseNotFound => "previous_response_not_found",
             ProxyError::RateLimited { .. } => "rate_limit_exceeded",
             ProxyError::MaxRounds { .. } => "max_rounds_exceeded",
+            ProxyError::MaxToolRounds { .. } => "max_tool_rounds_exceeded",
             ProxyError::BudgetExceeded { .. } => "budget_exceeded",
             ProxyError::UpstreamExhausted { .. } => "upstream_unavailable",
             ProxyError::UpstreamTimeout => "upstream_timeout",
@@ -216,6 +222,9 @@ impl ProxyError {
             ),
             ProxyError::MaxRounds { max } => format!(
                 "This conversation has reached its limit of {max} rounds. Start a new conversation."
+            ),
+            ProxyError::MaxToolRounds { max } => format!(
+                "This message has had its {max} rounds of actions. Send a new message to go on."
             ),
             ProxyError::BudgetExceeded { scope, .. } => match scope {
                 BudgetScope::UserTokens => "Your daily token budget is spent.".into(),

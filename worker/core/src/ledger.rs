@@ -90,6 +90,14 @@ pub struct LedgerRow {
     pub estimated: bool,
     pub attempts: u32,
     pub stream: bool,
+    /// The tools the answer called, in order, comma-separated (empty: none). Rows written
+    /// before this field existed read as empty.
+    #[serde(default)]
+    pub tools: String,
+    /// Their arguments (a JSON array of the raw texts, at most 4 KiB), only with
+    /// `ledger.tool_args = true`. Never the results.
+    #[serde(default)]
+    pub tool_args: Option<String>,
 }
 
 /// Created once per isolate before the first write; idempotent.
@@ -118,7 +126,9 @@ pub const SCHEMA: &[&str] = &[
         attempts INTEGER NOT NULL,
         stream INTEGER NOT NULL,
         feedback INTEGER,
-        reasoning_tokens INTEGER NOT NULL DEFAULT 0
+        reasoning_tokens INTEGER NOT NULL DEFAULT 0,
+        tools TEXT NOT NULL DEFAULT '',
+        tool_args TEXT
     )",
     "CREATE INDEX IF NOT EXISTS ledger_day_user ON ledger (day, user)",
     "CREATE INDEX IF NOT EXISTS ledger_day_model ON ledger (day, model_used)",
@@ -126,14 +136,17 @@ pub const SCHEMA: &[&str] = &[
 
 /// Columns added after a ledger may already exist: each is added when missing (its `ALTER`
 /// fails, harmlessly, where the column is already there).
-pub const MIGRATIONS: &[&str] =
-    &["ALTER TABLE ledger ADD COLUMN reasoning_tokens INTEGER NOT NULL DEFAULT 0"];
+pub const MIGRATIONS: &[&str] = &[
+    "ALTER TABLE ledger ADD COLUMN reasoning_tokens INTEGER NOT NULL DEFAULT 0",
+    "ALTER TABLE ledger ADD COLUMN tools TEXT NOT NULL DEFAULT ''",
+    "ALTER TABLE ledger ADD COLUMN tool_args TEXT",
+];
 
 pub const INSERT: &str = "INSERT OR IGNORE INTO ledger (id, ts_ms, day, user, credential, upstream, \
     key_id, model_asked, model_used, route, route_reason, prompt_tokens, completion_tokens, \
     cached_tokens, cost_micro_usd, status, ending, ttfb_ms, total_ms, estimated, attempts, stream, \
-    reasoning_tokens) \
-    VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22, ?23)";
+    reasoning_tokens, tools, tool_args) \
+    VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22, ?23, ?24, ?25)";
 
 /// Converts days since the Unix epoch to a civil date (Howard Hinnant's algorithm),
 /// so the core needs no date library.
@@ -194,6 +207,9 @@ mod tests {
             "cost_micro_usd":3,"status":200,"ending":"completed","ttfb_ms":0,"total_ms":0,
             "estimated":false,"attempts":1,"stream":true}"#;
         let row: Option<LedgerRow> = serde_json::from_str(old).ok();
-        assert_eq!(row.map(|row| row.reasoning_tokens), Some(0));
+        assert_eq!(
+            row.map(|row| (row.reasoning_tokens, row.tools, row.tool_args)),
+            Some((0, String::new(), None))
+        );
     }
 }

@@ -258,6 +258,8 @@ mod tests {
             estimated: false,
             attempts: 1,
             stream: true,
+            tools: String::new(),
+            tool_args: None,
         }
     }
 

@@ -30,5 +30,6 @@ pub mod relay;
 pub mod request;
 pub mod responses;
 pub mod routing;
+pub mod tools;
 pub mod usage;
 pub mod user_call;

@@ -108,6 +108,8 @@ impl Plan {
             estimated: usage.estimated,
             attempts,
             stream: self.stream,
+            tools: String::new(),
+            tool_args: None,
         }
     }
 

@@ -20,6 +20,8 @@ pub struct RelayCore {
     trailer: Option<String>,
     /// Whether the error event for an abnormal `finish_reason` went out.
     told_finish_error: bool,
+    /// Whether the tool calls (or the card) went out.
+    told_trailer: bool,
     /// The client asked `/v1/responses`: each chunk becomes Responses events instead of being
     /// forwarded. The meter still sees every upstream event first, as on chat completions.
     responses: Option<ResponsesDialect>,
@@ -60,6 +62,7 @@ impl RelayCore {
             trailer: None,
             responses: None,
             told_finish_error: false,
+            told_trailer: false,
         }
     }
 
@@ -107,8 +110,17 @@ impl RelayCore {
             dialect.stream.complete(&usage, &mut out);
         } else {
             self.tell_finish_error(&mut out);
+            // Ended after its usage chunk without `[DONE]`: the calls are whole all the same.
+            self.tell_trailer(&mut out);
         }
         out
+    }
+
+    /// What goes after the answer, once: one `oachat.tool_call` event per call the answer
+    /// made (when the meter assembles them), else the card. An answer that asks the page to
+    /// act is not followed by quick replies.
+    fn tell_trailer(&mut self, out: &mut String) {
+        tell_trailer(&self.meter, &mut self.told_trailer, &mut self.trailer, out);
     }
 
     /// What the client gets when the upstream connection broke. After the usage chunk only
@@ -196,9 +208,12 @@ impl RelayCore {
             match self.meter.observe(&event.data) {
                 Forward::AsIs if event.is_done() => {
                     tell_finish_error(&self.meter, &mut self.told_finish_error, &mut out);
-                    if let Some(trailer) = self.trailer.take() {
-                        out.push_str(&trailer);
-                    }
+                    tell_trailer(
+                        &self.meter,
+                        &mut self.told_trailer,
+                        &mut self.trailer,
+                        &mut out,
+                    );
                     out.push_str(DONE_EVENT)
                 }
                 Forward::AsIs => encode_event_into(&mut out, &event.data),
@@ -207,6 +222,26 @@ impl RelayCore {
             }
         }
         out
+    }
+}
+
+/// See [`RelayCore::tell_trailer`]; a function of the fields it needs, like
+/// [`tell_finish_error`].
+fn tell_trailer(
+    meter: &StreamMeter,
+    told: &mut bool,
+    trailer: &mut Option<String>,
+    out: &mut String,
+) {
+    if *told {
+        return;
+    }
+    *told = true;
+    let calls = meter.tool_calls();
+    if !calls.is_empty() {
+        out.push_str(&crate::tools::tool_call_events(&calls));
+    } else if let Some(trailer) = trailer.take() {
+        out.push_str(&trailer);
     }
 }
 
@@ -225,6 +260,32 @@ fn tell_finish_error(meter: &StreamMeter, told: &mut bool, out: &mut String) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn tool_calls_go_out_as_events_just_before_done_instead_of_the_card() {
+        let head = r#"data: {"choices":[{"index":0,"delta":{"role":"assistant","content":null,"tool_calls":[{"index":0,"id":"call_a","type":"function","function":{"name":"submit_leave","arguments":""}}]}}]}"#;
+        let args = r#"data: {"choices":[{"index":0,"delta":{"tool_calls":[{"index":0,"function":{"arguments":"{\"from\":1}"}}]}}]}"#;
+        let finish = r#"data: {"choices":[{"index":0,"delta":{},"finish_reason":"tool_calls"}]}"#;
+        let usage = "data: {\"choices\":[],\"usage\":{\"prompt_tokens\":3,\"completion_tokens\":4,\"total_tokens\":7}}\n\n";
+        for done in ["data: [DONE]\n\n", ""] {
+            let mut relay = RelayCore::new(StreamMeter::new(false).assembling_tool_calls())
+                .with_card("quick-replies", &serde_json::json!({"replies": ["a"]}));
+            let mut out =
+                relay.push(format!("{head}\n\n{args}\n\n{finish}\n\n{usage}{done}").as_bytes());
+            out.push_str(&relay.finish());
+            let event = out
+                .find("event: oachat.tool_call\ndata: {")
+                .expect("call sent");
+            assert!(out.find("tool_calls\"}").unwrap() < event, "{out}");
+            if !done.is_empty() {
+                assert!(event < out.find("data: [DONE]").unwrap(), "{out}");
+            }
+            assert_eq!(out.matches("event: oachat.tool_call").count(), 1, "{out}");
+            assert!(out.contains(r#""arguments":"{\"from\":1}""#), "{out}");
+            assert!(!out.contains("oachat.card"), "{out}");
+            assert_eq!(relay.into_meter().tool_calls()[0].name, "submit_leave");
+        }
+    }
 
     #[test]
     fn a_card_goes_out_once_just_before_done() {

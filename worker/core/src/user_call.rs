@@ -8,8 +8,9 @@ use serde::{Deserialize, Serialize};
 use crate::account::{AdmitRequest, Refusal, SettleRequest};
 use crate::budget::BudgetUsage;
 use crate::config::Price;
-use crate::conversation::{history_tokens, StoredMessage};
+use crate::conversation::{history_tokens, results_tokens, StoredMessage};
 use crate::ledger::LedgerRow;
+use crate::tools::{ToolCall, ToolRefusal, ToolResult, ToolStatus};
 
 use crate::calls::calls;
 pub use crate::calls::Ask;
@@ -190,12 +191,20 @@ pub struct BeginTurn {
 impl BeginTurn {
     /// Adds `history` to the reservation, priced as the worker prices a whole prompt (one
     /// rounding of prompt and output together), so it equals the reservation of the full body.
+    /// A continuation's body already counted the page's results, which the history ends with:
+    /// only the rest is added.
     pub fn reserve_history(&mut self, history: &[StoredMessage]) {
+        let counted = self
+            .open
+            .continuation
+            .as_ref()
+            .map_or(0, |continuation| results_tokens(&continuation.results));
+        let added = history_tokens(history).saturating_sub(counted);
         let prompt_tokens = self
             .admit
             .reserve_tokens
             .saturating_sub(self.output_tokens)
-            .saturating_add(history_tokens(history));
+            .saturating_add(added);
         self.admit.reserve_tokens = prompt_tokens.saturating_add(self.output_tokens);
         self.admit.reserve_micro_usd = self.price.map_or(0, |price| {
             price.cost_micro_usd(prompt_tokens, self.output_tokens, 0)
@@ -216,6 +225,9 @@ pub enum TurnBegun {
     },
     /// No such conversation: nothing was taken.
     NotFound,
+    /// The continuation's results do not fit the conversation, or its user message had all
+    /// its tool rounds: nothing was taken.
+    ToolsRefused(ToolRefusal),
 }
 
 /// A conversation as listed.
@@ -243,6 +255,14 @@ pub struct MessageRow {
     /// An answer's reasoning, for the widget's thinking block.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reasoning: Option<String>,
+    /// An answer's tool calls.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tool_calls: Vec<ToolCall>,
+    /// A `tool` message's call and how the page answered it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tool_call_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status: Option<ToolStatus>,
     pub ts: u64,
 }
 
@@ -256,22 +276,61 @@ pub struct OpenCall {
     pub new_message: String,
     pub window_tokens: u64,
     pub now_ms: u64,
+    /// A continuation: the page's results of the last answer's calls.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub continuation: Option<ContinueCall>,
+}
+
+/// What the object checks a continuation against (`tools::continuation`).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ContinueCall {
+    pub results: Vec<ToolResult>,
+    pub max_tool_rounds: u32,
 }
 
 /// An opened conversation: its id and the history that goes upstream with the new turn.
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Opened {
     pub id: String,
+    /// For a continuation, ending with its results (completed) as `tool` messages.
     pub history: Vec<StoredMessage>,
+    /// A continuation's results, completed: one per call of the last answer, to be stored.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub results: Vec<ToolResult>,
+    /// `false` on the tool round that reaches `tools.max_rounds`: no tools go upstream.
+    #[serde(default = "offer_tools_by_default")]
+    pub offer_tools: bool,
 }
 
-/// After the stream, with the settle: the user's message and the delivered answer, in this
-/// conversation.
+fn offer_tools_by_default() -> bool {
+    true
+}
+
+impl Default for Opened {
+    fn default() -> Opened {
+        Opened {
+            id: String::new(),
+            history: Vec::new(),
+            results: Vec::new(),
+            offer_tools: true,
+        }
+    }
+}
+
+/// After the stream, with the settle: the user's message (or a continuation's results) and
+/// the delivered answer with its tool calls, in this conversation.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct AppendCall {
     pub conversation_id: String,
-    pub user_message: String,
+    /// `None` for a continuation.
+    #[serde(default)]
+    pub user_message: Option<String>,
+    /// A continuation's results, stored before the answer.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tool_results: Vec<ToolResult>,
     pub answer: String,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tool_calls: Vec<ToolCall>,
     /// The answer's reasoning (thinking models), stored for display only.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reasoning: Option<String>,

@@ -3,7 +3,7 @@
 //! budget and, for a conversation's turn, opens the conversation and brings its history.
 
 use oachat_core::config::Tier;
-use oachat_core::conversation::{prepend_history, StoredMessage};
+use oachat_core::conversation::{prepend_history, withdraw_tools, StoredMessage};
 use oachat_core::error::ProxyError;
 use oachat_core::identity::Identity;
 use oachat_core::plan::{plan, Plan, PlanInput};
@@ -80,14 +80,20 @@ pub(super) async fn plan_and_admit(
         )
         .await?;
         match admitted {
-            Admitted::Granted { admission, history } if history.is_empty() => {
-                return Ok((planned, admission, chat))
-            }
-            Admitted::Granted { admission, history } => {
-                // Only more messages: the tier, model and fields that passed still pass (a
-                // conversation's rounds are counted by the object, not from `messages`), and
-                // the reservation the object made is this plan's.
-                let chat = with_history(&chat, &history)?;
+            Admitted::Granted {
+                admission,
+                history,
+                offer_tools: true,
+            } if history.is_empty() => return Ok((planned, admission, chat)),
+            Admitted::Granted {
+                admission,
+                history,
+                offer_tools,
+            } => {
+                // Only more messages (and maybe fewer tools): the tier, model and fields that
+                // passed still pass (a conversation's rounds are counted by the object, not
+                // from `messages`), and the reservation the object made is this plan's.
+                let chat = with_history(&chat, &history, offer_tools)?;
                 let planned = plan_with(
                     runtime,
                     planned.identity,
@@ -129,10 +135,18 @@ fn plan_with(
     })
 }
 
-/// The request with a conversation's history before its new message.
-fn with_history(chat: &ChatRequest, history: &[StoredMessage]) -> Result<ChatRequest, ProxyError> {
+/// The request with a conversation's history before its new message; without tools on the
+/// tool round that reaches the bound.
+fn with_history(
+    chat: &ChatRequest,
+    history: &[StoredMessage],
+    offer_tools: bool,
+) -> Result<ChatRequest, ProxyError> {
     let mut body = chat.body.clone();
     prepend_history(&mut body, history);
+    if !offer_tools {
+        withdraw_tools(&mut body);
+    }
     parse_chat_request(Value::Object(body).to_string().as_bytes())
 }
 

@@ -18,7 +18,7 @@ use crate::upstream::{Failed, Failure};
 pub(super) fn after_response(call: &Call<'_>, admission: Admission, rows: Vec<LedgerRow>) {
     let env = call.env.clone();
     call.ctx.wait_until(async move {
-        settle_and_record(&env, admission, rows, "", "").await;
+        settle_and_record(&env, admission, rows, "", "", &[]).await;
     });
 }
 
@@ -32,8 +32,9 @@ pub(super) async fn settle_and_record(
     rows: Vec<LedgerRow>,
     answer: &str,
     reasoning: &str,
+    tool_calls: &[oachat_core::tools::ToolCall],
 ) {
-    if limits::settle(env, admission, &rows, answer, reasoning).await {
+    if limits::settle(env, admission, &rows, answer, reasoning, tool_calls).await {
         return;
     }
     if let Err(error) = ledger_d1::insert_all(env, &rows).await {

@@ -9,6 +9,7 @@ use oachat_core::plan::Plan;
 use oachat_core::relay::RelayCore;
 use oachat_core::request::ChatRequest;
 use oachat_core::responses::ResponsesStream;
+use oachat_core::tools;
 use worker::{Response, ResponseBody, ResponseBuilder};
 
 use super::{answer_headers, finish, stream_headers, Call};
@@ -40,6 +41,12 @@ pub(super) fn answer(
     } else {
         meter
     };
+    // The widget's endpoint tells the page about the answer's calls and stores them.
+    let meter = if conversation {
+        meter.assembling_tool_calls()
+    } else {
+        meter
+    };
     let mut core = match &responses {
         // The translator reads usage from the meter, so the meter keeps the usage chunk.
         Some(turn) => RelayCore::responses(meter, turn.stream(&plan), plan.billing()),
@@ -60,6 +67,7 @@ pub(super) fn answer(
     let relay = Relay::start(body, core).map_err(worker::Error::from)?;
     let client_body = relay.client_body();
     let env = call.env.clone();
+    let tool_args = call.runtime.config.ledger.tool_args;
     call.ctx.wait_until(async move {
         let end = limits::while_renewing(&env, &admission, relay.finished()).await;
         // Dropping the controller must not abort the stream: it lives as long as the pump.
@@ -80,7 +88,7 @@ pub(super) fn answer(
             other => other,
         };
         let ttfb = first_event_ms.map_or(0, |at| at.saturating_sub(plan.started_ms));
-        let row = plan.ledger_row(
+        let mut row = plan.ledger_row(
             key_id.as_str(),
             usage,
             200,
@@ -89,9 +97,14 @@ pub(super) fn answer(
             ended_ms,
             attempts,
         );
+        let tool_calls = meter.tool_calls();
+        row.tools = tools::ledger_tool_names(&tool_calls);
+        if tool_args && !tool_calls.is_empty() {
+            row.tool_args = Some(tools::ledger_tool_args(&tool_calls));
+        }
         let rows = plan.with_abandoned(row, &abandoned, now_ms());
         let (answer, reasoning) = (meter.captured_text(), meter.captured_reasoning());
-        finish::settle_and_record(&env, admission, rows, answer, reasoning).await;
+        finish::settle_and_record(&env, admission, rows, answer, reasoning, &tool_calls).await;
         keep_answer(&env, &plan, responses, responses_stream).await;
     });
     Ok(ResponseBuilder::new()

@@ -2,8 +2,11 @@
 //! widget's API needs. SQL calls are synchronous, so each function is atomic within the object.
 //! The rules (ids, titles, history trimming) are in `core/conversation.rs`.
 
-use oachat_core::conversation::{trim_history, StoredMessage};
-use oachat_core::user_call::{AppendCall, MessageRow, OpenCall, Opened, Summary, Transcript};
+use oachat_core::conversation::{trim_continued_history, trim_history, StoredMessage};
+use oachat_core::tools::{continuation, ToolCall, ToolStatus};
+use oachat_core::user_call::{
+    AppendCall, MessageRow, OpenCall, Opened, Summary, Transcript, TurnBegun,
+};
 use serde::Deserialize;
 use worker::State;
 
@@ -14,12 +17,19 @@ pub const SCHEMA: &[&str] = &[
     "CREATE TABLE IF NOT EXISTS messages (
         conversation_id TEXT NOT NULL, seq INTEGER NOT NULL, role TEXT NOT NULL,
         content TEXT NOT NULL, ts INTEGER NOT NULL, reasoning TEXT,
+        tool_calls TEXT, tool_call_id TEXT, status TEXT,
         PRIMARY KEY (conversation_id, seq))",
 ];
 
 /// Columns added after objects may already hold the tables (`tables.rs` runs these and
 /// ignores the failure where the column is there).
-pub const MIGRATIONS: &[&str] = &["ALTER TABLE messages ADD COLUMN reasoning TEXT"];
+pub const MIGRATIONS: &[&str] = &[
+    "ALTER TABLE messages ADD COLUMN reasoning TEXT",
+    // OA actions: an answer's calls (JSON `[{id,name,arguments}]`), a result's call and status.
+    "ALTER TABLE messages ADD COLUMN tool_calls TEXT",
+    "ALTER TABLE messages ADD COLUMN tool_call_id TEXT",
+    "ALTER TABLE messages ADD COLUMN status TEXT",
+];
 
 /// Conversations listed at most, newest first: a widget's sidebar, not an archive export.
 pub const LIST_LIMIT: u32 = 200;
@@ -51,7 +61,22 @@ struct WireMessageRow {
     content: String,
     #[serde(default)]
     reasoning: Option<String>,
+    #[serde(default)]
+    tool_calls: Option<String>,
+    #[serde(default)]
+    tool_call_id: Option<String>,
+    #[serde(default)]
+    status: Option<String>,
     ts: f64,
+}
+
+/// A stored status; anything unknown reads as an error rather than as success.
+fn status_of(text: &str) -> ToolStatus {
+    match text {
+        "ok" => ToolStatus::Ok,
+        "declined" => ToolStatus::Declined,
+        _ => ToolStatus::Error,
+    }
 }
 
 fn time(ms: u64) -> worker::SqlStorageValue {
@@ -91,8 +116,8 @@ fn messages(state: &State, id: &str) -> worker::Result<Vec<MessageRow>> {
         .storage()
         .sql()
         .exec(
-            "SELECT seq, role, content, reasoning, ts FROM messages WHERE conversation_id = ?
-             ORDER BY seq",
+            "SELECT seq, role, content, reasoning, tool_calls, tool_call_id, status, ts
+             FROM messages WHERE conversation_id = ? ORDER BY seq",
             vec![id.into()],
         )?
         .to_array()?;
@@ -103,6 +128,14 @@ fn messages(state: &State, id: &str) -> worker::Result<Vec<MessageRow>> {
             role: row.role,
             content: row.content,
             reasoning: row.reasoning,
+            // Written by `append` from typed calls: unreadable JSON cannot be there, and
+            // reads as no calls rather than failing the conversation.
+            tool_calls: row
+                .tool_calls
+                .and_then(|json| serde_json::from_str::<Vec<ToolCall>>(&json).ok())
+                .unwrap_or_default(),
+            tool_call_id: row.tool_call_id,
+            status: row.status.as_deref().map(status_of),
             ts: row.ts as u64,
         })
         .collect())
@@ -116,33 +149,51 @@ pub fn get(state: &State, id: &str) -> worker::Result<Option<Transcript>> {
     Ok(Some(Transcript { summary, messages }))
 }
 
-/// The conversation a turn opens, with its history trimmed to the window; `None` when the
-/// turn names a conversation that is not there. Writes nothing: a new conversation is only
-/// created (`create`) once its first turn is admitted.
-pub fn open(state: &State, call: &OpenCall) -> worker::Result<Option<Opened>> {
-    match &call.conversation_id {
-        Some(id) => {
-            if summary(state, id)?.is_none() {
-                return Ok(None);
-            }
-            let history: Vec<StoredMessage> = messages(state, id)?
-                .into_iter()
-                .map(|row| StoredMessage {
-                    role: row.role,
-                    content: row.content,
-                    reasoning: row.reasoning,
-                })
-                .collect();
-            Ok(Some(Opened {
-                id: id.clone(),
-                history: trim_history(&history, &call.new_message, call.window_tokens),
-            }))
-        }
-        None => Ok(Some(Opened {
+/// The conversation a turn opens, with its history trimmed to the window. A continuation is
+/// checked against the whole conversation first (its results must answer the last answer's
+/// calls, within `tools.max_rounds`), and its history ends with its results, completed.
+/// `Err` with the answer when the turn cannot go on: the conversation is not there, or the
+/// continuation is refused. Writes nothing: a new conversation is only created (`create`)
+/// once its first turn is admitted.
+pub fn open(state: &State, call: &OpenCall) -> worker::Result<Result<Opened, TurnBegun>> {
+    let Some(id) = &call.conversation_id else {
+        return Ok(Ok(Opened {
             id: call.new_id.clone(),
-            history: Vec::new(),
-        })),
+            ..Opened::default()
+        }));
+    };
+    if summary(state, id)?.is_none() {
+        return Ok(Err(TurnBegun::NotFound));
     }
+    let mut history: Vec<StoredMessage> = messages(state, id)?
+        .into_iter()
+        .map(|row| StoredMessage {
+            role: row.role,
+            content: row.content,
+            reasoning: row.reasoning,
+            tool_calls: row.tool_calls,
+            tool_call_id: row.tool_call_id,
+            status: row.status,
+        })
+        .collect();
+    let Some(asked) = &call.continuation else {
+        return Ok(Ok(Opened {
+            id: id.clone(),
+            history: trim_history(&history, &call.new_message, call.window_tokens),
+            ..Opened::default()
+        }));
+    };
+    let continued = match continuation(&history, &asked.results, asked.max_tool_rounds) {
+        Ok(continued) => continued,
+        Err(refusal) => return Ok(Err(TurnBegun::ToolsRefused(refusal))),
+    };
+    history.extend(continued.results.iter().map(StoredMessage::tool_result));
+    Ok(Ok(Opened {
+        id: id.clone(),
+        history: trim_continued_history(&history, call.window_tokens),
+        results: continued.results,
+        offer_tools: continued.offer_tools,
+    }))
 }
 
 /// Creates the conversation a first turn opened (nothing when it names an existing one).
@@ -163,8 +214,9 @@ pub fn create(state: &State, call: &OpenCall) -> worker::Result<()> {
     Ok(())
 }
 
-/// Appends the turn's two messages; `false` when the conversation was deleted meanwhile.
-/// The same turn twice (a settle sent again when its answer was lost) is stored once.
+/// Appends the turn's messages (the user's message, or a continuation's results; then the
+/// answer with its tool calls); `false` when the conversation was deleted meanwhile. The same
+/// turn twice (a settle sent again when its answer was lost) is stored once.
 pub fn append(state: &State, call: &AppendCall) -> worker::Result<bool> {
     let id = call.conversation_id.as_str();
     if summary(state, id)?.is_none() {
@@ -173,13 +225,19 @@ pub fn append(state: &State, call: &AppendCall) -> worker::Result<bool> {
     let sql = state.storage().sql();
     let last: Vec<WireMessageRow> = sql
         .exec(
-            "SELECT seq, role, content, ts FROM messages WHERE conversation_id = ?
+            "SELECT seq, role, content, tool_calls, ts FROM messages WHERE conversation_id = ?
              ORDER BY seq DESC LIMIT 1",
             vec![id.into()],
         )?
         .to_array()?;
+    let calls_json = (!call.tool_calls.is_empty())
+        .then(|| serde_json::to_string(&call.tool_calls))
+        .transpose()?;
     let stored_already = last.first().is_some_and(|row| {
-        row.role == "assistant" && row.ts as u64 == call.now_ms && row.content == call.answer
+        row.role == "assistant"
+            && row.ts as u64 == call.now_ms
+            && row.content == call.answer
+            && row.tool_calls == calls_json
     });
     if stored_already {
         return Ok(true);
@@ -194,26 +252,35 @@ pub fn append(state: &State, call: &AppendCall) -> worker::Result<bool> {
             vec![id.into()],
         )?
         .one()?;
-    let seq = next.next;
-    for (offset, role, content, reasoning) in [
-        (0.0, "user", call.user_message.as_str(), None),
-        (
-            1.0,
-            "assistant",
-            call.answer.as_str(),
-            call.reasoning.as_deref(),
-        ),
-    ] {
+    let mut rows: Vec<StoredMessage> = Vec::new();
+    if let Some(message) = &call.user_message {
+        rows.push(StoredMessage::text("user", message));
+    }
+    rows.extend(call.tool_results.iter().map(StoredMessage::tool_result));
+    let mut answer = StoredMessage::text("assistant", &call.answer);
+    answer.reasoning = call.reasoning.clone();
+    rows.push(answer);
+    let text = |value: Option<&str>| value.map_or(worker::SqlStorageValue::Null, Into::into);
+    for (offset, row) in rows.iter().enumerate() {
+        let tool_calls = if row.role == "assistant" {
+            calls_json.as_deref()
+        } else {
+            None
+        };
         sql.exec(
-            "INSERT INTO messages (conversation_id, seq, role, content, ts, reasoning)
-             VALUES (?, ?, ?, ?, ?, ?)",
+            "INSERT INTO messages (conversation_id, seq, role, content, ts, reasoning,
+                tool_calls, tool_call_id, status)
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
             vec![
                 id.into(),
-                (seq + offset).into(),
-                role.into(),
-                content.into(),
+                (next.next + offset as f64).into(),
+                row.role.as_str().into(),
+                row.content.as_str().into(),
                 time(call.now_ms),
-                reasoning.map_or(worker::SqlStorageValue::Null, Into::into),
+                text(row.reasoning.as_deref()),
+                text(tool_calls),
+                text(row.tool_call_id.as_deref()),
+                text(row.status.map(ToolStatus::as_str)),
             ],
         )?;
     }

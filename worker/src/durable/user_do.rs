@@ -146,8 +146,9 @@ impl UserDo {
     /// conversation is created with the admission, in its storage transaction: a refused turn
     /// (or one to plan again) leaves nothing behind.
     async fn handle_begin_turn(&self, mut call: BeginTurn) -> worker::Result<TurnBegun> {
-        let Some(opened) = conversations::open(&self.state, &call.open)? else {
-            return Ok(TurnBegun::NotFound);
+        let opened = match conversations::open(&self.state, &call.open)? {
+            Ok(opened) => opened,
+            Err(refused) => return Ok(refused),
         };
         call.reserve_history(&opened.history);
         let open = &call.open;

@@ -8,7 +8,8 @@ use serde_json::Value;
 use super::errors::ConfigError;
 use super::merge::{from_value_with_path, RoutePatch};
 use super::types::{
-    BudgetConfig, Config, KeyStrategy, Price, Route, RoutingConfig, Tier, Upstream,
+    BudgetConfig, Config, KeyStrategy, LedgerConfig, Price, Route, RoutingConfig, Tier,
+    ToolsConfig, Upstream,
 };
 use super::{ANY_MODEL, AUTO_MODEL};
 
@@ -173,6 +174,12 @@ impl Default for Config {
                 lease_slice_usd: 0.5,
                 reservation_ttl_s: 600,
             },
+            tools: ToolsConfig {
+                max_rounds: 5,
+                max_result_bytes: 8192,
+                context_max_bytes: 4096,
+            },
+            ledger: LedgerConfig { tool_args: false },
             routing: RoutingConfig {
                 enabled: true,
                 conciseness: true,

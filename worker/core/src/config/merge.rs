@@ -14,7 +14,7 @@ use super::defaults::{staff_tier, DEFAULT_MODELS};
 use super::errors::{quote_key, ConfigError, ConfigProblem};
 use super::types::{
     BudgetConfig, Config, GuestPool, KeyStrategy, Price, Route, RoutingConfig, Scenario, Tier,
-    Upstream,
+    ToolsConfig, Upstream,
 };
 use crate::provider::Provider;
 
@@ -149,6 +149,8 @@ pub(super) struct RawConfig {
     #[serde(default)]
     tiers: BTreeMap<String, TierPatch>,
     budget: Option<BudgetPatch>,
+    tools: Option<ToolsPatch>,
+    ledger: Option<LedgerPatch>,
     routing: Option<RoutingPatch>,
     #[serde(default)]
     routes: BTreeMap<String, RoutePatch>,
@@ -201,6 +203,20 @@ struct TierPatch {
 struct GuestPoolPatch {
     rpm: Option<LimitSetting>,
     daily_usd: Option<LimitSetting>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ToolsPatch {
+    max_rounds: Option<u32>,
+    max_result_bytes: Option<u32>,
+    context_max_bytes: Option<u32>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct LedgerPatch {
+    tool_args: Option<bool>,
 }
 
 #[derive(Deserialize)]
@@ -279,6 +295,12 @@ impl RawConfig {
         merge_tiers(&mut config.tiers, self.tiers, &mut problems);
         if let Some(budget) = self.budget {
             budget.apply(&mut config.budget);
+        }
+        if let Some(tools) = self.tools {
+            tools.apply(&mut config.tools);
+        }
+        if let Some(tool_args) = self.ledger.and_then(|ledger| ledger.tool_args) {
+            config.ledger.tool_args = tool_args;
         }
         if let Some(routing) = self.routing {
             routing.apply(&mut config.routing);
@@ -455,6 +477,25 @@ fn merge_tiers(
                 tiers.insert(name, tier);
             }
             Err(error) => problems.extend(error.problems),
+        }
+    }
+}
+
+impl ToolsPatch {
+    /// Each value clamped into its range: an operator's typo must not unbound what a page
+    /// may make the model do, nor turn results into nothing.
+    fn apply(self, tools: &mut ToolsConfig) {
+        let clamp = |value: u32, range: std::ops::RangeInclusive<u32>| {
+            value.clamp(*range.start(), *range.end())
+        };
+        if let Some(value) = self.max_rounds {
+            tools.max_rounds = clamp(value, ToolsConfig::MAX_ROUNDS);
+        }
+        if let Some(value) = self.max_result_bytes {
+            tools.max_result_bytes = clamp(value, ToolsConfig::RESULT_BYTES);
+        }
+        if let Some(value) = self.context_max_bytes {
+            tools.context_max_bytes = clamp(value, ToolsConfig::CONTEXT_BYTES);
         }
     }
 }

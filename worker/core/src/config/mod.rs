@@ -61,6 +61,8 @@
 //! | `[prices."m"]` | list prices of the six models | `input_per_mtok`, `output_per_mtok`, `cached_input_per_mtok` (USD per 1M tokens; cached defaults to input); `max_reasoning_tokens` (reasoning models: the chain of thought's budget per choice, reserved with the answer's cap and enforced where the provider allows; reasoning is billed as output) |
 //! | `[tiers.T]` | `staff`, `guest` | `rpm`, `max_rounds`, `daily_tokens`, `daily_usd` (number or `"unlimited"`), `max_tokens`, `max_n` (default 1), `models`, `allowed_fields` (request fields forwarded upstream; default [`DEFAULT_ALLOWED_FIELDS`]) |
 //! | `[budget]` | | `daily_usd = 50.0` (deployment cap, or `"unlimited"`), `lease_slice_usd = 0.5`, `reservation_ttl_s = 600` (10..: how long a reservation outlives its last renewal; a live request renews it every third of this) |
+//! | `[tools]` | | OA actions (docs/tools.md): `max_rounds = 5` (continuations after one user message; the one that reaches it goes upstream without tools, one more is a 429; clamped to 0..=20, 0 turns tools off), `max_result_bytes = 8192` (a result is cut to this, clamped to 256..=65536), `context_max_bytes = 4096` (the page's serialized `context`, 400 beyond; clamped to 0..=32768, 0 refuses any) |
+//! | `[ledger]` | | `tool_args = false`: also keep tool calls' arguments (column `tool_args`, at most 4 KiB); the names are always kept (`tools`) |
 //! | `[routing]` | | `enabled = true`, `conciseness = true`, `default_route = "general"`, `min_confidence = 0.5`, `concise_prompt` |
 //! | `[routes.R]` | `code`, `translate`, `summarize`, `writing`, `general` | see the next table |
 //! | `[scenarios.S]` | `{}` | `route` (default: the default route), `prompt` (user-message template, default `"{{input}}"`), `title` |
@@ -115,8 +117,8 @@ use serde_json::Value;
 pub use defaults::DEFAULT_ALLOWED_FIELDS;
 pub use errors::{ConfigError, ConfigProblem, ModelError};
 pub use types::{
-    usd_to_micro, BudgetConfig, Config, GuestPool, KeyStrategy, ModelChoice, Price, ResolvedModel,
-    Route, RoutingConfig, Scenario, Tier, Upstream,
+    usd_to_micro, BudgetConfig, Config, GuestPool, KeyStrategy, LedgerConfig, ModelChoice, Price,
+    ResolvedModel, Route, RoutingConfig, Scenario, Tier, ToolsConfig, Upstream,
 };
 
 use merge::{from_value_with_path, RawConfig};
@@ -186,6 +188,34 @@ mod tests {
             error.contains(expected),
             "expected `{expected}` in `{error}`"
         );
+    }
+
+    #[test]
+    fn tools_and_ledger_settings_default_and_clamp() {
+        let defaults = load("");
+        assert_eq!(
+            (
+                defaults.tools.max_rounds,
+                defaults.tools.max_result_bytes,
+                defaults.tools.context_max_bytes,
+                defaults.ledger.tool_args
+            ),
+            (5, 8192, 4096, false)
+        );
+        let hostile = load(
+            "[tools]\nmax_rounds = 1000\nmax_result_bytes = 1\ncontext_max_bytes = 99999999\n[ledger]\ntool_args = true",
+        );
+        assert_eq!(
+            (
+                hostile.tools.max_rounds,
+                hostile.tools.max_result_bytes,
+                hostile.tools.context_max_bytes,
+                hostile.ledger.tool_args
+            ),
+            (20, 256, 32_768, true)
+        );
+        assert_eq!(load("[tools]\nmax_rounds = 0").tools.max_rounds, 0);
+        check_error("[tools]\nmax_round = 3", "tools");
     }
 
     #[track_caller]

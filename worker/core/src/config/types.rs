@@ -143,6 +143,41 @@ pub struct BudgetConfig {
     pub reservation_ttl_s: u64,
 }
 
+/// OA actions (`[tools]`): how far a page's tools may take one user message, and how much a
+/// page may send back. Clamped when read (`merge.rs`), so every value here is in range.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct ToolsConfig {
+    /// Continuations (`tool_results`) after one user message; the one that reaches this goes
+    /// upstream without tools. 0..=20; 0 turns tools off.
+    pub max_rounds: u32,
+    /// A result's content is cut to this many bytes. 256..=65536.
+    pub max_result_bytes: u32,
+    /// The page's serialized `context` may be at most this many bytes. 0..=32768; 0 refuses it.
+    pub context_max_bytes: u32,
+}
+
+impl ToolsConfig {
+    pub const MAX_ROUNDS: std::ops::RangeInclusive<u32> = 0..=20;
+    pub const RESULT_BYTES: std::ops::RangeInclusive<u32> = 256..=65_536;
+    pub const CONTEXT_BYTES: std::ops::RangeInclusive<u32> = 0..=32_768;
+
+    /// The limits a request's parsing applies.
+    pub fn limits(&self) -> crate::tools::ToolLimits {
+        crate::tools::ToolLimits {
+            max_result_bytes: self.max_result_bytes as usize,
+            context_max_bytes: self.context_max_bytes as usize,
+        }
+    }
+}
+
+/// What the ledger keeps beyond usage (`[ledger]`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct LedgerConfig {
+    /// Keep tool calls' arguments (`tool_args`, bounded): off by default, since arguments
+    /// carry what users asked the page to do.
+    pub tool_args: bool,
+}
+
 /// What all guests together may use (`[guest_pool]`); `None` limits are unlimited.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct GuestPool {
@@ -238,6 +273,8 @@ pub struct Config {
     pub prices: BTreeMap<String, Price>,
     pub tiers: BTreeMap<String, Tier>,
     pub budget: BudgetConfig,
+    pub tools: ToolsConfig,
+    pub ledger: LedgerConfig,
     pub routing: RoutingConfig,
     pub routes: BTreeMap<String, Route>,
     pub scenarios: BTreeMap<String, Scenario>,

@@ -85,6 +85,9 @@ pub struct StreamMeter {
     /// The last `finish_reason` a choice reported: only a `stop` answer is complete enough to
     /// cache.
     finish_reason: Option<String>,
+    /// The answer's tool calls, assembled only when asked for (the widget's endpoint tells
+    /// the page about them and stores them).
+    tool_calls: Option<crate::tools::ToolCallAssembler>,
 }
 
 impl StreamMeter {
@@ -100,7 +103,23 @@ impl StreamMeter {
             captured: None,
             captured_reasoning: None,
             finish_reason: None,
+            tool_calls: None,
         }
+    }
+
+    /// Also assemble the answer's tool calls, for [`StreamMeter::tool_calls`].
+    pub fn assembling_tool_calls(mut self) -> StreamMeter {
+        self.tool_calls = Some(crate::tools::ToolCallAssembler::default());
+        self
+    }
+
+    /// The complete tool calls of the answer so far (none unless
+    /// [`StreamMeter::assembling_tool_calls`]).
+    pub fn tool_calls(&self) -> Vec<crate::tools::ToolCall> {
+        self.tool_calls
+            .as_ref()
+            .map(crate::tools::ToolCallAssembler::calls)
+            .unwrap_or_default()
     }
 
     /// The last `finish_reason` the stream reported, if any.
@@ -152,6 +171,9 @@ impl StreamMeter {
         if data.trim() == oachat_protocol::names::DONE_DATA {
             self.saw_done = true;
             return Forward::AsIs;
+        }
+        if let Some(calls) = &mut self.tool_calls {
+            calls.push_chunk(data);
         }
         let Ok(chunk) = serde_json::from_str::<WireChunk<'_>>(data) else {
             return Forward::AsIs;
