@@ -1,6 +1,7 @@
 //! Streaming chat requests to the worker: `fetch` + a body reader + the shared SSE parser.
 
 use js_sys::{Reflect, Uint8Array};
+use oachat_protocol::names::TOOL_CALL_EVENT;
 use oachat_protocol::{SseParser, CARD_EVENT, CONVERSATION_HEADER, REQUEST_ID_HEADER};
 use wasm_bindgen::{JsCast, JsValue};
 use wasm_bindgen_futures::JsFuture;
@@ -28,9 +29,6 @@ pub enum StreamEvent {
     /// A tool call, from an `event: oachat.tool_call` SSE event: `{id, name, arguments}`.
     ToolCall(String),
 }
-
-/// The SSE event name of a tool call the page is asked to run (the wire contract's literal).
-const TOOL_CALL_EVENT: &str = "oachat.tool_call";
 
 /// Posts `body` and calls `on_event` for each piece of the streamed answer.
 /// Returns when the stream ends; an abort via `signal` returns `Ok(())` too.
