@@ -374,9 +374,15 @@ test('live: a model that keeps calling stops at max_tool_rounds', async () => {
   const { page, widget } = await live('loop');
   await ask(page, widget, '查询年假余额 [mock tool_loop=1]');
   const ran = await page.evaluate(() => window.ran.length);
-  // One call with the answer, then one per continuation until the worker's bound (5): the
-  // last continuation goes upstream without tools, so the loop ends.
-  assert.ok(ran >= 5 && ran <= 6, `the handler ran ${ran} times`);
+  // One call with the answer, then one per continuation up to the worker's bound (5). The
+  // continuation that reaches the bound goes upstream without tools; mock-openai's tool_loop
+  // calls again all the same, and the continuation after that is refused
+  // (429 max_tool_rounds_exceeded), which the widget explains instead of "too many requests".
+  assert.equal(ran, 6, `the handler ran ${ran} times`);
+  const rows = await widget.locator('.oc-msg').evaluateAll((all) => all.map((row) => row.dataset.role));
+  assert.equal(rows.filter((role) => role === 'tool').length, 6);
+  assert.equal(rows.at(-1), 'error');
+  assert.match(await widget.locator('.oc-msg[data-role="error"]').innerText(), /调用页面操作的次数已达上限/);
   assert.equal(await widget.locator('.oc-send').getAttribute('data-action'), 'send');
 });
 

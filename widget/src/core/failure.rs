@@ -12,6 +12,8 @@ pub enum Failure {
     RateLimited { retry_after_s: u64 },
     /// The conversation reached its round limit: start a new one.
     MaxRounds,
+    /// The model kept calling the page's tools past the worker's bound for one question.
+    MaxToolRounds,
     /// A budget is spent; it resets at the given wait.
     Budget { retry_after_s: Option<u64> },
     /// The user token expired: fetch a new one and retry once, silently.
@@ -52,6 +54,7 @@ impl Failure {
         match (status, code) {
             (_, "token_expired") => Failure::TokenExpired,
             (_, "max_rounds_exceeded") => Failure::MaxRounds,
+            (_, "max_tool_rounds_exceeded") => Failure::MaxToolRounds,
             (_, "budget_exceeded") => Failure::Budget { retry_after_s },
             (429, _) => Failure::RateLimited {
                 retry_after_s: retry_after_s.unwrap_or(5),
@@ -116,6 +119,12 @@ mod tests {
             Failure::RateLimited { retry_after_s: 7 },
         );
         check(429, &error("max_rounds_exceeded"), None, Failure::MaxRounds);
+        check(
+            429,
+            &error("max_tool_rounds_exceeded"),
+            Some("5"),
+            Failure::MaxToolRounds,
+        );
         check(
             429,
             &error("budget_exceeded"),

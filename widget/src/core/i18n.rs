@@ -88,6 +88,11 @@ const KEYS: &[(&str, &str, &str)] = &[
         "This conversation has reached its limit. Start a new chat.",
     ),
     (
+        "err_tool_rounds",
+        "助手为这个问题调用页面操作的次数已达上限，请换个问法再试。",
+        "The assistant used the page's actions too many times for one question. Try asking differently.",
+    ),
+    (
         "err_budget",
         "今日额度已用完，明天再来吧。",
         "Today's usage budget is spent. Please come back tomorrow.",
@@ -156,6 +161,7 @@ impl Strings {
         match failure {
             Failure::RateLimited { .. } => self.get("err_rate").replace("{s}", &seconds),
             Failure::MaxRounds => self.get("err_rounds"),
+            Failure::MaxToolRounds => self.get("err_tool_rounds"),
             Failure::Budget { .. } if seconds_left.is_some() => {
                 self.get("err_budget_wait").replace("{s}", &seconds)
             }

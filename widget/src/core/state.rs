@@ -925,6 +925,7 @@ pub fn failure_code(failure: &Failure) -> &'static str {
     match failure {
         Failure::RateLimited { .. } => "rate_limit_exceeded",
         Failure::MaxRounds => "max_rounds_exceeded",
+        Failure::MaxToolRounds => "max_tool_rounds_exceeded",
         Failure::Budget { .. } => "budget_exceeded",
         Failure::TokenExpired => "token_expired",
         Failure::Unauthorized => "unauthorized",

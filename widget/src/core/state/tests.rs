@@ -311,6 +311,7 @@ fn error_events_carry_the_code_the_host_page_sees() {
             "budget_exceeded",
         ),
         (Failure::MaxRounds, "max_rounds_exceeded"),
+        (Failure::MaxToolRounds, "max_tool_rounds_exceeded"),
         (Failure::Unauthorized, "unauthorized"),
         (Failure::Forbidden, "forbidden"),
         (
