@@ -758,6 +758,7 @@ impl App {
             let msg = Msg::ConversationLoaded {
                 id,
                 messages: state::conversation_messages(&detail),
+                calls: state::conversation_calls(&detail),
                 conversation_id: new_conversation_id(),
             };
             App::dispatch(&app, msg);

@@ -421,3 +421,20 @@ test('live: the page context reaches the upstream as data; removed, it does not'
   upstream = await stack.mock.lastRequest();
   assert.equal(upstream.messages.filter((m) => /Context from the page/.test(m.content ?? '')).length, 0);
 });
+
+test('live: a conversation loaded from the history shows what its tools did', async () => {
+  const { page, widget } = await live('history');
+  await ask(page, widget, '查询年假余额');
+  assert.equal(await widget.locator('.oc-tool[data-phase="done"]').count(), 1);
+  await page.evaluate(() => OAChat.reset());
+  await widget.locator('[data-action="history"]').click();
+  await widget.locator('.oc-history-open').first().click();
+  const card = widget.locator('.oc-msg[data-role="tool"] .oc-tool');
+  await card.waitFor();
+  assert.equal(await card.getAttribute('data-phase'), 'done');
+  assert.match(await card.innerText(), /查询年假余额：year 2024/);
+  // Question, card, answer: no empty bubble for the answer that only called the tool.
+  const rows = await widget.locator('.oc-msg').evaluateAll((all) => all.map((row) => row.dataset.role));
+  assert.deepEqual(rows, ['user', 'tool', 'assistant']);
+  assert.deepEqual(await page.evaluate(() => window.ran), ['leave_balance'], 'nothing runs again');
+});

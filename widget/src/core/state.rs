@@ -13,7 +13,7 @@ use super::json::Json;
 use super::page_context::{bounded_context, quotable, quote_block};
 use super::settings::Settings;
 use super::thinking::Phase;
-use super::tools::{Phase as ToolPhase, ToolSpec, Tools};
+use super::tools::{Phase as ToolPhase, StoredCall, ToolSpec, Tools};
 
 /// Everything the widget knows. The DOM shows it; it never holds state of its own.
 pub struct WidgetState {
@@ -130,6 +130,8 @@ pub enum Msg {
     ConversationLoaded {
         id: String,
         messages: Vec<StoredTurn>,
+        /// The page tools its answers called, shown again where they happened.
+        calls: Vec<StoredCall>,
         conversation_id: String,
     },
     DeleteConversation(String),
@@ -640,9 +642,11 @@ pub fn update(state: &mut WidgetState, msg: Msg) -> Vec<Effect> {
         Msg::ConversationLoaded {
             id,
             messages,
+            calls,
             conversation_id,
         } => {
             state.chat.load(messages);
+            let cards = state.tools.load_stored(calls);
             state.server_conversation = Some(id);
             state.conversation = conversation_id;
             state.history.shown = false;
@@ -651,11 +655,19 @@ pub fn update(state: &mut WidgetState, msg: Msg) -> Vec<Effect> {
                 Effect::ClearLog,
                 Effect::ShowStarters(false),
             ]);
-            for message in state.chat.messages() {
+            let cards_after = |shown: usize| {
+                cards
+                    .iter()
+                    .filter(move |(after, _)| *after == shown)
+                    .map(|(_, key)| Effect::ShowToolCard(*key))
+            };
+            effects.extend(cards_after(0));
+            for (index, message) in state.chat.messages().iter().enumerate() {
                 effects.push(Effect::ShowMessage(message.id));
                 if message.thinking.is_some() {
                     effects.push(show_thinking(state, message.id, 0));
                 }
+                effects.extend(cards_after(index + 1));
             }
             effects.push(Effect::ScrollToBottom);
         }
@@ -971,34 +983,90 @@ pub fn conversation_list(list: &Json, untitled: &str) -> Option<Vec<Conversation
 }
 
 /// The user and assistant turns of a stored conversation (`messages` at the top or under
-/// `conversation`), in order, each answer with its `reasoning` when the worker kept it.
+/// `conversation`), in order, each answer with its `reasoning` when the worker kept it. An
+/// answer that only called tools has no turn (its calls show as cards).
 pub fn conversation_messages(detail: &Json) -> Vec<StoredTurn> {
+    stored_messages(detail)
+        .iter()
+        .filter_map(stored_turn)
+        .collect()
+}
+
+/// The tool calls of a stored conversation, each after the turn it followed, with the result
+/// its `tool` message holds.
+pub fn conversation_calls(detail: &Json) -> Vec<StoredCall> {
+    let messages = stored_messages(detail);
+    let text = |value: Option<&Json>| match value {
+        Some(Json::String(text)) => text.clone(),
+        Some(Json::Null) | None => String::new(),
+        Some(other) => other.to_string(),
+    };
+    let mut calls = Vec::new();
+    let mut shown = 0;
+    for message in messages {
+        if stored_turn(message).is_some() {
+            shown += 1;
+        }
+        let Some(Json::Array(made)) = message.get("tool_calls") else {
+            continue;
+        };
+        for call in made {
+            let id = text(call.get("id"));
+            // OpenAI's shape nests name and arguments under `function`; the worker's does not.
+            let function = call.get("function").unwrap_or(call);
+            let result = messages.iter().find(|m| {
+                m.get("role").and_then(Json::as_str) == Some("tool")
+                    && m.get("tool_call_id").and_then(Json::as_str) == Some(id.as_str())
+            });
+            calls.push(StoredCall {
+                after: shown,
+                name: text(function.get("name")),
+                arguments: text(function.get("arguments")),
+                status: result.map(|r| {
+                    r.get("status")
+                        .and_then(Json::as_str)
+                        .unwrap_or("ok")
+                        .to_string()
+                }),
+                content: text(result.and_then(|r| r.get("content"))),
+                id,
+            });
+        }
+    }
+    calls
+}
+
+fn stored_messages(detail: &Json) -> &[Json] {
     let messages = detail
         .get("messages")
         .or_else(|| detail.get("conversation").and_then(|c| c.get("messages")));
-    let Some(Json::Array(messages)) = messages else {
-        return Vec::new();
+    match messages {
+        Some(Json::Array(messages)) => messages,
+        _ => &[],
+    }
+}
+
+fn stored_turn(message: &Json) -> Option<StoredTurn> {
+    let role = match message.get("role").and_then(Json::as_str)? {
+        "user" => Role::User,
+        "assistant" => Role::Assistant,
+        _ => return None,
     };
-    messages
-        .iter()
-        .filter_map(|message| {
-            let role = match message.get("role").and_then(Json::as_str)? {
-                "user" => Role::User,
-                "assistant" => Role::Assistant,
-                _ => return None,
-            };
-            let text = message.get("content").and_then(Json::as_str)?;
-            let reasoning = message
-                .get("reasoning")
-                .and_then(Json::as_str)
-                .map(str::to_string);
-            Some(StoredTurn {
-                role,
-                text: text.to_string(),
-                reasoning,
-            })
-        })
-        .collect()
+    let text = message.get("content").and_then(Json::as_str)?;
+    let called_tools =
+        matches!(message.get("tool_calls"), Some(Json::Array(calls)) if !calls.is_empty());
+    if text.is_empty() && called_tools {
+        return None;
+    }
+    let reasoning = message
+        .get("reasoning")
+        .and_then(Json::as_str)
+        .map(str::to_string);
+    Some(StoredTurn {
+        role,
+        text: text.to_string(),
+        reasoning,
+    })
 }
 
 #[cfg(test)]

@@ -64,6 +64,19 @@ pub struct ToolCall {
     pub result: Option<ToolResult>,
 }
 
+/// A call of a stored conversation (`GET /v1/oachat/conversations/<id>`) and the result the
+/// page gave it, shown again as a finished card after the `after`-th message on screen.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StoredCall {
+    pub after: usize,
+    pub id: String,
+    pub name: String,
+    pub arguments: String,
+    /// `ok`, `error` or `declined`; `None` when the page never answered.
+    pub status: Option<String>,
+    pub content: String,
+}
+
 /// How many calls one answer may make: a runaway model must not build an endless log.
 pub const MAX_CALLS_PER_ANSWER: usize = 16;
 
@@ -205,6 +218,46 @@ impl Tools {
             result,
         });
         Some(key)
+    }
+
+    /// The calls of a stored conversation, as finished cards: their keys, each with the
+    /// message it follows. Nothing about them runs or is sent again.
+    pub fn load_stored(&mut self, stored: Vec<StoredCall>) -> Vec<(usize, u32)> {
+        self.clear();
+        self.settled = true;
+        let mut keys = Vec::with_capacity(stored.len());
+        for call in stored.into_iter().take(MAX_CALLS_PER_ANSWER * 8) {
+            self.next_key += 1;
+            let phase = match call.status.as_deref() {
+                Some("ok") => Phase::Done,
+                Some("declined") => Phase::Declined,
+                _ => Phase::Failed,
+            };
+            let title = self
+                .registry
+                .iter()
+                .find(|spec| spec.name == call.name)
+                .map(|spec| action_title(&spec.description, &call.name))
+                .unwrap_or_else(|| call.name.clone());
+            self.calls.push(ToolCall {
+                key: self.next_key,
+                id: call.id,
+                arguments: Json::parse(&call.arguments).unwrap_or(Json::Null),
+                name: call.name,
+                title,
+                phase,
+                result: Some(ToolResult {
+                    status: match phase {
+                        Phase::Done => "ok",
+                        Phase::Declined => "declined",
+                        _ => "error",
+                    },
+                    content: call.content,
+                }),
+            });
+            keys.push((call.after, self.next_key));
+        }
+        keys
     }
 
     /// The page's `confirm(args)` answered: ask the user, or run at once.

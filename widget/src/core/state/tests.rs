@@ -668,6 +668,7 @@ fn loading_a_conversation_replaces_the_log_and_continues_it() {
     let effects = update(
         &mut state,
         Msg::ConversationLoaded {
+            calls: Vec::new(),
             id: "c1".into(),
             messages: vec![turn(Role::User, "old q"), turn(Role::Assistant, "old a")],
             conversation_id: "oc-loaded".into(),
@@ -705,6 +706,7 @@ fn deleting_the_conversation_on_screen_starts_a_new_one() {
     update(
         &mut state,
         Msg::ConversationLoaded {
+            calls: Vec::new(),
             id: "c1".into(),
             messages: vec![turn(Role::User, "q")],
             conversation_id: "oc-x".into(),
@@ -990,6 +992,7 @@ fn a_loaded_conversation_shows_stored_reasoning_collapsed() {
     let effects = update(
         &mut state,
         Msg::ConversationLoaded {
+            calls: Vec::new(),
             id: "c1".into(),
             messages: vec![
                 turn(Role::User, "q"),
@@ -1385,4 +1388,56 @@ fn a_selection_is_offered_as_a_quote_once() {
         ]
     );
     assert_eq!(update(&mut state, Msg::QuoteSelection), []);
+}
+
+#[test]
+fn a_loaded_conversation_shows_its_tool_calls_where_they_happened() {
+    let mut state = with_tools();
+    let detail = Json::parse(
+        r#"{"messages":[
+            {"role":"user","content":"提交请假申请"},
+            {"role":"assistant","content":"","tool_calls":[
+                {"id":"c1","name":"submit_leave","arguments":"{\"from\":\"2024-06-24\"}"},
+                {"id":"c2","name":"gone_tool","arguments":"{}"}]},
+            {"role":"tool","tool_call_id":"c1","status":"declined","content":"The user declined."},
+            {"role":"tool","tool_call_id":"c2","status":"error","content":"Tool gone_tool is not available on this page."},
+            {"role":"assistant","content":"好的，已取消。"}]}"#,
+    )
+    .expect("JSON");
+    let messages = conversation_messages(&detail);
+    assert_eq!(
+        messages.len(),
+        2,
+        "the answer that only called tools is no bubble"
+    );
+    let calls = conversation_calls(&detail);
+    assert_eq!(calls.iter().map(|c| c.after).collect::<Vec<_>>(), [1, 1]);
+    assert_eq!(calls[0].status.as_deref(), Some("declined"));
+    let effects = update(
+        &mut state,
+        Msg::ConversationLoaded {
+            id: "c_9".into(),
+            messages,
+            calls,
+            conversation_id: "oc-9".into(),
+        },
+    );
+    let shown: Vec<&Effect> = effects
+        .iter()
+        .filter(|e| matches!(e, Effect::ShowMessage(_) | Effect::ShowToolCard(_)))
+        .collect();
+    let [Effect::ShowMessage(_), Effect::ShowToolCard(first), Effect::ShowToolCard(second), Effect::ShowMessage(_)] =
+        shown.as_slice()
+    else {
+        panic!("cards after the question, before the answer: {shown:?}");
+    };
+    let phase = |key: &u32| state.tools.call(*key).map(|c| (c.title.clone(), c.phase));
+    assert_eq!(
+        phase(first),
+        Some(("提交请假申请".into(), ToolPhase::Declined))
+    );
+    assert_eq!(phase(second), Some(("gone_tool".into(), ToolPhase::Failed)));
+    // Nothing about them runs again, and the chat is free.
+    assert!(!state.tools.busy());
+    send(&mut state, "再来");
 }
