@@ -14,6 +14,7 @@ use oachat_core::error::{BudgetScope, ProxyError};
 use oachat_core::identity::Credential;
 use oachat_core::identity::Identity;
 use oachat_core::ledger::{Ending, LedgerRow};
+use oachat_core::plan::Plan;
 use oachat_core::request::ChatRequest;
 
 use oachat_core::config::Price;
@@ -52,6 +53,11 @@ pub struct Admission {
     pub deployment_cap_micro_usd: Option<u64>,
     /// The turn of a server-side conversation, stored with the settle.
     pub turn: Option<KeptTurn>,
+    /// What the object holds for this request: tokens and micro-USD (with a conversation's
+    /// history, what the history added too). A plan that needs more grows it first
+    /// ([`cover_plan`]).
+    pub reserved_tokens: u64,
+    pub reserved_micro_usd: u64,
 }
 
 /// What is stored of a conversation's turn after its answer: the user's message (or a
@@ -162,12 +168,12 @@ pub async fn admit(
         }
     };
     // What the object reserved: with a conversation, the history it added too.
-    let reserved_micro_usd = match &mut begin {
+    let (reserved_tokens, reserved_micro_usd) = match &mut begin {
         Some(begin) => {
             begin.reserve_history(&opened.history);
-            begin.admit.reserve_micro_usd
+            (begin.admit.reserve_tokens, begin.admit.reserve_micro_usd)
         }
-        None => request.reserve_micro_usd,
+        None => (request.reserve_tokens, request.reserve_micro_usd),
     };
     let turn = turn.map(|turn| KeptTurn {
         conversation_id: opened.id.clone(),
@@ -190,6 +196,8 @@ pub async fn admit(
             },
             deployment_cap_micro_usd: request.deployment_cap_micro_usd,
             turn,
+            reserved_tokens,
+            reserved_micro_usd,
         },
     })
 }
@@ -244,6 +252,28 @@ pub async fn grow(env: &Env, admission: &Admission, tokens: u64, micro_usd: u64)
         .grow(grow)
         .await
         .unwrap_or(false)
+}
+
+/// Grows the reservation to `plan`'s worst case when the plan needs more than was admitted
+/// (a continuation routed on its history's user message can land on a dearer route than the
+/// plan it was admitted with). `false`: the budget cannot cover it, and nothing may go
+/// upstream.
+pub async fn cover_plan(env: &Env, admission: &mut Admission, plan: &Plan) -> bool {
+    let more_tokens = plan
+        .reserve_tokens
+        .saturating_sub(admission.reserved_tokens);
+    let more_micro_usd = plan
+        .reserve_micro_usd
+        .saturating_sub(admission.reserved_micro_usd);
+    if more_tokens == 0 && more_micro_usd == 0 {
+        return true;
+    }
+    if !grow(env, admission, more_tokens, more_micro_usd).await {
+        return false;
+    }
+    admission.reserved_tokens += more_tokens;
+    admission.reserved_micro_usd += more_micro_usd;
+    true
 }
 
 /// Settles to the metered usage and hands the ledger rows (the request's own first, then its

@@ -20,7 +20,12 @@ before(async () => {
       tiers: {
         staff: { rpm: 100000, max_rounds: 100000, daily_tokens: 1000000000, daily_usd: 'unlimited' },
         tight: { rpm: 1000, max_rounds: 100, daily_tokens: 560, daily_usd: 'unlimited', max_tokens: 200 },
+        // Enough for one answer on the dear route (its reservation is $1.00005), not two.
+        dear: { rpm: 1000, max_rounds: 100, daily_tokens: 1000000000, daily_usd: 1.002, max_tokens: 1000 },
       },
+      // `auto` routes a message that says DEARROUTE to a model whose output costs $1,000/Mtok.
+      routes: { dear: { model: 'gpt-4o', keywords: ['DEARROUTE'], priority: 10 } },
+      prices: { 'gpt-4o': { input_per_mtok: 1, output_per_mtok: 1000 } },
       budget: { daily_usd: 'unlimited' },
     },
   });
@@ -301,4 +306,20 @@ test('a guest cannot use tools: they need a conversation, which needs a signed u
   });
   assert.equal(response.status, 401);
   assert.equal((await response.json()).error.code, 'missing_credential');
+});
+
+test('an auto continuation routed to a dearer model than it was admitted for grows its reservation first, or stops', async () => {
+  const token = mintToken({ sub: 'tools-dear', tier: 'dear' });
+  const first = await send(token, { model: 'auto', message: 'DEARROUTE: submit_leave please', tools: [LEAVE] });
+  assert.equal(first.calls.length, 1);
+  const row = await ledgerRowOf(stack.url, first.requestId);
+  assert.equal(row.model_used, 'gpt-4o', 'the message chose the dear route');
+  assert.ok(row.cost_micro_usd > 2000, `the call cost ${row.cost_micro_usd} µ$: what is left cannot hold another dear answer`);
+  const before = await stack.mock.lastRequest();
+  // The continuation carries no user text: it is admitted on the default route's cheap
+  // reservation, then routed on the history to the dear one, which the budget cannot hold.
+  const next = await turn(token, { model: 'auto', conversation_id: first.id, tool_results: [{ id: first.calls[0].id, content: 'ok' }], tools: [LEAVE] });
+  assert.equal(next.status, 429, await next.clone().text());
+  assert.equal((await next.json()).error.code, 'budget_exceeded');
+  assert.deepEqual(await stack.mock.lastRequest(), before, 'nothing went upstream');
 });

@@ -14,6 +14,7 @@ mod whole;
 
 use std::rc::Rc;
 
+use oachat_core::error::{BudgetScope, ProxyError};
 use oachat_core::identity::Identity;
 use oachat_core::plan::Plan;
 use oachat_core::request::{parse_chat_request, ChatRequest};
@@ -63,8 +64,11 @@ pub async fn serve(
     responses: Option<ResponsesTurn>,
 ) -> Result<Response, HandlerError> {
     let (env, runtime) = (call.env, &call.runtime);
-    let (plan, admission, chat) =
+    let (plan, mut admission, chat) =
         admit::plan_and_admit(env, runtime, identity, chat, started_ms, turn.as_ref()).await?;
+    if !limits::cover_plan(env, &mut admission, &plan).await {
+        return finish::upstream_failed(call, plan, admission, budget_cannot_cover(started_ms));
+    }
 
     if let Some(cache) = &plan.cache {
         if let Some(hit) = crate::cache::lookup(&cache.key).await {
@@ -115,6 +119,21 @@ pub async fn serve(
             responses,
         ),
         Ok(answer) => whole::answer(call, plan, admission, answer, responses).await,
+    }
+}
+
+/// The reservation could not grow to the plan's worst case (see [`limits::cover_plan`]):
+/// nothing went upstream, and the request gives back what it held.
+fn budget_cannot_cover(now_ms: u64) -> upstream::Failed {
+    const DAY_MS: u64 = 86_400_000;
+    upstream::Failed {
+        failure: upstream::Failure::Proxy(ProxyError::BudgetExceeded {
+            scope: BudgetScope::UserUsd,
+            // Budgets are daily (UTC): the next day is when it can fit again.
+            retry_after_s: (DAY_MS - now_ms % DAY_MS).div_ceil(1000),
+        }),
+        attempts: 0,
+        abandoned: Vec::new(),
     }
 }
 
