@@ -8,14 +8,16 @@ import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 
-import { RESULTS, startStack } from '../../worker/tests/harness.mjs';
+import { GENEROUS_TIERS, RESULTS, startStack } from '../../worker/tests/harness.mjs';
 import { coreReady, hostPage, launch, openPage } from './browser.mjs';
 import { PAYLOADS } from './xss-payloads.mjs';
 
 let stack;
 let browser;
 before(async () => {
-  stack = await startStack({ name: 'widget-tools', config: { tiers: { staff: { rpm: 10000, max_rounds: 10000 } } } });
+  // Many round trips, each continuation reserving its model's worst case: lift the limits
+  // and budgets so only the tools are under test.
+  stack = await startStack({ name: 'widget-tools', config: GENEROUS_TIERS });
   browser = await launch();
 });
 after(async () => {
