@@ -266,7 +266,8 @@ test('tool_loop: the round that reaches max_tool_rounds goes without tools, one 
   assert.equal(round1.calls.length, 1, round1.text);
   await stored(token, first.id, 4);
   // Round 2 reaches the bound (2): sent without tools. (The mock's tool_loop calls even
-  // unoffered tools, as a model may; the call reaches the page, which cannot continue.)
+  // unoffered tools, as a model may; such a call is metered, ledgered and stored, but never
+  // reaches the page.)
   const round2 = await send(token, {
     conversation_id: first.id, tools: [LEAVE], tool_results: [{ id: round1.calls[0].id, content: '{"n":2}' }],
   });
@@ -274,11 +275,14 @@ test('tool_loop: the round that reaches max_tool_rounds goes without tools, one 
   assert.equal(upstream.tools, undefined);
   assert.equal(upstream.tool_choice, undefined);
   assert.deepEqual(upstream.messages.filter((m) => m.role === 'tool').map((m) => m.content), ['{"n":1}', '{"n":2}']);
-  assert.equal(round2.calls.length, 1, round2.text);
-  await stored(token, first.id, 6);
+  assert.equal(round2.calls.length, 0, round2.text);
+  assert.equal((await ledgerRowOf(stack.url, round2.requestId)).tools, 'submit_leave');
+  const conversation = await stored(token, first.id, 6);
+  const unoffered = conversation.messages.at(-1).tool_calls[0];
+  assert.equal(unoffered.name, 'submit_leave');
   // A continuation beyond the bound is refused, even for a call that waits for its result.
   const error = await refusedAt(token, {
-    conversation_id: first.id, tools: [LEAVE], tool_results: [{ id: round2.calls[0].id, content: '{}' }],
+    conversation_id: first.id, tools: [LEAVE], tool_results: [{ id: unoffered.id, content: '{}' }],
   }, 429);
   assert.equal(error.code, 'max_tool_rounds_exceeded');
   // A new user message starts the count again.

@@ -237,7 +237,7 @@ fn tell_trailer(
         return;
     }
     *told = true;
-    let calls = meter.tool_calls();
+    let calls = meter.calls_for_the_page();
     if !calls.is_empty() {
         out.push_str(&crate::tools::tool_call_events(&calls));
     } else if let Some(trailer) = trailer.take() {
@@ -262,14 +262,33 @@ mod tests {
     use super::*;
 
     #[test]
+    fn a_call_to_a_tool_the_request_did_not_offer_never_reaches_the_page() {
+        let head = r#"data: {"choices":[{"index":0,"delta":{"role":"assistant","content":null,"tool_calls":[{"index":0,"id":"call_a","type":"function","function":{"name":"submit_leave","arguments":"{}"}}]}}]}"#;
+        let finish = r#"data: {"choices":[{"index":0,"delta":{},"finish_reason":"tool_calls"}]}"#;
+        let input = format!("{head}\n\n{finish}\n\ndata: [DONE]\n\n");
+        // Offered something else (or nothing, on the round that reached the bound).
+        for offered in [vec!["leave_balance".to_string()], vec![]] {
+            let meter = StreamMeter::new(false).assembling_tool_calls(offered);
+            let mut relay = RelayCore::new(meter);
+            let mut out = relay.push(input.as_bytes());
+            out.push_str(&relay.finish());
+            assert!(!out.contains("oachat.tool_call"), "{out}");
+            // Still metered and kept for the ledger and the conversation.
+            assert_eq!(relay.into_meter().tool_calls()[0].name, "submit_leave");
+        }
+    }
+
+    #[test]
     fn tool_calls_go_out_as_events_just_before_done_instead_of_the_card() {
         let head = r#"data: {"choices":[{"index":0,"delta":{"role":"assistant","content":null,"tool_calls":[{"index":0,"id":"call_a","type":"function","function":{"name":"submit_leave","arguments":""}}]}}]}"#;
         let args = r#"data: {"choices":[{"index":0,"delta":{"tool_calls":[{"index":0,"function":{"arguments":"{\"from\":1}"}}]}}]}"#;
         let finish = r#"data: {"choices":[{"index":0,"delta":{},"finish_reason":"tool_calls"}]}"#;
         let usage = "data: {\"choices\":[],\"usage\":{\"prompt_tokens\":3,\"completion_tokens\":4,\"total_tokens\":7}}\n\n";
         for done in ["data: [DONE]\n\n", ""] {
-            let mut relay = RelayCore::new(StreamMeter::new(false).assembling_tool_calls())
-                .with_card("quick-replies", &serde_json::json!({"replies": ["a"]}));
+            let mut relay = RelayCore::new(
+                StreamMeter::new(false).assembling_tool_calls(vec!["submit_leave".into()]),
+            )
+            .with_card("quick-replies", &serde_json::json!({"replies": ["a"]}));
             let mut out =
                 relay.push(format!("{head}\n\n{args}\n\n{finish}\n\n{usage}{done}").as_bytes());
             out.push_str(&relay.finish());

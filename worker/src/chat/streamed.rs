@@ -43,7 +43,7 @@ pub(super) fn answer(
     };
     // The widget's endpoint tells the page about the answer's calls and stores them.
     let meter = if conversation {
-        meter.assembling_tool_calls()
+        meter.assembling_tool_calls(oachat_core::tools::offered_names(&chat.body))
     } else {
         meter
     };

@@ -88,6 +88,8 @@ pub struct StreamMeter {
     /// The answer's tool calls, assembled only when asked for (the widget's endpoint tells
     /// the page about them and stores them).
     tool_calls: Option<crate::tools::ToolCallAssembler>,
+    /// The tools the request offered: only calls to these reach the page.
+    offered_tools: Vec<String>,
 }
 
 impl StreamMeter {
@@ -104,13 +106,26 @@ impl StreamMeter {
             captured_reasoning: None,
             finish_reason: None,
             tool_calls: None,
+            offered_tools: Vec::new(),
         }
     }
 
-    /// Also assemble the answer's tool calls, for [`StreamMeter::tool_calls`].
-    pub fn assembling_tool_calls(mut self) -> StreamMeter {
+    /// Also assemble the answer's tool calls, for [`StreamMeter::tool_calls`]; `offered` are
+    /// the names of the tools the request offered (see [`StreamMeter::calls_for_the_page`]).
+    pub fn assembling_tool_calls(mut self, offered: Vec<String>) -> StreamMeter {
         self.tool_calls = Some(crate::tools::ToolCallAssembler::default());
+        self.offered_tools = offered;
         self
+    }
+
+    /// The calls the page is asked to run: those to a tool this request offered. A model may
+    /// name a tool it was not offered (one the page never registered, or any tool on the round
+    /// that reached `tools.max_rounds`, which goes without tools); such a call is metered,
+    /// ledgered and stored (answered upstream as unanswered), but never run.
+    pub fn calls_for_the_page(&self) -> Vec<crate::tools::ToolCall> {
+        let mut calls = self.tool_calls();
+        calls.retain(|call| self.offered_tools.contains(&call.name));
+        calls
     }
 
     /// The complete tool calls of the answer so far (none unless

@@ -22,7 +22,9 @@ mod rounds;
 use serde::{Deserialize, Serialize};
 
 pub use calls::{ledger_tool_args, ledger_tool_names, tool_call_events, ToolCallAssembler};
-pub use offer::{context_message, parse_context, parse_tools, upstream_tools, ToolSpec};
+pub use offer::{
+    context_message, offered_names, parse_context, parse_tools, upstream_tools, ToolSpec,
+};
 pub use results::{
     filler_result, parse_tool_results, tool_message_content, truncate_result, ToolResult,
 };

@@ -128,6 +128,18 @@ fn parse_tool(index: usize, tool: &Value) -> Result<ToolSpec, ProxyError> {
     })
 }
 
+/// The names of the function tools an upstream body offers (none once withdrawn).
+pub fn offered_names(body: &Map<String, Value>) -> Vec<String> {
+    let Some(Value::Array(tools)) = body.get("tools") else {
+        return Vec::new();
+    };
+    tools
+        .iter()
+        .filter_map(|tool| tool.get("function")?.get("name")?.as_str())
+        .map(str::to_string)
+        .collect()
+}
+
 /// The tools as the upstream's `tools` field (OpenAI's function shape).
 pub fn upstream_tools(tools: &[ToolSpec]) -> Value {
     Value::Array(
