@@ -42,10 +42,10 @@ const MAX_PENDING_BYTES: usize = 64 * 1024;
 extern "C" {
     /// workerd's pass-through byte stream (a Workers runtime global).
     #[wasm_bindgen(extends = web_sys::TransformStream)]
-    type IdentityTransformStream;
+    pub(crate) type IdentityTransformStream;
 
     #[wasm_bindgen(constructor, catch)]
-    fn new() -> Result<IdentityTransformStream, JsValue>;
+    pub(crate) fn new() -> Result<IdentityTransformStream, JsValue>;
 }
 
 /// How a relayed stream ended, with its meter.
@@ -76,7 +76,7 @@ impl Relay {
     pub fn start(upstream: UpstreamBody, mut core: RelayCore) -> Result<Relay, JsValue> {
         let pass = IdentityTransformStream::new()?;
         let writer = pass.writable().get_writer()?;
-        let UpstreamBody { reader, prefix } = upstream;
+        let UpstreamBody { reader, prefix, .. } = upstream;
         let first = core.push(&prefix);
         let (report, ended) = oneshot::channel();
         let pump = Rc::new(RefCell::new(Pump {

@@ -5,15 +5,19 @@
 use futures_util::future::{select, Either};
 use oachat_core::first_token::FirstTokenWatch;
 use wasm_bindgen::{JsCast, JsValue};
-use web_sys::ReadableStreamDefaultReader;
+use wasm_bindgen_futures::JsFuture;
+use web_sys::{ReadableStream, ReadableStreamDefaultReader};
 use worker::Delay;
 
 use crate::body::{append, next_chunk};
+use crate::relay::IdentityTransformStream;
 
 /// A started answer: the bytes read while waiting, and the reader of the rest.
 pub struct UpstreamBody {
     pub reader: ReadableStreamDefaultReader,
     pub prefix: Vec<u8>,
+    /// The stream `reader` reads, for [`UpstreamBody::read_all`].
+    stream: ReadableStream,
 }
 
 /// Reads `response` until its answer starts, at most `timeout_ms`. `None`: it did not start
@@ -43,7 +47,11 @@ pub async fn wait_first_token(
         let _ = reader.cancel();
         return None;
     }
-    Some(UpstreamBody { reader, prefix })
+    Some(UpstreamBody {
+        reader,
+        prefix,
+        stream,
+    })
 }
 
 async fn watch(reader: &ReadableStreamDefaultReader, prefix: &mut Vec<u8>) {
@@ -58,15 +66,24 @@ async fn watch(reader: &ReadableStreamDefaultReader, prefix: &mut Vec<u8>) {
 }
 
 impl UpstreamBody {
-    /// The whole body: what was read while waiting, then the rest.
+    /// The whole body: what was read while waiting, then the rest. The rest is read by the
+    /// runtime itself (the stream, unlocked, piped into a native stream that a `Response`
+    /// reads with `arrayBuffer()`), not chunk by chunk through wasm: a promise into wasm per network
+    /// chunk cost a non-streamed answer about 1 CPU ms (the bench's cost ladder).
     pub async fn read_all(self) -> Result<Vec<u8>, JsValue> {
         let UpstreamBody {
             reader,
             prefix: mut bytes,
+            stream,
         } = self;
-        while let Some(chunk) = next_chunk(&reader).await? {
-            append(&mut bytes, &chunk);
-        }
+        reader.release_lock();
+        // A stream that was read from cannot be a `Response` body, but it can be piped: the
+        // runtime moves the rest into a fresh native stream, which `arrayBuffer()` reads.
+        let pass = IdentityTransformStream::new()?;
+        let _piping = stream.pipe_to(&pass.writable());
+        let rest = web_sys::Response::new_with_opt_readable_stream(Some(&pass.readable()))?;
+        let buffer = JsFuture::from(rest.array_buffer()?).await?;
+        append(&mut bytes, &js_sys::Uint8Array::new(&buffer));
         Ok(bytes)
     }
 }
