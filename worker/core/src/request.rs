@@ -44,19 +44,25 @@ const ROLES: [&str; 6] = [
     "function",
 ];
 
-/// Parses and validates a request body. Errors name the offending field.
-pub fn parse_chat_request(bytes: &[u8]) -> Result<ChatRequest, ProxyError> {
+/// A request body that must be one JSON object (chat completions, responses).
+pub fn json_object(bytes: &[u8]) -> Result<Map<String, Value>, ProxyError> {
     let value: Value =
         serde_json::from_slice(bytes).map_err(|error| ProxyError::InvalidRequest {
             message: format!("The body is not valid JSON: {error}."),
             param: None,
         })?;
-    let Value::Object(mut body) = value else {
+    let Value::Object(body) = value else {
         return Err(ProxyError::InvalidRequest {
             message: "The body must be a JSON object.".into(),
             param: None,
         });
     };
+    Ok(body)
+}
+
+/// Parses and validates a request body. Errors name the offending field.
+pub fn parse_chat_request(bytes: &[u8]) -> Result<ChatRequest, ProxyError> {
+    let mut body = json_object(bytes)?;
 
     let model = match body.get("model") {
         None | Some(Value::Null) => "auto".to_string(),

@@ -56,17 +56,7 @@ pub struct ResponsesRequest {
 }
 
 pub fn parse_responses_request(bytes: &[u8]) -> Result<ResponsesRequest, ProxyError> {
-    let value: Value =
-        serde_json::from_slice(bytes).map_err(|error| ProxyError::InvalidRequest {
-            message: format!("The body is not valid JSON: {error}."),
-            param: None,
-        })?;
-    let Value::Object(mut body) = value else {
-        return Err(ProxyError::InvalidRequest {
-            message: "The body must be a JSON object.".into(),
-            param: None,
-        });
-    };
+    let mut body = crate::request::json_object(bytes)?;
     body.retain(|_, value| !value.is_null());
     if let Some(field) = body
         .keys()
