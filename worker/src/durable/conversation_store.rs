@@ -183,7 +183,12 @@ pub fn open(state: &State, call: &OpenCall) -> worker::Result<Result<Opened, Tur
             ..Opened::default()
         }));
     };
-    let continued = match continuation(&history, &asked.results, asked.max_tool_rounds) {
+    let continued = match continuation(
+        &history,
+        &asked.results,
+        asked.max_tool_rounds,
+        &asked.server_tools,
+    ) {
         Ok(continued) => continued,
         Err(refusal) => return Ok(Err(TurnBegun::ToolsRefused(refusal))),
     };
