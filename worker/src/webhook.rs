@@ -62,15 +62,15 @@ async fn answer_call(
             WebhookOutcome::TimedOut
         }
     };
-    worker::console_log!(
-        "{}",
-        log_line(
-            &call.name,
-            &outcome,
-            now_ms().saturating_sub(started_ms),
-            caller.request_id
-        )
+    // At `info`, so it shows beside the request lines (`console.log` is below wrangler's
+    // default level).
+    let line = log_line(
+        &call.name,
+        &outcome,
+        now_ms().saturating_sub(started_ms),
+        caller.request_id,
     );
+    web_sys::console::info_1(&line.into());
     let content = webhook_result_content(&outcome, config.max_result_bytes as usize);
     (call.id.clone(), content)
 }

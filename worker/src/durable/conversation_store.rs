@@ -75,6 +75,8 @@ fn status_of(text: &str) -> ToolStatus {
     match text {
         "ok" => ToolStatus::Ok,
         "declined" => ToolStatus::Declined,
+        // A server tool's result: its content is the webhook's answer, or says it failed.
+        "server" => ToolStatus::Server,
         _ => ToolStatus::Error,
     }
 }
