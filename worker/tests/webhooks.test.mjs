@@ -173,7 +173,7 @@ async function callAndContinue(token, tool, extraTools = []) {
 }
 
 test('a server tool call is flagged, answered by the signed webhook, quoted and stored', async () => {
-  const token = mintToken({ sub: 'wh-zhangsan', name: '张三' });
+  const token = mintToken({ sub: 'wh-zhangsan', name: '张三', dept: 'HR' });
   const before = received.length;
   const { first, call, second } = await callAndContinue(token, 'leave_balance', [LEAVE]);
   assert.equal(call.server, true);
@@ -195,7 +195,7 @@ test('a server tool call is flagged, answered by the signed webhook, quoted and 
     tool: 'leave_balance',
     call_id: call.id,
     arguments: { year: 2024 },
-    user: { sub: 'wh-zhangsan', name: '张三', tier: 'staff' },
+    user: { sub: 'wh-zhangsan', name: '张三', tier: 'staff', dept: 'HR' },
     conversation_id: first.id,
     request_id: second.requestId,
   });

@@ -49,6 +49,9 @@ pub fn webhook_request(
         user.insert("name".into(), name.as_str().into());
     }
     user.insert("tier".into(), identity.tier.as_str().into());
+    if let Some(dept) = &identity.dept {
+        user.insert("dept".into(), dept.as_str().into());
+    }
     let body = json!({
         "tool": call.name,
         "call_id": call.id,
@@ -200,6 +203,7 @@ mod tests {
         Identity {
             user: "u:zhangsan".into(),
             name: name.map(str::to_string),
+            dept: name.map(|_| "HR".to_string()),
             tier: "staff".into(),
             credential: Credential::UserToken,
         }
@@ -233,7 +237,7 @@ mod tests {
         assert_eq!(
             body,
             json!({"tool": "leave_balance", "call_id": "call_x", "arguments": {"year": 2024},
-                "user": {"sub": "zhangsan", "name": "张三", "tier": "staff"},
+                "user": {"sub": "zhangsan", "name": "张三", "tier": "staff", "dept": "HR"},
                 "conversation_id": "c_1", "request_id": "req_1"})
         );
         let header = |name: &str| {
@@ -260,7 +264,7 @@ mod tests {
             header("x-oachat-signature"),
             sign(b"K", "1700000000", request.body.as_bytes())
         );
-        // No name in the token, none in the body; raw arguments stay text.
+        // No name or dept in the token, none in the body; raw arguments stay text.
         let anonymous = identity_without_name();
         let caller = WebhookCaller {
             identity: &anonymous,
