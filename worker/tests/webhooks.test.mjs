@@ -13,6 +13,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 
+import { verifyDelivery } from '../../examples/tools/receiver.mjs';
 import { mintToken, readSse, startStack, streamedText } from './harness.mjs';
 
 const SECRET = 'whsec-test-5b1e0c';
@@ -187,6 +188,9 @@ test('a server tool call is flagged, answered by the signed webhook, quoted and 
   const [delivery] = deliveries;
   assert.equal(delivery.path, '/balance');
   assert.ok(delivery.signed && delivery.fresh && !delivery.replay);
+  // The example receiver (examples/tools/) accepts it too, and refuses it tampered.
+  assert.equal(verifyDelivery(SECRET, delivery.headers, Buffer.from(delivery.body)).call_id, call.id);
+  assert.throws(() => verifyDelivery(SECRET, delivery.headers, Buffer.from(delivery.body.replace('2024', '2025'))));
   assert.equal(delivery.headers['user-agent'], 'oachat-webhook/1');
   assert.equal(delivery.headers['content-type'], 'application/json');
   assert.equal(delivery.headers['x-oachat-delivery'], `${second.requestId}:${call.id}`);
