@@ -606,6 +606,8 @@ impl App {
                         id: text("id"),
                         name: text("name"),
                         arguments: text("arguments"),
+                        server: (call.get("server") == Some(&Json::Bool(true)))
+                            .then(|| call.get("confirm") == Some(&Json::Bool(true))),
                     }
                 }
             };

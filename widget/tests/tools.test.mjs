@@ -165,6 +165,32 @@ test('confirm: the card says what will happen; Enter confirms, the handler runs;
   assert.deepEqual(await page.evaluate(() => window.ran), ['submit_leave']);
 });
 
+test('a server tool call: no page handler, the confirmation first, then {id, status: "server"} and done', async () => {
+  const serverCall = ['oachat.tool_call', { id: 'call_s', name: 'oa_balance', arguments: '{"year":2024}', server: true, confirm: true }];
+  const { page, widget, bodies } = await open('server', [serverCall]);
+  await send(page, '查询 OA 余额');
+  // Not a page tool, yet not refused: the worker runs it, after the user confirms.
+  const card = widget.locator('.oc-tool[data-phase="confirm"]');
+  await card.waitFor();
+  assert.match(await card.innerText(), /oa_balance：year 2024/);
+  assert.equal(bodies.length, 1, 'nothing is sent before the user says yes');
+  await page.keyboard.press('Enter');
+  await lastAnswer(widget, 0);
+  assert.deepEqual(bodies[1].tool_results, [{ id: 'call_s', status: 'server' }]);
+  const done = widget.locator('.oc-tool').first();
+  assert.equal(await done.getAttribute('data-phase'), 'done');
+  assert.equal(await done.locator('.oc-tool-result').count(), 0, 'no empty result on the card');
+  assert.deepEqual(await page.evaluate(() => window.ran), [], 'no page handler ran');
+
+  // Without confirm the card asks the OA at once and the continuation follows by itself.
+  const asked = ['oachat.tool_call', { id: 'call_t', name: 'oa_balance', arguments: '{}', server: true }];
+  const second = await open('server-now', [asked]);
+  await send(second.page, '查询 OA 余额');
+  await lastAnswer(second.widget, 0);
+  assert.deepEqual(second.bodies[1].tool_results, [{ id: 'call_t', status: 'server' }]);
+  assert.equal(await second.widget.locator('.oc-tool').first().getAttribute('data-phase'), 'done');
+});
+
 test('confirm as a function decides per call: small requests run at once, large ones ask', async () => {
   const extra = `OAChat.registerTool({ name: 'order', description: '下单：采购办公用品',
     parameters: { type: 'object', properties: { qty: { type: 'integer' } } },

@@ -65,6 +65,7 @@ async fn virtual_key(env: &Env, runtime: &Runtime, key: &str) -> Result<Identity
     Ok(Identity {
         user: format!("k:{id}"),
         name: Some(record.name),
+        dept: None,
         tier,
         credential: Credential::VirtualKey { id },
     })

@@ -17,6 +17,7 @@ use oachat_core::conversation::{
 use oachat_core::error::ProxyError;
 use oachat_core::identity::{Credential, Identity};
 use oachat_core::request::parse_chat_request;
+use oachat_core::tools::{merge_offer, route_server_tools};
 use oachat_core::user_call::{ContinueCall, OpenCall};
 use serde::Deserialize;
 use serde_json::{json, Value};
@@ -62,10 +63,15 @@ pub async fn chat(
     let identity = signed_caller(&req, env, &runtime).await?;
     let bytes = crate::body::request_bytes(&mut req, runtime.config.max_body_bytes).await?;
     let tools_config = &runtime.config.tools;
-    let turn = parse_turn(&bytes, &tools_config.limits())?;
+    let mut turn = parse_turn(&bytes, &tools_config.limits())?;
+    // Every server tool is offered here; those the turn's route does not offer are taken out
+    // once it is planned (`chat::admit`).
+    let server_tools = route_server_tools(tools_config, None);
+    turn.tools = merge_offer(&turn.tools, &server_tools, tools_config)?;
     let continuation = turn.tool_results.as_ref().map(|results| ContinueCall {
         results: results.clone(),
         max_tool_rounds: tools_config.max_rounds,
+        server_tools: tools_config.server.keys().cloned().collect(),
     });
     // `tools.max_rounds = 0` turns tools off: a call could never be continued.
     let offer_tools = tools_config.max_rounds > 0;

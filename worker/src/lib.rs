@@ -48,6 +48,8 @@ mod upstream;
 mod upstream_body;
 #[cfg(target_arch = "wasm32")]
 mod user_client;
+#[cfg(target_arch = "wasm32")]
+mod webhook;
 
 #[cfg(target_arch = "wasm32")]
 pub use durable::{budget_do::DeploymentBudgetDo, key_health_do::KeyHealthDo, user_do::UserDo};

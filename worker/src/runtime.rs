@@ -30,6 +30,8 @@ pub struct Runtime {
     pub router: Router,
     /// `OACHAT_SIGNING_SECRET`: verifies user tokens minted by the OA backend.
     pub signing_secret: Option<Vec<u8>>,
+    /// `OACHAT_TOOLS_SECRET`: signs server tools' webhooks (required when there are any).
+    pub tools_secret: Option<Vec<u8>>,
     /// `OACHAT_ADMIN_TOKEN`: guards /admin.
     pub admin_token: Option<String>,
     /// `OACHAT_DEMO=1` serves the demo OA page and its dev token endpoint.
@@ -65,6 +67,12 @@ fn build(env: &Env) -> Result<Runtime, ProxyError> {
     let config = Config::load(&config_text).map_err(|error| ProxyError::BadConfig {
         message: error.to_string(),
     })?;
+    let tools_secret = text_binding(env, "OACHAT_TOOLS_SECRET").filter(|s| !s.is_empty());
+    config
+        .check_tools_secret(tools_secret.as_deref())
+        .map_err(|error| ProxyError::BadConfig {
+            message: error.to_string(),
+        })?;
     let upstreams = config
         .upstreams
         .iter()
@@ -89,6 +97,7 @@ fn build(env: &Env) -> Result<Runtime, ProxyError> {
         signing_secret: text_binding(env, "OACHAT_SIGNING_SECRET")
             .filter(|s| !s.is_empty())
             .map(String::into_bytes),
+        tools_secret: tools_secret.map(String::into_bytes),
         admin_token: text_binding(env, "OACHAT_ADMIN_TOKEN").filter(|s| !s.is_empty()),
         demo: text_binding(env, "OACHAT_DEMO").is_some_and(|v| v == "1" || v == "true"),
         health_synced_ms: Cell::new(0),

@@ -230,11 +230,12 @@ export const GENEROUS_TIERS = {
 
 const b64url = (buffer) => Buffer.from(buffer).toString('base64url');
 
-/** Mints a user token the way an OA backend does (HS256, claims sub/name/tier/exp). */
-export function mintToken({ sub = 'alice', name = 'Alice', tier, exp, secret = SIGNING_SECRET } = {}) {
+/** Mints a user token the way an OA backend does (HS256, claims sub/name/tier/dept/exp). */
+export function mintToken({ sub = 'alice', name = 'Alice', tier, dept, exp, secret = SIGNING_SECRET } = {}) {
   const header = b64url(JSON.stringify({ alg: 'HS256', typ: 'JWT' }));
   const claims = { sub, name, exp: exp ?? Math.floor(Date.now() / 1000) + 600 };
   if (tier) claims.tier = tier;
+  if (dept) claims.dept = dept;
   const payload = b64url(JSON.stringify(claims));
   const signature = createHmac('sha256', secret).update(`${header}.${payload}`).digest('base64url');
   return `${header}.${payload}.${signature}`;

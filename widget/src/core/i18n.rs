@@ -71,6 +71,7 @@ const KEYS: &[(&str, &str, &str)] = &[
         "Needs your confirmation",
     ),
     ("tool_running", "正在执行…", "Running…"),
+    ("tool_asking_oa", "正在查询 OA…", "Asking the OA…"),
     ("tool_done", "已完成", "Done"),
     ("tool_failed", "执行失败", "Failed"),
     ("tool_declined", "已取消", "Declined"),

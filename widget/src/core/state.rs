@@ -144,6 +144,8 @@ pub enum Msg {
         id: String,
         name: String,
         arguments: String,
+        /// A server tool's call (`server: true`): `Some(confirm)`.
+        server: Option<bool>,
     },
     /// The page's `confirm(args)` function answered for call `key`.
     ToolConfirmNeeded {
@@ -693,12 +695,19 @@ pub fn update(state: &mut WidgetState, msg: Msg) -> Vec<Effect> {
             id,
             name,
             arguments,
+            server,
         } => {
             // Calls of a stream left behind (a new chat, a stop) are not this chat's.
             if state.chat.streaming_id() != Some(answer) {
                 return effects;
             }
-            let Some(key) = state.tools.receive(answer, &id, &name, &arguments) else {
+            let received = match server {
+                Some(confirm) => state
+                    .tools
+                    .receive_server(answer, &id, &name, &arguments, confirm),
+                None => state.tools.receive(answer, &id, &name, &arguments),
+            };
+            let Some(key) = received else {
                 return effects;
             };
             effects.extend([Effect::ShowToolCard(key), Effect::ScrollToBottom]);
@@ -760,6 +769,8 @@ fn next_tool_step(state: &mut WidgetState, key: u32, effects: &mut Vec<Effect>) 
             arguments,
         }),
         ToolPhase::Confirm => effects.push(Effect::Announce(state.strings.get("tool_confirm_ask"))),
+        // A server call's result is the worker's: it only waits for the continuation.
+        ToolPhase::Running if call.server => continue_with_results(state, effects),
         ToolPhase::Running => effects.push(Effect::RunTool {
             key,
             name,
@@ -778,6 +789,10 @@ fn continue_with_results(state: &mut WidgetState, effects: &mut Vec<Effect>) {
         return;
     }
     if let Some(answer) = state.chat.begin_continuation() {
+        // The worker asks the OA as this answer starts: the server calls' cards say done.
+        for key in state.tools.server_calls_sent() {
+            effects.push(Effect::ShowToolCard(key));
+        }
         begin_answer(state, answer, effects);
     }
 }

@@ -44,6 +44,7 @@ pub fn tool_card_html(call: &ToolCall, strings: &Strings) -> String {
     }
     let label = match call.phase {
         Phase::Checking | Phase::Confirm => "tool_confirm_ask",
+        Phase::Running if call.server => "tool_asking_oa",
         Phase::Running => "tool_running",
         Phase::Done => "tool_done",
         Phase::Failed => "tool_failed",
@@ -51,7 +52,12 @@ pub fn tool_card_html(call: &ToolCall, strings: &Strings) -> String {
     };
     push_escaped(&mut html, &strings.get(label));
     html.push_str("</div>");
-    if let (Phase::Done | Phase::Failed, Some(result)) = (call.phase, &call.result) {
+    // A server call's result is the worker's: shown once the stored conversation has it.
+    let shown_result = call
+        .result
+        .as_ref()
+        .filter(|result| !result.content.is_empty());
+    if let (Phase::Done | Phase::Failed, Some(result)) = (call.phase, shown_result) {
         html.push_str("<pre class=\"oc-tool-result\">");
         let mut shown: String = result
             .content
@@ -107,6 +113,7 @@ mod tests {
                 status: "ok",
                 content: content.into(),
             }),
+            server: false,
         }
     }
 
@@ -153,6 +160,22 @@ mod tests {
             !html.contains("data-action"),
             "a finished card has no buttons: {html}"
         );
+    }
+
+    #[test]
+    fn a_server_call_asks_the_oa_and_shows_no_empty_result() {
+        let mut asking = call(Phase::Running, "{}", Some(""));
+        asking.server = true;
+        let html = tool_card_html(&asking, &zh());
+        assert!(
+            html.contains("正在查询 OA…") && html.contains("oc-spin"),
+            "{html}"
+        );
+        let en = Strings::new(Locale::En, HashMap::new());
+        assert!(tool_card_html(&asking, &en).contains("Asking the OA…"));
+        asking.phase = Phase::Done;
+        let html = tool_card_html(&asking, &zh());
+        assert!(html.contains("data-phase=\"done\"") && !html.contains("oc-tool-result"));
     }
 
     #[test]

@@ -62,6 +62,8 @@ pub struct ToolCall {
     pub title: String,
     pub phase: Phase,
     pub result: Option<ToolResult>,
+    /// A server tool's call: the worker runs it (the page only confirms, when asked).
+    pub server: bool,
 }
 
 /// A call of a stored conversation (`GET /v1/oachat/conversations/<id>`) and the result the
@@ -170,15 +172,7 @@ impl Tools {
     /// tool or bad arguments end it at once, with the error the model will read.
     /// `None` past [`MAX_CALLS_PER_ANSWER`].
     pub fn receive(&mut self, answer: u32, id: &str, name: &str, arguments: &str) -> Option<u32> {
-        if self.answer != Some(answer) {
-            self.clear();
-            self.answer = Some(answer);
-        }
-        if self.calls.len() >= MAX_CALLS_PER_ANSWER {
-            return None;
-        }
-        self.next_key += 1;
-        let key = self.next_key;
+        let key = self.next_slot(answer)?;
         let spec = self.registry.iter().find(|spec| spec.name == name);
         let parsed = Json::parse(if arguments.trim().is_empty() {
             "{}"
@@ -216,8 +210,50 @@ impl Tools {
                 .unwrap_or_else(|| name.to_string()),
             phase,
             result,
+            server: false,
         });
         Some(key)
+    }
+
+    /// A server tool's call: no page checks, the worker runs it once the continuation says
+    /// `status: "server"`; with `confirm`, the user confirms first.
+    pub fn receive_server(
+        &mut self,
+        answer: u32,
+        id: &str,
+        name: &str,
+        arguments: &str,
+        confirm: bool,
+    ) -> Option<u32> {
+        let key = self.next_slot(answer)?;
+        self.calls.push(ToolCall {
+            key,
+            id: id.to_string(),
+            name: name.to_string(),
+            arguments: Json::parse(arguments).unwrap_or(Json::Null),
+            title: name.to_string(),
+            phase: if confirm {
+                Phase::Confirm
+            } else {
+                Phase::Running
+            },
+            result: (!confirm).then(server_result),
+            server: true,
+        });
+        Some(key)
+    }
+
+    /// The key of one more call of `answer`; `None` past [`MAX_CALLS_PER_ANSWER`].
+    fn next_slot(&mut self, answer: u32) -> Option<u32> {
+        if self.answer != Some(answer) {
+            self.clear();
+            self.answer = Some(answer);
+        }
+        if self.calls.len() >= MAX_CALLS_PER_ANSWER {
+            return None;
+        }
+        self.next_key += 1;
+        Some(self.next_key)
     }
 
     /// The calls of a stored conversation, as finished cards: their keys, each with the
@@ -229,7 +265,7 @@ impl Tools {
         for call in stored.into_iter().take(MAX_CALLS_PER_ANSWER * 8) {
             self.next_key += 1;
             let phase = match call.status.as_deref() {
-                Some("ok") => Phase::Done,
+                Some("ok" | "server") => Phase::Done,
                 Some("declined") => Phase::Declined,
                 _ => Phase::Failed,
             };
@@ -254,6 +290,7 @@ impl Tools {
                     },
                     content: call.content,
                 }),
+                server: false,
             });
             keys.push((call.after, self.next_key));
         }
@@ -276,6 +313,9 @@ impl Tools {
         let call = self.pending_mut(key, Phase::Confirm)?;
         if confirmed {
             call.phase = Phase::Running;
+            if call.server {
+                call.result = Some(server_result());
+            }
         } else {
             call.phase = Phase::Declined;
             call.result = Some(ToolResult {
@@ -355,6 +395,13 @@ impl Tools {
             .iter()
             .filter_map(|call| {
                 let result = call.result.as_ref()?;
+                // A server call's result is the worker's to write: the page sends none.
+                if result.status == "server" {
+                    return Some(Json::object([
+                        ("id", call.id.as_str().into()),
+                        ("status", "server".into()),
+                    ]));
+                }
                 Some(Json::object([
                     ("id", call.id.as_str().into()),
                     ("status", result.status.into()),
@@ -366,6 +413,19 @@ impl Tools {
         let results = Json::Array(results);
         self.sending = Some(results.clone());
         Some(results)
+    }
+
+    /// The continuation went out: the worker answers the server calls as the next answer
+    /// streams, so their cards turn done. Returns their keys.
+    pub fn server_calls_sent(&mut self) -> Vec<u32> {
+        let mut sent = Vec::new();
+        for call in &mut self.calls {
+            if call.server && call.phase == Phase::Running {
+                call.phase = Phase::Done;
+                sent.push(call.key);
+            }
+        }
+        sent
     }
 
     /// Forgets the calls (a new chat); the registry stays.
@@ -383,6 +443,13 @@ impl Tools {
         self.calls
             .iter_mut()
             .find(|call| call.key == key && call.phase == phase)
+    }
+}
+
+fn server_result() -> ToolResult {
+    ToolResult {
+        status: "server",
+        content: String::new(),
     }
 }
 
@@ -603,6 +670,52 @@ mod tests {
             assert!(tools.receive(2, &index.to_string(), "x", "{}").is_some());
         }
         assert_eq!(tools.receive(2, "over", "x", "{}"), None);
+    }
+
+    #[test]
+    fn server_calls_wait_for_the_worker_and_send_no_content() {
+        let mut tools = tools();
+        // No page checks: the worker runs it, its result is `server` at once.
+        let asked = tools
+            .receive_server(5, "call_s", "leave_balance", "{\"year\":2024}", false)
+            .expect("key");
+        let confirm = tools
+            .receive_server(5, "call_c", "oa_approve", "{}", true)
+            .expect("key");
+        assert_eq!(tools.call(asked).map(|c| c.phase), Some(Phase::Running));
+        assert_eq!(tools.call(confirm).map(|c| c.phase), Some(Phase::Confirm));
+        tools.stream_ended(5);
+        assert!(
+            tools.take_continuation().is_none(),
+            "the user has not confirmed"
+        );
+        assert_eq!(tools.decide(confirm, true), Some(Phase::Running));
+        let sent = tools.take_continuation().expect("results");
+        assert_eq!(
+            sent.to_string(),
+            r#"[{"id":"call_s","status":"server"},{"id":"call_c","status":"server"}]"#
+        );
+        assert_eq!(tools.server_calls_sent(), [asked, confirm]);
+        assert_eq!(tools.call(asked).map(|c| c.phase), Some(Phase::Done));
+        // Declined before the worker runs it: declined, like a page tool.
+        let mut tools = super::Tools::default();
+        let key = tools
+            .receive_server(6, "call_d", "oa_approve", "{}", true)
+            .expect("key");
+        tools.stream_ended(6);
+        tools.decide(key, false);
+        let sent = tools.take_continuation().expect("results").to_string();
+        assert!(sent.contains(r#""status":"declined""#), "{sent}");
+        // Reloaded: the stored result of a server call shows as done.
+        let keys = tools.load_stored(vec![StoredCall {
+            after: 1,
+            id: "call_s".into(),
+            name: "leave_balance".into(),
+            arguments: "{}".into(),
+            status: Some("server".into()),
+            content: "{\"days\":5}".into(),
+        }]);
+        assert_eq!(tools.call(keys[0].1).map(|c| c.phase), Some(Phase::Done));
     }
 
     #[test]

@@ -37,6 +37,8 @@ pub struct Identity {
     /// Names the user's Durable Object.
     pub user: String,
     pub name: Option<String>,
+    /// The user token's `dept`, for server tools' webhooks.
+    pub dept: Option<String>,
     pub tier: String,
     pub credential: Credential,
 }
@@ -112,6 +114,7 @@ pub fn identify_user_token(
     Ok(Identity {
         user: format!("u:{}", claims.sub),
         name: claims.name,
+        dept: claims.dept,
         tier,
         credential: Credential::UserToken,
     })
@@ -149,6 +152,7 @@ pub fn guest_identity(
     Ok(Identity {
         user: format!("g:{network}"),
         name: Some(device_id.to_string()),
+        dept: None,
         tier: config.guest_tier.clone(),
         credential: Credential::Guest,
     })

@@ -29,6 +29,9 @@ pub struct Claims {
     pub sub: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub name: Option<String>,
+    /// The user's department, passed on to server tools' webhooks.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dept: Option<String>,
     /// The plan or group whose limits apply to the user.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tier: Option<String>,
@@ -319,6 +322,7 @@ mod tests {
         let expected = Claims {
             sub: "u-42".to_owned(),
             name: Some("Ada".to_owned()),
+            dept: None,
             tier: Some("pro".to_owned()),
             exp: NOW + 600,
             iat: Some(NOW),
@@ -390,6 +394,7 @@ mod tests {
             Ok(Claims {
                 sub: "u".to_owned(),
                 name: None,
+                dept: None,
                 tier: None,
                 exp: NOW - 29,
                 iat: None,

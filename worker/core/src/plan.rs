@@ -377,6 +377,7 @@ mod tests {
         Identity {
             user: "u:alice".into(),
             name: Some("Alice".into()),
+            dept: None,
             tier: "staff".into(),
             credential: Credential::UserToken,
         }

@@ -239,7 +239,10 @@ fn tell_trailer(
     *told = true;
     let calls = meter.calls_for_the_page();
     if !calls.is_empty() {
-        out.push_str(&crate::tools::tool_call_events(&calls));
+        out.push_str(&crate::tools::tool_call_events(
+            &calls,
+            meter.server_tools(),
+        ));
     } else if let Some(trailer) = trailer.take() {
         out.push_str(&trailer);
     }

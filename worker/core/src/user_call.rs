@@ -286,6 +286,9 @@ pub struct OpenCall {
 pub struct ContinueCall {
     pub results: Vec<ToolResult>,
     pub max_tool_rounds: u32,
+    /// The configured server tools: only the worker answers their calls.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub server_tools: Vec<String>,
 }
 
 /// An opened conversation: its id and the history that goes upstream with the new turn.

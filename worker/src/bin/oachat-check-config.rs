@@ -21,7 +21,14 @@ fn main() -> ExitCode {
     if let Some(overridden) = config_from_dev_vars(&dev_vars_path) {
         text = overridden;
     }
-    match Config::load(&text) {
+    // As the worker reads it: a secret from .dev.vars, or from the environment (CI, deploys).
+    let tools_secret = dev_var(&dev_vars_path, "OACHAT_TOOLS_SECRET")
+        .or_else(|| std::env::var("OACHAT_TOOLS_SECRET").ok());
+    let checked = Config::load(&text).and_then(|config| {
+        config.check_tools_secret(tools_secret.as_deref())?;
+        Ok(config)
+    });
+    match checked {
         Ok(config) => {
             println!(
                 "oachat: OACHAT_CONFIG is valid ({} upstream(s), {} tier(s), {} route(s))",
@@ -56,9 +63,14 @@ fn config_from_wrangler(path: &str) -> Result<String, String> {
 
 /// `OACHAT_CONFIG=...` on one line of `.dev.vars`, if present.
 fn config_from_dev_vars(path: &str) -> Option<String> {
+    dev_var(path, "OACHAT_CONFIG")
+}
+
+/// `NAME=...` on one line of `.dev.vars`, if present (quotes around the value dropped).
+fn dev_var(path: &str, name: &str) -> Option<String> {
     let source = std::fs::read_to_string(path).ok()?;
     source.lines().find_map(|line| {
-        let value = line.strip_prefix("OACHAT_CONFIG=")?;
+        let value = line.strip_prefix(name)?.strip_prefix('=')?;
         Some(
             value
                 .trim()

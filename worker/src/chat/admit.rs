@@ -8,6 +8,9 @@ use oachat_core::error::ProxyError;
 use oachat_core::identity::Identity;
 use oachat_core::plan::{plan, Plan, PlanInput};
 use oachat_core::request::{parse_chat_request, ChatRequest};
+use oachat_core::tools::{
+    apply_server_answers, server_calls_to_answer, withhold_server_tools, WebhookCaller,
+};
 use oachat_core::user_call::OpenCall;
 use serde_json::Value;
 use worker::Env;
@@ -81,19 +84,39 @@ pub(super) async fn plan_and_admit(
         .await?;
         match admitted {
             Admitted::Granted {
-                admission,
-                history,
-                offer_tools: true,
-            } if history.is_empty() => return Ok((planned, admission, chat)),
-            Admitted::Granted {
-                admission,
-                history,
+                mut admission,
+                mut history,
                 offer_tools,
             } => {
-                // Only more messages (and maybe fewer tools): the tier, model and fields that
-                // passed still pass (a conversation's rounds are counted by the object, not
-                // from `messages`), and the reservation the object made is this plan's.
-                let chat = with_history(&chat, &history, offer_tools)?;
+                if turn.is_some() {
+                    answer_server_calls(
+                        runtime,
+                        &planned.identity,
+                        &planned.request_id,
+                        &mut admission,
+                        &mut history,
+                    )
+                    .await;
+                }
+                // Only more messages, fewer tools, or the server tools the route does not
+                // offer taken out: the tier, model and fields that passed still pass (a
+                // conversation's rounds are counted by the object, not from `messages`), and
+                // the reservation the object made covers this plan or is grown to it
+                // (`limits::cover_plan`).
+                let mut body = chat.body.clone();
+                let mut changed = !history.is_empty() || !offer_tools;
+                prepend_history(&mut body, &history);
+                if !offer_tools {
+                    withdraw_tools(&mut body);
+                }
+                if turn.is_some() {
+                    let route = runtime.config.routes.get(&planned.route);
+                    changed |= withhold_server_tools(&mut body, &runtime.config.tools, route);
+                }
+                if !changed {
+                    return Ok((planned, admission, chat));
+                }
+                let chat = parse_chat_request(Value::Object(body).to_string().as_bytes())?;
                 let planned = plan_with(
                     runtime,
                     planned.identity,
@@ -135,19 +158,30 @@ fn plan_with(
     })
 }
 
-/// The request with a conversation's history before its new message; without tools on the
-/// tool round that reaches the bound.
-fn with_history(
-    chat: &ChatRequest,
-    history: &[StoredMessage],
-    offer_tools: bool,
-) -> Result<ChatRequest, ProxyError> {
-    let mut body = chat.body.clone();
-    prepend_history(&mut body, history);
-    if !offer_tools {
-        withdraw_tools(&mut body);
+/// A continuation's calls of server tools, answered by their webhooks (in parallel) after the
+/// admission and before the upstream: the answers go into the history sent upstream and the
+/// results stored with the turn.
+async fn answer_server_calls(
+    runtime: &Runtime,
+    identity: &Identity,
+    request_id: &str,
+    admission: &mut Admission,
+    history: &mut [StoredMessage],
+) {
+    let calls = server_calls_to_answer(history);
+    let Some(turn) = admission.turn.as_mut() else {
+        return;
+    };
+    if calls.is_empty() {
+        return;
     }
-    parse_chat_request(Value::Object(body).to_string().as_bytes())
+    let caller = WebhookCaller {
+        identity,
+        conversation_id: &turn.conversation_id,
+        request_id,
+    };
+    let answers = crate::webhook::answer_calls(runtime, &calls, &caller).await;
+    apply_server_answers(history, &mut turn.tool_results, &answers);
 }
 
 /// `req_` + 20 hex digits from the platform's CSPRNG.

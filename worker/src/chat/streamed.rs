@@ -43,7 +43,9 @@ pub(super) fn answer(
     };
     // The widget's endpoint tells the page about the answer's calls and stores them.
     let meter = if conversation {
-        meter.assembling_tool_calls(oachat_core::tools::offered_names(&chat.body))
+        meter
+            .assembling_tool_calls(oachat_core::tools::offered_names(&chat.body))
+            .with_server_tools(oachat_core::tools::server_flags(&call.runtime.config.tools))
     } else {
         meter
     };

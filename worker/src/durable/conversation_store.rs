@@ -75,6 +75,8 @@ fn status_of(text: &str) -> ToolStatus {
     match text {
         "ok" => ToolStatus::Ok,
         "declined" => ToolStatus::Declined,
+        // A server tool's result: its content is the webhook's answer, or says it failed.
+        "server" => ToolStatus::Server,
         _ => ToolStatus::Error,
     }
 }
@@ -183,7 +185,12 @@ pub fn open(state: &State, call: &OpenCall) -> worker::Result<Result<Opened, Tur
             ..Opened::default()
         }));
     };
-    let continued = match continuation(&history, &asked.results, asked.max_tool_rounds) {
+    let continued = match continuation(
+        &history,
+        &asked.results,
+        asked.max_tool_rounds,
+        &asked.server_tools,
+    ) {
         Ok(continued) => continued,
         Err(refusal) => return Ok(Err(TurnBegun::ToolsRefused(refusal))),
     };

@@ -1077,6 +1077,7 @@ fn tool_call(answer: u32, id: &str, name: &str, arguments: &str) -> Msg {
         id: id.into(),
         name: name.into(),
         arguments: arguments.into(),
+        server: None,
     }
 }
 

@@ -178,6 +178,9 @@ impl Default for Config {
                 max_rounds: 5,
                 max_result_bytes: 8192,
                 context_max_bytes: 4096,
+                webhook_timeout_ms: 10_000,
+                webhook_max_bytes: 65_536,
+                server: BTreeMap::new(),
             },
             ledger: LedgerConfig { tool_args: false },
             routing: RoutingConfig {
@@ -215,6 +218,7 @@ impl Route {
             max_chars: None,
             examples: Vec::new(),
             follow_ups: Vec::new(),
+            tools: None,
         }
     }
 }

@@ -13,8 +13,8 @@ use serde_path_to_error::Segment;
 use super::defaults::{staff_tier, DEFAULT_MODELS};
 use super::errors::{quote_key, ConfigError, ConfigProblem};
 use super::types::{
-    BudgetConfig, Config, GuestPool, KeyStrategy, Price, Route, RoutingConfig, Scenario, Tier,
-    ToolsConfig, Upstream,
+    BudgetConfig, Config, GuestPool, KeyStrategy, Price, Route, RoutingConfig, Scenario,
+    ServerTool, Tier, ToolsConfig, Upstream,
 };
 use crate::provider::Provider;
 
@@ -211,6 +211,21 @@ struct ToolsPatch {
     max_rounds: Option<u32>,
     max_result_bytes: Option<u32>,
     context_max_bytes: Option<u32>,
+    webhook_timeout_ms: Option<u32>,
+    webhook_max_bytes: Option<u32>,
+    #[serde(default)]
+    server: BTreeMap<String, ServerToolPatch>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ServerToolPatch {
+    url: String,
+    #[serde(default)]
+    description: String,
+    parameters: Option<serde_json::Value>,
+    #[serde(default)]
+    confirm: bool,
 }
 
 #[derive(Deserialize)]
@@ -260,6 +275,7 @@ pub(super) struct RoutePatch {
     #[serde(default)]
     extra_examples: Vec<String>,
     follow_ups: Option<Vec<String>>,
+    tools: Option<Vec<String>>,
 }
 
 #[derive(Deserialize)]
@@ -497,6 +513,26 @@ impl ToolsPatch {
         if let Some(value) = self.context_max_bytes {
             tools.context_max_bytes = clamp(value, ToolsConfig::CONTEXT_BYTES);
         }
+        if let Some(value) = self.webhook_timeout_ms {
+            tools.webhook_timeout_ms = clamp(value, ToolsConfig::WEBHOOK_TIMEOUT_MS);
+        }
+        if let Some(value) = self.webhook_max_bytes {
+            tools.webhook_max_bytes = clamp(value, ToolsConfig::WEBHOOK_BYTES);
+        }
+        for (name, patch) in self.server {
+            let parameters = patch
+                .parameters
+                .unwrap_or_else(|| serde_json::json!({"type": "object", "properties": {}}));
+            tools.server.insert(
+                name,
+                ServerTool {
+                    url: patch.url,
+                    description: patch.description,
+                    parameters,
+                    confirm: patch.confirm,
+                },
+            );
+        }
     }
 }
 
@@ -616,6 +652,9 @@ impl RoutePatch {
         set_option!(max_chars);
         set!(examples);
         set!(follow_ups);
+        if let Some(tools) = self.tools {
+            route.tools = Some(tools);
+        }
         route.examples.extend(self.extra_examples);
         route
     }

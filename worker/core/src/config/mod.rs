@@ -61,7 +61,8 @@
 //! | `[prices."m"]` | list prices of the six models | `input_per_mtok`, `output_per_mtok`, `cached_input_per_mtok` (USD per 1M tokens; cached defaults to input); `max_reasoning_tokens` (reasoning models: the chain of thought's budget per choice, reserved with the answer's cap and enforced where the provider allows; reasoning is billed as output) |
 //! | `[tiers.T]` | `staff`, `guest` | `rpm`, `max_rounds`, `daily_tokens`, `daily_usd` (number or `"unlimited"`), `max_tokens`, `max_n` (default 1), `models`, `allowed_fields` (request fields forwarded upstream; default [`DEFAULT_ALLOWED_FIELDS`]) |
 //! | `[budget]` | | `daily_usd = 50.0` (deployment cap, or `"unlimited"`), `lease_slice_usd = 0.5`, `reservation_ttl_s = 600` (10..: how long a reservation outlives its last renewal; a live request renews it every third of this) |
-//! | `[tools]` | | OA actions (docs/tools.md): `max_rounds = 5` (continuations after one user message; the one that reaches it goes upstream without tools, one more is a 429; clamped to 0..=20, 0 turns tools off), `max_result_bytes = 8192` (a result is cut to this, clamped to 256..=65536), `context_max_bytes = 4096` (the page's serialized `context`, 400 beyond; clamped to 0..=32768, 0 refuses any) |
+//! | `[tools]` | | OA actions (docs/tools.md): `max_rounds = 5` (continuations after one user message; the one that reaches it goes upstream without tools, one more is a 429; clamped to 0..=20, 0 turns tools off), `max_result_bytes = 8192` (a result is cut to this, clamped to 256..=65536), `context_max_bytes = 4096` (the page's serialized `context`, 400 beyond; clamped to 0..=32768, 0 refuses any), `webhook_timeout_ms = 10000` (a server tool's webhook, clamped to 500..=10000), `webhook_max_bytes = 65536` (the most of its answer read, clamped to 1024..=1048576) |
+//! | `[tools.server.<name>]` | | A server tool (docs/tools.md, "Server tools"): `url` (https, or http only to 127.0.0.1 / localhost / [::1]), `description`, `parameters` (JSON Schema object), `confirm = false`. Needs the secret `OACHAT_TOOLS_SECRET` (a config error without it) |
 //! | `[ledger]` | | `tool_args = false`: also keep tool calls' arguments (column `tool_args`, at most 4 KiB); the names are always kept (`tools`) |
 //! | `[routing]` | | `enabled = true`, `conciseness = true`, `default_route = "general"`, `min_confidence = 0.5`, `concise_prompt` |
 //! | `[routes.R]` | `code`, `translate`, `summarize`, `writing`, `general` | see the next table |
@@ -89,6 +90,7 @@
 //! | `examples` | `[]` | utterances that train the classifier (replaces the built-in list) |
 //! | `extra_examples` | `[]` | appended to `examples`: the easy way to teach a built-in route |
 //! | `follow_ups` | `[]` | suggested next questions: the widget shows them as quick replies after the answer |
+//! | `tools` | all | the server tools (`[tools.server]`) this route offers on `/v1/oachat/chat` |
 //!
 //! Tier defaults: `staff` = rpm 20, max_rounds 30, daily_tokens 200000, daily_usd 2.0,
 //! max_tokens 2048, max_n 1, models `["*"]`; `guest` = rpm 5, max_rounds 10, daily_tokens 20000,
@@ -118,7 +120,7 @@ pub use defaults::DEFAULT_ALLOWED_FIELDS;
 pub use errors::{ConfigError, ConfigProblem, ModelError};
 pub use types::{
     usd_to_micro, BudgetConfig, Config, GuestPool, KeyStrategy, LedgerConfig, ModelChoice, Price,
-    ResolvedModel, Route, RoutingConfig, Scenario, Tier, ToolsConfig, Upstream,
+    ResolvedModel, Route, RoutingConfig, Scenario, ServerTool, Tier, ToolsConfig, Upstream,
 };
 
 use merge::{from_value_with_path, RawConfig};
@@ -216,6 +218,64 @@ mod tests {
         );
         assert_eq!(load("[tools]\nmax_rounds = 0").tools.max_rounds, 0);
         check_error("[tools]\nmax_round = 3", "tools");
+    }
+
+    #[test]
+    fn server_tools_and_their_webhook_bounds() {
+        let defaults = load("");
+        assert_eq!(
+            (
+                defaults.tools.webhook_timeout_ms,
+                defaults.tools.webhook_max_bytes
+            ),
+            (10_000, 65_536)
+        );
+        let hostile = load("[tools]\nwebhook_timeout_ms = 0\nwebhook_max_bytes = 4000000000");
+        assert_eq!(
+            (
+                hostile.tools.webhook_timeout_ms,
+                hostile.tools.webhook_max_bytes
+            ),
+            (500, 1_048_576)
+        );
+        let config = load(
+            "[tools.server.leave_balance]\nurl = \"https://oa.example.com/x\"\nconfirm = true\n[routes.hr]\ntools = [\"leave_balance\"]",
+        );
+        let tool = &config.tools.server["leave_balance"];
+        assert!(tool.confirm);
+        assert_eq!(tool.parameters["type"], "object");
+        assert_eq!(
+            config.routes["hr"].tools.as_deref(),
+            Some(&["leave_balance".to_string()][..])
+        );
+        check_error(
+            "[tools.server.x]\nurl = \"http://oa.example.com/x\"",
+            "tools.server.x.url",
+        );
+        check_error(
+            "[tools.server.x]\ndescription = \"no url\"",
+            "tools.server.x",
+        );
+        check_error(
+            "[tools.server.\"bad name\"]\nurl = \"https://oa.example.com/x\"",
+            "tools.server.\"bad name\"",
+        );
+        check_error(
+            "[tools.server.x]\nurl = \"https://a.example\"\nparameters = \"object\"",
+            "tools.server.x.parameters",
+        );
+        check_error(
+            "[tools.server.x]\nurl = \"https://a.example\"\nsecret = \"no\"",
+            "tools.server.x",
+        );
+        check_error("[routes.hr]\ntools = [\"missing\"]", "routes.hr.tools[0]");
+        // The secret is required once there is a server tool, and only then.
+        assert!(defaults.check_tools_secret(None).is_ok());
+        assert!(config.check_tools_secret(Some("k")).is_ok());
+        for missing in [None, Some("")] {
+            let error = config.check_tools_secret(missing).unwrap_err().to_string();
+            assert!(error.contains("OACHAT_TOOLS_SECRET"), "{error}");
+        }
     }
 
     #[track_caller]

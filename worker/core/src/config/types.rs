@@ -154,12 +154,33 @@ pub struct ToolsConfig {
     pub max_result_bytes: u32,
     /// The page's serialized `context` may be at most this many bytes. 0..=32768; 0 refuses it.
     pub context_max_bytes: u32,
+    /// How long a server tool's webhook may take to answer. 500..=10000.
+    pub webhook_timeout_ms: u32,
+    /// The most of a webhook's answer that is read. 1024..=1048576.
+    pub webhook_max_bytes: u32,
+    /// Server tools (`[tools.server.<name>]`): run by the worker through a signed webhook to
+    /// the OA backend, never by the page.
+    pub server: std::collections::BTreeMap<String, ServerTool>,
+}
+
+/// One server tool: what the model is offered, and the only URL the worker calls for it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct ServerTool {
+    /// `https://...`, or `http://` to 127.0.0.1, localhost or [::1] (development, tests).
+    pub url: String,
+    pub description: String,
+    /// A JSON Schema object (the default: an object without properties).
+    pub parameters: serde_json::Value,
+    /// The user confirms in the widget before the worker calls it.
+    pub confirm: bool,
 }
 
 impl ToolsConfig {
     pub const MAX_ROUNDS: std::ops::RangeInclusive<u32> = 0..=20;
     pub const RESULT_BYTES: std::ops::RangeInclusive<u32> = 256..=65_536;
     pub const CONTEXT_BYTES: std::ops::RangeInclusive<u32> = 0..=32_768;
+    pub const WEBHOOK_TIMEOUT_MS: std::ops::RangeInclusive<u32> = 500..=10_000;
+    pub const WEBHOOK_BYTES: std::ops::RangeInclusive<u32> = 1024..=1_048_576;
 
     /// The limits a request's parsing applies.
     pub fn limits(&self) -> crate::tools::ToolLimits {
@@ -232,6 +253,8 @@ pub struct Route {
     pub examples: Vec<String>,
     /// Suggested next questions, sent to the widget as a quick-replies card after the answer.
     pub follow_ups: Vec<String>,
+    /// The server tools this route offers (`None`: all of them).
+    pub tools: Option<Vec<String>>,
 }
 
 /// A scenario: a prompt template the widget or a card can pick by name.

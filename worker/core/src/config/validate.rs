@@ -17,6 +17,7 @@ impl Config {
         self.validate_models(&mut problems);
         self.validate_tiers(&mut problems);
         self.validate_routes(&mut problems);
+        self.validate_server_tools(&mut problems);
         if problems.list.is_empty() {
             Ok(())
         } else {
@@ -314,6 +315,69 @@ impl Config {
                 problems.add(format!("{path}.prompt"), "must not be empty");
             }
         }
+    }
+}
+
+impl Config {
+    /// `[tools.server.*]`: names the model accepts, URLs the worker may call, schemas as
+    /// bounded as a page's; and routes' `tools` naming configured server tools.
+    fn validate_server_tools(&self, problems: &mut Problems) {
+        use crate::tools::{
+            too_deep, valid_tool_name, MAX_DESCRIPTION_CHARS, MAX_JSON_DEPTH, MAX_PARAMETERS_BYTES,
+        };
+        for (name, tool) in &self.tools.server {
+            let path = format!("tools.server.{}", quote_key(name));
+            if !valid_tool_name(name) {
+                problems.add(
+                    &path,
+                    "the name must be 1 to 64 letters, digits, `_` or `-`",
+                );
+            }
+            if let Err(message) = crate::tools::check_webhook_url(&tool.url) {
+                problems.add(format!("{path}.url"), message);
+            }
+            if tool.description.chars().count() > MAX_DESCRIPTION_CHARS {
+                problems.add(
+                    format!("{path}.description"),
+                    format!("must be at most {MAX_DESCRIPTION_CHARS} characters"),
+                );
+            }
+            let bytes = serde_json::to_string(&tool.parameters).map_or(usize::MAX, |t| t.len());
+            if !tool.parameters.is_object()
+                || bytes > MAX_PARAMETERS_BYTES
+                || too_deep(&tool.parameters, MAX_JSON_DEPTH)
+            {
+                problems.add(
+                    format!("{path}.parameters"),
+                    format!(
+                        "must be a JSON Schema object of at most {} KiB, nested at most {MAX_JSON_DEPTH} deep",
+                        MAX_PARAMETERS_BYTES / 1024
+                    ),
+                );
+            }
+        }
+        for (name, route) in &self.routes {
+            for (index, tool) in route.tools.iter().flatten().enumerate() {
+                if !self.tools.server.contains_key(tool) {
+                    problems.add(
+                        format!("routes.{}.tools[{index}]", quote_key(name)),
+                        format!("no server tool named `{tool}` (see [tools.server])"),
+                    );
+                }
+            }
+        }
+    }
+
+    /// A config with server tools needs `OACHAT_TOOLS_SECRET` to sign their webhooks: without
+    /// it the worker refuses to start rather than call an OA backend unsigned.
+    pub fn check_tools_secret(&self, secret: Option<&str>) -> Result<(), ConfigError> {
+        if self.tools.server.is_empty() || secret.is_some_and(|secret| !secret.is_empty()) {
+            return Ok(());
+        }
+        Err(ConfigError::single(
+            "tools.server",
+            "server tools need the secret OACHAT_TOOLS_SECRET (wrangler secret put OACHAT_TOOLS_SECRET, or .dev.vars) to sign their webhooks",
+        ))
     }
 }
 

@@ -90,6 +90,8 @@ pub struct StreamMeter {
     tool_calls: Option<crate::tools::ToolCallAssembler>,
     /// The tools the request offered: only calls to these reach the page.
     offered_tools: Vec<String>,
+    /// The server tools as `(name, confirm)`: their calls' events say so.
+    server_tools: Vec<(String, bool)>,
 }
 
 impl StreamMeter {
@@ -107,7 +109,19 @@ impl StreamMeter {
             finish_reason: None,
             tool_calls: None,
             offered_tools: Vec::new(),
+            server_tools: Vec::new(),
         }
+    }
+
+    /// The server tools (`(name, confirm)`), whose calls' events carry `server: true`.
+    pub fn with_server_tools(mut self, server_tools: Vec<(String, bool)>) -> StreamMeter {
+        self.server_tools = server_tools;
+        self
+    }
+
+    /// See [`StreamMeter::with_server_tools`].
+    pub fn server_tools(&self) -> &[(String, bool)] {
+        &self.server_tools
     }
 
     /// Also assemble the answer's tool calls, for [`StreamMeter::tool_calls`]; `offered` are

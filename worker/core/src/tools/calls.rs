@@ -111,14 +111,23 @@ impl ToolCallAssembler {
     }
 }
 
-/// One `event: oachat.tool_call` per call, for the widget.
-pub fn tool_call_events(calls: &[ToolCall]) -> String {
+/// One `event: oachat.tool_call` per call, for the widget. A server tool's call (`server`:
+/// `(name, confirm)` of each) says so, and whether the user confirms it first.
+pub fn tool_call_events(calls: &[ToolCall], server: &[(String, bool)]) -> String {
     let mut out = String::new();
     for call in calls {
         out.push_str("event: ");
         out.push_str(TOOL_CALL_EVENT);
         out.push('\n');
-        let data = json!({"id": call.id, "name": call.name, "arguments": call.arguments});
+        let mut data = json!({"id": call.id, "name": call.name, "arguments": call.arguments});
+        match super::call_flags(server, &call.name) {
+            (false, _) => {}
+            (true, false) => data["server"] = true.into(),
+            (true, true) => {
+                data["server"] = true.into();
+                data["confirm"] = true.into();
+            }
+        }
         encode_event_into(&mut out, &data.to_string());
     }
     out
@@ -251,7 +260,7 @@ mod tests {
                 arguments: "not json".into(),
             },
         ];
-        let events = SseParser::new().push(tool_call_events(&calls).as_bytes());
+        let events = SseParser::new().push(tool_call_events(&calls, &[]).as_bytes());
         assert_eq!(events.len(), 2);
         assert_eq!(events[0].event.as_deref(), Some("oachat.tool_call"));
         let data: Value = serde_json::from_str(&events[0].data).unwrap();
@@ -261,6 +270,23 @@ mod tests {
             "arguments": "{\"from\":\"2024-06-24\"}\n"})
         );
         assert_eq!(ledger_tool_names(&calls), "submit_leave,f");
+        // A server tool's call says so (and whether the user confirms it first).
+        let flagged = tool_call_events(&calls, &[("f".to_string(), true)]);
+        let events = SseParser::new().push(flagged.as_bytes());
+        let first: Value = serde_json::from_str(&events[0].data).unwrap();
+        let second: Value = serde_json::from_str(&events[1].data).unwrap();
+        assert_eq!((first.get("server"), first.get("confirm")), (None, None));
+        assert_eq!(
+            (&second["server"], &second["confirm"]),
+            (&json!(true), &json!(true))
+        );
+        let unconfirmed = tool_call_events(&calls[1..], &[("f".to_string(), false)]);
+        let event: Value =
+            serde_json::from_str(&SseParser::new().push(unconfirmed.as_bytes())[0].data).unwrap();
+        assert_eq!(
+            (&event["server"], event.get("confirm")),
+            (&json!(true), None)
+        );
         assert_eq!(
             ledger_tool_args(&calls),
             r#"["{\"from\":\"2024-06-24\"}\n","not json"]"#

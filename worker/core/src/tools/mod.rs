@@ -8,6 +8,9 @@
 //!   calls of the conversation's last answer, and the `tool` messages they become;
 //! - `calls.rs`: the calls of an answer, assembled from streamed `delta.tool_calls`
 //!   fragments, and the `oachat.tool_call` events and ledger fields made from them;
+//! - `server.rs`: server tools (`[tools.server]`), offered beside the page's and answered by
+//!   the worker itself; `webhook.rs`: the signed webhook their calls become, and its outcome
+//!   as a result;
 //! - `rounds.rs`: how many tool rounds a user message has had, and the rule for the round
 //!   that reaches `tools.max_rounds`.
 //!
@@ -18,10 +21,13 @@ mod calls;
 mod offer;
 mod results;
 mod rounds;
+mod server;
+mod webhook;
 
 use serde::{Deserialize, Serialize};
 
 pub use calls::{ledger_tool_args, ledger_tool_names, tool_call_events, ToolCallAssembler};
+pub use offer::valid_tool_name;
 pub use offer::{
     context_message, offered_names, parse_context, parse_tools, upstream_tools, ToolSpec,
 };
@@ -29,6 +35,15 @@ pub use results::{
     filler_result, parse_tool_results, tool_message_content, truncate_result, ToolResult,
 };
 pub use rounds::{continuation, Continuation, ToolRefusal};
+pub use server::{
+    apply_server_answers, call_flags, check_result_status, merge_offer, route_server_tools,
+    server_calls_to_answer, server_flags, webhook_arguments, withhold_server_tools,
+    NOT_A_SERVER_TOOL,
+};
+pub use webhook::{
+    check_webhook_url, log_line, sign, webhook_request, webhook_result_content, WebhookCaller,
+    WebhookOutcome, WebhookRequest,
+};
 
 /// Tools a request may offer: a page's actions, not a plugin store.
 pub const MAX_TOOLS: usize = 32;
@@ -67,6 +82,8 @@ pub enum ToolStatus {
     Ok,
     Error,
     Declined,
+    /// A server tool's call: the worker answers it with its webhook.
+    Server,
 }
 
 impl ToolStatus {
@@ -75,6 +92,7 @@ impl ToolStatus {
             ToolStatus::Ok => "ok",
             ToolStatus::Error => "error",
             ToolStatus::Declined => "declined",
+            ToolStatus::Server => "server",
         }
     }
 }

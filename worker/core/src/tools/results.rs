@@ -85,11 +85,14 @@ pub fn parse_tool_results(
                 "ok" => ToolStatus::Ok,
                 "error" => ToolStatus::Error,
                 "declined" => ToolStatus::Declined,
+                "server" => ToolStatus::Server,
                 _ => return Err(bad_status(&field(".status"))),
             },
             Some(_) => return Err(bad_status(&field(".status"))),
         };
         let content = match result.get("content") {
+            // Only the worker writes a server call's content.
+            _ if status == ToolStatus::Server => "",
             None | Some(Value::Null) => "",
             Some(Value::String(content)) => content.as_str(),
             Some(_) => {
@@ -114,7 +117,7 @@ pub fn parse_tool_results(
 fn bad_status(field: &str) -> ProxyError {
     ProxyError::invalid(
         field,
-        format!("`{field}` must be \"ok\", \"error\" or \"declined\"."),
+        format!("`{field}` must be \"ok\", \"error\", \"declined\" or \"server\"."),
     )
 }
 
@@ -144,7 +147,8 @@ pub fn filler_result(id: &str) -> ToolResult {
 /// said to be so before whatever the page wrote.
 pub fn tool_message_content(status: ToolStatus, content: &str) -> String {
     match status {
-        ToolStatus::Ok => content.to_string(),
+        // A server tool's content is the webhook's answer, or already says it failed.
+        ToolStatus::Ok | ToolStatus::Server => content.to_string(),
         ToolStatus::Declined if content.is_empty() => DECLINED_PREFIX.to_string(),
         ToolStatus::Declined => format!("{DECLINED_PREFIX}\n{content}"),
         ToolStatus::Error => format!("{ERROR_PREFIX}{content}"),

@@ -7,6 +7,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::results::{filler_result, ToolResult};
+use super::server::check_result_status;
 use crate::conversation::StoredMessage;
 use crate::error::ProxyError;
 
@@ -28,6 +29,9 @@ pub struct Continuation {
 pub enum ToolRefusal {
     /// `tool_results[index].id` is not a call of the last answer waiting for its result.
     UnknownId { index: usize },
+    /// `tool_results[index]` claims an `ok` or `error` result for a server tool's call: only
+    /// the worker answers those.
+    ServerCall { index: usize },
     /// The user message already had `max` tool rounds.
     TooManyRounds { max: u32 },
 }
@@ -45,17 +49,29 @@ impl ToolRefusal {
                     ),
                 )
             }
+            ToolRefusal::ServerCall { index } => {
+                let param = format!("tool_results[{index}].status");
+                ProxyError::invalid(
+                    &param,
+                    format!(
+                        "`{param}` answers a server tool's call: only \"server\" (or \"declined\") \
+                         is accepted, the worker answers it."
+                    ),
+                )
+            }
             ToolRefusal::TooManyRounds { max } => ProxyError::MaxToolRounds { max },
         }
     }
 }
 
 /// Whether `history` can be continued with `results`, and how. `history` is the whole
-/// stored conversation, untrimmed.
+/// stored conversation, untrimmed; `server_names` the configured server tools (a call is
+/// judged by the name stored with it, never by what the page says).
 pub fn continuation(
     history: &[StoredMessage],
     results: &[ToolResult],
     max_rounds: u32,
+    server_names: &[String],
 ) -> Result<Continuation, ToolRefusal> {
     let this_user_message = history
         .iter()
@@ -76,15 +92,19 @@ pub fn continuation(
         Some(last) if last.role == "assistant" => last.tool_calls.as_slice(),
         _ => &[],
     };
+    let mut checked = Vec::with_capacity(results.len());
     for (index, result) in results.iter().enumerate() {
-        if !pending.iter().any(|call| call.id == result.id) {
+        let Some(call) = pending.iter().find(|call| call.id == result.id) else {
             return Err(ToolRefusal::UnknownId { index });
-        }
+        };
+        let result = check_result_status(result.clone(), &call.name, server_names)
+            .ok_or(ToolRefusal::ServerCall { index })?;
+        checked.push(result);
     }
     let results = pending
         .iter()
         .map(|call| {
-            results
+            checked
                 .iter()
                 .find(|result| result.id == call.id)
                 .cloned()
@@ -139,7 +159,7 @@ mod tests {
     #[test]
     fn results_follow_the_calls_order_and_missing_ones_are_filled() {
         let history = [user("请假"), calling(&["call_a", "call_b", "call_c"])];
-        let continued = continuation(&history, &[ok("call_c"), ok("call_a")], 5).unwrap();
+        let continued = continuation(&history, &[ok("call_c"), ok("call_a")], 5, &[]).unwrap();
         let ids: Vec<_> = continued.results.iter().map(|r| r.id.as_str()).collect();
         assert_eq!(ids, ["call_a", "call_b", "call_c"]);
         assert_eq!(continued.results[1], filler_result("call_b"));
@@ -158,25 +178,25 @@ mod tests {
         ];
         // An id of an earlier message is not waiting any more.
         assert_eq!(
-            continuation(&history, &[ok("call_new"), ok("call_old")], 5),
+            continuation(&history, &[ok("call_new"), ok("call_old")], 5, &[]),
             Err(ToolRefusal::UnknownId { index: 1 })
         );
         assert_eq!(
-            continuation(&history, &[ok("call_made_up")], 5),
+            continuation(&history, &[ok("call_made_up")], 5, &[]),
             Err(ToolRefusal::UnknownId { index: 0 })
         );
         // The last answer called nothing: nothing waits.
         assert_eq!(
-            continuation(&history[..4], &[ok("call_old")], 5),
+            continuation(&history[..4], &[ok("call_old")], 5, &[]),
             Err(ToolRefusal::UnknownId { index: 0 })
         );
         // Results already stored: the call does not wait any more.
         let answered = [user("a"), calling(&["call_x"]), tool("call_x")];
         assert_eq!(
-            continuation(&answered, &[ok("call_x")], 5),
+            continuation(&answered, &[ok("call_x")], 5, &[]),
             Err(ToolRefusal::UnknownId { index: 0 })
         );
-        assert!(continuation(&[], &[ok("x")], 5).is_err());
+        assert!(continuation(&[], &[ok("x")], 5, &[]).is_err());
     }
 
     #[test]
@@ -185,7 +205,7 @@ mod tests {
         for round in 1..=3u32 {
             let id = format!("call_{round}");
             history.push(calling(&[&id]));
-            let continued = continuation(&history, &[ok(&id)], 3).unwrap();
+            let continued = continuation(&history, &[ok(&id)], 3, &[]).unwrap();
             assert_eq!(continued.round, round);
             assert_eq!(continued.offer_tools, round < 3, "round {round}");
             history.push(tool(&id));
@@ -193,21 +213,49 @@ mod tests {
         // The last round answered in words; another continuation is one too many.
         history.push(StoredMessage::text("assistant", "done"));
         assert_eq!(
-            continuation(&history, &[ok("call_3")], 3),
+            continuation(&history, &[ok("call_3")], 3, &[]),
             Err(ToolRefusal::TooManyRounds { max: 3 })
         );
         // A new user message starts the count again.
         history.push(user("again"));
         history.push(calling(&["call_9"]));
         assert_eq!(
-            continuation(&history, &[ok("call_9")], 3).map(|c| c.round),
+            continuation(&history, &[ok("call_9")], 3, &[]).map(|c| c.round),
             Ok(1)
         );
         // With no rounds allowed, nothing continues.
         assert_eq!(
-            continuation(&history, &[ok("call_9")], 0),
+            continuation(&history, &[ok("call_9")], 0, &[]),
             Err(ToolRefusal::TooManyRounds { max: 0 })
         );
+    }
+
+    #[test]
+    fn a_server_tools_call_is_answered_by_the_worker_only() {
+        let history = [user("余额"), calling(&["call_a", "call_b"])];
+        let server = vec!["submit_leave".to_string()];
+        // Every call here names `submit_leave`, a server tool: `ok` from the page is refused.
+        assert_eq!(
+            continuation(&history, &[ok("call_a")], 5, &server),
+            Err(ToolRefusal::ServerCall { index: 0 })
+        );
+        let server_status = ToolResult {
+            id: "call_b".into(),
+            status: ToolStatus::Server,
+            content: String::new(),
+        };
+        let continued =
+            continuation(&history, std::slice::from_ref(&server_status), 5, &server).unwrap();
+        assert_eq!(continued.results[1], server_status);
+        // Not a server tool: `server` becomes an error result.
+        let continued = continuation(&history, &[server_status], 5, &[]).unwrap();
+        assert_eq!(continued.results[1].status, ToolStatus::Error);
+        match (ToolRefusal::ServerCall { index: 3 }).into_error() {
+            ProxyError::InvalidRequest { param, .. } => {
+                assert_eq!(param.as_deref(), Some("tool_results[3].status"))
+            }
+            other => panic!("{other:?}"),
+        }
     }
 
     #[test]
