@@ -455,6 +455,16 @@ test('live: a conversation loaded from the history shows what its tools did', as
   const { page, widget } = await live('history');
   await ask(page, widget, '查询年假余额');
   assert.equal(await widget.locator('.oc-tool[data-phase="done"]').count(), 1);
+  // The turn is stored with its settle, just after the stream: wait until the newest listed
+  // conversation is this one, with its call, its result and the answer, before opening it.
+  await page.waitForFunction(async () => {
+    const { token } = await (await fetch('/demo/token')).json();
+    const get = (path) => fetch(path, { headers: { authorization: `Bearer ${token}` } }).then((r) => r.json());
+    const newest = (await get('/v1/oachat/conversations')).data?.[0];
+    if (!newest) return false;
+    const messages = (await get(`/v1/oachat/conversations/${newest.id}`)).messages ?? [];
+    return messages.some((m) => m.role === 'tool') && messages.at(-1)?.role === 'assistant';
+  }, null, { timeout: 20_000, polling: 200 });
   await page.evaluate(() => OAChat.reset());
   await widget.locator('[data-action="history"]').click();
   await widget.locator('.oc-history-open').first().click();
