@@ -103,10 +103,11 @@ pub async fn admit(
         }),
         _ => None,
     };
-    // Leases are needed when the deployment is capped, and for guests when their pool has a
-    // USD share of its own.
-    let leased =
-        deployment_cap.is_some() || guest_pool.is_some_and(|pool| pool.cap_micro_usd.is_some());
+    // Leases are needed when the deployment is capped (by the day or by the month), and for
+    // guests when their pool has a USD share of its own.
+    let leased = deployment_cap.is_some()
+        || config.deployment_monthly_micro_usd().is_some()
+        || guest_pool.is_some_and(|pool| pool.cap_micro_usd.is_some());
     // A continuation is one more model call of the same round: it counts no round (and gives
     // none back), its tool rounds are bounded by the object instead.
     let continuation = turn
@@ -122,6 +123,9 @@ pub async fn admit(
         conversation_id: conversation_id.clone(),
         daily_tokens: tier.daily_tokens,
         daily_micro_usd: tier.daily_micro_usd(),
+        monthly_tokens: tier.monthly_tokens,
+        monthly_micro_usd: tier.monthly_micro_usd(),
+        zone: config.zone(),
         reserve_tokens,
         reserve_micro_usd,
         // A guest's object asks for just what its request lacks: every new address is a new
@@ -368,6 +372,9 @@ fn refused(refusal: Refusal, now: u64, pooled_guest: bool) -> ProxyError {
                 BudgetKind::Usd => BudgetScope::UserUsd,
                 BudgetKind::Deployment if pooled_guest => BudgetScope::Guests,
                 BudgetKind::Deployment => BudgetScope::Deployment,
+                BudgetKind::MonthlyTokens => BudgetScope::UserMonthlyTokens,
+                BudgetKind::MonthlyUsd => BudgetScope::UserMonthlyUsd,
+                BudgetKind::DeploymentMonthly => BudgetScope::DeploymentMonthly,
             },
             retry_after_s: seconds_until(resets_at_ms),
         },

@@ -1,7 +1,6 @@
 //! `GET /v1/oachat/me`: the caller's own quota (today, this month, the rate window), read
 //! from their object without taking anything. The core's `me` module shapes the answer.
 
-use oachat_core::calendar::Zone;
 use oachat_core::me::{me, Caller, Limits};
 use worker::{Env, Request, Response};
 
@@ -48,11 +47,15 @@ pub async fn show(
         tokens: tier.daily_tokens,
         micro_usd: tier.daily_micro_usd(),
     };
+    let month_limits = Limits {
+        tokens: tier.monthly_tokens,
+        micro_usd: tier.monthly_micro_usd(),
+    };
     let view = me(
         &caller,
-        &Zone::utc(),
+        &config.zone(),
         day_limits,
-        Limits::default(),
+        month_limits,
         &answer,
         now,
     );

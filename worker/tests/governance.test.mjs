@@ -14,13 +14,42 @@ const TIERS = {
   guest_mode: true,
 };
 
+// A month with room for five requests: each reserves its prompt estimate (a few tokens) plus
+// the clamped max_tokens (1000), so 5500 tokens hold five in flight and not six.
+const MONTHLY = {
+  tiers: {
+    staff: {
+      rpm: 100000, max_rounds: 100000, daily_tokens: 'unlimited', daily_usd: 'unlimited',
+      monthly_tokens: 5500, max_tokens: 1000, models: ['*'],
+    },
+  },
+  budget: { daily_usd: 'unlimited' },
+};
+
+// The deployment's month: 1500 micro-USD, and no daily cap.
+const DEPLOYMENT_MONTH_MICRO_USD = 1500;
+const DEPLOYMENT_MONTH = { budget: { daily_usd: 'unlimited', monthly_usd: DEPLOYMENT_MONTH_MICRO_USD / 1e6, timezone: 'Asia/Tokyo' } };
+
 let stack;
+let monthly;
+let deploymentMonth;
 before(async () => {
-  stack = await startStack({ name: 'governance', config: TIERS });
+  [stack, monthly, deploymentMonth] = await Promise.all([
+    startStack({ name: 'governance', config: TIERS }),
+    startStack({ name: 'governance-monthly', config: MONTHLY }),
+    startStack({ name: 'governance-deployment-month', config: DEPLOYMENT_MONTH }),
+  ]);
 });
 after(async () => {
-  await stack?.stop();
+  await Promise.all([stack?.stop(), monthly?.stop(), deploymentMonth?.stop()]);
 });
+
+const DAY_MS = 86_400_000;
+/** The next local midnight of a zone `offsetHours` east of UTC. */
+const nextMidnight = (now, offsetHours) => {
+  const offset = offsetHours * 3_600_000;
+  return (Math.floor((now + offset) / DAY_MS) + 1) * DAY_MS - offset;
+};
 
 const ask = (text) => ({ model: 'gpt-4o-mini', messages: [{ role: 'user', content: text }] });
 const me = (token, init = {}) =>
@@ -38,10 +67,13 @@ test('GET /v1/oachat/me shows a new user their untouched limits', async () => {
   assert.equal(body.user, 'u:me-new');
   assert.equal(body.tier, 'staff');
   assert.equal(body.dept, 'finance');
-  assert.equal(typeof body.timezone, 'string');
+  assert.equal(body.timezone, 'Asia/Shanghai', 'the default zone');
   assert.match(body.day.period, /^\d{4}-\d{2}-\d{2}$/);
   assert.match(body.month.period, /^\d{4}-\d{2}$/);
   assert.ok(body.day.resets_at_ms > Date.now());
+  // Days roll over at midnight in Shanghai (16:00 UTC).
+  const resets = new Set([nextMidnight(Date.now() - 5_000, 8), nextMidnight(Date.now(), 8)]);
+  assert.ok(resets.has(body.day.resets_at_ms), `${body.day.resets_at_ms} is not Shanghai's midnight`);
   assert.ok(body.month.resets_at_ms >= body.day.resets_at_ms);
   assert.deepEqual(body.day.tokens, { used: 0, reserved: 0, limit: 100000, remaining: 100000 });
   assert.equal(body.day.usd.limit_micro, 1000000);
@@ -125,4 +157,72 @@ test('/me refuses other methods, bodies and bad credentials with OpenAI-shaped e
   const error = (await forged.json()).error;
   assert.deepEqual(Object.keys(error).sort(), ['code', 'message', 'param', 'type']);
   assert.equal(error.code, 'invalid_api_key');
+});
+
+const slow = (text) => ({
+  model: 'gpt-4o-mini',
+  stream: true,
+  messages: [{ role: 'user', content: `${text} [mock chunks=20 delay_ms=60]` }],
+});
+
+test('20 concurrent requests against a monthly budget with room for 5: exactly 5 are admitted', async () => {
+  const token = mintToken({ sub: 'month-alice' });
+  const url = monthly.url;
+  const responses = await Promise.all(Array.from({ length: 20 }, (_, i) => chat(url, token, slow(`m${i}`))));
+  const statuses = responses.map((r) => r.status);
+  assert.equal(statuses.filter((s) => s === 200).length, 5, JSON.stringify(statuses));
+  const refusals = await Promise.all(responses.filter((r) => r.status !== 200).map((r) => r.json()));
+  for (const refusal of refusals) {
+    assert.equal(refusal.error.code, 'monthly_budget_exceeded');
+    assert.equal(refusal.error.budget, 'monthly_tokens');
+    assert.match(refusal.error.message, /monthly token budget/);
+  }
+  // Refused until the 1st of next month (local), not until tomorrow.
+  const retryAfter = Number(responses.find((r) => r.status === 429).headers.get('retry-after'));
+  assert.ok(retryAfter * 1000 > nextMidnight(Date.now(), 8) - Date.now(), `retry-after ${retryAfter}`);
+  await Promise.all(responses.filter((r) => r.status === 200).map((r) => r.text()));
+  const usage = await settledUsage(url, 'u:month-alice');
+  assert.ok(usage.month_spent_tokens > 0 && usage.month_spent_tokens <= 5500, `spent ${usage.month_spent_tokens}`);
+  assert.equal(usage.monthly_limit_tokens, 5500);
+  const shown = await (await fetch(`${url}/v1/oachat/me`, { headers: { authorization: `Bearer ${token}` } })).json();
+  assert.equal(shown.month.tokens.used, usage.month_spent_tokens);
+  assert.equal(shown.month.tokens.limit, 5500);
+  assert.equal(shown.month.tokens.remaining, 5500 - usage.month_spent_tokens);
+  assert.equal(shown.day.tokens.limit, null);
+  // Another user's month is their own.
+  const bob = await chat(url, mintToken({ sub: 'month-bob' }), slow('bob'));
+  assert.equal(bob.status, 200);
+  await bob.text();
+});
+
+test('the deployment monthly cap stops everyone once spent, and names the monthly budget', async () => {
+  const url = deploymentMonth.url;
+  const alice = mintToken({ sub: 'dm-alice' });
+  let admitted = 0;
+  let refusal;
+  for (let i = 0; i < 20 && !refusal; i++) {
+    const response = await chat(url, alice, { model: 'gpt-4o-mini', messages: [{ role: 'user', content: `spend ${i}` }] });
+    if (response.status === 200) {
+      admitted += 1;
+      await response.json();
+      await settledUsage(url, 'u:dm-alice');
+    } else {
+      assert.equal(response.status, 429);
+      refusal = await response.json();
+    }
+  }
+  assert.ok(admitted >= 1, 'the month admits requests until it is spent');
+  assert.equal(refusal?.error?.code, 'monthly_budget_exceeded');
+  assert.equal(refusal.error.budget, 'budget.monthly_usd');
+  assert.match(refusal.error.message, /monthly budget for everyone is spent/);
+  const spent = (await settledUsage(url, 'u:dm-alice')).month_spent_micro_usd;
+  assert.ok(spent > 0 && spent <= DEPLOYMENT_MONTH_MICRO_USD, `spent ${spent} of ${DEPLOYMENT_MONTH_MICRO_USD}`);
+  const bob = await chat(url, mintToken({ sub: 'dm-bob' }), { model: 'gpt-4o-mini', messages: [{ role: 'user', content: 'me too' }] });
+  assert.equal(bob.status, 429);
+  assert.equal((await bob.json()).error.code, 'monthly_budget_exceeded');
+  // The zone is Tokyo's here: /me says so, and its day ends at 15:00 UTC.
+  const shown = await (await fetch(`${url}/v1/oachat/me`, { headers: { authorization: `Bearer ${alice}` } })).json();
+  assert.equal(shown.timezone, 'Asia/Tokyo');
+  const resets = new Set([nextMidnight(Date.now() - 5_000, 9), nextMidnight(Date.now(), 9)]);
+  assert.ok(resets.has(shown.day.resets_at_ms));
 });

@@ -18,6 +18,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::account_rows::{Change, Snapshot};
 use crate::budget::{Budget, BudgetKind, BudgetRefusal};
+use crate::calendar::Zone;
 use crate::config::Tier;
 use crate::limiter::{RoundCounter, SlidingWindowLimiter, MINUTE_MS};
 
@@ -38,6 +39,14 @@ pub struct AdmitRequest {
     pub conversation_id: Option<String>,
     pub daily_tokens: Option<u64>,
     pub daily_micro_usd: Option<u64>,
+    /// The tier's calendar-month limits.
+    #[serde(default)]
+    pub monthly_tokens: Option<u64>,
+    #[serde(default)]
+    pub monthly_micro_usd: Option<u64>,
+    /// `budget.timezone`: where days and months begin.
+    #[serde(default)]
+    pub zone: Zone,
     /// Worst case of this request: prompt estimate plus the clamped `max_tokens`.
     pub reserve_tokens: u64,
     pub reserve_micro_usd: u64,
@@ -67,6 +76,8 @@ pub struct TierLimits {
     pub max_rounds: Option<u32>,
     pub daily_tokens: Option<u64>,
     pub daily_micro_usd: Option<u64>,
+    pub monthly_tokens: Option<u64>,
+    pub monthly_micro_usd: Option<u64>,
 }
 
 impl TierLimits {
@@ -76,6 +87,8 @@ impl TierLimits {
             max_rounds: tier.max_rounds,
             daily_tokens: tier.daily_tokens,
             daily_micro_usd: tier.daily_micro_usd(),
+            monthly_tokens: tier.monthly_tokens,
+            monthly_micro_usd: tier.monthly_micro_usd(),
         }
     }
 }
@@ -98,6 +111,8 @@ impl AdmitRequest {
             self.max_rounds = limits.max_rounds;
             self.daily_tokens = limits.daily_tokens;
             self.daily_micro_usd = limits.daily_micro_usd;
+            self.monthly_tokens = limits.monthly_tokens;
+            self.monthly_micro_usd = limits.monthly_micro_usd;
         }
     }
 }
@@ -264,6 +279,8 @@ impl Account {
         });
         // Tiers can change (admin override, config edit): the latest limits apply.
         budget.set_limits(request.daily_tokens, request.daily_micro_usd);
+        budget.set_monthly_limits(request.monthly_tokens, request.monthly_micro_usd);
+        budget.set_zone(request.zone.clone(), request.now_ms);
         budget
     }
 
@@ -299,9 +316,10 @@ impl Account {
             .map_or(0, |budget| budget.take_lease_surplus(0, now_ms))
     }
 
-    pub fn add_lease(&mut self, granted_micro_usd: u64, now_ms: u64) {
+    /// Records a grant; `month_spent`: the deployment's monthly cap is what limited it.
+    pub fn add_lease(&mut self, granted_micro_usd: u64, month_spent: bool, now_ms: u64) {
         if let Some(budget) = &mut self.budget {
-            budget.add_lease(granted_micro_usd, now_ms);
+            budget.add_lease_from_month(granted_micro_usd, month_spent, now_ms);
         }
     }
 
@@ -508,6 +526,9 @@ pub(crate) mod tests {
             conversation_id: Some("c1".into()),
             daily_tokens: Some(1_000),
             daily_micro_usd: None,
+            monthly_tokens: None,
+            monthly_micro_usd: None,
+            zone: Zone::utc(),
             reserve_tokens: 100,
             reserve_micro_usd: 10,
             lease_slice_micro_usd: None,
@@ -616,6 +637,8 @@ pub(crate) mod tests {
             max_rounds: None,
             daily_tokens: None,
             daily_micro_usd: None,
+            monthly_tokens: None,
+            monthly_micro_usd: None,
         }));
         assert_eq!(
             (asked.rpm, asked.max_rounds, asked.daily_tokens),
@@ -648,7 +671,7 @@ pub(crate) mod tests {
             account.prepare(&first),
             Ok(Prepared::NeedsLease { .. })
         ));
-        account.add_lease(500_000, 1_000);
+        account.add_lease(500_000, false, 1_000);
         assert_eq!(account.admit(&first).0, Ok(()));
         assert_eq!(account.admit(&second).0, Ok(()));
         let keep = lease_to_keep(first.reserve_micro_usd, 500_000);
@@ -683,7 +706,7 @@ pub(crate) mod tests {
                 ..
             })
         ));
-        account.add_lease(500_000, 1_000);
+        account.add_lease(500_000, false, 1_000);
         assert_eq!(account.admit(&asked).0, Ok(()));
     }
 }

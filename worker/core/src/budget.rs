@@ -20,9 +20,12 @@
 //! requests in flight at that moment; the next reservation is refused. The estimate is chosen to
 //! err high so this does not happen in practice.
 //!
-//! **Day rollover (UTC).** On the first call of a new UTC day, spend resets to zero. Reservations
-//! still in flight carry over and settle into the new day: usage counts on the day it is settled,
-//! which never lets yesterday's leftovers be spent twice. The ledger keeps the exact timestamps.
+//! **Day and month rollover (`budget.timezone`).** On the first call of a new local day (see
+//! `calendar.rs`), the day's spend resets to zero; on the first of a new calendar month, the
+//! month's. Reservations still in flight carry over and settle into the new period: usage counts
+//! in the period it is settled, which never lets the last period's leftovers be spent twice. A
+//! reservation counts against the day's and the month's limits alike. The ledger keeps the exact
+//! timestamps.
 //!
 //! **Reservations live as long as their request.** The worker renews a request's reservation
 //! ([`Budget::renew`]) every third of the TTL while the request runs, however long its stream.
@@ -45,8 +48,10 @@
 //! One user object makes one lease call at a time (`durable/user_do.rs`): its concurrent
 //! requests wait for that grant instead of each taking a slice.
 //!
-//! The deployment object never grants more than `cap - granted`, so the sum of all leases never
-//! exceeds the day's cap, and a user object never reserves beyond its lease: the deployment
+//! The deployment object never grants more than the smaller of the day's `cap - granted` and
+//! the month's (`budget.monthly_usd`: every day's net grants count against it; lease a user
+//! still held unused when its day ended stays counted, erring towards refusing), so the sum of
+//! all leases never exceeds either cap, and a user object never reserves beyond its lease: the deployment
 //! cannot overspend (up to the overrun bound above). Failures err towards refusing: a grant whose
 //! reply is lost, or a give-back whose call fails, leaves money unused, never double-spent.
 //! Near the cap, grants shrink to what is left; a user refused for the deployment returns its
@@ -97,6 +102,23 @@ pub enum BudgetKind {
     Usd,
     /// The deployment's `budget.daily_usd` (the user's lease could not be topped up).
     Deployment,
+    /// The tier's `monthly_tokens`.
+    MonthlyTokens,
+    /// The tier's `monthly_usd`.
+    MonthlyUsd,
+    /// The deployment's `budget.monthly_usd` (the lease could not be topped up because the
+    /// month's cap, not the day's, is used up).
+    DeploymentMonthly,
+}
+
+impl BudgetKind {
+    /// Whether this limit is a calendar month's (it resets on the 1st, not at midnight).
+    pub fn monthly(self) -> bool {
+        matches!(
+            self,
+            BudgetKind::MonthlyTokens | BudgetKind::MonthlyUsd | BudgetKind::DeploymentMonthly
+        )
+    }
 }
 
 /// A refused reservation (429 `budget_exceeded`).
@@ -170,6 +192,14 @@ pub struct Budget {
     month_spent_tokens: u64,
     #[serde(default)]
     month_spent_micro_usd: u64,
+    #[serde(default)]
+    monthly_limit_tokens: Option<u64>,
+    #[serde(default)]
+    monthly_limit_micro_usd: Option<u64>,
+    /// The deployment's last grant fell short because its month's cap is used up (not the
+    /// day's): a refusal for the deployment then names the monthly cap.
+    #[serde(default)]
+    deployment_month_spent: bool,
     limit_tokens: Option<u64>,
     limit_micro_usd: Option<u64>,
     spent_tokens: u64,
@@ -210,7 +240,7 @@ impl PartialEq for BudgetChanges {
 impl Eq for BudgetChanges {}
 
 /// A snapshot for `GET /admin/usage` and for the widget's remaining-budget display.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct BudgetUsage {
     pub day: u32,
     /// This calendar month: spent so far (reservations in flight count against it too, as
@@ -230,6 +260,10 @@ pub struct BudgetUsage {
     pub limit_tokens: Option<u64>,
     pub limit_micro_usd: Option<u64>,
     pub resets_at_ms: u64,
+    #[serde(default)]
+    pub monthly_limit_tokens: Option<u64>,
+    #[serde(default)]
+    pub monthly_limit_micro_usd: Option<u64>,
 }
 
 impl Budget {
@@ -242,6 +276,9 @@ impl Budget {
             month: month_of_day(day),
             month_spent_tokens: 0,
             month_spent_micro_usd: 0,
+            monthly_limit_tokens: None,
+            monthly_limit_micro_usd: None,
+            deployment_month_spent: false,
             zone,
             limit_tokens,
             limit_micro_usd,
@@ -306,6 +343,13 @@ impl Budget {
     /// over at once; one that has not keeps its totals until it does.
     pub fn set_zone(&mut self, zone: Zone, now_ms: u64) {
         if self.zone != zone {
+            // The old zone's periods first (and a document from before months, migrated).
+            self.maintain(now_ms);
+            // West of the old zone the current period may be numbered lower: it goes on
+            // (totals kept) instead of never rolling over until the old number is passed.
+            let today = zone.day(now_ms);
+            self.day = self.day.min(today);
+            self.month = self.month.min(month_of_day(today));
             self.zone = zone;
             self.changes.document = true;
             self.maintain(now_ms);
@@ -321,14 +365,53 @@ impl Budget {
         self.limit_micro_usd = limit_micro_usd;
     }
 
-    /// Whether a reservation of this size would fit the user's own limits now, without making
-    /// it. Does not consider the lease.
+    /// Monthly limits (`None` is unlimited); reservations already made stand.
+    pub fn set_monthly_limits(&mut self, limit_tokens: Option<u64>, limit_micro_usd: Option<u64>) {
+        let limits = (limit_tokens, limit_micro_usd);
+        if (self.monthly_limit_tokens, self.monthly_limit_micro_usd) != limits {
+            self.changes.document = true;
+        }
+        self.monthly_limit_tokens = limit_tokens;
+        self.monthly_limit_micro_usd = limit_micro_usd;
+    }
+
+    pub fn with_monthly_limits(
+        mut self,
+        limit_tokens: Option<u64>,
+        limit_micro_usd: Option<u64>,
+    ) -> Budget {
+        self.set_monthly_limits(limit_tokens, limit_micro_usd);
+        self
+    }
+
+    /// The refusal for `which`, with when it resets.
+    fn refusal(&self, which: BudgetKind) -> BudgetRefusal {
+        let resets_at_ms = if which.monthly() {
+            self.zone.next_month_start_ms(self.month)
+        } else {
+            self.zone.next_day_start_ms(self.day)
+        };
+        BudgetRefusal {
+            which,
+            resets_at_ms,
+        }
+    }
+
+    /// The refusal when the lease cannot cover a reservation: the deployment's daily cap, or
+    /// its monthly one when that is what stopped the last grant.
+    fn deployment_refusal(&self) -> BudgetRefusal {
+        self.refusal(match self.deployment_month_spent {
+            true => BudgetKind::DeploymentMonthly,
+            false => BudgetKind::Deployment,
+        })
+    }
+
+    /// Whether a reservation of this size would fit the user's own limits now (the day's and
+    /// the month's: a reservation counts against both), without making it. Does not
+    /// consider the lease.
     pub fn check(&mut self, tokens: u64, micro_usd: u64, now_ms: u64) -> Result<(), BudgetRefusal> {
         self.maintain(now_ms);
-        let refuse = |which| BudgetRefusal {
-            which,
-            resets_at_ms: self.zone.next_day_start_ms(self.day),
-        };
+        let refuse = |which| self.refusal(which);
         let over = |limit: Option<u64>, spent: u64, reserved: u64, more: u64| {
             limit.is_some_and(|limit| spent.saturating_add(reserved).saturating_add(more) > limit)
         };
@@ -348,6 +431,22 @@ impl Budget {
         ) {
             return Err(refuse(BudgetKind::Usd));
         }
+        if over(
+            self.monthly_limit_tokens,
+            self.month_spent_tokens,
+            self.reserved_tokens,
+            tokens,
+        ) {
+            return Err(refuse(BudgetKind::MonthlyTokens));
+        }
+        if over(
+            self.monthly_limit_micro_usd,
+            self.month_spent_micro_usd,
+            self.reserved_micro_usd,
+            micro_usd,
+        ) {
+            return Err(refuse(BudgetKind::MonthlyUsd));
+        }
         Ok(())
     }
 
@@ -365,13 +464,13 @@ impl Budget {
             return Ok(());
         }
         self.check(tokens, micro_usd, now_ms)?;
+        if self
+            .lease
+            .is_some_and(|lease| lease.available() < micro_usd)
+        {
+            return Err(self.deployment_refusal());
+        }
         if let Some(lease) = &mut self.lease {
-            if lease.available() < micro_usd {
-                return Err(BudgetRefusal {
-                    which: BudgetKind::Deployment,
-                    resets_at_ms: self.zone.next_day_start_ms(self.day),
-                });
-            }
             lease.used += micro_usd;
         }
         self.reserved_tokens += tokens;
@@ -401,19 +500,17 @@ impl Budget {
         now_ms: u64,
     ) -> Result<(), BudgetRefusal> {
         self.maintain(now_ms);
-        let resets_at_ms = self.zone.next_day_start_ms(self.day);
-        let refuse = |which| BudgetRefusal {
-            which,
-            resets_at_ms,
-        };
         if !self.reservations.get(id).is_some_and(Reservation::live) {
-            return Err(refuse(BudgetKind::Tokens));
+            return Err(self.refusal(BudgetKind::Tokens));
         }
         self.check(tokens, micro_usd, now_ms)?;
+        if self
+            .lease
+            .is_some_and(|lease| lease.available() < micro_usd)
+        {
+            return Err(self.deployment_refusal());
+        }
         if let Some(lease) = &mut self.lease {
-            if lease.available() < micro_usd {
-                return Err(refuse(BudgetKind::Deployment));
-            }
             lease.used += micro_usd;
         }
         self.reserved_tokens += tokens;
@@ -510,11 +607,27 @@ impl Budget {
         }
         let shortfall = micro_usd - available + lease.used.saturating_sub(lease.granted);
         let mut ask = shortfall.max(self.lease_slice_micro_usd);
-        if let Some(limit) = self.limit_micro_usd {
-            let user_room = limit.saturating_sub(self.spent_micro_usd + self.reserved_micro_usd);
-            ask = ask.min(user_room.max(shortfall));
+        let rooms = [
+            (self.limit_micro_usd, self.spent_micro_usd),
+            (self.monthly_limit_micro_usd, self.month_spent_micro_usd),
+        ];
+        for (limit, spent) in rooms {
+            if let Some(limit) = limit {
+                let user_room = limit.saturating_sub(spent + self.reserved_micro_usd);
+                ask = ask.min(user_room.max(shortfall));
+            }
         }
         Some(ask)
+    }
+
+    /// Record a grant from the deployment budget; `month_spent`: the deployment's monthly cap
+    /// is what limited it (a refusal for lack of lease then names the monthly cap).
+    pub fn add_lease_from_month(&mut self, granted_micro_usd: u64, month_spent: bool, now_ms: u64) {
+        self.add_lease(granted_micro_usd, now_ms);
+        if self.deployment_month_spent != month_spent {
+            self.deployment_month_spent = month_spent;
+            self.changes.document = true;
+        }
     }
 
     /// Record a grant from the deployment budget.
@@ -582,6 +695,8 @@ impl Budget {
             month_spent_tokens: self.month_spent_tokens,
             month_spent_micro_usd: self.month_spent_micro_usd,
             month_resets_at_ms: self.zone.next_month_start_ms(self.month),
+            monthly_limit_tokens: self.monthly_limit_tokens,
+            monthly_limit_micro_usd: self.monthly_limit_micro_usd,
         }
     }
 
@@ -693,6 +808,22 @@ pub struct DeploymentBudget {
     guests_granted_micro_usd: u64,
     #[serde(default)]
     guests: std::collections::BTreeSet<String>,
+    /// The zone days and months are counted in; UTC in documents from before it existed.
+    #[serde(default)]
+    zone: Zone,
+    /// `budget.monthly_usd`; `None`: unlimited.
+    #[serde(default)]
+    month_cap_micro_usd: Option<u64>,
+    /// The calendar month `month_granted_micro_usd` is for (0: not yet counted).
+    #[serde(default)]
+    month: u32,
+    /// Net granted this month: every day's net grants. Lease a user held unused when its day
+    /// ended stays counted (its object voids it without a call), which errs towards refusing.
+    #[serde(default)]
+    month_granted_micro_usd: u64,
+    /// Whether the last grant was cut short by the month's cap rather than the day's.
+    #[serde(skip)]
+    last_grant_month_bound: bool,
 }
 
 impl DeploymentBudget {
@@ -704,7 +835,38 @@ impl DeploymentBudget {
             holders: BTreeMap::new(),
             guests_granted_micro_usd: 0,
             guests: std::collections::BTreeSet::new(),
+            zone: Zone::utc(),
+            month_cap_micro_usd: None,
+            month: month_of_day(utc_day(now_ms)),
+            month_granted_micro_usd: 0,
+            last_grant_month_bound: false,
         }
+    }
+
+    /// Counts days and months in `zone` and caps the month at `month_cap_micro_usd` (config).
+    pub fn set_calendar(&mut self, zone: Zone, month_cap_micro_usd: Option<u64>, now_ms: u64) {
+        if self.zone != zone {
+            self.maintain(now_ms);
+            // As for a user's budget: a period numbered lower in the new zone goes on.
+            let today = zone.day(now_ms);
+            self.day = self.day.min(today);
+            self.month = self.month.min(month_of_day(today));
+            self.zone = zone;
+        }
+        self.month_cap_micro_usd = month_cap_micro_usd;
+        self.maintain(now_ms);
+    }
+
+    /// Whether the last grant fell short because of the month's cap (not the day's).
+    pub fn last_grant_month_bound(&self) -> bool {
+        self.last_grant_month_bound
+    }
+
+    /// What can still be granted this month; `None` when unlimited.
+    pub fn month_remaining(&mut self, now_ms: u64) -> Option<u64> {
+        self.maintain(now_ms);
+        self.month_cap_micro_usd
+            .map(|cap| cap.saturating_sub(self.month_granted_micro_usd))
     }
 
     /// A new cap (config change). Lowering it below what is granted stops new grants; leases
@@ -744,16 +906,22 @@ impl DeploymentBudget {
         now_ms: u64,
     ) -> u64 {
         self.maintain(now_ms);
-        let mut granted = match self.cap_micro_usd {
-            None => want_micro_usd,
-            Some(cap) => want_micro_usd.min(cap.saturating_sub(self.granted_micro_usd)),
-        };
+        let day_room = self
+            .cap_micro_usd
+            .map_or(u64::MAX, |cap| cap.saturating_sub(self.granted_micro_usd));
+        let month_room = self.month_cap_micro_usd.map_or(u64::MAX, |cap| {
+            cap.saturating_sub(self.month_granted_micro_usd)
+        });
+        // A lease must fit both the day's and the month's remaining cap.
+        let mut granted = want_micro_usd.min(day_room).min(month_room);
+        self.last_grant_month_bound = granted < want_micro_usd && month_room < day_room;
         if let Some(guests_cap) = guests_cap_micro_usd {
             granted = granted.min(guests_cap.saturating_sub(self.guests_granted_micro_usd));
             self.guests_granted_micro_usd = self.guests_granted_micro_usd.saturating_add(granted);
         }
         if granted > 0 {
             self.granted_micro_usd = self.granted_micro_usd.saturating_add(granted);
+            self.month_granted_micro_usd = self.month_granted_micro_usd.saturating_add(granted);
             let held = self.holders.entry(requester_id.to_string()).or_insert(0);
             *held = held.saturating_add(granted);
         }
@@ -782,6 +950,7 @@ impl DeploymentBudget {
             self.holders.remove(requester_id);
         }
         self.granted_micro_usd = self.granted_micro_usd.saturating_sub(accepted);
+        self.month_granted_micro_usd = self.month_granted_micro_usd.saturating_sub(accepted);
         accepted
     }
 
@@ -799,7 +968,17 @@ impl DeploymentBudget {
     }
 
     fn maintain(&mut self, now_ms: u64) {
-        let today = utc_day(now_ms);
+        let today = self.zone.day(now_ms);
+        if self.month == 0 {
+            // A document from before months were counted: today's grants are what is known.
+            self.month = month_of_day(self.day);
+            self.month_granted_micro_usd = self.granted_micro_usd;
+        }
+        let this_month = month_of_day(today);
+        if this_month > self.month {
+            self.month = this_month;
+            self.month_granted_micro_usd = 0;
+        }
         if today > self.day {
             self.day = today;
             self.granted_micro_usd = 0;
@@ -948,6 +1127,135 @@ mod tests {
         let usage = budget.usage(NOW + DAY_MS);
         assert_eq!((usage.spent_tokens, usage.month_spent_tokens), (100, 100));
         assert_eq!(usage.month_spent_micro_usd, 10);
+    }
+
+    fn shanghai() -> Zone {
+        Zone::parse("Asia/Shanghai").unwrap_or_default()
+    }
+
+    #[test]
+    fn twenty_concurrent_reservations_against_monthly_room_for_five() {
+        let mut budget = Budget::new(None, None, NOW)
+            .with_zone(shanghai(), NOW)
+            .with_monthly_limits(Some(50_000), Some(5_000));
+        // Spent earlier this month: 45,000 tokens, so five 1,000-token requests fit.
+        budget.settle("earlier", 45_000, 0, NOW);
+        let admitted = (0..20)
+            .filter(|index| {
+                budget
+                    .reserve(&format!("r{index}"), 1_000, 100, NOW)
+                    .is_ok()
+            })
+            .count();
+        assert_eq!(admitted, 5);
+        let refusal = budget.reserve("r21", 1, 0, NOW).unwrap_err();
+        assert_eq!(refusal.which, BudgetKind::MonthlyTokens);
+        // 2025-12-01 00:00 in Shanghai is 2025-11-30 16:00 UTC.
+        assert_eq!(refusal.resets_at_ms, NOW + 10 * DAY_MS + 16 * 3_600_000);
+        // The micro-USD limit names itself too.
+        let mut money = Budget::new(None, None, NOW).with_monthly_limits(None, Some(250));
+        let admitted = (0..20)
+            .filter(|index| money.reserve(&format!("m{index}"), 1, 50, NOW).is_ok())
+            .count();
+        assert_eq!(admitted, 5);
+        let refusal = money.check(1, 1, NOW).unwrap_err();
+        assert_eq!(refusal.which, BudgetKind::MonthlyUsd);
+    }
+
+    #[test]
+    fn a_monthly_limit_outlasts_the_day_and_resets_on_the_first() {
+        let mut budget = Budget::new(Some(1_000), None, NOW)
+            .with_zone(shanghai(), NOW)
+            .with_monthly_limits(Some(1_500), None);
+        assert_eq!(budget.reserve("a", 1_000, 0, NOW), Ok(()));
+        budget.settle("a", 1_000, 0, NOW);
+        let tomorrow = NOW + DAY_MS;
+        // A new day frees the daily limit, not the month's.
+        assert_eq!(budget.reserve("b", 500, 0, tomorrow), Ok(()));
+        assert_eq!(
+            budget.reserve("c", 1, 0, tomorrow).map_err(|r| r.which),
+            Err(BudgetKind::MonthlyTokens)
+        );
+        budget.settle("b", 500, 0, tomorrow);
+        // 2025-12-01 00:00 Shanghai: both reset.
+        let december = NOW + 10 * DAY_MS + 16 * 3_600_000;
+        assert!(budget.reserve("d", 1, 0, december - 1).is_err());
+        assert_eq!(budget.reserve("d", 1_000, 0, december), Ok(()));
+        let usage = budget.usage(december);
+        assert_eq!(
+            (usage.month_spent_tokens, usage.reserved_tokens),
+            (0, 1_000)
+        );
+    }
+
+    #[test]
+    fn days_roll_over_at_local_midnight() {
+        // NOW is 2025-11-20 00:00 UTC, 08:00 in Shanghai: midnight there is 16:00 UTC.
+        let mut budget = Budget::new(Some(1_000), None, NOW).with_zone(shanghai(), NOW);
+        budget.settle("a", 1_000, 0, NOW);
+        let before_midnight = NOW + 16 * 3_600_000 - 1;
+        assert_eq!(
+            budget.check(1, 0, before_midnight).map_err(|r| r.which),
+            Err(BudgetKind::Tokens)
+        );
+        assert_eq!(
+            budget.usage(before_midnight).resets_at_ms,
+            before_midnight + 1
+        );
+        assert_eq!(budget.check(1_000, 0, before_midnight + 1), Ok(()));
+    }
+
+    #[test]
+    fn a_zone_west_of_the_old_one_keeps_the_current_day() {
+        let mut budget = Budget::new(Some(1_000), None, NOW);
+        budget.settle("a", 600, 0, NOW);
+        // 2025-11-20 00:00 UTC is still the 19th in Honolulu: the day goes on, then rolls.
+        let honolulu = Zone::parse("Pacific/Honolulu").unwrap_or_default();
+        budget.set_zone(honolulu, NOW);
+        assert_eq!(budget.usage(NOW).spent_tokens, 600);
+        assert_eq!(budget.usage(NOW + 10 * 3_600_000).spent_tokens, 0);
+    }
+
+    #[test]
+    fn the_deployment_grants_within_the_month_cap_across_days() {
+        let mut deployment = DeploymentBudget::new(Some(1_000), NOW);
+        deployment.set_calendar(shanghai(), Some(2_500), NOW);
+        let mut granted = 0;
+        for day in 0..5 {
+            let now = NOW + day * DAY_MS;
+            granted += deployment.grant("u", 1_000, now);
+            assert!(granted <= 2_500, "day {day}: {granted}");
+        }
+        assert_eq!(granted, 2_500);
+        assert!(deployment.last_grant_month_bound());
+        assert_eq!(deployment.month_remaining(NOW + 4 * DAY_MS), Some(0));
+        // A give-back returns to the month too.
+        assert_eq!(
+            deployment.give_back("u", 400, NOW + 4 * DAY_MS),
+            0,
+            "nothing held today"
+        );
+        // Next month: the cap is whole again.
+        let december = NOW + 10 * DAY_MS + 16 * 3_600_000;
+        assert_eq!(deployment.grant("u", 1_000, december), 1_000);
+        assert!(!deployment.last_grant_month_bound());
+        assert_eq!(deployment.give_back("u", 400, december), 400);
+        assert_eq!(deployment.month_remaining(december), Some(1_900));
+    }
+
+    #[test]
+    fn a_user_refused_for_the_deployment_month_is_told_so() {
+        let mut deployment = DeploymentBudget::new(None, NOW);
+        deployment.set_calendar(shanghai(), Some(100), NOW);
+        let mut budget = Budget::new(None, None, NOW)
+            .with_zone(shanghai(), NOW)
+            .with_lease(1_000);
+        let ask = budget.lease_request(500, NOW).unwrap_or(0);
+        let granted = deployment.grant("u", ask, NOW);
+        budget.add_lease_from_month(granted, deployment.last_grant_month_bound(), NOW);
+        let refusal = budget.reserve("a", 1, 500, NOW).unwrap_err();
+        assert_eq!(refusal.which, BudgetKind::DeploymentMonthly);
+        assert_eq!(refusal.resets_at_ms, NOW + 10 * DAY_MS + 16 * 3_600_000);
     }
 
     #[test]

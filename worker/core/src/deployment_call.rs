@@ -1,5 +1,6 @@
-//! The protocol of the deployment's object (`DeploymentBudgetDo`): leases of the daily cap for
-//! user objects, and slots of the guests' common rate. Called by user objects only, and only
+//! The protocol of the deployment's object (`DeploymentBudgetDo`): leases of the daily and
+//! monthly caps for user objects (the object reads `budget.timezone` and `budget.monthly_usd`
+//! from the config it shares with the worker), and slots of the guests' common rate. Called by user objects only, and only
 //! when a lease runs short, is given back, or a guest is admitted; never per request.
 
 use serde::{Deserialize, Serialize};
@@ -45,6 +46,10 @@ pub struct GiveBack {
 pub struct Lease {
     pub micro_usd: u64,
     pub remaining_micro_usd: Option<u64>,
+    /// The grant fell short because the month's cap (`budget.monthly_usd`) is used up, not
+    /// the day's.
+    #[serde(default)]
+    pub month_spent: bool,
 }
 
 #[derive(Debug, Clone, Copy, Serialize, Deserialize)]

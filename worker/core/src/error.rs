@@ -81,6 +81,52 @@ pub enum BudgetScope {
     Deployment,
     /// The guests' share of the deployment budget (`[guest_pool] daily_usd`).
     Guests,
+    /// The tier's `monthly_tokens`.
+    UserMonthlyTokens,
+    /// The tier's `monthly_usd`.
+    UserMonthlyUsd,
+    /// The deployment's `budget.monthly_usd`.
+    DeploymentMonthly,
+    /// The caller's department's `daily_usd` (`[departments.<name>]`).
+    Department,
+    /// The caller's department's `monthly_usd`.
+    DepartmentMonthly,
+}
+
+impl BudgetScope {
+    /// The config key of the budget, sent as the error's `budget` field.
+    pub fn config_key(self) -> &'static str {
+        match self {
+            BudgetScope::UserTokens => "daily_tokens",
+            BudgetScope::UserUsd => "daily_usd",
+            BudgetScope::Deployment => "budget.daily_usd",
+            BudgetScope::Guests => "guest_pool.daily_usd",
+            BudgetScope::UserMonthlyTokens => "monthly_tokens",
+            BudgetScope::UserMonthlyUsd => "monthly_usd",
+            BudgetScope::DeploymentMonthly => "budget.monthly_usd",
+            BudgetScope::Department => "departments.daily_usd",
+            BudgetScope::DepartmentMonthly => "departments.monthly_usd",
+        }
+    }
+
+    /// Whether this is a calendar month's budget (it resets on the 1st).
+    pub fn monthly(self) -> bool {
+        matches!(
+            self,
+            BudgetScope::UserMonthlyTokens
+                | BudgetScope::UserMonthlyUsd
+                | BudgetScope::DeploymentMonthly
+                | BudgetScope::DepartmentMonthly
+        )
+    }
+
+    /// Whether this is a department's budget.
+    pub fn department(self) -> bool {
+        matches!(
+            self,
+            BudgetScope::Department | BudgetScope::DepartmentMonthly
+        )
+    }
 }
 
 impl ProxyError {
@@ -168,6 +214,14 @@ impl ProxyError {
             ProxyError::RateLimited { .. } => "rate_limit_exceeded",
             ProxyError::MaxRounds { .. } => "max_rounds_exceeded",
             ProxyError::MaxToolRounds { .. } => "max_tool_rounds_exceeded",
+            // Daily budgets keep the code they always had; the others name their period or
+            // holder, so a client can tell "until tomorrow" from "until next month".
+            ProxyError::BudgetExceeded { scope, .. } if scope.department() => {
+                "department_budget_exceeded"
+            }
+            ProxyError::BudgetExceeded { scope, .. } if scope.monthly() => {
+                "monthly_budget_exceeded"
+            }
             ProxyError::BudgetExceeded { .. } => "budget_exceeded",
             ProxyError::UpstreamExhausted { .. } => "upstream_unavailable",
             ProxyError::UpstreamTimeout => "upstream_timeout",
@@ -235,8 +289,18 @@ impl ProxyError {
                         .into()
                 }
                 BudgetScope::Deployment => {
-                    "The assistant's daily budget for everyone is spent. It resets at 00:00 UTC."
+                    "The assistant's daily budget for everyone is spent. It resets at midnight."
                         .into()
+                }
+                BudgetScope::UserMonthlyTokens => "Your monthly token budget is spent.".into(),
+                BudgetScope::UserMonthlyUsd => "Your monthly spending budget is spent.".into(),
+                BudgetScope::DeploymentMonthly => {
+                    "The assistant's monthly budget for everyone is spent. It resets on the 1st."
+                        .into()
+                }
+                BudgetScope::Department => "Your department's daily budget is spent.".into(),
+                BudgetScope::DepartmentMonthly => {
+                    "Your department's monthly budget is spent.".into()
                 }
             },
             ProxyError::UpstreamExhausted { .. } => {
@@ -289,6 +353,9 @@ impl ProxyError {
         if let Some(seconds) = self.retry_after_s() {
             error["retry_after"] = json!(seconds);
         }
+        if let ProxyError::BudgetExceeded { scope, .. } = self {
+            error["budget"] = json!(scope.config_key());
+        }
         json!({ "error": error })
     }
 }
@@ -325,6 +392,40 @@ mod tests {
             .as_str()
             .is_some_and(|m| !m.is_empty()));
         assert!(body["error"]["type"].is_string());
+    }
+
+    #[test]
+    fn budget_refusals_name_their_period_and_budget() {
+        let refused = |scope| ProxyError::BudgetExceeded {
+            scope,
+            retry_after_s: 60,
+        };
+        check(refused(BudgetScope::UserUsd), 429, "budget_exceeded");
+        check(refused(BudgetScope::Deployment), 429, "budget_exceeded");
+        check(
+            refused(BudgetScope::UserMonthlyTokens),
+            429,
+            "monthly_budget_exceeded",
+        );
+        check(
+            refused(BudgetScope::DeploymentMonthly),
+            429,
+            "monthly_budget_exceeded",
+        );
+        check(
+            refused(BudgetScope::Department),
+            429,
+            "department_budget_exceeded",
+        );
+        check(
+            refused(BudgetScope::DepartmentMonthly),
+            429,
+            "department_budget_exceeded",
+        );
+        let body = refused(BudgetScope::DeploymentMonthly).to_json();
+        assert_eq!(body["error"]["budget"], "budget.monthly_usd");
+        assert_eq!(body["error"]["type"], "insufficient_quota");
+        assert_eq!(body["error"]["param"], serde_json::Value::Null);
     }
 
     #[test]

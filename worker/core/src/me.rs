@@ -140,16 +140,7 @@ pub fn me(
     let usage = answer.usage.unwrap_or(BudgetUsage {
         day: today,
         month: this_month,
-        spent_tokens: 0,
-        spent_micro_usd: 0,
-        reserved_tokens: 0,
-        reserved_micro_usd: 0,
-        limit_tokens: None,
-        limit_micro_usd: None,
-        resets_at_ms: 0,
-        month_spent_tokens: 0,
-        month_spent_micro_usd: 0,
-        month_resets_at_ms: 0,
+        ..BudgetUsage::default()
     });
     let (day_tokens, day_usd) = if usage.day == today {
         (usage.spent_tokens, usage.spent_micro_usd)
@@ -208,6 +199,8 @@ mod tests {
             max_rounds: None,
             daily_tokens: Some(50_000),
             daily_usd: Some(1.0),
+            monthly_tokens: None,
+            monthly_usd: None,
             max_tokens: 1_000,
             max_n: 1,
             models: vec!["*".into()],
@@ -233,7 +226,7 @@ mod tests {
             resets_at_ms: 0,
             month_spent_tokens: 9_000,
             month_spent_micro_usd: 40_000,
-            month_resets_at_ms: 0,
+            ..BudgetUsage::default()
         }
     }
 

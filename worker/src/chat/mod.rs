@@ -67,7 +67,12 @@ pub async fn serve(
     let (plan, mut admission, chat) =
         admit::plan_and_admit(env, runtime, identity, chat, started_ms, turn.as_ref()).await?;
     if !limits::cover_plan(env, &mut admission, &plan).await {
-        return finish::upstream_failed(call, plan, admission, budget_cannot_cover(started_ms));
+        return finish::upstream_failed(
+            call,
+            plan,
+            admission,
+            budget_cannot_cover(started_ms, &runtime.config.zone()),
+        );
     }
 
     if let Some(cache) = &plan.cache {
@@ -124,13 +129,13 @@ pub async fn serve(
 
 /// The reservation could not grow to the plan's worst case (see [`limits::cover_plan`]):
 /// nothing went upstream, and the request gives back what it held.
-fn budget_cannot_cover(now_ms: u64) -> upstream::Failed {
-    const DAY_MS: u64 = 86_400_000;
+fn budget_cannot_cover(now_ms: u64, zone: &oachat_core::calendar::Zone) -> upstream::Failed {
+    // The next local day (`budget.timezone`) is the soonest it can fit again.
+    let next_day_ms = zone.next_day_start_ms(zone.day(now_ms));
     upstream::Failed {
         failure: upstream::Failure::Proxy(ProxyError::BudgetExceeded {
             scope: BudgetScope::UserUsd,
-            // Budgets are daily (UTC): the next day is when it can fit again.
-            retry_after_s: (DAY_MS - now_ms % DAY_MS).div_ceil(1000),
+            retry_after_s: next_day_ms.saturating_sub(now_ms).div_ceil(1000).max(1),
         }),
         attempts: 0,
         abandoned: Vec::new(),

@@ -16,6 +16,7 @@ use worker::{durable_object, DurableObject, Env, Request, Response, State};
 use crate::durable::client::{answer, call};
 use crate::durable::storage;
 use crate::durable::tables::Tables;
+use crate::runtime;
 
 pub const BINDING: &str = "DEPLOYMENT_BUDGET";
 pub const OBJECT_NAME: &str = "deployment";
@@ -25,6 +26,7 @@ const GUEST_RATE_DOC: &str = "guest_rate";
 #[durable_object]
 pub struct DeploymentBudgetDo {
     state: State,
+    env: Env,
     tables: Tables,
     budget: RefCell<Option<DeploymentBudget>>,
     /// All guests' admissions of the last minute, read once, written with each slot.
@@ -32,9 +34,10 @@ pub struct DeploymentBudgetDo {
 }
 
 impl DurableObject for DeploymentBudgetDo {
-    fn new(state: State, _env: Env) -> Self {
+    fn new(state: State, env: Env) -> Self {
         DeploymentBudgetDo {
             state,
+            env,
             tables: Tables::new(&[storage::SCHEMA]),
             budget: RefCell::new(None),
             guest_rate: RefCell::new(None),
@@ -87,6 +90,11 @@ impl DeploymentBudgetDo {
         }
         let budget = guard.get_or_insert_with(|| DeploymentBudget::new(cap_micro_usd, now_ms));
         budget.set_cap(cap_micro_usd);
+        // Same script, same isolate: the worker's parsed config is at hand.
+        let config = &runtime::runtime(&self.env)
+            .map_err(|error| worker::Error::RustError(error.to_string()))?
+            .config;
+        budget.set_calendar(config.zone(), config.deployment_monthly_micro_usd(), now_ms);
         let micro_usd = change(budget);
         let remaining_micro_usd = budget.remaining(now_ms);
         if let Err(error) = storage::save(&self.state, DOC, &*budget) {
@@ -97,6 +105,7 @@ impl DeploymentBudgetDo {
         Ok(Lease {
             micro_usd,
             remaining_micro_usd,
+            month_spent: budget.last_grant_month_bound(),
         })
     }
 

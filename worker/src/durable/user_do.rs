@@ -332,8 +332,9 @@ impl UserDo {
                     request.guest_pool.as_ref(),
                 )
                 .await
-                .unwrap_or(0);
-            self.with_account(|account| account.add_lease(granted, request.now_ms))?;
+                .unwrap_or((0, false));
+            let (granted, month_spent) = granted;
+            self.with_account(|account| account.add_lease(granted, month_spent, request.now_ms))?;
             drop(call);
             break;
         }
@@ -400,14 +401,15 @@ impl UserDo {
             .get_by_name(budget_do::OBJECT_NAME)
     }
 
-    /// Leases up to `micro_usd` of the deployment's cap (a guest's from the guests' share).
+    /// Leases up to `micro_usd` of the deployment's cap (a guest's from the guests' share);
+    /// answers the grant and whether the month's cap is what cut it short.
     async fn lease(
         &self,
         micro_usd: u64,
         now_ms: u64,
         cap_micro_usd: Option<u64>,
         guest_pool: Option<&GuestPoolLimits>,
-    ) -> worker::Result<u64> {
+    ) -> worker::Result<(u64, bool)> {
         let grant = Grant {
             requester: self.state.id().to_string(),
             micro_usd,
@@ -416,7 +418,8 @@ impl UserDo {
             guest: guest_pool.is_some(),
             guests_cap_micro_usd: guest_pool.and_then(|pool| pool.cap_micro_usd),
         };
-        Ok(ask(&self.budget_stub()?, grant).await?.micro_usd)
+        let lease = ask(&self.budget_stub()?, grant).await?;
+        Ok((lease.micro_usd, lease.month_spent))
     }
 
     /// A slot of the guests' common per-minute limit: `None` when granted, else the wait.

@@ -192,6 +192,8 @@ struct TierPatch {
     max_rounds: Option<LimitSetting>,
     daily_tokens: Option<LimitSetting>,
     daily_usd: Option<LimitSetting>,
+    monthly_tokens: Option<LimitSetting>,
+    monthly_usd: Option<LimitSetting>,
     max_tokens: Option<u32>,
     max_n: Option<u32>,
     models: Option<Vec<String>>,
@@ -238,6 +240,8 @@ struct LedgerPatch {
 #[serde(deny_unknown_fields)]
 struct BudgetPatch {
     daily_usd: Option<LimitSetting>,
+    monthly_usd: Option<LimitSetting>,
+    timezone: Option<String>,
     lease_slice_usd: Option<f64>,
     reservation_ttl_s: Option<u64>,
 }
@@ -541,6 +545,12 @@ impl BudgetPatch {
         if let Some(daily) = self.daily_usd {
             budget.daily_usd = daily.into_usd();
         }
+        if let Some(monthly) = self.monthly_usd {
+            budget.monthly_usd = monthly.into_usd();
+        }
+        if let Some(timezone) = self.timezone {
+            budget.timezone = timezone;
+        }
         if let Some(slice) = self.lease_slice_usd {
             budget.lease_slice_usd = slice;
         }
@@ -602,6 +612,12 @@ impl TierPatch {
         }
         if let Some(usd) = self.daily_usd {
             tier.daily_usd = usd.into_usd();
+        }
+        if let Some(tokens) = self.monthly_tokens {
+            tier.monthly_tokens = tokens.into_integer(&format!("{path}.monthly_tokens"))?;
+        }
+        if let Some(usd) = self.monthly_usd {
+            tier.monthly_usd = usd.into_usd();
         }
         if let Some(max_tokens) = self.max_tokens {
             tier.max_tokens = max_tokens;

@@ -105,6 +105,9 @@ pub struct Tier {
     pub max_rounds: Option<u32>,
     pub daily_tokens: Option<u64>,
     pub daily_usd: Option<f64>,
+    /// Calendar-month limits in `budget.timezone`.
+    pub monthly_tokens: Option<u64>,
+    pub monthly_usd: Option<f64>,
     /// A request's `max_tokens` is clamped to this.
     pub max_tokens: u32,
     /// The most choices (`n`) one request may ask for; each is reserved in full.
@@ -129,13 +132,23 @@ impl Tier {
     pub fn daily_micro_usd(&self) -> Option<u64> {
         self.daily_usd.map(usd_to_micro)
     }
+
+    /// `monthly_usd` in micro-USD.
+    pub fn monthly_micro_usd(&self) -> Option<u64> {
+        self.monthly_usd.map(usd_to_micro)
+    }
 }
 
 /// The deployment-wide budget.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct BudgetConfig {
-    /// Cap for the whole deployment per UTC day; `None` is unlimited.
+    /// Cap for the whole deployment per local day (`timezone`); `None` is unlimited.
     pub daily_usd: Option<f64>,
+    /// Cap for the whole deployment per calendar month (`timezone`); `None` is unlimited.
+    pub monthly_usd: Option<f64>,
+    /// The IANA zone whose midnight starts a budget day and whose 1st starts a month
+    /// (validated: a zone without daylight saving time, see `calendar.rs`).
+    pub timezone: String,
     /// Size of the slice a user object leases from the deployment budget at a time.
     pub lease_slice_usd: f64,
     /// A reservation not renewed for this long is presumed dead (its isolate died) and
@@ -383,6 +396,16 @@ impl Config {
             .get(upstream_index)
             .and_then(|upstream| upstream.first_token_timeout_ms)
             .unwrap_or(self.first_token_timeout_ms)
+    }
+
+    /// `budget.monthly_usd` in micro-USD.
+    pub fn deployment_monthly_micro_usd(&self) -> Option<u64> {
+        self.budget.monthly_usd.map(usd_to_micro)
+    }
+
+    /// `budget.timezone` as a zone (UTC if it were not valid, which validation refuses).
+    pub fn zone(&self) -> crate::calendar::Zone {
+        crate::calendar::Zone::parse(&self.budget.timezone).unwrap_or_default()
     }
 
     /// `budget.daily_usd` in micro-USD.

@@ -74,6 +74,18 @@ impl Config {
             problems.add("guest_tier", format!("no tier named `{}`", self.guest_tier));
         }
         check_usd(problems, "budget.daily_usd", self.budget.daily_usd);
+        check_usd(problems, "budget.monthly_usd", self.budget.monthly_usd);
+        if crate::calendar::Zone::parse(&self.budget.timezone).is_none() {
+            problems.add(
+                "budget.timezone",
+                format!(
+                    "`{}` is not a time zone oachat knows: use an IANA name of a zone without \
+                     daylight saving time (e.g. `Asia/Shanghai`, `Asia/Tokyo`, `UTC`) or \
+                     `Etc/GMT-8`-style fixed offsets",
+                    self.budget.timezone
+                ),
+            );
+        }
         if !(self.budget.lease_slice_usd.is_finite() && self.budget.lease_slice_usd > 0.0) {
             problems.add("budget.lease_slice_usd", "must be a number greater than 0");
         }
@@ -231,6 +243,7 @@ impl Config {
                 }
             }
             check_usd(problems, &format!("{path}.daily_usd"), tier.daily_usd);
+            check_usd(problems, &format!("{path}.monthly_usd"), tier.monthly_usd);
             if tier.models.is_empty() {
                 problems.add(
                     format!("{path}.models"),
@@ -572,6 +585,43 @@ mod tests {
         }
         assert!(!error.contains("allowed_origins[2]"), "{error}");
         assert!(!error.contains("allowed_origins[3]"), "{error}");
+    }
+
+    #[test]
+    fn budget_timezone_and_monthly_limits() {
+        let config = Config::load("").ok();
+        assert_eq!(
+            config.as_ref().map(|c| c.budget.timezone.as_str()),
+            Some("Asia/Shanghai"),
+            "the default zone"
+        );
+        let config = Config::load(
+            r#"
+            [budget]
+            timezone = "Asia/Tokyo"
+            monthly_usd = 900
+            [tiers.staff]
+            monthly_tokens = 3000000
+            monthly_usd = "unlimited"
+        "#,
+        );
+        let config = config.ok();
+        assert_eq!(config.as_ref().map(|c| c.zone().offset_minutes), Some(540));
+        assert_eq!(
+            config
+                .as_ref()
+                .and_then(|c| c.deployment_monthly_micro_usd()),
+            Some(900_000_000)
+        );
+        let staff = config.as_ref().map(|c| &c.tiers["staff"]);
+        assert_eq!(staff.and_then(|t| t.monthly_tokens), Some(3_000_000));
+        assert_eq!(staff.and_then(|t| t.monthly_usd), None);
+        let error = Config::load("[budget]\ntimezone = \"Europe/Berlin\"")
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
+        assert!(error.contains("budget.timezone"), "{error}");
+        assert!(error.contains("Europe/Berlin"), "{error}");
     }
 
     #[test]
