@@ -7,7 +7,9 @@ use worker::Env;
 use std::future::Future;
 
 use futures_util::future::{select, Either};
-use oachat_core::account::{lease_to_keep, AdmitRequest, GuestPoolLimits, Refusal, SettleRequest};
+use oachat_core::account::{
+    lease_to_keep, AdmitRequest, DepartmentLimits, GuestPoolLimits, Refusal, SettleRequest,
+};
 use oachat_core::budget::BudgetKind;
 use oachat_core::config::Tier;
 use oachat_core::error::{BudgetScope, ProxyError};
@@ -105,9 +107,23 @@ pub async fn admit(
     };
     // Leases are needed when the deployment is capped (by the day or by the month), and for
     // guests when their pool has a USD share of its own.
+    // A member of a department with a USD budget leases through the department's object.
+    let department = identity
+        .dept
+        .as_ref()
+        .and_then(|name| Some((name, config.departments.get(name)?)))
+        .map(|(name, department)| DepartmentLimits {
+            name: name.clone(),
+            rpm: department.rpm,
+            daily_micro_usd: department.daily_micro_usd(),
+            monthly_micro_usd: department.monthly_micro_usd(),
+        });
     let leased = deployment_cap.is_some()
         || config.deployment_monthly_micro_usd().is_some()
-        || guest_pool.is_some_and(|pool| pool.cap_micro_usd.is_some());
+        || guest_pool.is_some_and(|pool| pool.cap_micro_usd.is_some())
+        || department
+            .as_ref()
+            .is_some_and(|department| department.leases());
     // A continuation is one more model call of the same round: it counts no round (and gives
     // none back), its tool rounds are bounded by the object instead.
     let continuation = turn
@@ -126,6 +142,7 @@ pub async fn admit(
         monthly_tokens: tier.monthly_tokens,
         monthly_micro_usd: tier.monthly_micro_usd(),
         zone: config.zone(),
+        department,
         reserve_tokens,
         reserve_micro_usd,
         // A guest's object asks for just what its request lacks: every new address is a new
@@ -375,6 +392,8 @@ fn refused(refusal: Refusal, now: u64, pooled_guest: bool) -> ProxyError {
                 BudgetKind::MonthlyTokens => BudgetScope::UserMonthlyTokens,
                 BudgetKind::MonthlyUsd => BudgetScope::UserMonthlyUsd,
                 BudgetKind::DeploymentMonthly => BudgetScope::DeploymentMonthly,
+                BudgetKind::Department => BudgetScope::Department,
+                BudgetKind::DepartmentMonthly => BudgetScope::DepartmentMonthly,
             },
             retry_after_s: seconds_until(resets_at_ms),
         },

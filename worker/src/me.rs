@@ -1,10 +1,13 @@
 //! `GET /v1/oachat/me`: the caller's own quota (today, this month, the rate window), read
 //! from their object without taking anything. The core's `me` module shapes the answer.
 
-use oachat_core::me::{me, Caller, Limits};
+use oachat_core::deployment_call::CapUsageCall;
+use oachat_core::me::{me, Caller, DepartmentUse, Limits};
 use worker::{Env, Request, Response};
 
 use crate::auth;
+use crate::durable::budget_do;
+use crate::durable::client::ask;
 use crate::error::{internal, HandlerError};
 use crate::respond::{json_response, Cors};
 use crate::runtime::Runtime;
@@ -51,12 +54,38 @@ pub async fn show(
         tokens: tier.monthly_tokens,
         micro_usd: tier.monthly_micro_usd(),
     };
+    // The caller's department, when the token names a configured one: its object's count.
+    let department = match identity
+        .dept
+        .as_deref()
+        .and_then(|name| Some((name, config.departments.get(name)?)))
+    {
+        Some((name, department)) => {
+            let stub = env
+                .durable_object(budget_do::BINDING)?
+                .get_by_name(&budget_do::department_object(name))?;
+            let call = CapUsageCall {
+                now_ms: now,
+                department: Some(name.to_string()),
+            };
+            let usage = ask(&stub, call).await.map_err(internal)?;
+            Some(DepartmentUse {
+                name,
+                daily_limit_micro_usd: department.daily_micro_usd(),
+                monthly_limit_micro_usd: department.monthly_micro_usd(),
+                day_granted_micro_usd: usage.day_granted_micro_usd,
+                month_granted_micro_usd: usage.month_granted_micro_usd,
+            })
+        }
+        None => None,
+    };
     let view = me(
         &caller,
         &config.zone(),
         day_limits,
         month_limits,
         &answer,
+        department,
         now,
     );
     Ok(json_response(200, &serde_json::to_value(view)?, cors)?)

@@ -30,18 +30,38 @@ const MONTHLY = {
 const DEPLOYMENT_MONTH_MICRO_USD = 1500;
 const DEPLOYMENT_MONTH = { budget: { daily_usd: 'unlimited', monthly_usd: DEPLOYMENT_MONTH_MICRO_USD / 1e6, timezone: 'Asia/Tokyo' } };
 
+// Departments: finance and sales each have room for five requests a day (one reserves about
+// 603 micro-USD: 1000 output tokens at $0.60/M plus the prompt), ops has a common rpm of 3. The
+// deployment is capped too, so departments lease from it.
+const DEPARTMENTS = {
+  tiers: {
+    staff: {
+      rpm: 100000, max_rounds: 100000, daily_tokens: 'unlimited', daily_usd: 'unlimited',
+      max_tokens: 1000, models: ['*'],
+    },
+  },
+  budget: { daily_usd: 10 },
+  departments: {
+    finance: { daily_usd: 0.0033 },
+    sales: { daily_usd: 0.0033, monthly_usd: 1 },
+    ops: { rpm: 3 },
+  },
+};
+
 let stack;
 let monthly;
 let deploymentMonth;
+let departments;
 before(async () => {
-  [stack, monthly, deploymentMonth] = await Promise.all([
+  [stack, monthly, deploymentMonth, departments] = await Promise.all([
     startStack({ name: 'governance', config: TIERS }),
     startStack({ name: 'governance-monthly', config: MONTHLY }),
     startStack({ name: 'governance-deployment-month', config: DEPLOYMENT_MONTH }),
+    startStack({ name: 'governance-departments', config: DEPARTMENTS }),
   ]);
 });
 after(async () => {
-  await Promise.all([stack?.stop(), monthly?.stop(), deploymentMonth?.stop()]);
+  await Promise.all([stack?.stop(), monthly?.stop(), deploymentMonth?.stop(), departments?.stop()]);
 });
 
 const DAY_MS = 86_400_000;
@@ -225,4 +245,62 @@ test('the deployment monthly cap stops everyone once spent, and names the monthl
   assert.equal(shown.timezone, 'Asia/Tokyo');
   const resets = new Set([nextMidnight(Date.now() - 5_000, 9), nextMidnight(Date.now(), 9)]);
   assert.ok(resets.has(shown.day.resets_at_ms));
+});
+
+test('two members of a department share its budget: 20 concurrent against room for 5 admit 5', async () => {
+  const url = departments.url;
+  const alice = mintToken({ sub: 'fin-alice', dept: 'finance' });
+  const bob = mintToken({ sub: 'fin-bob', dept: 'finance' });
+  const responses = await Promise.all(
+    Array.from({ length: 20 }, (_, i) => chat(url, i % 2 ? bob : alice, slow(`f${i}`))),
+  );
+  const statuses = responses.map((r) => r.status);
+  assert.equal(statuses.filter((s) => s === 200).length, 5, JSON.stringify(statuses));
+  for (const refused of responses.filter((r) => r.status !== 200)) {
+    const body = await refused.json();
+    assert.equal(refused.status, 429);
+    assert.equal(body.error.code, 'department_budget_exceeded', JSON.stringify(body));
+    assert.equal(body.error.budget, 'departments.daily_usd');
+    assert.match(body.error.message, /department's daily budget/);
+  }
+  await Promise.all(responses.filter((r) => r.status === 200).map((r) => r.text()));
+  const spent = (await settledUsage(url, 'u:fin-alice')).spent_micro_usd + (await settledUsage(url, 'u:fin-bob')).spent_micro_usd;
+  assert.ok(spent > 0 && spent <= 3300, `finance spent ${spent} of 3300`);
+  // Both members see their department's budget in /me.
+  const shown = await (await fetch(`${url}/v1/oachat/me`, { headers: { authorization: `Bearer ${bob}` } })).json();
+  assert.equal(shown.department.name, 'finance');
+  assert.equal(shown.department.day.usd.limit_micro, 3300);
+  assert.ok(shown.department.day.usd.used_micro > 0);
+  assert.equal(shown.department.month.usd.limit_micro, null);
+
+  // Another department, a user without one, and a department nobody configured are unaffected.
+  for (const [sub, dept] of [['sales-carol', 'sales'], ['no-dept-dave', undefined], ['hr-erin', 'hr']]) {
+    const response = await chat(url, mintToken({ sub, dept }), slow(sub));
+    assert.equal(response.status, 200, `${sub}: ${await response.clone().text()}`);
+    await response.text();
+  }
+  const carol = await (await fetch(`${url}/v1/oachat/me`, { headers: { authorization: `Bearer ${mintToken({ sub: 'sales-carol', dept: 'sales' })}` } })).json();
+  assert.equal(carol.department.name, 'sales');
+  assert.equal(carol.department.month.usd.limit_micro, 1000000);
+  const erin = await (await fetch(`${url}/v1/oachat/me`, { headers: { authorization: `Bearer ${mintToken({ sub: 'hr-erin', dept: 'hr' })}` } })).json();
+  assert.equal(erin.dept, 'hr');
+  assert.equal(erin.department, null, 'hr is not a configured department');
+});
+
+test("a department's rpm is shared by its members, exactly", async () => {
+  const url = departments.url;
+  const members = ['ops-frank', 'ops-grace'].map((sub) => mintToken({ sub, dept: 'ops' }));
+  const ask = (text) => ({ model: 'gpt-4o-mini', messages: [{ role: 'user', content: text }] });
+  const responses = await Promise.all(Array.from({ length: 8 }, (_, i) => chat(url, members[i % 2], ask(`o${i}`))));
+  const statuses = responses.map((r) => r.status);
+  assert.equal(statuses.filter((s) => s === 200).length, 3, JSON.stringify(statuses));
+  for (const refused of responses.filter((r) => r.status !== 200)) {
+    assert.equal(refused.status, 429);
+    assert.equal((await refused.json()).error.code, 'rate_limit_exceeded');
+  }
+  await Promise.all(responses.filter((r) => r.status === 200).map((r) => r.text()));
+  // Sales has no rpm of its own: its members are not held by ops' rate.
+  const sales = await chat(url, mintToken({ sub: 'sales-heidi', dept: 'sales' }), ask('hi'));
+  assert.equal(sales.status, 200);
+  await sales.text();
 });

@@ -47,6 +47,10 @@ pub struct AdmitRequest {
     /// `budget.timezone`: where days and months begin.
     #[serde(default)]
     pub zone: Zone,
+    /// The user's department, when the token names a configured one: its budget is leased
+    /// through the department's object, and its `rpm` taken there per request.
+    #[serde(default)]
+    pub department: Option<DepartmentLimits>,
     /// Worst case of this request: prompt estimate plus the clamped `max_tokens`.
     pub reserve_tokens: u64,
     pub reserve_micro_usd: u64,
@@ -60,6 +64,22 @@ pub struct AdmitRequest {
     /// (`cap`, which the guest's leases come from).
     #[serde(default)]
     pub guest_pool: Option<GuestPoolLimits>,
+}
+
+/// A department's shared limits; see [`AdmitRequest::department`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DepartmentLimits {
+    pub name: String,
+    pub rpm: Option<u32>,
+    pub daily_micro_usd: Option<u64>,
+    pub monthly_micro_usd: Option<u64>,
+}
+
+impl DepartmentLimits {
+    /// Whether the department has a USD budget, so its members lease through it.
+    pub fn leases(&self) -> bool {
+        self.daily_micro_usd.is_some() || self.monthly_micro_usd.is_some()
+    }
 }
 
 /// What all guests together may use; see [`AdmitRequest::guest_pool`].
@@ -281,6 +301,12 @@ impl Account {
         budget.set_limits(request.daily_tokens, request.daily_micro_usd);
         budget.set_monthly_limits(request.monthly_tokens, request.monthly_micro_usd);
         budget.set_zone(request.zone.clone(), request.now_ms);
+        let department = request
+            .department
+            .as_ref()
+            .filter(|department| department.leases())
+            .map(|department| department.name.as_str());
+        budget.set_lease_department(department);
         budget
     }
 
@@ -301,10 +327,7 @@ impl Account {
     pub fn check(&mut self, request: &AdmitRequest) -> Result<(), Refusal> {
         let budget = self.check_own_limits(request)?;
         if !budget.lease_covers(request.reserve_micro_usd, request.now_ms) {
-            return Err(Refusal::Budget {
-                which: BudgetKind::Deployment,
-                resets_at_ms: budget.resets_at_ms(),
-            });
+            return Err(refusal(budget.deployment_refusal()));
         }
         Ok(())
     }
@@ -316,11 +339,23 @@ impl Account {
             .map_or(0, |budget| budget.take_lease_surplus(0, now_ms))
     }
 
-    /// Records a grant; `month_spent`: the deployment's monthly cap is what limited it.
-    pub fn add_lease(&mut self, granted_micro_usd: u64, month_spent: bool, now_ms: u64) {
+    /// Records a grant; `limited_by`: the cap that cut it short, if one did.
+    pub fn add_lease(
+        &mut self,
+        granted_micro_usd: u64,
+        limited_by: Option<BudgetKind>,
+        now_ms: u64,
+    ) {
         if let Some(budget) = &mut self.budget {
-            budget.add_lease_from_month(granted_micro_usd, month_spent, now_ms);
+            budget.add_lease_limited(granted_micro_usd, limited_by, now_ms);
         }
+    }
+
+    /// The department this user's lease is drawn from (`None`: the deployment).
+    pub fn lease_department(&self) -> Option<String> {
+        self.budget
+            .as_ref()
+            .and_then(|budget| budget.lease_department().map(str::to_string))
     }
 
     /// Admits the request or refuses it without a trace. On a deployment refusal, the
@@ -339,7 +374,7 @@ impl Account {
             request.reserve_micro_usd,
             now,
         ) {
-            let surplus = if refused.which == BudgetKind::Deployment {
+            let surplus = if refused.which.lease_short() {
                 budget.take_lease_surplus(0, now)
             } else {
                 0
@@ -529,6 +564,7 @@ pub(crate) mod tests {
             monthly_tokens: None,
             monthly_micro_usd: None,
             zone: Zone::utc(),
+            department: None,
             reserve_tokens: 100,
             reserve_micro_usd: 10,
             lease_slice_micro_usd: None,
@@ -671,7 +707,7 @@ pub(crate) mod tests {
             account.prepare(&first),
             Ok(Prepared::NeedsLease { .. })
         ));
-        account.add_lease(500_000, false, 1_000);
+        account.add_lease(500_000, None, 1_000);
         assert_eq!(account.admit(&first).0, Ok(()));
         assert_eq!(account.admit(&second).0, Ok(()));
         let keep = lease_to_keep(first.reserve_micro_usd, 500_000);
@@ -706,7 +742,7 @@ pub(crate) mod tests {
                 ..
             })
         ));
-        account.add_lease(500_000, false, 1_000);
+        account.add_lease(500_000, None, 1_000);
         assert_eq!(account.admit(&asked).0, Ok(()));
     }
 }

@@ -109,14 +109,33 @@ pub enum BudgetKind {
     /// The deployment's `budget.monthly_usd` (the lease could not be topped up because the
     /// month's cap, not the day's, is used up).
     DeploymentMonthly,
+    /// The user's department's `daily_usd` (the department's lease ran out).
+    Department,
+    /// The user's department's `monthly_usd`.
+    DepartmentMonthly,
 }
 
 impl BudgetKind {
+    /// Whether the refusal is for want of lease (the deployment's or the department's caps),
+    /// so the lease a user holds is better handed back for others to use.
+    pub fn lease_short(self) -> bool {
+        matches!(
+            self,
+            BudgetKind::Deployment
+                | BudgetKind::DeploymentMonthly
+                | BudgetKind::Department
+                | BudgetKind::DepartmentMonthly
+        )
+    }
+
     /// Whether this limit is a calendar month's (it resets on the 1st, not at midnight).
     pub fn monthly(self) -> bool {
         matches!(
             self,
-            BudgetKind::MonthlyTokens | BudgetKind::MonthlyUsd | BudgetKind::DeploymentMonthly
+            BudgetKind::MonthlyTokens
+                | BudgetKind::MonthlyUsd
+                | BudgetKind::DeploymentMonthly
+                | BudgetKind::DepartmentMonthly
         )
     }
 }
@@ -196,10 +215,15 @@ pub struct Budget {
     monthly_limit_tokens: Option<u64>,
     #[serde(default)]
     monthly_limit_micro_usd: Option<u64>,
-    /// The deployment's last grant fell short because its month's cap is used up (not the
-    /// day's): a refusal for the deployment then names the monthly cap.
+    /// Which cap cut the last lease grant short (the deployment's day or month, the
+    /// department's day or month): a refusal for lack of lease names it. `None`: the day's
+    /// deployment cap, as before there were others.
     #[serde(default)]
-    deployment_month_spent: bool,
+    lease_limit: Option<BudgetKind>,
+    /// The department the lease is drawn from (`None`: the deployment directly). A user whose
+    /// department changes starts a new lease; the old one is left to lapse with the day.
+    #[serde(default)]
+    lease_department: Option<String>,
     limit_tokens: Option<u64>,
     limit_micro_usd: Option<u64>,
     spent_tokens: u64,
@@ -278,7 +302,8 @@ impl Budget {
             month_spent_micro_usd: 0,
             monthly_limit_tokens: None,
             monthly_limit_micro_usd: None,
-            deployment_month_spent: false,
+            lease_limit: None,
+            lease_department: None,
             zone,
             limit_tokens,
             limit_micro_usd,
@@ -399,11 +424,8 @@ impl Budget {
 
     /// The refusal when the lease cannot cover a reservation: the deployment's daily cap, or
     /// its monthly one when that is what stopped the last grant.
-    fn deployment_refusal(&self) -> BudgetRefusal {
-        self.refusal(match self.deployment_month_spent {
-            true => BudgetKind::DeploymentMonthly,
-            false => BudgetKind::Deployment,
-        })
+    pub fn deployment_refusal(&self) -> BudgetRefusal {
+        self.refusal(self.lease_limit.unwrap_or(BudgetKind::Deployment))
     }
 
     /// Whether a reservation of this size would fit the user's own limits now (the day's and
@@ -620,13 +642,39 @@ impl Budget {
         Some(ask)
     }
 
-    /// Record a grant from the deployment budget; `month_spent`: the deployment's monthly cap
-    /// is what limited it (a refusal for lack of lease then names the monthly cap).
-    pub fn add_lease_from_month(&mut self, granted_micro_usd: u64, month_spent: bool, now_ms: u64) {
+    /// Record a grant; `limited_by`: the cap that cut it short, if one did (a refusal for lack
+    /// of lease then names it).
+    pub fn add_lease_limited(
+        &mut self,
+        granted_micro_usd: u64,
+        limited_by: Option<BudgetKind>,
+        now_ms: u64,
+    ) {
         self.add_lease(granted_micro_usd, now_ms);
-        if self.deployment_month_spent != month_spent {
-            self.deployment_month_spent = month_spent;
+        if self.lease_limit != limited_by {
+            self.lease_limit = limited_by;
             self.changes.document = true;
+        }
+    }
+
+    /// The department the lease is drawn from.
+    pub fn lease_department(&self) -> Option<&str> {
+        self.lease_department.as_deref()
+    }
+
+    /// Draw the lease from `department` (or the deployment) from now on. A change voids the
+    /// lease held (it came from elsewhere, and is left to lapse there with the day): what is
+    /// in flight is owed against the new source first.
+    pub fn set_lease_department(&mut self, department: Option<&str>) {
+        if self.lease_department.as_deref() == department {
+            return;
+        }
+        self.lease_department = department.map(str::to_string);
+        self.lease_limit = None;
+        self.changes.document = true;
+        if let Some(lease) = &mut self.lease {
+            lease.granted = 0;
+            lease.used = self.reserved_micro_usd;
         }
     }
 
@@ -860,6 +908,27 @@ impl DeploymentBudget {
     /// Whether the last grant fell short because of the month's cap (not the day's).
     pub fn last_grant_month_bound(&self) -> bool {
         self.last_grant_month_bound
+    }
+
+    /// Net granted this month.
+    pub fn month_granted(&mut self, now_ms: u64) -> u64 {
+        self.maintain(now_ms);
+        self.month_granted_micro_usd
+    }
+
+    /// The cap that cut the last grant short (`want` was asked), named as `day` or `month`
+    /// (the deployment's or a department's kinds), or `None` when it was granted whole.
+    pub fn last_grant_limit(
+        &self,
+        want_micro_usd: u64,
+        granted_micro_usd: u64,
+        day: BudgetKind,
+        month: BudgetKind,
+    ) -> Option<BudgetKind> {
+        (granted_micro_usd < want_micro_usd).then_some(match self.last_grant_month_bound {
+            true => month,
+            false => day,
+        })
     }
 
     /// What can still be granted this month; `None` when unlimited.
@@ -1252,7 +1321,10 @@ mod tests {
             .with_lease(1_000);
         let ask = budget.lease_request(500, NOW).unwrap_or(0);
         let granted = deployment.grant("u", ask, NOW);
-        budget.add_lease_from_month(granted, deployment.last_grant_month_bound(), NOW);
+        let limit = deployment
+            .last_grant_month_bound()
+            .then_some(BudgetKind::DeploymentMonthly);
+        budget.add_lease_limited(granted, limit, NOW);
         let refusal = budget.reserve("a", 1, 500, NOW).unwrap_err();
         assert_eq!(refusal.which, BudgetKind::DeploymentMonthly);
         assert_eq!(refusal.resets_at_ms, NOW + 10 * DAY_MS + 16 * 3_600_000);

@@ -1,10 +1,14 @@
 //! The protocol of the deployment's object (`DeploymentBudgetDo`): leases of the daily and
 //! monthly caps for user objects (the object reads `budget.timezone` and `budget.monthly_usd`
-//! from the config it shares with the worker), and slots of the guests' common rate. Called by user objects only, and only
+//! from the config it shares with the worker). A department's object (`dept:<name>`, the same
+//! class) speaks it too: its members lease from it, and it leases what it grants from the
+//! deployment's object in turn; its `GuestSlot` is the department's common `rpm`.
+//! Leases, and and slots of the guests' common rate. Called by user objects only, and only
 //! when a lease runs short, is given back, or a guest is admitted; never per request.
 
 use serde::{Deserialize, Serialize};
 
+use crate::budget::BudgetKind;
 use crate::calls::calls;
 
 calls! {
@@ -14,8 +18,11 @@ calls! {
         Grant(Grant) -> Lease;
         /// Return an unused lease so other users can spend it.
         GiveBack(GiveBack) -> Lease;
-        /// A slot of the guests' common per-minute rate.
+        /// A slot of the guests' common per-minute rate (in a department's object: the
+        /// department's).
         GuestSlot(GuestSlot) -> GuestSlotAnswer;
+        /// What is granted today and this month, against the caps (for `/v1/oachat/me`).
+        CapUsage(CapUsageCall) -> CapUsage;
     }
 }
 
@@ -31,6 +38,9 @@ pub struct Grant {
     pub guest: bool,
     /// `[guest_pool] daily_usd`, when set.
     pub guests_cap_micro_usd: Option<u64>,
+    /// Sent to a department's object (`dept:<name>`): its name, for its caps in the config.
+    #[serde(default)]
+    pub department: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -39,6 +49,22 @@ pub struct GiveBack {
     pub micro_usd: u64,
     pub now_ms: u64,
     pub cap_micro_usd: Option<u64>,
+    #[serde(default)]
+    pub department: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct CapUsageCall {
+    pub now_ms: u64,
+    #[serde(default)]
+    pub department: Option<String>,
+}
+
+/// Net granted (leased to members: spent, or held for requests) today and this month.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CapUsage {
+    pub day_granted_micro_usd: u64,
+    pub month_granted_micro_usd: u64,
 }
 
 /// What a grant gave (or a give-back took back), and what is left of the cap today.
@@ -46,10 +72,10 @@ pub struct GiveBack {
 pub struct Lease {
     pub micro_usd: u64,
     pub remaining_micro_usd: Option<u64>,
-    /// The grant fell short because the month's cap (`budget.monthly_usd`) is used up, not
-    /// the day's.
+    /// The cap that cut the grant short, if one did (the deployment's or the department's,
+    /// the day's or the month's).
     #[serde(default)]
-    pub month_spent: bool,
+    pub limited_by: Option<BudgetKind>,
 }
 
 #[derive(Debug, Clone, Copy, Serialize, Deserialize)]

@@ -11,6 +11,7 @@ pub mod calendar;
 pub mod calls;
 pub mod config;
 pub mod conversation;
+pub mod department;
 pub mod deployment_call;
 pub mod error;
 pub mod failover;

@@ -77,6 +77,16 @@ pub struct UsdPeriod {
     pub usd: UsdUse,
 }
 
+/// The caller's department as its object counts it: what it leased to its members (spent,
+/// or held for their requests) today and this month, against its caps.
+pub struct DepartmentUse<'a> {
+    pub name: &'a str,
+    pub daily_limit_micro_usd: Option<u64>,
+    pub monthly_limit_micro_usd: Option<u64>,
+    pub day_granted_micro_usd: u64,
+    pub month_granted_micro_usd: u64,
+}
+
 /// Who is asking, as the worker identified them.
 pub struct Caller<'a> {
     pub user: &'a str,
@@ -133,6 +143,7 @@ pub fn me(
     day_limits: Limits,
     month_limits: Limits,
     answer: &MeAnswer,
+    department: Option<DepartmentUse<'_>>,
     now_ms: u64,
 ) -> Me {
     let today = zone.day(now_ms);
@@ -183,7 +194,27 @@ pub fn me(
             rpm,
             remaining: rpm.map(|rpm| u64::from(rpm).saturating_sub(answer.rate_used)),
         },
-        department: None,
+        department: department.map(|department| DepartmentView {
+            name: department.name.to_string(),
+            day: UsdPeriod {
+                period: day_label(today),
+                resets_at_ms: zone.next_day_start_ms(today),
+                usd: UsdUse::new(
+                    department.day_granted_micro_usd,
+                    0,
+                    department.daily_limit_micro_usd,
+                ),
+            },
+            month: UsdPeriod {
+                period: month_label(this_month),
+                resets_at_ms: zone.next_month_start_ms(this_month),
+                usd: UsdUse::new(
+                    department.month_granted_micro_usd,
+                    0,
+                    department.monthly_limit_micro_usd,
+                ),
+            },
+        }),
     }
 }
 
@@ -243,12 +274,20 @@ mod tests {
             tokens: tier.daily_tokens,
             micro_usd: tier.daily_micro_usd(),
         };
+        let department = DepartmentUse {
+            name: "finance",
+            daily_limit_micro_usd: Some(5_000_000),
+            monthly_limit_micro_usd: None,
+            day_granted_micro_usd: 1_250_000,
+            month_granted_micro_usd: 9_000_000,
+        };
         let me = me(
             &caller,
             &zone,
             day_limits,
             Limits::default(),
             answer,
+            Some(department),
             noon(),
         );
         serde_json::to_value(me).unwrap()
@@ -286,8 +325,16 @@ mod tests {
             json["rate"],
             serde_json::json!({"rpm": 20, "remaining": 19})
         );
-        assert_eq!(json["department"], serde_json::Value::Null);
         assert_eq!(json["dept"], "finance");
+        let department = &json["department"];
+        assert_eq!(department["name"], "finance");
+        assert_eq!(department["day"]["period"], "2026-12-05");
+        assert_eq!(department["day"]["usd"]["remaining_micro"], 3_750_000);
+        assert_eq!(department["month"]["usd"]["used_micro"], 9_000_000);
+        assert_eq!(
+            department["month"]["usd"]["limit_micro"],
+            serde_json::Value::Null
+        );
     }
 
     #[test]

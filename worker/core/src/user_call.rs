@@ -17,6 +17,11 @@ pub use crate::calls::Ask;
 
 calls! {
     /// One request to a user's object; its JSON is the request body.
+    ///
+    /// Variants differ in size (a turn's beginning carries an admission and a conversation),
+    /// but a call is read once per request and moved straight into its handler: boxing the
+    /// large ones would add an allocation per call and save nothing.
+    #[allow(clippy::large_enum_variant)]
     UserCall {
         /// Admit a request with its reservation: `refusal: None` when granted.
         Admit(AdmitRequest) -> AdmitAnswer;

@@ -15,7 +15,9 @@ use std::cell::{Cell, RefCell};
 
 use futures_channel::oneshot;
 
-use oachat_core::account::{Account, AdmitRequest, GuestPoolLimits, Prepared, Refusal, TierLimits};
+use oachat_core::account::{
+    Account, AdmitRequest, DepartmentLimits, GuestPoolLimits, Prepared, Refusal, TierLimits,
+};
 use oachat_core::budget::BudgetKind;
 use oachat_core::budget::BudgetUsage;
 use oachat_core::deployment_call::{GiveBack, Grant, GuestSlot};
@@ -304,10 +306,23 @@ impl UserDo {
         // A guest's requests are admitted one at a time, from their lease to their slot of the
         // guests' common rate: each one's checks see the one before, so a burst from one
         // address neither spends the whole pool's rate nor takes the lease another just got.
-        let _guest_turn = match request.guest_pool {
-            Some(_) => Some(self.guest_turns.take().await),
-            None => None,
+        // A member of a department with an `rpm` takes turns the same way, for the same
+        // reason: the department's common slot is an await too.
+        let common_rpm = request
+            .guest_pool
+            .and_then(|pool| pool.rpm)
+            .or_else(|| request.department.as_ref().and_then(|d| d.rpm));
+        let takes_turns = request.guest_pool.is_some() || common_rpm.is_some();
+        let _guest_turn = match takes_turns {
+            true => Some(self.guest_turns.take().await),
+            false => None,
         };
+        // Where this user's lease comes from: its department's object, or the deployment's.
+        let lease_department = request
+            .department
+            .as_ref()
+            .filter(|department| department.leases())
+            .map(|department| department.name.as_str());
         loop {
             let prepared = match self.with_account(|account| account.prepare(request))? {
                 Ok(prepared) => prepared,
@@ -330,24 +345,24 @@ impl UserDo {
                     request.now_ms,
                     request.deployment_cap_micro_usd,
                     request.guest_pool.as_ref(),
+                    lease_department,
                 )
                 .await
-                .unwrap_or((0, false));
-            let (granted, month_spent) = granted;
-            self.with_account(|account| account.add_lease(granted, month_spent, request.now_ms))?;
+                .unwrap_or((0, Some(BudgetKind::Deployment)));
+            let (granted, limited_by) = granted;
+            self.with_account(|account| account.add_lease(granted, limited_by, request.now_ms))?;
             drop(call);
             break;
         }
-        // A guest also needs a slot of all guests' common rate, taken after this guest's own
-        // checks passed (so a request refused anyway costs the other guests nothing) and in
-        // turn with this guest's other requests.
-        if let Some(rpm) = request.guest_pool.and_then(|pool| pool.rpm) {
+        // A guest also needs a slot of all guests' common rate (a department's member, of its
+        // department's), taken after this user's own checks passed (so a request refused
+        // anyway costs the others nothing) and in turn with this user's other requests.
+        if let Some(rpm) = common_rpm {
             if let Err(refusal) = self.with_account(|account| account.check(request))? {
-                if let Refusal::Budget {
-                    which: BudgetKind::Deployment,
-                    ..
-                } = refusal
-                {
+                if let Refusal::Budget { which, .. } = refusal {
+                    if !which.lease_short() {
+                        return Ok(Err(refusal));
+                    }
                     let surplus =
                         self.with_account(|account| account.surrender_lease(request.now_ms))?;
                     self.give_back(surplus, request.now_ms, request.deployment_cap_micro_usd)
@@ -355,14 +370,16 @@ impl UserDo {
                 }
                 return Ok(Err(refusal));
             }
-            let slot = self.guest_slot(rpm, request.now_ms).await;
+            let slot = self
+                .common_slot(rpm, request.now_ms, request.department.as_ref())
+                .await;
             match slot {
                 Ok(None) => {}
                 Ok(Some(retry_after_ms)) => {
                     return Ok(Err(Refusal::Rate { retry_after_ms }));
                 }
                 Err(error) => {
-                    worker::console_error!("oachat: guest pool unreachable: {error}");
+                    worker::console_error!("oachat: common rate unreachable: {error}");
                     return Ok(Err(Refusal::Rate {
                         retry_after_ms: 1_000,
                     }));
@@ -379,37 +396,51 @@ impl UserDo {
         Ok(result)
     }
 
-    /// Returns unused lease to the deployment so others can spend it. A lost call only leaves
-    /// money unused, never overspent.
+    /// Returns unused lease to where it came from (the department's object, or the
+    /// deployment's) so others can spend it. A lost call only leaves money unused, never
+    /// overspent.
     async fn give_back(&self, surplus: u64, now_ms: u64, cap_micro_usd: Option<u64>) {
         if surplus > 0 {
+            let department = self
+                .account
+                .borrow()
+                .as_ref()
+                .and_then(Account::lease_department);
             let give = GiveBack {
                 requester: self.state.id().to_string(),
                 micro_usd: surplus,
                 now_ms,
                 cap_micro_usd,
+                department: department.clone(),
             };
-            if let Ok(stub) = self.budget_stub() {
+            if let Ok(stub) = self.budget_stub(department.as_deref()) {
                 let _ = ask(&stub, give).await;
             }
         }
     }
 
-    fn budget_stub(&self) -> worker::Result<worker::Stub> {
+    /// The deployment's object, or a department's (the same class).
+    fn budget_stub(&self, department: Option<&str>) -> worker::Result<worker::Stub> {
+        let name = match department {
+            Some(name) => budget_do::department_object(name),
+            None => budget_do::OBJECT_NAME.to_string(),
+        };
         self.env
             .durable_object(budget_do::BINDING)?
-            .get_by_name(budget_do::OBJECT_NAME)
+            .get_by_name(&name)
     }
 
-    /// Leases up to `micro_usd` of the deployment's cap (a guest's from the guests' share);
-    /// answers the grant and whether the month's cap is what cut it short.
+    /// Leases up to `micro_usd` of the deployment's cap (a guest's from the guests' share, a
+    /// department member's through the department's object); answers the grant and the cap
+    /// that cut it short, if one did.
     async fn lease(
         &self,
         micro_usd: u64,
         now_ms: u64,
         cap_micro_usd: Option<u64>,
         guest_pool: Option<&GuestPoolLimits>,
-    ) -> worker::Result<(u64, bool)> {
+        department: Option<&str>,
+    ) -> worker::Result<(u64, Option<BudgetKind>)> {
         let grant = Grant {
             requester: self.state.id().to_string(),
             micro_usd,
@@ -417,15 +448,23 @@ impl UserDo {
             cap_micro_usd,
             guest: guest_pool.is_some(),
             guests_cap_micro_usd: guest_pool.and_then(|pool| pool.cap_micro_usd),
+            department: department.map(str::to_string),
         };
-        let lease = ask(&self.budget_stub()?, grant).await?;
-        Ok((lease.micro_usd, lease.month_spent))
+        let lease = ask(&self.budget_stub(department)?, grant).await?;
+        Ok((lease.micro_usd, lease.limited_by))
     }
 
-    /// A slot of the guests' common per-minute limit: `None` when granted, else the wait.
-    async fn guest_slot(&self, rpm: u32, now_ms: u64) -> worker::Result<Option<u64>> {
+    /// A slot of the guests' (or the department's) common per-minute limit: `None` when
+    /// granted, else the wait.
+    async fn common_slot(
+        &self,
+        rpm: u32,
+        now_ms: u64,
+        department: Option<&DepartmentLimits>,
+    ) -> worker::Result<Option<u64>> {
         let slot = GuestSlot { now_ms, rpm };
-        Ok(ask(&self.budget_stub()?, slot).await?.retry_after_ms)
+        let stub = self.budget_stub(department.map(|department| department.name.as_str()))?;
+        Ok(ask(&stub, slot).await?.retry_after_ms)
     }
 }
 

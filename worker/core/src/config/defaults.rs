@@ -134,6 +134,7 @@ impl Default for Config {
             guest_mode: false,
             guest_tier: "guest".to_string(),
             guest_pool: None,
+            departments: BTreeMap::new(),
             clock_skew_s: 60,
             max_token_lifetime_s: 86_400,
             token_issuer: None,

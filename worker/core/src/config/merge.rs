@@ -134,6 +134,8 @@ pub(super) struct RawConfig {
     guest_mode: Option<bool>,
     guest_tier: Option<String>,
     guest_pool: Option<GuestPoolPatch>,
+    #[serde(default)]
+    departments: BTreeMap<String, DepartmentPatch>,
     clock_skew_s: Option<u64>,
     max_token_lifetime_s: Option<u64>,
     token_issuer: Option<String>,
@@ -198,6 +200,14 @@ struct TierPatch {
     max_n: Option<u32>,
     models: Option<Vec<String>>,
     allowed_fields: Option<Vec<String>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct DepartmentPatch {
+    daily_usd: Option<LimitSetting>,
+    monthly_usd: Option<LimitSetting>,
+    rpm: Option<LimitSetting>,
 }
 
 #[derive(Deserialize)]
@@ -301,6 +311,23 @@ impl RawConfig {
         if let Some(pool) = self.guest_pool {
             match pool.into_guest_pool() {
                 Ok(pool) => config.guest_pool = Some(pool),
+                Err(error) => problems.extend(error.problems),
+            }
+        }
+        for (name, patch) in std::mem::take(&mut self.departments) {
+            let rpm = match patch.rpm {
+                Some(rpm) => rpm.into_integer(&format!("departments.{name}.rpm")),
+                None => Ok(None),
+            };
+            match rpm {
+                Ok(rpm) => {
+                    let department = crate::config::Department {
+                        daily_usd: patch.daily_usd.and_then(LimitSetting::into_usd),
+                        monthly_usd: patch.monthly_usd.and_then(LimitSetting::into_usd),
+                        rpm,
+                    };
+                    config.departments.insert(name, department);
+                }
                 Err(error) => problems.extend(error.problems),
             }
         }

@@ -39,6 +39,7 @@
 //! | `guest_mode` | `false` | unsigned visitors get `guest_tier` |
 //! | `guest_tier` | `"guest"` | tier for guests |
 //! | `[guest_pool]` | none | what all guests together may use: `rpm`, `daily_usd` (a share of `budget.daily_usd`; employees keep the rest) |
+//! | `[departments.D]` | none | what the members of department `D` (the user token's `dept` claim) may use together: `daily_usd`, `monthly_usd` (leased through the department's object from the deployment budget), `rpm` (one common per-minute limit); a token without `dept`, or with one not listed, is limited by no department |
 //! | `clock_skew_s` | `60` | token `exp` tolerance (0..=600) |
 //! | `max_token_lifetime_s` | `86400` | user tokens living longer than this (`exp - iat`, or `exp - now` without `iat`) are refused |
 //! | `token_issuer` | none | when set, a user token's `iss` must equal it |
@@ -119,8 +120,9 @@ use serde_json::Value;
 pub use defaults::DEFAULT_ALLOWED_FIELDS;
 pub use errors::{ConfigError, ConfigProblem, ModelError};
 pub use types::{
-    usd_to_micro, BudgetConfig, Config, GuestPool, KeyStrategy, LedgerConfig, ModelChoice, Price,
-    ResolvedModel, Route, RoutingConfig, Scenario, ServerTool, Tier, ToolsConfig, Upstream,
+    usd_to_micro, BudgetConfig, Config, Department, GuestPool, KeyStrategy, LedgerConfig,
+    ModelChoice, Price, ResolvedModel, Route, RoutingConfig, Scenario, ServerTool, Tier,
+    ToolsConfig, Upstream,
 };
 
 use merge::{from_value_with_path, RawConfig};

@@ -221,6 +221,26 @@ pub struct GuestPool {
     pub daily_usd: Option<f64>,
 }
 
+/// What one department may use together (`[departments.<name>]`, matched against the user
+/// token's `dept` claim); `None` limits are unlimited.
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+pub struct Department {
+    pub daily_usd: Option<f64>,
+    pub monthly_usd: Option<f64>,
+    /// The department's requests per minute, all its members together.
+    pub rpm: Option<u32>,
+}
+
+impl Department {
+    pub fn daily_micro_usd(&self) -> Option<u64> {
+        self.daily_usd.map(usd_to_micro)
+    }
+
+    pub fn monthly_micro_usd(&self) -> Option<u64> {
+        self.monthly_usd.map(usd_to_micro)
+    }
+}
+
 /// How `auto` is routed.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct RoutingConfig {
@@ -297,6 +317,8 @@ pub struct Config {
     pub guest_mode: bool,
     pub guest_tier: String,
     pub guest_pool: Option<GuestPool>,
+    /// `[departments.<name>]`: budgets and a rate shared by a department's members.
+    pub departments: BTreeMap<String, Department>,
     pub clock_skew_s: u64,
     pub max_token_lifetime_s: u64,
     pub token_issuer: Option<String>,

@@ -100,6 +100,18 @@ impl Config {
         if let Some(pool) = &self.guest_pool {
             check_usd(problems, "guest_pool.daily_usd", pool.daily_usd);
         }
+        for (name, department) in &self.departments {
+            let path = format!("departments.{name}");
+            check_usd(problems, &format!("{path}.daily_usd"), department.daily_usd);
+            check_usd(
+                problems,
+                &format!("{path}.monthly_usd"),
+                department.monthly_usd,
+            );
+            if name.trim().is_empty() {
+                problems.add(path, "a department needs a name");
+            }
+        }
         if !(0.0..=1.0).contains(&self.routing.min_confidence) {
             problems.add("routing.min_confidence", "must be between 0 and 1");
         }
