@@ -38,4 +38,7 @@ pub struct DeliveryLog {
     pub entries: Vec<LogEntry>,
     /// Deliveries waiting for their next try.
     pub pending: u32,
+    /// Raises of alerts that had been raised before, and were not sent again.
+    #[serde(default)]
+    pub repeated: u64,
 }

@@ -6,6 +6,7 @@
 
 use std::cell::RefCell;
 
+use oachat_core::alerts::{BudgetPeriod, Subject};
 use oachat_core::budget::DeploymentBudget;
 use oachat_core::deployment_call::{
     DeploymentCall, GiveBack, Grant, GuestSlot, GuestSlotAnswer, Lease,
@@ -13,6 +14,7 @@ use oachat_core::deployment_call::{
 use oachat_core::limiter::{SlidingWindowLimiter, MINUTE_MS};
 use worker::{durable_object, DurableObject, Env, Request, Response, State};
 
+use crate::alerts;
 use crate::durable::client::{answer, call};
 use crate::durable::storage;
 use crate::durable::tables::Tables;
@@ -25,6 +27,7 @@ const GUEST_RATE_DOC: &str = "guest_rate";
 #[durable_object]
 pub struct DeploymentBudgetDo {
     state: State,
+    env: Env,
     tables: Tables,
     budget: RefCell<Option<DeploymentBudget>>,
     /// All guests' admissions of the last minute, read once, written with each slot.
@@ -32,9 +35,10 @@ pub struct DeploymentBudgetDo {
 }
 
 impl DurableObject for DeploymentBudgetDo {
-    fn new(state: State, _env: Env) -> Self {
+    fn new(state: State, env: Env) -> Self {
         DeploymentBudgetDo {
             state,
+            env,
             tables: Tables::new(&[storage::SCHEMA]),
             budget: RefCell::new(None),
             guest_rate: RefCell::new(None),
@@ -53,7 +57,7 @@ impl DurableObject for DeploymentBudgetDo {
 
 impl DeploymentBudgetDo {
     fn handle_grant(&self, grant: Grant) -> worker::Result<Lease> {
-        self.with_budget(grant.cap_micro_usd, grant.now_ms, |budget| {
+        let lease = self.with_budget(grant.cap_micro_usd, grant.now_ms, |budget| {
             if grant.guest {
                 budget.grant_guest(
                     &grant.requester,
@@ -64,7 +68,22 @@ impl DeploymentBudgetDo {
             } else {
                 budget.grant(&grant.requester, grant.micro_usd, grant.now_ms)
             }
-        })
+        })?;
+        // Alerts count the day's leases as used (spent, or held for requests in flight): only
+        // grants make them grow, and this object sees every one (docs/alerts.md).
+        if let (Some(cap), Some(left)) = (grant.cap_micro_usd, lease.remaining_micro_usd) {
+            let used = cap.saturating_sub(left);
+            let day = BudgetPeriod::utc_day(grant.now_ms);
+            alerts::budget_used(
+                &self.state,
+                &self.env,
+                Subject::Deployment,
+                day,
+                used,
+                Some(cap),
+            );
+        }
+        Ok(lease)
     }
 
     fn handle_give_back(&self, give: GiveBack) -> worker::Result<Lease> {

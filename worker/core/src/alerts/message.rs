@@ -13,8 +13,10 @@ pub fn text(alert: &Alert) -> (String, String) {
             limit_micro_usd,
         } => {
             let percent = percent(*threshold_permille);
-            let used = usd(*used_micro_usd);
-            let limit = usd(*limit_micro_usd);
+            // Cents, unless the budget is under a dollar (a trial, a test): then 4 decimals.
+            let decimals = if *limit_micro_usd < 1_000_000 { 4 } else { 2 };
+            let used = usd(*used_micro_usd, decimals);
+            let limit = usd(*limit_micro_usd, decimals);
             let (zh_period, en_period) = match period.period {
                 Period::Day => ("本日", "today's"),
                 Period::Month => ("本月", "this month's"),
@@ -85,10 +87,17 @@ fn percent(permille: u32) -> String {
     }
 }
 
-/// Micro-USD with two decimals, rounded half up: 40_000_000 → "40.00".
-fn usd(micro_usd: u64) -> String {
-    let cents = (micro_usd + 5_000) / 10_000;
-    format!("{}.{:02}", cents / 100, cents % 100)
+/// Micro-USD with `decimals` (1..=6) decimals, rounded half up: 40_000_000 → "40.00".
+fn usd(micro_usd: u64, decimals: u32) -> String {
+    let unit = 10u64.pow(6 - decimals);
+    let units = (micro_usd + unit / 2) / unit;
+    let scale = 10u64.pow(decimals);
+    format!(
+        "{}.{:0width$}",
+        units / scale,
+        units % scale,
+        width = decimals as usize
+    )
 }
 
 #[cfg(test)]
@@ -166,7 +175,9 @@ mod tests {
         }));
         assert!(zh.contains("密钥 key_1a2b3c4d 已停用"), "{zh}");
         assert_eq!(percent(125), "12.5%");
-        assert_eq!(usd(4_999), "0.00");
-        assert_eq!(usd(5_000), "0.01");
+        assert_eq!(usd(4_999, 2), "0.00");
+        assert_eq!(usd(5_000, 2), "0.01");
+        assert_eq!(usd(2_950, 4), "0.0030");
+        assert_eq!(usd(412_345_678, 2), "412.35");
     }
 }

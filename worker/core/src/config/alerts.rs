@@ -257,4 +257,31 @@ mod tests {
         assert!(problems.iter().all(|(_, m)| !m.contains("secret-token")));
         assert!(AlertsConfig::default().problems().is_empty());
     }
+
+    #[test]
+    fn loading_names_the_field_path_and_sorts_thresholds() {
+        use crate::config::Config;
+        let error = Config::load(
+            r#"{"alerts":{"webhooks":[{"url":"https://oapi.dingtalk.com/robot/send?access_token=t","format":"lark"}]}}"#,
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            error.starts_with("alerts.webhooks[0].format: unknown variant `lark`"),
+            "{error}"
+        );
+        assert!(!error.contains("access_token"), "{error}");
+        let error = Config::load("[alerts]\nthreshold = [0.5]\n")
+            .unwrap_err()
+            .to_string();
+        assert!(error.contains("threshold"), "{error}");
+        let config = Config::load(
+            "[alerts]\nthresholds = [1.0, 0.5, 0.8, 0.5]\nerror_rate = 0.2\n[[alerts.webhooks]]\nurl = \"https://hooks.slack.com/services/x\"\nformat = \"slack\"\n",
+        )
+        .unwrap();
+        assert_eq!(config.alerts.thresholds, [0.5, 0.8, 1.0]);
+        assert_eq!(config.alerts.error_rate, Some(0.2));
+        assert_eq!(config.alerts.webhooks[0].format, WebhookFormat::Slack);
+        assert_eq!(Config::default().alerts, AlertsConfig::default());
+    }
 }
