@@ -51,7 +51,7 @@ pub async fn handle(
     Ok(json_response(200, &result, cors)?)
 }
 
-fn authorize(req: &Request, runtime: &Runtime) -> Result<(), ProxyError> {
+pub(crate) fn authorize(req: &Request, runtime: &Runtime) -> Result<(), ProxyError> {
     let Some(expected) = &runtime.admin_token else {
         // No admin token configured: the admin API does not exist.
         return Err(ProxyError::NotFound);

@@ -7,7 +7,7 @@
 
 use std::rc::Rc;
 
-use oachat_core::key_health_call::{Exchange, KeyReport, Snapshots};
+use oachat_core::key_health_call::{Exchange, KeyReport, RequestCounts, Snapshots};
 use worker::{Context, Env};
 
 use crate::runtime::{Runtime, HEALTH_SYNC_INTERVAL_MS};
@@ -18,13 +18,20 @@ pub const BINDING: &str = "KEY_HEALTH";
 /// One object holds every upstream's key health: failures are rare events, not per-request traffic.
 pub const OBJECT_NAME: &str = "global";
 
-/// Reports failures (if any) and refreshes this isolate's view, after the response.
+/// Reports failures (if any) and refreshes this isolate's view, after the response. The
+/// request is counted (and as failed when `failed`: no upstream answer) for the error-rate
+/// alert; the counts ride on the next exchange.
 pub fn share_after_response(
     ctx: &Context,
     env: &Env,
     runtime: &Rc<Runtime>,
     reports: Vec<HealthReport>,
+    failed: bool,
 ) {
+    let mut counts = runtime.request_counts.get();
+    counts.total += 1;
+    counts.failed += u64::from(failed);
+    runtime.request_counts.set(counts);
     let now = now_ms();
     let due = now.saturating_sub(runtime.health_synced_ms.get()) >= HEALTH_SYNC_INTERVAL_MS;
     if reports.is_empty() && !due {
@@ -40,10 +47,11 @@ pub fn share_after_response(
             at_ms: report.at_ms,
         })
         .collect();
+    let requests = runtime.request_counts.replace(RequestCounts::default());
     let env = env.clone();
     let runtime = runtime.clone();
     ctx.wait_until(async move {
-        match exchange(&env, wire).await {
+        match exchange_counted(&env, wire, requests).await {
             Ok(snapshots) => apply(&runtime, &snapshots),
             Err(error) => worker::console_warn!("oachat: key health sync failed: {error}"),
         }
@@ -67,8 +75,17 @@ pub async fn sync_before_first_use(env: &Env, runtime: &Runtime) {
 
 /// Sends reports (possibly none) and returns the shared snapshots.
 pub async fn exchange(env: &Env, reports: Vec<KeyReport>) -> worker::Result<Snapshots> {
+    exchange_counted(env, reports, RequestCounts::default()).await
+}
+
+/// [`exchange`], with the requests finished since the last one.
+async fn exchange_counted(
+    env: &Env,
+    reports: Vec<KeyReport>,
+    requests: RequestCounts,
+) -> worker::Result<Snapshots> {
     let stub = env.durable_object(BINDING)?.get_by_name(OBJECT_NAME)?;
-    crate::durable::client::ask(&stub, Exchange { reports }).await
+    crate::durable::client::ask(&stub, Exchange { reports, requests }).await
 }
 
 fn apply(runtime: &Runtime, snapshots: &Snapshots) {

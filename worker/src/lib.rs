@@ -7,6 +7,10 @@
 #[cfg(target_arch = "wasm32")]
 mod admin;
 #[cfg(target_arch = "wasm32")]
+mod alerts;
+#[cfg(target_arch = "wasm32")]
+mod alerts_admin;
+#[cfg(target_arch = "wasm32")]
 mod auth;
 #[cfg(target_arch = "wasm32")]
 mod body;
@@ -54,7 +58,9 @@ mod user_client;
 mod webhook;
 
 #[cfg(target_arch = "wasm32")]
-pub use durable::{budget_do::DeploymentBudgetDo, key_health_do::KeyHealthDo, user_do::UserDo};
+pub use durable::{
+    alerts_do::AlertsDo, budget_do::DeploymentBudgetDo, key_health_do::KeyHealthDo, user_do::UserDo,
+};
 
 #[cfg(target_arch = "wasm32")]
 #[worker::event(fetch)]

@@ -9,7 +9,7 @@ use worker::{Context, Env, Headers, Method, Request, Response, ResponseBuilder};
 use crate::error::HandlerError;
 use crate::respond::{error_response, json_response, Cors};
 use crate::runtime::{runtime, Runtime};
-use crate::{admin, auth, chat, conversations, demo, me, responses};
+use crate::{admin, alerts_admin, auth, chat, conversations, demo, me, responses};
 
 pub async fn handle(req: Request, env: Env, ctx: Context) -> worker::Result<Response> {
     let origin = req.headers().get("origin").ok().flatten();
@@ -97,6 +97,7 @@ async fn route(
             Ok(models(&runtime, cors)?)
         }
         ("/v1/models", _) => Err(ProxyError::MethodNotAllowed { allowed: "GET" }.into()),
+        ("/admin/alerts", _) => alerts_admin::handle(req, env, &runtime, cors).await,
         (admin_path, _) if admin_path.starts_with("/admin/") => {
             admin::handle(req, env, &runtime, cors).await
         }

@@ -38,6 +38,8 @@ pub struct Runtime {
     pub demo: bool,
     /// When this isolate last pulled key health from the `KeyHealthDo`.
     pub health_synced_ms: Cell<u64>,
+    /// Requests finished and failed since the last health exchange (`health.rs` sends them).
+    pub request_counts: Cell<oachat_core::key_health_call::RequestCounts>,
     /// Removes every configured upstream key from upstream text before anything else reads it.
     pub redactor: Redactor,
 }
@@ -101,6 +103,7 @@ fn build(env: &Env) -> Result<Runtime, ProxyError> {
         admin_token: text_binding(env, "OACHAT_ADMIN_TOKEN").filter(|s| !s.is_empty()),
         demo: text_binding(env, "OACHAT_DEMO").is_some_and(|v| v == "1" || v == "true"),
         health_synced_ms: Cell::new(0),
+        request_counts: Cell::new(Default::default()),
         config,
     })
 }

@@ -1,5 +1,7 @@
 //! The protocol of the keys' shared health (`KeyHealthDo`): isolates report the failures they
 //! saw (possibly none) and get every upstream's snapshot back, to merge into their own pools.
+//! The exchange also carries how many requests the isolate finished and how many failed, for
+//! the error-rate alert.
 
 use serde::{Deserialize, Serialize};
 
@@ -17,6 +19,16 @@ calls! {
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct Exchange {
     pub reports: Vec<KeyReport>,
+    /// Requests this isolate finished since its last exchange, for `alerts.error_rate`.
+    #[serde(default)]
+    pub requests: RequestCounts,
+}
+
+/// Requests finished, and how many of them failed upstream (every key and attempt failed).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RequestCounts {
+    pub total: u64,
+    pub failed: u64,
 }
 
 /// What one request saw of one key.

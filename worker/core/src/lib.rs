@@ -4,6 +4,8 @@
 
 pub mod account;
 pub mod account_rows;
+pub mod alerts;
+pub mod alerts_call;
 pub mod assemble;
 pub mod budget;
 pub mod cache;

@@ -110,7 +110,7 @@ pub async fn serve(
         ),
     )
     .await;
-    health::share_after_response(call.ctx, env, runtime, reports);
+    health::share_after_response(call.ctx, env, runtime, reports, sent.is_err());
 
     match sent {
         Err(failed) => finish::upstream_failed(call, plan, admission, failed),

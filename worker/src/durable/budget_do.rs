@@ -11,7 +11,9 @@
 
 use std::cell::RefCell;
 
+use oachat_core::alerts::{BudgetPeriod, Period, Subject};
 use oachat_core::budget::{BudgetKind, DeploymentBudget};
+use oachat_core::calendar;
 use oachat_core::config::Config;
 use oachat_core::department;
 use oachat_core::deployment_call::{
@@ -20,6 +22,7 @@ use oachat_core::deployment_call::{
 use oachat_core::limiter::{SlidingWindowLimiter, MINUTE_MS};
 use worker::{durable_object, DurableObject, Env, Request, Response, State};
 
+use crate::alerts;
 use crate::durable::client::{answer, ask, call};
 use crate::durable::storage;
 use crate::durable::tables::Tables;
@@ -109,11 +112,31 @@ impl DeploymentBudgetDo {
         let runtime = self.config()?;
         let config = &runtime.config;
         let caps = Self::caps(config, grant.cap_micro_usd, grant.department.as_deref());
-        let want = grant.micro_usd;
-        if let Some(name) = grant.department.as_deref() {
-            return self.grant_for_department(name, &grant, &caps).await;
+        let lease = match grant.department.as_deref() {
+            Some(name) => self.grant_for_department(name, &grant, &caps).await?,
+            None => self.grant_here(&grant, &caps)?,
+        };
+        // Alerts count the day's leases as used (spent, or held for requests in flight): only
+        // grants make them grow, and this object sees every one (docs/alerts.md).
+        if let (Some(cap), Some(left)) = (caps.day, lease.remaining_micro_usd) {
+            let subject = match &grant.department {
+                Some(name) => Subject::Department(name.clone()),
+                None => Subject::Deployment,
+            };
+            let day = BudgetPeriod {
+                period: Period::Day,
+                label: calendar::day_label(config.zone().day(grant.now_ms)),
+            };
+            let used = cap.saturating_sub(left);
+            alerts::budget_used(&self.state, &self.env, subject, day, used, Some(cap));
         }
-        self.with_budget(&caps, grant.now_ms, |budget| {
+        Ok(lease)
+    }
+
+    /// A grant from this object's own cap (the deployment's).
+    fn grant_here(&self, grant: &Grant, caps: &Caps) -> worker::Result<Lease> {
+        let want = grant.micro_usd;
+        self.with_budget(caps, grant.now_ms, |budget| {
             let granted = if grant.guest {
                 budget.grant_guest(
                     &grant.requester,

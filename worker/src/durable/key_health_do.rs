@@ -3,14 +3,17 @@
 
 use std::cell::RefCell;
 
+use oachat_core::alerts::sources::ErrorWindow;
 use oachat_core::config::Config;
-use oachat_core::key_health_call::{Exchange, KeyHealthCall, Snapshots};
+use oachat_core::key_health_call::{Exchange, KeyHealthCall, RequestCounts, Snapshots};
 use oachat_core::keypool::{HealthSnapshot, KeyPool};
 use worker::{durable_object, DurableObject, Env, Request, Response, State};
 
+use crate::alerts;
 use crate::durable::client::{answer, call};
 use crate::durable::tables::Tables;
 use crate::runtime::{key_pools, runtime};
+use crate::time::now_ms;
 
 const SCHEMA: &[&str] =
     &["CREATE TABLE IF NOT EXISTS health (upstream TEXT PRIMARY KEY, snapshot TEXT NOT NULL)"];
@@ -22,6 +25,9 @@ pub struct KeyHealthDo {
     tables: Tables,
     /// (upstream name, pool); loaded from storage on first use.
     pools: RefCell<Option<Vec<(String, KeyPool)>>>,
+    /// The last 5 minutes' request outcomes, for `alerts.error_rate` (in memory: a restart
+    /// forgets at most one window).
+    errors: RefCell<ErrorWindow>,
 }
 
 impl DurableObject for KeyHealthDo {
@@ -31,6 +37,7 @@ impl DurableObject for KeyHealthDo {
             env,
             tables: Tables::new(&[SCHEMA]),
             pools: RefCell::new(None),
+            errors: RefCell::new(ErrorWindow::default()),
         }
     }
 
@@ -45,7 +52,11 @@ impl DurableObject for KeyHealthDo {
 }
 
 impl KeyHealthDo {
-    fn handle_exchange(&self, Exchange { reports }: Exchange) -> worker::Result<Snapshots> {
+    fn handle_exchange(
+        &self,
+        Exchange { reports, requests }: Exchange,
+    ) -> worker::Result<Snapshots> {
+        self.count_outcomes(requests);
         // A pull without reports (every isolate's periodic refresh, the admin view) changes
         // nothing: answer it without a storage write.
         let changed = !reports.is_empty();
@@ -53,15 +64,17 @@ impl KeyHealthDo {
         let sql = self.state.storage().sql();
         let mut guard = self.pools.borrow_mut();
         let pools = guard.get_or_insert_with(Vec::new);
+        let before: Vec<HealthSnapshot> = pools.iter().map(|(_, pool)| pool.snapshot()).collect();
         for report in reports {
             if let Some((_, pool)) = pools.iter_mut().find(|(name, _)| *name == report.upstream) {
                 pool.report(&report.key_id, report.outcome, report.at_ms);
             }
         }
         let mut snapshots = Snapshots::default();
-        for (name, pool) in pools.iter() {
+        for ((name, pool), before) in pools.iter().zip(&before) {
             let snapshot = pool.snapshot();
             if changed {
+                alerts::key_health_changed(&self.state, &self.env, name, before, &snapshot);
                 sql.exec(
                     "INSERT OR REPLACE INTO health (upstream, snapshot) VALUES (?, ?)",
                     vec![
@@ -73,6 +86,26 @@ impl KeyHealthDo {
             snapshots.upstreams.push((name.clone(), snapshot));
         }
         Ok(snapshots)
+    }
+
+    /// Every isolate's request outcomes arrive here with the health exchange it makes anyway
+    /// (at most every 2 s, or with failure reports), so the error rate costs no call of its
+    /// own and no per-request work beyond two counters.
+    fn count_outcomes(&self, requests: RequestCounts) {
+        let Some(threshold) = runtime(&self.env)
+            .ok()
+            .and_then(|runtime| runtime.config.alerts.error_rate)
+        else {
+            return;
+        };
+        let now = now_ms();
+        let mut errors = self.errors.borrow_mut();
+        if requests.total > 0 {
+            errors.record(requests.total, requests.failed, now);
+        }
+        if let Some(alert) = errors.alert(threshold, now) {
+            alerts::raise_from_object(&self.state, &self.env, vec![alert]);
+        }
     }
 
     fn load(&self) -> worker::Result<()> {

@@ -1,6 +1,7 @@
 //! Durable Object shells: each dispatches to the pure core and persists its state.
 
 pub mod account_store;
+pub mod alerts_do;
 pub mod budget_do;
 pub mod client;
 pub mod conversation_store;

@@ -153,6 +153,7 @@ pub(super) struct RawConfig {
     budget: Option<BudgetPatch>,
     tools: Option<ToolsPatch>,
     ledger: Option<LedgerPatch>,
+    alerts: Option<super::alerts::AlertsPatch>,
     routing: Option<RoutingPatch>,
     #[serde(default)]
     routes: BTreeMap<String, RoutePatch>,
@@ -348,6 +349,9 @@ impl RawConfig {
         }
         if let Some(tool_args) = self.ledger.and_then(|ledger| ledger.tool_args) {
             config.ledger.tool_args = tool_args;
+        }
+        if let Some(alerts) = self.alerts {
+            alerts.apply(&mut config.alerts);
         }
         if let Some(routing) = self.routing {
             routing.apply(&mut config.routing);

@@ -333,6 +333,8 @@ pub struct Config {
     pub budget: BudgetConfig,
     pub tools: ToolsConfig,
     pub ledger: LedgerConfig,
+    /// `[alerts]` (config/alerts.rs).
+    pub alerts: super::alerts::AlertsConfig,
     pub routing: RoutingConfig,
     pub routes: BTreeMap<String, Route>,
     pub scenarios: BTreeMap<String, Scenario>,

@@ -18,6 +18,9 @@ impl Config {
         self.validate_tiers(&mut problems);
         self.validate_routes(&mut problems);
         self.validate_server_tools(&mut problems);
+        for (path, message) in self.alerts.problems() {
+            problems.add(path, message);
+        }
         if problems.list.is_empty() {
             Ok(())
         } else {
