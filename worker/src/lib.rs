@@ -7,6 +7,8 @@
 #[cfg(target_arch = "wasm32")]
 mod admin;
 #[cfg(target_arch = "wasm32")]
+mod admin_session;
+#[cfg(target_arch = "wasm32")]
 mod auth;
 #[cfg(target_arch = "wasm32")]
 mod body;
@@ -14,6 +16,8 @@ mod body;
 mod cache;
 #[cfg(target_arch = "wasm32")]
 mod chat;
+#[cfg(target_arch = "wasm32")]
+mod console;
 #[cfg(target_arch = "wasm32")]
 mod conversations;
 #[cfg(target_arch = "wasm32")]
