@@ -165,7 +165,10 @@ function drawSpend(rows) {
   if (!window.uPlot) return;
   // clientWidth includes the box's padding (8 px each side).
   const width = Math.max(240, Math.min((element.clientWidth || 800) - 16, 1100));
-  const stroke = getComputedStyle(document.documentElement).getPropertyValue('--accent').trim() || '#2563eb';
+  const styles = getComputedStyle(document.documentElement);
+  const stroke = styles.getPropertyValue('--accent').trim() || '#1d4ed8';
+  // A canvas does not resolve currentColor: the axes take the theme's text colour by value.
+  const ink = styles.getPropertyValue('--fg').trim() || '#1a1d23';
   const day = 86400;
   state.chart = new window.uPlot({
     width, height: 220,
@@ -176,8 +179,8 @@ function drawSpend(rows) {
     },
     series: [{}, { label: t('cost'), stroke, width: 2, points: { show: true } }],
     axes: [
-      { stroke: 'currentColor' },
-      { stroke: 'currentColor', size: 64, values: (u, ticks) => ticks.map((v) => v.toFixed(v > 0 && v < 0.1 ? 4 : 2)) },
+      { stroke: ink },
+      { stroke: ink, size: 64, values: (u, ticks) => ticks.map((v) => v.toFixed(v > 0 && v < 0.1 ? 4 : 2)) },
     ],
   }, [xs, ys], element);
   if (xs.length) {
