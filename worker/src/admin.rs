@@ -1,10 +1,10 @@
-//! The admin API (`Authorization: Bearer <OACHAT_ADMIN_TOKEN>`): virtual keys, per-user tier
+//! The admin API (`Authorization: Bearer <OACHAT_ADMIN_TOKEN>`, or the console's session cookie
+//! with its CSRF header, `admin_session.rs`) and the console's files (`console.rs`): virtual keys, per-user tier
 //! overrides, usage reports, key health, the routing explainer and recent ledger rows.
 //! docs/API.md documents every endpoint.
 
 use oachat_core::error::ProxyError;
 use oachat_core::identity::{virtual_key_hash, virtual_key_id, VIRTUAL_KEY_PREFIX};
-use oachat_core::jwt::constant_time_eq;
 use oachat_core::ledger_store::{KeyListing, LedgerStore, RecentQuery};
 use oachat_core::routing::RouteRequest;
 use oachat_core::usage::{to_csv, UsageQuery};
@@ -19,7 +19,7 @@ use crate::respond::{json_response, Cors};
 use crate::runtime::Runtime;
 use crate::time::now_ms;
 use crate::user_client::UserClient;
-use crate::{health, random};
+use crate::{admin_session, console, health, random};
 
 pub async fn handle(
     mut req: Request,
@@ -27,18 +27,43 @@ pub async fn handle(
     runtime: &Runtime,
     cors: &Cors,
 ) -> Result<Response, HandlerError> {
-    authorize(&req, runtime)?;
-    // Ids arrive percent-encoded (`u:%E5%BC%A0%E4%B8%89` is user 张三): decoded once, here.
     let path = req.path();
+    let method = req.method();
+    if runtime.admin_token.is_none() {
+        // No admin token configured: neither the admin API nor the console exists.
+        return Err(ProxyError::NotFound.into());
+    }
+    // The console's page and files need no sign-in: they hold no data.
+    if method == Method::Get {
+        if let Some(response) = console::file(&path) {
+            return Ok(response);
+        }
+    }
+    match (&method, path.as_str()) {
+        (Method::Post, "/admin/session") => {
+            return admin_session::sign_in(&mut req, env, runtime).await
+        }
+        (Method::Get, "/admin/session") => return admin_session::current(&req, runtime),
+        (Method::Post, "/admin/session/logout") => return admin_session::logout(&req, runtime),
+        _ => {}
+    }
+    admin_session::authorize(&req, runtime)?;
+    // Ids arrive percent-encoded (`u:%E5%BC%A0%E4%B8%89` is user 张三): decoded once, here.
     let decoded = oachat_core::path::segments(path.trim_start_matches("/admin/"))?;
     let segments: Vec<&str> = decoded.iter().map(String::as_str).collect();
-    let method = req.method();
     let result = match (method, segments.as_slice()) {
         (Method::Post, ["keys"]) => create_key(&mut req, env, runtime).await,
         (Method::Get, ["keys"]) => list_keys(env).await,
         (Method::Delete, ["keys", id]) => revoke_key(env, id).await,
         (Method::Get, ["keys", "health"]) => key_health(env).await,
         (Method::Put, ["users", user, "tier"]) => set_tier(&mut req, env, runtime, user).await,
+        (Method::Get, ["users", user]) => {
+            // The console's user page: today's usage and the tier override in one answer.
+            let client = UserClient::new(env, user);
+            let usage = client.usage().await?;
+            let tier = client.tier().await?;
+            Ok(json!({ "user": user, "tier_override": tier, "usage": usage }))
+        }
         (Method::Get, ["users", user, "usage"]) => {
             let usage = UserClient::new(env, user).usage().await?;
             Ok(serde_json::to_value(usage)?)
@@ -49,27 +74,6 @@ pub async fn handle(
         _ => return Err(ProxyError::NotFound.into()),
     }?;
     Ok(json_response(200, &result, cors)?)
-}
-
-pub(crate) fn authorize(req: &Request, runtime: &Runtime) -> Result<(), ProxyError> {
-    let Some(expected) = &runtime.admin_token else {
-        // No admin token configured: the admin API does not exist.
-        return Err(ProxyError::NotFound);
-    };
-    let header = req
-        .headers()
-        .get("authorization")
-        .ok()
-        .flatten()
-        .unwrap_or_default();
-    let given = header.strip_prefix("Bearer ").unwrap_or_default().trim();
-    if given.is_empty() {
-        return Err(ProxyError::MissingCredential);
-    }
-    if !constant_time_eq(given.as_bytes(), expected.as_bytes()) {
-        return Err(ProxyError::InvalidCredential);
-    }
-    Ok(())
 }
 
 #[derive(Deserialize)]

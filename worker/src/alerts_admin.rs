@@ -20,7 +20,7 @@ pub async fn handle(
     runtime: &Runtime,
     cors: &Cors,
 ) -> Result<Response, HandlerError> {
-    crate::admin::authorize(&req, runtime)?;
+    crate::admin_session::authorize(&req, runtime)?;
     if req.method() != Method::Get {
         return Err(ProxyError::MethodNotAllowed { allowed: "GET" }.into());
     }

@@ -7,6 +7,7 @@
 #[cfg(target_arch = "wasm32")]
 mod admin;
 #[cfg(target_arch = "wasm32")]
+mod admin_session;
 mod alerts;
 #[cfg(target_arch = "wasm32")]
 mod alerts_admin;
@@ -18,6 +19,8 @@ mod body;
 mod cache;
 #[cfg(target_arch = "wasm32")]
 mod chat;
+#[cfg(target_arch = "wasm32")]
+mod console;
 #[cfg(target_arch = "wasm32")]
 mod conversations;
 #[cfg(target_arch = "wasm32")]

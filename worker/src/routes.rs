@@ -18,7 +18,12 @@ pub async fn handle(req: Request, env: Env, ctx: Context) -> worker::Result<Resp
         Err(error) => return error_response(&error, &Cors::default()),
     };
     // Browsers send Origin; server-side SDK callers do not and are not subject to it.
+    // The admin API and console never answer cross-origin: no CORS headers for any origin
+    // (not even `allowed_origins`), so another page can neither read them nor send them the
+    // console's CSRF header; the console's own same-origin calls need none.
+    let admin = is_admin_path(&req.path());
     let cors = match origin {
+        _ if admin => Cors::default(),
         Some(origin) if runtime.config.origin_allowed(&origin) => Cors {
             allowed_origin: Some(origin),
         },
@@ -98,7 +103,7 @@ async fn route(
         }
         ("/v1/models", _) => Err(ProxyError::MethodNotAllowed { allowed: "GET" }.into()),
         ("/admin/alerts", _) => alerts_admin::handle(req, env, &runtime, cors).await,
-        (admin_path, _) if admin_path.starts_with("/admin/") => {
+        (admin_path, _) if is_admin_path(admin_path) => {
             admin::handle(req, env, &runtime, cors).await
         }
         ("/healthz", Method::Get) => {
@@ -110,6 +115,11 @@ async fn route(
         }
         _ => Err(ProxyError::NotFound.into()),
     }
+}
+
+/// `/admin` (the console) and everything under `/admin/` (the admin API).
+fn is_admin_path(path: &str) -> bool {
+    path == "/admin" || path.starts_with("/admin/")
 }
 
 /// `GET /v1/models`: what callers may ask for (`auto`, aliases and served models).

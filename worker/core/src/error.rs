@@ -22,6 +22,10 @@ pub enum ProxyError {
     TokenRefused { reason: &'static str },
     /// The browser origin is not on `allowed_origins`.
     OriginNotAllowed,
+    /// A state-changing admin console call without its session's CSRF token.
+    CsrfRefused,
+    /// The admin console's session has ended: sign in again.
+    SessionExpired,
     /// The body is not what the endpoint takes; `param` names the offending field.
     InvalidRequest {
         message: String,
@@ -144,7 +148,9 @@ impl ProxyError {
             ProxyError::MissingCredential
             | ProxyError::InvalidCredential
             | ProxyError::ExpiredCredential
-            | ProxyError::TokenRefused { .. } => 401,
+            | ProxyError::TokenRefused { .. }
+            | ProxyError::SessionExpired => 401,
+            ProxyError::CsrfRefused => 403,
             ProxyError::OriginNotAllowed | ProxyError::ModelNotAllowed { .. } => 403,
             ProxyError::InvalidRequest { .. } => 400,
             ProxyError::ModelNotFound { .. }
@@ -172,8 +178,11 @@ impl ProxyError {
             ProxyError::MissingCredential
             | ProxyError::InvalidCredential
             | ProxyError::ExpiredCredential
-            | ProxyError::TokenRefused { .. } => "authentication_error",
-            ProxyError::OriginNotAllowed | ProxyError::ModelNotAllowed { .. } => "permission_error",
+            | ProxyError::TokenRefused { .. }
+            | ProxyError::SessionExpired => "authentication_error",
+            ProxyError::OriginNotAllowed
+            | ProxyError::CsrfRefused
+            | ProxyError::ModelNotAllowed { .. } => "permission_error",
             ProxyError::InvalidRequest { .. }
             | ProxyError::ModelNotFound { .. }
             | ProxyError::BodyTooLarge { .. }
@@ -202,6 +211,8 @@ impl ProxyError {
             ProxyError::InvalidCredential | ProxyError::TokenRefused { .. } => "invalid_api_key",
             ProxyError::ExpiredCredential => "token_expired",
             ProxyError::OriginNotAllowed => "origin_not_allowed",
+            ProxyError::CsrfRefused => "csrf_refused",
+            ProxyError::SessionExpired => "session_expired",
             ProxyError::InvalidRequest { .. } => "invalid_request",
             ProxyError::ModelNotFound { .. } => "model_not_found",
             ProxyError::ModelNotAllowed { .. } => "model_not_allowed",
@@ -244,6 +255,13 @@ impl ProxyError {
             ProxyError::TokenRefused { reason } => format!("The user token was refused: {reason}."),
             ProxyError::OriginNotAllowed => {
                 "This page's origin is not on the deployment's allowed_origins list.".into()
+            }
+            ProxyError::CsrfRefused => {
+                "This console call needs the session's CSRF token in the `x-oachat-csrf` header."
+                    .into()
+            }
+            ProxyError::SessionExpired => {
+                "The admin console session has ended; sign in again.".into()
             }
             ProxyError::InvalidRequest { message, .. } => message.clone(),
             ProxyError::ModelNotFound { model } => {

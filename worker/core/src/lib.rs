@@ -4,6 +4,7 @@
 
 pub mod account;
 pub mod account_rows;
+pub mod admin_session;
 pub mod alerts;
 pub mod alerts_call;
 pub mod assemble;
