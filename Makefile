@@ -1,5 +1,5 @@
 # oachat: the two commands are `make dev` and `make test`. Both install what is missing.
-.PHONY: dev test build bench setup lint unit integration e2e soak fmt clean
+.PHONY: dev test build bench selfhost setup lint unit integration e2e soak fmt clean
 
 dev:
 	@bash .ci/dev.sh
@@ -37,6 +37,10 @@ soak: build
 
 bench:
 	@bash bench/run.sh
+
+# build/selfhost/: oachat on plain workerd for one machine (README "Self-hosting").
+selfhost: setup
+	@bash .ci/build-selfhost.sh
 
 fmt:
 	cargo fmt --all
