@@ -3,9 +3,12 @@
 // selfhost.test.mjs and, with OACHAT_TEST_TARGET=selfhost, by startStack for every suite.
 import { spawn } from 'node:child_process';
 import { createWriteStream, existsSync, mkdirSync } from 'node:fs';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 
-import { RESULTS, ROOT } from './harness.mjs';
+// Not imported from harness.mjs, which imports this module (startStack's selfhost target).
+const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
+const RESULTS = join(ROOT, 'test-results');
 
 export const RUN = join(ROOT, 'build/selfhost/run');
 
