@@ -29,17 +29,27 @@ async function serveFile(request, env, pathname, path, file) {
 }
 
 export default {
+  // One access-log line per request (journald keeps them): method, path without its query
+  // (which may hold a token), status, time to the response head. wrangler dev logs the same.
   async fetch(request, env) {
-    if (request.method === 'GET' || request.method === 'HEAD') {
-      let pathname;
-      try {
-        pathname = decodeURIComponent(new URL(request.url).pathname);
-      } catch {
-        return env.OACHAT.fetch(request); // not a file name: the worker answers (404)
-      }
-      const found = lookup(pathname);
-      if (found) return serveFile(request, env, pathname, ...found);
-    }
-    return env.OACHAT.fetch(request);
+    const started = Date.now();
+    const response = await route(request, env);
+    console.log(`${request.method} ${new URL(request.url).pathname} ${response.status} ${Date.now() - started}ms`);
+    return response;
   },
 };
+
+/** A listed file for a GET or HEAD; the worker for everything else. */
+async function route(request, env) {
+  if (request.method === 'GET' || request.method === 'HEAD') {
+    let pathname;
+    try {
+      pathname = decodeURIComponent(new URL(request.url).pathname);
+    } catch {
+      return env.OACHAT.fetch(request); // not a file name: the worker answers (404)
+    }
+    const found = lookup(pathname);
+    if (found) return serveFile(request, env, pathname, ...found);
+  }
+  return env.OACHAT.fetch(request);
+}

@@ -60,9 +60,21 @@ export function bundleModules(distDir) {
  * binding entries (text vars, or environment lookups) placed before the platform ones;
  * `listen` the socket address; `storage` the disk directories' default paths. With
  * `storage.assets`, the socket serves selfhost/assets.js first, which answers for the static
- * files and hands everything else to oachat.
+ * files and hands everything else to oachat; with `storage.cache`, selfhost/cache.js backs
+ * the Cache API.
  */
 export function workerdConfig({ wrangler, modules, embed, bindings, listen, storage, outbound = ['local'], header = '' }) {
+  // The Cache API needs a service behind it on plain workerd (selfhost/cache.js); without one,
+  // every cache call is a no-op (the bench, which measures uncached requests, runs without).
+  const cacheService = storage.cache ? `
+    (name = "cache", worker = .cache),` : '';
+  const cacheWorker = storage.cache ? `
+# caches.default: an in-memory cache that speaks workerd's cache protocol.
+const cache :Workerd.Worker = (
+  modules = [ (name = "cache.js", esModule = embed ${capnpText(embed('cache.js'))}) ],
+  compatibilityDate = ${capnpText(wrangler.compatibilityDate)},
+);
+` : '';
   const assets = storage.assets ? `
     (name = "front", worker = .front),
     (name = "assets", disk = (path = ${capnpText(storage.assets)}, writable = false)),` : '';
@@ -92,7 +104,7 @@ const front :Workerd.Worker = (
     .join(',\n    ');
   return `using Workerd = import "/workerd/workerd.capnp";
 ${header}const config :Workerd.Config = (
-  services = [${assets}
+  services = [${assets}${cacheService}
     (name = "oachat", worker = .oachat),
     (name = "d1", worker = .d1),
     (name = "do-storage", disk = (path = ${capnpText(storage.do)}, writable = true)),
@@ -115,7 +127,7 @@ const oachat :Workerd.Worker = (
     ${namespaces},
   ],
   durableObjectStorage = (localDisk = "do-storage"),
-  globalOutbound = "outbound",
+  globalOutbound = "outbound",${storage.cache ? '\n  cacheApiOutbound = "cache",' : ''}
 );
 
 # The ledger: D1's own client in the worker, this SQLite Durable Object behind it.
@@ -126,5 +138,5 @@ const d1 :Workerd.Worker = (
   durableObjectNamespaces = [ (className = "D1Shim", uniqueKey = "oachat-ledger", enableSql = true) ],
   durableObjectStorage = (localDisk = "d1-storage"),
 );
-${front}`;
+${front}${cacheWorker}`;
 }

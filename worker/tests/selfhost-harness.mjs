@@ -10,7 +10,8 @@ import { fileURLToPath } from 'node:url';
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const RESULTS = join(ROOT, 'test-results');
 
-export const RUN = join(ROOT, 'build/selfhost/run');
+// OACHAT_SELFHOST_DIR: another folder built by `node selfhost/build.mjs DIR`.
+export const RUN = join(process.env.OACHAT_SELFHOST_DIR ?? join(ROOT, 'build/selfhost'), 'run');
 
 export function requireBuild() {
   if (!existsSync(RUN)) throw new Error(`${RUN} is missing: run \`make selfhost\` (or bash .ci/build-selfhost.sh) first`);
