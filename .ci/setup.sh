@@ -58,6 +58,14 @@ if [ "$want_php" = 1 ] && ! command -v php >/dev/null 2>&1; then
   apt-get install -y -qq php-cli >/dev/null 2>&1 || { apt-get update -qq && apt-get install -y -qq php-cli >/dev/null; }
 fi
 
+if [ ! -x /usr/sbin/nginx ]; then
+  # Debian's nginx in front of the self-hosted build (worker/tests/selfhost-nginx.test.mjs runs
+  # it unprivileged with a generated config; the package's own service is not used).
+  say "installing Debian nginx-light (for the self-hosted build's nginx test)"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get install -y -qq nginx-light >/dev/null 2>&1 || { apt-get update -qq && apt-get install -y -qq nginx-light >/dev/null; }
+fi
+
 if [ "$want_python" = 1 ]; then
   # The official Python OpenAI SDK runs as a real client in the integration tests.
   if [ ! -x worker/tests/.venv/bin/python ] || ! worker/tests/.venv/bin/python -c 'import openai' 2>/dev/null; then

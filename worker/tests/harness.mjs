@@ -9,6 +9,8 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
+import { startSelfhost } from './selfhost-harness.mjs';
+
 export const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 export const RESULTS = join(ROOT, 'test-results');
 export const SIGNING_SECRET = 'test-signing-secret-5b1f0c7e9a2d';
@@ -108,6 +110,9 @@ export async function startStack({ config = {}, keys = 'sk-mock-ok', vars = {}, 
     '--inspector-port', String(inspector), '--persist-to', persist, '--log-level', 'info',
     // An empty env file, so a developer's .dev.vars never leaks into tests.
     '--env-file', '/dev/null'];
+  if (process.env.OACHAT_TEST_TARGET === 'selfhost') {
+    return selfhostStack({ name, port, persist, allVars, mock, logPath });
+  }
   for (const [key, value] of Object.entries(allVars)) args.push('--var', `${key}:${value}`);
   const child = spawn('npx', args, {
     cwd: ROOT,
@@ -146,6 +151,36 @@ export async function startStack({ config = {}, keys = 'sk-mock-ok', vars = {}, 
       // No upstream key may ever reach the log, whatever the suite did.
       const leaked = findSecrets(readFileSync(logPath, 'utf8'), upstreamSecrets(allVars));
       if (leaked.length) throw new Error(`upstream keys in ${logPath}: ${leaked.length} occurrence(s)`);
+    },
+  };
+}
+
+/**
+ * startStack's other target (`OACHAT_TEST_TARGET=selfhost`, `make test-selfhost`): the same
+ * vars given to build/selfhost/run as its environment, `persist` as its OACHAT_DATA.
+ */
+async function selfhostStack({ name, port, persist, allVars, mock, logPath }) {
+  let server;
+  try {
+    server = await startSelfhost({ env: { ...allVars, OACHAT_LISTEN: `127.0.0.1:${port}`, OACHAT_DATA: persist }, name, port });
+  } catch (error) {
+    mock.stop();
+    throw error;
+  }
+  const log = () => readFileSync(server.logPath, 'utf8');
+  return {
+    url: server.url,
+    mock,
+    logPath: server.logPath,
+    persist,
+    log,
+    token: (claims = {}) => mintToken(claims),
+    secrets: upstreamSecrets(allVars),
+    async stop() {
+      await server.stop();
+      mock.stop();
+      const leaked = findSecrets(log(), upstreamSecrets(allVars));
+      if (leaked.length) throw new Error(`upstream keys in ${server.logPath}: ${leaked.length} occurrence(s)`);
     },
   };
 }

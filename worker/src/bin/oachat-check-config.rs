@@ -1,13 +1,20 @@
 //! `oachat-check-config [wrangler.toml] [.dev.vars]`: validates `OACHAT_CONFIG` the way the
 //! worker will, so `make dev` (and CI) report a bad field before anything starts.
 //! `.dev.vars` wins over `[vars]`, as in `wrangler dev`.
+//!
+//! `oachat-check-config --env` reads what the worker will read from the process environment
+//! instead (the self-hosted `run` script calls it before starting workerd), and also refuses a
+//! config whose upstreams name a keys secret that is unset or empty.
 
 use std::process::ExitCode;
 
 use oachat_core::config::Config;
 
 fn main() -> ExitCode {
-    let mut args = std::env::args().skip(1);
+    let mut args = std::env::args().skip(1).peekable();
+    if args.peek().map(String::as_str) == Some("--env") {
+        return check_environment();
+    }
     let wrangler_path = args.next().unwrap_or_else(|| "wrangler.toml".into());
     let dev_vars_path = args.next().unwrap_or_else(|| ".dev.vars".into());
 
@@ -78,4 +85,45 @@ fn dev_var(path: &str, name: &str) -> Option<String> {
                 .to_string(),
         )
     })
+}
+
+/// `--env`: `OACHAT_CONFIG`, `OACHAT_TOOLS_SECRET` and every upstream's keys secret from the
+/// environment, as the self-hosted worker receives them.
+fn check_environment() -> ExitCode {
+    let text = std::env::var("OACHAT_CONFIG").unwrap_or_default();
+    let tools_secret = std::env::var("OACHAT_TOOLS_SECRET").ok();
+    let config = match Config::load(&text).and_then(|config| {
+        config.check_tools_secret(tools_secret.as_deref())?;
+        Ok(config)
+    }) {
+        Ok(config) => config,
+        Err(error) => {
+            eprintln!("oachat: invalid OACHAT_CONFIG: {error}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let mut missing: Vec<(&str, &str)> = config
+        .upstreams
+        .iter()
+        .filter(|upstream| {
+            std::env::var(&upstream.keys_secret)
+                .map(|keys| keys.split([',', '\n']).all(|key| key.trim().is_empty()))
+                .unwrap_or(true)
+        })
+        .map(|upstream| (upstream.keys_secret.as_str(), upstream.name.as_str()))
+        .collect();
+    missing.dedup_by_key(|(secret, _)| *secret);
+    if !missing.is_empty() {
+        for (secret, upstream) in missing {
+            eprintln!("oachat: {secret} is not set or empty (the keys of upstream `{upstream}`)");
+        }
+        return ExitCode::FAILURE;
+    }
+    println!(
+        "oachat: OACHAT_CONFIG is valid ({} upstream(s), {} tier(s), {} route(s)); every upstream has keys",
+        config.upstreams.len(),
+        config.tiers.len(),
+        config.routes.len()
+    );
+    ExitCode::SUCCESS
 }

@@ -1,4 +1,4 @@
-// A local D1 for plain workerd: the same design wrangler dev (miniflare) uses, cut to what the
+// A local D1 for plain workerd (the bench and the self-hosted build): the same design wrangler dev (miniflare) uses, cut to what the
 // D1 binding needs. The worker's LEDGER binding is workerd's own D1 client
 // (`cloudflare-internal:d1-api`) whose `fetcher` points here; this entrypoint forwards each
 // query batch to one SQLite-backed Durable Object, which runs it in a transaction.
@@ -25,7 +25,7 @@ export class D1Shim extends DurableObject {
           success: true,
           results,
           meta: {
-            served_by: 'oachat-bench-d1-shim', served_by_primary: true, total_attempts: 1,
+            served_by: 'oachat-d1-shim', served_by_primary: true, total_attempts: 1,
             timings: { sql_duration_ms: duration }, duration, changes, last_row_id: lastRowId,
             changed_db: changes > 0, size_after: sql.databaseSize,
             rows_read: cursor.rowsRead, rows_written: cursor.rowsWritten,
