@@ -6,8 +6,9 @@
 
 use super::json::Json;
 
-/// A share left at or below this is worth a warning before the next question.
-pub const LOW_SHARE: f64 = 0.1;
+/// A share left at or below this many thousandths is worth a warning before the next question.
+/// Shares are integer thousandths: the widget carries no float formatting or arithmetic.
+pub const LOW_SHARE_PERMILLE: u64 = 100;
 
 /// One budget: used and, when limited, the limit (tokens or micro-USD).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -21,13 +22,14 @@ impl Gauge {
         self.limit.map(|limit| limit.saturating_sub(self.used))
     }
 
-    /// The share left, when limited (a zero limit has nothing left).
-    fn share_left(self) -> Option<f64> {
+    /// The share left in thousandths, when limited (a zero limit has nothing left).
+    fn permille_left(self) -> Option<u64> {
         let limit = self.limit?;
         if limit == 0 {
-            return Some(0.0);
+            return Some(0);
         }
-        Some(self.remaining().unwrap_or(0) as f64 / limit as f64)
+        // Saturating: a limit beyond 10^16 (tokens or micro-USD) is not a real one.
+        Some(self.remaining().unwrap_or(0).saturating_mul(1000) / limit)
     }
 }
 
@@ -50,7 +52,7 @@ pub enum Span {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Level {
     Plenty,
-    /// At most [`LOW_SHARE`] left of some budget of this span.
+    /// At most [`LOW_SHARE_PERMILLE`] left of some budget of this span.
     Low(Span),
     /// A budget of this span is spent.
     Out(Span),
@@ -83,9 +85,9 @@ impl Quota {
                 .into_iter()
                 .flatten()
             {
-                match gauge.share_left() {
-                    Some(share) if share <= 0.0 => return Level::Out(span),
-                    Some(share) if share <= LOW_SHARE && low.is_none() => low = Some(span),
+                match gauge.permille_left() {
+                    Some(0) if gauge.remaining() == Some(0) => return Level::Out(span),
+                    Some(share) if share <= LOW_SHARE_PERMILLE && low.is_none() => low = Some(span),
                     _ => {}
                 }
             }
@@ -109,7 +111,7 @@ impl Quota {
             if let Some(remaining) = period.tokens.and_then(Gauge::remaining) {
                 lines.push(left.replace("{n}", &about(remaining)));
             } else if let Some(share) = tightest_share(period) {
-                let percent = (share * 100.0).floor() as u64;
+                let percent = share / 10;
                 let line = words.share_left.replace("{period}", name);
                 lines.push(line.replace("{p}", &percent.to_string()));
             } else if let Some(tokens) = period.tokens {
@@ -131,12 +133,12 @@ pub struct QuotaWords<'a> {
     pub this_month: &'a str,
 }
 
-fn tightest_share(period: &Period) -> Option<f64> {
+fn tightest_share(period: &Period) -> Option<u64> {
     [period.usd, period.dept_usd]
         .into_iter()
         .flatten()
-        .filter_map(Gauge::share_left)
-        .reduce(f64::min)
+        .filter_map(Gauge::permille_left)
+        .min()
 }
 
 fn period(user: Option<&Json>, dept: Option<&Json>) -> Period {
