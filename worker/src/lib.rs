@@ -29,6 +29,8 @@ mod ledger_d1;
 #[cfg(target_arch = "wasm32")]
 mod limits;
 #[cfg(target_arch = "wasm32")]
+mod me;
+#[cfg(target_arch = "wasm32")]
 mod random;
 #[cfg(target_arch = "wasm32")]
 mod relay;

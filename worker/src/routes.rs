@@ -9,7 +9,7 @@ use worker::{Context, Env, Headers, Method, Request, Response, ResponseBuilder};
 use crate::error::HandlerError;
 use crate::respond::{error_response, json_response, Cors};
 use crate::runtime::{runtime, Runtime};
-use crate::{admin, auth, chat, conversations, demo, responses};
+use crate::{admin, auth, chat, conversations, demo, me, responses};
 
 pub async fn handle(req: Request, env: Env, ctx: Context) -> worker::Result<Response> {
     let origin = req.headers().get("origin").ok().flatten();
@@ -79,6 +79,8 @@ async fn route(
             conversations::chat(req, env, ctx, runtime, cors).await
         }
         ("/v1/oachat/chat", _) => Err(ProxyError::MethodNotAllowed { allowed: "POST" }.into()),
+        ("/v1/oachat/me", Method::Get) => me::show(req, env, &runtime, cors).await,
+        ("/v1/oachat/me", _) => Err(ProxyError::MethodNotAllowed { allowed: "GET" }.into()),
         ("/v1/oachat/feedback", Method::Post) => {
             conversations::feedback(req, env, &runtime, cors).await
         }

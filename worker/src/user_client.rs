@@ -6,9 +6,9 @@ use oachat_core::account::AdmitRequest;
 use oachat_core::budget::BudgetUsage;
 use oachat_core::user_call::{
     AdmitAnswer, Ask, BeginTurn, DeleteConversation, FlushLedger, GetConversation, GetResponse,
-    GetTier, GetVirtualKey, GrowCall, ListConversations, RenameConversation, RenewCall, SetTier,
-    SettleCall, StoreResponse, Summary, Transcript, TurnBegun, UsageCall, UserCall,
-    VirtualKeyRecord,
+    GetTier, GetVirtualKey, GrowCall, ListConversations, MeAnswer, MeCall, RenameConversation,
+    RenewCall, SetTier, SettleCall, StoreResponse, Summary, Transcript, TurnBegun, UsageCall,
+    UserCall, VirtualKeyRecord,
 };
 use worker::Env;
 
@@ -57,6 +57,10 @@ impl<'a> UserClient<'a> {
 
     pub async fn usage(&self) -> worker::Result<Option<BudgetUsage>> {
         self.ask(UsageCall).await
+    }
+
+    pub async fn me(&self, now_ms: u64) -> worker::Result<MeAnswer> {
+        self.ask(MeCall { now_ms }).await
     }
 
     pub async fn tier(&self) -> worker::Result<Option<String>> {

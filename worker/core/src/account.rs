@@ -418,6 +418,11 @@ impl Account {
         }
     }
 
+    /// Admissions in the rate window ending at `now_ms`, taking nothing.
+    pub fn rate_used(&self, now_ms: u64) -> u64 {
+        self.limiter.count(now_ms)
+    }
+
     pub fn usage(&mut self, now_ms: u64) -> Option<crate::budget::BudgetUsage> {
         self.budget.as_mut().map(|budget| budget.usage(now_ms))
     }

@@ -65,8 +65,10 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-/// Milliseconds per UTC day.
-pub const DAY_MS: u64 = 86_400_000;
+use crate::calendar::{month_of_day, Zone};
+
+/// Milliseconds per day.
+pub use crate::calendar::DAY_MS;
 
 /// Reservations older than this are presumed dead and released.
 pub const DEFAULT_RESERVATION_TTL_MS: u64 = 10 * 60 * 1000;
@@ -154,7 +156,20 @@ impl Lease {
 /// request at a time, so `&mut self` methods are atomic.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Budget {
+    /// The local day (in `zone`) the day's totals are for.
     day: u32,
+    /// The time zone days and months are counted in (`budget.timezone`); UTC for documents
+    /// written before it existed.
+    #[serde(default)]
+    zone: Zone,
+    /// The calendar month (`calendar::month_of_day`) the month's totals are for; 0 in
+    /// documents written before months were counted.
+    #[serde(default)]
+    month: u32,
+    #[serde(default)]
+    month_spent_tokens: u64,
+    #[serde(default)]
+    month_spent_micro_usd: u64,
     limit_tokens: Option<u64>,
     limit_micro_usd: Option<u64>,
     spent_tokens: u64,
@@ -198,6 +213,16 @@ impl Eq for BudgetChanges {}
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct BudgetUsage {
     pub day: u32,
+    /// This calendar month: spent so far (reservations in flight count against it too, as
+    /// `reserved_*`), and when it resets.
+    #[serde(default)]
+    pub month: u32,
+    #[serde(default)]
+    pub month_spent_tokens: u64,
+    #[serde(default)]
+    pub month_spent_micro_usd: u64,
+    #[serde(default)]
+    pub month_resets_at_ms: u64,
     pub spent_tokens: u64,
     pub spent_micro_usd: u64,
     pub reserved_tokens: u64,
@@ -210,8 +235,14 @@ pub struct BudgetUsage {
 impl Budget {
     /// A budget with the user's limits (`None` is unlimited), not drawing on a deployment lease.
     pub fn new(limit_tokens: Option<u64>, limit_micro_usd: Option<u64>, now_ms: u64) -> Budget {
+        let zone = Zone::utc();
+        let day = zone.day(now_ms);
         Budget {
-            day: utc_day(now_ms),
+            day,
+            month: month_of_day(day),
+            month_spent_tokens: 0,
+            month_spent_micro_usd: 0,
+            zone,
             limit_tokens,
             limit_micro_usd,
             spent_tokens: 0,
@@ -265,6 +296,22 @@ impl Budget {
         self
     }
 
+    /// Counts days and months in `zone` (from the next call on).
+    pub fn with_zone(mut self, zone: Zone, now_ms: u64) -> Budget {
+        self.set_zone(zone, now_ms);
+        self
+    }
+
+    /// A new time zone (config change). A day that, in the new zone, has already begun rolls
+    /// over at once; one that has not keeps its totals until it does.
+    pub fn set_zone(&mut self, zone: Zone, now_ms: u64) {
+        if self.zone != zone {
+            self.zone = zone;
+            self.changes.document = true;
+            self.maintain(now_ms);
+        }
+    }
+
     /// New limits (a tier change); reservations already made stand.
     pub fn set_limits(&mut self, limit_tokens: Option<u64>, limit_micro_usd: Option<u64>) {
         if (self.limit_tokens, self.limit_micro_usd) != (limit_tokens, limit_micro_usd) {
@@ -280,7 +327,7 @@ impl Budget {
         self.maintain(now_ms);
         let refuse = |which| BudgetRefusal {
             which,
-            resets_at_ms: next_day_start_ms(self.day),
+            resets_at_ms: self.zone.next_day_start_ms(self.day),
         };
         let over = |limit: Option<u64>, spent: u64, reserved: u64, more: u64| {
             limit.is_some_and(|limit| spent.saturating_add(reserved).saturating_add(more) > limit)
@@ -322,7 +369,7 @@ impl Budget {
             if lease.available() < micro_usd {
                 return Err(BudgetRefusal {
                     which: BudgetKind::Deployment,
-                    resets_at_ms: next_day_start_ms(self.day),
+                    resets_at_ms: self.zone.next_day_start_ms(self.day),
                 });
             }
             lease.used += micro_usd;
@@ -354,7 +401,7 @@ impl Budget {
         now_ms: u64,
     ) -> Result<(), BudgetRefusal> {
         self.maintain(now_ms);
-        let resets_at_ms = next_day_start_ms(self.day);
+        let resets_at_ms = self.zone.next_day_start_ms(self.day);
         let refuse = |which| BudgetRefusal {
             which,
             resets_at_ms,
@@ -428,10 +475,20 @@ impl Budget {
         }
     }
 
-    /// Takes back what expiry charged for `reservation`, if it was charged today (yesterday's
-    /// spend is gone with yesterday).
+    /// Takes back what expiry charged for `reservation`, if it was charged today, and from the
+    /// month's totals if charged this month (a past period's spend is gone with it).
     fn refund_charge(&mut self, reservation: &Reservation) {
-        if reservation.charged_day != Some(self.day) {
+        let Some(charged_day) = reservation.charged_day else {
+            return;
+        };
+        if month_of_day(charged_day) == self.month {
+            self.changes.document = true;
+            self.month_spent_tokens = self.month_spent_tokens.saturating_sub(reservation.tokens);
+            self.month_spent_micro_usd = self
+                .month_spent_micro_usd
+                .saturating_sub(reservation.micro_usd);
+        }
+        if charged_day != self.day {
             return;
         }
         self.changes.document = true;
@@ -502,7 +559,7 @@ impl Budget {
 
     /// When today's budget resets.
     pub fn resets_at_ms(&self) -> u64 {
-        next_day_start_ms(self.day)
+        self.zone.next_day_start_ms(self.day)
     }
 
     /// Unused lease held now.
@@ -520,13 +577,32 @@ impl Budget {
             reserved_micro_usd: self.reserved_micro_usd,
             limit_tokens: self.limit_tokens,
             limit_micro_usd: self.limit_micro_usd,
-            resets_at_ms: next_day_start_ms(self.day),
+            resets_at_ms: self.zone.next_day_start_ms(self.day),
+            month: self.month,
+            month_spent_tokens: self.month_spent_tokens,
+            month_spent_micro_usd: self.month_spent_micro_usd,
+            month_resets_at_ms: self.zone.next_month_start_ms(self.month),
         }
     }
 
     /// Roll the day and expire stale reservations; every public method starts here.
     fn maintain(&mut self, now_ms: u64) {
-        let today = utc_day(now_ms);
+        let today = self.zone.day(now_ms);
+        let this_month = month_of_day(today);
+        if self.month == 0 {
+            // A document from before months were counted: the month so far is what is known
+            // of it, today's spend.
+            self.changes.document = true;
+            self.month = month_of_day(self.day);
+            self.month_spent_tokens = self.spent_tokens;
+            self.month_spent_micro_usd = self.spent_micro_usd;
+        }
+        if this_month > self.month {
+            self.changes.document = true;
+            self.month = this_month;
+            self.month_spent_tokens = 0;
+            self.month_spent_micro_usd = 0;
+        }
         if today > self.day {
             self.changes.document = true;
             self.day = today;
@@ -592,6 +668,8 @@ impl Budget {
         self.changes.document = true;
         self.spent_tokens = self.spent_tokens.saturating_add(tokens);
         self.spent_micro_usd = self.spent_micro_usd.saturating_add(micro_usd);
+        self.month_spent_tokens = self.month_spent_tokens.saturating_add(tokens);
+        self.month_spent_micro_usd = self.month_spent_micro_usd.saturating_add(micro_usd);
         if let Some(lease) = &mut self.lease {
             lease.used = lease.used.saturating_add(micro_usd);
         }
@@ -841,6 +919,35 @@ mod tests {
         let usage = budget.usage(tomorrow);
         assert_eq!(usage.spent_tokens, 250, "settled into the new day");
         assert_eq!(usage.resets_at_ms, NOW + 2 * DAY_MS);
+    }
+
+    #[test]
+    fn the_month_counts_every_day_of_it_and_resets_on_the_first() {
+        // NOW is 2025-11-20 (UTC): spend on two days of November, then on December 1st.
+        let mut budget = Budget::new(Some(10_000), Some(10_000), NOW);
+        budget.settle("a", 100, 10, NOW);
+        budget.settle("b", 200, 20, NOW + DAY_MS);
+        let usage = budget.usage(NOW + DAY_MS);
+        assert_eq!((usage.spent_tokens, usage.month_spent_tokens), (200, 300));
+        assert_eq!(usage.month_spent_micro_usd, 30);
+        let december = NOW + 11 * DAY_MS; // 2025-12-01T00:00:00Z
+        assert_eq!(usage.month_resets_at_ms, december);
+        budget.settle("c", 5, 1, december);
+        let usage = budget.usage(december);
+        assert_eq!((usage.spent_tokens, usage.month_spent_tokens), (5, 5));
+    }
+
+    #[test]
+    fn a_late_settle_corrects_the_month_too() {
+        let mut budget = Budget::new(None, None, NOW).with_ttl(1_000);
+        assert_eq!(budget.reserve("a", 600, 60, NOW), Ok(()));
+        // Charged in full at expiry, then settled for less the next day: the day's totals
+        // no longer hold the charge, the month's are corrected.
+        let _ = budget.usage(NOW + 1_000);
+        assert_eq!(budget.settle("a", 100, 10, NOW + DAY_MS), Settlement::Late);
+        let usage = budget.usage(NOW + DAY_MS);
+        assert_eq!((usage.spent_tokens, usage.month_spent_tokens), (100, 100));
+        assert_eq!(usage.month_spent_micro_usd, 10);
     }
 
     #[test]

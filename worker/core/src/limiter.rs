@@ -167,6 +167,17 @@ impl SlidingWindowLimiter {
         Err(RetryAfterMs(frees_at.saturating_sub(now).max(1)))
     }
 
+    /// Admissions counted in the window ending at `now_ms`, changing nothing (the stored log
+    /// must stay exactly the one in memory, so a read does not expire anything).
+    pub fn count(&self, now_ms: u64) -> u64 {
+        let now = self.newest_ms().map_or(now_ms, |last| now_ms.max(last));
+        self.log
+            .iter()
+            .filter(|run| run.at_ms.saturating_add(self.window_ms) > now)
+            .map(|run| u64::from(run.count))
+            .sum()
+    }
+
     /// Admissions counted in the window ending at `now_ms`.
     pub fn in_window(&mut self, now_ms: u64) -> u64 {
         self.expire(now_ms);

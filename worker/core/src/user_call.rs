@@ -33,6 +33,8 @@ calls! {
         FlushLedger(FlushLedger) -> ();
         /// Today's budget use (`None`: no budget yet).
         Usage(UsageCall) -> Option<BudgetUsage>;
+        /// What `GET /v1/oachat/me` shows: budget use, the rate window, the override. Reads only.
+        Me(MeCall) -> MeAnswer;
         /// The admin's tier override.
         GetTier(GetTier) -> Option<String>;
         /// Set (or with `None` clear) the admin's tier override; answers the override now held.
@@ -65,6 +67,22 @@ pub struct UsageCall;
 
 #[derive(Debug, Clone, Copy, Serialize, Deserialize)]
 pub struct GetTier;
+
+#[derive(Debug, Clone, Copy, Serialize, Deserialize)]
+pub struct MeCall {
+    pub now_ms: u64,
+}
+
+/// The user's own state for `GET /v1/oachat/me` (`crate::me` renders it).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MeAnswer {
+    /// `None`: the user never reserved anything, so nothing is used.
+    pub usage: Option<BudgetUsage>,
+    /// Admissions in the current rate window.
+    pub rate_used: u64,
+    /// The admin's tier override, if any.
+    pub tier_override: Option<String>,
+}
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct SetTier {

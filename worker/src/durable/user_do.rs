@@ -21,8 +21,8 @@ use oachat_core::budget::BudgetUsage;
 use oachat_core::deployment_call::{GiveBack, Grant, GuestSlot};
 use oachat_core::user_call::{
     AdmitAnswer, BeginTurn, DeleteConversation, FlushLedger, GetConversation, GetResponse, GetTier,
-    GetVirtualKey, GrowCall, ListConversations, RenameConversation, RenewCall, SetTier, SettleCall,
-    StoreResponse, TurnBegun, UsageCall, UserCall, VirtualKeyRecord,
+    GetVirtualKey, GrowCall, ListConversations, MeAnswer, MeCall, RenameConversation, RenewCall,
+    SetTier, SettleCall, StoreResponse, TurnBegun, UsageCall, UserCall, VirtualKeyRecord,
 };
 use worker::{durable_object, DurableObject, Env, Request, Response, State};
 
@@ -100,6 +100,7 @@ impl DurableObject for UserDo {
                 answer::<FlushLedger>(self.handle_flush_ledger().await?)
             }
             UserCall::Usage(UsageCall) => answer::<UsageCall>(self.handle_usage()?),
+            UserCall::Me(call) => answer::<MeCall>(self.handle_me(call)?),
             UserCall::GetTier(GetTier) => answer::<GetTier>(self.tier_override()?),
             UserCall::SetTier(call) => answer::<SetTier>(self.handle_set_tier(call)?),
             UserCall::GetVirtualKey(GetVirtualKey) => {
@@ -230,6 +231,17 @@ impl UserDo {
     fn handle_usage(&self) -> worker::Result<Option<BudgetUsage>> {
         let now = crate::time::now_ms();
         self.with_account(|account| account.usage(now))
+    }
+
+    /// Reads only: no admission, no rate slot (the budget's day may roll, as on any call).
+    fn handle_me(&self, call: MeCall) -> worker::Result<MeAnswer> {
+        let (usage, rate_used) = self
+            .with_account(|account| (account.usage(call.now_ms), account.rate_used(call.now_ms)))?;
+        Ok(MeAnswer {
+            usage,
+            rate_used,
+            tier_override: self.tier_override()?,
+        })
     }
 
     fn handle_set_tier(&self, call: SetTier) -> worker::Result<Option<String>> {
