@@ -29,6 +29,9 @@ use crate::net::{self, StreamEvent};
 use crate::streaming_view::{Part, StreamingAnswer};
 use crate::view::{self, Action, View};
 
+/// How long the quota reading waits for the answer's settle (see `fetch_quota`).
+const QUOTA_READ_DELAY_MS: i32 = 400;
+
 /// How long a message waits for the history probe before it goes to the classic endpoint:
 /// a worker answers the list in milliseconds, a hanging network must not hold the chat.
 const HISTORY_PROBE_WAIT_MS: i32 = 3000;
@@ -754,11 +757,14 @@ impl App {
     }
 
     /// Reads the user's quota; any failure (an older worker, a guest without one) is no quota.
+    /// It waits a moment first: the worker settles an answer just after its stream ends, and
+    /// a reading taken before that would still count the answer's whole reservation.
     fn fetch_quota(app: &Rc<App>) {
         let weak = Rc::downgrade(app);
         let url = app.state.borrow().settings.me_url();
         let bridge = app.bridge.clone();
         spawn_local(async move {
+            let _ = JsFuture::from(dom::delay(QUOTA_READ_DELAY_MS)).await;
             let token = get_token(&bridge, false).await;
             let answer = net::request_json("GET", &url, token.as_deref(), None).await;
             let Some(app) = weak.upgrade() else { return };

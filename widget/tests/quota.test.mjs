@@ -17,9 +17,9 @@ before(async () => {
   stack = await startStack({
     name: 'widget-quota',
     config: {
-      budget: { daily_usd: 'unlimited', timezone: 'UTC' },
+      budget: { daily_usd: 'unlimited' },
       tiers: {
-        staff: { rpm: 1000, max_rounds: 1000, daily_tokens: DAILY_TOKENS, daily_usd: 'unlimited', max_tokens: 120 },
+        staff: { rpm: 1000, max_rounds: 1000, daily_tokens: DAILY_TOKENS, daily_usd: 'unlimited', max_tokens: 20 },
       },
     },
   });
@@ -64,25 +64,36 @@ test('the quota menu says what is left today, and the note warns before the limi
   assert.equal((await menu.locator('.oc-quota-line').first().innerText()).trim(), `今日剩余约 ${about(DAILY_TOKENS)} tokens`);
   assert.equal(await note.isHidden(), true);
 
-  // Answers use the day's tokens; after each one the open menu follows the worker's figure.
+  // Answers use the day's tokens (20 at most each, a new chat each time so the prompt stays
+  // small: every step is smaller than the tenth the note warns at); after each one the open
+  // menu follows the worker's figure.
+  const ask = async (text) => {
+    await widget.locator('[data-action="new-chat"]').click();
+    await widget.locator('.oc-input').fill(`${text} [mock chunks=100 delay_ms=1]`);
+    await widget.locator('.oc-input').press('Enter');
+    await widget.locator('.oc-msg[data-role="assistant"] .oc-actions')
+      .or(widget.locator('.oc-msg[data-role="error"]'))
+      .first().waitFor({ timeout: 30_000 });
+    return (await widget.locator('.oc-msg[data-role="error"]').count()) === 0;
+  };
   let quota = await me();
   let answers = 0;
   while (quota.day.tokens.remaining > DAILY_TOKENS / 10) {
     answers += 1;
-    assert.ok(answers <= 12, `the day's tokens should run low within 12 answers (left: ${quota.day.tokens.remaining})`);
-    await widget.locator('.oc-input').fill(`第 ${answers} 个问题 [mock chunks=100 delay_ms=1]`);
-    await widget.locator('.oc-input').press('Enter');
-    await widget.locator('.oc-msg[data-role="assistant"] .oc-actions').nth(answers - 1)
-      .or(widget.locator('.oc-msg[data-role="error"]'))
-      .first().waitFor({ timeout: 30_000 });
-    if (await widget.locator('.oc-msg[data-role="error"]').count()) break;
+    assert.ok(answers <= 40, `the day's tokens should run low within 40 answers (left: ${quota.day.tokens.remaining})`);
+    assert.ok(await ask(`第 ${answers} 个问题`), `answer ${answers} was refused with ${quota.day.tokens.remaining} tokens left`);
     quota = await poll('the answer settled', async () => {
       const now = await me();
       return now.day.tokens.reserved === 0 ? now : undefined;
     });
     const expected = `今日剩余约 ${about(quota.day.tokens.remaining)} tokens`;
-    await poll(`the menu reads "${expected}"`,
-      async () => (await menu.locator('.oc-quota-line').first().innerText()).trim() === expected);
+    // The widget reads the quota again after the answer; reopening the menu reads it once more.
+    await poll(`the menu reads "${expected}"`, async () => {
+      if ((await menu.locator('.oc-quota-line').first().innerText()).trim() === expected) return true;
+      await button.click();
+      await button.click();
+      return false;
+    }, 10_000);
   }
 
   // A tenth or less left: the note warns before the next question fails half-way.
@@ -94,13 +105,9 @@ test('the quota menu says what is left today, and the note warns before the limi
   await widget.locator('.oc-panel').screenshot({ path: join(RESULTS, 'widget-quota.png') });
 
   // Asking on: the worker refuses what no longer fits, and the widget says the budget is spent.
-  for (let i = 0; i < 4 && !(await widget.locator('.oc-msg[data-role="error"]').count()); i += 1) {
-    await widget.locator('.oc-input').fill(`再问一个 [mock chunks=100 delay_ms=1]`);
-    await widget.locator('.oc-input').press('Enter');
-    await widget.locator('.oc-msg[data-role="assistant"] .oc-actions').nth(answers + i)
-      .or(widget.locator('.oc-msg[data-role="error"]'))
-      .first().waitFor({ timeout: 30_000 });
-  }
+  let refused = false;
+  for (let i = 0; i < 6 && !refused; i += 1) refused = !(await ask('再问一个'));
+  assert.ok(refused, 'a question beyond the day\'s tokens is refused');
   assert.match(await widget.locator('.oc-msg[data-role="error"]').last().innerText(), /额度已用完/);
   await note.waitFor({ state: 'visible' });
   assert.deepEqual(consoleErrors.filter((e) => !/429/.test(e)), []);

@@ -10,16 +10,19 @@ use super::json::Json;
 /// Shares are integer thousandths: the widget carries no float formatting or arithmetic.
 pub const LOW_SHARE_PERMILLE: u64 = 100;
 
-/// One budget: used and, when limited, the limit (tokens or micro-USD).
+/// One budget: used and, when limited, the limit and what is left (tokens or micro-USD).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Gauge {
     pub used: u64,
     pub limit: Option<u64>,
+    /// The worker's figure, which also takes off what requests in flight hold.
+    pub left: Option<u64>,
 }
 
 impl Gauge {
     fn remaining(self) -> Option<u64> {
-        self.limit.map(|limit| limit.saturating_sub(self.used))
+        let limit = self.limit?;
+        Some(self.left.unwrap_or(limit.saturating_sub(self.used)))
     }
 
     /// The share left in thousandths, when limited (a zero limit has nothing left).
@@ -143,17 +146,20 @@ fn tightest_share(period: &Period) -> Option<u64> {
 
 fn period(user: Option<&Json>, dept: Option<&Json>) -> Period {
     Period {
-        tokens: user.and_then(|p| gauge(p.get("tokens"), "used", "limit")),
-        usd: user.and_then(|p| gauge(p.get("usd"), "used_micro", "limit_micro")),
-        dept_usd: dept.and_then(|p| gauge(p.get("usd"), "used_micro", "limit_micro")),
+        tokens: user.and_then(|p| gauge(p.get("tokens"), "used", "limit", "remaining")),
+        usd: user.and_then(|p| gauge(p.get("usd"), "used_micro", "limit_micro", "remaining_micro")),
+        dept_usd: dept
+            .and_then(|p| gauge(p.get("usd"), "used_micro", "limit_micro", "remaining_micro")),
     }
 }
 
-fn gauge(value: Option<&Json>, used: &str, limit: &str) -> Option<Gauge> {
+fn gauge(value: Option<&Json>, used: &str, limit: &str, left: &str) -> Option<Gauge> {
     let value = value?;
+    let number = |key: &str| value.get(key).and_then(Json::as_u64);
     Some(Gauge {
-        used: value.get(used).and_then(Json::as_u64).unwrap_or(0),
-        limit: value.get(limit).and_then(Json::as_u64),
+        used: number(used).unwrap_or(0),
+        limit: number(limit),
+        left: number(left),
     })
 }
 
@@ -213,6 +219,16 @@ mod tests {
             vec!["今日剩余约 12,000 tokens", "本月额度剩余 90%"]
         );
         assert_eq!(quota.level(), Level::Plenty);
+    }
+
+    #[test]
+    fn what_requests_in_flight_hold_is_not_left() {
+        let quota = me(
+            r#"{"object":"oachat.me","day":{"tokens":{"used":1000,"reserved":4000,
+            "limit":5000,"remaining":0}}}"#,
+        );
+        assert_eq!(quota.lines(&WORDS), vec!["今日剩余约 0 tokens"]);
+        assert_eq!(quota.level(), Level::Out(Span::Day));
     }
 
     #[test]
