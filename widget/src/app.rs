@@ -19,6 +19,7 @@ use crate::core::failure::Failure;
 use crate::core::i18n::{Locale, Strings};
 use crate::core::json::Json;
 use crate::core::markdown::render_markdown;
+use crate::core::quota::Quota;
 use crate::core::settings::{Settings, Theme};
 use crate::core::state::{self, Effect, Event, Msg, WidgetState};
 use crate::core::tool_card::tool_card_html;
@@ -27,6 +28,9 @@ use crate::dom::{self, AnimationFrame, Listener, Timeout};
 use crate::net::{self, StreamEvent};
 use crate::streaming_view::{Part, StreamingAnswer};
 use crate::view::{self, Action, View};
+
+/// How long the quota reading waits for the answer's settle (see `fetch_quota`).
+const QUOTA_READ_DELAY_MS: i32 = 400;
 
 /// How long a message waits for the history probe before it goes to the classic endpoint:
 /// a worker answers the list in milliseconds, a hanging network must not hold the chat.
@@ -282,6 +286,7 @@ impl App {
             }
             Action::Regenerate => Msg::Retry,
             Action::ToggleHistory => Msg::ToggleHistory,
+            Action::ToggleQuota => Msg::ToggleQuota,
             Action::OpenConversation(id) => Msg::OpenConversation(id),
             Action::DeleteConversation(id) => Msg::DeleteConversation(id),
             Action::Feedback { answer, up } => Msg::Feedback { answer, up },
@@ -479,6 +484,10 @@ impl App {
             Effect::ShowContext(show) => view.show_context(show),
             Effect::ShowQuoteOffer(show) => view.show_quote_offer(show),
             Effect::PrefillInput(text) => view.prefill_input(&text),
+            Effect::FetchQuota => App::fetch_quota(app),
+            Effect::ShowQuotaButton(show) => view.show_quota_button(show),
+            Effect::ShowQuota(lines) => view.show_quota(lines.as_deref()),
+            Effect::ShowQuotaNote(note) => view.show_quota_note(note.as_deref()),
             Effect::Emit(event) => app.emit(event),
         }
     }
@@ -744,6 +753,23 @@ impl App {
                 })
                 .unwrap_or_default();
             App::dispatch(&app, Msg::HistoryListed(list));
+        });
+    }
+
+    /// Reads the user's quota; any failure (an older worker, a guest without one) is no quota.
+    /// It waits a moment first: the worker settles an answer just after its stream ends, and
+    /// a reading taken before that would still count the answer's whole reservation.
+    fn fetch_quota(app: &Rc<App>) {
+        let weak = Rc::downgrade(app);
+        let url = app.state.borrow().settings.me_url();
+        let bridge = app.bridge.clone();
+        spawn_local(async move {
+            let _ = JsFuture::from(dom::delay(QUOTA_READ_DELAY_MS)).await;
+            let token = get_token(&bridge, false).await;
+            let answer = net::request_json("GET", &url, token.as_deref(), None).await;
+            let Some(app) = weak.upgrade() else { return };
+            let quota = answer.ok().as_ref().and_then(Quota::parse);
+            App::dispatch(&app, Msg::QuotaLoaded(quota));
         });
     }
 

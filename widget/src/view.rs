@@ -13,6 +13,8 @@ use crate::dom::{self, attrs, el};
 
 const ICON_CLOSE: &str = r#"<svg viewBox="0 0 24 24" aria-hidden="true"><path d="M18.3 5.7 12 12l6.3 6.3-1.4 1.4L10.6 13.4 4.3 19.7 2.9 18.3 9.2 12 2.9 5.7 4.3 4.3l6.3 6.3 6.3-6.3z"/></svg>"#;
 const ICON_HISTORY: &str = r#"<svg viewBox="0 0 24 24" aria-hidden="true"><path d="M13 3a9 9 0 0 0-9 9H1l4 4 4-4H6a7 7 0 1 1 2.1 5l-1.4 1.4A9 9 0 1 0 13 3zm-1 5v5l4.3 2.5.7-1.2-3.5-2.1V8z"/></svg>"#;
+/// A gauge: the quota menu's button.
+const ICON_QUOTA: &str = r#"<svg viewBox="0 0 24 24" aria-hidden="true"><path d="M12 4a10 10 0 0 0-8.7 15h17.4A10 10 0 0 0 12 4zm0 2a8 8 0 0 1 7.4 11H4.6A8 8 0 0 1 12 6zm4.2 2.4-5.1 5.2a1.5 1.5 0 1 0 1.3 1.3l5.2-5.1z"/></svg>"#;
 const ICON_NEW: &str = r#"<svg viewBox="0 0 24 24" aria-hidden="true"><path d="M11 5h2v6h6v2h-6v6h-2v-6H5v-2h6z"/></svg>"#;
 const ICON_COPY: &str = r#"<svg viewBox="0 0 24 24" aria-hidden="true"><path d="M8 3h11a2 2 0 0 1 2 2v11h-2V5H8zM5 7h10a2 2 0 0 1 2 2v10a2 2 0 0 1-2 2H5a2 2 0 0 1-2-2V9a2 2 0 0 1 2-2zm0 2v10h10V9z"/></svg>"#;
 const ICON_REDO: &str = r#"<svg viewBox="0 0 24 24" aria-hidden="true"><path d="M12 5V2l4 4-4 4V7a5 5 0 1 0 5 5h2a7 7 0 1 1-7-7z"/></svg>"#;
@@ -37,6 +39,7 @@ pub enum Action {
     /// "Regenerate" under an answer and "retry" under a failure notice.
     Regenerate,
     ToggleHistory,
+    ToggleQuota,
     OpenConversation(String),
     DeleteConversation(String),
     Feedback {
@@ -71,6 +74,12 @@ pub struct View {
     /// Shown only when the worker offers server-side conversations.
     pub history_button: Element,
     pub history: Element,
+    /// Shown once the worker answered the user's quota (`/v1/oachat/me`).
+    pub quota_button: Element,
+    /// The quota menu: what is left today and this month.
+    pub quota: Element,
+    /// The note above the input before and when a limit is reached.
+    pub quota_note: Element,
     /// Screen-reader announcements ("answer complete") that must not repeat the whole log.
     pub status: Element,
     /// "Using: this page" and its ×, shown while the page context is sent.
@@ -135,9 +144,18 @@ impl View {
             &history_button,
             &[("hidden", ""), ("aria-expanded", "false")],
         );
+        let quota_button = icon_button(ICON_QUOTA, "quota");
+        attrs(&quota_button, &[("hidden", ""), ("aria-expanded", "false")]);
         let new_chat = icon_button(ICON_NEW, "new-chat");
         let close = icon_button(ICON_CLOSE, "close");
-        for child in [&avatar, &title, &history_button, &new_chat, &close] {
+        for child in [
+            &avatar,
+            &title,
+            &quota_button,
+            &history_button,
+            &new_chat,
+            &close,
+        ] {
             let _ = head.append_child(child);
         }
 
@@ -155,6 +173,13 @@ impl View {
         attrs(
             &history,
             &[("hidden", ""), ("part", "history"), ("role", "list")],
+        );
+        let quota = el("div", "oc-quota");
+        attrs(&quota, &[("hidden", ""), ("part", "quota")]);
+        let quota_note = el("div", "oc-quota-note");
+        attrs(
+            &quota_note,
+            &[("hidden", ""), ("part", "quota-note"), ("role", "note")],
         );
         let starters = el("div", "oc-starters");
         let status = el("div", "oc-sr");
@@ -177,6 +202,7 @@ impl View {
                 ("part", "quote"),
             ],
         );
+        let _ = extras.append_child(&quota_note);
         let _ = extras.append_child(&context);
         let _ = extras.append_child(&quote);
 
@@ -198,7 +224,9 @@ impl View {
         let _ = form.append_child(&input);
         let _ = form.append_child(&send);
 
-        for child in [&head, &history, &log, &starters, &extras, &status, &form] {
+        for child in [
+            &head, &quota, &history, &log, &starters, &extras, &status, &form,
+        ] {
             let _ = panel.append_child(child);
         }
         let _ = root.append_child(&panel);
@@ -219,6 +247,9 @@ impl View {
             close,
             history_button,
             history,
+            quota_button,
+            quota,
+            quota_note,
             status,
             context,
             quote,
@@ -274,6 +305,13 @@ impl View {
             &[
                 ("aria-label", &strings.get("history")),
                 ("title", &strings.get("history")),
+            ],
+        );
+        attrs(
+            &self.quota_button,
+            &[
+                ("aria-label", &strings.get("quota")),
+                ("title", &strings.get("quota")),
             ],
         );
 
@@ -581,6 +619,7 @@ impl View {
             "copy-answer" => Action::CopyAnswer(id()?),
             "regenerate" | "retry" => Action::Regenerate,
             "history" => Action::ToggleHistory,
+            "quota" => Action::ToggleQuota,
             "history-open" => Action::OpenConversation(conversation()?),
             "history-delete" => Action::DeleteConversation(conversation()?),
             "thumbs-up" => Action::Feedback {
@@ -744,6 +783,37 @@ impl View {
 
     pub fn show_context(&self, show: bool) {
         show_element(&self.context, show);
+    }
+
+    /// Shows the quota button, or hides it with its menu (no quota for this user).
+    pub fn show_quota_button(&self, show: bool) {
+        show_element(&self.quota_button, show);
+        if !show {
+            self.show_quota(None);
+        }
+    }
+
+    /// Shows the quota menu with `lines` (as text, never markup), or hides it.
+    pub fn show_quota(&self, lines: Option<&[String]>) {
+        let Some(lines) = lines else {
+            show_element(&self.quota, false);
+            attrs(&self.quota_button, &[("aria-expanded", "false")]);
+            return;
+        };
+        self.quota.set_inner_html("");
+        for line in lines {
+            let row = el("div", "oc-quota-line");
+            row.set_text_content(Some(line));
+            let _ = self.quota.append_child(&row);
+        }
+        show_element(&self.quota, true);
+        attrs(&self.quota_button, &[("aria-expanded", "true")]);
+    }
+
+    /// The note before and when a limit is reached (text only), or none.
+    pub fn show_quota_note(&self, note: Option<&str>) {
+        self.quota_note.set_text_content(note);
+        show_element(&self.quota_note, note.is_some());
     }
 
     pub fn show_quote_offer(&self, show: bool) {

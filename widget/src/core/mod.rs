@@ -1,6 +1,6 @@
 //! The pure core of the widget: markdown rendering, streaming, highlighting and cards, plus the chat
 //! state, the widget's update loop (`state`), stream deltas and reasoning (`delta`, `thinking`),
-//! failures, words and settings.
+//! failures, words, settings and the user's quota (`quota`).
 //!
 //! Nothing under `core/` imports `web_sys`, `js_sys` or `wasm_bindgen`: it is plain Rust,
 //! tested natively with `cargo test`.
@@ -14,6 +14,7 @@ pub mod i18n;
 pub mod json;
 pub mod markdown;
 pub mod page_context;
+pub mod quota;
 pub mod schema;
 pub mod settings;
 pub mod state;

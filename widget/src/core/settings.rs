@@ -97,6 +97,11 @@ impl Settings {
         format!("{}/v1/oachat/conversations", self.endpoint)
     }
 
+    /// The user's own quota (today and this month against the limits).
+    pub fn me_url(&self) -> String {
+        format!("{}/v1/oachat/me", self.endpoint)
+    }
+
     /// Chat within a server-side conversation: `{conversation_id?, message}` in, SSE out.
     pub fn conversation_chat_url(&self) -> String {
         format!("{}/v1/oachat/chat", self.endpoint)

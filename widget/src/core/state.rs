@@ -11,6 +11,7 @@ use super::failure::Failure;
 use super::i18n::Strings;
 use super::json::Json;
 use super::page_context::{bounded_context, quotable, quote_block};
+use super::quota::{Level, Quota, QuotaWords, Span};
 use super::settings::Settings;
 use super::thinking::Phase;
 use super::tools::{Phase as ToolPhase, StoredCall, ToolSpec, Tools};
@@ -34,6 +35,16 @@ pub struct WidgetState {
     pub context: Option<Json>,
     /// The page's selected text, offered as a quote while the panel is open.
     pub quote: Option<String>,
+    /// The user's own quota (`GET /v1/oachat/me`), as last read, and whether its menu shows.
+    pub quota: QuotaView,
+}
+
+/// The quota menu's state: asked once the panel first opens, again after every answer.
+#[derive(Debug, Default, Clone, PartialEq)]
+pub struct QuotaView {
+    pub known: Option<Quota>,
+    pub asked: bool,
+    pub shown: bool,
 }
 
 /// Server-side conversations, as far as the widget knows them.
@@ -170,6 +181,10 @@ pub enum Msg {
     OfferQuote(Option<String>),
     /// The user took the offer: the input gets the selection as a quote.
     QuoteSelection,
+    /// The answer to `GET /v1/oachat/me`: `None` when the worker has none for this user.
+    QuotaLoaded(Option<Quota>),
+    /// The quota button: open or close the menu.
+    ToggleQuota,
 }
 
 /// What the shell does for the state: draw, ask the network, tell the host page.
@@ -281,6 +296,14 @@ pub enum Effect {
     ShowQuoteOffer(bool),
     /// Puts text in the input (a quote), the caret after it.
     PrefillInput(String),
+    /// Asks the worker for the user's quota (answered by [`Msg::QuotaLoaded`]).
+    FetchQuota,
+    /// Shows the quota button (`true`) or hides button and menu.
+    ShowQuotaButton(bool),
+    /// Shows the menu with these lines, or hides it.
+    ShowQuota(Option<Vec<String>>),
+    /// The note above the input before and when a limit is reached; `None` removes it.
+    ShowQuotaNote(Option<String>),
     Emit(Event),
 }
 
@@ -328,6 +351,7 @@ impl WidgetState {
             server_conversation: None,
             token_refreshed: false,
             tools: Tools::default(),
+            quota: QuotaView::default(),
             context: None,
             quote: None,
         }
@@ -611,6 +635,28 @@ pub fn update(state: &mut WidgetState, msg: Msg) -> Vec<Effect> {
                 effects.push(Effect::PostFeedback { request_id, rating });
             }
         }
+        Msg::QuotaLoaded(quota) => {
+            state.quota.known = quota;
+            effects.push(Effect::ShowQuotaButton(quota.is_some()));
+            if quota.is_none() {
+                state.quota.shown = false;
+            } else if state.quota.shown {
+                effects.push(Effect::ShowQuota(Some(quota_lines(state))));
+            }
+            effects.push(Effect::ShowQuotaNote(quota_note(state)));
+        }
+        Msg::ToggleQuota => {
+            state.quota.shown = !state.quota.shown && state.quota.known.is_some();
+            if state.quota.shown {
+                // What was last read shows at once; a fresh reading follows.
+                effects.extend([
+                    Effect::ShowQuota(Some(quota_lines(state))),
+                    Effect::FetchQuota,
+                ]);
+            } else {
+                effects.push(Effect::ShowQuota(None));
+            }
+        }
         Msg::HistoryProbed(list) => {
             if let Some(list) = list {
                 state.history.available = true;
@@ -805,6 +851,11 @@ fn set_open(state: &mut WidgetState, open: bool, effects: &mut Vec<Effect>) {
     effects.push(Effect::ShowPanel(open));
     if open {
         effects.extend([Effect::ScrollToBottom, Effect::FocusInput]);
+        // The quota is read when it can first be seen, not on every page view.
+        if !state.quota.asked {
+            state.quota.asked = true;
+            effects.push(Effect::FetchQuota);
+        }
     }
     effects.push(Effect::Emit(if open { Event::Open } else { Event::Close }));
 }
@@ -907,7 +958,7 @@ fn end_stream(
             } else {
                 effects.push(Effect::SetStreaming(false));
             }
-            effects.push(Effect::ScrollToBottom);
+            effects.extend([Effect::ScrollToBottom, Effect::FetchQuota]);
             return;
         }
     };
@@ -944,7 +995,48 @@ fn end_stream(
         Effect::Emit(Event::StreamEnd),
         Effect::SetStreaming(false),
         Effect::ScrollToBottom,
+        Effect::FetchQuota,
     ]);
+}
+
+/// The quota menu's lines in the widget's words.
+fn quota_lines(state: &WidgetState) -> Vec<String> {
+    let Some(quota) = &state.quota.known else {
+        return Vec::new();
+    };
+    let s = &state.strings;
+    let words = [
+        "quota_day_left",
+        "quota_month_left",
+        "quota_day_used",
+        "quota_month_used",
+        "quota_share_left",
+        "quota_today",
+        "quota_this_month",
+    ]
+    .map(|key| s.get(key));
+    quota.lines(&QuotaWords {
+        day_left: &words[0],
+        month_left: &words[1],
+        day_used: &words[2],
+        month_used: &words[3],
+        share_left: &words[4],
+        today: &words[5],
+        this_month: &words[6],
+    })
+}
+
+/// The note before and when a limit is reached: near a limit, say so before the next
+/// question fails half-way; at the limit, say when it comes back.
+fn quota_note(state: &WidgetState) -> Option<String> {
+    let key = match state.quota.known.as_ref()?.level() {
+        Level::Plenty => return None,
+        Level::Low(Span::Day) => "quota_low_day",
+        Level::Low(Span::Month) => "quota_low_month",
+        Level::Out(Span::Day) => "quota_out_day",
+        Level::Out(Span::Month) => "quota_out_month",
+    };
+    Some(state.strings.get(key))
 }
 
 /// The `code` of an `error` event: the worker's error codes, plus the widget's own.

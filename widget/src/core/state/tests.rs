@@ -155,6 +155,7 @@ fn chunks_queue_text_and_the_end_finishes_the_answer() {
             Effect::Emit(Event::StreamEnd),
             Effect::SetStreaming(false),
             Effect::ScrollToBottom,
+            Effect::FetchQuota,
         ]
     );
     let message = state.chat.message(answer).unwrap();
@@ -235,6 +236,7 @@ fn a_dropped_network_shows_a_notice_with_retry_and_retry_works() {
             Effect::Emit(Event::StreamEnd),
             Effect::SetStreaming(false),
             Effect::ScrollToBottom,
+            Effect::FetchQuota,
         ]
     );
     // The empty answer gave way to the notice; retry asks the same question again.
@@ -377,6 +379,7 @@ fn open_close_and_toggle_emit_once_per_change() {
             Effect::ShowPanel(true),
             Effect::ScrollToBottom,
             Effect::FocusInput,
+            Effect::FetchQuota,
             Effect::Emit(Event::Open)
         ]
     );
@@ -386,6 +389,57 @@ fn open_close_and_toggle_emit_once_per_change() {
         [Effect::ShowPanel(false), Effect::Emit(Event::Close)]
     );
     assert!(!state.open);
+    // The quota is read the first time the panel opens, not each time.
+    let reopened = update(&mut state, Msg::Toggle);
+    assert!(!reopened.contains(&Effect::FetchQuota));
+}
+
+#[test]
+fn the_quota_menu_shows_what_is_left_and_warns_before_the_limit() {
+    use crate::core::quota::Quota;
+    let mut state = widget();
+    let me = |used: u64| {
+        let text = format!(
+            r#"{{"object":"oachat.me","day":{{"tokens":{{"used":{used},"limit":50000}}}}}}"#
+        );
+        Quota::parse(&Json::parse(&text).unwrap())
+    };
+    // No quota (an older worker, or none for this user): no button, no note.
+    assert_eq!(
+        update(&mut state, Msg::QuotaLoaded(None)),
+        [Effect::ShowQuotaButton(false), Effect::ShowQuotaNote(None)]
+    );
+    assert_eq!(
+        update(&mut state, Msg::ToggleQuota),
+        [Effect::ShowQuota(None)]
+    );
+    // Plenty left: the button shows, the menu says how much, no note.
+    assert_eq!(
+        update(&mut state, Msg::QuotaLoaded(me(38_000))),
+        [Effect::ShowQuotaButton(true), Effect::ShowQuotaNote(None)]
+    );
+    let lines = vec![state.strings.get("quota_day_left").replace("{n}", "12,000")];
+    assert_eq!(
+        update(&mut state, Msg::ToggleQuota),
+        [Effect::ShowQuota(Some(lines)), Effect::FetchQuota]
+    );
+    // Near the limit: the open menu is redrawn and the note warns before the next question.
+    let effects = update(&mut state, Msg::QuotaLoaded(me(46_000)));
+    assert!(effects.contains(&Effect::ShowQuotaNote(Some(
+        state.strings.get("quota_low_day")
+    ))));
+    assert!(effects
+        .iter()
+        .any(|e| matches!(e, Effect::ShowQuota(Some(_)))));
+    // Spent: the note says when it comes back.
+    let effects = update(&mut state, Msg::QuotaLoaded(me(50_000)));
+    assert!(effects.contains(&Effect::ShowQuotaNote(Some(
+        state.strings.get("quota_out_day")
+    ))));
+    assert_eq!(
+        update(&mut state, Msg::ToggleQuota),
+        [Effect::ShowQuota(None)]
+    );
 }
 
 #[test]
