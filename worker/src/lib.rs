@@ -8,6 +8,7 @@
 mod admin;
 #[cfg(target_arch = "wasm32")]
 mod admin_session;
+#[cfg(target_arch = "wasm32")]
 mod alerts;
 #[cfg(target_arch = "wasm32")]
 mod alerts_admin;

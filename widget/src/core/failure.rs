@@ -16,6 +16,8 @@ pub enum Failure {
     MaxToolRounds,
     /// A budget is spent; it resets at the given wait.
     Budget { retry_after_s: Option<u64> },
+    /// A monthly budget (the user's, the department's or the deployment's) is spent.
+    MonthlyBudget,
     /// The user token expired: fetch a new one and retry once, silently.
     TokenExpired,
     /// Not signed in, or the credential was refused.
@@ -56,6 +58,17 @@ impl Failure {
             (_, "max_rounds_exceeded") => Failure::MaxRounds,
             (_, "max_tool_rounds_exceeded") => Failure::MaxToolRounds,
             (_, "budget_exceeded") => Failure::Budget { retry_after_s },
+            // `error.budget` names the config key that refused: a department's may be monthly.
+            (_, "monthly_budget_exceeded") => Failure::MonthlyBudget,
+            (_, "department_budget_exceeded")
+                if error
+                    .and_then(|e| e.get("budget"))
+                    .and_then(Json::as_str)
+                    .is_some_and(|key| key.contains("monthly")) =>
+            {
+                Failure::MonthlyBudget
+            }
+            (_, "department_budget_exceeded") => Failure::Budget { retry_after_s },
             (429, _) => Failure::RateLimited {
                 retry_after_s: retry_after_s.unwrap_or(5),
             },
@@ -131,6 +144,31 @@ mod tests {
             Some("600"),
             Failure::Budget {
                 retry_after_s: Some(600),
+            },
+        );
+        check(
+            429,
+            &error("monthly_budget_exceeded"),
+            Some("86400"),
+            Failure::MonthlyBudget,
+        );
+        let department = |key: &str| {
+            format!(
+                r#"{{"error":{{"message":"m","code":"department_budget_exceeded","budget":"{key}"}}}}"#
+            )
+        };
+        check(
+            429,
+            &department("departments.fin.monthly_usd"),
+            None,
+            Failure::MonthlyBudget,
+        );
+        check(
+            429,
+            &department("departments.fin.daily_usd"),
+            Some("60"),
+            Failure::Budget {
+                retry_after_s: Some(60),
             },
         );
         check(401, &error("token_expired"), None, Failure::TokenExpired);

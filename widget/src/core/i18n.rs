@@ -195,6 +195,7 @@ impl Strings {
                 self.get("err_budget_wait").replace("{s}", &seconds)
             }
             Failure::Budget { .. } => self.get("err_budget"),
+            Failure::MonthlyBudget => self.get("quota_out_month"),
             Failure::TokenExpired | Failure::Unauthorized => self.get("err_auth"),
             Failure::Forbidden => self.get("err_forbidden"),
             Failure::Network => self.get("err_network"),

@@ -1046,6 +1046,7 @@ pub fn failure_code(failure: &Failure) -> &'static str {
         Failure::MaxRounds => "max_rounds_exceeded",
         Failure::MaxToolRounds => "max_tool_rounds_exceeded",
         Failure::Budget { .. } => "budget_exceeded",
+        Failure::MonthlyBudget => "monthly_budget_exceeded",
         Failure::TokenExpired => "token_expired",
         Failure::Unauthorized => "unauthorized",
         Failure::Forbidden => "forbidden",
