@@ -104,7 +104,10 @@ test('by default the real worker keeps the conversation: the first and next mess
 test('data-history="off" keeps everything in the page: no probe, no button, the classic endpoint', async () => {
   const { page, context } = await hostPage(browser, `${stack.url}/test/no-history`, page_('data-history="off"'));
   const probes = [];
-  page.on('request', (request) => { if (/\/v1\/oachat\//.test(request.url())) probes.push(request.url()); });
+  // The quota read (/v1/oachat/me) belongs to the quota menu, not to history: it stays.
+  page.on('request', (request) => {
+    if (/\/v1\/oachat\/(?!me$)/.test(request.url())) probes.push(request.url());
+  });
   await page.evaluate(() => OAChat.open());
   await page.evaluate(() => new Promise((resolve) => { OAChat.on('stream:end', resolve); OAChat.send('classic path'); }));
   assert.deepEqual(probes, []);

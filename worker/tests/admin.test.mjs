@@ -80,7 +80,8 @@ test('usage reports group the ledger, as JSON and as CSV', async () => {
   assert.equal(a.total_tokens, a.prompt_tokens + a.completion_tokens);
   assert.ok(a.cost_usd > 0);
 
-  const today = new Date().toISOString().slice(0, 10);
+  // Ledger days are budget days: in budget.timezone, Asia/Shanghai (UTC+8) by default.
+  const today = new Date(Date.now() + 8 * 3_600_000).toISOString().slice(0, 10);
   const filtered = await (await admin(stack.url, `/admin/usage?user=u:usage-b&from=${today}&to=${today}&group=model`)).json();
   assert.deepEqual(filtered.data.map((row) => [row.key, row.requests]), [['gpt-4o-mini', 1]]);
 

@@ -369,7 +369,7 @@ function parseRowId(id) {
   return match ? { base: match[1], attempt: Number(match[2]) } : { base: id, attempt: null };
 }
 
-/** The UTC day number of a ledger row (`day` is stored as a number or as YYYY-MM-DD). */
+/** The budget day number of a ledger row (its `day`, YYYY-MM-DD in budget.timezone, as days since 1970-01-01). */
 function rowDay(row) {
   if (typeof row.day === 'number') return row.day;
   if (typeof row.day === 'string' && /^\d{4}-\d{2}-\d{2}$/.test(row.day)) return Date.parse(`${row.day}T00:00:00Z`) / 86_400_000;

@@ -63,7 +63,8 @@ impl Ending {
 pub struct LedgerRow {
     pub id: String,
     pub ts_ms: u64,
-    /// UTC day `YYYY-MM-DD`, the unit of budgets and reports.
+    /// The day `YYYY-MM-DD` in `budget.timezone` (default Asia/Shanghai), the unit of budgets
+    /// and reports: the same day the request's budgets counted it on.
     pub day: String,
     pub user: String,
     /// Which credential: `jwt`, `vkey:<id>` or `guest`.
@@ -148,34 +149,9 @@ pub const INSERT: &str = "INSERT OR IGNORE INTO ledger (id, ts_ms, day, user, cr
     reasoning_tokens, tools, tool_args) \
     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22, ?23, ?24, ?25)";
 
-/// Converts days since the Unix epoch to a civil date (Howard Hinnant's algorithm),
-/// so the core needs no date library.
-pub fn utc_day(ms: u64) -> String {
-    let days = (ms / 86_400_000) as i64;
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let year = yoe + era * 400;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = if month <= 2 { year + 1 } else { year };
-    format!("{year:04}-{month:02}-{day:02}")
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn utc_days_are_civil_dates() {
-        assert_eq!(utc_day(0), "1970-01-01");
-        assert_eq!(utc_day(951_782_400_000), "2000-02-29");
-        assert_eq!(utc_day(1_795_651_199_999), "2026-11-25");
-        assert_eq!(utc_day(1_795_651_200_000), "2026-11-26");
-    }
 
     #[test]
     fn filtered_and_failed_streams_are_told_apart_from_ordinary_endings() {

@@ -6,11 +6,12 @@
 use serde_json::Value;
 
 use crate::cache::{cache_key, CachedAnswer};
+use crate::calendar::day_label;
 use crate::config::{Config, ModelChoice, Price, Tier};
 use crate::error::ProxyError;
 use crate::identity::{opaque_user_id, Identity};
 use crate::keypool::KeyId;
-use crate::ledger::{utc_day, Ending, LedgerRow};
+use crate::ledger::{Ending, LedgerRow};
 use crate::metering::{estimate_request_prompt_tokens, StreamMeter, Usage};
 use crate::provider::{body_output_cap, reasoning_budget, shape_request, UpstreamTarget};
 use crate::request::ChatRequest;
@@ -43,6 +44,9 @@ pub struct Plan {
     /// ([`crate::provider::shape_request`]); the shell sends it as is.
     pub body: String,
     pub started_ms: u64,
+    /// The day the request counts on (`YYYY-MM-DD` in `budget.timezone`): the same day its
+    /// budgets count it on, so the ledger's days and the budgets' days agree.
+    pub day: String,
     /// Set when the route allows cached answers and the request can be answered from one.
     pub cache: Option<CachePlan>,
     /// The route's suggested next questions (widget endpoint only: a quick-replies card).
@@ -87,7 +91,7 @@ impl Plan {
         LedgerRow {
             id: self.request_id.clone(),
             ts_ms: self.started_ms,
-            day: utc_day(self.started_ms),
+            day: self.day.clone(),
             user: self.identity.user.clone(),
             credential: self.identity.credential.label(),
             upstream: self.upstream_name.clone(),
@@ -204,6 +208,7 @@ pub fn plan(input: PlanInput<'_>) -> Result<Plan, ProxyError> {
             return Err(ProxyError::MaxRounds { max });
         }
     }
+    let day = day_label(config.zone().day(started_ms));
     let mut route = String::new();
     let mut route_reason = String::from("asked");
     let mut system_prompt = None;
@@ -225,10 +230,9 @@ pub fn plan(input: PlanInput<'_>) -> Result<Plan, ProxyError> {
             route_reason = decision.reason.label();
             if let Some(chosen) = config.routes.get(&decision.route) {
                 let user_name = identity.name.clone().unwrap_or_default();
-                let date = utc_day(started_ms);
                 let vars = TemplateVars {
                     user_name: &user_name,
-                    date: &date,
+                    date: &day,
                     org: &config.org,
                     input: &text,
                 };
@@ -326,6 +330,7 @@ pub fn plan(input: PlanInput<'_>) -> Result<Plan, ProxyError> {
         reserve_micro_usd,
         body: body.to_string(),
         started_ms,
+        day,
         identity,
         cache,
         follow_ups,
@@ -384,6 +389,10 @@ mod tests {
     }
 
     fn plan_of(config: &Config, body: &str) -> Result<Plan, ProxyError> {
+        plan_at(config, body, 1_763_596_800_000)
+    }
+
+    fn plan_at(config: &Config, body: &str, started_ms: u64) -> Result<Plan, ProxyError> {
         let router = Router::new(config);
         let chat = parse_chat_request(body.as_bytes())?;
         let tier = config.tiers.get("staff").cloned().unwrap_or_else(|| {
@@ -395,7 +404,7 @@ mod tests {
             identity: identity(),
             chat: &chat,
             tier: &tier,
-            started_ms: 1_763_596_800_000,
+            started_ms,
             request_id: "req_test",
             user_key: b"key",
         })
@@ -409,6 +418,32 @@ mod tests {
             }
             other => panic!("expected {param} refused for {body}, got {other:?}"),
         }
+    }
+
+    #[test]
+    fn a_row_counts_on_the_budget_day_of_the_deployment_zone_not_on_the_utc_day() {
+        // 2025-11-19T20:00Z is already the 20th in Shanghai (UTC+8) and still the 19th in UTC.
+        let evening_utc = 1_763_582_400_000;
+        let body = r#"{"model":"gpt-4o-mini","messages":[{"role":"user","content":"x"}]}"#;
+        let mut config = Config::default();
+        let row = |config: &Config| {
+            plan_at(config, body, evening_utc).map(|planned| {
+                planned
+                    .ledger_row(
+                        "key_1",
+                        Usage::default(),
+                        200,
+                        Ending::Completed,
+                        1,
+                        evening_utc,
+                        1,
+                    )
+                    .day
+            })
+        };
+        assert_eq!(row(&config), Ok("2025-11-20".to_string()));
+        config.budget.timezone = "UTC".into();
+        assert_eq!(row(&config), Ok("2025-11-19".to_string()));
     }
 
     #[test]
