@@ -1,11 +1,12 @@
 //! The admin API (`Authorization: Bearer <OACHAT_ADMIN_TOKEN>`, or the console's session cookie
 //! with its CSRF header, `admin_session.rs`) and the console's files (`console.rs`): virtual keys, per-user tier
-//! overrides, usage reports, key health, the routing explainer and recent ledger rows.
+//! overrides, usage reports (JSON, CSV, XLSX), key health and the routing explainer; the
+//! Users, Ledger, Quality and Config pages' endpoints are `admin_console.rs`.
 //! docs/API.md documents every endpoint.
 
 use oachat_core::error::ProxyError;
 use oachat_core::identity::{virtual_key_hash, virtual_key_id, VIRTUAL_KEY_PREFIX};
-use oachat_core::ledger_store::{KeyListing, LedgerStore, RecentQuery};
+use oachat_core::ledger_store::{KeyListing, LedgerStore};
 use oachat_core::routing::RouteRequest;
 use oachat_core::usage::{to_csv, UsageQuery};
 use oachat_core::user_call::VirtualKeyRecord;
@@ -19,7 +20,7 @@ use crate::respond::{json_response, Cors};
 use crate::runtime::Runtime;
 use crate::time::now_ms;
 use crate::user_client::UserClient;
-use crate::{admin_session, console, health, random};
+use crate::{admin_console, admin_session, console, health, random};
 
 pub async fn handle(
     mut req: Request,
@@ -57,19 +58,20 @@ pub async fn handle(
         (Method::Delete, ["keys", id]) => revoke_key(env, id).await,
         (Method::Get, ["keys", "health"]) => key_health(env).await,
         (Method::Put, ["users", user, "tier"]) => set_tier(&mut req, env, runtime, user).await,
-        (Method::Get, ["users", user]) => {
-            // The console's user page: today's usage and the tier override in one answer.
-            let client = UserClient::new(env, user);
-            let usage = client.usage().await?;
-            let tier = client.tier().await?;
-            Ok(json!({ "user": user, "tier_override": tier, "usage": usage }))
+        (Method::Put, ["users", user, "blocked"]) => {
+            admin_console::set_blocked(&mut req, env, user).await
         }
+        (Method::Get, ["users"]) => admin_console::search_users(&req, env, runtime).await,
+        // The console's user page: usage, what is left, the tier override and the block.
+        (Method::Get, ["users", user]) => admin_console::user_detail(env, user).await,
         (Method::Get, ["users", user, "usage"]) => {
             let usage = UserClient::new(env, user).usage().await?;
             Ok(serde_json::to_value(usage)?)
         }
         (Method::Get, ["usage"]) => return usage(&req, env, cors).await,
-        (Method::Get, ["ledger"]) => recent_ledger(&req, env).await,
+        (Method::Get, ["ledger"]) => admin_console::ledger_page(&req, env).await,
+        (Method::Get, ["quality"]) => admin_console::quality(&req, env).await,
+        (Method::Get, ["config"]) => Ok(admin_console::config(env, runtime)),
         (Method::Get, ["route"]) => Ok(explain_route(&req, runtime)?),
         _ => return Err(ProxyError::NotFound.into()),
     }?;
@@ -184,11 +186,30 @@ async fn set_tier(
 
 async fn usage(req: &Request, env: &Env, cors: &Cors) -> Result<Response, HandlerError> {
     let url = req.url()?;
+    // `format=xlsx` is answered here; the report's own parser knows json and csv.
+    let xlsx = url
+        .query_pairs()
+        .any(|(k, v)| k == "format" && v.trim() == "xlsx");
     let query = UsageQuery::parse(
         url.query_pairs()
+            .filter(|(k, _)| !(xlsx && k == "format"))
             .map(|(k, v)| (k.into_owned(), v.into_owned())),
     )?;
     let rows = D1Ledger::open(env).await?.usage(&query).await?;
+    if xlsx {
+        let headers = Headers::new();
+        let _ = headers.set("content-type", oachat_core::xlsx::CONTENT_TYPE);
+        let _ = headers.set(
+            "content-disposition",
+            "attachment; filename=\"oachat-usage.xlsx\"",
+        );
+        let _ = headers.set("cache-control", "no-store");
+        let _ = cors.apply(&headers);
+        return Ok(ResponseBuilder::new()
+            .with_status(200)
+            .with_headers(headers)
+            .fixed(oachat_core::xlsx::usage_workbook(query.group, &rows)));
+    }
     if query.csv {
         let headers = Headers::new();
         let _ = headers.set("content-type", "text/csv; charset=utf-8");
@@ -207,16 +228,6 @@ async fn usage(req: &Request, env: &Env, cors: &Cors) -> Result<Response, Handle
         &json!({ "group": query.group.column(), "data": rows }),
         cors,
     )?)
-}
-
-async fn recent_ledger(req: &Request, env: &Env) -> Result<Value, HandlerError> {
-    let url = req.url()?;
-    let query = RecentQuery::parse(
-        url.query_pairs()
-            .map(|(k, v)| (k.into_owned(), v.into_owned())),
-    );
-    let rows = D1Ledger::open(env).await?.recent(&query).await?;
-    Ok(json!({ "rows": rows }))
 }
 
 /// `GET /admin/route?text=...&scenario=...&tier=...`: the decision for a text, no upstream call.

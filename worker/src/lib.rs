@@ -7,6 +7,8 @@
 #[cfg(target_arch = "wasm32")]
 mod admin;
 #[cfg(target_arch = "wasm32")]
+mod admin_console;
+#[cfg(target_arch = "wasm32")]
 mod admin_session;
 #[cfg(target_arch = "wasm32")]
 mod alerts;
@@ -22,6 +24,8 @@ mod cache;
 mod chat;
 #[cfg(target_arch = "wasm32")]
 mod console;
+#[cfg(target_arch = "wasm32")]
+mod console_d1;
 #[cfg(target_arch = "wasm32")]
 mod conversations;
 #[cfg(target_arch = "wasm32")]

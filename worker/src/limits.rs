@@ -342,6 +342,8 @@ pub async fn settle(
         .filter(|_| !answer.is_empty() || !tool_calls.is_empty())
         .map(|turn| AppendCall {
             conversation_id: turn.conversation_id,
+            // The request's own row is the first: its id is the request's.
+            request_id: Some(row.id.clone()),
             user_message: turn.user_message,
             tool_results: turn.tool_results,
             tool_calls: tool_calls.to_vec(),
@@ -380,6 +382,7 @@ fn refused(refusal: Refusal, now: u64, pooled_guest: bool) -> ProxyError {
             retry_after_s: retry_after_ms.div_ceil(1000).max(1),
         },
         Refusal::Rounds { max } => ProxyError::MaxRounds { max },
+        Refusal::Blocked => ProxyError::UserBlocked,
         Refusal::Budget {
             which,
             resets_at_ms,

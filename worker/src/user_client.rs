@@ -5,10 +5,10 @@
 use oachat_core::account::AdmitRequest;
 use oachat_core::budget::BudgetUsage;
 use oachat_core::user_call::{
-    AdmitAnswer, Ask, BeginTurn, DeleteConversation, FlushLedger, GetConversation, GetResponse,
-    GetTier, GetVirtualKey, GrowCall, ListConversations, MeAnswer, MeCall, RenameConversation,
-    RenewCall, SetTier, SettleCall, StoreResponse, Summary, Transcript, TurnBegun, UsageCall,
-    UserCall, VirtualKeyRecord,
+    AdmitAnswer, Ask, BeginTurn, Block, DeleteConversation, FindAnswers, FlushLedger, FoundAnswer,
+    GetBlock, GetConversation, GetResponse, GetTier, GetVirtualKey, GrowCall, ListConversations,
+    MeAnswer, MeCall, RenameConversation, RenewCall, SetBlock, SetTier, SettleCall, StoreResponse,
+    Summary, Transcript, TurnBegun, UsageCall, UserCall, VirtualKeyRecord,
 };
 use worker::Env;
 
@@ -69,6 +69,18 @@ impl<'a> UserClient<'a> {
 
     pub async fn set_tier(&self, tier: Option<String>) -> worker::Result<Option<String>> {
         self.ask(SetTier { tier }).await
+    }
+
+    pub async fn block(&self) -> worker::Result<Option<Block>> {
+        self.ask(GetBlock).await
+    }
+
+    pub async fn set_block(&self, block: Option<Block>) -> worker::Result<Option<Block>> {
+        self.ask(SetBlock { block }).await
+    }
+
+    pub async fn find_answers(&self, request_ids: Vec<String>) -> worker::Result<Vec<FoundAnswer>> {
+        self.ask(FindAnswers { request_ids }).await
     }
 
     pub async fn virtual_key(&self) -> worker::Result<Option<VirtualKeyRecord>> {

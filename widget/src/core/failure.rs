@@ -24,6 +24,9 @@ pub enum Failure {
     Unauthorized,
     /// The page is not allowed to use this assistant.
     Forbidden,
+    /// An administrator turned the assistant off for this user (`user_blocked`): waiting or
+    /// retrying does not help, asking the administrator does.
+    Blocked,
     /// The network dropped: offer a retry.
     Network,
     /// The model provider is down or out of keys.
@@ -69,6 +72,7 @@ impl Failure {
                 Failure::MonthlyBudget
             }
             (_, "department_budget_exceeded") => Failure::Budget { retry_after_s },
+            (_, "user_blocked") => Failure::Blocked,
             (429, _) => Failure::RateLimited {
                 retry_after_s: retry_after_s.unwrap_or(5),
             },
@@ -174,6 +178,7 @@ mod tests {
         check(401, &error("token_expired"), None, Failure::TokenExpired);
         check(401, &error("invalid_api_key"), None, Failure::Unauthorized);
         check(403, &error("origin_not_allowed"), None, Failure::Forbidden);
+        check(403, &error("user_blocked"), None, Failure::Blocked);
         check(
             503,
             &error("upstream_unavailable"),

@@ -142,6 +142,11 @@ const KEYS: &[(&str, &str, &str)] = &[
         "This page is not allowed to use the assistant.",
     ),
     (
+        "err_blocked",
+        "管理员已为你的账号停用智能助手，如有疑问请联系管理员。",
+        "An administrator has turned off the assistant for your account. Ask them if you think this is a mistake.",
+    ),
+    (
         "err_network",
         "网络连接中断。",
         "The network connection dropped.",
@@ -198,6 +203,7 @@ impl Strings {
             Failure::MonthlyBudget => self.get("quota_out_month"),
             Failure::TokenExpired | Failure::Unauthorized => self.get("err_auth"),
             Failure::Forbidden => self.get("err_forbidden"),
+            Failure::Blocked => self.get("err_blocked"),
             Failure::Network => self.get("err_network"),
             Failure::UpstreamDown { .. } => self.get("err_upstream"),
             Failure::Other { message } => self.get("err_other").replace("{m}", message),

@@ -1050,6 +1050,7 @@ pub fn failure_code(failure: &Failure) -> &'static str {
         Failure::TokenExpired => "token_expired",
         Failure::Unauthorized => "unauthorized",
         Failure::Forbidden => "forbidden",
+        Failure::Blocked => "user_blocked",
         Failure::Network => "network",
         Failure::UpstreamDown { .. } => "upstream_unavailable",
         Failure::Other { .. } => "error",

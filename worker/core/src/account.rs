@@ -151,6 +151,8 @@ pub enum Refusal {
         which: BudgetKind,
         resets_at_ms: u64,
     },
+    /// An administrator blocked the user: nothing is checked or taken, and no wait helps.
+    Blocked,
 }
 
 /// What the proxy tells the user's object after the answer.

@@ -35,6 +35,9 @@ pub enum ProxyError {
     ModelNotFound { model: String },
     /// The caller's tier may not use this model.
     ModelNotAllowed { model: String },
+    /// An administrator blocked this user (`PUT /admin/users/<user>/blocked`); the admin's
+    /// reason stays in the console, the user gets a fixed sentence.
+    UserBlocked,
     /// The body is larger than `max_body_bytes`.
     BodyTooLarge { limit: u64 },
     /// The path exists but not with this method.
@@ -151,7 +154,9 @@ impl ProxyError {
             | ProxyError::TokenRefused { .. }
             | ProxyError::SessionExpired => 401,
             ProxyError::CsrfRefused => 403,
-            ProxyError::OriginNotAllowed | ProxyError::ModelNotAllowed { .. } => 403,
+            ProxyError::OriginNotAllowed
+            | ProxyError::ModelNotAllowed { .. }
+            | ProxyError::UserBlocked => 403,
             ProxyError::InvalidRequest { .. } => 400,
             ProxyError::ModelNotFound { .. }
             | ProxyError::NotFound
@@ -182,7 +187,8 @@ impl ProxyError {
             | ProxyError::SessionExpired => "authentication_error",
             ProxyError::OriginNotAllowed
             | ProxyError::CsrfRefused
-            | ProxyError::ModelNotAllowed { .. } => "permission_error",
+            | ProxyError::ModelNotAllowed { .. }
+            | ProxyError::UserBlocked => "permission_error",
             ProxyError::InvalidRequest { .. }
             | ProxyError::ModelNotFound { .. }
             | ProxyError::BodyTooLarge { .. }
@@ -216,6 +222,7 @@ impl ProxyError {
             ProxyError::InvalidRequest { .. } => "invalid_request",
             ProxyError::ModelNotFound { .. } => "model_not_found",
             ProxyError::ModelNotAllowed { .. } => "model_not_allowed",
+            ProxyError::UserBlocked => "user_blocked",
             ProxyError::BodyTooLarge { .. } => "body_too_large",
             ProxyError::MethodNotAllowed { .. } => "method_not_allowed",
             ProxyError::NotFound => "not_found",
@@ -269,6 +276,11 @@ impl ProxyError {
             }
             ProxyError::ModelNotAllowed { model } => {
                 format!("Your tier may not use the model `{}`.", clip(model))
+            }
+            ProxyError::UserBlocked => {
+                "An administrator has turned off the assistant for your account. Ask your \
+                 administrator if you think this is a mistake."
+                    .into()
             }
             ProxyError::BodyTooLarge { limit } => {
                 format!("The request body is larger than the limit of {limit} bytes.")
@@ -444,6 +456,15 @@ mod tests {
         assert_eq!(body["error"]["budget"], "budget.monthly_usd");
         assert_eq!(body["error"]["type"], "insufficient_quota");
         assert_eq!(body["error"]["param"], serde_json::Value::Null);
+    }
+
+    #[test]
+    fn a_blocked_user_is_refused_as_a_permission_error() {
+        check(ProxyError::UserBlocked, 403, "user_blocked");
+        assert_eq!(
+            ProxyError::UserBlocked.to_json()["error"]["type"],
+            "permission_error"
+        );
     }
 
     #[test]

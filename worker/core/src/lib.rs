@@ -4,6 +4,7 @@
 
 pub mod account;
 pub mod account_rows;
+pub mod admin_query;
 pub mod admin_session;
 pub mod alerts;
 pub mod alerts_call;
@@ -13,6 +14,7 @@ pub mod cache;
 pub mod calendar;
 pub mod calls;
 pub mod config;
+pub mod config_view;
 pub mod conversation;
 pub mod department;
 pub mod deployment_call;
@@ -39,3 +41,4 @@ pub mod routing;
 pub mod tools;
 pub mod usage;
 pub mod user_call;
+pub mod xlsx;

@@ -44,6 +44,14 @@ calls! {
         GetTier(GetTier) -> Option<String>;
         /// Set (or with `None` clear) the admin's tier override; answers the override now held.
         SetTier(SetTier) -> Option<String>;
+        /// Whether an administrator blocked this user, since when and why.
+        GetBlock(GetBlock) -> Option<Block>;
+        /// Block (or unblock) the user; answers the block now held. Admission refuses a blocked
+        /// user before anything else is checked or taken.
+        SetBlock(SetBlock) -> Option<Block>;
+        /// The kept conversation turns whose answers these requests made (the Quality page):
+        /// only those the user keeps server-side, each at most [`FOUND_TEXT_CHARS`] per text.
+        FindAnswers(FindAnswers) -> Vec<FoundAnswer>;
         /// A virtual key's record (in the object named `vkey:<hash>`).
         GetVirtualKey(GetVirtualKey) -> Option<VirtualKeyRecord>;
         /// Store a virtual key's record; answers it.
@@ -92,6 +100,56 @@ pub struct MeAnswer {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct SetTier {
     pub tier: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, Serialize, Deserialize)]
+pub struct GetBlock;
+
+/// An administrator's block of one user, kept in the user's object.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Block {
+    /// The administrator's note (shown in the console only, never to the user).
+    pub reason: String,
+    pub since_ms: u64,
+}
+
+/// `block: None` lifts the block.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct SetBlock {
+    pub block: Option<Block>,
+}
+
+/// The longest block reason kept: a note, not a document.
+pub const BLOCK_REASON_CHARS: usize = 500;
+
+/// Request ids whose kept turns the Quality page shows (one user's, at most a page of them).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct FindAnswers {
+    pub request_ids: Vec<String>,
+}
+
+/// Each text of a found turn is cut to this many characters: enough to judge an answer, and
+/// a page of 200 turns stays a few megabytes at most.
+pub const FOUND_TEXT_CHARS: usize = 4000;
+
+/// A rated answer's turn as kept in the user's conversation: the question before it and the
+/// answer itself (each cut to [`FOUND_TEXT_CHARS`]).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FoundAnswer {
+    pub request_id: String,
+    pub conversation_id: String,
+    pub title: String,
+    /// The user's message the answer followed (`None`: a continuation after tool results).
+    pub question: Option<String>,
+    pub answer: String,
+}
+
+/// `text` cut to at most `chars` characters, marked with an ellipsis where it was cut.
+pub fn clip_text(text: &str, chars: usize) -> String {
+    match text.char_indices().nth(chars) {
+        Some((end, _)) => format!("{}…", &text[..end]),
+        None => text.to_string(),
+    }
 }
 
 #[derive(Debug, Clone, Copy, Serialize, Deserialize)]
@@ -348,6 +406,10 @@ impl Default for Opened {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct AppendCall {
     pub conversation_id: String,
+    /// The request that made the answer, kept on the answer's message so that a rating of the
+    /// request (the ledger's `feedback`) finds its turn. Older callers send none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub request_id: Option<String>,
     /// `None` for a continuation.
     #[serde(default)]
     pub user_message: Option<String>,
@@ -381,6 +443,22 @@ mod tests {
     fn calls_round_trip() {
         check(FlushLedger, r#"{"flush_ledger":null}"#);
         check(GetTier, r#"{"get_tier":null}"#);
+        check(GetBlock, r#"{"get_block":null}"#);
+        check(
+            SetBlock {
+                block: Some(Block {
+                    reason: "left".into(),
+                    since_ms: 7,
+                }),
+            },
+            r#"{"set_block":{"block":{"reason":"left","since_ms":7}}}"#,
+        );
+        check(
+            FindAnswers {
+                request_ids: vec!["req_1".into()],
+            },
+            r#"{"find_answers":{"request_ids":["req_1"]}}"#,
+        );
         check(SetTier { tier: None }, r#"{"set_tier":{"tier":null}}"#);
         check(
             RenewCall {
@@ -393,6 +471,13 @@ mod tests {
             DeleteConversation { id: "c_1".into() },
             r#"{"delete_conversation":{"id":"c_1"}}"#,
         );
+    }
+
+    #[test]
+    fn texts_are_clipped_on_character_boundaries() {
+        assert_eq!(clip_text("你好世界", 2), "你好…");
+        assert_eq!(clip_text("short", 10), "short");
+        assert_eq!(clip_text("exact", 5), "exact");
     }
 
     #[test]

@@ -5,7 +5,8 @@
 use oachat_core::conversation::{trim_continued_history, trim_history, StoredMessage};
 use oachat_core::tools::{continuation, ToolCall, ToolStatus};
 use oachat_core::user_call::{
-    AppendCall, MessageRow, OpenCall, Opened, Summary, Transcript, TurnBegun,
+    clip_text, AppendCall, FoundAnswer, MessageRow, OpenCall, Opened, Summary, Transcript,
+    TurnBegun, FOUND_TEXT_CHARS,
 };
 use serde::Deserialize;
 use worker::State;
@@ -29,6 +30,8 @@ pub const MIGRATIONS: &[&str] = &[
     "ALTER TABLE messages ADD COLUMN tool_calls TEXT",
     "ALTER TABLE messages ADD COLUMN tool_call_id TEXT",
     "ALTER TABLE messages ADD COLUMN status TEXT",
+    // The request that made an answer: a rating of it (the Quality page) finds its turn.
+    "ALTER TABLE messages ADD COLUMN request_id TEXT",
 ];
 
 /// Conversations listed at most, newest first: a widget's sidebar, not an archive export.
@@ -269,15 +272,15 @@ pub fn append(state: &State, call: &AppendCall) -> worker::Result<bool> {
     rows.push(answer);
     let text = |value: Option<&str>| value.map_or(worker::SqlStorageValue::Null, Into::into);
     for (offset, row) in rows.iter().enumerate() {
-        let tool_calls = if row.role == "assistant" {
-            calls_json.as_deref()
+        let (tool_calls, request_id) = if row.role == "assistant" {
+            (calls_json.as_deref(), call.request_id.as_deref())
         } else {
-            None
+            (None, None)
         };
         sql.exec(
             "INSERT INTO messages (conversation_id, seq, role, content, ts, reasoning,
-                tool_calls, tool_call_id, status)
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                tool_calls, tool_call_id, status, request_id)
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             vec![
                 id.into(),
                 (next.next + offset as f64).into(),
@@ -288,6 +291,7 @@ pub fn append(state: &State, call: &AppendCall) -> worker::Result<bool> {
                 text(tool_calls),
                 text(row.tool_call_id.as_deref()),
                 text(row.status.map(ToolStatus::as_str)),
+                text(request_id),
             ],
         )?;
     }
@@ -321,4 +325,60 @@ pub fn delete(state: &State, id: &str) -> worker::Result<bool> {
     )?;
     sql.exec("DELETE FROM conversations WHERE id = ?", vec![id.into()])?;
     Ok(true)
+}
+
+/// The turns whose answers `request_ids` made, with the user's message before each: what the
+/// Quality page shows of a rated answer. Requests without a kept turn (not a server-side
+/// conversation, or one deleted since) are simply absent.
+pub fn find_answers(state: &State, request_ids: &[String]) -> worker::Result<Vec<FoundAnswer>> {
+    #[derive(Deserialize)]
+    struct AnswerRow {
+        request_id: String,
+        conversation_id: String,
+        seq: f64,
+        content: String,
+        title: String,
+    }
+    #[derive(Deserialize)]
+    struct QuestionRow {
+        role: String,
+        content: String,
+    }
+    let sql = state.storage().sql();
+    let mut found = Vec::new();
+    for request_id in request_ids {
+        let answers: Vec<AnswerRow> = sql
+            .exec(
+                "SELECT m.request_id, m.conversation_id, m.seq, m.content, c.title
+                 FROM messages m JOIN conversations c ON c.id = m.conversation_id
+                 WHERE m.request_id = ? AND m.role = 'assistant' LIMIT 1",
+                vec![request_id.as_str().into()],
+            )?
+            .to_array()?;
+        let Some(answer) = answers.into_iter().next() else {
+            continue;
+        };
+        // The message just before the answer: the user's question, or (a continuation) the
+        // page's tool results, which are not a question.
+        let before: Vec<QuestionRow> = sql
+            .exec(
+                "SELECT role, content FROM messages WHERE conversation_id = ? AND seq < ?
+                 ORDER BY seq DESC LIMIT 1",
+                vec![answer.conversation_id.as_str().into(), answer.seq.into()],
+            )?
+            .to_array()?;
+        let question = before
+            .into_iter()
+            .next()
+            .filter(|row| row.role == "user")
+            .map(|row| clip_text(&row.content, FOUND_TEXT_CHARS));
+        found.push(FoundAnswer {
+            request_id: answer.request_id,
+            conversation_id: answer.conversation_id,
+            title: answer.title,
+            question,
+            answer: clip_text(&answer.content, FOUND_TEXT_CHARS),
+        });
+    }
+    Ok(found)
 }

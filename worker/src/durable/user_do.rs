@@ -22,9 +22,10 @@ use oachat_core::budget::BudgetKind;
 use oachat_core::budget::BudgetUsage;
 use oachat_core::deployment_call::{GiveBack, Grant, GuestSlot};
 use oachat_core::user_call::{
-    AdmitAnswer, BeginTurn, DeleteConversation, FlushLedger, GetConversation, GetResponse, GetTier,
-    GetVirtualKey, GrowCall, ListConversations, MeAnswer, MeCall, RenameConversation, RenewCall,
-    SetTier, SettleCall, StoreResponse, TurnBegun, UsageCall, UserCall, VirtualKeyRecord,
+    AdmitAnswer, BeginTurn, Block, DeleteConversation, FindAnswers, FlushLedger, GetBlock,
+    GetConversation, GetResponse, GetTier, GetVirtualKey, GrowCall, ListConversations, MeAnswer,
+    MeCall, RenameConversation, RenewCall, SetBlock, SetTier, SettleCall, StoreResponse, TurnBegun,
+    UsageCall, UserCall, VirtualKeyRecord,
 };
 use worker::{durable_object, DurableObject, Env, Request, Response, State};
 
@@ -40,6 +41,7 @@ use crate::runtime;
 
 pub const BINDING: &str = "USERS";
 const TIER_DOC: &str = "tier";
+const BLOCK_DOC: &str = "block";
 const VKEY_DOC: &str = "vkey";
 
 #[durable_object]
@@ -52,6 +54,9 @@ pub struct UserDo {
     /// The admin's tier override, read on first use: it changes only through `PUT /tier` on
     /// this same object, which updates it here too.
     tier_override: RefCell<Option<Option<String>>>,
+    /// The admin's block, read on first use and kept like the tier override: only this
+    /// object's own `SetBlock` changes it.
+    block: RefCell<Option<Option<Block>>>,
     /// Whether a lease call to the deployment budget is out. Requests interleave while it
     /// is (the object is not blocked during a fetch), so without this every concurrent
     /// request found the lease short and asked for a slice of its own: one user could hold
@@ -81,6 +86,7 @@ impl DurableObject for UserDo {
             .with_migrations(conversations::MIGRATIONS),
             account: RefCell::new(None),
             tier_override: RefCell::new(None),
+            block: RefCell::new(None),
             lease_in_flight: Cell::new(false),
             lease_waiters: RefCell::new(Vec::new()),
             outbox: Outbox::default(),
@@ -105,6 +111,11 @@ impl DurableObject for UserDo {
             UserCall::Me(call) => answer::<MeCall>(self.handle_me(call)?),
             UserCall::GetTier(GetTier) => answer::<GetTier>(self.tier_override()?),
             UserCall::SetTier(call) => answer::<SetTier>(self.handle_set_tier(call)?),
+            UserCall::GetBlock(GetBlock) => answer::<GetBlock>(self.block()?),
+            UserCall::SetBlock(call) => answer::<SetBlock>(self.handle_set_block(call)?),
+            UserCall::FindAnswers(call) => {
+                answer::<FindAnswers>(conversations::find_answers(&self.state, &call.request_ids)?)
+            }
             UserCall::GetVirtualKey(GetVirtualKey) => {
                 answer::<GetVirtualKey>(storage::load(&self.state, VKEY_DOC)?)
             }
@@ -168,6 +179,14 @@ impl UserDo {
         mut admit: AdmitRequest,
         admitted: impl FnOnce() -> worker::Result<()>,
     ) -> worker::Result<AdmitAnswer> {
+        // A blocked user is refused before anything is checked or taken: no rate slot, no
+        // round, no reservation, no lease call.
+        if self.block()?.is_some() {
+            return Ok(AdmitAnswer {
+                refusal: Some(Refusal::Blocked),
+                replan_tier: None,
+            });
+        }
         if let Some(override_tier) = self.tier_override()? {
             // Same script, same isolate: the worker's parsed config is at hand.
             let runtime = runtime::runtime(&self.env)
@@ -253,6 +272,24 @@ impl UserDo {
         }
         *self.tier_override.borrow_mut() = Some(call.tier.clone());
         Ok(call.tier)
+    }
+
+    fn handle_set_block(&self, call: SetBlock) -> worker::Result<Option<Block>> {
+        match &call.block {
+            Some(block) => storage::save(&self.state, BLOCK_DOC, block)?,
+            None => storage::delete(&self.state, BLOCK_DOC)?,
+        }
+        *self.block.borrow_mut() = Some(call.block.clone());
+        Ok(call.block)
+    }
+
+    fn block(&self) -> worker::Result<Option<Block>> {
+        if let Some(cached) = self.block.borrow().as_ref() {
+            return Ok(cached.clone());
+        }
+        let stored: Option<Block> = storage::load(&self.state, BLOCK_DOC)?;
+        *self.block.borrow_mut() = Some(stored.clone());
+        Ok(stored)
     }
 
     fn handle_set_virtual_key(&self, record: VirtualKeyRecord) -> worker::Result<VirtualKeyRecord> {

@@ -316,6 +316,7 @@ fn error_events_carry_the_code_the_host_page_sees() {
         (Failure::MaxToolRounds, "max_tool_rounds_exceeded"),
         (Failure::Unauthorized, "unauthorized"),
         (Failure::Forbidden, "forbidden"),
+        (Failure::Blocked, "user_blocked"),
         (
             Failure::UpstreamDown {
                 retry_after_s: None,
