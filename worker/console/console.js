@@ -1,15 +1,20 @@
 // The admin console: sign-in, then one page per hash (#overview, #users, #keys, #ledger,
-// #routing). Every call goes to this origin's /admin API with the session cookie; calls that
+// #quality, #routing, #config). Every call goes to this origin's /admin API with the session cookie; calls that
 // change something also send the session's CSRF token in x-oachat-csrf. Data is written with
 // textContent only: nothing from the API becomes HTML.
-import { WORDS, initialLanguage } from './console-i18n.js?v=1';
+import { WORDS, initialLanguage } from './console-i18n.js?v=2';
 
 const $ = (id) => document.getElementById(id);
-const state = { csrf: null, lang: initialLanguage(), chart: null };
-const PAGES = ['overview', 'users', 'keys', 'ledger', 'routing'];
+const state = { csrf: null, lang: initialLanguage(), chart: null, ledgerOffset: 0, user: null };
+const PAGES = ['overview', 'users', 'keys', 'ledger', 'quality', 'routing', 'config'];
+// The ledger's endings (oachat_core::ledger::Ending), for the filter's choices.
+const ENDINGS = ['completed', 'client_aborted', 'upstream_cut', 'failed', 'cached', 'abandoned',
+  'filtered', 'upstream_error'];
 
-function t(word) {
-  return WORDS[state.lang][word] || WORDS.en[word] || word;
+function t(word, fill = {}) {
+  let text = WORDS[state.lang][word] || WORDS.en[word] || word;
+  for (const [name, value] of Object.entries(fill)) text = text.replace(`{${name}}`, value);
+  return text;
 }
 
 function applyLanguage() {
@@ -110,6 +115,29 @@ function fillTable(table, columns, rows) {
   }
 }
 
+/** Stat boxes: a label word and a figure each. */
+function fillStats(container, stats) {
+  container.replaceChildren();
+  for (const [word, value] of stats) {
+    const box = document.createElement('div');
+    box.className = 'stat';
+    const label = document.createElement('span');
+    label.textContent = t(word);
+    const figure = document.createElement('strong');
+    figure.textContent = value;
+    box.append(label, figure);
+    container.append(box);
+  }
+}
+
+/** A row saying there is nothing, across the table. */
+function emptyRow(table, word) {
+  const cell = table.tBodies[0].insertRow().insertCell();
+  cell.colSpan = table.tHead.rows[0].cells.length;
+  cell.textContent = t(word);
+}
+
+const when = (ms) => (ms ? new Date(ms).toISOString().slice(0, 16).replace('T', ' ') : '');
 const usd = (value) => Number(value || 0).toFixed(4);
 const number = (value) => Number(value || 0).toLocaleString(state.lang === 'zh' ? 'zh-CN' : 'en');
 
@@ -133,19 +161,8 @@ async function loadOverview() {
     cached: sum.cached + row.cached_tokens,
     cost: sum.cost + row.cost_usd,
   }), { requests: 0, tokens: 0, cached: 0, cost: 0 });
-  const stats = $('overview-stats');
-  stats.replaceChildren();
-  for (const [word, value] of [['requests', number(totals.requests)], ['tokens', number(totals.tokens)],
-    ['cached', number(totals.cached)], ['cost', usd(totals.cost)]]) {
-    const box = document.createElement('div');
-    box.className = 'stat';
-    const label = document.createElement('span');
-    label.textContent = t(word);
-    const figure = document.createElement('strong');
-    figure.textContent = value;
-    box.append(label, figure);
-    stats.append(box);
-  }
+  fillStats($('overview-stats'), [['requests', number(totals.requests)], ['tokens', number(totals.tokens)],
+    ['cached', number(totals.cached)], ['cost', usd(totals.cost)]]);
   drawSpend(rows);
   fillTable($('overview-models'), [
     ['model', (row) => row.key], ['requests', (row) => number(row.requests)],
@@ -200,13 +217,70 @@ const chartResize = new ResizeObserver(() => {
   }
 });
 
-async function loadUsers() {}
+async function loadUsers() {
+  await searchUsers();
+}
+
+async function searchUsers(event) {
+  event?.preventDefault();
+  const text = $('user-search').value.trim();
+  const query = new URLSearchParams();
+  if (text) query.set('q', text);
+  const { users } = await api('GET', `/admin/users?${query}`);
+  const table = $('users-table');
+  fillTable(table, [
+    ['user', (row) => row.user], ['requests', (row) => number(row.requests)],
+    ['today_tokens', (row) => number(row.today_tokens)],
+    ['today_cost', (row) => usd(row.today_micro_usd / 1e6)],
+    ['month_cost', (row) => usd(row.month_micro_usd / 1e6)],
+    ['last_active', (row) => when(row.last_ms)],
+    ['open', (row) => {
+      const open = button('open', () => showUser(row.user).catch(pageError));
+      open.setAttribute('aria-label', `${t('open')} ${row.user}`);
+      return open;
+    }],
+  ], users);
+  if (!users.length) emptyRow(table, 'users_none');
+  // Which search the table shows (the tests wait for it).
+  table.dataset.query = text;
+}
 
 async function lookUpUser(event) {
   event.preventDefault();
-  const user = $('user-id').value.trim();
+  await showUser($('user-id').value.trim());
+}
+
+/** Tokens and USD of one period: "1,234 · 0.0012 USD"; `null` limits read as unlimited. */
+function amount(tokens, microUsd) {
+  const part = (value, format) => (value === null || value === undefined ? t('unlimited') : format(value));
+  return `${part(tokens, number)} · ${part(microUsd, (v) => usd(v / 1e6))} USD`;
+}
+
+async function showUser(user) {
   const detail = await api('GET', `/admin/users/${encodeURIComponent(user)}`);
-  $('user-usage').textContent = JSON.stringify(detail.usage, null, 2);
+  state.user = detail.user;
+  $('user-id').value = detail.user;
+  $('user-name').textContent = detail.user;
+  const blocked = Boolean(detail.blocked);
+  $('user-blocked').hidden = !blocked;
+  $('user-block-reason').textContent = blocked
+    ? t('blocked_since', { t: when(detail.blocked.since_ms), r: detail.blocked.reason || '—' }) : '';
+  $('block-button').hidden = blocked;
+  $('unblock-button').hidden = !blocked;
+  $('user-detail').dataset.blocked = String(blocked);
+  const usage = detail.usage;
+  const left = detail.remaining;
+  if (usage) {
+    fillStats($('user-stats'), [
+      ['used_today', amount(usage.spent_tokens + usage.reserved_tokens, usage.spent_micro_usd + usage.reserved_micro_usd)],
+      ['left_today', amount(left.day_tokens, left.day_micro_usd)],
+      ['used_month', amount(usage.month_spent_tokens, usage.month_spent_micro_usd)],
+      ['left_month', amount(left.month_tokens, left.month_micro_usd)],
+    ]);
+  } else {
+    fillStats($('user-stats'), [['used_today', t('no_usage')]]);
+  }
+  $('user-usage').textContent = JSON.stringify(detail, null, 2);
   $('tier-name').value = detail.tier_override || '';
   $('user-detail').hidden = false;
   $('user-status').textContent = '';
@@ -219,6 +293,20 @@ async function saveTier(event) {
   try {
     await api('PUT', `/admin/users/${encodeURIComponent(user)}/tier`, { tier });
     $('user-status').textContent = t('saved');
+  } catch (error) {
+    $('user-status').textContent = error.message;
+  }
+}
+
+async function setBlocked(blocked) {
+  const user = state.user;
+  if (!user) return;
+  try {
+    await api('PUT', `/admin/users/${encodeURIComponent(user)}/blocked`,
+      { blocked, reason: $('block-reason').value.trim() });
+    await showUser(user);
+    $('block-reason').value = '';
+    $('user-status').textContent = t(blocked ? 'user_blocked' : 'user_unblocked');
   } catch (error) {
     $('user-status').textContent = error.message;
   }
@@ -258,13 +346,33 @@ async function createKey(event) {
   await loadKeys();
 }
 
+/** The ledger's filters as query parameters (empty ones left out). */
+function ledgerFilters() {
+  const query = new URLSearchParams();
+  for (const [name, id] of [['user', 'ledger-user'], ['model', 'ledger-model'], ['route', 'ledger-route'],
+    ['ending', 'ledger-ending'], ['from', 'ledger-from'], ['to', 'ledger-to']]) {
+    const value = $(id).value.trim();
+    if (value) query.set(name, value);
+  }
+  return query;
+}
+
 async function loadLedger(event) {
-  event?.preventDefault();
-  const user = $('ledger-user').value.trim();
-  const query = new URLSearchParams({ limit: '50' });
-  if (user) query.set('user', user);
-  const { rows } = await api('GET', `/admin/ledger?${query}`);
-  fillTable($('ledger-table'), [
+  // A new filter starts at the first page; coming back to the page keeps the one shown.
+  if (event) {
+    event.preventDefault();
+    state.ledgerOffset = 0;
+  }
+  if (!$('ledger-ending').options.length) {
+    $('ledger-ending').append(new Option(t('any'), ''), ...ENDINGS.map((ending) => new Option(ending, ending)));
+  }
+  $('ledger-ending').options[0].text = t('any');
+  const query = ledgerFilters();
+  query.set('limit', '50');
+  query.set('offset', String(state.ledgerOffset));
+  const { rows, next_offset: next, offset } = await api('GET', `/admin/ledger?${query}`);
+  const table = $('ledger-table');
+  fillTable(table, [
     ['time', (row) => new Date(row.ts_ms).toISOString().slice(5, 19).replace('T', ' ')],
     ['user', (row) => row.user], ['model', (row) => row.model_used], ['route', (row) => row.route],
     ['tokens', (row) => number(row.prompt_tokens + row.completion_tokens)],
@@ -275,8 +383,160 @@ async function loadLedger(event) {
       detail.hidden = false;
     })],
   ], rows);
-  // Which filter the table shows (the tests wait for it).
-  $('ledger-table').dataset.user = user;
+  if (!rows.length) emptyRow(table, 'no_rows');
+  $('ledger-range').textContent = rows.length ? t('rows_shown', { a: offset + 1, b: offset + rows.length }) : '';
+  $('ledger-prev').disabled = offset === 0;
+  $('ledger-next').disabled = next === null || next === undefined;
+  state.ledgerNext = next;
+  // Which filter and page the table shows (the tests wait for them).
+  table.dataset.user = $('ledger-user').value.trim();
+  table.dataset.query = ledgerFilters().toString();
+  table.dataset.offset = String(offset);
+}
+
+async function pageLedger(forward) {
+  if (forward && state.ledgerNext !== null && state.ledgerNext !== undefined) state.ledgerOffset = state.ledgerNext;
+  if (!forward) state.ledgerOffset = Math.max(0, state.ledgerOffset - 50);
+  await loadLedger();
+}
+
+async function loadQuality(event) {
+  event?.preventDefault();
+  const query = new URLSearchParams();
+  for (const name of ['from', 'to']) {
+    const value = $(`quality-${name}`).value;
+    if (value) query.set(name, value);
+  }
+  const quality = await api('GET', `/admin/quality?${query}`);
+  fillStats($('quality-stats'), [['up', number(quality.up)], ['down', number(quality.down)]]);
+  const share = (row) => (row.up + row.down ? `${Math.round((100 * row.down) / (row.up + row.down))}%` : '');
+  const table = $('quality-table');
+  fillTable(table, [
+    ['route', (row) => row.route], ['model', (row) => row.model], ['up', (row) => number(row.up)],
+    ['down', (row) => number(row.down)], ['down_share', share],
+  ], quality.by_route_model);
+  if (!quality.by_route_model.length) emptyRow(table, 'no_rows');
+  const list = $('quality-list');
+  list.replaceChildren();
+  for (const row of quality.rated_down) {
+    const item = document.createElement('article');
+    item.className = 'card rated';
+    item.dataset.id = row.id;
+    const head = document.createElement('h4');
+    head.textContent = `${when(row.ts_ms)} · ${row.user} · ${row.route} · ${row.model_used}`;
+    item.append(head);
+    if (row.conversation) {
+      for (const [word, text] of [['question', row.conversation.question], ['answer', row.conversation.answer]]) {
+        if (text === null || text === undefined) continue;
+        const label = document.createElement('p');
+        label.className = 'muted';
+        label.textContent = t(word);
+        const body = document.createElement('p');
+        body.className = `turn ${word}`;
+        body.textContent = text;
+        item.append(label, body);
+      }
+    } else {
+      const none = document.createElement('p');
+      none.className = 'muted not-kept';
+      none.textContent = t('not_kept');
+      item.append(none);
+    }
+    list.append(item);
+  }
+  if (!quality.rated_down.length) {
+    const none = document.createElement('p');
+    none.textContent = t('none_rated_down');
+    list.append(none);
+  }
+  list.dataset.count = String(quality.rated_down.length);
+  list.dataset.query = query.toString();
+}
+
+/** A config value as text: lists of plain values joined, nothing as a dash. */
+function configText(value) {
+  if (value === null || value === undefined) return '—';
+  if (Array.isArray(value)) return value.length ? value.map(configText).join(', ') : '—';
+  if (typeof value === 'object') return JSON.stringify(value);
+  return String(value);
+}
+
+/** `value`'s leaves as [path, text]; a list of plain values is one leaf, a list of tables
+ * is named by each table's `name` where it has one. */
+function leaves(value, path = []) {
+  const plain = (item) => item === null || typeof item !== 'object';
+  if (plain(value) || (Array.isArray(value) && value.every(plain))) return [[path.join('.'), configText(value)]];
+  const entries = Array.isArray(value)
+    ? value.map((item, index) => [item && typeof item.name === 'string' ? item.name : `[${index}]`, item])
+    : Object.entries(value);
+  if (!entries.length) return [[path.join('.'), '—']];
+  return entries.flatMap(([key, item]) => leaves(item, [...path, key]));
+}
+
+/** A two-column table of settings. */
+function settingsTable(rows) {
+  const table = document.createElement('table');
+  fillTable(table, [['setting', (row) => row[0]], ['value', (row) => row[1]]], rows);
+  for (const cell of table.querySelectorAll('tbody td:nth-child(2)')) cell.className = 'wrap';
+  const box = document.createElement('div');
+  box.className = 'scroll';
+  // A box that may scroll sideways (a phone) must be reachable by keyboard.
+  box.tabIndex = 0;
+  box.append(table);
+  return box;
+}
+
+// Sections shown open; the long ones (routes, prompts, prices) start closed.
+const OPEN_SECTIONS = new Set(['general', 'tiers', 'budget', 'upstreams', 'departments', 'guest_pool', 'alerts']);
+
+async function loadConfig() {
+  const shown = await api('GET', '/admin/config');
+  const validation = $('config-validation');
+  validation.replaceChildren();
+  const verdict = document.createElement('p');
+  verdict.className = shown.validation.valid ? 'ok' : 'error';
+  verdict.textContent = t('valid');
+  validation.append(verdict);
+  const warnings = shown.validation.warnings || [];
+  const heading = document.createElement('p');
+  heading.textContent = warnings.length ? `${t('warnings')}:` : t('no_warnings');
+  validation.append(heading);
+  if (warnings.length) {
+    const list = document.createElement('ul');
+    list.id = 'config-warnings';
+    for (const warning of warnings) {
+      const item = document.createElement('li');
+      item.textContent = warning;
+      list.append(item);
+    }
+    validation.append(list);
+  }
+  const { upstream_keys: upstreamKeys, ...named } = shown.secrets;
+  const secretRows = [
+    ...Object.entries(named).map(([name, value]) => [name, t(value)]),
+    ...upstreamKeys.map((row) => [`${row.secret} (${row.upstream})`, t('keys_count', { n: row.keys })]),
+  ];
+  fillTable($('config-secrets'), [['secret', (row) => row[0]], ['value', (row) => row[1]]], secretRows);
+  const sections = $('config-sections');
+  sections.replaceChildren();
+  const config = shown.config || {};
+  const general = Object.entries(config).filter(([, value]) => value === null || typeof value !== 'object' || (Array.isArray(value) && value.every((item) => item === null || typeof item !== 'object')));
+  const groups = [['general', general.flatMap(([key, value]) => leaves(value, [key]))]];
+  for (const [key, value] of Object.entries(config)) {
+    if (general.some(([name]) => name === key)) continue;
+    groups.push([key, leaves(value)]);
+  }
+  for (const [name, rows] of groups) {
+    const section = document.createElement('details');
+    section.className = 'section';
+    section.dataset.section = name;
+    section.open = OPEN_SECTIONS.has(name);
+    const summary = document.createElement('summary');
+    summary.textContent = name === 'general' ? t('general') : name;
+    section.append(summary, settingsTable(rows.map(([path, text]) => [path || name, text])));
+    sections.append(section);
+  }
+  $('config-raw').textContent = JSON.stringify(shown, null, 2);
 }
 
 async function explainRoute(event) {
@@ -287,12 +547,17 @@ async function explainRoute(event) {
   $('route-result').hidden = false;
 }
 
-const LOADERS = { overview: loadOverview, users: loadUsers, keys: loadKeys, ledger: loadLedger };
+const LOADERS = {
+  overview: loadOverview, users: loadUsers, keys: loadKeys, ledger: loadLedger, quality: loadQuality,
+  config: loadConfig,
+};
+
+function pageError(error) {
+  if (error.status !== 401) $('page-error').textContent = error.message;
+}
 
 function guarded(handler) {
-  return (event) => handler(event).catch((error) => {
-    if (error.status !== 401) $('page-error').textContent = error.message;
-  });
+  return (event) => handler(event).catch(pageError);
 }
 
 async function start() {
@@ -329,8 +594,17 @@ async function start() {
     await api('POST', '/admin/session/logout').catch(() => {});
     showSignIn('');
   });
+  $('user-search-form').addEventListener('submit', guarded(searchUsers));
   $('user-form').addEventListener('submit', guarded(lookUpUser));
   $('tier-form').addEventListener('submit', guarded(saveTier));
+  $('block-form').addEventListener('submit', guarded(async (event) => {
+    event.preventDefault();
+    await setBlocked(true);
+  }));
+  $('unblock-button').addEventListener('click', guarded(() => setBlocked(false)));
+  $('ledger-prev').addEventListener('click', guarded(() => pageLedger(false)));
+  $('ledger-next').addEventListener('click', guarded(() => pageLedger(true)));
+  $('quality-form').addEventListener('submit', guarded(loadQuality));
   $('key-form').addEventListener('submit', guarded(createKey));
   $('ledger-form').addEventListener('submit', guarded(loadLedger));
   $('route-form').addEventListener('submit', guarded(explainRoute));
