@@ -20,7 +20,8 @@ const TOOLS_SECRET = 'tools-secret-value-4c1d';
 const CONFIG = {
   default_tier: 'staff',
   tiers: {
-    staff: { models: ['gpt-4o-mini'], daily_tokens: 10_000_000, rpm: 1000, max_rounds: 1000 },
+    // The widget asks for `auto`.
+    staff: { models: ['auto', 'gpt-4o-mini'], daily_tokens: 10_000_000, rpm: 1000, max_rounds: 1000 },
     vip: { models: ['gpt-4o-mini'], daily_tokens: 10_000_000, rpm: 1000, max_rounds: 1000 },
   },
   // Secrets in URLs, where operators put them: none may reach an answer or the page.
