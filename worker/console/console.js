@@ -226,7 +226,9 @@ async function searchUsers(event) {
   const text = $('user-search').value.trim();
   const query = new URLSearchParams();
   if (text) query.set('q', text);
+  const ticket = (state.usersTicket = (state.usersTicket || 0) + 1);
   const { users } = await api('GET', `/admin/users?${query}`);
+  if (ticket !== state.usersTicket) return;
   const table = $('users-table');
   fillTable(table, [
     ['user', (row) => row.user], ['requests', (row) => number(row.requests)],
@@ -367,10 +369,14 @@ async function loadLedger(event) {
     $('ledger-ending').append(new Option(t('any'), ''), ...ENDINGS.map((ending) => new Option(ending, ending)));
   }
   $('ledger-ending').options[0].text = t('any');
-  const query = ledgerFilters();
+  const filters = ledgerFilters();
+  const query = new URLSearchParams(filters);
   query.set('limit', '50');
   query.set('offset', String(state.ledgerOffset));
+  // Only the latest request draws: an earlier one answering late must not replace it.
+  const ticket = (state.ledgerTicket = (state.ledgerTicket || 0) + 1);
   const { rows, next_offset: next, offset } = await api('GET', `/admin/ledger?${query}`);
+  if (ticket !== state.ledgerTicket) return;
   const table = $('ledger-table');
   fillTable(table, [
     ['time', (row) => new Date(row.ts_ms).toISOString().slice(5, 19).replace('T', ' ')],
@@ -389,8 +395,8 @@ async function loadLedger(event) {
   $('ledger-next').disabled = next === null || next === undefined;
   state.ledgerNext = next;
   // Which filter and page the table shows (the tests wait for them).
-  table.dataset.user = $('ledger-user').value.trim();
-  table.dataset.query = ledgerFilters().toString();
+  table.dataset.user = filters.get('user') || '';
+  table.dataset.query = filters.toString();
   table.dataset.offset = String(offset);
 }
 
@@ -407,7 +413,9 @@ async function loadQuality(event) {
     const value = $(`quality-${name}`).value;
     if (value) query.set(name, value);
   }
+  const ticket = (state.qualityTicket = (state.qualityTicket || 0) + 1);
   const quality = await api('GET', `/admin/quality?${query}`);
+  if (ticket !== state.qualityTicket) return;
   fillStats($('quality-stats'), [['up', number(quality.up)], ['down', number(quality.down)]]);
   const share = (row) => (row.up + row.down ? `${Math.round((100 * row.down) / (row.up + row.down))}%` : '');
   const table = $('quality-table');
