@@ -42,6 +42,9 @@ pub struct Runtime {
     pub request_counts: Cell<oachat_core::key_health_call::RequestCounts>,
     /// Removes every configured upstream key from upstream text before anything else reads it.
     pub redactor: Redactor,
+    /// What this isolate counted for `GET /metrics`; `None` (nothing counted) while
+    /// `OACHAT_METRICS_TOKEN` is unset.
+    pub metrics: Option<crate::metrics::IsolateMetrics>,
 }
 
 /// How often an isolate refreshes its view of shared key health.
@@ -104,6 +107,10 @@ fn build(env: &Env) -> Result<Runtime, ProxyError> {
         demo: text_binding(env, "OACHAT_DEMO").is_some_and(|v| v == "1" || v == "true"),
         health_synced_ms: Cell::new(0),
         request_counts: Cell::new(Default::default()),
+        metrics: crate::metrics::IsolateMetrics::new(
+            text_binding(env, "OACHAT_METRICS_TOKEN"),
+            config.metrics.per_user,
+        ),
         config,
     })
 }

@@ -28,6 +28,8 @@ pub mod ledger_store;
 pub mod limiter;
 pub mod me;
 pub mod metering;
+pub mod metrics;
+pub mod metrics_call;
 pub mod path;
 pub mod plan;
 pub mod provider;

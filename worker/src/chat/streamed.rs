@@ -69,6 +69,7 @@ pub(super) fn answer(
     let relay = Relay::start(body, core).map_err(worker::Error::from)?;
     let client_body = relay.client_body();
     let env = call.env.clone();
+    let runtime = call.runtime.clone();
     let tool_args = call.runtime.config.ledger.tool_args;
     call.ctx.wait_until(async move {
         let end = limits::while_renewing(&env, &admission, relay.finished()).await;
@@ -108,6 +109,7 @@ pub(super) fn answer(
         let (answer, reasoning) = (meter.captured_text(), meter.captured_reasoning());
         finish::settle_and_record(&env, admission, rows, answer, reasoning, &tool_calls).await;
         keep_answer(&env, &plan, responses, responses_stream).await;
+        crate::metrics::flush_soon(&env, &runtime).await;
     });
     Ok(ResponseBuilder::new()
         .with_status(200)

@@ -190,6 +190,7 @@ impl Default for Config {
                 server: BTreeMap::new(),
             },
             ledger: LedgerConfig { tool_args: false },
+            metrics: super::types::MetricsConfig::default(),
             alerts: super::alerts::AlertsConfig::default(),
             routing: RoutingConfig {
                 enabled: true,
