@@ -215,6 +215,8 @@ mod tests {
             stream: true,
             tools: String::new(),
             tool_args: None,
+            dept: None,
+            tier: String::new(),
         }
     }
 
