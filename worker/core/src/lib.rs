@@ -28,6 +28,7 @@ pub mod ledger_store;
 pub mod limiter;
 pub mod me;
 pub mod metering;
+pub mod otel;
 pub mod path;
 pub mod plan;
 pub mod provider;

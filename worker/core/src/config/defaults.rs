@@ -191,6 +191,7 @@ impl Default for Config {
             },
             ledger: LedgerConfig { tool_args: false },
             alerts: super::alerts::AlertsConfig::default(),
+            otel: super::otel::OtelConfig::default(),
             routing: RoutingConfig {
                 enabled: true,
                 conciseness: true,

@@ -154,6 +154,7 @@ pub(super) struct RawConfig {
     tools: Option<ToolsPatch>,
     ledger: Option<LedgerPatch>,
     alerts: Option<super::alerts::AlertsPatch>,
+    otel: Option<super::otel::OtelPatch>,
     routing: Option<RoutingPatch>,
     #[serde(default)]
     routes: BTreeMap<String, RoutePatch>,
@@ -352,6 +353,9 @@ impl RawConfig {
         }
         if let Some(alerts) = self.alerts {
             alerts.apply(&mut config.alerts);
+        }
+        if let Some(otel) = self.otel {
+            otel.apply(&mut config.otel);
         }
         if let Some(routing) = self.routing {
             routing.apply(&mut config.routing);

@@ -114,6 +114,7 @@ mod alerts;
 mod defaults;
 mod errors;
 mod merge;
+mod otel;
 mod types;
 mod validate;
 
@@ -122,6 +123,7 @@ use serde_json::Value;
 pub use alerts::{url_host, AlertWebhook, AlertsConfig, WebhookFormat};
 pub use defaults::DEFAULT_ALLOWED_FIELDS;
 pub use errors::{ConfigError, ConfigProblem, ModelError};
+pub use otel::{check_header, parse_headers_secret, OtelConfig, TRACES_PATH};
 pub use types::{
     usd_to_micro, BudgetConfig, Config, Department, GuestPool, KeyStrategy, LedgerConfig,
     ModelChoice, Price, ResolvedModel, Route, RoutingConfig, Scenario, ServerTool, Tier,
