@@ -39,6 +39,8 @@ mod limits;
 #[cfg(target_arch = "wasm32")]
 mod me;
 #[cfg(target_arch = "wasm32")]
+mod otel;
+#[cfg(target_arch = "wasm32")]
 mod random;
 #[cfg(target_arch = "wasm32")]
 mod relay;

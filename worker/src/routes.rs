@@ -64,6 +64,7 @@ async fn route(
             let call = chat::Call {
                 env,
                 ctx,
+                traceparent: crate::otel::incoming(&req, &runtime),
                 runtime,
                 cors,
             };
@@ -74,6 +75,7 @@ async fn route(
             let call = chat::Call {
                 env,
                 ctx,
+                traceparent: crate::otel::incoming(&req, &runtime),
                 runtime,
                 cors,
             };

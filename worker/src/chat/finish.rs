@@ -28,12 +28,13 @@ pub(super) fn after_response(call: &Call<'_>, admission: Admission, rows: Vec<Le
 /// is never missing from the ledger.
 pub(super) async fn settle_and_record(
     env: &Env,
-    admission: Admission,
+    mut admission: Admission,
     rows: Vec<LedgerRow>,
     answer: &str,
     reasoning: &str,
     tool_calls: &[oachat_core::tools::ToolCall],
 ) {
+    admission.trace.end(&rows);
     if limits::settle(env, admission, &rows, answer, reasoning, tool_calls).await {
         return;
     }
