@@ -147,13 +147,16 @@ impl Trace {
         let (Some(pending), Some(row)) = (self.0.take(), rows.first()) else {
             return;
         };
-        let Some(ids) =
-            SpanIds::from_random_hex(&crate::random::hex(RANDOM_BYTES), pending.parent)
+        let Some(ids) = SpanIds::from_random_hex(&crate::random::hex(RANDOM_BYTES), pending.parent)
         else {
             return;
         };
         // The same keyed id the upstream got as `user`: the identity never leaves.
-        let user_key = pending.runtime.signing_secret.as_deref().unwrap_or(b"oachat");
+        let user_key = pending
+            .runtime
+            .signing_secret
+            .as_deref()
+            .unwrap_or(b"oachat");
         let opaque_user = opaque_user_id(&row.user, user_key);
         let span = ChatSpan::build(ChatSpanFacts {
             ids,

@@ -41,7 +41,9 @@ pub(super) async fn answer(
     };
     let mut row = plan.ledger_row("", usage, 200, Ending::Cached, 0, now_ms(), 0);
     row.cost_micro_usd = 0;
-    admission.trace.answered(Some(&hit.finish_reason), &hit.content);
+    admission
+        .trace
+        .answered(Some(&hit.finish_reason), &hit.content);
     finish::after_response(call, admission, vec![row]);
     if let Some(turn) = responses {
         let mut translator = turn.stream(&plan);
