@@ -147,9 +147,11 @@ fn preflight(cors: &Cors) -> worker::Result<Response> {
             "access-control-allow-methods",
             "GET, POST, PUT, PATCH, DELETE, OPTIONS",
         )?;
+        // `traceparent` and `tracestate`: a page whose OpenTelemetry instrumentation
+        // propagates its trace to oachat must not have its chat refused at the preflight.
         headers.set(
             "access-control-allow-headers",
-            "authorization, content-type, x-oachat-device",
+            "authorization, content-type, x-oachat-device, traceparent, tracestate",
         )?;
         headers.set("access-control-max-age", "86400")?;
     }

@@ -257,6 +257,14 @@ test('a valid traceparent makes the span a child of the caller\'s trace; an inva
   const own = await collectorA.span(orphan.id);
   assert.notEqual(own.traceId, traceId);
   assert.equal(own.parentSpanId ?? '', '');
+
+  // A page whose own tracing propagates to oachat passes the preflight.
+  const preflight = await fetch(`${stackA.url}/v1/chat/completions`, {
+    method: 'OPTIONS',
+    headers: { origin: stackA.url, 'access-control-request-method': 'POST', 'access-control-request-headers': 'authorization, content-type, traceparent' },
+  });
+  assert.equal(preflight.status, 204);
+  assert.match(preflight.headers.get('access-control-allow-headers'), /traceparent/);
 });
 
 test('routing, the cache, a widget conversation and /v1/responses are recorded too', async () => {
