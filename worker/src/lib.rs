@@ -41,6 +41,8 @@ mod me;
 #[cfg(target_arch = "wasm32")]
 mod metrics;
 #[cfg(target_arch = "wasm32")]
+mod otel;
+#[cfg(target_arch = "wasm32")]
 mod random;
 #[cfg(target_arch = "wasm32")]
 mod relay;

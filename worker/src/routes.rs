@@ -70,6 +70,7 @@ async fn route(
             let call = chat::Call {
                 env,
                 ctx,
+                traceparent: crate::otel::incoming(&req, &runtime),
                 runtime,
                 cors,
             };
@@ -80,6 +81,7 @@ async fn route(
             let call = chat::Call {
                 env,
                 ctx,
+                traceparent: crate::otel::incoming(&req, &runtime),
                 runtime,
                 cors,
             };
@@ -153,9 +155,11 @@ fn preflight(cors: &Cors) -> worker::Result<Response> {
             "access-control-allow-methods",
             "GET, POST, PUT, PATCH, DELETE, OPTIONS",
         )?;
+        // `traceparent` and `tracestate`: a page whose OpenTelemetry instrumentation
+        // propagates its trace to oachat must not have its chat refused at the preflight.
         headers.set(
             "access-control-allow-headers",
-            "authorization, content-type, x-oachat-device",
+            "authorization, content-type, x-oachat-device, traceparent, tracestate",
         )?;
         headers.set("access-control-max-age", "86400")?;
     }

@@ -45,6 +45,8 @@ pub struct Runtime {
     /// What this isolate counted for `GET /metrics`; `None` (nothing counted) while
     /// `OACHAT_METRICS_TOKEN` is unset.
     pub metrics: Option<crate::metrics::IsolateMetrics>,
+    /// The headers every trace export carries: `otel.headers` and `otel.headers_secret`'s.
+    pub otel_headers: Vec<(String, String)>,
 }
 
 /// How often an isolate refreshes its view of shared key health.
@@ -78,6 +80,17 @@ fn build(env: &Env) -> Result<Runtime, ProxyError> {
         .map_err(|error| ProxyError::BadConfig {
             message: error.to_string(),
         })?;
+    let otel_secret = config
+        .otel
+        .headers_secret
+        .as_deref()
+        .and_then(|name| text_binding(env, name));
+    let otel_headers = config
+        .otel
+        .export_headers(otel_secret.as_deref())
+        .map_err(|error| ProxyError::BadConfig {
+            message: error.to_string(),
+        })?;
     let upstreams = config
         .upstreams
         .iter()
@@ -97,6 +110,7 @@ fn build(env: &Env) -> Result<Runtime, ProxyError> {
     let redactor = Redactor::new(secrets.iter().flat_map(|secret| split_keys(secret)));
     Ok(Runtime {
         redactor,
+        otel_headers,
         router,
         upstreams,
         signing_secret: text_binding(env, "OACHAT_SIGNING_SECRET")

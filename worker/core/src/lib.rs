@@ -30,6 +30,7 @@ pub mod me;
 pub mod metering;
 pub mod metrics;
 pub mod metrics_call;
+pub mod otel;
 pub mod overview;
 pub mod path;
 pub mod plan;

@@ -31,7 +31,7 @@ pub(super) fn after_response(call: &Call<'_>, admission: Admission, rows: Vec<Le
 /// caller's `wait_until` flushes them).
 pub(super) async fn settle_and_record(
     env: &Env,
-    admission: Admission,
+    mut admission: Admission,
     rows: Vec<LedgerRow>,
     answer: &str,
     reasoning: &str,
@@ -40,6 +40,7 @@ pub(super) async fn settle_and_record(
     if let Ok(runtime) = crate::runtime::runtime(env) {
         crate::metrics::settled(&runtime, &rows);
     }
+    admission.trace.end(&rows);
     if limits::settle(env, admission, &rows, answer, reasoning, tool_calls).await {
         return;
     }

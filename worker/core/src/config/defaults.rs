@@ -192,6 +192,7 @@ impl Default for Config {
             ledger: LedgerConfig { tool_args: false },
             metrics: super::types::MetricsConfig::default(),
             alerts: super::alerts::AlertsConfig::default(),
+            otel: super::otel::OtelConfig::default(),
             routing: RoutingConfig {
                 enabled: true,
                 conciseness: true,

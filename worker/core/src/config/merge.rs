@@ -155,6 +155,7 @@ pub(super) struct RawConfig {
     ledger: Option<LedgerPatch>,
     metrics: Option<MetricsPatch>,
     alerts: Option<super::alerts::AlertsPatch>,
+    otel: Option<super::otel::OtelPatch>,
     routing: Option<RoutingPatch>,
     #[serde(default)]
     routes: BTreeMap<String, RoutePatch>,
@@ -362,6 +363,9 @@ impl RawConfig {
         }
         if let Some(alerts) = self.alerts {
             alerts.apply(&mut config.alerts);
+        }
+        if let Some(otel) = self.otel {
+            otel.apply(&mut config.otel);
         }
         if let Some(routing) = self.routing {
             routing.apply(&mut config.routing);

@@ -345,6 +345,8 @@ pub struct Config {
     pub metrics: MetricsConfig,
     /// `[alerts]` (config/alerts.rs).
     pub alerts: super::alerts::AlertsConfig,
+    /// `[otel]` (config/otel.rs): chat requests' spans over OTLP/HTTP.
+    pub otel: super::otel::OtelConfig,
     pub routing: RoutingConfig,
     pub routes: BTreeMap<String, Route>,
     pub scenarios: BTreeMap<String, Scenario>,
