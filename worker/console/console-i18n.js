@@ -14,6 +14,10 @@ export const WORDS = {
     shown_once: 'Copy this key now; it is never shown again:', state: 'State', upstream: 'Upstream',
     key: 'Key', filter: 'Filter', time: 'Time', user: 'User', route: 'Route', ending: 'Ending',
     message: 'Message', explain: 'Explain', details: 'Details', tier: 'Tier',
+    today: 'Today', this_month: 'This month', budget_used: 'Deployment budget used', no_cap: 'no cap',
+    cache_hits: 'Cache hits', failed: 'Failed', feedback: 'Ratings', rated_up: 'up', rated_down: 'down', ttft: 'Time to first token',
+    heaviest: 'Heaviest users and departments', all_time: 'All time', users_today: 'Users today',
+    users_month: 'Users this month', depts_today: 'Departments today', depts_month: 'Departments this month',
   },
   zh: {
     console: '管理台', overview: '概览', users: '用户', keys: '密钥', ledger: '账本',
@@ -27,6 +31,10 @@ export const WORDS = {
     shown_once: '请立即复制此密钥，它不会再次显示：', state: '状态', upstream: '上游',
     key: '密钥', filter: '筛选', time: '时间', user: '用户', route: '路由', ending: '结果',
     message: '消息', explain: '解释', details: '详情', tier: '等级',
+    today: '今日', this_month: '本月', budget_used: '部署预算已用', no_cap: '无上限',
+    cache_hits: '缓存命中', failed: '失败', feedback: '评价', rated_up: '赞', rated_down: '踩', ttft: '首字时间',
+    heaviest: '用量最多的用户和部门', all_time: '全部', users_today: '今日用户',
+    users_month: '本月用户', depts_today: '今日部门', depts_month: '本月部门',
   },
 };
 
