@@ -2,7 +2,7 @@
 // #quality, #routing, #config). Every call goes to this origin's /admin API with the session cookie; calls that
 // change something also send the session's CSRF token in x-oachat-csrf. Data is written with
 // textContent only: nothing from the API becomes HTML.
-import { WORDS, initialLanguage } from './console-i18n.js?v=2';
+import { WORDS, initialLanguage } from './console-i18n.js?v=@VERSION@';
 
 const $ = (id) => document.getElementById(id);
 const state = { csrf: null, lang: initialLanguage(), chart: null, ledgerOffset: 0, user: null };
@@ -150,10 +150,12 @@ function button(word, onClick) {
 }
 
 async function loadOverview() {
-  const [days, models] = await Promise.all([
+  const [days, models, overview] = await Promise.all([
     api('GET', '/admin/usage?group=day'),
     api('GET', '/admin/usage?group=model'),
+    api('GET', '/admin/overview'),
   ]);
+  showPeriods(overview);
   const rows = [...days.data].sort((a, b) => a.key.localeCompare(b.key));
   const totals = rows.reduce((sum, row) => ({
     requests: sum.requests + row.requests,
@@ -168,6 +170,56 @@ async function loadOverview() {
     ['model', (row) => row.key], ['requests', (row) => number(row.requests)],
     ['tokens', (row) => number(row.total_tokens)], ['cost', (row) => usd(row.cost_usd)],
   ], models.data);
+}
+
+/** Today and this month (`GET /admin/overview`, from the ledger's rollups): spend against the
+ * deployment's cap as a gauge, the period's figures, and the heaviest users and departments. */
+function showPeriods(overview) {
+  const caps = { today: overview.budget?.daily_usd, month: overview.budget?.monthly_usd };
+  const ms = (value) => (value === null || value === undefined ? '–' : `${number(value)} ms`);
+  for (const name of ['today', 'month']) {
+    const period = overview.periods[name];
+    const box = document.querySelector(`.period[data-period="${name}"]`);
+    const meter = box.querySelector('meter');
+    const cap = caps[name];
+    meter.value = cap ? Math.min(period.cost_usd / cap, 1) : 0;
+    meter.hidden = !cap;
+    box.querySelector('output').textContent = cap
+      ? `${usd(period.cost_usd)} / ${usd(cap)} (${Math.round((period.cost_usd / cap) * 100)}%)`
+      : `${usd(period.cost_usd)} (${t('no_cap')})`;
+    const errors = Object.entries(period.endings || {}).map(([ending, n]) => `${ending} ${number(n)}`).join(', ');
+    const figures = [
+      ['requests', number(period.requests)],
+      ['tokens', number(period.prompt_tokens + period.completion_tokens)],
+      ['cached', number(period.cached_tokens)],
+      ['cache_hits', number(period.cache_hits)],
+      ['failed', errors || '0'],
+      ['feedback', `${t('rated_up')} ${number(period.feedback.up)} · ${t('rated_down')} ${number(period.feedback.down)}`],
+      ['ttft', `p50 ${ms(period.ttft_p50_ms)} · p95 ${ms(period.ttft_p95_ms)}`],
+    ];
+    const list = box.querySelector('dl');
+    list.replaceChildren();
+    for (const [word, value] of figures) {
+      const term = document.createElement('dt');
+      term.textContent = t(word);
+      const figure = document.createElement('dd');
+      figure.dataset.figure = word;
+      figure.textContent = value;
+      list.append(term, figure);
+    }
+  }
+  const columns = [['name', (row) => row.key], ['requests', (row) => number(row.requests)],
+    ['tokens', (row) => number(row.tokens)], ['cost', (row) => usd(row.cost_usd)]];
+  for (const [id, rows, word] of [
+    ['top-users-today', overview.top_users.today, 'users_today'],
+    ['top-users-month', overview.top_users.month, 'users_month'],
+    ['top-depts-today', overview.top_departments.today, 'depts_today'],
+    ['top-depts-month', overview.top_departments.month, 'depts_month'],
+  ]) {
+    const table = $(id);
+    fillTable(table, columns, rows);
+    table.createCaption().textContent = t(word);
+  }
 }
 
 /** The spend line; the points given to uPlot are also on the element (data-points), so a test

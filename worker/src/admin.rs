@@ -69,6 +69,7 @@ pub async fn handle(
             Ok(serde_json::to_value(usage)?)
         }
         (Method::Get, ["usage"]) => return usage(&req, env, cors).await,
+        (Method::Get, ["overview"]) => overview(env, runtime).await,
         (Method::Get, ["ledger"]) => admin_console::ledger_page(&req, env).await,
         (Method::Get, ["quality"]) => admin_console::quality(&req, env).await,
         (Method::Get, ["config"]) => Ok(admin_console::config(env, runtime)),
@@ -76,6 +77,31 @@ pub async fn handle(
         _ => return Err(ProxyError::NotFound.into()),
     }?;
     Ok(json_response(200, &result, cors)?)
+}
+
+/// `GET /admin/overview`: today and this month from the rollups, with the deployment's caps
+/// and what has been leased of them.
+async fn overview(env: &Env, runtime: &Runtime) -> Result<Value, HandlerError> {
+    let now = now_ms();
+    let config = &runtime.config;
+    let window = oachat_core::overview::Window::at(&config.zone(), now);
+    let mut answer = D1Ledger::open(env).await?.overview(&window).await?;
+    let stub = env
+        .durable_object(crate::durable::budget_do::BINDING)?
+        .get_by_name(crate::durable::budget_do::OBJECT_NAME)?;
+    let call = oachat_core::deployment_call::CapUsageCall {
+        now_ms: now,
+        department: None,
+    };
+    let used = crate::durable::client::ask(&stub, call).await?;
+    let usd = |micro: u64| micro as f64 / 1e6;
+    answer["budget"] = json!({
+        "daily_usd": config.deployment_daily_micro_usd().map(usd),
+        "day_granted_usd": usd(used.day_granted_micro_usd),
+        "monthly_usd": config.deployment_monthly_micro_usd().map(usd),
+        "month_granted_usd": usd(used.month_granted_micro_usd),
+    });
+    Ok(answer)
 }
 
 #[derive(Deserialize)]

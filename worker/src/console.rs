@@ -12,7 +12,8 @@ connect-src 'self'; img-src 'self' data:; base-uri 'none'; form-action 'self'; \
 frame-ancestors 'none'";
 
 /// The files under `/admin/`: path, content type, body. `index.html` names the others with
-/// `?v=` so a deploy changes the URL (the files are cached for a day, the page not at all).
+/// `?v=` ([`version`]) so a deploy changes the URL (the files are cached for a day, the page
+/// not at all).
 const FILES: &[(&str, &str, &str)] = &[
     (
         "console.js",
@@ -43,6 +44,21 @@ const FILES: &[(&str, &str, &str)] = &[
 
 const PAGE: &str = include_str!("../console/index.html");
 
+/// What `?v=@VERSION@` becomes in the page and the modules: a hash of every file, so a deploy
+/// that changes any of them changes every URL and no browser keeps a day-old module.
+const VERSION_MARK: &str = "@VERSION@";
+
+fn version() -> String {
+    // FNV-1a: no cryptographic need, only "did anything change".
+    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+    for body in std::iter::once(PAGE).chain(FILES.iter().map(|(_, _, body)| *body)) {
+        for byte in body.bytes() {
+            hash = (hash ^ u64::from(byte)).wrapping_mul(0x0100_0000_01b3);
+        }
+    }
+    format!("{:012x}", hash & 0xffff_ffff_ffff)
+}
+
 /// `GET /admin` (the page) and `GET /admin/<file>`; `None` for every other admin path.
 pub fn file(path: &str) -> Option<Response> {
     let (content_type, body, cache) = if path == "/admin" || path == "/admin/" {
@@ -51,6 +67,11 @@ pub fn file(path: &str) -> Option<Response> {
         let name = path.strip_prefix("/admin/")?;
         let (_, content_type, body) = FILES.iter().find(|(file, _, _)| *file == name)?;
         (*content_type, *body, "public, max-age=86400")
+    };
+    let body = if body.contains(VERSION_MARK) {
+        body.replace(VERSION_MARK, &version())
+    } else {
+        body.to_string()
     };
     let headers = Headers::new();
     let _ = headers.set("content-type", content_type);
@@ -63,6 +84,6 @@ pub fn file(path: &str) -> Option<Response> {
         ResponseBuilder::new()
             .with_status(200)
             .with_headers(headers)
-            .fixed(body.as_bytes().to_vec()),
+            .fixed(body.into_bytes()),
     )
 }

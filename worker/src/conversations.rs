@@ -96,6 +96,7 @@ pub async fn chat(
     let call = chat::Call {
         env,
         ctx,
+        traceparent: crate::otel::incoming(&req, &runtime),
         runtime,
         cors,
     };

@@ -9,6 +9,7 @@ use std::cell::Cell;
 use oachat_core::error::ProxyError;
 use oachat_core::ledger::{LedgerRow, INSERT, MIGRATIONS, SCHEMA};
 use oachat_core::ledger_store::{KeyListing, LedgerStore, RecentQuery};
+use oachat_core::overview::{assemble, queries, Bind, Window};
 use oachat_core::usage::{Totals, UsageQuery, UsageRow};
 use serde::Deserialize;
 use serde_json::Value;
@@ -48,9 +49,42 @@ impl D1Ledger {
                 // Fails where the column is already there, which is what it is for.
                 let _ = db.prepare(*migration).run().await;
             }
+            // After the migrations: the triggers read the columns they add. One batch, one
+            // transaction: the triggers and the one-time rollup of older rows go in together.
+            let rollups = oachat_core::rollup::schema()
+                .into_iter()
+                .map(|sql| db.prepare(sql))
+                .collect();
+            db.batch(rollups).await.map_err(internal)?;
             SCHEMA_READY.with(|ready| ready.set(true));
         }
         Ok(D1Ledger { db })
+    }
+}
+
+impl D1Ledger {
+    /// The console's overview (`oachat_core::overview`): its queries over the rollups in one
+    /// batch, one round trip.
+    pub async fn overview(&self, window: &Window) -> Result<Value, ProxyError> {
+        let statements = queries(window)
+            .into_iter()
+            .map(|(sql, binds)| {
+                let values: Vec<JsValue> = binds
+                    .into_iter()
+                    .map(|bind| match bind {
+                        Bind::Text(text) => JsValue::from_str(&text),
+                        Bind::Int(n) => JsValue::from_f64(n as f64),
+                    })
+                    .collect();
+                self.db.prepare(sql).bind(&values)
+            })
+            .collect::<worker::Result<Vec<_>>>()
+            .map_err(internal)?;
+        let mut rows = Vec::new();
+        for result in self.db.batch(statements).await.map_err(internal)? {
+            rows.push(result.results::<Value>().map_err(internal)?);
+        }
+        Ok(assemble(window, &rows))
     }
 }
 
@@ -241,7 +275,7 @@ impl LedgerStore for D1Ledger {
     }
 }
 
-fn values(row: &LedgerRow) -> [JsValue; 25] {
+fn values(row: &LedgerRow) -> [JsValue; 27] {
     let number = |n: u64| JsValue::from_f64(n as f64);
     [
         JsValue::from_str(&row.id),
@@ -271,5 +305,7 @@ fn values(row: &LedgerRow) -> [JsValue; 25] {
         row.tool_args
             .as_deref()
             .map_or(JsValue::NULL, JsValue::from_str),
+        row.dept.as_deref().map_or(JsValue::NULL, JsValue::from_str),
+        JsValue::from_str(&row.tier),
     ]
 }

@@ -43,6 +43,10 @@ mod limits;
 #[cfg(target_arch = "wasm32")]
 mod me;
 #[cfg(target_arch = "wasm32")]
+mod metrics;
+#[cfg(target_arch = "wasm32")]
+mod otel;
+#[cfg(target_arch = "wasm32")]
 mod random;
 #[cfg(target_arch = "wasm32")]
 mod relay;
@@ -67,7 +71,8 @@ mod webhook;
 
 #[cfg(target_arch = "wasm32")]
 pub use durable::{
-    alerts_do::AlertsDo, budget_do::DeploymentBudgetDo, key_health_do::KeyHealthDo, user_do::UserDo,
+    alerts_do::AlertsDo, budget_do::DeploymentBudgetDo, key_health_do::KeyHealthDo,
+    metrics_do::MetricsDo, user_do::UserDo,
 };
 
 #[cfg(target_arch = "wasm32")]

@@ -60,6 +60,8 @@ pub struct Admission {
     /// ([`cover_plan`]).
     pub reserved_tokens: u64,
     pub reserved_micro_usd: u64,
+    /// The request's span in the making (`[otel]`), recorded where its rows are settled.
+    pub trace: crate::otel::Trace,
 }
 
 /// What is stored of a conversation's turn after its answer: the user's message (or a
@@ -219,6 +221,7 @@ pub async fn admit(
             turn,
             reserved_tokens,
             reserved_micro_usd,
+            trace: crate::otel::Trace::default(),
         },
     })
 }

@@ -9,7 +9,7 @@ use worker::{Context, Env, Headers, Method, Request, Response, ResponseBuilder};
 use crate::error::HandlerError;
 use crate::respond::{error_response, json_response, Cors};
 use crate::runtime::{runtime, Runtime};
-use crate::{admin, alerts_admin, auth, chat, conversations, demo, me, responses};
+use crate::{admin, alerts_admin, auth, chat, conversations, demo, me, metrics, responses};
 
 pub async fn handle(req: Request, env: Env, ctx: Context) -> worker::Result<Response> {
     let origin = req.headers().get("origin").ok().flatten();
@@ -35,8 +35,9 @@ pub async fn handle(req: Request, env: Env, ctx: Context) -> worker::Result<Resp
     if req.method() == Method::Options {
         return preflight(&cors);
     }
-    match route(req, &env, &ctx, runtime, &cors).await {
-        Ok(response) => Ok(response),
+    let counted = req.method() == Method::Post && metrics::is_chat_path(&req.path());
+    let (response, refusal) = match route(req, &env, &ctx, runtime.clone(), &cors).await {
+        Ok(response) => (response, None),
         Err(HandlerError { error, request_id }) => {
             if error.status() >= 500 {
                 worker::console_warn!("oachat: {} {}", error.status(), error.code());
@@ -45,9 +46,14 @@ pub async fn handle(req: Request, env: Env, ctx: Context) -> worker::Result<Resp
             if let Some(id) = request_id {
                 response.headers_mut().set(REQUEST_ID_HEADER, &id)?;
             }
-            Ok(response)
+            (response, Some(error.code()))
         }
+    };
+    if counted && runtime.metrics.is_some() {
+        metrics::answered(&runtime, &response, refusal);
+        ctx.wait_until(async move { metrics::flush_soon(&env, &runtime).await });
     }
+    Ok(response)
 }
 
 async fn route(
@@ -64,6 +70,7 @@ async fn route(
             let call = chat::Call {
                 env,
                 ctx,
+                traceparent: crate::otel::incoming(&req, &runtime),
                 runtime,
                 cors,
             };
@@ -74,6 +81,7 @@ async fn route(
             let call = chat::Call {
                 env,
                 ctx,
+                traceparent: crate::otel::incoming(&req, &runtime),
                 runtime,
                 cors,
             };
@@ -106,6 +114,8 @@ async fn route(
         (admin_path, _) if is_admin_path(admin_path) => {
             admin::handle(req, env, &runtime, cors).await
         }
+        ("/metrics", Method::Get) => metrics::scrape(&req, env, &runtime).await,
+        ("/metrics", _) => Err(ProxyError::MethodNotAllowed { allowed: "GET" }.into()),
         ("/healthz", Method::Get) => {
             Ok(json_response(200, &serde_json::json!({"ok": true}), cors)?)
         }
@@ -145,9 +155,11 @@ fn preflight(cors: &Cors) -> worker::Result<Response> {
             "access-control-allow-methods",
             "GET, POST, PUT, PATCH, DELETE, OPTIONS",
         )?;
+        // `traceparent` and `tracestate`: a page whose OpenTelemetry instrumentation
+        // propagates its trace to oachat must not have its chat refused at the preflight.
         headers.set(
             "access-control-allow-headers",
-            "authorization, content-type, x-oachat-device",
+            "authorization, content-type, x-oachat-device, traceparent, tracestate",
         )?;
         headers.set("access-control-max-age", "86400")?;
     }

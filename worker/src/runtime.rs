@@ -42,6 +42,11 @@ pub struct Runtime {
     pub request_counts: Cell<oachat_core::key_health_call::RequestCounts>,
     /// Removes every configured upstream key from upstream text before anything else reads it.
     pub redactor: Redactor,
+    /// What this isolate counted for `GET /metrics`; `None` (nothing counted) while
+    /// `OACHAT_METRICS_TOKEN` is unset.
+    pub metrics: Option<crate::metrics::IsolateMetrics>,
+    /// The headers every trace export carries: `otel.headers` and `otel.headers_secret`'s.
+    pub otel_headers: Vec<(String, String)>,
 }
 
 /// How often an isolate refreshes its view of shared key health.
@@ -75,6 +80,17 @@ fn build(env: &Env) -> Result<Runtime, ProxyError> {
         .map_err(|error| ProxyError::BadConfig {
             message: error.to_string(),
         })?;
+    let otel_secret = config
+        .otel
+        .headers_secret
+        .as_deref()
+        .and_then(|name| text_binding(env, name));
+    let otel_headers = config
+        .otel
+        .export_headers(otel_secret.as_deref())
+        .map_err(|error| ProxyError::BadConfig {
+            message: error.to_string(),
+        })?;
     let upstreams = config
         .upstreams
         .iter()
@@ -94,6 +110,7 @@ fn build(env: &Env) -> Result<Runtime, ProxyError> {
     let redactor = Redactor::new(secrets.iter().flat_map(|secret| split_keys(secret)));
     Ok(Runtime {
         redactor,
+        otel_headers,
         router,
         upstreams,
         signing_secret: text_binding(env, "OACHAT_SIGNING_SECRET")
@@ -104,6 +121,10 @@ fn build(env: &Env) -> Result<Runtime, ProxyError> {
         demo: text_binding(env, "OACHAT_DEMO").is_some_and(|v| v == "1" || v == "true"),
         health_synced_ms: Cell::new(0),
         request_counts: Cell::new(Default::default()),
+        metrics: crate::metrics::IsolateMetrics::new(
+            text_binding(env, "OACHAT_METRICS_TOKEN"),
+            config.metrics.per_user,
+        ),
         config,
     })
 }

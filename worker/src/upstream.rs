@@ -181,6 +181,7 @@ async fn try_keys(
                             .pool
                             .borrow_mut()
                             .report(&key_id, Outcome::Success, now_ms());
+                        crate::metrics::attempted(runtime, &upstream.name, &Outcome::Success);
                         if share {
                             reports.push(HealthReport {
                                 upstream_index,
@@ -221,6 +222,7 @@ async fn try_keys(
         let at = now_ms();
         let shared = upstream.pool.borrow().worth_sharing(&key_id, &outcome);
         upstream.pool.borrow_mut().report(&key_id, outcome, at);
+        crate::metrics::attempted(runtime, &upstream.name, &outcome);
         if shared {
             reports.push(HealthReport {
                 upstream_index,

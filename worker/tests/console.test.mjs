@@ -247,6 +247,17 @@ test('console in Chromium: wrong token, sign-in on http://127.0.0.1, charts from
   assert.equal(Number(requests.replace(/,/g, '')), rows.length);
   assert.ok(await page.locator('#overview-models td', { hasText: 'gpt-4o-mini' }).count() >= 1);
 
+  // Today (GET /admin/overview, from the rollups): the day's requests, and the heaviest user.
+  const today = rows.filter((row) => row.day === rows[0].day);
+  const todayRequests = await page.locator('.period[data-period="today"] dd[data-figure="requests"]').textContent();
+  assert.equal(Number(todayRequests.replace(/,/g, '')), today.filter((row) => row.ending !== 'abandoned').length);
+  const heaviest = await page.locator('#top-users-today tbody tr').first().locator('td').first().textContent();
+  assert.equal(heaviest, 'u:console-a', 'two requests outweigh one');
+  // The page names its modules with the worker's version of them, never a fixed ?v=.
+  const html = await (await fetch(`${stack.url}/admin`)).text();
+  assert.match(html, /console\.js\?v=[0-9a-f]{12}"/);
+  assert.doesNotMatch(html, /@VERSION@/);
+
   // CSV export with the page's own cookie.
   const csv = await page.evaluate(async () => {
     const href = document.getElementById('csv-link').getAttribute('href');

@@ -3,7 +3,8 @@
 //! enum (the request body's JSON) and an [`Ask`] impl per call, so the object and its client
 //! are held by the compiler to the same table: a call cannot be sent, or answered, with
 //! another's type. The protocols: `user_call` (`UserDo`), `deployment_call`
-//! (`DeploymentBudgetDo`) and `key_health_call` (`KeyHealthDo`).
+//! (`DeploymentBudgetDo`), `key_health_call` (`KeyHealthDo`), `alerts_call` (`AlertsDo`) and
+//! `metrics_call` (`MetricsDo`).
 
 use serde::de::DeserializeOwned;
 use serde::Serialize;

@@ -247,6 +247,20 @@ pub enum Outcome {
 }
 
 impl Outcome {
+    /// A short name for metrics (`oachat_upstream_attempts_total{outcome}`): a closed set.
+    pub fn label(&self) -> &'static str {
+        match self {
+            Outcome::Success => "success",
+            Outcome::RateLimited { .. } => "rate_limited",
+            Outcome::Unauthorized => "unauthorized",
+            Outcome::Forbidden => "forbidden",
+            Outcome::QuotaExhausted => "quota_exhausted",
+            Outcome::ServerError { .. } => "server_error",
+            Outcome::Timeout => "timeout",
+            Outcome::ClientError { .. } => "client_error",
+        }
+    }
+
     /// The class recorded as a key's `last_error`.
     fn error_class(&self) -> Option<String> {
         match self {

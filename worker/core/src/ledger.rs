@@ -99,6 +99,13 @@ pub struct LedgerRow {
     /// `ledger.tool_args = true`. Never the results.
     #[serde(default)]
     pub tool_args: Option<String>,
+    /// The user's department (the token's `dept`), for reports by department. Rows written
+    /// before this field existed read as none.
+    #[serde(default)]
+    pub dept: Option<String>,
+    /// The tier the request was served under, for reports by tier ("" in older rows).
+    #[serde(default)]
+    pub tier: String,
 }
 
 /// Created once per isolate before the first write; idempotent.
@@ -129,7 +136,9 @@ pub const SCHEMA: &[&str] = &[
         feedback INTEGER,
         reasoning_tokens INTEGER NOT NULL DEFAULT 0,
         tools TEXT NOT NULL DEFAULT '',
-        tool_args TEXT
+        tool_args TEXT,
+        dept TEXT,
+        tier TEXT NOT NULL DEFAULT ''
     )",
     "CREATE INDEX IF NOT EXISTS ledger_day_user ON ledger (day, user)",
     "CREATE INDEX IF NOT EXISTS ledger_day_model ON ledger (day, model_used)",
@@ -141,13 +150,15 @@ pub const MIGRATIONS: &[&str] = &[
     "ALTER TABLE ledger ADD COLUMN reasoning_tokens INTEGER NOT NULL DEFAULT 0",
     "ALTER TABLE ledger ADD COLUMN tools TEXT NOT NULL DEFAULT ''",
     "ALTER TABLE ledger ADD COLUMN tool_args TEXT",
+    "ALTER TABLE ledger ADD COLUMN dept TEXT",
+    "ALTER TABLE ledger ADD COLUMN tier TEXT NOT NULL DEFAULT ''",
 ];
 
 pub const INSERT: &str = "INSERT OR IGNORE INTO ledger (id, ts_ms, day, user, credential, upstream, \
     key_id, model_asked, model_used, route, route_reason, prompt_tokens, completion_tokens, \
     cached_tokens, cost_micro_usd, status, ending, ttfb_ms, total_ms, estimated, attempts, stream, \
-    reasoning_tokens, tools, tool_args) \
-    VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22, ?23, ?24, ?25)";
+    reasoning_tokens, tools, tool_args, dept, tier) \
+    VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22, ?23, ?24, ?25, ?26, ?27)";
 
 #[cfg(test)]
 mod tests {

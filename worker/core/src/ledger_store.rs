@@ -162,11 +162,14 @@ impl LedgerStore for MemoryLedger {
                 continue;
             }
             let key = match query.group {
-                Group::Day => &row.day,
-                Group::Model => &row.model_used,
-                Group::User => &row.user,
+                Group::Day => row.day.clone(),
+                Group::Model => row.model_used.clone(),
+                Group::User => row.user.clone(),
+                Group::Route => row.route.clone(),
+                Group::Dept => row.dept.clone().unwrap_or_default(),
+                Group::Tier => row.tier.clone(),
             };
-            groups.entry(key.clone()).or_default().add(row);
+            groups.entry(key).or_default().add(row);
         }
         Ok(groups
             .into_iter()
@@ -260,6 +263,8 @@ mod tests {
             stream: true,
             tools: String::new(),
             tool_args: None,
+            dept: None,
+            tier: String::new(),
         }
     }
 

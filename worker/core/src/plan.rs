@@ -114,6 +114,8 @@ impl Plan {
             stream: self.stream,
             tools: String::new(),
             tool_args: None,
+            dept: self.identity.dept.clone(),
+            tier: self.identity.tier.clone(),
         }
     }
 

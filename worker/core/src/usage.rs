@@ -1,5 +1,7 @@
 //! Usage reports over the ledger: `GET /admin/usage?user=&model=&from=&to=&group=&format=`.
-//! Parsing the query and shaping the answer is pure; the glue runs the SQL on D1.
+//! Parsing the query and shaping the answer is pure; the glue runs the SQL on D1. The SQL
+//! reads the daily rollup (`rollup.rs`), never the ledger's rows, so a report costs the same
+//! with a million rows as with a thousand.
 
 use serde::{Deserialize, Serialize};
 
@@ -10,16 +12,42 @@ pub enum Group {
     Day,
     Model,
     User,
+    Route,
+    Dept,
+    Tier,
 }
 
 impl Group {
-    /// The ledger column grouped by (fixed names, never caller text: no SQL injection).
+    /// The rollup column grouped by (fixed names, never caller text: no SQL injection).
     pub fn column(self) -> &'static str {
         match self {
             Group::Day => "day",
-            Group::Model => "model_used",
+            Group::Model => "model",
             Group::User => "user",
+            Group::Route => "route",
+            Group::Dept => "dept",
+            Group::Tier => "tier",
         }
+    }
+
+    /// The CSV header's name for the key column (the ledger's names, as before rollups).
+    pub fn label(self) -> &'static str {
+        match self {
+            Group::Model => "model_used",
+            other => other.column(),
+        }
+    }
+
+    fn parse(value: &str) -> Option<Group> {
+        Some(match value {
+            "day" => Group::Day,
+            "model" => Group::Model,
+            "user" => Group::User,
+            "route" => Group::Route,
+            "dept" => Group::Dept,
+            "tier" => Group::Tier,
+            _ => return None,
+        })
     }
 }
 
@@ -60,9 +88,10 @@ pub struct Totals {
 }
 
 impl Totals {
-    /// Adds one ledger row (what the SQL's `COUNT` and `SUM`s do, for stores without SQL).
+    /// Adds one ledger row (what the rollup's sums do, for stores without SQL). An abandoned
+    /// attempt is billed but is not a request of its own.
     pub fn add(&mut self, row: &crate::ledger::LedgerRow) {
-        self.requests += 1;
+        self.requests += u64::from(row.ending != crate::ledger::Ending::Abandoned);
         self.prompt_tokens += row.prompt_tokens;
         self.completion_tokens += row.completion_tokens;
         self.cached_tokens += row.cached_tokens;
@@ -108,17 +137,12 @@ impl UsageQuery {
                 "from" => query.from = Some(date(&value, "from")?),
                 "to" => query.to = Some(date(&value, "to")?),
                 "group" => {
-                    query.group = match value.as_str() {
-                        "day" => Group::Day,
-                        "model" => Group::Model,
-                        "user" => Group::User,
-                        _ => {
-                            return Err(ProxyError::invalid(
-                                "group",
-                                "`group` must be day, model or user.",
-                            ))
-                        }
-                    }
+                    query.group = Group::parse(&value).ok_or_else(|| {
+                        ProxyError::invalid(
+                            "group",
+                            "`group` must be day, model, user, route, dept or tier.",
+                        )
+                    })?
                 }
                 "format" => {
                     query.csv = match value.as_str() {
@@ -149,7 +173,7 @@ impl UsageQuery {
         let mut values = Vec::new();
         for (column, op, value) in [
             ("user", "=", &self.user),
-            ("model_used", "=", &self.model),
+            ("model", "=", &self.model),
             ("day", ">=", &self.from),
             ("day", "<=", &self.to),
         ] {
@@ -165,10 +189,10 @@ impl UsageQuery {
         };
         let column = self.group.column();
         let sql = format!(
-            "SELECT {column} AS key, COUNT(*) AS requests, SUM(prompt_tokens) AS prompt_tokens, \
+            "SELECT {column} AS key, SUM(requests) AS requests, SUM(prompt_tokens) AS prompt_tokens, \
              SUM(completion_tokens) AS completion_tokens, SUM(cached_tokens) AS cached_tokens, \
              SUM(reasoning_tokens) AS reasoning_tokens, SUM(cost_micro_usd) AS cost_micro_usd \
-             FROM ledger{filter} GROUP BY {column} ORDER BY {column}"
+             FROM ledger_daily{filter} GROUP BY {column} ORDER BY {column}"
         );
         (sql, values)
     }
@@ -199,7 +223,7 @@ pub fn to_csv(group: Group, rows: &[UsageRow]) -> String {
     let mut out = format!(
         "{},requests,prompt_tokens,completion_tokens,cached_tokens,reasoning_tokens,total_tokens,\
          cost_usd\r\n",
-        group.column()
+        group.label()
     );
     for row in rows {
         let key = if row.key.contains([',', '"', '\n', '\r']) {
@@ -239,7 +263,8 @@ mod tests {
         .unwrap();
         let (sql, values) = query.sql();
         assert!(sql.contains("WHERE user = ?1 AND day >= ?2"), "{sql}");
-        assert!(sql.contains("GROUP BY model_used"));
+        assert!(sql.contains("GROUP BY model"));
+        assert!(sql.contains("FROM ledger_daily"), "reports read the rollup");
         assert_eq!(values, ["u:alice", "2026-11-01"]);
     }
 
@@ -247,6 +272,7 @@ mod tests {
     fn bad_parameters_are_named() {
         for (pairs, param) in [
             (vec![("group", "week")], "group"),
+            (vec![("group", "model_used; DROP TABLE ledger")], "group"),
             (vec![("from", "11/01/2026")], "from"),
             (vec![("format", "xml")], "format"),
             (vec![("drop", "table")], "drop"),

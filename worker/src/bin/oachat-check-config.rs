@@ -87,13 +87,20 @@ fn dev_var(path: &str, name: &str) -> Option<String> {
     })
 }
 
-/// `--env`: `OACHAT_CONFIG`, `OACHAT_TOOLS_SECRET` and every upstream's keys secret from the
-/// environment, as the self-hosted worker receives them.
+/// `--env`: `OACHAT_CONFIG`, `OACHAT_TOOLS_SECRET`, `otel.headers_secret` and every upstream's
+/// keys secret from the environment, as the self-hosted worker receives them.
 fn check_environment() -> ExitCode {
     let text = std::env::var("OACHAT_CONFIG").unwrap_or_default();
     let tools_secret = std::env::var("OACHAT_TOOLS_SECRET").ok();
     let config = match Config::load(&text).and_then(|config| {
         config.check_tools_secret(tools_secret.as_deref())?;
+        // `otel.headers_secret` must name a secret that is there, as the worker requires.
+        let otel_secret = config
+            .otel
+            .headers_secret
+            .as_deref()
+            .and_then(|name| std::env::var(name).ok());
+        config.otel.export_headers(otel_secret.as_deref())?;
         Ok(config)
     }) {
         Ok(config) => config,

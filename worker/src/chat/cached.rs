@@ -24,7 +24,7 @@ const PIECE_CHARS: usize = 24;
 pub(super) async fn answer(
     call: &Call<'_>,
     plan: Plan,
-    admission: Admission,
+    mut admission: Admission,
     chat: &ChatRequest,
     hit: CachedAnswer,
     responses: Option<ResponsesTurn>,
@@ -41,6 +41,9 @@ pub(super) async fn answer(
     };
     let mut row = plan.ledger_row("", usage, 200, Ending::Cached, 0, now_ms(), 0);
     row.cost_micro_usd = 0;
+    admission
+        .trace
+        .answered(Some(&hit.finish_reason), &hit.content);
     finish::after_response(call, admission, vec![row]);
     if let Some(turn) = responses {
         let mut translator = turn.stream(&plan);

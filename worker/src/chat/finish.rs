@@ -17,23 +17,30 @@ use crate::upstream::{Failed, Failure};
 /// Settles and records after the response, on the request's `wait_until`.
 pub(super) fn after_response(call: &Call<'_>, admission: Admission, rows: Vec<LedgerRow>) {
     let env = call.env.clone();
+    let runtime = call.runtime.clone();
     call.ctx.wait_until(async move {
         settle_and_record(&env, admission, rows, "", "", &[]).await;
+        crate::metrics::flush_soon(&env, &runtime).await;
     });
 }
 
 /// Settles the reservation to what was metered (releasing the rest); the user's object stores
 /// the rows (and a conversation's turn with its delivered `answer` and `reasoning`) with the settle and moves
 /// the rows to D1. Should the object be unreachable, the rows go to D1 directly, so a request
-/// is never missing from the ledger.
+/// is never missing from the ledger. The rows are counted for `GET /metrics` too (the
+/// caller's `wait_until` flushes them).
 pub(super) async fn settle_and_record(
     env: &Env,
-    admission: Admission,
+    mut admission: Admission,
     rows: Vec<LedgerRow>,
     answer: &str,
     reasoning: &str,
     tool_calls: &[oachat_core::tools::ToolCall],
 ) {
+    if let Ok(runtime) = crate::runtime::runtime(env) {
+        crate::metrics::settled(&runtime, &rows);
+    }
+    admission.trace.end(&rows);
     if limits::settle(env, admission, &rows, answer, reasoning, tool_calls).await {
         return;
     }

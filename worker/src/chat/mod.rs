@@ -38,6 +38,8 @@ pub struct Call<'a> {
     pub ctx: &'a Context,
     pub runtime: Rc<Runtime>,
     pub cors: &'a Cors,
+    /// The caller's `traceparent`, when valid and `[otel]` is on (`crate::otel::incoming`).
+    pub traceparent: Option<oachat_core::otel::TraceParent>,
 }
 
 pub async fn completions(mut req: Request, call: &Call<'_>) -> Result<Response, HandlerError> {
@@ -66,6 +68,7 @@ pub async fn serve(
     let (env, runtime) = (call.env, &call.runtime);
     let (plan, mut admission, chat) =
         admit::plan_and_admit(env, runtime, identity, chat, started_ms, turn.as_ref()).await?;
+    admission.trace = crate::otel::begin(call, &plan, &admission);
     if !limits::cover_plan(env, &mut admission, &plan).await {
         return finish::upstream_failed(
             call,

@@ -27,7 +27,7 @@ use crate::upstream::Answer;
 pub(super) fn answer(
     call: &Call<'_>,
     plan: Plan,
-    admission: Admission,
+    mut admission: Admission,
     chat: &ChatRequest,
     answer: Answer,
     conversation: bool,
@@ -36,7 +36,7 @@ pub(super) fn answer(
     let headers = answer_headers(&plan, "miss", call.cors)?;
     stream_headers(&headers)?;
     let meter = StreamMeter::new(chat.client_wants_usage);
-    let meter = if conversation || plan.cache.is_some() {
+    let meter = if conversation || plan.cache.is_some() || admission.trace.wants_content() {
         meter.capturing()
     } else {
         meter
@@ -69,6 +69,7 @@ pub(super) fn answer(
     let relay = Relay::start(body, core).map_err(worker::Error::from)?;
     let client_body = relay.client_body();
     let env = call.env.clone();
+    let runtime = call.runtime.clone();
     let tool_args = call.runtime.config.ledger.tool_args;
     call.ctx.wait_until(async move {
         let end = limits::while_renewing(&env, &admission, relay.finished()).await;
@@ -106,8 +107,10 @@ pub(super) fn answer(
         }
         let rows = plan.with_abandoned(row, &abandoned, now_ms());
         let (answer, reasoning) = (meter.captured_text(), meter.captured_reasoning());
+        admission.trace.answered(meter.finish_reason(), answer);
         finish::settle_and_record(&env, admission, rows, answer, reasoning, &tool_calls).await;
         keep_answer(&env, &plan, responses, responses_stream).await;
+        crate::metrics::flush_soon(&env, &runtime).await;
     });
     Ok(ResponseBuilder::new()
         .with_status(200)

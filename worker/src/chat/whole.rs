@@ -23,7 +23,7 @@ use crate::upstream::Answer;
 pub(super) async fn answer(
     call: &Call<'_>,
     plan: Plan,
-    admission: Admission,
+    mut admission: Admission,
     answer: Answer,
     responses: Option<ResponsesTurn>,
 ) -> Result<Response, HandlerError> {
@@ -92,6 +92,7 @@ pub(super) async fn answer(
     let refusal = meter.finish_error();
     let status = refusal.as_ref().map_or(200, ProxyError::status);
     let row = plan.ledger_row(&key_id, usage, status, ending, ttfb, now_ms(), attempts);
+    admission.trace.answered_whole(&completion);
     finish::after_response(
         call,
         admission,

@@ -7,6 +7,7 @@ pub mod client;
 pub mod conversation_store;
 pub mod key_health_do;
 pub mod ledger_outbox;
+pub mod metrics_do;
 pub mod response_store;
 pub mod storage;
 pub mod tables;

@@ -190,7 +190,9 @@ impl Default for Config {
                 server: BTreeMap::new(),
             },
             ledger: LedgerConfig { tool_args: false },
+            metrics: super::types::MetricsConfig::default(),
             alerts: super::alerts::AlertsConfig::default(),
+            otel: super::otel::OtelConfig::default(),
             routing: RoutingConfig {
                 enabled: true,
                 conciseness: true,

@@ -153,7 +153,9 @@ pub(super) struct RawConfig {
     budget: Option<BudgetPatch>,
     tools: Option<ToolsPatch>,
     ledger: Option<LedgerPatch>,
+    metrics: Option<MetricsPatch>,
     alerts: Option<super::alerts::AlertsPatch>,
+    otel: Option<super::otel::OtelPatch>,
     routing: Option<RoutingPatch>,
     #[serde(default)]
     routes: BTreeMap<String, RoutePatch>,
@@ -245,6 +247,12 @@ struct ServerToolPatch {
 #[serde(deny_unknown_fields)]
 struct LedgerPatch {
     tool_args: Option<bool>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct MetricsPatch {
+    per_user: Option<bool>,
 }
 
 #[derive(Deserialize)]
@@ -350,8 +358,14 @@ impl RawConfig {
         if let Some(tool_args) = self.ledger.and_then(|ledger| ledger.tool_args) {
             config.ledger.tool_args = tool_args;
         }
+        if let Some(per_user) = self.metrics.and_then(|metrics| metrics.per_user) {
+            config.metrics.per_user = per_user;
+        }
         if let Some(alerts) = self.alerts {
             alerts.apply(&mut config.alerts);
+        }
+        if let Some(otel) = self.otel {
+            otel.apply(&mut config.otel);
         }
         if let Some(routing) = self.routing {
             routing.apply(&mut config.routing);

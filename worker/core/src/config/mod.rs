@@ -64,7 +64,9 @@
 //! | `[budget]` | | `daily_usd = 50.0` (deployment cap, or `"unlimited"`), `monthly_usd` (deployment cap per calendar month; default unlimited), `timezone = "Asia/Shanghai"` (IANA zone without DST, or `Etc/GMT±N`: days roll at its midnight, months on its 1st), `lease_slice_usd = 0.5`, `reservation_ttl_s = 600` (10..: how long a reservation outlives its last renewal; a live request renews it every third of this) |
 //! | `[tools]` | | OA actions (docs/tools.md): `max_rounds = 5` (continuations after one user message; the one that reaches it goes upstream without tools, one more is a 429; clamped to 0..=20, 0 turns tools off), `max_result_bytes = 8192` (a result is cut to this, clamped to 256..=65536), `context_max_bytes = 4096` (the page's serialized `context`, 400 beyond; clamped to 0..=32768, 0 refuses any), `webhook_timeout_ms = 10000` (a server tool's webhook, clamped to 500..=10000), `webhook_max_bytes = 65536` (the most of its answer read, clamped to 1024..=1048576) |
 //! | `[tools.server.<name>]` | | A server tool (docs/tools.md, "Server tools"): `url` (https, or http only to 127.0.0.1 / localhost / [::1]), `description`, `parameters` (JSON Schema object), `confirm = false`. Needs the secret `OACHAT_TOOLS_SECRET` (a config error without it) |
+//! | `[metrics]` | | `per_user = false`: also per-user series on `GET /metrics` (`oachat_user_tokens_total{user}`, `oachat_user_spend_usd_total{user}`), at most 1,000 users then `user="other"`. `/metrics` itself is on when the secret `OACHAT_METRICS_TOKEN` is set |
 //! | `[alerts]` | | docs/alerts.md: `thresholds = [0.5, 0.8, 1.0]` (shares of a budget, each sent once per period and subject), `error_rate` (share of failed requests over 5 minutes; off when unset), `webhooks = [{ url, format = "dingtalk" \| "wecom" \| "feishu" \| "slack" \| "json", secret }]` (https, or http to this machine; `secret` signs DingTalk, Feishu and json), `retry_base_s = 40` (a failed send is retried after it, doubling, 5 tries). Shown only as host and set/unset |
+//! | `[otel]` | | OpenTelemetry traces, one span per chat request (README "Traces (OpenTelemetry)"): `endpoint` (the collector's OTLP/HTTP base URL, `/v1/traces` appended unless it ends so; https, or http to this machine; unset: no traces), `headers = { Name = "value" }` (sent with every export, at most 16; shown only as `set`), `headers_secret` (the name of a secret holding more headers as `name=value` pairs, comma- or newline-separated; a config error when unset), `service_name = "oachat"`, `capture_content = false` (also record prompts and answers, `gen_ai.input.messages` / `gen_ai.output.messages`, each at most 16 KiB). Shown only as host and set/unset |
 //! | `[ledger]` | | `tool_args = false`: also keep tool calls' arguments (column `tool_args`, at most 4 KiB); the names are always kept (`tools`) |
 //! | `[routing]` | | `enabled = true`, `conciseness = true`, `default_route = "general"`, `min_confidence = 0.5`, `concise_prompt` |
 //! | `[routes.R]` | `code`, `translate`, `summarize`, `writing`, `general` | see the next table |
@@ -114,6 +116,7 @@ mod alerts;
 mod defaults;
 mod errors;
 mod merge;
+mod otel;
 mod types;
 mod validate;
 
@@ -122,10 +125,11 @@ use serde_json::Value;
 pub use alerts::{url_host, AlertWebhook, AlertsConfig, WebhookFormat};
 pub use defaults::DEFAULT_ALLOWED_FIELDS;
 pub use errors::{ConfigError, ConfigProblem, ModelError};
+pub use otel::{check_header, parse_headers_secret, OtelConfig, TRACES_PATH};
 pub use types::{
     usd_to_micro, BudgetConfig, Config, Department, GuestPool, KeyStrategy, LedgerConfig,
-    ModelChoice, Price, ResolvedModel, Route, RoutingConfig, Scenario, ServerTool, Tier,
-    ToolsConfig, Upstream,
+    MetricsConfig, ModelChoice, Price, ResolvedModel, Route, RoutingConfig, Scenario, ServerTool,
+    Tier, ToolsConfig, Upstream,
 };
 
 use merge::{from_value_with_path, RawConfig};
@@ -195,6 +199,12 @@ mod tests {
             error.contains(expected),
             "expected `{expected}` in `{error}`"
         );
+    }
+
+    #[test]
+    fn per_user_metrics_are_off_unless_asked_for() {
+        assert!(!load("").metrics.per_user);
+        assert!(load("[metrics]\nper_user = true").metrics.per_user);
     }
 
     #[test]

@@ -212,6 +212,14 @@ pub struct LedgerConfig {
     pub tool_args: bool,
 }
 
+/// What `GET /metrics` shows beyond the deployment's totals (`[metrics]`).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct MetricsConfig {
+    /// Per-user series (`oachat_user_tokens_total{user}`...): off by default, since each
+    /// user is a series; when on, bounded by `metrics::MAX_USERS`.
+    pub per_user: bool,
+}
+
 /// What all guests together may use (`[guest_pool]`); `None` limits are unlimited.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct GuestPool {
@@ -333,8 +341,12 @@ pub struct Config {
     pub budget: BudgetConfig,
     pub tools: ToolsConfig,
     pub ledger: LedgerConfig,
+    /// `[metrics]`.
+    pub metrics: MetricsConfig,
     /// `[alerts]` (config/alerts.rs).
     pub alerts: super::alerts::AlertsConfig,
+    /// `[otel]` (config/otel.rs): chat requests' spans over OTLP/HTTP.
+    pub otel: super::otel::OtelConfig,
     pub routing: RoutingConfig,
     pub routes: BTreeMap<String, Route>,
     pub scenarios: BTreeMap<String, Scenario>,

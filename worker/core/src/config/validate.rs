@@ -21,6 +21,9 @@ impl Config {
         for (path, message) in self.alerts.problems() {
             problems.add(path, message);
         }
+        for (path, message) in self.otel.problems() {
+            problems.add(path, message);
+        }
         if problems.list.is_empty() {
             Ok(())
         } else {
