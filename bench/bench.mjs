@@ -10,6 +10,7 @@ import { BENCH, ROOT, OUT, log, run, sleep, versionOf } from './lib.mjs';
 import { CONTENDERS, MOCKS, bundleWorker, measure, measureFloor, startContender, startMocks, summarize } from './proxy.mjs';
 import { wasmRenderBrowser, markdownItBrowser, markdownItNode, markdownItVersion, nativeRender, ourSizes, peerSizes, widgetTimings } from './widget.mjs';
 import { writeReport } from './report.mjs';
+import { HAS_USERS, measureMemory, measureSteady, measureUsers } from './users.mjs';
 
 const argv = process.argv.slice(2);
 const SMOKE = argv.includes('--smoke');
@@ -18,11 +19,11 @@ const ONLY = new Set((argOf('--only') || 'proxy,widget,render,routing').split(',
 const env = (k, d) => (process.env[k] ? Number(process.env[k]) : d);
 
 const P = SMOKE
-  ? { reps: 1, secs: 1, ladderSecs: 1, concs: [1, 10], streamConcs: [1, 10], holds: [100], holdSecs: 2, ramp: 0.5, cpuStreams: 20, cpuSecs: 10, warmup: 20, widgetReps: 1, renderReps: 1 }
+  ? { reps: 1, secs: 1, ladderSecs: 1, concs: [1, 10], streamConcs: [1, 10], holds: [100], holdSecs: 2, ramp: 0.5, cpuStreams: 20, cpuSecs: 10, warmup: 20, widgetReps: 1, renderReps: 1, steadyStreams: 10 }
   : {
     reps: env('BENCH_REPS', 3), secs: env('BENCH_SECONDS', 3), ladderSecs: 2, concs: [1, 50, 500], streamConcs: [1, 50, 500],
     holds: [500, 1000, 2000], holdSecs: env('BENCH_HOLD_SECONDS', 10), confirmHoldSecs: 30, ramp: 3, cpuStreams: env('BENCH_CPU_STREAMS', 200), cpuSecs: 20,
-    warmup: 200, widgetReps: 5, renderReps: 3,
+    warmup: 200, widgetReps: 5, renderReps: 3, steadyStreams: env('BENCH_STEADY_STREAMS', 100),
   };
 const contenders = (argOf('--contenders') || (SMOKE ? 'direct,workerd' : CONTENDERS.join(','))).split(',');
 
@@ -82,6 +83,14 @@ async function main() {
           c = await startContender(name, mocks, { workerdDir });
           const raw = await measure(c, P);
           results.proxies[name] = { raw, summary: summarize(raw) };
+          // users.mjs (issue 17): many users, 50 tokens/s.
+          try {
+            if (HAS_USERS.includes(name)) results.proxies[name].users = await measureUsers(c, P);
+            results.proxies[name].steady = await measureSteady(c, P);
+          } catch (e) {
+            results.errors.push(`${name} (users/pacing): ${e.message.slice(0, 2000)}`);
+            log(`${name} users/pacing FAILED: ${e.message.slice(0, 2000)}`);
+          }
           if (name === 'wrangler' && ONLY.has('widget') && !SMOKE) {
             log('widget timings on the demo page (wrangler dev serves the assets)');
             try {
@@ -107,6 +116,13 @@ async function main() {
         } catch (e) {
           results.errors.push(`floor: ${e.message.slice(0, 2000)}`);
           log(`floor FAILED: ${e.message.slice(0, 2000)}`);
+        }
+        try {
+          log('--- isolate memory (oachat on plain workerd with its inspector)');
+          results.memory = await measureMemory(mocks, workerdDir, P);
+        } catch (e) {
+          results.errors.push(`memory: ${e.message.slice(0, 2000)}`);
+          log(`memory FAILED: ${e.message.slice(0, 2000)}`);
         }
       }
     } finally {

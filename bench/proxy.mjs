@@ -13,6 +13,7 @@ import {
   sleep, spread, startProcess, withRssSampling, commOf,
 } from './lib.mjs';
 import { bundleModules, capnpText, readWrangler, workerdConfig } from '../worker/selfhost/workerd-config.mjs';
+import { floorPaces } from './users.mjs';
 
 export const PROXY_CPU = 0;
 export const LOAD_CPU = 1;
@@ -20,7 +21,7 @@ const OHA = join(BENCH, '.tools/bin/oha');
 const LOADGEN = join(BENCH, 'target/release/oachat-loadgen');
 const MOCK = join(ROOT, 'target/release/mock-openai');
 const WORKERD = join(ROOT, 'node_modules/@cloudflare/workerd-linux-64/bin/workerd');
-const SIGNING_SECRET = 'bench-signing-secret-6d0a4c2f9e1b';
+export const SIGNING_SECRET = 'bench-signing-secret-6d0a4c2f9e1b';
 const ADMIN_TOKEN = 'bench-admin-token-3f7a';
 // Two keys per upstream: the key pool picks between them on every request.
 const UPSTREAM_KEYS = 'sk-mock-bench-1,sk-mock-bench-2';
@@ -35,6 +36,8 @@ export const MOCKS = {
   // Long streams for the concurrency hold: 200 ms apart (5 events/s each), long enough to
   // outlast ramp + hold + 10 s (startMocks sets the count).
   hold: { chunks: 150, delayMs: 200, model: 'gpt-4.1-mini' },
+  // Realistic pacing (issue 17): 500 chunks at 50 tokens/s, 20 ms apart (10 s per stream).
+  steady: { chunks: 500, delayMs: 20, model: 'gpt-4.1-nano' },
 };
 
 export async function startMocks(holdTotalS = 20) {
@@ -56,12 +59,12 @@ const LONG_PROMPT = 'Please explain, step by step and with examples, how our tra
 // stream (so first-byte timing and failover mean the same for both kinds of call): the pacing
 // directive gives that stream no delay, so every proxy's non-streamed row sees an upstream that
 // answers at once, as the rows before this change did.
-const body = (kind, stream) =>
+export const body = (kind, stream) =>
   JSON.stringify({
     model: MOCKS[kind].model,
     messages: [{
       role: 'user',
-      content: (kind === 'burst' ? LONG_PROMPT : 'Hello! Summarise our leave policy in three sentences.')
+      content: (kind === 'burst' || kind === 'steady' ? LONG_PROMPT : 'Hello! Summarise our leave policy in three sentences.')
         + (stream ? '' : ' [mock delay_ms=0]'),
     }],
     ...(stream ? { stream: true } : {}),
@@ -80,7 +83,7 @@ function oachatConfig(mocks, origin) {
     // One upstream per mock; `paced` also serves the other built-in models the default routes use.
     upstreams: Object.entries(mocks).map(([kind, m]) => ({
       name: kind, base_url: `${m.url}/v1`, keys_secret: 'OPENAI_API_KEYS',
-      models: kind === 'paced' ? ['gpt-4o-mini', 'gpt-4.1', 'gpt-4.1-nano', 'o4-mini'] : [m.model],
+      models: kind === 'paced' ? ['gpt-4o-mini', 'gpt-4.1', 'o4-mini'] : [m.model],
     })),
   });
 }
@@ -144,7 +147,8 @@ const config :Workerd.Config = (
 const floor :Workerd.Worker = (
   modules = [ (name = "floor.js", esModule = embed "floor.js") ],
   compatibilityDate = "2026-11-01",
-  bindings = [ (name = "UPSTREAM", text = ${capnpText(mocks.burst.url + '/v1')}), (name = "KEY", text = "sk-mock-bench-1") ],
+  bindings = [ (name = "UPSTREAM", text = ${capnpText(mocks.burst.url + '/v1')}), (name = "KEY", text = "sk-mock-bench-1"),
+    (name = "UPSTREAMS", text = ${capnpText(JSON.stringify(Object.fromEntries(Object.entries(mocks).map(([k, m]) => [k, m.url + '/v1']))))}) ],
   globalOutbound = "loopback",
 );
 `);
@@ -165,6 +169,7 @@ const floor :Workerd.Worker = (
       const ns = await loadgen('run', target, body('burst', false), ['-c', '10', '-n', '2000', '-z', String(P.cpuSecs), '--timeout', '30']);
       const requestMs = ns.ok ? ((cpuSeconds(pids()) - cpu1) * 1000) / ns.ok : null;
       out[mode] = { streamMs, streams: res.ok, streamErrors: res.errors, requestMs, requests: ns.ok, requestErrors: ns.errors };
+      out[mode].paces = await floorPaces(target, pids, P); // users.mjs: the 15 ms and 50 tokens/s rows
       log(`floor ${mode}: ${streamMs?.toFixed(3)} CPU ms per 500-chunk stream, ${requestMs?.toFixed(3)} per non-streamed request`);
     }
   } finally {
@@ -177,7 +182,7 @@ const floor :Workerd.Worker = (
 
 export const CONTENDERS = ['direct', 'workerd', 'wrangler', 'portkey', 'litellm'];
 
-export async function startContender(name, mocks, { workerdDir } = {}) {
+export async function startContender(name, mocks, { workerdDir, workerdArgs = [] } = {}) {
   const port = await freePort();
   const base = `http://127.0.0.1:${port}`;
   const token = mintToken({ secret: SIGNING_SECRET, tier: 'bench' });
@@ -193,7 +198,7 @@ export async function startContender(name, mocks, { workerdDir } = {}) {
     rmSync(join(workerdDir, 'do'), { recursive: true, force: true });
     rmSync(join(workerdDir, 'd1'), { recursive: true, force: true });
     writeFileSync(join(workerdDir, 'oachat.capnp'), await benchConfig(workerdDir, port, vars));
-    const proc = await startProcess('workerd', WORKERD, ['serve', join(workerdDir, 'oachat.capnp'), '--experimental'], {
+    const proc = await startProcess('workerd', WORKERD, ['serve', join(workerdDir, 'oachat.capnp'), '--experimental', ...workerdArgs], {
       cpu: PROXY_CPU, cwd: workerdDir, ready: `${base}/healthz`, readyTimeoutMs: 60_000,
     });
     return {
@@ -277,7 +282,7 @@ async function ohaAny(target, bodyText, conc, secs) {
   return { done, codes, rps: done / (out.summary?.total || secs), p50: (pct.p50 ?? NaN) * 1000, p99: (pct.p99 ?? NaN) * 1000 };
 }
 
-async function loadgen(mode, target, bodyText, extra) {
+export async function loadgen(mode, target, bodyText, extra) {
   const args = [mode, '--url', target.url, '--body', bodyText, ...extra];
   for (const [k, v] of Object.entries(target.headers)) args.push('-H', `${k}: ${v}`);
   return JSON.parse(await runAsync(LOADGEN, args, { cpu: LOAD_CPU, timeoutMs: 180_000 }));

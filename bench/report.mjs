@@ -1,6 +1,7 @@
 // Writes RESULTS.md from the raw results of one run.
 import { writeFileSync } from 'node:fs';
 import { fmt, fmtSpread, spread } from './lib.mjs';
+import { writeUsersReport } from './users.mjs';
 
 const LABEL = {
   direct: 'direct to mock-openai (floor)',
@@ -214,6 +215,8 @@ export function writeReport(R, path) {
     }
   }
 
+  writeUsersReport(R, p); // many users, paces, isolate memory (users.mjs)
+
   // ---- widget -------------------------------------------------------------------------------
   if (R.sizes) {
     p('## Widget: transfer sizes');
@@ -296,7 +299,7 @@ export function writeReport(R, path) {
   p('- The in-browser render figures drive the widget\'s own renderers (bench/render-wasm: the widget crate\'s StreamingMarkdown and render_markdown compiled like the widget, opt-level z + wasm-opt -Oz) on a bare page, not the whole widget: the widget adds its SSE parsing around them. The "one task per chunk" rows render and lay out every chunk on its own: a worst case (one chunk per frame). The paced rows schedule as the widget does (chunks queue text, one render per animation frame); their total depends on the arrival rate, which is stated (bench/README.md).');
   p('- "Longest frame" is the slowest single chunk (render + DOM update + layout, each chunk its own task).');
   p('- Worker CPU is the whole workerd process (worker, Durable Objects, D1 shim, HTTP parsing), so it overstates the worker\'s own billed CPU; for wrangler dev it also includes wrangler\'s Node process and its proxy worker.');
-  p('- All oachat requests come from one user, so every admission goes through one UserDo: a worst case for the limits path compared with many users.');
+  p('- Except in the many-users rows, all oachat requests come from one user, so every admission goes through one UserDo: the worst case for the limits path.');
   p('- Portkey and LiteLLM run with their defaults (no caching, no logging backends); LiteLLM with one worker (one core).');
   p();
   writeFileSync(path, L.join('\n') + '\n');

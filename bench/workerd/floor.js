@@ -5,11 +5,13 @@
 //                   natively, no JS runs per chunk.
 //   /transform/...  the same through a JS TransformStream that looks at every chunk (counts
 //                   bytes and checks for a usage member), as any metering proxy must at least.
+// `?up=KIND` picks the mock of that kind (UPSTREAMS, a JSON map); the default is UPSTREAM (burst).
 export default {
   async fetch(request, env) {
     const url = new URL(request.url);
     const mode = url.pathname.split('/')[1];
-    const upstream = await fetch(`${env.UPSTREAM}${url.pathname.slice(mode.length + 1)}`, {
+    const base = JSON.parse(env.UPSTREAMS || '{}')[url.searchParams.get('up')] || env.UPSTREAM;
+    const upstream = await fetch(`${base}${url.pathname.slice(mode.length + 1)}`, {
       method: 'POST',
       headers: { authorization: `Bearer ${env.KEY}`, 'content-type': 'application/json' },
       body: request.body,

@@ -7,6 +7,10 @@
 //!         seconds, then drops them all. A stream that fails to start, returns a non-200 status,
 //!         ends early or stalls for longer than `--stall` seconds is an error.
 //!
+//! `--header-file F` (both modes): one `name: value` line per simulated user; request k (in `run`,
+//! counted across connections) or stream k (in `hold`) sends line k mod lines, replacing a `-H`
+//! header of the same name. The benchmark uses it to send each request with its own user's token.
+//!
 //! Every loop is bounded by count and time; it only talks to the URL it is given (the benchmark
 //! passes 127.0.0.1 addresses only). Output: one JSON object on stdout.
 
@@ -26,6 +30,8 @@ struct Args {
     mode: String,
     url: String,
     headers: Vec<(String, String)>,
+    /// Rotated per request (`--header-file`): one header per simulated user.
+    rotate: Vec<(String, String)>,
     body: Bytes,
     concurrency: usize,
     requests: Option<usize>,
@@ -39,7 +45,7 @@ struct Args {
 
 fn usage() -> ! {
     eprintln!(
-        "usage: oachat-loadgen run|hold --url URL [-H 'name: value']... [--body JSON | --body-file F]\n\
+        "usage: oachat-loadgen run|hold --url URL [-H 'name: value']... [--header-file F] [--body JSON | --body-file F]\n\
          \x20 run:  [-c C] [-n N] [-z SECONDS] [--timeout S] [--expect-done]\n\
          \x20 hold: -c STREAMS --hold SECONDS [--ramp SECONDS] [--stall SECONDS] [--timeout S]"
     );
@@ -56,6 +62,7 @@ fn parse_args() -> Args {
         mode,
         url: String::new(),
         headers: Vec::new(),
+        rotate: Vec::new(),
         body: Bytes::new(),
         concurrency: 1,
         requests: None,
@@ -75,6 +82,13 @@ fn parse_args() -> Args {
                 let v = value();
                 let (name, val) = v.split_once(':').unwrap_or_else(|| usage());
                 args.headers.push((name.trim().to_owned(), val.trim().to_owned()));
+            }
+            "--header-file" => {
+                let text = std::fs::read_to_string(value()).expect("header file");
+                for line in text.lines().filter(|l| !l.trim().is_empty()) {
+                    let (name, val) = line.split_once(':').unwrap_or_else(|| usage());
+                    args.rotate.push((name.trim().to_owned(), val.trim().to_owned()));
+                }
             }
             "--body" => args.body = Bytes::from(value()),
             "--body-file" => args.body = Bytes::from(std::fs::read(value()).expect("body file")),
@@ -130,9 +144,18 @@ async fn connect(t: &Target) -> Result<Sender, String> {
     Ok(sender)
 }
 
-fn request(args: &Args, t: &Target) -> Request<Full<Bytes>> {
+/// Request number `k`: the `-H` headers, with line k mod lines of `--header-file` in place of the
+/// header of the same name.
+fn request(args: &Args, t: &Target, k: usize) -> Request<Full<Bytes>> {
     let mut builder = Request::post(t.path.as_str()).header("host", t.host.as_str());
+    let rotated = (!args.rotate.is_empty()).then(|| &args.rotate[k % args.rotate.len()]);
     for (name, value) in &args.headers {
+        if rotated.is_some_and(|(r, _)| r.eq_ignore_ascii_case(name)) {
+            continue;
+        }
+        builder = builder.header(name.as_str(), value.as_str());
+    }
+    if let Some((name, value)) = rotated {
         builder = builder.header(name.as_str(), value.as_str());
     }
     builder
@@ -156,10 +179,10 @@ impl Tally {
 
 /// One request on a connection: (ttfb, total) or an error kind. `Err` with `reconnect` set means the
 /// connection can't be reused.
-async fn one(sender: &mut Sender, args: &Args, t: &Target) -> Result<(u64, u64), String> {
+async fn one(sender: &mut Sender, args: &Args, t: &Target, k: usize) -> Result<(u64, u64), String> {
     let start = Instant::now();
     let response = sender
-        .send_request(request(args, t))
+        .send_request(request(args, t, k))
         .await
         .map_err(|_| "send".to_owned())?;
     let status = response.status().as_u16();
@@ -225,14 +248,15 @@ async fn run(args: Rc<Args>) -> String {
                     continue;
                 }
                 // Claim a request only once a connection is ready, so -n counts requests sent.
-                {
+                let k = {
                     let mut n = issued.borrow_mut();
                     if args.requests.is_some_and(|max| *n >= max) {
                         break;
                     }
                     *n += 1;
-                }
-                match tokio::time::timeout(args.timeout, one(s, &args, &t)).await {
+                    *n - 1
+                };
+                match tokio::time::timeout(args.timeout, one(s, &args, &t, k)).await {
                     Ok(Ok((ttfb, total))) => {
                         let mut tally = tally.borrow_mut();
                         tally.ttfb_us.push(ttfb);
@@ -333,7 +357,7 @@ async fn hold(args: Rc<Args>) -> String {
             };
             let sent = Instant::now();
             let response =
-                match tokio::time::timeout(args.timeout, sender.send_request(request(&args, &t)))
+                match tokio::time::timeout(args.timeout, sender.send_request(request(&args, &t, i)))
                     .await
                 {
                     Ok(Ok(r)) => r,

@@ -1,0 +1,316 @@
+// What users live with (issue 17, "Measure what users live with"), on top of proxy.mjs's rows:
+//   - many users: oachat's proxy rows again with N distinct users (N = concurrency, 1,000 at
+//     c=500), each request carrying its own user's token (bench/loadgen --header-file), beside a
+//     single-user control row from the same tool; the single-user rows stay as the worst case;
+//   - realistic pacing: CPU per stream at 50 tokens/s (the `steady` mock: 500 chunks, 20 ms
+//     apart) for every contender with a process, and the 15 ms / 50 tokens/s rows of the floor;
+//   - isolate memory: oachat on plain workerd started again with workerd's inspector, whose
+//     V8 sessions report each isolate's JS heap (Runtime.getHeapUsage) and wasm linear memory
+//     (the byteLength of every WebAssembly.Memory, found with Runtime.queryObjects), sampled at
+//     c=50 and while 2,000 streams are held, beside the process RSS.
+// Nothing here changes the worker: tokens are minted like an OA backend does (HS256), and the
+// memory figures come from the runtime's own inspector, not from an endpoint in the worker.
+import { writeFileSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { OUT, cpuSeconds, fmt, fmtSpread, freePort, log, mintToken, processTree, rssMiB, sleep, spread, withRssSampling } from './lib.mjs';
+import { SIGNING_SECRET, body, loadgen, startContender } from './proxy.mjs';
+
+/** Simulated users at concurrency C (issue 17: N = C, and 1,000 users at c=500). */
+export const usersAt = (conc) => (conc >= 500 ? 1000 : conc);
+/** The contenders that have users (oachat); the others take one shared upstream key. */
+export const HAS_USERS = ['workerd', 'wrangler'];
+
+/** A --header-file for bench/loadgen: one `authorization` line per user (sub bench-user-<i>). */
+export function usersFile(n) {
+  const path = join(OUT, `users-${n}.txt`);
+  const lines = [];
+  for (let i = 0; i < n; i++) lines.push(`authorization: Bearer ${mintToken({ secret: SIGNING_SECRET, sub: `bench-user-${i}`, name: `Bench User ${i}`, tier: 'bench' })}`);
+  writeFileSync(path, lines.join('\n') + '\n');
+  return path;
+}
+
+/** A loadgen `run` with process-tree CPU and RSS around it; { ...loadgen JSON, cpuMs, rss }. */
+async function runMeasured(pids, target, bodyText, extra) {
+  const cpu0 = cpuSeconds(pids());
+  const [res, rss] = await withRssSampling(pids, loadgen('run', target, bodyText, extra));
+  const cpuMs = res.ok ? ((cpuSeconds(pids()) - cpu0) * 1000) / res.ok : null;
+  return { ...res, rss, cpuMs, p50: res.total_ms?.p50, p99: res.total_ms?.p99 };
+}
+
+/**
+ * oachat with one user and with N users, all through bench/loadgen (so the two rows differ only
+ * in the tokens): non-streaming (1 user and N users) and streaming (N users; the 1-user streaming
+ * rows are proxy.mjs's own, from the same tool). c=1 is skipped: with N = C it is the 1-user row.
+ */
+export async function measureUsers(c, P) {
+  const out = { nonstream1: {}, nonstreamN: {}, streamN: {}, users: {} };
+  const concs = P.concs.filter((x) => x > 1);
+  const all = usersFile(Math.max(...concs.map(usersAt)));
+  // Every user's first request creates its Durable Object: warm each user once, so the rows
+  // measure users who already exist, as in a running deployment.
+  const t0 = Date.now();
+  const warm = await loadgen('run', c.target('paced'), body('paced', false), ['-c', '20', '-n', String(Math.max(...concs.map(usersAt))), '-z', '120', '--timeout', '30', '--header-file', all]);
+  out.warm = { ok: warm.ok, errors: warm.errors, seconds: (Date.now() - t0) / 1000 };
+  log(`${c.name} users: warmed ${warm.ok} users in ${out.warm.seconds.toFixed(1)} s (${warm.errors} errors)`);
+  for (const conc of concs) {
+    const n = usersAt(conc);
+    const file = usersFile(n);
+    out.users[conc] = n;
+    for (const [key, extra, kind, stream] of [
+      ['nonstream1', [], 'paced', false],
+      ['nonstreamN', ['--header-file', file], 'paced', false],
+      ['streamN', ['--header-file', file, '--expect-done'], 'paced', true],
+    ]) {
+      const reps = [];
+      for (let i = 0; i < P.reps; i++) {
+        reps.push(await runMeasured(c.pids, c.target(kind), body(kind, stream), ['-c', String(conc), '-z', String(P.secs), '--timeout', '15', ...extra]));
+      }
+      out[key][conc] = reps;
+      log(`${c.name} ${key} c=${conc} (${key.endsWith('1') ? 1 : n} users): p50 ${reps.map((x) => x.p50?.toFixed(2)).join('/')} ms, ttfb p50 ${reps.map((x) => x.ttfb_ms?.p50).join('/')} ms, ${reps.map((x) => Math.round(x.rps)).join('/')} req/s, errors ${reps.map((x) => x.errors).join('/')}`);
+    }
+  }
+  return out;
+}
+
+/** CPU per stream at 50 tokens/s (the `steady` mock), P.steadyStreams streams at once. */
+export async function measureSteady(c, P) {
+  const pids = c.pids;
+  if (!pids().length) return null;
+  const t = c.target('steady');
+  await loadgen('run', t, body('steady', true), ['-c', '4', '-n', '4', '-z', '60', '--timeout', '30', '--expect-done']);
+  const res = await runMeasured(pids, t, body('steady', true), ['-c', String(P.steadyStreams), '-n', String(P.steadyStreams), '-z', '60', '--timeout', '40', '--expect-done']);
+  log(`${c.name} 50 tokens/s: ${res.cpuMs?.toFixed(3)} CPU ms per 500-chunk stream (${res.ok} streams, ${res.errors} errors, total p50 ${res.total_ms?.p50} ms)`);
+  return { streams: res.ok, errors: res.errors, errorKinds: res.error_kinds, msPerStream: res.cpuMs, total: res.total_ms, conc: P.steadyStreams };
+}
+
+/** The floor worker's rows at the 15 ms (`paced`, 40 chunks) and 50 tokens/s (`steady`) paces. */
+export async function floorPaces(target, pids, P) {
+  const at = (kind) => ({ ...target, url: `${target.url}?up=${kind}` });
+  const paced = await runMeasured(pids, at('paced'), body('paced', true), ['-c', '50', '-z', String(P.secs), '--timeout', '15', '--expect-done']);
+  const steady = await runMeasured(pids, at('steady'), body('steady', true), ['-c', String(P.steadyStreams), '-n', String(P.steadyStreams), '-z', '60', '--timeout', '40', '--expect-done']);
+  const out = {
+    paced: { msPerStream: paced.cpuMs, streams: paced.ok, errors: paced.errors },
+    steady: { msPerStream: steady.cpuMs, streams: steady.ok, errors: steady.errors },
+  };
+  log(`floor ${target.url.split('/')[3]}: 15 ms pace ${out.paced.msPerStream?.toFixed(3)} CPU ms per 40-chunk stream; 50 tokens/s ${out.steady.msPerStream?.toFixed(3)} per 500-chunk stream`);
+  return out;
+}
+
+// ---- isolate memory through workerd's inspector ---------------------------------------------
+
+async function webSocketClass() {
+  if (globalThis.WebSocket) return globalThis.WebSocket;
+  return (await import('ws')).default; // Node 20: the `ws` package wrangler brings
+}
+
+/** One CDP session per inspector target (one per isolate: the worker with its Durable Objects, the D1 shim). */
+async function inspectorSessions(port) {
+  const WS = await webSocketClass();
+  const list = await (await fetch(`http://127.0.0.1:${port}/json/list`)).json();
+  const sessions = [];
+  for (const t of list) {
+    const ws = new WS(t.webSocketDebuggerUrl);
+    await new Promise((resolve, reject) => { ws.addEventListener('open', resolve); ws.addEventListener('error', reject); });
+    let id = 0;
+    const pending = new Map();
+    const contexts = [];
+    ws.addEventListener('message', (m) => {
+      const d = JSON.parse(typeof m.data === 'string' ? m.data : m.data.toString());
+      if (d.id && pending.has(d.id)) { pending.get(d.id)(d); pending.delete(d.id); }
+      if (d.method === 'Runtime.executionContextCreated') contexts.push(d.params.context);
+    });
+    const send = (method, params = {}) => new Promise((resolve, reject) => {
+      const i = ++id;
+      const timer = setTimeout(() => { pending.delete(i); reject(new Error(`${method}: no answer in 60 s`)); }, 60_000);
+      pending.set(i, (d) => { clearTimeout(timer); d.error ? reject(new Error(`${method}: ${d.error.message}`)) : resolve(d.result); });
+      ws.send(JSON.stringify({ id: i, method, params }));
+    });
+    sessions.push({ title: t.title || t.url || t.id, send, contexts, close: () => ws.close() });
+  }
+  return sessions;
+}
+
+/** JS heap and wasm linear memory of one isolate. */
+async function isolateMemory(s) {
+  const heap = await s.send('Runtime.getHeapUsage');
+  let wasm = null;
+  try {
+    // Every live WebAssembly.Memory: queryObjects walks the heap for objects with this prototype.
+    // workerd has no default context for evaluate: Runtime.enable announces the isolate's one.
+    await s.send('Runtime.enable');
+    for (let i = 0; i < 20 && !s.contexts.length; i++) await sleep(50);
+    if (!s.contexts.length) throw new Error('no execution context announced');
+    const proto = await s.send('Runtime.evaluate', { expression: 'WebAssembly.Memory.prototype', uniqueContextId: s.contexts[0].uniqueId });
+    const found = await s.send('Runtime.queryObjects', { prototypeObjectId: proto.result.objectId });
+    const sizes = await s.send('Runtime.callFunctionOn', {
+      objectId: found.objects.objectId, returnByValue: true,
+      functionDeclaration: 'function () { return this.map((m) => m.buffer.byteLength); }',
+    });
+    wasm = sizes.result.value;
+    heap.usedAfterGc = (await s.send('Runtime.getHeapUsage')).usedSize; // queryObjects collects garbage first
+    await s.send('Runtime.releaseObjectGroup', { objectGroup: 'console' }).catch(() => {});
+    await s.send('Runtime.disable').catch(() => {});
+  } catch (e) {
+    wasm = { error: e.message };
+  }
+  return { title: s.title, ...heap, wasmMemories: wasm };
+}
+
+function procMemory(pids) {
+  const out = { rssMiB: rssMiB(pids), anonMiB: 0, fileMiB: 0 };
+  for (const p of pids) {
+    try {
+      const st = readFileSync(`/proc/${p}/status`, 'utf8');
+      out.anonMiB += Number(st.match(/RssAnon:\s+(\d+)/)?.[1] || 0) / 1024;
+      out.fileMiB += Number(st.match(/RssFile:\s+(\d+)/)?.[1] || 0) / 1024;
+    } catch {}
+  }
+  return out;
+}
+
+async function sample(label, port, pids) {
+  const proc = procMemory(pids());
+  const sessions = await inspectorSessions(port);
+  try {
+    const isolates = [];
+    for (const s of sessions) isolates.push(await isolateMemory(s));
+    const row = { label, ...proc, isolates };
+    const mib = (b) => (b / 2 ** 20).toFixed(1);
+    log(`memory ${label}: RSS ${proc.rssMiB.toFixed(1)} MiB; ${isolates.map((i) => `${i.title}: heap used ${mib(i.usedSize)}/${mib(i.totalSize)} MiB, wasm ${Array.isArray(i.wasmMemories) ? i.wasmMemories.map(mib).join('+') : JSON.stringify(i.wasmMemories)} MiB`).join('; ')}`);
+    return row;
+  } finally {
+    for (const s of sessions) s.close();
+  }
+}
+
+/** Runs `work` and takes a memory sample `afterMs` into it. */
+async function sampleDuring(label, port, pids, work, afterMs) {
+  const running = work();
+  await sleep(afterMs);
+  const row = await sample(label, port, pids);
+  row.load = await running;
+  return row;
+}
+
+/**
+ * oachat on plain workerd with `--inspector-addr`: memory samples after warm-up, at c=50
+ * (non-streaming and streaming, N = 50 users) and while 2,000 streams are held (1 user, and
+ * 2,000 users). The inspector run is separate from the timing rows; a session is attached only
+ * while a sample is taken.
+ */
+export async function measureMemory(mocks, workerdDir, P) {
+  const port = await freePort();
+  const c = await startContender('workerd', mocks, { workerdDir, workerdArgs: [`--inspector-addr=127.0.0.1:${port}`] });
+  const out = { samples: [] };
+  try {
+    const pids = c.pids;
+    const users50 = usersFile(50);
+    const holdN = P.holds[P.holds.length - 1];
+    const usersHold = usersFile(holdN);
+    await loadgen('run', c.target('paced'), body('paced', false), ['-c', '20', '-n', String(holdN), '-z', '120', '--timeout', '30', '--header-file', usersHold]);
+    await loadgen('run', c.target('paced'), body('paced', true), ['-c', '4', '-n', '20', '-z', '60', '--timeout', '20', '--expect-done']);
+    out.samples.push(await sample(`idle, after warm-up (${holdN} users have made one request)`, port, pids));
+    const secs = Math.max(6, P.secs * 2);
+    out.samples.push(await sampleDuring('c=50 non-streaming, 50 users', port, pids,
+      () => loadgen('run', c.target('paced'), body('paced', false), ['-c', '50', '-z', String(secs), '--timeout', '15', '--header-file', users50]), (secs * 1000) / 2));
+    out.samples.push(await sampleDuring('c=50 streaming, 50 users', port, pids,
+      () => loadgen('run', c.target('paced'), body('paced', true), ['-c', '50', '-z', String(secs), '--timeout', '15', '--expect-done', '--header-file', users50]), (secs * 1000) / 2));
+    for (const [label, extra] of [[`${holdN} streams held, 1 user`, []], [`${holdN} streams held, ${holdN} users`, ['--header-file', usersHold]]]) {
+      await sleep(1500);
+      const row = await sampleDuring(label, port, pids,
+        () => loadgen('hold', c.target('hold'), body('hold', true), ['-c', String(holdN), '--hold', String(P.holdSecs), '--ramp', String(P.ramp), '--stall', '5', '--timeout', '10', ...extra]),
+        (P.ramp + P.holdSecs / 2) * 1000);
+      out.samples.push(row);
+      log(`memory hold: held ${row.load.held}/${holdN}, errors ${row.load.errors} ${JSON.stringify(row.load.error_kinds)}`);
+    }
+  } finally {
+    await c.stop();
+  }
+  return out;
+}
+
+// ---- report ------------------------------------------------------------------------------------
+
+const LABEL = { workerd: 'oachat, plain workerd', wrangler: 'oachat, wrangler dev', portkey: 'Portkey (Node)', litellm: 'LiteLLM (1 worker)' };
+const mib = (b) => (typeof b === 'number' ? (b / 2 ** 20).toFixed(1) : '—');
+const wasmTotal = (i) => (Array.isArray(i.wasmMemories) ? i.wasmMemories.reduce((a, b) => a + b, 0) : null);
+
+/** The added rows of RESULTS.md (called by report.mjs at the end of the proxy sections). */
+export function writeUsersReport(R, p) {
+  const px = R.proxies || {};
+  const d = px.direct?.raw;
+  const withUsers = Object.keys(px).filter((n) => px[n].users);
+  const med = (reps, f) => spread((reps || []).map(f));
+  const sub = (s, floor) => (s && floor ? { ...s, median: s.median - floor.median, min: s.min - floor.median, max: s.max - floor.median } : null);
+  if (withUsers.length) {
+    p('## Proxy: one user against many users (bench/loadgen)');
+    p();
+    p('oachat admits every request in the caller\'s UserDo. With one user every request queues on one Durable Object: **the single-user rows are the worst case** (they are the rows above). Here the same load again with **N distinct users** (N = concurrency; 1,000 users at c=500, so each user has at most one request in flight), each request carrying its own user\'s token (`bench/loadgen --header-file`, tokens minted like the harness does; each user made one request before the rows, so its Durable Object exists). oha sends the same headers on every request (it can vary the URL, not a header), so **every figure in this table is from bench/loadgen**, including the 1-user non-streaming control row; the oha table above stays the reference for the single-user non-streaming figures. At c=1, N = C = 1 is the single-user row. Latency = time to the end of the response; "added" is against the direct floor\'s oha/loadgen median at the same concurrency.');
+    p();
+    p('| contender | request | concurrency | users | p50 ms | p99 ms | added p50 ms | TTFB p50 ms | added TTFB p50 | req/s | proxy CPU ms per request | RSS max MiB | ok | errors |');
+    p('|---|---|---|---|---|---|---|---|---|---|---|---|---|---|');
+    for (const n of withUsers) {
+      const u = px[n].users;
+      for (const conc of Object.keys(u.nonstream1)) {
+        const floorNs = med(d?.nonstream[conc], (x) => x.p50);
+        const floorTtfb = med(d?.stream[conc], (x) => x.ttfb_ms?.p50);
+        const rows = [
+          ['non-streaming', 1, u.nonstream1[conc]],
+          ['non-streaming', u.users[conc], u.nonstreamN[conc]],
+          ['streaming (1 user: the table above)', 1, px[n].raw.stream[conc]],
+          ['streaming', u.users[conc], u.streamN[conc]],
+        ];
+        for (const [kind, users, reps] of rows) {
+          if (!reps) continue;
+          const stream = kind.startsWith('streaming');
+          const p50 = med(reps, (x) => (stream ? x.total_ms?.p50 : x.p50));
+          const p99 = med(reps, (x) => (stream ? x.total_ms?.p99 : x.p99));
+          const ttfb = stream ? med(reps, (x) => x.ttfb_ms?.p50) : null;
+          p(`| ${LABEL[n]} | ${kind} | ${conc} | ${users === 1 ? '1 (worst case)' : `**${users}**`} | ${fmtSpread(p50)} | ${fmtSpread(p99)} | ${stream ? '—' : fmtSpread(sub(p50, floorNs))} | ${fmtSpread(ttfb)} | ${stream ? fmtSpread(sub(ttfb, floorTtfb)) : '—'} | ${fmtSpread(med(reps, (x) => x.rps), 0)} | ${fmtSpread(med(reps, (x) => x.cpuMs), 3)} | ${fmt(Math.max(...reps.map((x) => x.rss ?? 0)), 1)} | ${reps.reduce((a, x) => a + x.ok, 0)} | ${reps.reduce((a, x) => a + x.errors, 0)} |`);
+        }
+      }
+      p();
+      p(`${LABEL[n]}: warming ${u.warm?.ok} users (one request each, c=20) took ${fmt(u.warm?.seconds, 1)} s (${u.warm?.errors} errors).`);
+      p();
+    }
+  }
+  const paced = Object.keys(px).filter((n) => px[n].steady || px[n].summary?.cpu);
+  if (paced.length || R.floor) {
+    p('## Proxy: CPU per stream at each pace');
+    p();
+    p(`Process-tree CPU (user + system) per completed stream. **burst**: 500 chunks back to back (\`burst\` mock, up to ${R.params.cpuStreams} streams at c=10: the figure above). **15 ms**: 40 chunks, 15 ms apart (\`paced\` mock, the streaming rows at c=50). **50 tokens/s**: 500 chunks, 20 ms apart (\`steady\` mock, ${R.params.steadyStreams} streams at once, ~10 s each). Single user for oachat.`);
+    p();
+    p('| contender | burst, 500 chunks | 15 ms, 40 chunks (c=50) | 50 tokens/s, 500 chunks | 50 tokens/s: streams ok / errors |');
+    p('|---|---|---|---|---|');
+    for (const n of paced) {
+      if (n === 'direct') continue;
+      const s = px[n].summary;
+      const st = px[n].steady;
+      p(`| ${LABEL[n] || n} | ${fmt(s?.cpu?.msPerStream, 3)} | ${fmt(s?.stream?.[50]?.cpuMs?.median, 3)} | **${fmt(st?.msPerStream, 3)}** | ${st ? `${st.streams} / ${st.errors}` : '—'} |`);
+    }
+    const f = R.floor;
+    for (const [mode, label] of [['pipe', 'floor: native pipe'], ['transform', 'floor: JS TransformStream']]) {
+      if (!f?.[mode]) continue;
+      const pc = f[mode].paces;
+      p(`| ${label} | ${fmt(f[mode].streamMs, 3)} | ${fmt(pc?.paced?.msPerStream, 3)} | **${fmt(pc?.steady?.msPerStream, 3)}** | ${pc ? `${pc.steady.streams} / ${pc.steady.errors}` : '—'} |`);
+    }
+    p();
+  }
+  const mem = R.memory;
+  if (mem?.samples?.length) {
+    p('## Proxy: isolate memory (oachat on plain workerd, through workerd\'s inspector)');
+    p();
+    p('A separate start of the same workerd config with `--inspector-addr`; one V8 inspector session per isolate, attached only while a sample is taken. **JS heap** = `Runtime.getHeapUsage` (used / allocated V8 heap); **wasm** = the `byteLength` of every live `WebAssembly.Memory` in the isolate (`Runtime.queryObjects` on `WebAssembly.Memory.prototype`; linear memory lives outside the V8 heap and never shrinks, so it is the isolate\'s high-water mark). Heap "used" is read before the heap walk of the sample; "live" after it (queryObjects collects garbage first). A Cloudflare isolate has 128 MB; issue 17\'s target is wasm + JS heap ≤ 64 MB with 2,000 streams held. RSS is the whole workerd process (all isolates, SQLite page caches of the Durable Objects, connection buffers, the runtime); RssAnon / RssFile from /proc/PID/status.');
+    p();
+    p('| moment | process RSS MiB (anon / file) | isolate | JS heap used / allocated MiB | JS heap live (after GC) MiB | wasm linear memory MiB | wasm + JS heap used MiB |');
+    p('|---|---|---|---|---|---|---|');
+    for (const s of mem.samples) {
+      const hold = s.load?.mode === 'hold' ? ` (held ${s.load.held}/${s.load.streams}, ${s.load.errors} errors)` : '';
+      for (const [i, iso] of s.isolates.entries()) {
+        const w = wasmTotal(iso);
+        p(`| ${i === 0 ? `${s.label}${hold}` : ''} | ${i === 0 ? `${fmt(s.rssMiB, 1)} (${fmt(s.anonMiB, 1)} / ${fmt(s.fileMiB, 1)})` : ''} | ${iso.title} | ${mib(iso.usedSize)} / ${mib(iso.totalSize)} | ${mib(iso.usedAfterGc)} | ${w === null ? JSON.stringify(iso.wasmMemories).slice(0, 80) : `${mib(w)} (${iso.wasmMemories.length} memor${iso.wasmMemories.length === 1 ? 'y' : 'ies'})`} | **${w === null ? '—' : mib(w + iso.usedSize)}** |`);
+      }
+    }
+    p();
+  }
+}
