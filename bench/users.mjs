@@ -247,8 +247,8 @@ export function writeUsersReport(R, p) {
     p();
     p('oachat admits every request in the caller\'s UserDo. With one user every request queues on one Durable Object: **the single-user rows are the worst case** (they are the rows above). Here the same load again with **N distinct users** (N = concurrency; 1,000 users at c=500, so each user has at most one request in flight), each request carrying its own user\'s token (`bench/loadgen --header-file`, tokens minted like the harness does; each user made one request before the rows, so its Durable Object exists). oha sends the same headers on every request (it can vary the URL, not a header), so **every figure in this table is from bench/loadgen**, including the 1-user non-streaming control row; the oha table above stays the reference for the single-user non-streaming figures. At c=1, N = C = 1 is the single-user row. Latency = time to the end of the response; "added" is against the direct floor\'s oha/loadgen median at the same concurrency.');
     p();
-    p('| contender | request | concurrency | users | p50 ms | p99 ms | added p50 ms | TTFB p50 ms | added TTFB p50 | req/s | proxy CPU ms per request | RSS max MiB | ok | errors |');
-    p('|---|---|---|---|---|---|---|---|---|---|---|---|---|---|');
+    p('| contender | request | concurrency | users | p50 ms | p99 ms | added p50 ms | TTFB p50 ms | added TTFB p50 | req/s | proxy CPU ms per request | ok | errors |');
+    p('|---|---|---|---|---|---|---|---|---|---|---|---|---|');
     for (const n of withUsers) {
       const u = px[n].users;
       for (const conc of Object.keys(u.nonstream1)) {
@@ -266,7 +266,7 @@ export function writeUsersReport(R, p) {
           const p50 = med(reps, (x) => (stream ? x.total_ms?.p50 : x.p50));
           const p99 = med(reps, (x) => (stream ? x.total_ms?.p99 : x.p99));
           const ttfb = stream ? med(reps, (x) => x.ttfb_ms?.p50) : null;
-          p(`| ${LABEL[n]} | ${kind} | ${conc} | ${users === 1 ? '1 (worst case)' : `**${users}**`} | ${fmtSpread(p50)} | ${fmtSpread(p99)} | ${stream ? '—' : fmtSpread(sub(p50, floorNs))} | ${fmtSpread(ttfb)} | ${stream ? fmtSpread(sub(ttfb, floorTtfb)) : '—'} | ${fmtSpread(med(reps, (x) => x.rps), 0)} | ${fmtSpread(med(reps, (x) => x.cpuMs), 3)} | ${fmt(Math.max(...reps.map((x) => x.rss ?? 0)), 1)} | ${reps.reduce((a, x) => a + x.ok, 0)} | ${reps.reduce((a, x) => a + x.errors, 0)} |`);
+          p(`| ${LABEL[n]} | ${kind} | ${conc} | ${users === 1 ? '1 (worst case)' : `**${users}**`} | ${fmtSpread(p50)} | ${fmtSpread(p99)} | ${stream ? '—' : fmtSpread(sub(p50, floorNs))} | ${fmtSpread(ttfb)} | ${stream ? fmtSpread(sub(ttfb, floorTtfb)) : '—'} | ${fmtSpread(med(reps, (x) => x.rps), 0)} | ${fmtSpread(med(reps, (x) => x.cpuMs), 3)} | ${reps.reduce((a, x) => a + x.ok, 0)} | ${reps.reduce((a, x) => a + x.errors, 0)} |`);
         }
       }
       p();
@@ -297,6 +297,7 @@ export function writeUsersReport(R, p) {
     p();
   }
   const mem = R.memory;
+  writeTargets17(R, p);
   if (mem?.samples?.length) {
     p('## Proxy: isolate memory (oachat on plain workerd, through workerd\'s inspector)');
     p();
@@ -313,4 +314,50 @@ export function writeUsersReport(R, p) {
     }
     p();
   }
+}
+
+/** Issue 17's targets against this run (Portkey's figures only if Portkey ran in this run). */
+function writeTargets17(R, p) {
+  const px = R.proxies || {};
+  const w = px.workerd;
+  if (!w) return;
+  const pk = px.portkey;
+  const d = px.direct?.raw;
+  const floorMed = (reps, f) => spread((reps || []).map(f))?.median;
+  const addedNs = (q) => (d ? spread(w.raw.nonstream[1]?.map((x) => x[q] - floorMed(d.nonstream[1], (y) => y[q])))?.median : null);
+  const pkAdded = (q) => (pk && d ? spread(pk.raw.nonstream[1]?.map((x) => x[q] - floorMed(d.nonstream[1], (y) => y[q])))?.median : null);
+  const status = (v, t, unit = '') => {
+    if (v === null || v === undefined || t === null || t === undefined || Number.isNaN(v) || Number.isNaN(t)) return 'not measured in this run';
+    return v <= t ? '**met**' : `**missed** by ${fmt(v - t)}${unit} (${fmt(v / t, 2)}× the target)`;
+  };
+  const statusGe = (v, t) => (v == null || t == null ? 'not measured in this run' : v >= t ? '**met**' : `**missed**: ${fmt(v / t, 2)}× the target (short by ${fmt(t - v, 0)})`);
+  const nPk = pk ? '' : ' (Portkey not in this run)';
+  const u = w.users;
+  const hi = u ? Math.max(...Object.keys(u.nonstreamN).map(Number)) : null;
+  const rpsMany = u ? Math.max(...Object.values(u.nonstreamN).map((reps) => spread(reps.map((x) => x.rps))?.median ?? 0)) : null;
+  const ttfbMany = u?.streamN[50] ? spread(u.streamN[50].map((x) => x.ttfb_ms?.p50 - floorMed(d?.stream[50], (y) => y.ttfb_ms?.p50)))?.median : null;
+  const f = R.floor;
+  const cpuTarget = (pkMs, pipeMs) => (pkMs == null ? null : pipeMs != null && pipeMs > pkMs ? 1.2 * pipeMs : pkMs);
+  const xPipe = (v, pipeMs) => (v != null && pipeMs ? `; ${fmt(v / pipeMs, 2)}× the pipe floor` : '');
+  const burstT = cpuTarget(pk?.summary?.cpu?.msPerStream, f?.pipe?.streamMs);
+  const steadyT = cpuTarget(pk?.steady?.msPerStream, f?.pipe?.paces?.steady?.msPerStream);
+  const held = R.memory?.samples?.filter((s) => s.load?.mode === 'hold') || [];
+  const isoMB = (s) => { const i = s.isolates[0]; return Array.isArray(i.wasmMemories) ? (i.wasmMemories.reduce((a, b) => a + b, 0) + i.usedSize) / 1e6 : null; };
+  const rss50 = Math.max(w.summary.nonstream[50]?.rss?.max ?? 0, w.summary.stream[50]?.rss?.max ?? 0) || null;
+  const pkRss50 = pk ? Math.max(pk.summary.nonstream[50]?.rss?.max ?? 0, pk.summary.stream[50]?.rss?.max ?? 0) || null : null;
+  p('## Targets (issue 17), with limits, metering, ledger and key pool on');
+  p();
+  p('| figure | target | measured (oachat, plain workerd) | status |');
+  p('|---|---|---|---|');
+  const a50 = addedNs('p50');
+  const a99 = addedNs('p99');
+  p(`| added latency, non-streaming, c=1, p50 (oha, 1 user) | ≤ Portkey's${pk ? ` (${fmt(pkAdded('p50'))} ms)` : ''} and ≤ 0.5 ms | ${fmt(a50)} ms | ${status(a50, Math.min(0.5, pkAdded('p50') ?? 0.5), ' ms')}${pk ? '' : ' (against 0.5 ms; Portkey not in this run)'} |`);
+  p(`| same, p99 | ≤ Portkey's${pk ? ` (${fmt(pkAdded('p99'))} ms)` : ''} and ≤ 2 ms | ${fmt(a99)} ms | ${status(a99, Math.min(2, pkAdded('p99') ?? 2), ' ms')}${pk ? '' : ' (against 2 ms; Portkey not in this run)'} |`);
+  p(`| requests/s per core, non-streaming, many users (loadgen, best of c>1, up to ${hi ? usersAt(hi) : '—'} users) | ≥ 1.5× Portkey's${pk ? ` (1.5 × ${fmt(pk.summary.saturationRps, 0)})` : ''} | ${fmt(rpsMany, 0)} | ${statusGe(rpsMany, pk ? 1.5 * pk.summary.saturationRps : null)}${nPk} |`);
+  p(`| streaming TTFB added, c=50, 50 users (p50) | ≤ +3 ms | ${fmt(ttfbMany)} ms | ${status(ttfbMany, 3, ' ms')} |`);
+  p(`| CPU per 500-chunk stream, burst | ≤ Portkey's, or ≤ 1.2× the native pipe where that is higher | ${fmt(w.summary.cpu?.msPerStream, 3)} ms (pipe floor ${fmt(f?.pipe?.streamMs, 3)}${pk ? `, Portkey ${fmt(pk.summary.cpu?.msPerStream, 3)}` : ''}) | ${status(w.summary.cpu?.msPerStream, burstT, ' ms')}${nPk}${xPipe(w.summary.cpu?.msPerStream, f?.pipe?.streamMs)} |`);
+  p(`| CPU per 500-chunk stream, 50 tokens/s | same | ${fmt(w.steady?.msPerStream, 3)} ms (pipe floor ${fmt(f?.pipe?.paces?.steady?.msPerStream, 3)}${pk ? `, Portkey ${fmt(pk.steady?.msPerStream, 3)}` : ''}) | ${status(w.steady?.msPerStream, steadyT, ' ms')}${nPk}${xPipe(w.steady?.msPerStream, f?.pipe?.paces?.steady?.msPerStream)} |`);
+  for (const s of held) p(`| worker isolate memory (wasm + JS heap used), ${s.label} | ≤ 64 MB | ${fmt(isoMB(s), 1)} MB | ${status(isoMB(s), 64, ' MB')} |`);
+  p(`| process RSS at c=50 (max sampled, 1 user) | ≤ Portkey's${pkRss50 ? ` (${fmt(pkRss50, 1)} MiB)` : ''} | ${fmt(rss50, 1)} MiB | ${status(rss50, pkRss50, ' MiB')}${nPk} |`);
+  p();
 }
