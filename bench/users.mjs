@@ -207,14 +207,17 @@ export async function measureMemory(mocks, workerdDir, P) {
     const users50 = usersFile(50);
     const holdN = P.holds[P.holds.length - 1];
     const usersHold = usersFile(holdN);
-    await loadgen('run', c.target('paced'), body('paced', false), ['-c', '20', '-n', String(holdN), '-z', '120', '--timeout', '30', '--header-file', usersHold]);
+    // The c=50 samples come before the hold's users exist (their Durable Objects stay in memory).
+    await loadgen('run', c.target('paced'), body('paced', false), ['-c', '10', '-n', '200', '-z', '60', '--timeout', '30', '--header-file', users50]);
     await loadgen('run', c.target('paced'), body('paced', true), ['-c', '4', '-n', '20', '-z', '60', '--timeout', '20', '--expect-done']);
-    out.samples.push(await sample(`idle, after warm-up (${holdN} users have made one request)`, port, pids));
+    out.samples.push(await sample('idle, after warm-up (50 users have made requests)', port, pids));
     const secs = Math.max(6, P.secs * 2);
     out.samples.push(await sampleDuring('c=50 non-streaming, 50 users', port, pids,
       () => loadgen('run', c.target('paced'), body('paced', false), ['-c', '50', '-z', String(secs), '--timeout', '15', '--header-file', users50]), (secs * 1000) / 2));
     out.samples.push(await sampleDuring('c=50 streaming, 50 users', port, pids,
       () => loadgen('run', c.target('paced'), body('paced', true), ['-c', '50', '-z', String(secs), '--timeout', '15', '--expect-done', '--header-file', users50]), (secs * 1000) / 2));
+    await loadgen('run', c.target('paced'), body('paced', false), ['-c', '20', '-n', String(holdN), '-z', '120', '--timeout', '30', '--header-file', usersHold]);
+    out.samples.push(await sample(`idle, after ${holdN} users have made one request each`, port, pids));
     for (const [label, extra] of [[`${holdN} streams held, 1 user`, []], [`${holdN} streams held, ${holdN} users`, ['--header-file', usersHold]]]) {
       await sleep(1500);
       const row = await sampleDuring(label, port, pids,
@@ -245,7 +248,7 @@ export function writeUsersReport(R, p) {
   if (withUsers.length) {
     p('## Proxy: one user against many users (bench/loadgen)');
     p();
-    p('oachat admits every request in the caller\'s UserDo. With one user every request queues on one Durable Object: **the single-user rows are the worst case** (they are the rows above). Here the same load again with **N distinct users** (N = concurrency; 1,000 users at c=500, so each user has at most one request in flight), each request carrying its own user\'s token (`bench/loadgen --header-file`, tokens minted like the harness does; each user made one request before the rows, so its Durable Object exists). oha sends the same headers on every request (it can vary the URL, not a header), so **every figure in this table is from bench/loadgen**, including the 1-user non-streaming control row; the oha table above stays the reference for the single-user non-streaming figures. At c=1, N = C = 1 is the single-user row. Latency = time to the end of the response; "added" is against the direct floor\'s oha/loadgen median at the same concurrency.');
+    p('oachat admits every request in the caller\'s UserDo. With one user every request queues on one Durable Object: **the single-user rows are the worst case**; each pair below has the 1-user row of the same run first. Here the same load again with **N distinct users** (N = concurrency; 1,000 users at c=500, so each user has at most one request in flight), each request carrying its own user\'s token (`bench/loadgen --header-file`, tokens minted like the harness does; each user made one request before the rows, so its Durable Object exists). oha sends the same headers on every request (it can vary the URL, not a header), so **every figure in this table is from bench/loadgen**, including the 1-user non-streaming control row; the oha table above stays the reference for the single-user non-streaming figures. At c=1, N = C = 1 is the single-user row. Latency = time to the end of the response; "added" is against the direct floor\'s oha/loadgen median at the same concurrency.');
     p();
     p('| contender | request | concurrency | users | p50 ms | p99 ms | added p50 ms | TTFB p50 ms | added TTFB p50 | req/s | proxy CPU ms per request | ok | errors |');
     p('|---|---|---|---|---|---|---|---|---|---|---|---|---|');
@@ -257,7 +260,7 @@ export function writeUsersReport(R, p) {
         const rows = [
           ['non-streaming', 1, u.nonstream1[conc]],
           ['non-streaming', u.users[conc], u.nonstreamN[conc]],
-          ['streaming (1 user: the table above)', 1, px[n].raw.stream[conc]],
+          ['streaming (the streaming table\'s row)', 1, px[n].raw.stream[conc]],
           ['streaming', u.users[conc], u.streamN[conc]],
         ];
         for (const [kind, users, reps] of rows) {
