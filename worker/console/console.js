@@ -367,7 +367,10 @@ async function setBlocked(blocked) {
 }
 
 async function loadKeys() {
-  const [health, keys] = await Promise.all([api('GET', '/admin/keys/health'), api('GET', '/admin/keys')]);
+  const [health, keys, history] = await Promise.all([
+    api('GET', '/admin/keys/health'), api('GET', '/admin/keys'), api('GET', '/admin/keys/history?days=7'),
+  ]);
+  drawKeyHistory(history);
   // Key health lists key ids (hashes), never the keys themselves.
   const snapshots = (health.upstreams || []).flatMap(([upstream, snapshot]) =>
     Object.entries(snapshot.keys || {}).map(([id, key]) => ({ upstream, id, key })));
@@ -385,6 +388,64 @@ async function loadKeys() {
       await loadKeys();
     }))],
   ], keys.keys);
+}
+
+/** Each key's states over the window (`GET /admin/keys/history`) as a bar of coloured spans,
+ * with the same story in words for screen readers and in data-states for the tests. */
+function drawKeyHistory(history) {
+  const list = $('health-history');
+  list.replaceChildren();
+  const span = Math.max(history.now_ms - history.since_ms, 1);
+  const keys = new Map();
+  for (const key of history.current) keys.set(`${key.upstream} ${key.key_id}`, []);
+  for (const change of history.changes) {
+    const name = `${change.upstream} ${change.key_id}`;
+    if (!keys.has(name)) keys.set(name, []);
+    keys.get(name).push(change);
+  }
+  for (const [name, changes] of keys) {
+    // Before its first change in the window a key is taken to have been ok; a cooling period
+    // ends at its `until` even without another change.
+    const pieces = [];
+    let state = 'ok';
+    let from = history.since_ms;
+    for (const change of changes) {
+      pieces.push([state, from, change.at_ms]);
+      state = change.state;
+      from = change.at_ms;
+      if (state === 'cooling' && change.until_ms) {
+        const next = changes[changes.indexOf(change) + 1]?.at_ms ?? history.now_ms;
+        if (change.until_ms < next) {
+          pieces.push(['cooling', from, change.until_ms]);
+          state = 'ok';
+          from = change.until_ms;
+        }
+      }
+    }
+    pieces.push([state, from, history.now_ms]);
+    const item = document.createElement('li');
+    item.dataset.key = name;
+    item.dataset.states = pieces.filter(([, a, b]) => b > a).map(([s]) => s).join(' ');
+    const label = document.createElement('span');
+    label.className = 'key-name';
+    label.textContent = name;
+    const bar = document.createElement('div');
+    bar.className = 'timeline';
+    bar.setAttribute('role', 'img');
+    const words = [];
+    for (const [piece, a, b] of pieces) {
+      if (b <= a) continue;
+      const segment = document.createElement('span');
+      segment.className = `seg ${piece}`;
+      // CSSOM, not a style attribute: the page's CSP allows no inline styles.
+      segment.style.width = `${((b - a) / span) * 100}%`;
+      bar.append(segment);
+      words.push(`${t(`state_${piece}`)} ${new Date(a).toISOString().slice(5, 16).replace('T', ' ')}`);
+    }
+    bar.setAttribute('aria-label', `${name}: ${words.join(', ')}`);
+    item.append(label, bar);
+    list.append(item);
+  }
 }
 
 async function createKey(event) {

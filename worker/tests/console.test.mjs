@@ -296,6 +296,13 @@ test('console: create and revoke a virtual key, override a tier, ledger detail, 
   await works.json();
   const row = page.locator('#keys-table tr', { hasText: 'console key' });
   assert.ok(!(await page.locator('#keys-table').textContent()).includes(shown), 'the list never shows a key');
+  // Key health over time: every upstream key has a bar, by id; this stack's keys never failed.
+  const bars = page.locator('#health-history li');
+  await bars.first().waitFor();
+  for (const item of await bars.all()) {
+    assert.match(await item.getAttribute('data-key'), /^\S+ key_[0-9a-f]{8}$/);
+    assert.equal(await item.getAttribute('data-states'), 'ok');
+  }
   assert.deepEqual(await audit(page), []);
   await row.locator('button').click();
   await row.locator('td', { hasText: 'revoked' }).waitFor();
