@@ -169,6 +169,7 @@ async function main() {
       results.ledger = await measureLedger({
         rows: env('BENCH_LEDGER_ROWS', 1_000_000),
         warm: env('BENCH_LEDGER_CALLS', 20),
+        coldStarts: env('BENCH_LEDGER_COLD', 3),
         targets: (process.env.BENCH_LEDGER_TARGETS || 'wrangler,selfhost').split(','),
       });
       results.errors.push(...results.ledger.errors.map((e) => `ledger: ${e}`));

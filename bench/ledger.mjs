@@ -1,7 +1,8 @@
 // The `ledger` bench part (issue 15, "Data at scale"): GET /admin/overview and the usage reports
 // over a generated ledger of 1,000,000 rows, on wrangler dev (local D1) and on plain workerd with
 // the self-hosted D1 shim (a SQLite Durable Object, worker/selfhost/d1-shim.js).
-//   bash bench/run.sh --only ledger        (BENCH_LEDGER_ROWS, BENCH_LEDGER_TARGETS=wrangler,selfhost)
+//   bash bench/run.sh --only ledger        (BENCH_LEDGER_ROWS, BENCH_LEDGER_CALLS, BENCH_LEDGER_COLD,
+//                                           BENCH_LEDGER_TARGETS=wrangler,selfhost, BENCH_LEDGER_KEEP=1)
 // Per target: start oachat on a fresh data folder and ask for the overview once (the worker
 // creates its ledger, rollup tables and triggers), stop it; fill the ledger with
 // bench/ledger_gen.py through the worker's own INSERT (the triggers build the rollups); time the
@@ -164,11 +165,11 @@ export function check(gen, overview, byUser, byDay) {
 }
 
 /** The whole part; returns results.ledger. `warm` = warm calls per endpoint. */
-export async function measureLedger({ rows = 1_000_000, seed = 15, warm = 20, targets = LEDGER_TARGETS } = {}) {
+export async function measureLedger({ rows = 1_000_000, seed = 15, warm = 20, coldStarts = 3, targets = LEDGER_TARGETS } = {}) {
   const root = join(OUT, 'ledger');
   mkdirSync(root, { recursive: true });
   const nowMs = Date.now();
-  const out = { rows, seed, warm, nowMs, targetMs: TARGET_MS, targets: {}, errors: [] };
+  const out = { rows, seed, warm, coldStarts, nowMs, targetMs: TARGET_MS, targets: {}, errors: [] };
   const bundleDir = targets.includes('selfhost') ? (log('ledger: bundling the worker for plain workerd'), bundle()) : null;
   for (const target of targets) {
     const data = join(root, target);
@@ -203,6 +204,14 @@ export async function measureLedger({ rows = 1_000_000, seed = 15, warm = 20, ta
       r.usageUser = await series(server.base, `/admin/usage?group=user&${q}`, Math.ceil(warm / 2));
       r.usageDay = await series(server.base, `/admin/usage?group=day&${q}`, Math.ceil(warm / 2));
       r.rssMiB = server.rss();
+      // The first call after a start, again after more restarts: one cold call is one sample.
+      r.coldRuns = [r.overview.cold];
+      for (let i = 1; i < coldStarts; i++) {
+        await server.stop();
+        server = await start(target, data, bundleDir);
+        r.coldRuns.push((await timedGet(server.base, '/admin/overview')).ms);
+      }
+      r.cold = percentiles(r.coldRuns);
       r.problems = check(r.gen, r.overview.body, r.usageUser.body, r.usageDay.body);
       const o = r.overview;
       log(`ledger/${target}: overview cold ${o.cold.toFixed(0)} ms, warm p50 ${o.warm.p50.toFixed(1)} p95 ${o.warm.p95.toFixed(1)} max ${o.warm.max.toFixed(1)} ms; usage user p50 ${r.usageUser.warm.p50.toFixed(1)}, day p50 ${r.usageDay.warm.p50.toFixed(1)} ms`);
@@ -211,7 +220,7 @@ export async function measureLedger({ rows = 1_000_000, seed = 15, warm = 20, ta
       // Keep a sample of the answer (not the 2,000 users) for the raw results.
       r.overviewAnswer = r.overview.body;
       for (const s of [r.overview, r.usageUser, r.usageDay]) delete s.body;
-      r.ok = r.problems.length === 0 && Math.max(r.overview.cold, r.overview.warm.max) < TARGET_MS;
+      r.ok = r.problems.length === 0 && Math.max(r.cold.max, r.overview.warm.max) < TARGET_MS;
     } catch (e) {
       out.errors.push(`${target}: ${e.message.slice(0, 2000)}`);
       log(`ledger/${target} FAILED: ${e.message.slice(0, 2000)}`);
