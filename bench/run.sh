@@ -4,7 +4,7 @@
 #   bash bench/run.sh            the full run
 #   bash bench/run.sh --smoke    seconds of load (direct + plain workerd, tiny points); writes
 #                                bench/out/RESULTS-smoke.md and exits non-zero if a contender fails
-#   bash bench/run.sh --only ledger   the ledger part alone (1,000,000 generated rows; ~10 minutes): builds only
+#   bash bench/run.sh --only ledger   the ledger part alone (1,000,000 generated rows; ~5 minutes after the builds): builds only
 #                                the widget and the worker, and merges its section into RESULTS.md
 #   extra flags go to bench/bench.mjs: --only proxy,widget,render,routing,ledger  --contenders direct,workerd,...
 # Everything it starts listens on 127.0.0.1 only, and every load loop is bounded in count and time.
