@@ -1,6 +1,7 @@
 // `make bench` -> bench/run.sh -> this file. Runs every benchmark on this machine in one run and
 // writes bench/RESULTS.md (and the raw figures to bench/out/results.json).
-//   node bench/bench.mjs [--smoke] [--only proxy,widget,render,routing] [--contenders a,b,...]
+//   node bench/bench.mjs [--smoke] [--only proxy,widget,render,routing,ledger] [--contenders a,b,...]
+// --only ledger (that part alone) merges its section into the existing RESULTS.md.
 // --smoke: seconds-long, for CI: direct + plain workerd only, 1 s points, small holds, no
 // browser timings, no routing eval. It writes bench/out/RESULTS-smoke.md, never RESULTS.md.
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
@@ -9,13 +10,14 @@ import { join } from 'node:path';
 import { BENCH, ROOT, OUT, log, run, sleep, versionOf } from './lib.mjs';
 import { CONTENDERS, MOCKS, bundleWorker, measure, measureFloor, startContender, startMocks, summarize } from './proxy.mjs';
 import { wasmRenderBrowser, markdownItBrowser, markdownItNode, markdownItVersion, nativeRender, ourSizes, peerSizes, widgetTimings } from './widget.mjs';
-import { writeReport } from './report.mjs';
+import { measureLedger } from './ledger.mjs';
+import { mergeSection, writeReport } from './report.mjs';
 import { HAS_USERS, measureMemory, measureSteady, measureUsers } from './users.mjs';
 
 const argv = process.argv.slice(2);
 const SMOKE = argv.includes('--smoke');
 const argOf = (name) => { const i = argv.indexOf(name); return i >= 0 ? argv[i + 1] : null; };
-const ONLY = new Set((argOf('--only') || 'proxy,widget,render,routing').split(','));
+const ONLY = new Set((argOf('--only') || 'proxy,widget,render,routing,ledger').split(','));
 const env = (k, d) => (process.env[k] ? Number(process.env[k]) : d);
 
 const P = SMOKE
@@ -25,6 +27,9 @@ const P = SMOKE
     holds: [500, 1000, 2000], holdSecs: env('BENCH_HOLD_SECONDS', 10), confirmHoldSecs: 30, ramp: 3, cpuStreams: env('BENCH_CPU_STREAMS', 200), cpuSecs: 20,
     warmup: 200, widgetReps: 5, renderReps: 3, steadyStreams: env('BENCH_STEADY_STREAMS', 100),
   };
+// A run of the ledger part alone keeps the full run's raw figures (results.json) as they are.
+const LEDGER_ONLY = !SMOKE && ONLY.size === 1 && ONLY.has('ledger');
+const RAW = join(OUT, LEDGER_ONLY ? 'results-ledger.json' : 'results.json');
 const contenders = (argOf('--contenders') || (SMOKE ? 'direct,workerd' : CONTENDERS.join(','))).split(',');
 
 const started = new Date();
@@ -107,7 +112,7 @@ async function main() {
           if (c) await c.stop();
           await sleep(500);
         }
-        writeFileSync(join(OUT, 'results.json'), JSON.stringify(results, null, 1));
+        writeFileSync(RAW, JSON.stringify(results, null, 1));
       }
       if (contenders.includes('workerd')) {
         try {
@@ -174,14 +179,34 @@ async function main() {
     }
   }
 
+  if (ONLY.has('ledger') && !SMOKE) {
+    try {
+      log('ledger at scale: the overview and usage reports over a generated ledger (bench/ledger.mjs)');
+      results.ledger = await measureLedger({
+        rows: env('BENCH_LEDGER_ROWS', 1_000_000),
+        warm: env('BENCH_LEDGER_CALLS', 20),
+        coldStarts: env('BENCH_LEDGER_COLD', 3),
+        targets: (process.env.BENCH_LEDGER_TARGETS || 'wrangler,selfhost').split(','),
+      });
+      results.errors.push(...results.ledger.errors.map((e) => `ledger: ${e}`));
+    } catch (e) {
+      results.errors.push(`ledger: ${e.message.slice(0, 2000)}`);
+      log(`ledger failed: ${e.message.slice(0, 2000)}`);
+    }
+  }
+
   results.finished = new Date().toISOString();
   results.machine.loadavgAtEnd = readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ');
-  writeFileSync(join(OUT, 'results.json'), JSON.stringify(results, null, 1));
+  writeFileSync(RAW, JSON.stringify(results, null, 1));
   const target = SMOKE ? join(OUT, 'RESULTS-smoke.md') : join(BENCH, 'RESULTS.md');
-  writeReport(results, target);
+  // Only the ledger part: its section goes into the existing RESULTS.md, the rest stays.
+  if (LEDGER_ONLY) mergeSection(results, target);
+  else writeReport(results, target);
   log(`wrote ${target} (${((Date.now() - started) / 1000).toFixed(0)} s)`);
   if (results.errors.length) log(`errors: ${results.errors.length}\n  ${results.errors.join('\n  ')}`);
   if (SMOKE && Object.keys(results.proxies).length < contenders.length) process.exit(1);
+  // A ledger whose answers disagree with the generated rows (or that failed) fails the run.
+  if (ONLY.has('ledger') && !SMOKE && (!results.ledger || results.ledger.errors.length)) process.exitCode = 1;
 }
 
 main().catch((e) => {

@@ -6,7 +6,7 @@ import { WORDS, initialLanguage } from './console-i18n.js?v=@VERSION@';
 
 const $ = (id) => document.getElementById(id);
 const state = { csrf: null, lang: initialLanguage(), chart: null, ledgerOffset: 0, user: null };
-const PAGES = ['overview', 'users', 'keys', 'ledger', 'quality', 'routing', 'config'];
+const PAGES = ['overview', 'usage', 'users', 'keys', 'ledger', 'quality', 'routing', 'config'];
 // The ledger's endings (oachat_core::ledger::Ending), for the filter's choices.
 const ENDINGS = ['completed', 'client_aborted', 'upstream_cut', 'failed', 'cached', 'abandoned',
   'filtered', 'upstream_error'];
@@ -224,12 +224,12 @@ function showPeriods(overview) {
 
 /** The spend line; the points given to uPlot are also on the element (data-points), so a test
  * can check what was drawn. */
-function drawSpend(rows) {
-  const element = $('overview-chart');
+function drawSpend(rows, id = 'overview-chart', slot = 'chart') {
+  const element = $(id);
   const xs = rows.map((row) => Date.parse(`${row.key}T00:00:00Z`) / 1000);
   const ys = rows.map((row) => row.cost_usd);
   element.dataset.points = JSON.stringify(rows.map((row) => [row.key, row.cost_usd]));
-  state.chart?.destroy();
+  state[slot]?.destroy();
   element.replaceChildren();
   if (!window.uPlot) return;
   // clientWidth includes the box's padding (8 px each side).
@@ -239,7 +239,7 @@ function drawSpend(rows) {
   // A canvas does not resolve currentColor: the axes take the theme's text colour by value.
   const ink = styles.getPropertyValue('--fg').trim() || '#1a1d23';
   const day = 86400;
-  state.chart = new window.uPlot({
+  state[slot] = new window.uPlot({
     width, height: 220,
     scales: {
       // One day alone would be stretched over years: show at least a week around it.
@@ -257,7 +257,7 @@ function drawSpend(rows) {
     const first = xs[0];
     const last = xs[xs.length - 1];
     const pad = last - first < 6 * day ? 3 * day : day / 2;
-    state.chart.setScale('x', { min: first - pad, max: last + pad });
+    state[slot].setScale('x', { min: first - pad, max: last + pad });
   }
 }
 
@@ -367,7 +367,10 @@ async function setBlocked(blocked) {
 }
 
 async function loadKeys() {
-  const [health, keys] = await Promise.all([api('GET', '/admin/keys/health'), api('GET', '/admin/keys')]);
+  const [health, keys, history] = await Promise.all([
+    api('GET', '/admin/keys/health'), api('GET', '/admin/keys'), api('GET', '/admin/keys/history?days=7'),
+  ]);
+  drawKeyHistory(history);
   // Key health lists key ids (hashes), never the keys themselves.
   const snapshots = (health.upstreams || []).flatMap(([upstream, snapshot]) =>
     Object.entries(snapshot.keys || {}).map(([id, key]) => ({ upstream, id, key })));
@@ -385,6 +388,64 @@ async function loadKeys() {
       await loadKeys();
     }))],
   ], keys.keys);
+}
+
+/** Each key's states over the window (`GET /admin/keys/history`) as a bar of coloured spans,
+ * with the same story in words for screen readers and in data-states for the tests. */
+function drawKeyHistory(history) {
+  const list = $('health-history');
+  list.replaceChildren();
+  const span = Math.max(history.now_ms - history.since_ms, 1);
+  const keys = new Map();
+  for (const key of history.current) keys.set(`${key.upstream} ${key.key_id}`, []);
+  for (const change of history.changes) {
+    const name = `${change.upstream} ${change.key_id}`;
+    if (!keys.has(name)) keys.set(name, []);
+    keys.get(name).push(change);
+  }
+  for (const [name, changes] of keys) {
+    // Before its first change in the window a key is taken to have been ok; a cooling period
+    // ends at its `until` even without another change.
+    const pieces = [];
+    let state = 'ok';
+    let from = history.since_ms;
+    for (const change of changes) {
+      pieces.push([state, from, change.at_ms]);
+      state = change.state;
+      from = change.at_ms;
+      if (state === 'cooling' && change.until_ms) {
+        const next = changes[changes.indexOf(change) + 1]?.at_ms ?? history.now_ms;
+        if (change.until_ms < next) {
+          pieces.push(['cooling', from, change.until_ms]);
+          state = 'ok';
+          from = change.until_ms;
+        }
+      }
+    }
+    pieces.push([state, from, history.now_ms]);
+    const item = document.createElement('li');
+    item.dataset.key = name;
+    item.dataset.states = pieces.filter(([, a, b]) => b > a).map(([s]) => s).join(' ');
+    const label = document.createElement('span');
+    label.className = 'key-name';
+    label.textContent = name;
+    const bar = document.createElement('div');
+    bar.className = 'timeline';
+    bar.setAttribute('role', 'img');
+    const words = [];
+    for (const [piece, a, b] of pieces) {
+      if (b <= a) continue;
+      const segment = document.createElement('span');
+      segment.className = `seg ${piece}`;
+      // CSSOM, not a style attribute: the page's CSP allows no inline styles.
+      segment.style.width = `${((b - a) / span) * 100}%`;
+      bar.append(segment);
+      words.push(`${t(`state_${piece}`)} ${new Date(a).toISOString().slice(5, 16).replace('T', ' ')}`);
+    }
+    bar.setAttribute('aria-label', `${name}: ${words.join(', ')}`);
+    item.append(label, bar);
+    list.append(item);
+  }
 }
 
 async function createKey(event) {
@@ -607,8 +668,65 @@ async function explainRoute(event) {
   $('route-result').hidden = false;
 }
 
+/** The report's query from the Usage page's form (empty fields left out). */
+function usageQuery() {
+  const query = new URLSearchParams({ group: $('usage-group').value });
+  for (const [name, id] of [['from', 'usage-from'], ['to', 'usage-to'], ['user', 'usage-user'], ['model', 'usage-model']]) {
+    const value = $(id).value.trim();
+    if (value) query.set(name, value);
+  }
+  return query;
+}
+
+/** The Usage page: `GET /admin/usage` grouped and filtered as the form says (read from the
+ * ledger's daily rollup): by day a uPlot line, otherwise one bar per group; the table; the
+ * same report as CSV and XLSX. */
+async function loadUsage(event) {
+  event?.preventDefault();
+  const query = usageQuery();
+  const report = await api('GET', `/admin/usage?${query}`);
+  const rows = report.data;
+  for (const [id, format] of [['usage-csv', 'csv'], ['usage-xlsx', 'xlsx']]) {
+    const link = new URLSearchParams(query);
+    link.set('format', format);
+    $(id).href = `/admin/usage?${link}`;
+  }
+  const byDay = query.get('group') === 'day';
+  $('usage-chart').hidden = !byDay;
+  $('usage-bars').hidden = byDay;
+  if (byDay) {
+    drawSpend(rows, 'usage-chart', 'usageChart');
+  } else {
+    const list = $('usage-bars');
+    list.replaceChildren();
+    const top = Math.max(...rows.map((row) => row.cost_usd), 0);
+    for (const row of [...rows].sort((a, b) => b.cost_usd - a.cost_usd)) {
+      const item = document.createElement('li');
+      item.dataset.key = row.key;
+      const name = document.createElement('span');
+      name.textContent = row.key || '—';
+      const bar = document.createElement('span');
+      bar.className = 'bar';
+      // CSSOM, not a style attribute: the page's CSP allows no inline styles.
+      bar.style.width = `${top > 0 ? Math.max((row.cost_usd / top) * 100, 0.5) : 0.5}%`;
+      const figure = document.createElement('span');
+      figure.textContent = usd(row.cost_usd);
+      item.append(name, bar, figure);
+      list.append(item);
+    }
+  }
+  fillTable($('usage-table'), [
+    [query.get('group') === 'dept' ? 'department' : query.get('group'), (row) => row.key],
+    ['requests', (row) => number(row.requests)],
+    ['tokens', (row) => number(row.total_tokens)],
+    ['cached', (row) => number(row.cached_tokens)],
+    ['reasoning', (row) => number(row.reasoning_tokens)],
+    ['cost', (row) => usd(row.cost_usd)],
+  ], rows);
+}
+
 const LOADERS = {
-  overview: loadOverview, users: loadUsers, keys: loadKeys, ledger: loadLedger, quality: loadQuality,
+  overview: loadOverview, usage: loadUsage, users: loadUsers, keys: loadKeys, ledger: loadLedger, quality: loadQuality,
   config: loadConfig,
 };
 
@@ -666,6 +784,7 @@ async function start() {
   $('ledger-next').addEventListener('click', guarded(() => pageLedger(true)));
   $('quality-form').addEventListener('submit', guarded(loadQuality));
   $('key-form').addEventListener('submit', guarded(createKey));
+  $('usage-form').addEventListener('submit', guarded(loadUsage));
   $('ledger-form').addEventListener('submit', guarded(loadLedger));
   $('route-form').addEventListener('submit', guarded(explainRoute));
   addEventListener('hashchange', show);

@@ -57,6 +57,7 @@ pub async fn handle(
         (Method::Get, ["keys"]) => list_keys(env).await,
         (Method::Delete, ["keys", id]) => revoke_key(env, id).await,
         (Method::Get, ["keys", "health"]) => key_health(env).await,
+        (Method::Get, ["keys", "history"]) => key_history(&req, env).await,
         (Method::Put, ["users", user, "tier"]) => set_tier(&mut req, env, runtime, user).await,
         (Method::Put, ["users", user, "blocked"]) => {
             admin_console::set_blocked(&mut req, env, user).await
@@ -181,6 +182,57 @@ async fn revoke_key(env: &Env, id: &str) -> Result<Value, HandlerError> {
         .await?;
     ledger.revoke_key(id).await?;
     Ok(json!({ "id": key.id, "revoked": true }))
+}
+
+/// `GET /admin/keys/history?days=7`: every key's state changes over the last `days` (1-30),
+/// oldest first, and the current states to draw them up to now.
+async fn key_history(req: &Request, env: &Env) -> Result<Value, HandlerError> {
+    let mut days = 7u64;
+    for (name, value) in req.url()?.query_pairs() {
+        match name.as_ref() {
+            "days" => {
+                days = value
+                    .parse::<u64>()
+                    .ok()
+                    .filter(|d| (1..=30).contains(d))
+                    .ok_or_else(|| {
+                        ProxyError::invalid("days", "`days` must be a whole number from 1 to 30.")
+                    })?
+            }
+            other => {
+                return Err(
+                    ProxyError::invalid(other, format!("Unknown parameter `{other}`.")).into(),
+                )
+            }
+        }
+    }
+    let now = now_ms();
+    let since_ms = now.saturating_sub(days * 86_400_000);
+    let stub = env
+        .durable_object(health::BINDING)?
+        .get_by_name(health::OBJECT_NAME)?;
+    let query = oachat_core::key_history::HistoryQuery {
+        since_ms,
+        limit: oachat_core::key_history::MAX_ANSWER,
+    };
+    let history = crate::durable::client::ask(&stub, query).await?;
+    let snapshots = health::exchange(env, Vec::new()).await?;
+    let current: Vec<Value> = snapshots
+        .upstreams
+        .iter()
+        .flat_map(|(upstream, snapshot)| {
+            snapshot.keys.iter().map(move |(id, state)| {
+                json!({
+                    "upstream": upstream,
+                    "key_id": id.as_str(),
+                    "state": oachat_core::key_history::state_name(state, now),
+                })
+            })
+        })
+        .collect();
+    Ok(
+        json!({ "since_ms": since_ms, "now_ms": now, "changes": history.changes, "current": current }),
+    )
 }
 
 async fn key_health(env: &Env) -> Result<Value, HandlerError> {

@@ -112,8 +112,9 @@ const webhooks = () => [
 ];
 
 // 3000 micro-USD, leased in slices of 500: one gpt-4o-mini request reserves about 1230, so a
-// few requests take the day's leases to the cap, then the deployment refuses.
-const BUDGET = { daily_usd: 0.003, lease_slice_usd: 0.0005 };
+// few requests take the day's leases to the cap, then the deployment refuses. The month's cap
+// (5000) sees the same leases: the day's 3000 are 60% of it, past its 50% threshold only.
+const BUDGET = { daily_usd: 0.003, monthly_usd: 0.005, lease_slice_usd: 0.0005 };
 const config = () => ({
   key_strategy: 'round_robin',
   tiers: { staff: { rpm: 100000, daily_usd: 'unlimited' } },
@@ -176,7 +177,8 @@ test('real traffic crosses 50%, 80% and 100% of the daily budget: each sent once
   }
   assert.equal(refusal?.error?.code, 'budget_exceeded', 'the deployment budget ran out');
 
-  const budgetLines = (format) => texts(format).filter((text) => text.includes('预算提醒'));
+  const budgetLines = (format) => texts(format).filter((text) => text.includes('预算提醒') && text.includes('本日'));
+  const monthLines = (format) => texts(format).filter((text) => text.includes('预算提醒') && text.includes('本月'));
   for (const format of FORMATS) {
     const lines = await poll(`${format} has the three budget alerts`, () => {
       const lines = budgetLines(format);
@@ -188,10 +190,19 @@ test('real traffic crosses 50%, 80% and 100% of the daily budget: each sent once
       // Chinese first, then English, with the amounts against the cap.
       assert.match(text, /^oachat 预算提醒：本日部署预算已用 \d+%（0\.\d{4} \/ 0\.0030 USD）\noachat budget alert: \d+% of today's deployment budget is used \(0\.\d{4} \/ 0\.0030 USD\)$/);
     }
+    // The month's cap crossed 50% (and only that) on the same leases: one alert, once.
+    const month = await poll(`${format} has the month's alert`, () => {
+      const found = monthLines(format);
+      return found.length >= 1 ? found : null;
+    }, 30_000);
+    assert.equal(month.length, 1, `${format}: ${month.join(' | ')}`);
+    assert.match(month[0], /^oachat 预算提醒：本月部署预算已用 \d+%（0\.\d{4} \/ 0\.0050 USD）\n/);
     // Every request this receiver got was well-formed and correctly signed.
     assert.equal(receivers[format].received.filter((r) => !checks[format](r)).length, 0, format);
   }
-  const json = receivers.json.received.map((r) => r.body).filter((b) => b.kind === 'budget');
+  const monthly = receivers.json.received.map((r) => r.body).filter((b) => b.kind === 'budget' && b.period === 'month');
+  assert.deepEqual(monthly.map((b) => [b.threshold, b.limit_micro_usd]), [[0.5, 5000]]);
+  const json = receivers.json.received.map((r) => r.body).filter((b) => b.kind === 'budget' && b.period === 'day');
   assert.deepEqual(json.map((b) => b.threshold).sort(), [0.5, 0.8, 1]);
   for (const body of json) {
     assert.equal(body.subject.type, 'deployment');
@@ -219,7 +230,7 @@ test('a deactivated key is disabled and alerted, naming its id and never the key
 });
 
 test('a receiver that fails twice (HTTP 500, then errcode in a 200) gets each alert once, and the log shows the retries', async () => {
-  const expected = 4; // three budget thresholds and the disabled key
+  const expected = 5; // three daily budget thresholds, the month's 50% and the disabled key
   const log = await poll('every flaky delivery sent', async () => {
     const log = await alertLog(stack.url);
     const sent = log.deliveries.filter((d) => d.host === `127.0.0.1:${flaky.port}` && d.outcome === 'sent');

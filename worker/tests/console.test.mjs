@@ -269,6 +269,21 @@ test('console in Chromium: wrong token, sign-in on http://127.0.0.1, charts from
   assert.match(lines[0], /^day,requests,/);
   assert.equal(lines.length - 1, expected.size);
 
+  // The Usage page: grouped by user, a bar and a table row per user, as the report says.
+  await page.locator('#nav a[href="#usage"]').click();
+  await page.locator('#usage-table tbody tr').first().waitFor();
+  await page.locator('#usage-group').selectOption('user');
+  await page.locator('#usage-form button').click();
+  await page.locator('#usage-bars li').first().waitFor();
+  const byUser = (await (await admin(stack.url, '/admin/usage?group=user')).json()).data;
+  const bars = await page.locator('#usage-bars li').evaluateAll((items) => items.map((item) => item.dataset.key));
+  assert.deepEqual(bars.sort(), byUser.map((row) => row.key).sort());
+  assert.equal(await page.locator('#usage-table tbody tr').count(), byUser.length);
+  assert.match(await page.locator('#usage-xlsx').getAttribute('href'), /group=user.*format=xlsx/);
+  assert.deepEqual(await audit(page), []);
+  await page.locator('#nav a[href="#overview"]').click();
+  await page.locator('#overview-stats .stat').first().waitFor();
+
   assert.deepEqual(await audit(page), []);
   assert.deepEqual(errors, []);
   await context.close();
@@ -296,6 +311,13 @@ test('console: create and revoke a virtual key, override a tier, ledger detail, 
   await works.json();
   const row = page.locator('#keys-table tr', { hasText: 'console key' });
   assert.ok(!(await page.locator('#keys-table').textContent()).includes(shown), 'the list never shows a key');
+  // Key health over time: every upstream key has a bar, by id; this stack's keys never failed.
+  const bars = page.locator('#health-history li');
+  await bars.first().waitFor();
+  for (const item of await bars.all()) {
+    assert.match(await item.getAttribute('data-key'), /^\S+ key_[0-9a-f]{8}$/);
+    assert.equal(await item.getAttribute('data-states'), 'ok');
+  }
   assert.deepEqual(await audit(page), []);
   await row.locator('button').click();
   await row.locator('td', { hasText: 'revoked' }).waitFor();
@@ -369,7 +391,7 @@ test('console: Chinese and English, dark, phone width; screenshots', async () =>
   const phone = await openConsole({ viewport: { width: 375, height: 740 } });
   await signInPage(phone.page);
   await phone.page.locator('#overview-chart canvas').waitFor();
-  for (const hash of ['#overview', '#users', '#keys', '#ledger', '#routing']) {
+  for (const hash of ['#overview', '#usage', '#users', '#keys', '#ledger', '#routing']) {
     await phone.page.evaluate((h) => { location.hash = h; }, hash);
     await phone.page.locator(`#page-${hash.slice(1)}:not([hidden])`).waitFor();
     const overflow = await phone.page.evaluate(() => document.documentElement.scrollWidth - document.documentElement.clientWidth);

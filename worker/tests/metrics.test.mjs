@@ -4,7 +4,7 @@
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 
-import { chat, findSecrets, keyId, ledgerRow, mintToken, poll, readSse, startStack } from './harness.mjs';
+import { admin, chat, findSecrets, keyId, ledgerRow, mintToken, poll, readSse, startStack } from './harness.mjs';
 
 const METRICS_TOKEN = 'test-metrics-token-41d9';
 const KEYS = 'sk-mock-401,sk-mock-ok-metrics';
@@ -228,6 +228,14 @@ test('a key the upstream refuses is counted as an attempt and shown disabled, by
     return value(families, 'oachat_upstream_key_state', { key_id: keyId('sk-mock-401') }) === 2 ? families : null;
   }, 15_000);
   assert.equal(value(families, 'oachat_upstream_key_state', { upstream: 'openai', key_id: keyId('sk-mock-ok-metrics') }), 0);
+  // The console's key health over time has the change, by id.
+  const history = await (await admin(stack.url, '/admin/keys/history?days=1')).json();
+  const disabled = history.changes.filter((change) => change.key_id === keyId('sk-mock-401'));
+  assert.equal(disabled.at(-1)?.state, 'disabled');
+  assert.ok(disabled.at(-1).at_ms >= history.since_ms && disabled.at(-1).at_ms <= history.now_ms);
+  assert.ok(!history.changes.some((change) => change.key_id === keyId('sk-mock-ok-metrics')), 'a key that never failed never changed');
+  assert.deepEqual(findSecrets(JSON.stringify(history), stack.secrets), []);
+  assert.equal((await admin(stack.url, '/admin/keys/history?days=31')).status, 400);
   assert.ok(value(families, 'oachat_upstream_attempts_total', { upstream: 'openai', outcome: 'unauthorized' }) >= 1);
   assert.ok(value(families, 'oachat_upstream_attempts_total', { upstream: 'openai', outcome: 'success' }) >= 6);
 });

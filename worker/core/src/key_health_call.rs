@@ -13,6 +13,8 @@ calls! {
     KeyHealthCall {
         /// Apply these reports (none: a pull) and answer with the snapshots.
         Exchange(Exchange) -> Snapshots;
+        /// The keys' state changes since a time, oldest first.
+        History(crate::key_history::HistoryQuery) -> crate::key_history::HealthHistory;
     }
 }
 

@@ -24,6 +24,7 @@ pub mod first_token;
 pub mod identity;
 pub mod jwt;
 pub mod key_health_call;
+pub mod key_history;
 pub mod keypool;
 pub mod ledger;
 pub mod ledger_store;

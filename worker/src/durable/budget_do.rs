@@ -130,6 +130,24 @@ impl DeploymentBudgetDo {
             let used = cap.saturating_sub(left);
             alerts::budget_used(&self.state, &self.env, subject, day, used, Some(cap));
         }
+        // The month's cap too, read back only when alerts have somewhere to go: the read
+        // stores the budget again, which a deployment without webhooks should not pay for.
+        if let (Some(cap), false) = (caps.month, config.alerts.webhooks.is_empty()) {
+            let usage = self.handle_cap_usage(&CapUsageCall {
+                now_ms: grant.now_ms,
+                department: grant.department.clone(),
+            })?;
+            let subject = match &grant.department {
+                Some(name) => Subject::Department(name.clone()),
+                None => Subject::Deployment,
+            };
+            let month = BudgetPeriod {
+                period: Period::Month,
+                label: calendar::month_label(config.zone().month(grant.now_ms)),
+            };
+            let used = usage.month_granted_micro_usd;
+            alerts::budget_used(&self.state, &self.env, subject, month, used, Some(cap));
+        }
         Ok(lease)
     }
 

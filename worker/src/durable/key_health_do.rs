@@ -6,6 +6,9 @@ use std::cell::RefCell;
 use oachat_core::alerts::sources::ErrorWindow;
 use oachat_core::config::Config;
 use oachat_core::key_health_call::{Exchange, KeyHealthCall, RequestCounts, Snapshots};
+use oachat_core::key_history::{
+    changes, HealthChange, HealthHistory, HistoryQuery, KEEP_ENTRIES, KEEP_MS, MAX_ANSWER,
+};
 use oachat_core::keypool::{HealthSnapshot, KeyPool};
 use worker::{durable_object, DurableObject, Env, Request, Response, State};
 
@@ -15,8 +18,13 @@ use crate::durable::tables::Tables;
 use crate::runtime::{key_pools, runtime};
 use crate::time::now_ms;
 
-const SCHEMA: &[&str] =
-    &["CREATE TABLE IF NOT EXISTS health (upstream TEXT PRIMARY KEY, snapshot TEXT NOT NULL)"];
+const SCHEMA: &[&str] = &[
+    "CREATE TABLE IF NOT EXISTS health (upstream TEXT PRIMARY KEY, snapshot TEXT NOT NULL)",
+    // Key health over time (`oachat_core::key_history`): one row per state change.
+    "CREATE TABLE IF NOT EXISTS health_log (seq INTEGER PRIMARY KEY AUTOINCREMENT, \
+     at_ms INTEGER NOT NULL, upstream TEXT NOT NULL, key_id TEXT NOT NULL, state TEXT NOT NULL, \
+     until_ms INTEGER)",
+];
 
 #[durable_object]
 pub struct KeyHealthDo {
@@ -47,6 +55,7 @@ impl DurableObject for KeyHealthDo {
             KeyHealthCall::Exchange(exchange) => {
                 answer::<Exchange>(self.handle_exchange(exchange)?)
             }
+            KeyHealthCall::History(query) => answer::<HistoryQuery>(self.handle_history(query)?),
         }
     }
 }
@@ -75,6 +84,7 @@ impl KeyHealthDo {
             let snapshot = pool.snapshot();
             if changed {
                 alerts::key_health_changed(&self.state, &self.env, name, before, &snapshot);
+                self.log_changes(&changes(name, before, &snapshot, now_ms()))?;
                 sql.exec(
                     "INSERT OR REPLACE INTO health (upstream, snapshot) VALUES (?, ?)",
                     vec![
@@ -86,6 +96,73 @@ impl KeyHealthDo {
             snapshots.upstreams.push((name.clone(), snapshot));
         }
         Ok(snapshots)
+    }
+
+    /// Appends state changes to the log, forgetting what is older than it keeps.
+    fn log_changes(&self, found: &[HealthChange]) -> worker::Result<()> {
+        if found.is_empty() {
+            return Ok(());
+        }
+        let sql = self.state.storage().sql();
+        for change in found {
+            let until = change
+                .until_ms
+                .map_or(worker::SqlStorageValue::Null, |until| {
+                    worker::SqlStorageValue::from(until as f64)
+                });
+            sql.exec(
+                "INSERT INTO health_log (at_ms, upstream, key_id, state, until_ms) \
+                 VALUES (?, ?, ?, ?, ?)",
+                vec![
+                    (change.at_ms as f64).into(),
+                    change.upstream.as_str().into(),
+                    change.key_id.as_str().into(),
+                    change.state.as_str().into(),
+                    until,
+                ],
+            )?;
+        }
+        let oldest = now_ms().saturating_sub(KEEP_MS) as f64;
+        sql.exec(
+            "DELETE FROM health_log WHERE at_ms < ? OR seq <= \
+             (SELECT MAX(seq) FROM health_log) - ?",
+            vec![oldest.into(), (KEEP_ENTRIES as f64).into()],
+        )?;
+        Ok(())
+    }
+
+    fn handle_history(&self, query: HistoryQuery) -> worker::Result<HealthHistory> {
+        #[derive(serde::Deserialize)]
+        struct Row {
+            at_ms: f64,
+            upstream: String,
+            key_id: String,
+            state: String,
+            until_ms: Option<f64>,
+        }
+        let limit = query.limit.clamp(1, MAX_ANSWER);
+        let rows: Vec<Row> = self
+            .state
+            .storage()
+            .sql()
+            .exec(
+                "SELECT at_ms, upstream, key_id, state, until_ms FROM health_log \
+                 WHERE at_ms >= ? ORDER BY seq LIMIT ?",
+                vec![(query.since_ms as f64).into(), f64::from(limit).into()],
+            )?
+            .to_array()?;
+        Ok(HealthHistory {
+            changes: rows
+                .into_iter()
+                .map(|row| HealthChange {
+                    at_ms: row.at_ms as u64,
+                    upstream: row.upstream,
+                    key_id: row.key_id,
+                    state: row.state,
+                    until_ms: row.until_ms.map(|until| until as u64),
+                })
+                .collect(),
+        })
     }
 
     /// Every isolate's request outcomes arrive here with the health exchange it makes anyway
