@@ -3,10 +3,9 @@
 //! only binds and runs them. Writes to the ledger stay in `ledger_d1.rs`, which also creates
 //! the schema these read.
 
-use oachat_core::admin_query::{SqlValue, Statement};
+use oachat_core::admin_query::Statement;
 use oachat_core::error::ProxyError;
 use serde::de::DeserializeOwned;
-use wasm_bindgen::JsValue;
 use worker::Env;
 
 use crate::error::internal;
@@ -21,14 +20,7 @@ pub async fn all<T: DeserializeOwned>(
     // fresh deployment finds an empty table rather than none.
     drop(D1Ledger::open(env).await?);
     let db = env.d1(ledger_d1::BINDING).map_err(internal)?;
-    let values: Vec<JsValue> = statement
-        .values
-        .iter()
-        .map(|value| match value {
-            SqlValue::Text(text) => JsValue::from_str(text),
-            SqlValue::Integer(number) => JsValue::from_f64(*number as f64),
-        })
-        .collect();
+    let values = ledger_d1::js_values(&statement.values);
     db.prepare(&statement.sql)
         .bind(&values)
         .map_err(internal)?

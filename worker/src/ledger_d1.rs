@@ -6,10 +6,11 @@
 
 use std::cell::Cell;
 
+use oachat_core::admin_query::SqlValue;
 use oachat_core::error::ProxyError;
 use oachat_core::ledger::{LedgerRow, INSERT, MIGRATIONS, SCHEMA};
 use oachat_core::ledger_store::{KeyListing, LedgerStore, RecentQuery};
-use oachat_core::overview::{assemble, queries, Bind, Window};
+use oachat_core::overview::{assemble, queries, Window};
 use oachat_core::usage::{Totals, UsageQuery, UsageRow};
 use serde::Deserialize;
 use serde_json::Value;
@@ -67,16 +68,11 @@ impl D1Ledger {
     /// batch, one round trip.
     pub async fn overview(&self, window: &Window) -> Result<Value, ProxyError> {
         let statements = queries(window)
-            .into_iter()
-            .map(|(sql, binds)| {
-                let values: Vec<JsValue> = binds
-                    .into_iter()
-                    .map(|bind| match bind {
-                        Bind::Text(text) => JsValue::from_str(&text),
-                        Bind::Int(n) => JsValue::from_f64(n as f64),
-                    })
-                    .collect();
-                self.db.prepare(sql).bind(&values)
+            .iter()
+            .map(|statement| {
+                self.db
+                    .prepare(&statement.sql)
+                    .bind(&js_values(&statement.values))
             })
             .collect::<worker::Result<Vec<_>>>()
             .map_err(internal)?;
@@ -86,6 +82,17 @@ impl D1Ledger {
         }
         Ok(assemble(window, &rows))
     }
+}
+
+/// A core statement's bound values as D1 takes them.
+pub fn js_values(values: &[SqlValue]) -> Vec<JsValue> {
+    values
+        .iter()
+        .map(|value| match value {
+            SqlValue::Text(text) => JsValue::from_str(text),
+            SqlValue::Integer(number) => JsValue::from_f64(*number as f64),
+        })
+        .collect()
 }
 
 /// Writes `rows` straight to D1: what a request does when its user's object is unreachable,

@@ -6,6 +6,7 @@
 
 use serde_json::{json, Map, Value};
 
+use crate::admin_query::{SqlValue, Statement};
 use crate::calendar::{day_label, days_from_civil, month_label, Zone};
 use crate::rollup::{bucket_sums, TtfbBuckets, TTFB_BOUNDS_MS};
 
@@ -46,22 +47,13 @@ impl Window {
     }
 }
 
-/// A bound value of a query.
-#[derive(Debug, Clone, PartialEq)]
-pub enum Bind {
-    Text(String),
-    Int(u64),
-}
-
 /// The overview's statements, in the order [`assemble`] reads their rows.
-pub fn queries(window: &Window) -> Vec<(String, Vec<Bind>)> {
-    let days = |from: &str| {
-        vec![
-            Bind::Text(from.to_string()),
-            Bind::Text(window.today.clone()),
-        ]
+pub fn queries(window: &Window) -> Vec<Statement> {
+    let days = |from: &str| vec![SqlValue::from(from), SqlValue::from(window.today.as_str())];
+    let hours = |(from, to): (u64, u64)| {
+        let hour = |n: u64| SqlValue::Integer(i64::try_from(n).unwrap_or(i64::MAX));
+        vec![hour(from), hour(to)]
     };
-    let hours = |(from, to): (u64, u64)| vec![Bind::Int(from), Bind::Int(to)];
     let totals = "SELECT SUM(requests) AS requests, SUM(failed) AS failed, \
         SUM(cache_hits) AS cache_hits, SUM(prompt_tokens) AS prompt_tokens, \
         SUM(completion_tokens) AS completion_tokens, SUM(cached_tokens) AS cached_tokens, \
@@ -86,7 +78,7 @@ pub fn queries(window: &Window) -> Vec<(String, Vec<Bind>)> {
         "SELECT day AS key, SUM(requests) AS requests, SUM(cost_micro_usd) AS cost_micro_usd \
         FROM ledger_daily WHERE day >= ?1 AND day <= ?2 GROUP BY day ORDER BY day"
             .to_string();
-    vec![
+    [
         (totals.clone(), days(&window.today)),
         (totals, days(&window.month_start)),
         (endings.clone(), hours(window.today_hours)),
@@ -97,6 +89,9 @@ pub fn queries(window: &Window) -> Vec<(String, Vec<Bind>)> {
         (top("dept"), days(&window.today)),
         (top("dept"), days(&window.month_start)),
     ]
+    .into_iter()
+    .map(|(sql, values)| Statement { sql, values })
+    .collect()
 }
 
 /// The answer, from each query's rows in [`queries`]' order (missing ones read as empty).
@@ -208,13 +203,13 @@ mod tests {
         let window = Window::at(&Zone::utc(), NOW);
         let queries = queries(&window);
         assert_eq!(queries.len(), 9);
-        for (sql, binds) in &queries {
+        for Statement { sql, values } in &queries {
             assert!(
                 sql.contains("FROM ledger_daily") || sql.contains("FROM ledger_hourly"),
                 "{sql}"
             );
             assert!(!sql.contains("FROM ledger "), "{sql}");
-            assert_eq!(binds.len(), 2);
+            assert_eq!(values.len(), 2);
         }
     }
 

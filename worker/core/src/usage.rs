@@ -5,6 +5,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::admin_query::day_param;
 use crate::error::ProxyError;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -134,8 +135,8 @@ impl UsageQuery {
             match key.as_str() {
                 "user" => query.user = Some(value),
                 "model" => query.model = Some(value),
-                "from" => query.from = Some(date(&value, "from")?),
-                "to" => query.to = Some(date(&value, "to")?),
+                "from" => query.from = Some(day_param(&value, "from")?),
+                "to" => query.to = Some(day_param(&value, "to")?),
                 "group" => {
                     query.group = Group::parse(&value).ok_or_else(|| {
                         ProxyError::invalid(
@@ -195,26 +196,6 @@ impl UsageQuery {
              FROM ledger_daily{filter} GROUP BY {column} ORDER BY {column}"
         );
         (sql, values)
-    }
-}
-
-/// A `YYYY-MM-DD` date, checked so the comparison on the `day` column is meaningful.
-fn date(value: &str, field: &str) -> Result<String, ProxyError> {
-    let bytes = value.as_bytes();
-    let shaped = bytes.len() == 10
-        && bytes[4] == b'-'
-        && bytes[7] == b'-'
-        && bytes
-            .iter()
-            .enumerate()
-            .all(|(i, b)| i == 4 || i == 7 || b.is_ascii_digit());
-    if shaped {
-        Ok(value.to_string())
-    } else {
-        Err(ProxyError::invalid(
-            field,
-            format!("`{field}` must be a date like 2026-11-25."),
-        ))
     }
 }
 
