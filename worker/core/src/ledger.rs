@@ -160,6 +160,41 @@ pub const INSERT: &str = "INSERT OR IGNORE INTO ledger (id, ts_ms, day, user, cr
     reasoning_tokens, tools, tool_args, dept, tier) \
     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22, ?23, ?24, ?25, ?26, ?27)";
 
+/// A completed, priced row with every field set, for tests that change only the fields they
+/// are about (`LedgerRow { prompt_tokens: 3, ..sample_row("req_a", "u:alice") }`).
+#[cfg(test)]
+pub(crate) fn sample_row(id: &str, user: &str) -> LedgerRow {
+    LedgerRow {
+        id: id.into(),
+        ts_ms: 0,
+        day: "2026-12-05".into(),
+        user: user.into(),
+        credential: "jwt".into(),
+        upstream: "openai".into(),
+        key_id: "key_1".into(),
+        model_asked: "auto".into(),
+        model_used: "gpt-4o-mini".into(),
+        route: "general".into(),
+        route_reason: "asked".into(),
+        prompt_tokens: 10,
+        completion_tokens: 20,
+        cached_tokens: 4,
+        reasoning_tokens: 5,
+        cost_micro_usd: 30,
+        status: 200,
+        ending: Ending::Completed,
+        ttfb_ms: 300,
+        total_ms: 1_500,
+        estimated: false,
+        attempts: 1,
+        stream: true,
+        tools: String::new(),
+        tool_args: None,
+        dept: None,
+        tier: String::new(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

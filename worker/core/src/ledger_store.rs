@@ -224,7 +224,6 @@ impl LedgerStore for MemoryLedger {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::ledger::Ending;
 
     /// The store's futures never wait on anything: polling once finishes them.
     fn now<T>(future: impl std::future::Future<Output = T>) -> T {
@@ -238,33 +237,19 @@ mod tests {
 
     fn row(id: &str, user: &str, day: &str, model: &str, tokens: u64) -> LedgerRow {
         LedgerRow {
-            id: id.into(),
             ts_ms: tokens,
             day: day.into(),
-            user: user.into(),
-            credential: "jwt".into(),
-            upstream: "openai".into(),
-            key_id: "key_1".into(),
             model_asked: model.into(),
             model_used: model.into(),
-            route: "general".into(),
             route_reason: "default".into(),
             prompt_tokens: tokens,
             completion_tokens: tokens * 2,
             cached_tokens: tokens / 2,
             reasoning_tokens: tokens,
             cost_micro_usd: tokens * 10,
-            status: 200,
-            ending: Ending::Completed,
             ttfb_ms: 1,
             total_ms: 2,
-            estimated: false,
-            attempts: 1,
-            stream: true,
-            tools: String::new(),
-            tool_args: None,
-            dept: None,
-            tier: String::new(),
+            ..crate::ledger::sample_row(id, user)
         }
     }
 

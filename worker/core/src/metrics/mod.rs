@@ -190,33 +190,8 @@ mod tests {
 
     pub(super) fn row(id: &str, user: &str, ending: Ending) -> LedgerRow {
         LedgerRow {
-            id: id.into(),
-            ts_ms: 0,
-            day: "2026-12-05".into(),
-            user: user.into(),
-            credential: "jwt".into(),
-            upstream: "openai".into(),
-            key_id: "key_1".into(),
-            model_asked: "auto".into(),
-            model_used: "gpt-4o-mini".into(),
-            route: "general".into(),
-            route_reason: "asked".into(),
-            prompt_tokens: 10,
-            completion_tokens: 20,
-            cached_tokens: 4,
-            reasoning_tokens: 5,
-            cost_micro_usd: 30,
-            status: 200,
             ending,
-            ttfb_ms: 300,
-            total_ms: 1_500,
-            estimated: false,
-            attempts: 1,
-            stream: true,
-            tools: String::new(),
-            tool_args: None,
-            dept: None,
-            tier: String::new(),
+            ..crate::ledger::sample_row(id, user)
         }
     }
 

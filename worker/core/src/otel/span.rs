@@ -187,15 +187,9 @@ pub(crate) mod tests {
 
     pub(crate) fn row() -> LedgerRow {
         LedgerRow {
-            id: "req_0123456789abcdef0123".into(),
             ts_ms: 1_763_596_800_000,
             day: "2025-11-20".into(),
-            user: "u:alice".into(),
-            credential: "jwt".into(),
-            upstream: "openai".into(),
             key_id: "key_1a2b3c4d".into(),
-            model_asked: "auto".into(),
-            model_used: "gpt-4o-mini".into(),
             route: "translate".into(),
             route_reason: "keyword".into(),
             prompt_tokens: 120,
@@ -203,17 +197,9 @@ pub(crate) mod tests {
             cached_tokens: 0,
             reasoning_tokens: 0,
             cost_micro_usd: 47,
-            status: 200,
-            ending: Ending::Completed,
             ttfb_ms: 210,
             total_ms: 900,
-            estimated: false,
-            attempts: 1,
-            stream: true,
-            tools: String::new(),
-            tool_args: None,
-            dept: None,
-            tier: String::new(),
+            ..crate::ledger::sample_row("req_0123456789abcdef0123", "u:alice")
         }
     }
 
