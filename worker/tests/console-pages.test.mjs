@@ -6,14 +6,13 @@
 // Chinese and English, dark, phone width, and an axe-core audit of each page.
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 
 import { apiSendAndWait, coreReady, hostPage, launch } from '../../widget/tests/browser.mjs';
+import { audit, openConsole as sharedOpenConsole, signInPage } from './console-harness.mjs';
 import { ADMIN_TOKEN, ROOT, SIGNING_SECRET, admin, chat, mintToken, poll, startStack } from './harness.mjs';
 
-const AXE = readFileSync(join(ROOT, 'node_modules', 'axe-core', 'axe.min.js'), 'utf8');
 const TOOL_SECRETS = ['tok-secret-path', 'tok-secret-query'];
 const WEBHOOK_SECRETS = ['ding-secret-token', 'SECding-signing'];
 const TOOLS_SECRET = 'tools-secret-value-4c1d';
@@ -74,31 +73,12 @@ async function signInCookie() {
   return { cookie: response.headers.get('set-cookie').split(';')[0], csrf: (await response.json()).csrf };
 }
 
-async function openConsole({ viewport = { width: 1280, height: 800 }, locale = 'en-US', colorScheme = 'light' } = {}) {
-  const context = await browser.newContext({ viewport, locale, colorScheme });
-  const page = await context.newPage();
-  const errors = [];
-  page.on('pageerror', (error) => errors.push(String(error)));
-  page.on('console', (message) => {
-    const url = message.location()?.url || '';
-    if (message.type() === 'error' && !/favicon/.test(url) && !/status of 401/.test(message.text())) {
-      errors.push(`${message.text()} ${url}`);
-    }
-  });
-  await page.goto(`${stack.url}/admin`);
-  await page.locator('body[data-ready="true"]').waitFor();
-  await page.locator('#admin-token').fill(ADMIN_TOKEN);
-  await page.locator('#signin-form button[type="submit"]').click();
-  await page.locator('#overview-stats .stat').first().waitFor();
-  return { context, page, errors };
-}
-
-async function audit(page) {
-  if (!(await page.evaluate(() => Boolean(window.axe)))) await page.evaluate(AXE);
-  const result = await page.evaluate(() => window.axe.run(document, { resultTypes: ['violations'] }));
-  return result.violations
-    .filter((violation) => ['serious', 'critical'].includes(violation.impact))
-    .map((violation) => `${violation.id}: ${violation.nodes.map((node) => node.target.join(' ')).join(', ')}`);
+/** The console in a new context, signed in, on its overview. */
+async function openConsole(options) {
+  const opened = await sharedOpenConsole(browser, stack.url, options);
+  await signInPage(opened.page);
+  await opened.page.locator('#overview-stats .stat').first().waitFor();
+  return opened;
 }
 
 async function goTo(page, name) {

@@ -3,14 +3,13 @@
 // (charts drawn from known ledger rows, virtual keys, tier override, CSV export, Chinese and
 // English, phone width), with an axe-core audit of every page and screenshots for docs/.
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 
 import { launch, openWidget } from '../../widget/tests/browser.mjs';
+import { audit, openConsole as sharedOpenConsole, signInPage } from './console-harness.mjs';
 import { ADMIN_TOKEN, ROOT, admin, chat, mintToken, poll, startStack } from './harness.mjs';
 
-const AXE = readFileSync(join(ROOT, 'node_modules', 'axe-core', 'axe.min.js'), 'utf8');
 const TIERS = {
   default_tier: 'staff',
   tiers: {
@@ -45,41 +44,7 @@ function cookieOf(response) {
   return response.headers.get('set-cookie').split(';')[0];
 }
 
-async function openConsole({ viewport = { width: 1280, height: 800 }, locale = 'en-US', colorScheme = 'light' } = {}) {
-  const context = await browser.newContext({ viewport, locale, colorScheme });
-  const page = await context.newPage();
-  const errors = [];
-  page.on('pageerror', (error) => errors.push(String(error)));
-  page.on('console', (message) => {
-    // Chromium asks for /favicon.ico by itself, and a 401 before sign-in is the page's own probe.
-    const url = message.location()?.url || '';
-    if (message.type() === 'error' && !/favicon/.test(url) && !/status of 401/.test(message.text())) {
-      errors.push(`${message.text()} ${url}`);
-    }
-  });
-  await page.goto(`${stack.url}/admin`);
-  await page.locator('body[data-ready="true"]').waitFor();
-  return { context, page, errors };
-}
-
-async function signInPage(page, token = ADMIN_TOKEN) {
-  await page.locator('#admin-token').fill(token);
-  await page.locator('#signin-form button[type="submit"]').click();
-}
-
-/** axe-core's serious and critical violations in `include` (a selector; the whole page by default). */
-async function audit(page, include = null) {
-  // Evaluated through the DevTools protocol: the console's CSP refuses an injected inline
-  // script, as it should.
-  if (!(await page.evaluate(() => Boolean(window.axe)))) await page.evaluate(AXE);
-  const result = await page.evaluate(
-    async (selector) => window.axe.run(selector ? { include: [[selector]] } : document, { resultTypes: ['violations'] }),
-    include,
-  );
-  return result.violations
-    .filter((violation) => ['serious', 'critical'].includes(violation.impact))
-    .map((violation) => `${violation.id}: ${violation.nodes.map((node) => node.target.join(' ')).join(', ')}`);
-}
+const openConsole = (options) => sharedOpenConsole(browser, stack.url, options);
 
 test('the console page is served with a strict CSP and no inline script', async () => {
   const response = await fetch(`${stack.url}/admin`);
