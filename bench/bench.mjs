@@ -12,7 +12,7 @@ import { CONTENDERS, MOCKS, bundleWorker, measure, measureFloor, startContender,
 import { wasmRenderBrowser, markdownItBrowser, markdownItNode, markdownItVersion, nativeRender, ourSizes, peerSizes, widgetTimings } from './widget.mjs';
 import { measureLedger } from './ledger.mjs';
 import { mergeSection, writeReport } from './report.mjs';
-import { HAS_USERS, measureMemory, measureSteady, measureUsers } from './users.mjs';
+import { HAS_USERS, measureMemory, measureSteady, measureUsageStreams, measureUsers } from './users.mjs';
 
 const argv = process.argv.slice(2);
 const SMOKE = argv.includes('--smoke');
@@ -92,6 +92,7 @@ async function main() {
           try {
             if (HAS_USERS.includes(name)) results.proxies[name].users = await measureUsers(c, P);
             results.proxies[name].steady = await measureSteady(c, P);
+            results.proxies[name].usage = await measureUsageStreams(c, P);
           } catch (e) {
             results.errors.push(`${name} (users/pacing): ${e.message.slice(0, 2000)}`);
             log(`${name} users/pacing FAILED: ${e.message.slice(0, 2000)}`);

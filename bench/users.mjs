@@ -83,6 +83,24 @@ export async function measureSteady(c, P) {
   return { streams: res.ok, errors: res.errors, errorKinds: res.error_kinds, msPerStream: res.cpuMs, total: res.total_ms, conc: P.steadyStreams };
 }
 
+/**
+ * CPU per stream when the client asks for usage itself (`stream_options.include_usage`): oachat
+ * then forwards the stream unchanged and passes it through natively (worker/src/relay_native.rs).
+ * Burst (P.cpuStreams at c=10) and 50 tokens/s (P.steadyStreams at once), as the rows above.
+ */
+export async function measureUsageStreams(c, P) {
+  const pids = c.pids;
+  if (!pids().length) return null;
+  const usage = { usage: true };
+  const burst = await runMeasured(pids, c.target('burst'), body('burst', true, usage), ['-c', '10', '-n', String(P.cpuStreams), '-z', String(P.cpuSecs), '--timeout', '30', '--expect-done']);
+  const steady = await runMeasured(pids, c.target('steady'), body('steady', true, usage), ['-c', String(P.steadyStreams), '-n', String(P.steadyStreams), '-z', '60', '--timeout', '40', '--expect-done']);
+  log(`${c.name} with include_usage: burst ${burst.cpuMs?.toFixed(3)} CPU ms per 500-chunk stream (${burst.ok} ok, ${burst.errors} errors); 50 tokens/s ${steady.cpuMs?.toFixed(3)} (${steady.ok} ok, ${steady.errors} errors)`);
+  return {
+    burst: { msPerStream: burst.cpuMs, streams: burst.ok, errors: burst.errors },
+    steady: { msPerStream: steady.cpuMs, streams: steady.ok, errors: steady.errors },
+  };
+}
+
 /** The floor worker's rows at the 15 ms (`paced`, 40 chunks) and 50 tokens/s (`steady`) paces. */
 export async function floorPaces(target, pids, P) {
   const at = (kind) => ({ ...target, url: `${target.url}?up=${kind}` });
@@ -290,9 +308,11 @@ export function writeUsersReport(R, p) {
       const s = px[n].summary;
       const st = px[n].steady;
       p(`| ${LABEL[n] || n} | ${fmt(s?.cpu?.msPerStream, 3)} | ${fmt(s?.stream?.[50]?.cpuMs?.median, 3)} | **${fmt(st?.msPerStream, 3)}** | ${st ? `${st.streams} / ${st.errors}` : '—'} |`);
+      const u = px[n].usage;
+      if (u) p(`| ${LABEL[n] || n}, client asks for usage${HAS_USERS.includes(n) ? ' (passed through natively)' : ''} | ${fmt(u.burst.msPerStream, 3)} | — | **${fmt(u.steady.msPerStream, 3)}** | ${u.steady.streams} / ${u.steady.errors} |`);
     }
     const f = R.floor;
-    for (const [mode, label] of [['pipe', 'floor: native pipe'], ['transform', 'floor: JS TransformStream']]) {
+    for (const [mode, label] of [['pipe', 'floor: native pipe'], ['transform', 'floor: JS TransformStream'], ['tee', 'floor: tee, one branch native to the client, one read natively to its end']]) {
       if (!f?.[mode]) continue;
       const pc = f[mode].paces;
       p(`| ${label} | ${fmt(f[mode].streamMs, 3)} | ${fmt(pc?.paced?.msPerStream, 3)} | **${fmt(pc?.steady?.msPerStream, 3)}** | ${pc ? `${pc.steady.streams} / ${pc.steady.errors}` : '—'} |`);
@@ -360,6 +380,15 @@ function writeTargets17(R, p) {
   p(`| streaming TTFB added, c=50, 50 users (p50) | ≤ +3 ms | ${fmt(ttfbMany)} ms | ${status(ttfbMany, 3, ' ms')} |`);
   p(`| CPU per 500-chunk stream, burst | ≤ Portkey's, or ≤ 1.2× the native pipe where that is higher | ${fmt(w.summary.cpu?.msPerStream, 3)} ms (pipe floor ${fmt(f?.pipe?.streamMs, 3)}${pk ? `, Portkey ${fmt(pk.summary.cpu?.msPerStream, 3)}` : ''}) | ${status(w.summary.cpu?.msPerStream, burstT, ' ms')}${nPk}${xPipe(w.summary.cpu?.msPerStream, f?.pipe?.streamMs)} |`);
   p(`| CPU per 500-chunk stream, 50 tokens/s | same | ${fmt(w.steady?.msPerStream, 3)} ms (pipe floor ${fmt(f?.pipe?.paces?.steady?.msPerStream, 3)}${pk ? `, Portkey ${fmt(pk.steady?.msPerStream, 3)}` : ''}) | ${status(w.steady?.msPerStream, steadyT, ' ms')}${nPk}${xPipe(w.steady?.msPerStream, f?.pipe?.paces?.steady?.msPerStream)} |`);
+  const wu = w.usage;
+  if (wu) {
+    // The same pace with the same body for Portkey, when it ran: a client asking for usage.
+    const pu = pk?.usage;
+    const burstU = cpuTarget(pu?.burst?.msPerStream ?? pk?.summary?.cpu?.msPerStream, f?.pipe?.streamMs);
+    const steadyU = cpuTarget(pu?.steady?.msPerStream ?? pk?.steady?.msPerStream, f?.pipe?.paces?.steady?.msPerStream);
+    p(`| same, burst, client asks for usage (passed through natively) | same | ${fmt(wu.burst.msPerStream, 3)} ms${pu ? ` (Portkey ${fmt(pu.burst.msPerStream, 3)})` : ''} | ${status(wu.burst.msPerStream, burstU, ' ms')}${nPk}${xPipe(wu.burst.msPerStream, f?.pipe?.streamMs)} |`);
+    p(`| same, 50 tokens/s, client asks for usage (passed through natively) | same | ${fmt(wu.steady.msPerStream, 3)} ms${pu ? ` (Portkey ${fmt(pu.steady.msPerStream, 3)})` : ''} | ${status(wu.steady.msPerStream, steadyU, ' ms')}${nPk}${xPipe(wu.steady.msPerStream, f?.pipe?.paces?.steady?.msPerStream)} |`);
+  }
   for (const s of held) p(`| worker isolate memory (wasm + JS heap used), ${s.label} | ≤ 64 MB | ${fmt(isoMB(s), 1)} MB | ${status(isoMB(s), 64, ' MB')} |`);
   p(`| process RSS at c=50 (max sampled, 1 user) | ≤ Portkey's${pkRss50 ? ` (${fmt(pkRss50, 1)} MiB)` : ''} | ${fmt(rss50, 1)} MiB | ${status(rss50, pkRss50, ' MiB')}${nPk} |`);
   p();

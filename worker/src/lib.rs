@@ -51,6 +51,8 @@ mod random;
 #[cfg(target_arch = "wasm32")]
 mod relay;
 #[cfg(target_arch = "wasm32")]
+mod relay_native;
+#[cfg(target_arch = "wasm32")]
 mod respond;
 #[cfg(target_arch = "wasm32")]
 mod responses;

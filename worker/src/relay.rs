@@ -31,6 +31,7 @@ use oachat_core::responses::ResponsesStream;
 use wasm_bindgen::prelude::*;
 use web_sys::{ReadableStream, ReadableStreamDefaultReader, WritableStreamDefaultWriter};
 
+use crate::relay_native::NativeRelay;
 use crate::upstream_body::UpstreamBody;
 
 use crate::time::now_ms;
@@ -60,8 +61,45 @@ pub struct RelayEnd {
 }
 
 /// A running relay: answer with [`Relay::client_body`], and await [`Relay::finished`] (in
-/// `wait_until`) for how it ended.
-pub struct Relay {
+/// `wait_until`) for how it ended. A stream the client gets unchanged is passed through
+/// natively (`relay_native.rs`); any other is pumped through the core chunk by chunk.
+pub enum Relay {
+    Pumped(Pumped),
+    /// Boxed: it holds the core until the end, the pump's own state lives behind an `Rc`.
+    Native(Box<NativeRelay>),
+}
+
+impl Relay {
+    /// Starts moving `upstream` (what the first-token wait read, then the rest) through
+    /// `core` into a new client body; natively when `native` allows it and the core
+    /// forwards the stream unchanged.
+    pub fn start(upstream: UpstreamBody, core: RelayCore, native: bool) -> Result<Relay, JsValue> {
+        if native {
+            return NativeRelay::start(upstream, core)
+                .map(|native| Relay::Native(Box::new(native)));
+        }
+        Pumped::start(upstream, core).map(Relay::Pumped)
+    }
+
+    /// The body to answer with.
+    pub fn client_body(&self) -> ReadableStream {
+        match self {
+            Relay::Pumped(pumped) => pumped.readable.clone(),
+            Relay::Native(native) => native.client_body(),
+        }
+    }
+
+    /// Resolves when the stream ended, broke, or the client went away.
+    pub async fn finished(self) -> RelayEnd {
+        match self {
+            Relay::Pumped(pumped) => pumped.finished().await,
+            Relay::Native(native) => native.finished().await,
+        }
+    }
+}
+
+/// The pump: every upstream chunk goes through the core on its way to the client.
+pub struct Pumped {
     readable: ReadableStream,
     ended: oneshot::Receiver<RelayEnd>,
     /// The callbacks the promises call; owned here so they live exactly as long as the relay
@@ -70,10 +108,8 @@ pub struct Relay {
     _pump: Rc<RefCell<Pump>>,
 }
 
-impl Relay {
-    /// Starts moving `upstream` (what the first-token wait read, then the rest) through
-    /// `core` into a new client body.
-    pub fn start(upstream: UpstreamBody, mut core: RelayCore) -> Result<Relay, JsValue> {
+impl Pumped {
+    fn start(upstream: UpstreamBody, mut core: RelayCore) -> Result<Pumped, JsValue> {
         let pass = IdentityTransformStream::new()?;
         let writer = pass.writable().get_writer()?;
         let UpstreamBody { reader, prefix, .. } = upstream;
@@ -106,7 +142,7 @@ impl Relay {
             pump.flush();
             pump.read();
         }
-        Ok(Relay {
+        Ok(Pumped {
             readable: pass.readable(),
             ended,
             _callbacks: callbacks,
@@ -114,14 +150,8 @@ impl Relay {
         })
     }
 
-    /// The body to answer with.
-    pub fn client_body(&self) -> ReadableStream {
-        self.readable.clone()
-    }
-
-    /// Resolves when the stream ended, broke, or the client went away.
-    pub async fn finished(self) -> RelayEnd {
-        let Relay {
+    async fn finished(self) -> RelayEnd {
+        let Pumped {
             ended,
             _pump,
             _callbacks,

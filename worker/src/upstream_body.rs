@@ -66,6 +66,11 @@ async fn watch(reader: &ReadableStreamDefaultReader, prefix: &mut Vec<u8>) {
 }
 
 impl UpstreamBody {
+    /// The reader (still locked), what was read while waiting, and the stream it reads.
+    pub fn into_parts(self) -> (ReadableStreamDefaultReader, Vec<u8>, ReadableStream) {
+        (self.reader, self.prefix, self.stream)
+    }
+
     /// The whole body: what was read while waiting, then the rest. The rest is read by the
     /// runtime itself (the stream, unlocked, piped into a native stream that a `Response`
     /// reads with `arrayBuffer()`), not chunk by chunk through wasm: a promise into wasm per network

@@ -208,12 +208,17 @@ test('a non-streamed answer cut after the upstream accepted it is never retried:
   assert.ok(row.completion_tokens > 0, 'what was generated before the cut is charged');
 });
 
-test('a stream cut mid-way ends early, is never retried, and is metered as estimated', async () => {
+// With `include_usage` the stream is passed through natively (worker/src/relay_native.rs):
+// the cut must end the same way on both paths.
+for (const [path, extra] of [['pumped', {}], ['passed through natively', { stream_options: { include_usage: true } }]]) test(`a stream cut mid-way ends early, is never retried, and is metered as estimated (${path})`, async () => {
   const secrets = ['sk-mock-cut', 'sk-mock-ok-cut'];
-  const { result, requests } = await delta(secrets, async () => {
-    const response = await ask('cut-model', { stream: true });
+  const cutStream = () => delta(secrets, async () => {
+    const response = await ask('cut-model', { stream: true, ...extra });
     return { status: response.status, id: response.headers.get('x-request-id'), sse: await readSse(response) };
   });
+  // The pool takes its keys in turn: when the good key's turn came first, the next is the cut one.
+  let { result, requests } = await cutStream();
+  if (requests['sk-mock-cut'] === 0) ({ result, requests } = await cutStream());
   assert.equal(result.status, 200);
   // It ends with OpenAI's mid-stream error shape (SDKs raise on it), never with [DONE].
   assert.ok(!result.sse.events.includes('[DONE]'));

@@ -67,12 +67,16 @@ test('ledger totals equal the upstream usage exactly for completed streams and n
   assert.equal(mine.completion_tokens, billed.completion_tokens);
 });
 
-test('a client disconnect aborts the upstream stream and bills what was delivered', async () => {
+// A client that asked for usage itself gets the upstream's stream unchanged, so the worker
+// passes it through natively (worker/src/relay_native.rs) and meters it after the fact: the
+// same disconnect must stop the upstream and be billed the same way on both paths.
+for (const [path, extra] of [['pumped', {}], ['passed through natively', { stream_options: { include_usage: true } }]]) test(`a client disconnect aborts the upstream stream and bills what was delivered (${path})`, async () => {
   const before = await mockCounters(stack, OK_KEY);
   const controller = new AbortController();
   const response = await chat(stack.url, stack.token({ sub: 'meter-abort' }), {
     model: 'gpt-4o-mini',
     stream: true,
+    ...extra,
     messages: [{ role: 'user', content: 'a long answer please' }],
   }, {}, controller.signal);
   assert.equal(response.status, 200);

@@ -8,6 +8,7 @@ use oachat_protocol::{encode_event_into, SseEvent, SseParser};
 
 use crate::error::ProxyError;
 use crate::metering::{Forward, StreamMeter, Usage};
+use crate::provider::{may_finish_abnormally, Provider};
 use crate::responses::ResponsesStream;
 
 /// Parses, meters and re-encodes one streamed completion.
@@ -86,6 +87,17 @@ impl RelayCore {
         encode_event_into(&mut trailer, &payload);
         self.trailer = Some(trailer);
         self
+    }
+
+    /// Whether the client gets the upstream's events exactly as they came, so the shell may
+    /// pass the bytes through natively and meter them after the fact (`relay_native.rs`): no
+    /// Responses translation, no card, nothing stripped or assembled, and an upstream that
+    /// never ends with a `finish_reason` needing an error event after it.
+    pub fn forwards_unchanged(&self, provider: Provider) -> bool {
+        self.responses.is_none()
+            && self.trailer.is_none()
+            && self.meter.forwards_everything()
+            && !may_finish_abnormally(provider)
     }
 
     /// Feeds one network chunk; returns what the client should get now (often nothing, when the
@@ -263,6 +275,62 @@ fn tell_finish_error(meter: &StreamMeter, told: &mut bool, out: &mut String) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// An OpenAI stream with `include_usage`: `"usage": null` in every chunk, then the usage.
+    fn stream_with_usage() -> String {
+        let mut input = String::new();
+        for word in ["Hello", " there", ", 你好"] {
+            input.push_str(&format!(
+                "data: {{\"id\":\"c\",\"choices\":[{{\"index\":0,\"delta\":{{\"content\":\"{word}\"}}}}],\"usage\":null}}\n\n"
+            ));
+        }
+        input.push_str("data: {\"id\":\"c\",\"choices\":[{\"index\":0,\"delta\":{},\"finish_reason\":\"stop\"}],\"usage\":null}\n\n");
+        input.push_str("data: {\"id\":\"c\",\"choices\":[],\"usage\":{\"prompt_tokens\":9,\"completion_tokens\":5,\"total_tokens\":14}}\n\n");
+        input.push_str("data: [DONE]\n\n");
+        input
+    }
+
+    #[test]
+    fn only_a_client_that_asked_for_usage_and_gets_no_extras_is_passed_through() {
+        let plain = RelayCore::new(StreamMeter::new(true));
+        assert!(plain.forwards_unchanged(Provider::OpenAi));
+        assert!(plain.forwards_unchanged(Provider::DeepSeek));
+        // Zhipu may end with `sensitive`, which needs an error event after it.
+        assert!(!plain.forwards_unchanged(Provider::Zhipu));
+        assert!(!plain.forwards_unchanged(Provider::OpenAiCompatible));
+        // The usage chunk and `"usage": null` are stripped for a client that did not ask.
+        assert!(!RelayCore::new(StreamMeter::new(false)).forwards_unchanged(Provider::OpenAi));
+        let carded = RelayCore::new(StreamMeter::new(true)).with_card("c", &serde_json::json!({}));
+        assert!(!carded.forwards_unchanged(Provider::OpenAi));
+        let assembling = StreamMeter::new(true).assembling_tool_calls(vec!["x".into()]);
+        assert!(!RelayCore::new(assembling).forwards_unchanged(Provider::OpenAi));
+    }
+
+    /// The native path sends the upstream's bytes and meters them all at once after the
+    /// last one: that must be what the pump would have sent and metered chunk by chunk.
+    #[test]
+    fn a_passed_through_stream_is_what_the_pump_sends_and_meters_the_same() {
+        let input = stream_with_usage();
+        let mut pumped = RelayCore::new(StreamMeter::new(true));
+        let mut out = String::new();
+        for chunk in input.as_bytes().chunks(7) {
+            out.push_str(&pumped.push(chunk));
+        }
+        out.push_str(&pumped.finish());
+        assert_eq!(
+            out, input,
+            "the pump changed a stream it should forward unchanged"
+        );
+
+        let mut after = RelayCore::new(StreamMeter::new(true));
+        after.push(input.as_bytes());
+        after.finish();
+        assert!(after.completed());
+        let (a, b) = (pumped.into_meter(), after.into_meter());
+        assert_eq!(a.outcome(3), b.outcome(3));
+        assert_eq!(b.outcome(3).completion_tokens, 5);
+        assert_eq!(a.finish_reason(), b.finish_reason());
+    }
 
     #[test]
     fn a_call_to_a_tool_the_request_did_not_offer_never_reaches_the_page() {

@@ -66,7 +66,8 @@ pub(super) fn answer(
         abandoned,
         _controller: controller,
     } = answer;
-    let relay = Relay::start(body, core).map_err(worker::Error::from)?;
+    let native = core.forwards_unchanged(plan.target.provider);
+    let relay = Relay::start(body, core, native).map_err(worker::Error::from)?;
     let client_body = relay.client_body();
     let env = call.env.clone();
     let runtime = call.runtime.clone();

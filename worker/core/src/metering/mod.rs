@@ -171,6 +171,12 @@ impl StreamMeter {
         crate::provider::finish_error(self.finish_reason())
     }
 
+    /// Whether [`StreamMeter::observe`] forwards every event as it came: the client asked for
+    /// usage itself (so nothing is stripped) and no tool calls are assembled for the page.
+    pub fn forwards_everything(&self) -> bool {
+        self.client_wants_usage && self.tool_calls.is_none()
+    }
+
     /// Also keep the answer's `content` text and its reasoning, for
     /// [`StreamMeter::captured_text`] and [`StreamMeter::captured_reasoning`].
     pub fn capturing(mut self) -> StreamMeter {

@@ -26,6 +26,12 @@ pub fn finish_error(finish_reason: Option<&str>) -> Option<ProxyError> {
     }
 }
 
+/// Whether `provider` may end an answer with a `finish_reason` that [`finish_error`] turns
+/// into an error event: only then must a stream be watched chunk by chunk to add that event.
+pub fn may_finish_abnormally(provider: Provider) -> bool {
+    matches!(provider, Provider::Zhipu | Provider::OpenAiCompatible)
+}
+
 /// What `provider`'s own error code says about an attempt with status `status`, when it says
 /// more than the status does; `None` leaves the generic classification to decide. `code`,
 /// `kind` and `message` are the error object's `code`, `type` and `message`.

@@ -22,7 +22,7 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
-pub use errors::{classify_quirk, finish_error};
+pub use errors::{classify_quirk, finish_error, may_finish_abnormally};
 pub use preset::{KeyHeader, Preset};
 pub use shape::{body_output_cap, reasoning_budget, shape_request, ReasoningBudget};
 
