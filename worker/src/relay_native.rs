@@ -1,6 +1,6 @@
 //! The streaming relay's native path, for a stream the client gets exactly as the upstream
-//! sent it (`RelayCore::forwards_unchanged`: it asked for usage itself, no card, no
-//! translation). No JavaScript or wasm runs per chunk: the runtime moves the bytes.
+//! sent it (`RelayCore::passes_through`: it asked for usage itself, no card, no translation,
+//! a bounded answer). No JavaScript or wasm runs per chunk: the runtime moves the bytes.
 //!
 //! The upstream body (after what the first-token wait read, which is written first) is
 //! tee'd. One branch is piped to the client's body; the other is piped into a second native
@@ -19,8 +19,10 @@
 //!   arrived, written from `RelayCore::finish`, and the row says `upstream_cut`.
 //!
 //! The price of not looking at chunks: the metering branch holds the answer in the runtime
-//! until the end (bounded by the clamped output cap), and a client slower than the upstream
-//! is buffered by the tee rather than slowing the upstream down.
+//! until the end (so only answers of at most `PASS_THROUGH_MAX_OUTPUT_TOKENS` come this way),
+//! and a client slower than the upstream is buffered by the tee rather than slowing the
+//! upstream down. The buffer goes into wasm a slice at a time, so a finished answer never
+//! grows linear memory (which never shrinks) by more than a slice.
 
 use js_sys::{ArrayBuffer, Uint8Array};
 use oachat_core::ledger::Ending;
@@ -34,6 +36,9 @@ use web_sys::{
 use crate::relay::{IdentityTransformStream, RelayEnd};
 use crate::time::now_ms;
 use crate::upstream_body::UpstreamBody;
+
+/// How much of the buffered answer is copied into wasm at a time.
+const FEED_BYTES: u32 = 64 * 1024;
 
 /// A stream being passed through: answer with [`NativeRelay::client_body`], and await
 /// [`NativeRelay::finished`] (in `wait_until`), which also drives the pipes.
@@ -82,7 +87,10 @@ impl NativeRelay {
                 return ended(core, Ending::UpstreamCut, first_event_ms);
             }
         };
-        core.push(&piped.rest);
+        for start in (0..piped.rest.length()).step_by(FEED_BYTES as usize) {
+            let end = piped.rest.length().min(start + FEED_BYTES);
+            core.push(&piped.rest.subarray(start, end).to_vec());
+        }
         if piped.client_gone {
             return ended(core, Ending::ClientAborted, first_event_ms);
         }
@@ -106,8 +114,9 @@ impl NativeRelay {
 
 /// What the pipes did.
 struct Piped {
-    /// Every byte the upstream sent after the prefix (up to the client's leaving).
-    rest: Vec<u8>,
+    /// Every byte the upstream sent after the prefix (up to the client's leaving), still in
+    /// the runtime's memory.
+    rest: Uint8Array,
     /// The client's pipe ended with the upstream's end (and closed the client's side).
     delivered: bool,
     /// The client went away before the end.
@@ -154,7 +163,7 @@ async fn pipe(upstream: &ReadableStream, client: &WritableStream) -> Result<Pipe
     }
     let buffer: ArrayBuffer = JsFuture::from(collected).await?.unchecked_into();
     Ok(Piped {
-        rest: Uint8Array::new(&buffer).to_vec(),
+        rest: Uint8Array::new(&buffer),
         delivered,
         client_gone,
     })

@@ -11,6 +11,11 @@ use crate::metering::{Forward, StreamMeter, Usage};
 use crate::provider::{may_finish_abnormally, Provider};
 use crate::responses::ResponsesStream;
 
+/// The largest answer (in output tokens) passed through natively. The native path holds the
+/// whole answer until its end; at about 200 bytes of SSE per streamed token this keeps that
+/// under ~2 MB per stream. Longer answers are pumped, which holds almost nothing per stream.
+pub const PASS_THROUGH_MAX_OUTPUT_TOKENS: u64 = 8_192;
+
 /// Parses, meters and re-encodes one streamed completion.
 #[derive(Debug)]
 pub struct RelayCore {
@@ -89,15 +94,18 @@ impl RelayCore {
         self
     }
 
-    /// Whether the client gets the upstream's events exactly as they came, so the shell may
-    /// pass the bytes through natively and meter them after the fact (`relay_native.rs`): no
+    /// Whether the shell may pass the stream through natively and meter it after the fact
+    /// (`relay_native.rs`): the client gets the upstream's events exactly as they came (no
     /// Responses translation, no card, nothing stripped or assembled, and an upstream that
-    /// never ends with a `finish_reason` needing an error event after it.
-    pub fn forwards_unchanged(&self, provider: Provider) -> bool {
+    /// never ends with a `finish_reason` needing an error event after it), and the answer,
+    /// held by the runtime until its end, is bounded: at most `output_cap` tokens, no more
+    /// than [`PASS_THROUGH_MAX_OUTPUT_TOKENS`].
+    pub fn passes_through(&self, provider: Provider, output_cap: u64) -> bool {
         self.responses.is_none()
             && self.trailer.is_none()
             && self.meter.forwards_everything()
             && !may_finish_abnormally(provider)
+            && output_cap <= PASS_THROUGH_MAX_OUTPUT_TOKENS
     }
 
     /// Feeds one network chunk; returns what the client should get now (often nothing, when the
@@ -291,19 +299,23 @@ mod tests {
     }
 
     #[test]
-    fn only_a_client_that_asked_for_usage_and_gets_no_extras_is_passed_through() {
+    fn only_a_bounded_answer_the_client_gets_unchanged_is_passed_through() {
+        let cap = 2_048;
         let plain = RelayCore::new(StreamMeter::new(true));
-        assert!(plain.forwards_unchanged(Provider::OpenAi));
-        assert!(plain.forwards_unchanged(Provider::DeepSeek));
+        assert!(plain.passes_through(Provider::OpenAi, cap));
+        assert!(plain.passes_through(Provider::DeepSeek, cap));
         // Zhipu may end with `sensitive`, which needs an error event after it.
-        assert!(!plain.forwards_unchanged(Provider::Zhipu));
-        assert!(!plain.forwards_unchanged(Provider::OpenAiCompatible));
+        assert!(!plain.passes_through(Provider::Zhipu, cap));
+        assert!(!plain.passes_through(Provider::OpenAiCompatible, cap));
+        // The native path holds the answer until its end: a long one is pumped instead.
+        assert!(plain.passes_through(Provider::OpenAi, PASS_THROUGH_MAX_OUTPUT_TOKENS));
+        assert!(!plain.passes_through(Provider::OpenAi, PASS_THROUGH_MAX_OUTPUT_TOKENS + 1));
         // The usage chunk and `"usage": null` are stripped for a client that did not ask.
-        assert!(!RelayCore::new(StreamMeter::new(false)).forwards_unchanged(Provider::OpenAi));
+        assert!(!RelayCore::new(StreamMeter::new(false)).passes_through(Provider::OpenAi, cap));
         let carded = RelayCore::new(StreamMeter::new(true)).with_card("c", &serde_json::json!({}));
-        assert!(!carded.forwards_unchanged(Provider::OpenAi));
+        assert!(!carded.passes_through(Provider::OpenAi, cap));
         let assembling = StreamMeter::new(true).assembling_tool_calls(vec!["x".into()]);
-        assert!(!RelayCore::new(assembling).forwards_unchanged(Provider::OpenAi));
+        assert!(!RelayCore::new(assembling).passes_through(Provider::OpenAi, cap));
     }
 
     /// The native path sends the upstream's bytes and meters them all at once after the

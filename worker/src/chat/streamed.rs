@@ -66,7 +66,7 @@ pub(super) fn answer(
         abandoned,
         _controller: controller,
     } = answer;
-    let native = core.forwards_unchanged(plan.target.provider);
+    let native = core.passes_through(plan.target.provider, plan.billing().output_cap);
     let relay = Relay::start(body, core, native).map_err(worker::Error::from)?;
     let client_body = relay.client_body();
     let env = call.env.clone();
