@@ -116,18 +116,19 @@ impl DeploymentBudgetDo {
             Some(name) => self.grant_for_department(name, &grant, &caps).await?,
             None => self.grant_here(&grant, &caps)?,
         };
+        let subject = match &grant.department {
+            Some(name) => Subject::Department(name.clone()),
+            None => Subject::Deployment,
+        };
         // Alerts count the day's leases as used (spent, or held for requests in flight): only
         // grants make them grow, and this object sees every one (docs/alerts.md).
         if let (Some(cap), Some(left)) = (caps.day, lease.remaining_micro_usd) {
-            let subject = match &grant.department {
-                Some(name) => Subject::Department(name.clone()),
-                None => Subject::Deployment,
-            };
             let day = BudgetPeriod {
                 period: Period::Day,
                 label: calendar::day_label(config.zone().day(grant.now_ms)),
             };
             let used = cap.saturating_sub(left);
+            let subject = subject.clone();
             alerts::budget_used(&self.state, &self.env, subject, day, used, Some(cap));
         }
         // The month's cap too, read back only when alerts have somewhere to go: the read
@@ -137,10 +138,6 @@ impl DeploymentBudgetDo {
                 now_ms: grant.now_ms,
                 department: grant.department.clone(),
             })?;
-            let subject = match &grant.department {
-                Some(name) => Subject::Department(name.clone()),
-                None => Subject::Deployment,
-            };
             let month = BudgetPeriod {
                 period: Period::Month,
                 label: calendar::month_label(config.zone().month(grant.now_ms)),
