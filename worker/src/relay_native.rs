@@ -97,8 +97,11 @@ impl NativeRelay {
         let tail = core.finish();
         if !piped.delivered {
             // The upstream broke and the client's side is still open: the error event after
-            // what arrived (nothing when only `[DONE]` was lost), and the end.
-            let _ = write(&sink, tail.as_bytes()).await;
+            // what arrived (nothing when only `[DONE]` was lost), and the end. An empty write
+            // is skipped: on this runtime it never resolves, and the settle would wait forever.
+            if !tail.is_empty() {
+                let _ = write(&sink, tail.as_bytes()).await;
+            }
             if let Ok(writer) = sink.get_writer() {
                 let _ = JsFuture::from(writer.close()).await;
             }
